@@ -1,0 +1,55 @@
+"""Configuration from the environment (pydantic-settings). Built on demand, never at import."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: str = Field(default="development", alias="APPROVALS_ENV")
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    task_queue: str = Field(default="approvals", alias="APPROVALS_TASK_QUEUE")
+    policy_dir: Path = Field(default=ROOT / "policies", alias="APPROVALS_POLICY_DIR")
+    org_file: Path = Field(default=ROOT / "org" / "demo.yaml", alias="APPROVALS_ORG_FILE")
+    data_dir: Path = Field(default=ROOT / ".data", alias="APPROVALS_DATA_DIR")
+    api_host: str = Field(default="127.0.0.1", alias="APPROVALS_API_HOST")
+    api_port: int = Field(default=8000, alias="APPROVALS_API_PORT")
+    token_secret: str = Field(default=DEV_SECRET, alias="APPROVALS_TOKEN_SECRET")
+    token_ttl_hours: int = Field(default=24 * 30, alias="APPROVALS_TOKEN_TTL_HOURS")
+    temporal_ui_port: int = Field(default=8233, alias="APPROVALS_TEMPORAL_UI_PORT")
+    rpc_timeout_seconds: float = Field(default=10.0, alias="APPROVALS_RPC_TIMEOUT_SECONDS")
+
+    @model_validator(mode="after")
+    def _no_dev_secret_in_production(self) -> Settings:
+        if self.environment != "development" and (
+            self.token_secret == DEV_SECRET or len(self.token_secret) < 32
+        ):
+            raise ValueError(
+                "APPROVALS_TOKEN_SECRET must be set to a secret of 32+ characters "
+                f"outside development (APPROVALS_ENV={self.environment})"
+            )
+        return self
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError(
+                "DATABASE_URL is not set. `approvals dev` starts an embedded PostgreSQL "
+                "and sets it; otherwise export DATABASE_URL=postgresql+asyncpg://..."
+            )
+        return self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,158 @@
+"""The read-model, the audit trail, the notifications outbox and the directory.
+
+Temporal holds the process; these tables are what people and reports read.
+``events`` is append-only: a database trigger (see the first migration) refuses
+UPDATE and DELETE on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base
+
+MONEY = Numeric(18, 2)
+
+
+class RequestRow(Base):
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    requester: Mapped[str] = mapped_column(String(64), index=True)
+    customer: Mapped[str | None] = mapped_column(String(200), index=True)
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    comment: Mapped[str | None] = mapped_column(Text)
+    policy_type: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[int] = mapped_column(Integer)
+    route: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(64), index=True)
+    stage_index: Mapped[int | None] = mapped_column(Integer)
+    stage_key: Mapped[str | None] = mapped_column(String(64))
+    resolve_due: Mapped[datetime | None]
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    current_approvers: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
+    view: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    closed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("requester", "idempotency_key"),
+        Index("ix_requests_created_id", "created_at", "id"),
+    )
+
+
+class AssignmentRow(Base):
+    """Who may act on which stage of which request: powers the inbox."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    stage_index: Mapped[int] = mapped_column(Integer)
+    stage_key: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    via: Mapped[str] = mapped_column(String(64))
+    on_behalf_of: Mapped[str | None] = mapped_column(String(64))
+    eligible_since: Mapped[datetime]
+    due: Mapped[datetime | None]
+    acted: Mapped[bool] = mapped_column(Boolean, default=False)
+    pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+    __table_args__ = (UniqueConstraint("request_id", "stage_index", "slot", "user_id"),)
+
+
+class EventRow(Base):
+    """The audit trail. Append-only."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    on_behalf_of: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    comment: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+    __table_args__ = (UniqueConstraint("request_id", "seq"),)
+
+
+class NotificationRow(Base):
+    """The outbox: the in-app inbox today, mail/webhook channels later."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(32), default="inbox")
+    template: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    manager_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RoleRow(Base):
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+
+
+class UserRoleRow(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(ForeignKey("roles.name"), primary_key=True)
+
+
+class DelegationRow(Base):
+    """A written authorisation: ``to_user`` may act for ``from_user`` in a period."""
+
+    __tablename__ = "delegations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    from_user: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    to_user: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,43 @@
+"""Names shared by the workflow, the worker and the API.
+
+Temporal identifies workflows, activities and messages by these strings, so they
+are fixed here once and never derived from Python names: a rename in code must
+never break a running request.
+"""
+
+from typing import Final
+
+TASK_QUEUE: Final = "approvals"
+WORKFLOW_NAME: Final = "ApprovalWorkflow"
+
+
+def workflow_id(request_id: str) -> str:
+    """The Temporal workflow id of one request."""
+    return f"approval-{request_id}"
+
+
+class Updates:
+    DECIDE: Final = "decide"
+    RESUBMIT: Final = "resubmit"
+    WITHDRAW: Final = "withdraw"
+    TRANSFER: Final = "transfer"
+    RECORD_MILESTONE: Final = "record_milestone"
+    READY: Final = "ready"
+
+
+class Signals:
+    DECIDE: Final = "decide_signal"
+    RESUBMIT: Final = "resubmit_signal"
+    WITHDRAW: Final = "withdraw_signal"
+    TRANSFER: Final = "transfer_signal"
+    RECORD_MILESTONE: Final = "record_milestone_signal"
+
+
+class Queries:
+    STATE: Final = "state"
+
+
+class Activities:
+    RECORD_TRANSITION: Final = "record_transition"
+    RESOLVE_ASSIGNEES: Final = "resolve_assignees"
+    RESOLVE_ESCALATION: Final = "resolve_escalation"

@@ -1,0 +1,273 @@
+"""The policy file schema: one request type's fields, stages, timers and rules.
+
+Policies are data. Conditions are structured (``{field: amount, op: gt, value:
+300000}``) and evaluated by :mod:`domain.conditions`; nothing is ever evaluated
+as an expression string. Durations are ISO-8601 (``PT4H``, ``P3D``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldType(StrEnum):
+    STRING = "string"
+    TEXT = "text"
+    DECIMAL = "decimal"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+    DATE = "date"
+
+
+class FieldSpec(_Strict):
+    """One field of a request type's form."""
+
+    name: Identifier
+    type: FieldType
+    label: str = ""
+    required: bool = True
+    min: Decimal | None = None
+    max: Decimal | None = None
+    max_length: int = Field(default=2000, ge=1, le=100_000)
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    @model_validator(mode="after")
+    def _choices_only_for_choice(self) -> FieldSpec:
+        if self.type is FieldType.CHOICE and not self.choices:
+            raise ValueError(f"field {self.name!r} of type choice needs choices")
+        if self.type is not FieldType.CHOICE and self.choices:
+            raise ValueError(f"field {self.name!r} has choices but is not of type choice")
+        return self
+
+
+class Op(StrEnum):
+    EQ = "eq"
+    NE = "ne"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    IN = "in"
+    NOT_IN = "not_in"
+
+
+class Comparison(_Strict):
+    """``field op value``; ``field`` is ``amount`` or the name of a form field."""
+
+    field: Identifier
+    op: Op
+    value: Decimal | str | bool | tuple[Decimal | str, ...]
+
+    @model_validator(mode="after")
+    def _list_only_for_membership(self) -> Comparison:
+        is_list = isinstance(self.value, tuple)
+        if self.op in (Op.IN, Op.NOT_IN) and not is_list:
+            raise ValueError(f"op {self.op} needs a list value")
+        if self.op not in (Op.IN, Op.NOT_IN) and is_list:
+            raise ValueError(f"op {self.op} needs a single value")
+        return self
+
+
+class AllOf(_Strict):
+    all: tuple[Condition, ...] = Field(min_length=1)
+
+
+class AnyOf(_Strict):
+    any: tuple[Condition, ...] = Field(min_length=1)
+
+
+class Not(_Strict):
+    not_: Condition = Field(alias="not")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Condition = Comparison | AllOf | AnyOf | Not
+
+
+class ApproverSpec(_Strict):
+    """Who may decide a stage: exactly one of role, manager level, or user."""
+
+    role: Identifier | None = None
+    manager: int | None = Field(default=None, ge=1, le=10)
+    user: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ApproverSpec:
+        given = [k for k in ("role", "manager", "user") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("an approver names exactly one of: role, manager, user")
+        return self
+
+    def describe(self) -> str:
+        if self.role is not None:
+            return f"role {self.role}"
+        if self.manager is not None:
+            return "the requester's manager" if self.manager == 1 else (
+                f"the requester's manager, {self.manager} levels up"
+            )
+        return f"user {self.user}"
+
+
+class StageMode(StrEnum):
+    ANY = "any"  # 或签: one eligible person decides for the stage
+    ALL = "all"  # 会签: every approver spec must approve
+
+
+class StageSpec(_Strict):
+    key: Identifier
+    name: str
+    approvers: tuple[ApproverSpec, ...] = Field(min_length=1)
+    mode: StageMode = StageMode.ANY
+    when: Condition | None = None
+    note: str = ""
+
+
+class ResolveAction(StrEnum):
+    ESCALATE = "escalate"
+    AUTO_REJECT = "auto_reject"
+
+
+class Timers(_Strict):
+    reply: timedelta = timedelta(hours=4)
+    resolve: timedelta = timedelta(days=3)
+    resolve_action: ResolveAction = ResolveAction.ESCALATE
+    resubmit: timedelta = timedelta(days=7)
+    escalation_role: Identifier | None = None
+    max_escalations: int = Field(default=5, ge=0, le=20)
+
+    @field_validator("reply", "resolve", "resubmit")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return v
+
+
+class MilestoneAmount(_Strict):
+    """What a milestone must collect: a percentage of the request amount or fixed."""
+
+    percent_of_amount: Decimal | None = Field(default=None, gt=0, le=100)
+    fixed: Decimal | None = Field(default=None, gt=0)
+    percent_when: tuple[ConditionalPercent, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_base(self) -> MilestoneAmount:
+        if (self.percent_of_amount is None) == (self.fixed is None):
+            raise ValueError("a milestone amount is percent_of_amount or fixed, not both")
+        return self
+
+
+class ConditionalPercent(_Strict):
+    """A percentage that replaces the default when its condition holds (fresh food: 50 %)."""
+
+    when: Condition
+    percent: Decimal = Field(gt=0, le=100)
+
+
+class MilestoneSpec(_Strict):
+    name: Identifier
+    title: str
+    due: timedelta
+    remind_before: timedelta | None = timedelta(days=1)
+    amount: MilestoneAmount | None = None
+    note: str = ""
+
+
+class HardRule(_Strict):
+    """A rule that refuses a request at submission when ``refuse_when`` holds."""
+
+    name: Identifier
+    message: str
+    refuse_when: Condition
+
+
+class AmountSpec(_Strict):
+    required: bool = True
+    label: str = "Amount (CNY)"
+    max: Decimal = Decimal("1000000000000")
+
+
+class Policy(_Strict):
+    """One request type."""
+
+    type: Identifier
+    version: int = Field(ge=1)
+    title: str
+    description: str = ""
+    source: str = ""
+    amount: AmountSpec = AmountSpec()
+    fields: tuple[FieldSpec, ...] = ()
+    rules: tuple[HardRule, ...] = ()
+    stages: tuple[StageSpec, ...] = ()
+    timers: Timers = Timers()
+    milestones: tuple[MilestoneSpec, ...] = ()
+    kind: Literal["approval"] = "approval"
+
+    @model_validator(mode="after")
+    def _names_are_consistent(self) -> Policy:
+        names = [f.name for f in self.fields]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"duplicate field names: {sorted(dupes)}")
+        if "amount" in names:
+            raise ValueError("'amount' is built in; do not declare it as a field")
+        keys = [s.key for s in self.stages]
+        if len(set(keys)) != len(keys):
+            raise ValueError("stage keys must be unique")
+        ms = [m.name for m in self.milestones]
+        if len(set(ms)) != len(ms):
+            raise ValueError("milestone names must be unique")
+        known = {*names, "amount"}
+        for cond in self._conditions():
+            for ref in _fields_of(cond):
+                if ref not in known:
+                    raise ValueError(f"a condition refers to unknown field {ref!r}")
+        return self
+
+    def _conditions(self) -> list[Condition]:
+        conds: list[Condition] = [r.refuse_when for r in self.rules]
+        conds += [s.when for s in self.stages if s.when is not None]
+        for m in self.milestones:
+            if m.amount is not None:
+                conds += [p.when for p in m.amount.percent_when]
+        return conds
+
+    def field(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+def _fields_of(cond: Condition) -> list[str]:
+    if isinstance(cond, Comparison):
+        return [cond.field]
+    if isinstance(cond, AllOf):
+        return [f for c in cond.all for f in _fields_of(c)]
+    if isinstance(cond, AnyOf):
+        return [f for c in cond.any for f in _fields_of(c)]
+    return _fields_of(cond.not_)
+
+
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+Not.model_rebuild()
+MilestoneAmount.model_rebuild()
+StageSpec.model_rebuild()
+HardRule.model_rebuild()
+Policy.model_rebuild()
+
+
+def policy_from_mapping(data: dict[str, Any]) -> Policy:
+    return Policy.model_validate(data)

@@ -1,0 +1,255 @@
+"""The approval process's types: workflow input, state/view, messages, activity payloads.
+
+One typed argument per workflow, update, signal and activity, so a field can be
+added without breaking callers or running requests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from domain.policy import ApproverSpec, Policy, StageMode
+from domain.requests import Comment, Money
+from domain.routing import Route
+
+
+class Status(StrEnum):
+    SUBMITTED = "submitted"  # in the read-model only, before the workflow has run
+    IN_REVIEW = "in_review"
+    RETURNED = "returned"
+    APPROVED = "approved"
+    AWAITING = "awaiting"  # shown as awaiting_<milestone>
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    LAPSED = "lapsed"
+    EXPIRED = "expired"
+
+
+TERMINAL = frozenset({"completed", "rejected", "withdrawn", "lapsed", "expired"})
+"""Statuses that end the workflow. ``approved`` is terminal only without milestones."""
+
+
+def awaiting(milestone: str) -> str:
+    return f"awaiting_{milestone}"
+
+
+class EventKind(StrEnum):
+    SUBMITTED = "submitted"
+    ASSIGNED = "assigned"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RETURNED = "returned"
+    RESUBMITTED = "resubmitted"
+    WITHDRAWN = "withdrawn"
+    TRANSFERRED = "transferred"
+    REMINDED = "reminded"
+    ESCALATED = "escalated"
+    OVERDUE = "overdue"
+    STAGE_COMPLETED = "stage_completed"
+    REQUEST_APPROVED = "request_approved"
+    MILESTONE_OPENED = "milestone_opened"
+    MILESTONE = "milestone"
+    MILESTONE_MET = "milestone_met"
+    MILESTONE_REMINDED = "milestone_reminded"
+    LAPSED = "lapsed"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    IGNORED = "ignored"  # an invalid signal, recorded and otherwise ignored
+
+
+SYSTEM = "system"
+"""The actor of transitions made by timers."""
+
+
+class Actor(BaseModel):
+    """A person who may act for a slot, and why."""
+
+    user: str
+    via: str  # "role:<name>", "manager", "user", "delegation", "escalation", "transfer"
+    on_behalf_of: str | None = None
+    since: datetime
+
+
+class Slot(BaseModel):
+    """One decision a stage needs. ``any`` stages have one slot, ``all`` one per approver."""
+
+    label: str
+    actors: list[Actor] = Field(default_factory=list)
+    decision: Literal["approve"] | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+    def may_act(self, user: str) -> bool:
+        return any(a.user == user for a in self.actors)
+
+
+class StageState(BaseModel):
+    index: int
+    key: str
+    name: str
+    mode: StageMode
+    reason: str
+    approvers: tuple[ApproverSpec, ...]
+    status: Literal["pending", "active", "approved", "rejected", "returned", "closed"] = "pending"
+    slots: list[Slot] = Field(default_factory=list)
+    started_at: datetime | None = None
+    reply_due: datetime | None = None
+    escalations: int = 0
+
+
+class Payment(BaseModel):
+    amount: Decimal | None
+    reference: str
+    by: str
+    at: datetime
+
+
+class MilestoneState(BaseModel):
+    name: str
+    title: str
+    required: Decimal | None
+    paid: Decimal = Decimal(0)
+    status: Literal["pending", "open", "met", "lapsed"] = "pending"
+    opened_at: datetime | None = None
+    due: datetime | None = None
+    reminded: bool = False
+    payments: list[Payment] = Field(default_factory=list)
+
+
+class HistoryEvent(BaseModel):
+    seq: int
+    at: datetime
+    kind: EventKind
+    actor: str
+    on_behalf_of: str | None = None
+    comment: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class RequestView(BaseModel):
+    """Everything about one request: the ``state`` query and the API's answer."""
+
+    id: str
+    type: str
+    title: str
+    requester: str
+    customer: str | None
+    amount: Decimal | None
+    fields: dict[str, Any]
+    comment: str | None = None
+    policy_type: str
+    policy_version: int
+    status: str
+    stage_index: int | None = None
+    stages: list[StageState] = Field(default_factory=list)
+    milestones: list[MilestoneState] = Field(default_factory=list)
+    submitted_at: datetime
+    resolve_due: datetime | None = None
+    resubmit_due: datetime | None = None
+    overdue: bool = False
+    closed_at: datetime | None = None
+    current_approvers: list[str] = Field(default_factory=list)
+    history: list[HistoryEvent] = Field(default_factory=list)
+
+
+class ApprovalInput(BaseModel):
+    """The workflow's one argument: the request, its policy snapshot and its route."""
+
+    request_id: str
+    requester: str
+    title: str
+    customer: str | None = None
+    amount: Money | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    comment: Comment | None = None
+    policy: Policy
+    route: Route
+
+
+# --- messages (updates and signals carry the same payloads) -----------------
+
+
+class DecideInput(BaseModel):
+    actor: str
+    action: Literal["approve", "reject", "return"]
+    comment: Comment | None = None
+
+
+class ResubmitInput(BaseModel):
+    actor: str
+    amount: Money | None = None
+    fields: dict[str, Any] | None = None
+    comment: Comment | None = None
+
+
+class WithdrawInput(BaseModel):
+    actor: str
+    comment: Comment | None = None
+
+
+class TransferInput(BaseModel):
+    actor: str
+    to_user: str
+    comment: Comment | None = None
+
+
+class MilestoneInput(BaseModel):
+    actor: str
+    milestone: str
+    amount: Money | None = None
+    reference: str = Field(default="", max_length=200)
+    comment: Comment | None = None
+
+
+# --- activity payloads -------------------------------------------------------
+
+
+class ResolveAssigneesInput(BaseModel):
+    request_id: str
+    requester: str
+    stage_key: str
+    mode: StageMode
+    approvers: tuple[ApproverSpec, ...]
+    at: datetime
+
+
+class ResolveAssigneesOutput(BaseModel):
+    slots: list[Slot]
+
+
+class EscalationInput(BaseModel):
+    """Who is next up from each of ``users`` (their manager, or the escalation role)."""
+
+    request_id: str
+    requester: str
+    users: list[str]
+    escalation_role: str | None = None
+    at: datetime
+
+
+class EscalationOutput(BaseModel):
+    next_up: dict[str, list[str]]  # user -> the people one level up (empty at the top)
+
+
+class Notice(BaseModel):
+    recipient: str
+    template: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    dedupe_key: str
+
+
+class TransitionRecord(BaseModel):
+    """One state change: the read-model snapshot, its audit event and its notices.
+
+    Idempotent on ``(request_id, event.seq)``: a retry writes nothing twice.
+    """
+
+    view: RequestView  # without history: the event below is the new history row
+    event: HistoryEvent
+    notices: list[Notice] = Field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 from common.settings import Settings
 
@@ -12,3 +13,38 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
     )
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register our custom search attributes on the client's namespace (idempotent).
+
+    The dev server gets them from ``--search-attribute`` flags; this is for
+    servers started without them (the time-skipping test server, a fresh cluster).
+    """
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    from domain import search_attributes
+
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        existing = set(listed.custom_attributes)
+    except RPCError as err:
+        # The time-skipping test server can add search attributes but not list them.
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        existing = set()
+    wanted = {
+        key.name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{key.indexed_value_type.name}")
+        for key in search_attributes.ALL
+        if key.name not in existing
+    }
+    if wanted:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=wanted)
+        )

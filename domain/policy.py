@@ -116,8 +116,10 @@ class ApproverSpec(_Strict):
         if self.role is not None:
             return f"role {self.role}"
         if self.manager is not None:
-            return "the requester's manager" if self.manager == 1 else (
-                f"the requester's manager, {self.manager} levels up"
+            return (
+                "the requester's manager"
+                if self.manager == 1
+                else (f"the requester's manager, {self.manager} levels up")
             )
         return f"user {self.user}"
 

@@ -84,6 +84,8 @@ class Slot(BaseModel):
     decision: Literal["approve"] | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
+    escalation_frontier: list[str] = Field(default_factory=list)
+    """Whom the next reply-timeout escalates from: the last people added."""
 
     def may_act(self, user: str) -> bool:
         return any(a.user == user for a in self.actors)
@@ -170,6 +172,16 @@ class ApprovalInput(BaseModel):
     comment: Comment | None = None
     policy: Policy
     route: Route
+    carried: Carried | None = None
+    """Set only by continue-as-new: the state to resume from."""
+
+
+class Carried(BaseModel):
+    """What a continued-as-new run resumes from (the history lives in the audit table)."""
+
+    view: RequestView
+    seq: int
+    resolve_fired: bool
 
 
 # --- messages (updates and signals carry the same payloads) -----------------

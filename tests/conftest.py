@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from common.temporal import register_search_attributes
 from db.engine import make_engine, make_sessionmaker
 from domain import search_attributes
 
@@ -86,7 +87,6 @@ async def temporal_local() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=_binary("temporal"),
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
     )
     yield env
     await env.shutdown()
@@ -98,5 +98,6 @@ async def temporal_ts() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
+    await register_search_attributes(env.client)
     yield env
     await env.shutdown()

@@ -1,0 +1,220 @@
+"""The approval workflow's side effects: directory look-ups and the read-model/audit write.
+
+Every activity here is idempotent. ``record_transition`` is keyed on
+``(request_id, event.seq)``: a retry after a lost acknowledgement finds its
+event row already written and writes nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from db import directory
+from db.engine import transaction
+from db.models import AssignmentRow, EventRow, NotificationRow, RequestRow
+from domain.constants import Activities
+from domain.process import (
+    TERMINAL,
+    EscalationInput,
+    EscalationOutput,
+    HistoryEvent,
+    RequestView,
+    ResolveAssigneesInput,
+    ResolveAssigneesOutput,
+    TransitionRecord,
+)
+
+SLOT_LABEL_MAX = 200  # assignments.slot
+
+
+class ApprovalActivities:
+    """Activities with an injected session factory (the worker builds it)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name=Activities.RESOLVE_ASSIGNEES)
+    async def resolve_assignees(self, input: ResolveAssigneesInput) -> ResolveAssigneesOutput:
+        """Who may decide a stage that becomes active now (read-only)."""
+        async with self._sessions() as session:
+            slots = await directory.resolve_slots(
+                session, input.requester, input.mode, input.approvers, input.at
+            )
+        return ResolveAssigneesOutput(slots=slots)
+
+    @activity.defn(name=Activities.RESOLVE_ESCALATION)
+    async def resolve_escalation(self, input: EscalationInput) -> EscalationOutput:
+        """Who is next up from each user: their manager, plus the escalation role.
+
+        Never the requester and never the user themself; an empty list at the
+        top of the chain. If the manager is the requester, the next one up is
+        taken instead, so a request does not stall one level below its author.
+        """
+        next_up: dict[str, list[str]] = {}
+        async with self._sessions() as session:
+            role_holders = (
+                await directory.users_with_role(session, input.escalation_role)
+                if input.escalation_role
+                else []
+            )
+            for user in input.users:
+                chain = await directory.manager_chain(session, user)
+                manager = next((m for m in chain if m != input.requester), None)
+                found = [manager] if manager is not None else []
+                found += [h for h in role_holders if h not in found]
+                next_up[user] = [u for u in found if u not in (user, input.requester)]
+        return EscalationOutput(next_up=next_up)
+
+    @activity.defn(name=Activities.RECORD_TRANSITION)
+    async def record_transition(self, record: TransitionRecord) -> None:
+        """Write one transition: audit event, read-model, assignments, notices.
+
+        One transaction, idempotent on ``(request_id, event.seq)``. A transition
+        older than the one the read-model already shows (a late retry) still
+        gets its audit row and notices, but never rolls the read-model back.
+        """
+        view, event = record.view, record.event
+        async with transaction(self._sessions) as session:
+            created = await _insert_request_if_missing(session, view, event)
+            event_json = event.model_dump(mode="json")
+            new_event = await session.scalar(
+                insert(EventRow)
+                .values(
+                    request_id=view.id,
+                    seq=event.seq,
+                    at=event.at,
+                    actor=event.actor,
+                    on_behalf_of=event.on_behalf_of,
+                    kind=str(event.kind),
+                    comment=event.comment,
+                    data=event_json["data"],
+                )
+                .on_conflict_do_nothing(index_elements=[EventRow.request_id, EventRow.seq])
+                .returning(EventRow.id)
+            )
+            if new_event is None:
+                activity.logger.info(
+                    "transition %s #%d already recorded; nothing to do", view.id, event.seq
+                )
+                return
+            if created or await _update_request(session, view, event):
+                await _rewrite_assignments(session, view)
+            await _insert_notices(session, record)
+
+
+def _request_values(view: RequestView, event: HistoryEvent) -> dict[str, Any]:
+    """The columns of ``requests`` that mirror the workflow's view after ``event``."""
+    view_json = view.model_dump(mode="json")
+    closed_at = view.closed_at
+    if closed_at is None and view.status in TERMINAL:
+        closed_at = event.at
+    stage_key = (
+        view.stages[view.stage_index].key
+        if view.stage_index is not None and 0 <= view.stage_index < len(view.stages)
+        else None
+    )
+    return {
+        "status": view.status,
+        "stage_index": view.stage_index,
+        "stage_key": stage_key,
+        "resolve_due": view.resolve_due,
+        "overdue": view.overdue,
+        "current_approvers": list(view.current_approvers),
+        "amount": view.amount,
+        "fields": view_json["fields"],
+        "title": view.title,
+        "customer": view.customer,
+        "policy_type": view.policy_type,
+        "policy_version": view.policy_version,
+        "view": view_json,
+        "last_seq": event.seq,
+        "closed_at": closed_at,
+    }
+
+
+async def _insert_request_if_missing(
+    session: AsyncSession, view: RequestView, event: HistoryEvent
+) -> bool:
+    """Create the read-model row if the API has not; True if this call created it."""
+    stages = [s.model_dump(mode="json", exclude={"slots"}) for s in view.stages]
+    created = await session.scalar(
+        insert(RequestRow)
+        .values(
+            id=view.id,
+            type=view.type,
+            requester=view.requester,
+            comment=view.comment,
+            route={"stages": stages},
+            created_at=view.submitted_at,
+            **_request_values(view, event),
+        )
+        .on_conflict_do_nothing(index_elements=[RequestRow.id])
+        .returning(RequestRow.id)
+    )
+    return created is not None
+
+
+async def _update_request(session: AsyncSession, view: RequestView, event: HistoryEvent) -> bool:
+    """Move the read-model forward to ``event``; False if it already shows a later one."""
+    updated = await session.scalar(
+        update(RequestRow)
+        .where(RequestRow.id == view.id, RequestRow.last_seq < event.seq)
+        .values(**_request_values(view, event))
+        .returning(RequestRow.id)
+    )
+    return updated is not None
+
+
+async def _rewrite_assignments(session: AsyncSession, view: RequestView) -> None:
+    """Make the request's assignment rows (the inbox) match the view."""
+    await session.execute(delete(AssignmentRow).where(AssignmentRow.request_id == view.id))
+    rows = [
+        {
+            "request_id": view.id,
+            "stage_index": stage.index,
+            "stage_key": stage.key,
+            "slot": slot.label[:SLOT_LABEL_MAX],
+            "user_id": actor.user,
+            "via": actor.via,
+            "on_behalf_of": actor.on_behalf_of,
+            "eligible_since": actor.since,
+            "due": stage.reply_due,
+            "acted": slot.decided_by == actor.user,
+            "pending": (
+                stage.status == "active" and slot.decision is None and view.status == "in_review"
+            ),
+        }
+        for stage in view.stages
+        for slot in stage.slots
+        for actor in slot.actors
+    ]
+    if rows:
+        # A user named twice in one slot (two specs, same label) is one inbox row.
+        await session.execute(insert(AssignmentRow).values(rows).on_conflict_do_nothing())
+
+
+async def _insert_notices(session: AsyncSession, record: TransitionRecord) -> None:
+    for notice in record.notices:
+        inserted = await session.scalar(
+            insert(NotificationRow)
+            .values(
+                request_id=record.view.id,
+                recipient=notice.recipient,
+                channel="inbox",
+                template=notice.template,
+                payload=notice.model_dump(mode="json")["payload"],
+                dedupe_key=notice.dedupe_key,
+                status="pending",
+            )
+            .on_conflict_do_nothing(index_elements=[NotificationRow.dedupe_key])
+            .returning(NotificationRow.id)
+        )
+        if inserted is not None:
+            activity.logger.info(
+                "notice for %s: %s (request %s)", notice.recipient, notice.template, record.view.id
+            )

@@ -1,0 +1,142 @@
+"""Workflow tests: the real workflow and activities, a real PostgreSQL, time skipping."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from common.policy_store import load_policies
+from db.directory import load_org_file
+from db.models import EventRow, NotificationRow, RequestRow
+from domain.constants import WORKFLOW_NAME, Queries, workflow_id
+from domain.policy import Policy
+from domain.process import ApprovalInput, RequestView
+from domain.requests import validate_fields
+from domain.routing import resolve_route
+from worker.main import build_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def policies() -> dict[str, Policy]:
+    return load_policies(ROOT / "policies")
+
+
+@pytest.fixture(scope="session")
+async def org(db_sessions: async_sessionmaker[AsyncSession]) -> None:
+    await load_org_file(db_sessions, ROOT / "org" / "demo.yaml")
+
+
+@pytest.fixture
+async def ts_queue(
+    temporal_ts: WorkflowEnvironment, db_sessions: async_sessionmaker[AsyncSession], org: None
+) -> AsyncIterator[str]:
+    """A worker on a fresh task queue of the time-skipping server."""
+    queue = f"ts-{uuid.uuid4()}"
+    async with build_worker(temporal_ts.client, db_sessions, queue):
+        yield queue
+        await _terminate_leftovers()
+
+
+Starter = Callable[..., Awaitable[WorkflowHandle[Any, Any]]]
+
+
+def make_input(
+    policy: Policy, requester: str, amount: Decimal | None, fields: dict[str, Any]
+) -> ApprovalInput:
+    norm = validate_fields(policy, amount, fields)
+    return ApprovalInput(
+        request_id=str(uuid.uuid4()),
+        requester=requester,
+        title=f"{policy.title} test",
+        customer="ACME Ltd",
+        amount=amount,
+        fields=norm,
+        policy=policy,
+        route=resolve_route(policy, amount, norm),
+    )
+
+
+async def start(
+    client: Client,
+    queue: str,
+    policy: Policy,
+    requester: str,
+    amount: Decimal | None,
+    fields: dict[str, Any],
+) -> WorkflowHandle[Any, Any]:
+    inp = make_input(policy, requester, amount, fields)
+    handle = await client.start_workflow(
+        WORKFLOW_NAME, inp, id=workflow_id(inp.request_id), task_queue=queue
+    )
+    _STARTED.append(handle)
+    return handle
+
+
+async def state(handle: WorkflowHandle[Any, Any]) -> RequestView:
+    return await handle.query(Queries.STATE, result_type=RequestView)
+
+
+def request_id(handle: WorkflowHandle[Any, Any]) -> str:
+    return handle.id.removeprefix("approval-")
+
+
+async def audit_kinds(sessions: async_sessionmaker[AsyncSession], rid: str) -> list[str]:
+    async with sessions() as s:
+        rows = await s.scalars(
+            select(EventRow).where(EventRow.request_id == rid).order_by(EventRow.seq)
+        )
+        return [r.kind for r in rows]
+
+
+async def request_row(sessions: async_sessionmaker[AsyncSession], rid: str) -> RequestRow:
+    async with sessions() as s:
+        row = await s.get(RequestRow, rid)
+        assert row is not None
+        return row
+
+
+async def notified(sessions: async_sessionmaker[AsyncSession], rid: str, template: str) -> set[str]:
+    async with sessions() as s:
+        rows = await s.scalars(
+            select(NotificationRow).where(
+                NotificationRow.request_id == rid, NotificationRow.template == template
+            )
+        )
+        return {r.recipient for r in rows}
+
+
+@pytest.fixture
+async def local_queue(
+    temporal_local: WorkflowEnvironment, db_sessions: async_sessionmaker[AsyncSession], org: None
+) -> AsyncIterator[str]:
+    """A worker on a fresh task queue of the local dev server (for updates)."""
+    queue = f"local-{uuid.uuid4()}"
+    async with build_worker(temporal_local.client, db_sessions, queue):
+        yield queue
+        await _terminate_leftovers()
+
+
+_STARTED: list[WorkflowHandle[Any, Any]] = []
+
+
+async def _terminate_leftovers() -> None:
+    """End what a test left running: on the time-skipping server a workflow whose
+    worker is gone would hold the shared clock still for every later test."""
+    while _STARTED:
+        handle = _STARTED.pop()
+        try:
+            await handle.terminate("test finished")
+        except RPCError:
+            pass  # already closed

@@ -1,0 +1,216 @@
+"""Updates, signals and their validators: who may do what, when."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from domain.constants import Signals, Updates
+from domain.policy import Policy
+from domain.process import (
+    DecideInput,
+    MilestoneInput,
+    RequestView,
+    TransferInput,
+    WithdrawInput,
+)
+from workflows.approval import ApprovalWorkflow
+
+from .conftest import audit_kinds, request_id, request_row, start, state
+
+CONTRACT = {"contract_no": "HT-2", "settlement_floor_price": "1"}
+
+
+async def decide(h, actor: str, action: str = "approve") -> RequestView:
+    return await h.execute_update(
+        Updates.DECIDE, DecideInput(actor=actor, action=action), result_type=RequestView
+    )
+
+
+async def refused(coro) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await coro
+    cause = info.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause.type or ""
+
+
+async def test_update_answers_with_the_next_stage_already_assigned_and_persisted(
+    temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
+):
+    h = await start(
+        temporal_local.client,
+        local_queue,
+        policies["big_customer_contract"],
+        "am_li",
+        Decimal(250000),
+        CONTRACT,
+    )
+    first = await h.execute_update(Updates.READY, result_type=RequestView)
+    assert first.current_approvers == ["bcd_zheng"]
+    v = await decide(h, "bcd_zheng")
+    assert v.stage_index == 1 and v.current_approvers == ["dsd_liu"]
+    row = await request_row(db_sessions, request_id(h))
+    assert row.status == "in_review" and row.current_approvers == ["dsd_liu"]
+    v = await decide(h, "dsd_liu")
+    assert v.status == "approved"
+    assert await audit_kinds(db_sessions, request_id(h)) == [
+        "submitted",
+        "assigned",
+        "approved",
+        "stage_completed",
+        "assigned",
+        "approved",
+        "stage_completed",
+        "request_approved",
+    ]
+    assert (await request_row(db_sessions, request_id(h))).status == "approved"
+
+
+async def test_validators_refuse_who_may_not_decide_and_decisions_on_closed_requests(
+    temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
+):
+    h = await start(
+        temporal_local.client,
+        local_queue,
+        policies["big_customer_contract"],
+        "om_wu",
+        Decimal(50000),
+        CONTRACT,
+    )
+    v = await h.execute_update(Updates.READY, result_type=RequestView)
+    # The requester is an office manager too, but never approves their own request.
+    assert v.current_approvers == ["om_yang"]
+    assert await refused(decide(h, "om_wu")) == "not_eligible"
+    assert await refused(decide(h, "sd_chen")) == "not_eligible"
+    assert (
+        await refused(
+            h.execute_update(
+                Updates.WITHDRAW, WithdrawInput(actor="om_yang"), result_type=RequestView
+            )
+        )
+        == "forbidden"
+    )
+    assert (
+        await refused(
+            h.execute_update(
+                Updates.RECORD_MILESTONE,
+                MilestoneInput(actor="om_wu", milestone="deposit", amount=Decimal(1)),
+                result_type=RequestView,
+            )
+        )
+        == "invalid_state"
+    )
+    await decide(h, "om_yang", "reject")
+    # The workflow has ended: Temporal itself refuses further updates.
+    with pytest.raises(RPCError, match="already completed"):
+        await decide(h, "om_yang")
+    kinds = await audit_kinds(db_sessions, request_id(h))
+    assert kinds == ["submitted", "assigned", "rejected"]  # refusals write nothing
+
+
+async def test_countersign_needs_all_three_managers_and_no_one_twice(
+    temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
+):
+    h = await start(
+        temporal_local.client,
+        local_queue,
+        policies["retail_bulk_discount"],
+        "am_li",
+        Decimal(20000),
+        {"gross_margin_pct": "9.5"},
+    )
+    await h.execute_update(Updates.READY, result_type=RequestView)
+    v = await decide(h, "mm_hu")  # merchant manager's margin check
+    assert v.stages[1].key == "managers_countersign"
+    assert v.current_approvers == ["mm_hu", "opm_guo", "pm_luo"]
+    v = await decide(h, "opm_guo")
+    assert v.status == "in_review" and v.current_approvers == ["mm_hu", "pm_luo"]
+    assert await refused(decide(h, "opm_guo")) == "already_decided"
+    v = await decide(h, "mm_hu")
+    assert v.status == "in_review" and v.current_approvers == ["pm_luo"]
+    v = await decide(h, "pm_luo")
+    assert v.status == "awaiting_deposit"
+    assert [s.decided_by for s in v.stages[1].slots] == ["opm_guo", "pm_luo", "mm_hu"]
+
+
+async def test_transfer_hands_the_step_over_and_withdraw_closes(
+    temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
+):
+    h = await start(
+        temporal_local.client,
+        local_queue,
+        policies["big_customer_contract"],
+        "am_li",
+        Decimal(250000),
+        CONTRACT,
+    )
+    await h.execute_update(Updates.READY, result_type=RequestView)
+    assert (
+        await refused(
+            h.execute_update(
+                Updates.TRANSFER,
+                TransferInput(actor="bcd_zheng", to_user="am_li"),
+                result_type=RequestView,
+            )
+        )
+        == "validation_error"
+    )
+    v = await h.execute_update(
+        Updates.TRANSFER,
+        TransferInput(actor="bcd_zheng", to_user="sh_zhou", comment="on leave"),
+        result_type=RequestView,
+    )
+    assert v.current_approvers == ["sh_zhou"]
+    actor = v.stages[0].slots[0].actors[0]
+    assert (actor.via, actor.on_behalf_of) == ("transfer", "bcd_zheng")
+    assert await refused(decide(h, "bcd_zheng")) == "not_eligible"
+    v = await h.execute_update(
+        Updates.WITHDRAW,
+        WithdrawInput(actor="am_li", comment="customer cancelled"),
+        result_type=RequestView,
+    )
+    assert v.status == "withdrawn"
+    assert (await audit_kinds(db_sessions, request_id(h)))[-2:] == ["transferred", "withdrawn"]
+
+
+async def test_invalid_signal_is_recorded_and_ignored_then_replay_is_deterministic(
+    temporal_ts: WorkflowEnvironment, ts_queue: str, policies: dict[str, Policy], db_sessions
+):
+    h = await start(
+        temporal_ts.client,
+        ts_queue,
+        policies["retail_bulk_discount"],
+        "am_li",
+        Decimal(5000),
+        {"gross_margin_pct": "3"},
+    )
+    await h.signal(Signals.DECIDE, DecideInput(actor="intruder", action="approve"))
+    await h.signal(Signals.DECIDE, DecideInput(actor="mm_hu", action="approve"))
+    await h.signal(Signals.DECIDE, DecideInput(actor="mm_hu", action="approve"))  # twice
+    await temporal_ts.sleep(timedelta(hours=5))  # a reply timeout at the GM stage
+    await h.signal(Signals.DECIDE, DecideInput(actor="gm_wang", action="approve"))
+    await h.signal(
+        Signals.RECORD_MILESTONE,
+        MilestoneInput(actor="am_li", milestone="deposit", amount=Decimal("1500"), reference="TX"),
+    )
+    await temporal_ts.sleep(timedelta(seconds=1))
+    v = await state(h)
+    assert v.status == "completed"
+    ignored = [e for e in v.history if e.kind == "ignored"]
+    assert [(e.actor, e.data["code"]) for e in ignored] == [
+        ("intruder", "not_eligible"),
+        ("mm_hu", "not_eligible"),
+    ]
+    history = await h.fetch_history()
+    await Replayer(
+        workflows=[ApprovalWorkflow], data_converter=pydantic_data_converter
+    ).replay_workflow(history)

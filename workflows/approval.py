@@ -1,0 +1,1002 @@
+"""ApprovalWorkflow: one durable process per request, for every request type.
+
+The workflow is a single-driver state machine. Updates and signals never change
+state themselves: they queue an action and (updates) wait for it. The main loop
+takes one action at a time, checks it against the state it finds, applies it,
+records the transition through one activity (read-model + audit + notices, in
+order, idempotent on the sequence number), and only when it is idle again marks
+the action done. So an update answers with the settled state (the next stage
+already assigned and written to the database), and two concurrent decisions can
+never interleave half-way.
+
+Deadlines are not separate coroutines: in every state the loop computes the
+earliest deadline that applies (reply, resolve, resubmit, milestone reminder,
+milestone due) and waits for "an action arrived" with that timeout. Timers are
+therefore durable Temporal timers, recomputed from state, never polled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import search_attributes as sa
+    from domain.conditions import evaluate
+    from domain.constants import WORKFLOW_NAME, Activities, Queries, Signals, Updates
+    from domain.errors import DomainError, ErrorCode
+    from domain.policy import Policy, ResolveAction, StageMode
+    from domain.process import (
+        SYSTEM,
+        TERMINAL,
+        Actor,
+        ApprovalInput,
+        Carried,
+        DecideInput,
+        EscalationInput,
+        EscalationOutput,
+        EventKind,
+        HistoryEvent,
+        MilestoneInput,
+        MilestoneState,
+        Notice,
+        Payment,
+        RequestView,
+        ResolveAssigneesInput,
+        ResolveAssigneesOutput,
+        ResubmitInput,
+        Slot,
+        StageState,
+        Status,
+        TransferInput,
+        TransitionRecord,
+        WithdrawInput,
+        awaiting,
+    )
+    from domain.requests import condition_values, validate_fields
+    from domain.routing import Route, resolve_route
+
+# Activities: short, retried until the database answers again. A transition must
+# never be lost, so there is no maximum number of attempts.
+_ACTIVITY_TIMEOUT = timedelta(seconds=30)
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["ValidationError"],
+)
+_KEEP_EVENTS_ON_CONTINUE = 50
+
+Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
+
+
+@dataclass
+class _Action:
+    """One queued message, processed by the main loop in arrival order."""
+
+    message: Message
+    from_signal: bool
+    done: bool = False
+    error: ApplicationError | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _refuse(code: ErrorCode, message: str, **details: Any) -> ApplicationError:
+    return ApplicationError(message, details or {}, type=code.value, non_retryable=True)
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class ApprovalWorkflow:
+    @workflow.init
+    def __init__(self, inp: ApprovalInput) -> None:
+        self._policy: Policy = inp.policy
+        self._queue: list[_Action] = []
+        self._processed: list[_Action] = []
+        self._ready = False
+        self._finished = False
+        self._last_search_attributes: tuple[Any, ...] | None = None
+        if inp.carried is not None:
+            self._view = inp.carried.view
+            self._seq = inp.carried.seq
+            self._resolve_fired = inp.carried.resolve_fired
+            self._resumed = True
+        else:
+            self._view = RequestView(
+                id=inp.request_id,
+                type=inp.policy.type,
+                title=inp.title,
+                requester=inp.requester,
+                customer=inp.customer,
+                amount=inp.amount,
+                fields=inp.fields,
+                comment=inp.comment,
+                policy_type=inp.policy.type,
+                policy_version=inp.policy.version,
+                status=Status.IN_REVIEW,
+                stages=self._stages_of(inp.route),
+                milestones=[],
+                submitted_at=workflow.now(),
+            )
+            self._seq = 0
+            self._resolve_fired = False
+            self._resumed = False
+        self._input = inp
+
+    # ------------------------------------------------------------------ run
+
+    @workflow.run
+    async def run(self, inp: ApprovalInput) -> RequestView:
+        if not self._resumed:
+            await self._submit()
+        while not self._finished:
+            if self._queue:
+                await self._process(self._queue.pop(0))
+                continue
+            self._settle()
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._carry())
+            due, summary, fire = self._next_deadline()
+            if due is not None and due <= workflow.now():
+                await fire()
+                continue
+            timeout = (due - workflow.now()) if due is not None else None
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._queue), timeout=timeout, timeout_summary=summary
+                )
+            except TimeoutError:
+                await fire()
+        # Closed: refuse whatever arrived too late, then let handlers finish.
+        while self._queue:
+            action = self._queue.pop(0)
+            action.error = _refuse(ErrorCode.INVALID_STATE, "the request is closed")
+            if action.from_signal:
+                await self._ignore(action)
+            self._processed.append(action)
+        self._settle()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._view
+
+    # ----------------------------------------------------------- messages
+
+    @workflow.query(name=Queries.STATE)
+    def state(self) -> RequestView:
+        return self._view
+
+    @workflow.update(name=Updates.READY)
+    async def ready(self) -> RequestView:
+        """Wait until the request is assigned and persisted, then answer its view."""
+        await workflow.wait_condition(lambda: self._ready)
+        return self._view
+
+    @workflow.update(name=Updates.DECIDE)
+    async def decide(self, inp: DecideInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @decide.validator
+    def _validate_decide(self, inp: DecideInput) -> None:
+        self._check(inp)
+
+    @workflow.update(name=Updates.RESUBMIT)
+    async def resubmit(self, inp: ResubmitInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @resubmit.validator
+    def _validate_resubmit(self, inp: ResubmitInput) -> None:
+        self._check(inp)
+
+    @workflow.update(name=Updates.WITHDRAW)
+    async def withdraw(self, inp: WithdrawInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @withdraw.validator
+    def _validate_withdraw(self, inp: WithdrawInput) -> None:
+        self._check(inp)
+
+    @workflow.update(name=Updates.TRANSFER)
+    async def transfer(self, inp: TransferInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @transfer.validator
+    def _validate_transfer(self, inp: TransferInput) -> None:
+        self._check(inp)
+
+    @workflow.update(name=Updates.RECORD_MILESTONE)
+    async def record_milestone(self, inp: MilestoneInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @record_milestone.validator
+    def _validate_record_milestone(self, inp: MilestoneInput) -> None:
+        self._check(inp)
+
+    @workflow.signal(name=Signals.DECIDE)
+    def decide_signal(self, inp: DecideInput) -> None:
+        self._queue.append(_Action(inp, from_signal=True))
+
+    @workflow.signal(name=Signals.RESUBMIT)
+    def resubmit_signal(self, inp: ResubmitInput) -> None:
+        self._queue.append(_Action(inp, from_signal=True))
+
+    @workflow.signal(name=Signals.WITHDRAW)
+    def withdraw_signal(self, inp: WithdrawInput) -> None:
+        self._queue.append(_Action(inp, from_signal=True))
+
+    @workflow.signal(name=Signals.TRANSFER)
+    def transfer_signal(self, inp: TransferInput) -> None:
+        self._queue.append(_Action(inp, from_signal=True))
+
+    @workflow.signal(name=Signals.RECORD_MILESTONE)
+    def record_milestone_signal(self, inp: MilestoneInput) -> None:
+        self._queue.append(_Action(inp, from_signal=True))
+
+    async def _submit_action(self, message: Message) -> RequestView:
+        action = _Action(message, from_signal=False)
+        self._queue.append(action)
+        await workflow.wait_condition(lambda: action.done)
+        if action.error is not None:
+            raise action.error
+        return self._view
+
+    # ------------------------------------------------------------- checks
+
+    def _check(self, msg: Message) -> None:
+        """Refuse a message that is not allowed now. Pure: used by validators and the loop."""
+        v = self._view
+        if self._finished or v.status in TERMINAL:
+            raise _refuse(ErrorCode.INVALID_STATE, f"the request is {v.status}: no more actions")
+        if isinstance(msg, DecideInput):
+            self._check_actor_may_decide(msg.actor)
+        elif isinstance(msg, TransferInput):
+            self._check_actor_may_decide(msg.actor)
+            if msg.to_user == v.requester:
+                raise _refuse(
+                    ErrorCode.VALIDATION,
+                    "a request cannot be transferred to its requester",
+                    field="to_user",
+                )
+            if msg.to_user == msg.actor:
+                raise _refuse(ErrorCode.VALIDATION, "transfer to someone else", field="to_user")
+        elif isinstance(msg, ResubmitInput):
+            self._check_requester(msg.actor, "resubmit")
+            if v.status != Status.RETURNED:
+                raise _refuse(
+                    ErrorCode.INVALID_STATE,
+                    f"only a returned request can be resubmitted; it is {v.status}",
+                )
+            self._resubmitted_route(msg)  # raises when the new data is invalid
+        elif isinstance(msg, WithdrawInput):
+            self._check_requester(msg.actor, "withdraw")
+            if v.status not in (Status.IN_REVIEW, Status.RETURNED):
+                raise _refuse(
+                    ErrorCode.INVALID_STATE,
+                    f"a request can be withdrawn only before a final decision; it is {v.status}",
+                )
+        elif isinstance(msg, MilestoneInput):
+            current = self._open_milestone()
+            if current is None or current.name != msg.milestone:
+                expected = current.name if current else "none"
+                raise _refuse(
+                    ErrorCode.INVALID_STATE,
+                    f"milestone {msg.milestone!r} is not open (open milestone: {expected})",
+                )
+            if current.required is not None and msg.amount is None:
+                raise _refuse(
+                    ErrorCode.VALIDATION, "amount is required for this milestone", field="amount"
+                )
+            if msg.amount is not None and msg.amount <= 0:
+                raise _refuse(ErrorCode.VALIDATION, "amount must be positive", field="amount")
+
+    def _check_requester(self, actor: str, what: str) -> None:
+        if actor != self._view.requester:
+            raise _refuse(ErrorCode.FORBIDDEN, f"only the requester may {what} this request")
+
+    def _check_actor_may_decide(self, actor: str) -> None:
+        stage = self._active_stage()
+        if stage is None or self._view.status != Status.IN_REVIEW:
+            raise _refuse(
+                ErrorCode.INVALID_STATE, f"the request is {self._view.status}, not in review"
+            )
+        if any(s.decision is None and s.may_act(actor) for s in stage.slots):
+            return
+        if any(s.decided_by == actor for s in stage.slots):
+            raise _refuse(
+                ErrorCode.ALREADY_DECIDED, f"{actor} has already decided stage {stage.name!r}"
+            )
+        raise _refuse(
+            ErrorCode.NOT_ELIGIBLE,
+            f"{actor} may not decide stage {stage.name!r}",
+            stage=stage.key,
+        )
+
+    # --------------------------------------------------------- processing
+
+    async def _process(self, action: _Action) -> None:
+        msg = action.message
+        try:
+            self._check(msg)
+        except ApplicationError as err:
+            action.error = err
+            if action.from_signal:
+                await self._ignore(action)
+            self._processed.append(action)
+            return
+        if isinstance(msg, DecideInput):
+            await self._apply_decision(msg)
+        elif isinstance(msg, TransferInput):
+            await self._apply_transfer(msg)
+        elif isinstance(msg, ResubmitInput):
+            await self._apply_resubmit(msg)
+        elif isinstance(msg, WithdrawInput):
+            await self._apply_withdraw(msg)
+        elif isinstance(msg, MilestoneInput):
+            await self._apply_milestone(msg)
+        self._processed.append(action)
+
+    async def _ignore(self, action: _Action) -> None:
+        err = action.error
+        await self._record(
+            EventKind.IGNORED,
+            actor=action.message.actor,
+            comment=action.message.comment,
+            data={
+                "signal": type(action.message).__name__,
+                "reason": err.message if err else "",
+                "code": err.type if err else None,
+            },
+        )
+
+    async def _apply_decision(self, msg: DecideInput) -> None:
+        stage = self._active_stage()
+        assert stage is not None  # checked
+        now = workflow.now()
+        mine = [s for s in stage.slots if s.decision is None and s.may_act(msg.actor)]
+        on_behalf = next(
+            (a.on_behalf_of for s in mine for a in s.actors if a.user == msg.actor), None
+        )
+        data: dict[str, Any] = {"stage": stage.key, "stage_name": stage.name}
+        if msg.action == "approve":
+            for slot in mine:
+                slot.decision = "approve"
+                slot.decided_by = msg.actor
+                slot.decided_at = now
+            await self._record(
+                EventKind.APPROVED, msg.actor, msg.comment, data, on_behalf_of=on_behalf
+            )
+            if self._stage_complete(stage):
+                stage.status = "approved"
+                await self._record(EventKind.STAGE_COMPLETED, SYSTEM, None, data)
+                await self._advance(stage.index + 1)
+            return
+        requester_notice = [self._notice(self._view.requester, msg.action)]
+        if msg.action == "reject":
+            stage.status = "rejected"
+            self._close(Status.REJECTED)
+            await self._record(
+                EventKind.REJECTED,
+                msg.actor,
+                msg.comment,
+                data,
+                notices=requester_notice,
+                on_behalf_of=on_behalf,
+            )
+        else:
+            stage.status = "returned"
+            self._view.status = Status.RETURNED
+            self._view.resubmit_due = now + self._policy.timers.resubmit
+            await self._record(
+                EventKind.RETURNED,
+                msg.actor,
+                msg.comment,
+                {**data, "resubmit_due": self._view.resubmit_due.isoformat()},
+                notices=requester_notice,
+                on_behalf_of=on_behalf,
+            )
+
+    def _stage_complete(self, stage: StageState) -> bool:
+        if stage.mode is StageMode.ANY:
+            return any(s.decision == "approve" for s in stage.slots)
+        return all(s.decision == "approve" for s in stage.slots)
+
+    async def _apply_transfer(self, msg: TransferInput) -> None:
+        stage = self._active_stage()
+        assert stage is not None
+        now = workflow.now()
+        for slot in stage.slots:
+            if slot.decision is not None or not slot.may_act(msg.actor):
+                continue
+            kept = [a for a in slot.actors if a.user != msg.actor]
+            giver = next(a for a in slot.actors if a.user == msg.actor)
+            if not any(a.user == msg.to_user for a in kept):
+                kept.append(
+                    Actor(
+                        user=msg.to_user,
+                        via="transfer",
+                        on_behalf_of=giver.on_behalf_of or msg.actor,
+                        since=now,
+                    )
+                )
+            slot.actors = kept
+            slot.escalation_frontier = [msg.to_user]
+        await self._record(
+            EventKind.TRANSFERRED,
+            msg.actor,
+            msg.comment,
+            {"stage": stage.key, "to_user": msg.to_user},
+            notices=[self._notice(msg.to_user, "transferred", stage=stage.name)],
+        )
+
+    async def _apply_withdraw(self, msg: WithdrawInput) -> None:
+        stage = self._active_stage()
+        notices = [self._notice(u, "withdrawn") for u in self._current_approvers()]
+        if stage is not None:
+            stage.status = "closed"
+        self._close(Status.WITHDRAWN)
+        await self._record(EventKind.WITHDRAWN, msg.actor, msg.comment, notices=notices)
+
+    def _resubmitted_route(
+        self, msg: ResubmitInput
+    ) -> tuple[Decimal | None, dict[str, Any], Route]:
+        amount = msg.amount if msg.amount is not None else self._view.amount
+        raw = msg.fields if msg.fields is not None else self._view.fields
+        try:
+            fields = validate_fields(self._policy, amount, raw)
+            route = resolve_route(self._policy, amount, fields)
+        except DomainError as err:
+            raise ApplicationError(
+                err.message, err.details, type=err.code.value, non_retryable=True
+            ) from None
+        return amount, fields, route
+
+    async def _apply_resubmit(self, msg: ResubmitInput) -> None:
+        amount, fields, route = self._resubmitted_route(msg)
+        v = self._view
+        changed = {
+            k: True
+            for k, old, new in (("amount", v.amount, amount), ("fields", v.fields, fields))
+            if old != new
+        }
+        v.amount, v.fields = amount, fields
+        v.stages = self._stages_of(route)
+        v.status = Status.IN_REVIEW
+        v.resubmit_due = None
+        v.overdue = False
+        v.stage_index = None
+        v.resolve_due = workflow.now() + self._policy.timers.resolve
+        self._resolve_fired = False
+        await self._record(
+            EventKind.RESUBMITTED,
+            msg.actor,
+            msg.comment,
+            {"changed": sorted(changed), "stages": [s.key for s in route.stages]},
+        )
+        await self._advance(0)
+
+    async def _apply_milestone(self, msg: MilestoneInput) -> None:
+        m = self._open_milestone()
+        assert m is not None
+        m.payments.append(
+            Payment(amount=msg.amount, reference=msg.reference, by=msg.actor, at=workflow.now())
+        )
+        if msg.amount is not None:
+            m.paid = _money(m.paid + msg.amount)
+        data = {
+            "milestone": m.name,
+            "amount": str(msg.amount) if msg.amount is not None else None,
+            "paid": str(m.paid),
+            "required": str(m.required) if m.required is not None else None,
+            "reference": msg.reference,
+        }
+        await self._record(EventKind.MILESTONE, msg.actor, msg.comment, data)
+        if m.required is None or m.paid >= m.required:
+            m.status = "met"
+            await self._record(
+                EventKind.MILESTONE_MET,
+                SYSTEM,
+                None,
+                data,
+                notices=[self._notice(self._view.requester, "milestone_met", milestone=m.title)],
+            )
+            await self._open_next_milestone()
+
+    # ------------------------------------------------------------ process
+
+    async def _submit(self) -> None:
+        v = self._view
+        v.resolve_due = workflow.now() + self._policy.timers.resolve
+        await self._record(
+            EventKind.SUBMITTED,
+            v.requester,
+            v.comment,
+            {
+                "policy": f"{v.policy_type} v{v.policy_version}",
+                "route": [{"stage": s.key, "reason": s.reason} for s in v.stages],
+            },
+        )
+        await self._advance(0)
+
+    async def _advance(self, index: int) -> None:
+        """Activate stage ``index``, or approve when the route is done."""
+        v = self._view
+        if index >= len(v.stages):
+            await self._approve()
+            return
+        stage = v.stages[index]
+        now = workflow.now()
+        out = await workflow.execute_activity(
+            Activities.RESOLVE_ASSIGNEES,
+            ResolveAssigneesInput(
+                request_id=v.id,
+                requester=v.requester,
+                stage_key=stage.key,
+                mode=stage.mode,
+                approvers=stage.approvers,
+                at=now,
+            ),
+            result_type=ResolveAssigneesOutput,
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary=f"who decides: {stage.name}",
+        )
+        stage.slots = out.slots
+        for slot in stage.slots:
+            slot.escalation_frontier = [a.user for a in slot.actors]
+        stage.status = "active"
+        stage.started_at = now
+        stage.reply_due = now + self._policy.timers.reply
+        v.stage_index = index
+        v.status = Status.IN_REVIEW
+        people = sorted({a.user for s in stage.slots for a in s.actors})
+        await self._record(
+            EventKind.ASSIGNED,
+            SYSTEM,
+            None,
+            {
+                "stage": stage.key,
+                "stage_name": stage.name,
+                "reason": stage.reason,
+                "people": people,
+                "unassigned": [s.label for s in stage.slots if not s.actors],
+            },
+            notices=[self._notice(u, "assigned", stage=stage.name) for u in people],
+        )
+
+    async def _approve(self) -> None:
+        v = self._view
+        v.status = Status.APPROVED
+        v.stage_index = None
+        within_authority = not v.stages
+        await self._record(
+            EventKind.REQUEST_APPROVED,
+            SYSTEM,
+            None,
+            {"within_authority": within_authority} if within_authority else {},
+            notices=[self._notice(v.requester, "approved")],
+        )
+        v.milestones = [self._milestone_state(i) for i in range(len(self._policy.milestones))]
+        await self._open_next_milestone()
+
+    def _milestone_state(self, index: int) -> MilestoneState:
+        spec = self._policy.milestones[index]
+        required: Decimal | None = None
+        if spec.amount is not None:
+            if spec.amount.fixed is not None:
+                required = spec.amount.fixed
+            elif self._view.amount is not None and spec.amount.percent_of_amount is not None:
+                percent = spec.amount.percent_of_amount
+                values = condition_values(self._view.amount, self._view.fields)
+                for alt in spec.amount.percent_when:
+                    if evaluate(alt.when, values):
+                        percent = alt.percent
+                        break
+                required = _money(self._view.amount * percent / 100)
+        return MilestoneState(name=spec.name, title=spec.title, required=required)
+
+    async def _open_next_milestone(self) -> None:
+        v = self._view
+        nxt = next((m for m in v.milestones if m.status == "pending"), None)
+        if nxt is None:
+            if v.milestones:
+                self._close(Status.COMPLETED)
+                await self._record(EventKind.COMPLETED, SYSTEM, None)
+            else:
+                self._finished = True  # approved, nothing follows
+                v.closed_at = workflow.now()
+            return
+        spec = self._spec_of(nxt)
+        now = workflow.now()
+        nxt.status = "open"
+        nxt.opened_at = now
+        nxt.due = now + spec.due
+        v.status = awaiting(nxt.name)
+        await self._record(
+            EventKind.MILESTONE_OPENED,
+            SYSTEM,
+            None,
+            {
+                "milestone": nxt.name,
+                "due": nxt.due.isoformat(),
+                "required": str(nxt.required) if nxt.required is not None else None,
+            },
+            notices=[
+                self._notice(
+                    v.requester, "milestone_opened", milestone=nxt.title, due=nxt.due.isoformat()
+                )
+            ],
+        )
+
+    def _close(self, status: Status) -> None:
+        self._view.status = status
+        self._view.closed_at = workflow.now()
+        self._finished = True
+
+    # ------------------------------------------------------------- timers
+
+    def _next_deadline(
+        self,
+    ) -> tuple[datetime | None, str | None, Callable[[], Awaitable[None]]]:
+        v = self._view
+        options: list[tuple[datetime, str, Callable[[], Awaitable[None]]]] = []
+        if v.status == Status.IN_REVIEW:
+            stage = self._active_stage()
+            if stage is not None and stage.reply_due is not None:
+                options.append((stage.reply_due, f"reply due: {stage.key}", self._on_reply_due))
+            if v.resolve_due is not None and not self._resolve_fired:
+                options.append((v.resolve_due, "resolve due", self._on_resolve_due))
+        elif v.status == Status.RETURNED and v.resubmit_due is not None:
+            options.append((v.resubmit_due, "resubmit due", self._on_resubmit_due))
+        else:
+            m = self._open_milestone()
+            if m is not None and m.due is not None:
+                spec = self._spec_of(m)
+                if spec.remind_before is not None and not m.reminded:
+                    remind_at = m.due - spec.remind_before
+                    options.append((remind_at, f"{m.name} reminder", self._on_milestone_reminder))
+                options.append((m.due, f"{m.name} due", self._on_milestone_due))
+        if not options:
+            return None, None, self._noop
+        return min(options, key=lambda o: o[0])
+
+    async def _noop(self) -> None:
+        return None
+
+    async def _on_reply_due(self) -> None:
+        """Nobody acted in time: remind the assignees, then escalate one level up."""
+        stage = self._active_stage()
+        assert stage is not None
+        now = workflow.now()
+        waiting = [s for s in stage.slots if s.decision is None]
+        reminded = sorted({a.user for s in waiting for a in s.actors})
+        await self._record(
+            EventKind.REMINDED,
+            SYSTEM,
+            None,
+            {"stage": stage.key, "people": reminded},
+            notices=[self._notice(u, "reminder", stage=stage.name) for u in reminded],
+        )
+        frontier = sorted({u for s in waiting for u in s.escalation_frontier})
+        added = await self._escalate(stage, waiting, frontier, reason="reply timeout")
+        stage.escalations += 1
+        if not added or stage.escalations >= self._policy.timers.max_escalations:
+            stage.reply_due = None  # the top of the chain: nobody further to escalate to
+        else:
+            stage.reply_due = now + self._policy.timers.reply
+
+    async def _escalate(
+        self, stage: StageState, waiting: list[Slot], frontier: list[str], reason: str
+    ) -> list[str]:
+        """Make the next person up from ``frontier`` eligible on ``waiting`` slots."""
+        if not frontier:
+            return []
+        out = await workflow.execute_activity(
+            Activities.RESOLVE_ESCALATION,
+            EscalationInput(
+                request_id=self._view.id,
+                requester=self._view.requester,
+                users=frontier,
+                escalation_role=self._policy.timers.escalation_role,
+                at=workflow.now(),
+            ),
+            result_type=EscalationOutput,
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary=f"who is next up: {stage.name}",
+        )
+        return await self._add_escalated(
+            stage, waiting, {u: out.next_up.get(u, []) for u in frontier}, reason
+        )
+
+    async def _add_escalated(
+        self, stage: StageState, waiting: list[Slot], next_up: dict[str, list[str]], reason: str
+    ) -> list[str]:
+        now = workflow.now()
+        added: set[str] = set()
+        for slot in waiting:
+            new_frontier: list[str] = []
+            for user in slot.escalation_frontier or list(next_up):
+                for boss in next_up.get(user, []):
+                    if boss == self._view.requester:
+                        continue
+                    if not slot.may_act(boss):
+                        slot.actors.append(Actor(user=boss, via="escalation", since=now))
+                        added.add(boss)
+                    if boss not in new_frontier:
+                        new_frontier.append(boss)
+            if new_frontier:
+                slot.escalation_frontier = new_frontier
+        people = sorted(added)
+        if people:
+            await self._record(
+                EventKind.ESCALATED,
+                SYSTEM,
+                None,
+                {"stage": stage.key, "to": people, "reason": reason},
+                notices=[self._notice(u, "escalated", stage=stage.name) for u in people],
+            )
+        return people
+
+    async def _on_resolve_due(self) -> None:
+        """No final decision in time: mark overdue, tell the top, apply the policy's action."""
+        self._resolve_fired = True
+        v = self._view
+        v.overdue = True
+        top = await self._top_authority()
+        await self._record(
+            EventKind.OVERDUE,
+            SYSTEM,
+            None,
+            {"action": self._policy.timers.resolve_action.value, "top_authority": top},
+            notices=[self._notice(u, "overdue") for u in sorted({v.requester, *top})],
+        )
+        stage = self._active_stage()
+        if stage is None:
+            return
+        if self._policy.timers.resolve_action is ResolveAction.AUTO_REJECT:
+            stage.status = "rejected"
+            self._close(Status.REJECTED)
+            await self._record(
+                EventKind.REJECTED,
+                SYSTEM,
+                "rejected automatically: no decision in time",
+                {"stage": stage.key, "automatic": True},
+                notices=[self._notice(v.requester, "reject")],
+            )
+            return
+        waiting = [s for s in stage.slots if s.decision is None]
+        fresh = [u for u in top if not any(s.may_act(u) for s in waiting)]
+        if fresh:
+            await self._add_escalated(
+                stage,
+                waiting,
+                {u: fresh for s in waiting for u in s.escalation_frontier},
+                reason="resolve timeout",
+            )
+        else:
+            frontier = sorted({u for s in waiting for u in s.escalation_frontier})
+            await self._escalate(stage, waiting, frontier, reason="resolve timeout")
+
+    async def _top_authority(self) -> list[str]:
+        """The people of the route's last stage, as the directory has them today."""
+        v = self._view
+        if not v.stages:
+            return []
+        last = v.stages[-1]
+        if last.slots:
+            return sorted({a.user for s in last.slots for a in s.actors})
+        out = await workflow.execute_activity(
+            Activities.RESOLVE_ASSIGNEES,
+            ResolveAssigneesInput(
+                request_id=v.id,
+                requester=v.requester,
+                stage_key=last.key,
+                mode=last.mode,
+                approvers=last.approvers,
+                at=workflow.now(),
+            ),
+            result_type=ResolveAssigneesOutput,
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary="who is the top authority",
+        )
+        return sorted({a.user for s in out.slots for a in s.actors})
+
+    async def _on_resubmit_due(self) -> None:
+        self._close(Status.EXPIRED)
+        await self._record(
+            EventKind.EXPIRED,
+            SYSTEM,
+            "not resubmitted in time",
+            notices=[self._notice(self._view.requester, "expired")],
+        )
+
+    async def _on_milestone_reminder(self) -> None:
+        m = self._open_milestone()
+        assert m is not None
+        m.reminded = True
+        await self._record(
+            EventKind.MILESTONE_REMINDED,
+            SYSTEM,
+            None,
+            {"milestone": m.name, "due": m.due.isoformat() if m.due else None, "paid": str(m.paid)},
+            notices=[self._notice(self._view.requester, "milestone_reminder", milestone=m.title)],
+        )
+
+    async def _on_milestone_due(self) -> None:
+        m = self._open_milestone()
+        assert m is not None
+        m.status = "lapsed"
+        self._close(Status.LAPSED)
+        await self._record(
+            EventKind.LAPSED,
+            SYSTEM,
+            f"{m.title} not completed in time: the approval lapsed",
+            {
+                "milestone": m.name,
+                "paid": str(m.paid),
+                "required": str(m.required) if m.required is not None else None,
+            },
+            notices=[self._notice(self._view.requester, "lapsed", milestone=m.title)],
+        )
+
+    # ------------------------------------------------------------ helpers
+
+    def _stages_of(self, route: Route) -> list[StageState]:
+        return [
+            StageState(
+                index=i,
+                key=s.key,
+                name=s.name,
+                mode=s.mode,
+                reason=s.reason,
+                approvers=s.approvers,
+            )
+            for i, s in enumerate(route.stages)
+        ]
+
+    def _spec_of(self, m: MilestoneState) -> Any:
+        return next(s for s in self._policy.milestones if s.name == m.name)
+
+    def _active_stage(self) -> StageState | None:
+        i = self._view.stage_index
+        if i is None or i >= len(self._view.stages):
+            return None
+        stage = self._view.stages[i]
+        return stage if stage.status == "active" else None
+
+    def _open_milestone(self) -> MilestoneState | None:
+        return next((m for m in self._view.milestones if m.status == "open"), None)
+
+    def _current_approvers(self) -> list[str]:
+        stage = self._active_stage()
+        if stage is None or self._view.status != Status.IN_REVIEW:
+            return []
+        return sorted({a.user for s in stage.slots if s.decision is None for a in s.actors})
+
+    def _notice(self, recipient: str, template: str, **payload: Any) -> Notice:
+        # The sequence number the transition is about to get makes the key unique
+        # per transition, and stable across retries of its activity.
+        key = f"{self._view.id}:{self._seq + 1}:{template}:{recipient}"
+        return Notice(
+            recipient=recipient,
+            template=template,
+            payload={"request_id": self._view.id, "title": self._view.title, **payload},
+            dedupe_key=key,
+        )
+
+    async def _record(
+        self,
+        kind: EventKind,
+        actor: str,
+        comment: str | None,
+        data: dict[str, Any] | None = None,
+        *,
+        notices: list[Notice] | None = None,
+        on_behalf_of: str | None = None,
+    ) -> None:
+        """Persist one transition: read-model snapshot + audit row + notices, in order."""
+        self._seq += 1
+        self._view.current_approvers = self._current_approvers()
+        event = HistoryEvent(
+            seq=self._seq,
+            at=workflow.now(),
+            kind=kind,
+            actor=actor,
+            on_behalf_of=on_behalf_of,
+            comment=comment,
+            data=data or {},
+        )
+        self._view.history.append(event)
+        snapshot = self._view.model_copy(update={"history": []})
+        await workflow.execute_activity(
+            Activities.RECORD_TRANSITION,
+            TransitionRecord(view=snapshot, event=event, notices=notices or []),
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary=f"record #{self._seq}: {kind.value}",
+        )
+
+    def _settle(self) -> None:
+        """The loop is idle: publish state and release the updates that waited for it."""
+        v = self._view
+        v.current_approvers = self._current_approvers()
+        for action in self._processed:
+            action.done = True
+        self._processed.clear()
+        self._ready = True
+        self._publish()
+
+    def _publish(self) -> None:
+        v = self._view
+        values = (
+            v.status,
+            tuple(v.current_approvers),
+            v.overdue,
+            float(v.amount) if v.amount is not None else None,
+        )
+        if values != self._last_search_attributes:
+            self._last_search_attributes = values
+            updates: list[SearchAttributeUpdate[Any]] = [
+                sa.REQUEST_STATUS.value_set(v.status),
+                sa.CURRENT_APPROVERS.value_set(list(v.current_approvers)),
+                sa.OVERDUE.value_set(v.overdue),
+                sa.REQUEST_TYPE.value_set(v.type),
+                sa.REQUESTER.value_set(v.requester),
+            ]
+            if v.customer:
+                updates.append(sa.CUSTOMER_ID.value_set(v.customer))
+            if v.amount is not None:
+                updates.append(sa.AMOUNT.value_set(float(v.amount)))
+            workflow.upsert_search_attributes(updates)
+        workflow.set_current_details(self._details())
+
+    def _details(self) -> str:
+        v = self._view
+        lines = [f"**{v.title}** · {v.type} v{v.policy_version} · by {v.requester}"]
+        stage = self._active_stage()
+        if v.status == Status.IN_REVIEW and stage is not None:
+            lines.append(
+                f"In review at stage {stage.index + 1}/{len(v.stages)}: *{stage.name}*; "
+                f"waiting on {', '.join(v.current_approvers) or 'nobody (unassigned)'}"
+            )
+            if stage.reply_due:
+                lines.append(f"Reply due {stage.reply_due:%Y-%m-%d %H:%M} UTC")
+        elif v.status == Status.RETURNED and v.resubmit_due:
+            lines.append(
+                f"Returned to {v.requester}; resubmit by {v.resubmit_due:%Y-%m-%d %H:%M} UTC"
+            )
+        elif (m := self._open_milestone()) is not None:
+            lines.append(
+                f"Approved; awaiting **{m.title}**: {m.paid} of "
+                f"{m.required if m.required is not None else '-'} CNY, "
+                f"due {m.due:%Y-%m-%d %H:%M} UTC"
+            )
+        else:
+            lines.append(f"Status: **{v.status}**")
+        if v.overdue:
+            lines.append("⚠ Overdue: no final decision within the resolve time")
+        return "\n\n".join(lines)
+
+    def _should_continue_as_new(self) -> bool:
+        return workflow.info().is_continue_as_new_suggested() and not self._queue
+
+    def _carry(self) -> ApprovalInput:
+        view = self._view.model_copy(
+            update={"history": self._view.history[-_KEEP_EVENTS_ON_CONTINUE:]}
+        )
+        return self._input.model_copy(
+            update={"carried": Carried(view=view, seq=self._seq, resolve_fired=self._resolve_fired)}
+        )
+
+
+__all__ = ["ApprovalWorkflow"]

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from common.policy_store import load_policies
 from db.directory import load_org_file
@@ -24,6 +26,7 @@ from domain.process import ApprovalInput, RequestView
 from domain.requests import validate_fields
 from domain.routing import resolve_route
 from worker.main import build_worker
+from workflows.approval import ApprovalWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,10 +135,18 @@ _STARTED: list[WorkflowHandle[Any, Any]] = []
 
 
 async def _terminate_leftovers() -> None:
-    """End what a test left running: on the time-skipping server a workflow whose
-    worker is gone would hold the shared clock still for every later test."""
+    """Replay every workflow the test started, then end what it left running.
+
+    Replaying each scenario's real history with :class:`Replayer` makes any
+    non-deterministic change to the workflow fail a test instead of production.
+    Ending leftovers matters on the time-skipping server: a workflow whose worker
+    is gone would hold the shared clock still for every later test.
+    """
+    replayer = Replayer(workflows=[ApprovalWorkflow], data_converter=pydantic_data_converter)
     while _STARTED:
         handle = _STARTED.pop()
+        history = await handle.fetch_history()
+        await replayer.replay_workflow(history)
         try:
             await handle.terminate("test finished")
         except RPCError:

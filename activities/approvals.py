@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -171,9 +171,16 @@ async def _update_request(session: AsyncSession, view: RequestView, event: Histo
 
 
 async def _rewrite_assignments(session: AsyncSession, view: RequestView) -> None:
-    """Make the request's assignment rows (the inbox) match the view."""
-    await session.execute(delete(AssignmentRow).where(AssignmentRow.request_id == view.id))
-    rows = [
+    """Make the request's assignment rows (the inbox) match the view.
+
+    Rows are never deleted: whoever was ever assigned keeps a (no longer pending)
+    row, after a transfer or a resubmission too, so "ever assigned" stays true
+    for visibility and reports.
+    """
+    await session.execute(
+        update(AssignmentRow).where(AssignmentRow.request_id == view.id).values(pending=False)
+    )
+    candidates = [
         {
             "request_id": view.id,
             "stage_index": stage.index,
@@ -193,9 +200,35 @@ async def _rewrite_assignments(session: AsyncSession, view: RequestView) -> None
         for slot in stage.slots
         for actor in slot.actors
     ]
+    # A user named twice in one slot (two specs, same label) is one inbox row.
+    unique: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in candidates:
+        unique.setdefault((row["stage_index"], row["slot"], row["user_id"]), row)
+    rows = list(unique.values())
     if rows:
-        # A user named twice in one slot (two specs, same label) is one inbox row.
-        await session.execute(insert(AssignmentRow).values(rows).on_conflict_do_nothing())
+        stmt = insert(AssignmentRow).values(rows)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[
+                    AssignmentRow.request_id,
+                    AssignmentRow.stage_index,
+                    AssignmentRow.slot,
+                    AssignmentRow.user_id,
+                ],
+                set_={
+                    col: stmt.excluded[col]
+                    for col in (
+                        "stage_key",
+                        "via",
+                        "on_behalf_of",
+                        "eligible_since",
+                        "due",
+                        "acted",
+                        "pending",
+                    )
+                },
+            )
+        )
 
 
 async def _insert_notices(session: AsyncSession, record: TransitionRecord) -> None:

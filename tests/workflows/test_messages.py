@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
@@ -13,6 +14,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from db.models import AssignmentRow
 from domain.constants import Signals, Updates
 from domain.policy import Policy
 from domain.process import (
@@ -173,6 +175,13 @@ async def test_transfer_hands_the_step_over_and_withdraw_closes(
     actor = v.stages[0].slots[0].actors[0]
     assert (actor.via, actor.on_behalf_of) == ("transfer", "bcd_zheng")
     assert await refused(decide(h, "bcd_zheng")) == "not_eligible"
+    async with db_sessions() as s:
+        rows = await s.scalars(
+            select(AssignmentRow).where(AssignmentRow.request_id == request_id(h))
+        )
+        pending = {r.user_id: r.pending for r in rows}
+    # The giver keeps a row ("ever assigned": visibility, reports), no longer pending.
+    assert pending == {"bcd_zheng": False, "sh_zhou": True}
     v = await h.execute_update(
         Updates.WITHDRAW,
         WithdrawInput(actor="am_li", comment="customer cancelled"),

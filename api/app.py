@@ -1,0 +1,128 @@
+"""The FastAPI application: routers, error format, body limit, and the lifespan.
+
+``create_app`` builds nothing that talks to the outside: the lifespan builds the
+engine, the session factory, the Temporal client (lazily, so the API starts
+while Temporal is down) and loads the policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import errors
+from api.deps import Core
+from api.routers import health, inbox, policies, requests
+from api.temporal_gateway import TemporalGateway
+from common.policy_store import load_policies
+from common.settings import Settings, get_settings
+from db.engine import make_engine, make_sessionmaker
+
+MAX_BODY_BYTES = 1024 * 1024
+
+DESCRIPTION = """\
+Durable commercial approval workflows. Each request is one Temporal workflow that
+walks it through the approval stages of its policy.
+
+Authenticate with `Authorization: Bearer <token>` (`approvals token USER_ID`).
+Errors are always `{"error": {"code", "message", "details"}}`; validation errors
+name each field in `details.fields`. Money is a decimal string or number.
+"""
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised while the body streams in; FastAPI re-raises HTTP exceptions as they are."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="the request body is too large")
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = errors.error_json(
+            errors.ApiError(
+                413,
+                "payload_too_large",
+                f"the request body is larger than {self.limit} bytes",
+                {"limit_bytes": self.limit},
+            )
+        )
+        await response(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API application for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = load_policies(settings.policy_dir)
+        engine = make_engine(settings.require_database_url())
+        temporal = TemporalGateway(settings)
+        await temporal.start()
+        app.state.core = Core(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            temporal=temporal,
+            policies=loaded,
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Approvals API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (requests, inbox, policies, health):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    return app

@@ -1,0 +1,390 @@
+"""What the API asks of Temporal: start a request's workflow, send it updates.
+
+Submission writes the ``submitted`` row and commits BEFORE starting the
+workflow, so the workflow's first activity always finds it; if the start fails
+the row is removed again and the caller gets 503, so nothing is half-written.
+Updates answer with the settled RequestView; their failures are mapped to the
+one error format (refusals keep their code, a silent worker is a 503).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import Core
+from api.errors import ApiError, unavailable
+from api.views import request_view
+from db import request_queries as q
+from db.engine import transaction
+from db.models import RequestRow
+from domain import search_attributes as sa
+from domain.constants import WORKFLOW_NAME, Updates, workflow_id
+from domain.errors import HTTP_STATUS, DomainError, ErrorCode
+from domain.policy import Policy
+from domain.process import ApprovalInput, RequestView, Status
+from domain.requests import Submission, validate_fields
+from domain.routing import Route, resolve_route
+
+log = logging.getLogger("approvals.api")
+
+_TRANSIENT = {
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+}
+_ERROR_CODES = {c.value: c for c in ErrorCode}
+CLOSED = "the request is closed"
+NO_WORKER = (
+    "no worker answered in time; nothing was lost. Retry the same call in a few seconds "
+    "(with the same Idempotency-Key, if you sent one)"
+)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The answer to a submission: 201 new, 200 replayed, 202 accepted but not yet settled."""
+
+    status_code: int
+    view: RequestView
+
+
+def _rpc_timeout(core: Core) -> timedelta:
+    return timedelta(seconds=core.settings.rpc_timeout_seconds)
+
+
+def body_hash(body: Submission) -> str:
+    """sha256 of the submission as canonical JSON: equal bodies, equal hashes."""
+    canonical = json.dumps(
+        body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def policy_for(policies: dict[str, Policy], type_: str) -> Policy:
+    """The policy of a request type.
+
+    Raises:
+        ApiError: 422 naming ``type`` and listing the known types.
+    """
+    policy = policies.get(type_)
+    if policy is None:
+        known = sorted(policies)
+        raise ApiError(
+            422,
+            ErrorCode.VALIDATION.value,
+            f"unknown request type {type_!r}; known types: {', '.join(known)}",
+            {
+                "fields": [{"field": "type", "message": f"must be one of {known}"}],
+                "known_types": known,
+            },
+        )
+    return policy
+
+
+def _money_text(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
+def static_summary(policy: Policy, inp: ApprovalInput) -> str:
+    """One line for the Temporal UI.
+
+    e.g. ``Big-customer contract · 250,000.00 CNY · ACME Ltd · by am_li``.
+    """
+    parts = [policy.title]
+    if inp.amount is not None:
+        parts.append(f"{_money_text(inp.amount)} CNY")
+    if inp.customer:
+        parts.append(inp.customer)
+    parts.append(f"by {inp.requester}")
+    return " · ".join(parts)
+
+
+def static_details(policy: Policy, inp: ApprovalInput) -> str:
+    """The route in markdown: each stage and why it applies."""
+    lines = [
+        f"**{inp.title}**",
+        "",
+        f"Request `{inp.request_id}` under policy `{policy.type}` v{policy.version}.",
+        "",
+        "Route:",
+    ]
+    for n, stage in enumerate(inp.route.stages, start=1):
+        lines.append(f"{n}. **{stage.name}** ({stage.mode.value}): {stage.reason}")
+    if not inp.route.stages:
+        lines.append("(no approval stages: approved on submission)")
+    return "\n".join(lines)
+
+
+def _search_attributes(inp: ApprovalInput) -> TypedSearchAttributes:
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(sa.REQUEST_TYPE, inp.policy.type),
+        SearchAttributePair(sa.REQUEST_STATUS, Status.IN_REVIEW.value),
+        SearchAttributePair(sa.OVERDUE, False),
+        SearchAttributePair(sa.REQUESTER, inp.requester),
+        SearchAttributePair(sa.CURRENT_APPROVERS, []),
+    ]
+    if inp.customer:
+        pairs.append(SearchAttributePair(sa.CUSTOMER_ID, inp.customer))
+    if inp.amount is not None:
+        # Search only: money itself is never a float anywhere else.
+        pairs.append(SearchAttributePair(sa.AMOUNT, float(inp.amount)))
+    return TypedSearchAttributes(pairs)
+
+
+async def _start(core: Core, client: Client, inp: ApprovalInput) -> WorkflowHandle[Any, Any]:
+    """Start (or find, if it already runs) the request's workflow."""
+    try:
+        return await client.start_workflow(
+            WORKFLOW_NAME,
+            inp,
+            id=workflow_id(inp.request_id),
+            task_queue=core.settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # A request id never gets a second run once its workflow has closed.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=_search_attributes(inp),
+            static_summary=static_summary(inp.policy, inp),
+            static_details=static_details(inp.policy, inp),
+            rpc_timeout=_rpc_timeout(core),
+        )
+    except WorkflowAlreadyStartedError:
+        return client.get_workflow_handle(workflow_id(inp.request_id))
+
+
+async def _await_ready(
+    core: Core, handle: WorkflowHandle[Any, Any], request_id: str, settled_code: int
+) -> Submitted:
+    """Wait (bounded) for the first stage to be assigned; 202 when no worker answers."""
+    try:
+        view = await handle.execute_update(
+            Updates.READY, result_type=RequestView, rpc_timeout=_rpc_timeout(core)
+        )
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, RPCError, WorkflowUpdateFailedError) as exc:
+        error = update_error(exc)
+        if error.status == 503:
+            log.warning("request %s accepted, but no worker answered `ready` in time", request_id)
+            return Submitted(202, await read_view(core, request_id))
+        if error.code == ErrorCode.INVALID_STATE.value and error.message == CLOSED:
+            # A route with nothing to decide closes at once: its record is complete.
+            return Submitted(settled_code, await read_view(core, request_id))
+        raise error from exc
+    return Submitted(settled_code, view)
+
+
+async def read_view(core: Core, request_id: str) -> RequestView:
+    """The RequestView from the read-model (with its audit history)."""
+    async with core.sessions() as session:
+        row = await q.get_request(session, request_id)
+        if row is None:
+            raise ApiError(404, ErrorCode.NOT_FOUND.value, "request not found")
+        return request_view(row, await q.request_history(session, request_id))
+
+
+def _input_from_row(row: RequestRow, policy: Policy) -> ApprovalInput:
+    return ApprovalInput(
+        request_id=row.id,
+        requester=row.requester,
+        title=row.title,
+        customer=row.customer,
+        amount=row.amount,
+        fields=row.fields or {},
+        comment=row.comment,
+        policy=policy,
+        route=Route.model_validate(row.route),
+    )
+
+
+async def _replay(core: Core, row: RequestRow, digest: str) -> Submitted:
+    """A submission with an Idempotency-Key seen before: the same request, or 409."""
+    if row.body_hash != digest:
+        raise ApiError(
+            409,
+            ErrorCode.CONFLICT.value,
+            "this Idempotency-Key was already used for a different request body",
+            {"request_id": row.id},
+        )
+    if row.status == Status.SUBMITTED.value and row.last_seq == 0:
+        # Not recorded by a workflow yet: a crash between commit and start, or a
+        # start still in flight. Starting again is safe (same workflow id).
+        policy = core.policies.get(row.policy_type)
+        if policy is not None and policy.version == row.policy_version:
+            client = await core.temporal.client()
+            try:
+                handle = await _start(core, client, _input_from_row(row, policy))
+            except RPCError as exc:
+                raise unavailable(
+                    "the workflow service (Temporal) did not answer; please retry"
+                ) from exc
+            return await _await_ready(core, handle, row.id, 200)
+    return Submitted(200, await read_view(core, row.id))
+
+
+async def submit(
+    core: Core, requester: str, body: Submission, idempotency_key: str | None
+) -> Submitted:
+    """Validate, route, record and start one request.
+
+    Raises:
+        ApiError / DomainError: 422 for an unknown type, invalid fields or a broken
+            rule (nothing written, nothing started); 409 for a reused
+            Idempotency-Key with another body; 503 when Temporal is unreachable.
+    """
+    policy = policy_for(core.policies, body.type)
+    fields = validate_fields(policy, body.amount, body.fields)
+    route = resolve_route(policy, body.amount, fields)
+    digest = body_hash(body)
+
+    if idempotency_key is not None:
+        async with core.sessions() as session:
+            existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
+        if existing is not None:
+            return await _replay(core, existing, digest)
+
+    # Reach Temporal before writing anything, so an outage writes nothing.
+    client = await core.temporal.client()
+    request_id = str(uuid.uuid4())
+    new = q.NewRequest(
+        id=request_id,
+        type=policy.type,
+        title=body.title,
+        requester=requester,
+        customer=body.customer or None,
+        amount=body.amount,
+        fields=fields,
+        comment=body.comment,
+        policy_type=policy.type,
+        policy_version=policy.version,
+        route=route.model_dump(mode="json"),
+        idempotency_key=idempotency_key,
+        body_hash=digest,
+    )
+    try:
+        async with transaction(core.sessions) as session:
+            await q.insert_request(session, new)
+    except IntegrityError:
+        # The same key raced us: answer as the winner did.
+        if idempotency_key is None:
+            raise
+        async with core.sessions() as session:
+            existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
+        if existing is None:
+            raise
+        return await _replay(core, existing, digest)
+
+    inp = ApprovalInput(
+        request_id=request_id,
+        requester=requester,
+        title=body.title,
+        customer=new.customer,
+        amount=body.amount,
+        fields=fields,
+        comment=body.comment,
+        policy=policy,
+        route=route,
+    )
+    try:
+        handle = await _start(core, client, inp)
+    except (RPCError, RuntimeError) as exc:
+        log.warning("starting the workflow of %s failed: %s; removing its row", request_id, exc)
+        async with transaction(core.sessions) as session:
+            await q.delete_unstarted_request(session, request_id)
+        raise unavailable(
+            "the workflow service (Temporal) did not accept the request; nothing was "
+            "recorded, please retry"
+        ) from exc
+    return await _await_ready(core, handle, request_id, 201)
+
+
+def _refusal(cause: ApplicationError) -> ApiError | None:
+    code = _ERROR_CODES.get(cause.type or "")
+    if code is None:
+        return None
+    details: dict[str, Any] = {}
+    if cause.details and isinstance(cause.details[0], dict):
+        details = dict(cause.details[0])
+    if "field" in details and "fields" not in details:
+        details["fields"] = [{"field": str(details["field"]), "message": cause.message}]
+    return ApiError(HTTP_STATUS[code], code.value, cause.message, details)
+
+
+def update_error(exc: BaseException) -> ApiError:
+    """The API's answer for a failed update (or RPC to the workflow)."""
+    if isinstance(exc, WorkflowUpdateFailedError):
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            refusal = _refusal(cause)
+            if refusal is not None:
+                return refusal
+            if cause.type == "AcceptedUpdateCompletedWorkflow":
+                return _closed()
+        log.error("update failed unexpectedly: %r", cause)
+        return ApiError(500, "internal_error", "the workflow could not apply the action")
+    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return unavailable(NO_WORKER)
+    if isinstance(exc, RPCError):
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return _closed()
+        if exc.status in _TRANSIENT:
+            return unavailable(NO_WORKER)
+        log.error("update RPC failed: %s %s", exc.status, exc.message)
+        return ApiError(500, "internal_error", "the workflow service refused the call")
+    if isinstance(exc, DomainError):
+        return ApiError.from_domain(exc)
+    raise exc
+
+
+def _closed() -> ApiError:
+    return ApiError(409, ErrorCode.INVALID_STATE.value, CLOSED)
+
+
+async def run_update(
+    core: Core,
+    request_id: str,
+    update: str,
+    payload: BaseModel,
+    idempotency_key: str | None = None,
+) -> RequestView:
+    """Send one update to the request's workflow and answer with the new view.
+
+    ``idempotency_key`` becomes the update id, so a retried call is applied once.
+    """
+    client = await core.temporal.client()
+    handle = client.get_workflow_handle(workflow_id(request_id))
+    update_id = f"{update}-{idempotency_key}" if idempotency_key else None
+    try:
+        result: RequestView = await handle.execute_update(
+            update,
+            payload,
+            id=update_id,
+            result_type=RequestView,
+            rpc_timeout=_rpc_timeout(core),
+        )
+    except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as exc:
+        raise update_error(exc) from exc
+    return result

@@ -1,0 +1,115 @@
+"""Dependencies, as ``Annotated`` aliases: the session, the caller, Temporal, policies.
+
+Everything here reads what the app's lifespan built (:class:`Core`); nothing is
+built at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.auth import InvalidToken, user_id_from_token
+from api.errors import unauthenticated
+from api.temporal_gateway import TemporalGateway
+from common.settings import Settings
+from db.directory import DirectoryUser, get_user
+from db.request_queries import AUDITOR_ROLE, Viewer
+from domain.policy import Policy
+
+
+@dataclass
+class Core:
+    """What the lifespan builds and every request shares."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    temporal: TemporalGateway
+    policies: dict[str, Policy]
+
+
+def get_core(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core
+
+
+CoreDep = Annotated[Core, Depends(get_core)]
+
+
+def get_settings_dep(core: CoreDep) -> Settings:
+    return core.settings
+
+
+def get_sessions(core: CoreDep) -> async_sessionmaker[AsyncSession]:
+    return core.sessions
+
+
+def get_temporal(core: CoreDep) -> TemporalGateway:
+    return core.temporal
+
+
+def get_policies(core: CoreDep) -> dict[str, Policy]:
+    return core.policies
+
+
+async def get_session(core: CoreDep) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the handler succeeds, else rolled back."""
+    async with core.sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
+PoliciesDep = Annotated[dict[str, Policy], Depends(get_policies)]
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="A token from `approvals token USER_ID` (HS256 JWT; `sub` is the user id).",
+)
+
+
+async def current_user(
+    settings: SettingsDep,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> DirectoryUser:
+    """The active directory user the bearer token names.
+
+    Raises:
+        ApiError: 401 with ``WWW-Authenticate: Bearer`` for a missing, invalid or
+            expired token, or a user who is unknown or inactive.
+    """
+    if credentials is None or not credentials.credentials:
+        raise unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
+    try:
+        user_id = user_id_from_token(settings, credentials.credentials)
+    except InvalidToken as exc:
+        raise unauthenticated(str(exc)) from exc
+    user = await get_user(session, user_id)
+    if user is None or not user.active:
+        raise unauthenticated("the token's user is not an active user of the directory")
+    return user
+
+
+CurrentUser = Annotated[DirectoryUser, Depends(current_user)]
+
+
+def viewer_of(user: DirectoryUser) -> Viewer:
+    """Admins and auditors see every request; others what they take part in."""
+    return Viewer(user_id=user.id, sees_all=user.is_admin or AUDITOR_ROLE in user.roles)

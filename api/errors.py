@@ -1,0 +1,215 @@
+"""One error format for every failure: ``{"error": {"code", "message", "details"}}``.
+
+Business refusals arrive as :class:`domain.errors.DomainError` and keep their
+code; HTTP-level problems (unknown route, body too large, bad JSON) get a code
+of their own. Request validation names every field that is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import HTTP_STATUS, DomainError, ErrorCode
+
+log = logging.getLogger("approvals.api")
+
+RETRY_AFTER_SECONDS = 5
+
+# HTTP-level codes with no business meaning, beside domain.errors.ErrorCode.
+_HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: ErrorCode.UNAUTHENTICATED.value,
+    403: ErrorCode.FORBIDDEN.value,
+    404: ErrorCode.NOT_FOUND.value,
+    405: "method_not_allowed",
+    409: ErrorCode.CONFLICT.value,
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: ErrorCode.VALIDATION.value,
+    503: ErrorCode.UNAVAILABLE.value,
+}
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the field, e.g. `amount` or `fields.units`.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(
+        description="Machine-readable: a `domain.errors.ErrorCode` value or an "
+        "HTTP-level code such as `payload_too_large`."
+    )
+    message: str = Field(description="For people.")
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Validation errors carry `fields: [{field, message}]`; rule violations "
+        "carry `rule` and `because`.",
+    )
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """An error answer with its status, code, message, details and headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+        self.headers = dict(headers or {})
+
+    @classmethod
+    def from_domain(cls, err: DomainError) -> ApiError:
+        return cls(
+            HTTP_STATUS[err.code], err.code.value, err.message, err.details, _headers_for(err.code)
+        )
+
+
+def _headers_for(code: ErrorCode) -> dict[str, str]:
+    if code is ErrorCode.UNAUTHENTICATED:
+        return {"WWW-Authenticate": "Bearer"}
+    if code is ErrorCode.UNAVAILABLE:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return {}
+
+
+def unauthenticated(message: str) -> ApiError:
+    return ApiError(
+        401, ErrorCode.UNAUTHENTICATED.value, message, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def unavailable(message: str, details: Mapping[str, Any] | None = None) -> ApiError:
+    """503 with Retry-After: a temporary condition; the client should try again."""
+    return ApiError(
+        503,
+        ErrorCode.UNAVAILABLE.value,
+        message,
+        details,
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def not_found(what: str = "request") -> ApiError:
+    return ApiError(404, ErrorCode.NOT_FOUND.value, f"{what} not found")
+
+
+def field_errors(problems: Sequence[tuple[str, str]], message: str | None = None) -> ApiError:
+    """A 422 naming each field: ``[(field, message), ...]``."""
+    text = message or "; ".join(f"{f} {m}" for f, m in problems)
+    return ApiError(
+        422,
+        ErrorCode.VALIDATION.value,
+        text,
+        {"fields": [{"field": f, "message": m} for f, m in problems]},
+    )
+
+
+def error_json(err: ApiError) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(code=err.code, message=err.message, details=err.details))
+    return JSONResponse(body.model_dump(mode="json"), status_code=err.status, headers=err.headers)
+
+
+def _field_name(loc: Sequence[int | str]) -> str:
+    # ("body", "fields", "units") -> "fields.units"; ("query", "limit") -> "limit"
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+def validation_error(exc: RequestValidationError) -> ApiError:
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        bad = next(e for e in errors if e.get("type") == "json_invalid")
+        reason = str((bad.get("ctx") or {}).get("error", ""))
+        message = "the request body is not valid JSON" + (f" ({reason})" if reason else "")
+        return ApiError(
+            422,
+            ErrorCode.VALIDATION.value,
+            message,
+            {"fields": [{"field": "body", "message": "is not valid JSON"}]},
+        )
+    problems = []
+    for e in errors:
+        field = _field_name(e.get("loc", ()))
+        if e.get("type") == "extra_forbidden":
+            msg = "is not allowed here"
+        elif isinstance(e.get("input"), bytes | bytearray):
+            msg = "must be a JSON object sent with Content-Type: application/json"
+        else:
+            msg = str(e.get("msg"))
+        problems.append((field, msg))
+    return field_errors(problems, "invalid request: " + "; ".join(f"{f}: {m}" for f, m in problems))
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into the one error format."""
+
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_json(exc)
+
+    async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        return error_json(ApiError.from_domain(exc))
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_json(validation_error(exc))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = str(exc.detail) if exc.detail else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such resource"
+        if exc.status_code == 413:
+            message = "the request body is too large"
+        return error_json(ApiError(exc.status_code, code, message, headers=exc.headers))
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_json(ApiError(500, "internal_error", "internal error"))
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+_DESCRIPTIONS = {
+    401: "Missing, invalid or expired bearer token, or an unknown user.",
+    403: "Not allowed to do this.",
+    404: "Not found, or not visible to the caller.",
+    409: "Conflicts with the request's state or an earlier submission.",
+    413: "The request body is larger than 1 MiB.",
+    422: "Invalid input; `details.fields` names each field, `details.rule` a broken rule.",
+    503: "Temporal (or no worker) is not answering; nothing was lost. Retry after `Retry-After`.",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the error statuses a route may answer."""
+    return {s: {"model": ErrorResponse, "description": _DESCRIPTIONS[s]} for s in statuses}

@@ -1,0 +1,103 @@
+"""``/v1/policies``: the request types, their rules, and route previews."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from api.deps import CurrentUser, PoliciesDep, SessionDep
+from api.errors import ApiError, responses
+from api.schemas import PolicyList, PolicySummary, Preview, PreviewBody, PreviewStage
+from db.directory import resolve_slots
+from domain.errors import ErrorCode
+from domain.policy import Policy
+from domain.requests import validate_fields
+from domain.routing import resolve_route
+
+router = APIRouter(prefix="/v1/policies", tags=["policies"])
+
+PolicyType = Annotated[str, Path(max_length=64, description="The request type.")]
+
+
+def _policy(policies: dict[str, Policy], type_: str) -> Policy:
+    policy = policies.get(type_)
+    if policy is None:
+        raise ApiError(
+            404,
+            ErrorCode.NOT_FOUND.value,
+            f"no request type {type_!r}",
+            {"known_types": sorted(policies)},
+        )
+    return policy
+
+
+@router.get(
+    "",
+    response_model=PolicyList,
+    summary="List the request types",
+    responses=responses(401),
+)
+async def list_policies(user: CurrentUser, policies: PoliciesDep) -> PolicyList:
+    return PolicyList(
+        items=[
+            PolicySummary(
+                type=p.type, title=p.title, version=p.version, description=p.description.strip()
+            )
+            for p in sorted(policies.values(), key=lambda p: p.type)
+        ]
+    )
+
+
+@router.get(
+    "/{policy_type}",
+    response_model=Policy,
+    summary="One request type's rules",
+    description="The whole policy: fields, hard rules, stages with conditions, timers "
+    "(ISO-8601 durations) and milestones.",
+    responses=responses(401, 404, 422),
+)
+async def get_policy(policy_type: PolicyType, user: CurrentUser, policies: PoliciesDep) -> Policy:
+    return _policy(policies, policy_type)
+
+
+@router.post(
+    "/{policy_type}/preview",
+    response_model=Preview,
+    summary="Preview a request's route",
+    description=(
+        "The stages a request with these values would take, why each applies, and the people "
+        "it would reach today with the caller as the requester. Invalid fields and broken "
+        "hard rules are answered as for a submission (422)."
+    ),
+    responses=responses(401, 404, 413, 422),
+)
+async def preview(
+    policy_type: PolicyType,
+    body: PreviewBody,
+    user: CurrentUser,
+    policies: PoliciesDep,
+    session: SessionDep,
+) -> Preview:
+    policy = _policy(policies, policy_type)
+    fields = validate_fields(policy, body.amount, body.fields)
+    route = resolve_route(policy, body.amount, fields)
+    now = datetime.now(UTC)
+    stages: list[PreviewStage] = []
+    for stage in route.stages:
+        slots = await resolve_slots(session, user.id, stage.mode, stage.approvers, now)
+        people = list(dict.fromkeys(a.user for slot in slots for a in slot.actors))
+        stages.append(
+            PreviewStage(
+                key=stage.key,
+                name=stage.name,
+                mode=stage.mode,
+                reason=stage.reason,
+                approvers=[a.describe() for a in stage.approvers],
+                people=people,
+            )
+        )
+    return Preview(
+        policy_type=route.policy_type, policy_version=route.policy_version, stages=stages
+    )

@@ -1,0 +1,316 @@
+"""``/v1/requests``: submit, list, read, and act on requests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import commands
+from api.deps import CoreDep, CurrentUser, SessionDep, viewer_of
+from api.errors import ApiError, field_errors, not_found, responses
+from api.schemas import (
+    DecisionBody,
+    MilestoneBody,
+    RequestPage,
+    ResubmitBody,
+    TransferBody,
+    WithdrawBody,
+)
+from api.views import request_view, summary
+from db import request_queries as q
+from db.directory import DirectoryUser, get_user
+from db.models import RequestRow
+from domain.constants import Updates
+from domain.errors import ErrorCode
+from domain.process import (
+    DecideInput,
+    MilestoneInput,
+    RequestView,
+    ResubmitInput,
+    TransferInput,
+    WithdrawInput,
+)
+from domain.requests import Submission
+
+router = APIRouter(prefix="/v1/requests", tags=["requests"])
+
+MILESTONE_ROLES = frozenset({"finance_staff", "order_desk"})
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Send the same key again to get the same result instead of a second one.",
+    ),
+]
+RequestId = Annotated[str, Path(description="The request id (a UUID).", max_length=64)]
+
+
+async def _visible(
+    session: AsyncSession, user: DirectoryUser, request_id: str, *, sees_all: bool = False
+) -> RequestRow:
+    """The request if the caller may see it; 404 otherwise (also for malformed ids)."""
+    try:
+        rid = str(uuid.UUID(request_id))
+    except ValueError:
+        raise not_found() from None
+    viewer = viewer_of(user)
+    if sees_all:
+        viewer = q.Viewer(user_id=user.id, sees_all=True)
+    row = await q.get_visible_request(session, rid, viewer)
+    if row is None:
+        raise not_found()
+    # End the read transaction now: the update that follows may wait on Temporal,
+    # and must not hold a database connection meanwhile.
+    await session.commit()
+    return row
+
+
+def _forbidden(message: str) -> ApiError:
+    return ApiError(403, ErrorCode.FORBIDDEN.value, message)
+
+
+@router.post(
+    "",
+    response_model=RequestView,
+    status_code=201,
+    summary="Submit a request",
+    description=(
+        "Validates the body against the request type's policy, resolves the route, records "
+        "the request and starts its workflow. Answers 201 with the RequestView once the first "
+        "stage is assigned; 202 (with Retry-After) when the request is durably accepted but no "
+        "worker answered in time; 200 with the earlier request when the same `Idempotency-Key` "
+        "and body were submitted before. Unknown type, invalid fields or a broken hard rule: "
+        "422, and nothing is written or started."
+    ),
+    responses={
+        200: {"model": RequestView, "description": "The same Idempotency-Key and body again."},
+        202: {"model": RequestView, "description": "Accepted; the worker has not answered yet."},
+        **responses(401, 409, 413, 422, 503),
+    },
+)
+async def submit_request(
+    body: Submission,
+    user: CurrentUser,
+    core: CoreDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    outcome = await commands.submit(core, user.id, body, idempotency_key)
+    response.status_code = outcome.status_code
+    response.headers["Location"] = f"/v1/requests/{outcome.view.id}"
+    if outcome.status_code == 202:
+        response.headers["Retry-After"] = "5"
+    return outcome.view
+
+
+@router.get(
+    "",
+    response_model=RequestPage,
+    summary="List requests",
+    description=(
+        "The requests the caller may see (their own, those they were ever assigned; admins and "
+        "auditors see all), newest first, one page at a time: pass `next_cursor` back as "
+        "`cursor`."
+    ),
+    responses=responses(401, 422),
+)
+async def list_requests(
+    user: CurrentUser,
+    session: SessionDep,
+    status: Annotated[str | None, Query(max_length=64, description="e.g. `in_review`")] = None,
+    type: Annotated[str | None, Query(max_length=64, description="Request type.")] = None,
+    requester: Annotated[str | None, Query(max_length=64)] = None,
+    assignee: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="`me` (or a user id): requests with a step pending for that person.",
+        ),
+    ] = None,
+    overdue: bool | None = None,
+    customer: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> RequestPage:
+    after = None
+    if cursor is not None:
+        try:
+            after = q.Cursor.decode(cursor)
+        except ValueError:
+            raise field_errors([("cursor", "is not a cursor from this list")]) from None
+    filters = q.RequestFilters(
+        status=status,
+        type=type,
+        requester=requester,
+        assignee=user.id if assignee == "me" else assignee,
+        overdue=overdue,
+        customer=customer,
+    )
+    rows, next_cursor = await q.list_requests(
+        session, viewer_of(user), filters, after=after, limit=limit
+    )
+    return RequestPage(
+        items=[summary(r) for r in rows],
+        next_cursor=next_cursor.encode() if next_cursor else None,
+    )
+
+
+@router.get(
+    "/{request_id}",
+    response_model=RequestView,
+    summary="Read a request",
+    description="Route, stages with assignees and decisions, deadlines and the audit history.",
+    responses=responses(401, 404, 422),
+)
+async def get_request(request_id: RequestId, user: CurrentUser, session: SessionDep) -> RequestView:
+    row = await _visible(session, user, request_id)
+    return request_view(row, await q.request_history(session, row.id))
+
+
+_ACTION_ERRORS = responses(401, 403, 404, 409, 413, 422, 503)
+
+
+@router.post(
+    "/{request_id}/decisions",
+    response_model=RequestView,
+    summary="Decide the current stage",
+    description=(
+        "`approve`, `reject` or `return` as one of the current stage's approvers. 403 when the "
+        "caller may not decide it (the requester never approves their own request); 409 when "
+        "they already decided or the request is no longer in review."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def decide(
+    request_id: RequestId,
+    body: DecisionBody,
+    user: CurrentUser,
+    session: SessionDep,
+    core: CoreDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _visible(session, user, request_id)
+    payload = DecideInput(actor=user.id, action=body.action, comment=body.comment)
+    return await commands.run_update(core, row.id, Updates.DECIDE, payload, idempotency_key)
+
+
+@router.post(
+    "/{request_id}/resubmit",
+    response_model=RequestView,
+    summary="Resubmit a returned request",
+    description="The requester, after a return: optionally new fields and amount. "
+    "The route is resolved again.",
+    responses=_ACTION_ERRORS,
+)
+async def resubmit(
+    request_id: RequestId,
+    body: ResubmitBody,
+    user: CurrentUser,
+    session: SessionDep,
+    core: CoreDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _visible(session, user, request_id)
+    if row.requester != user.id:
+        raise _forbidden("only the requester may resubmit this request")
+    payload = ResubmitInput(
+        actor=user.id, amount=body.amount, fields=body.fields, comment=body.comment
+    )
+    return await commands.run_update(core, row.id, Updates.RESUBMIT, payload, idempotency_key)
+
+
+@router.post(
+    "/{request_id}/withdraw",
+    response_model=RequestView,
+    summary="Withdraw a request",
+    description="The requester, before a final decision.",
+    responses=_ACTION_ERRORS,
+)
+async def withdraw(
+    request_id: RequestId,
+    body: WithdrawBody,
+    user: CurrentUser,
+    session: SessionDep,
+    core: CoreDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _visible(session, user, request_id)
+    if row.requester != user.id:
+        raise _forbidden("only the requester may withdraw this request")
+    payload = WithdrawInput(actor=user.id, comment=body.comment)
+    return await commands.run_update(core, row.id, Updates.WITHDRAW, payload, idempotency_key)
+
+
+@router.post(
+    "/{request_id}/transfer",
+    response_model=RequestView,
+    summary="Hand the current step to someone else",
+    description="A current approver hands their step to another active user (not the "
+    "requester, not themself).",
+    responses=_ACTION_ERRORS,
+)
+async def transfer(
+    request_id: RequestId,
+    body: TransferBody,
+    user: CurrentUser,
+    session: SessionDep,
+    core: CoreDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _visible(session, user, request_id)
+    target = await get_user(session, body.to_user)
+    await session.commit()
+    if target is None or not target.active:
+        raise field_errors([("to_user", f"{body.to_user!r} is not an active user")])
+    if target.id == row.requester:
+        raise field_errors([("to_user", "must not be the requester")])
+    if target.id == user.id:
+        raise field_errors([("to_user", "must be someone other than yourself")])
+    payload = TransferInput(actor=user.id, to_user=target.id, comment=body.comment)
+    return await commands.run_update(core, row.id, Updates.TRANSFER, payload, idempotency_key)
+
+
+@router.post(
+    "/{request_id}/milestones/{name}",
+    response_model=RequestView,
+    summary="Record a milestone (e.g. a deposit payment)",
+    description=(
+        "Payments accumulate against the milestone's required amount; the milestone is met "
+        "when they reach it. Allowed for the requester, finance staff, the order desk and "
+        "admins."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def record_milestone(
+    request_id: RequestId,
+    name: Annotated[str, Path(max_length=64, description="The milestone, e.g. `deposit`.")],
+    body: MilestoneBody,
+    user: CurrentUser,
+    session: SessionDep,
+    core: CoreDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    # Finance staff and the order desk record payments for requests they were never
+    # assigned to, so for this action they see every request.
+    records_payments = bool(MILESTONE_ROLES & set(user.roles))
+    row = await _visible(session, user, request_id, sees_all=records_payments)
+    if not (user.id == row.requester or user.is_admin or records_payments):
+        raise _forbidden(
+            "only the requester, finance staff, the order desk or an admin may record milestones"
+        )
+    payload = MilestoneInput(
+        actor=user.id,
+        milestone=name,
+        amount=body.amount,
+        reference=body.reference,
+        comment=body.comment,
+    )
+    return await commands.run_update(
+        core, row.id, Updates.RECORD_MILESTONE, payload, idempotency_key
+    )

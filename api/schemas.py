@@ -1,0 +1,148 @@
+"""Request and response bodies of the HTTP API (the submission body is
+:class:`domain.requests.Submission`, the request's full state
+:class:`domain.process.RequestView`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.policy import StageMode
+from domain.requests import Comment, Money
+
+UserRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DecisionBody(_Body):
+    action: Literal["approve", "reject", "return"] = Field(
+        description="`approve`, `reject`, or `return` (send back to the requester for changes)."
+    )
+    comment: Comment | None = None
+
+
+class ResubmitBody(_Body):
+    fields: dict[str, Any] | None = Field(
+        default=None,
+        max_length=100,
+        description="The complete new form fields (they replace the current ones); "
+        "omitted: keep the current fields.",
+    )
+    amount: Money | None = None
+    comment: Comment | None = None
+
+
+class WithdrawBody(_Body):
+    comment: Comment | None = None
+
+
+class TransferBody(_Body):
+    to_user: UserRef = Field(description="The directory user who takes over this step.")
+    comment: Comment | None = None
+
+
+class MilestoneBody(_Body):
+    amount: Money | None = Field(default=None, description="The payment received (CNY).")
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = Field(
+        default="", description="e.g. the bank transfer reference."
+    )
+    comment: Comment | None = None
+
+
+class RequestSummary(BaseModel):
+    """One line of the request list."""
+
+    id: str
+    type: str
+    title: str
+    requester: str
+    customer: str | None
+    amount: Decimal | None
+    status: str
+    stage_key: str | None
+    current_approvers: list[str]
+    overdue: bool
+    resolve_due: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class RequestPage(BaseModel):
+    items: list[RequestSummary]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class InboxItem(BaseModel):
+    """One step waiting for me."""
+
+    request_id: str
+    type: str
+    title: str
+    requester: str
+    customer: str | None
+    amount: Decimal | None
+    status: str
+    stage_index: int
+    stage_key: str
+    stage_name: str
+    via: str = Field(description="Why I may act: `role:<name>`, `manager`, `delegation`, ...")
+    on_behalf_of: str | None = Field(description="Whom I act for, when I am their delegate.")
+    eligible_since: datetime
+    due: datetime | None = Field(description="When this step's reply is due.")
+    overdue: bool = Field(description="The step's reply is past due, or the request is overdue.")
+
+
+class Inbox(BaseModel):
+    items: list[InboxItem]
+
+
+class PolicySummary(BaseModel):
+    type: str
+    title: str
+    version: int
+    description: str
+
+
+class PolicyList(BaseModel):
+    items: list[PolicySummary]
+
+
+class PreviewBody(_Body):
+    amount: Money | None = None
+    fields: dict[str, Any] = Field(default_factory=dict, max_length=100)
+    customer: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class PreviewStage(BaseModel):
+    key: str
+    name: str
+    mode: StageMode
+    reason: str = Field(description="Why this stage applies, with the values that decided it.")
+    approvers: list[str] = Field(description="Who the policy names, e.g. `role sales_director`.")
+    people: list[str] = Field(
+        description="The users it would reach today with the caller as requester."
+    )
+
+
+class Preview(BaseModel):
+    policy_type: str
+    policy_version: int
+    stages: list[PreviewStage]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ok"]
+    checks: dict[str, str]

@@ -1,0 +1,177 @@
+"""The request types, their rules, and the route preview with today's people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import Auth
+
+
+async def preview(
+    api: httpx.AsyncClient, auth: Auth, type_: str, body: dict[str, Any], as_user: str = "am_li"
+) -> httpx.Response:
+    return await api.post(f"/v1/policies/{type_}/preview", json=body, headers=auth(as_user))
+
+
+def retail_body(amount: str, margin: str) -> dict[str, Any]:
+    return {"amount": amount, "fields": {"gross_margin_pct": margin}}
+
+
+def contract_body(amount: str) -> dict[str, Any]:
+    return {"amount": amount, "fields": {"contract_no": "C-9", "settlement_floor_price": "1"}}
+
+
+async def test_policies_are_listed_with_type_title_and_version(
+    api: httpx.AsyncClient, auth: Auth
+) -> None:
+    resp = await api.get("/v1/policies", headers=auth("am_li"))
+    assert resp.status_code == 200
+    items = resp.json()["items"]
+    assert [(p["type"], p["version"]) for p in items] == [
+        ("big_customer_contract", 1),
+        ("real_estate_group_purchase", 1),
+        ("retail_bulk_discount", 1),
+    ]
+    titles = {p["type"]: p["title"] for p in items}
+    assert titles["big_customer_contract"] == "Big-customer contract"
+    assert all(p["description"] for p in items)
+
+
+async def test_a_policy_is_shown_in_full(api: httpx.AsyncClient, auth: Auth) -> None:
+    resp = await api.get("/v1/policies/retail_bulk_discount", headers=auth("am_li"))
+    assert resp.status_code == 200
+    policy = resp.json()
+    assert [r["name"] for r in policy["rules"]] == ["negative_margin", "bulk_minimum"]
+    countersign = next(s for s in policy["stages"] if s["key"] == "managers_countersign")
+    assert countersign["mode"] == "all"
+    assert [a["role"] for a in countersign["approvers"]] == [
+        "operations_manager",
+        "purchasing_manager",
+        "merchant_manager",
+    ]
+    assert policy["timers"]["reply"] == "PT4H"
+    assert policy["milestones"][0]["name"] == "deposit"
+
+
+async def test_unknown_policy_is_404(api: httpx.AsyncClient, auth: Auth) -> None:
+    resp = await api.get("/v1/policies/free_lunch", headers=auth("am_li"))
+    assert resp.status_code == 404
+    assert resp.json()["error"]["code"] == "not_found"
+    resp = await preview(api, auth, "free_lunch", {})
+    assert resp.status_code == 404
+
+
+LOW = ["office_manager_sign", "big_customer_dept_approve"]
+MID = ["big_customer_dept_sign", "deputy_sales_director_approve"]
+HIGH = ["big_customer_dept_sign", "deputy_sales_director_sign", "sales_director_approve"]
+
+
+# The boundary value belongs to the lower tier (POLICIES.md).
+@pytest.mark.parametrize(
+    ("amount", "stages", "people"),
+    [
+        ("1", LOW, [["om_wu", "om_yang"], ["bcd_zheng"]]),
+        ("100000", LOW, [["om_wu", "om_yang"], ["bcd_zheng"]]),
+        ("100000.01", MID, [["bcd_zheng"], ["dsd_liu"]]),
+        ("300000", MID, [["bcd_zheng"], ["dsd_liu"]]),
+        ("300000.01", HIGH, [["bcd_zheng"], ["dsd_liu"], ["sd_chen"]]),
+    ],
+)
+async def test_contract_tiers_preview_their_stages_and_people(
+    api: httpx.AsyncClient, auth: Auth, amount: str, stages: list[str], people: list[list[str]]
+) -> None:
+    resp = await preview(api, auth, "big_customer_contract", contract_body(amount))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["policy_type"] == "big_customer_contract"
+    assert body["policy_version"] == 1
+    assert [s["key"] for s in body["stages"]] == stages
+    assert [s["people"] for s in body["stages"]] == people
+
+
+async def test_preview_explains_why_each_stage_applies(api: httpx.AsyncClient, auth: Auth) -> None:
+    resp = await preview(api, auth, "big_customer_contract", contract_body("100000"))
+    first = resp.json()["stages"][0]
+    assert first["reason"].startswith("amount = 100,000: amount ≤ 100,000")
+    assert first["approvers"] == ["role office_manager"]
+    assert first["mode"] == "any"
+
+
+async def test_preview_never_reaches_the_requester(api: httpx.AsyncClient, auth: Auth) -> None:
+    resp = await preview(api, auth, "big_customer_contract", contract_body("5000"), as_user="om_wu")
+    assert resp.json()["stages"][0]["people"] == ["om_yang"]
+
+
+@pytest.mark.parametrize(
+    ("margin", "stages"),
+    [
+        ("0", ["merchant_manager_check", "general_manager_approve"]),
+        ("4.99", ["merchant_manager_check", "general_manager_approve"]),
+        ("5", ["merchant_manager_check", "deputy_general_manager_approve"]),
+        ("8.99", ["merchant_manager_check", "deputy_general_manager_approve"]),
+        ("9", ["merchant_manager_check", "managers_countersign"]),
+        ("10", ["merchant_manager_check", "managers_countersign"]),
+        ("10.01", ["merchant_manager_check"]),
+    ],
+)
+async def test_retail_margin_tiers(
+    api: httpx.AsyncClient, auth: Auth, margin: str, stages: list[str]
+) -> None:
+    resp = await preview(
+        api,
+        auth,
+        "retail_bulk_discount",
+        {"amount": "50000", "fields": {"gross_margin_pct": margin}},
+    )
+    assert resp.status_code == 200, resp.text
+    assert [s["key"] for s in resp.json()["stages"]] == stages
+
+
+async def test_countersign_preview_lists_all_three_managers(
+    api: httpx.AsyncClient, auth: Auth
+) -> None:
+    resp = await preview(
+        api,
+        auth,
+        "retail_bulk_discount",
+        {"amount": "50000", "fields": {"gross_margin_pct": "9.5"}},
+    )
+    stage = resp.json()["stages"][1]
+    assert stage["mode"] == "all"
+    assert sorted(stage["people"]) == ["mm_hu", "opm_guo", "pm_luo"]
+
+
+async def test_preview_refuses_rule_violations_and_names_the_rule(
+    api: httpx.AsyncClient, auth: Auth
+) -> None:
+    resp = await preview(api, auth, "retail_bulk_discount", retail_body("50000", "-1"))
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == "rule_violation"
+    assert resp.json()["error"]["details"]["rule"] == "negative_margin"
+    resp = await preview(
+        api,
+        auth,
+        "retail_bulk_discount",
+        {"amount": "1999.99", "fields": {"gross_margin_pct": "20"}},
+    )
+    assert resp.json()["error"]["details"]["rule"] == "bulk_minimum"
+
+
+async def test_preview_validates_fields_as_submit_does(api: httpx.AsyncClient, auth: Auth) -> None:
+    resp = await preview(
+        api, auth, "real_estate_group_purchase", {"amount": "x", "fields": {"units": 12}}
+    )
+    assert resp.status_code == 422
+    assert [f["field"] for f in resp.json()["error"]["details"]["fields"]] == ["amount"]
+    resp = await preview(
+        api, auth, "real_estate_group_purchase", {"amount": "100", "fields": {"units": 12}}
+    )
+    assert resp.status_code == 422
+    assert sorted(f["field"] for f in resp.json()["error"]["details"]["fields"]) == [
+        "fields.batch",
+        "fields.employer",
+        "fields.project",
+    ]

@@ -7,22 +7,25 @@ event row already written and writes nothing else.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from db import directory
 from db.engine import transaction
-from db.models import AssignmentRow, EventRow, NotificationRow, RequestRow
+from db.models import AssignmentRow, EventRow, NotificationRow, PayoutRow, RequestRow
 from domain.constants import Activities
 from domain.process import (
     TERMINAL,
     EscalationInput,
     EscalationOutput,
     HistoryEvent,
+    PayoutInput,
+    PayoutOutput,
     RequestView,
     ResolveAssigneesInput,
     ResolveAssigneesOutput,
@@ -37,6 +40,33 @@ class ApprovalActivities:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+
+    @activity.defn(name=Activities.EXECUTE_PAYOUT)
+    async def execute_payout(self, input: PayoutInput) -> PayoutOutput:
+        """Instruct finance to pay, once per idempotency key; a retry returns the same reference."""
+        reference = "PO-" + hashlib.sha256(input.idempotency_key.encode()).hexdigest()[:16].upper()
+        async with transaction(self._sessions) as session:
+            await session.execute(
+                insert(PayoutRow)
+                .values(
+                    request_id=input.request_id,
+                    idempotency_key=input.idempotency_key,
+                    reference=reference,
+                    amount=input.amount,
+                    beneficiary=input.beneficiary,
+                    method=input.method,
+                    status="instructed",
+                )
+                .on_conflict_do_nothing(index_elements=[PayoutRow.idempotency_key])
+            )
+            stored = await session.scalar(
+                select(PayoutRow.reference).where(
+                    PayoutRow.idempotency_key == input.idempotency_key
+                )
+            )
+        assert stored is not None
+        activity.logger.info("payout %s instructed for request %s", stored, input.request_id)
+        return PayoutOutput(reference=stored)
 
     @activity.defn(name=Activities.RESOLVE_ASSIGNEES)
     async def resolve_assignees(self, input: ResolveAssigneesInput) -> ResolveAssigneesOutput:

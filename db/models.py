@@ -156,3 +156,19 @@ class DelegationRow(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class PayoutRow(Base):
+    """A payment instruction to finance, made once per idempotency key."""
+
+    __tablename__ = "payouts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    beneficiary: Mapped[str | None] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="instructed")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -41,3 +41,4 @@ class Activities:
     RECORD_TRANSITION: Final = "record_transition"
     RESOLVE_ASSIGNEES: Final = "resolve_assignees"
     RESOLVE_ESCALATION: Final = "resolve_escalation"
+    EXECUTE_PAYOUT: Final = "execute_payout"

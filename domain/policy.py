@@ -164,12 +164,17 @@ class MilestoneAmount(_Strict):
 
     percent_of_amount: Decimal | None = Field(default=None, gt=0, le=100)
     fixed: Decimal | None = Field(default=None, gt=0)
+    from_field: Identifier | None = None
+    """The amount is the value of this (decimal) form field, e.g. the invoice total."""
     percent_when: tuple[ConditionalPercent, ...] = ()
 
     @model_validator(mode="after")
     def _one_base(self) -> MilestoneAmount:
-        if (self.percent_of_amount is None) == (self.fixed is None):
-            raise ValueError("a milestone amount is percent_of_amount or fixed, not both")
+        bases = [self.percent_of_amount, self.fixed, self.from_field]
+        if sum(b is not None for b in bases) != 1:
+            raise ValueError(
+                "a milestone amount is exactly one of percent_of_amount, fixed, from_field"
+            )
         return self
 
 
@@ -186,6 +191,8 @@ class MilestoneSpec(_Strict):
     due: timedelta
     remind_before: timedelta | None = timedelta(days=1)
     amount: MilestoneAmount | None = None
+    when: Condition | None = None
+    """The milestone applies only when this holds (custom goods: a deposit)."""
     note: str = ""
 
 
@@ -195,6 +202,76 @@ class HardRule(_Strict):
     name: Identifier
     message: str
     refuse_when: Condition
+
+
+class CcSpec(_Strict):
+    """People copied (抄送): told at submission and of the outcome; they decide nothing."""
+
+    who: ApproverSpec
+    when: Condition | None = None
+    note: str = ""
+
+
+class PayoutSpec(_Strict):
+    """A payment the company makes after approval, only inside monthly windows.
+
+    Special discounts: the rebate is paid once the customer has paid in full
+    (``after_milestone``), at the next window (7th-10th or 25th-27th).
+    """
+
+    title: str
+    after_milestone: Identifier | None = None
+    windows: tuple[tuple[int, int], ...] = ((7, 10), (25, 27))
+    method: str = "bank transfer"
+    utc_offset_hours: int = Field(default=8, ge=-12, le=14)
+    """The windows are days of the company's calendar (China Standard Time by default)."""
+
+    @field_validator("windows")
+    @classmethod
+    def _valid_windows(cls, v: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+        if not v:
+            raise ValueError("at least one payout window")
+        for first, last in v:
+            if not 1 <= first <= last <= 28:
+                raise ValueError("a window is (first day, last day) within days 1..28")
+        return v
+
+
+class ReviewCycle(_Strict):
+    """Re-evaluate an approved request periodically for as long as it lives (credit lines).
+
+    Each re-evaluation is an approval like any other: the route runs again; a
+    rejection ends the request (the customer goes back to pay-before-delivery).
+    """
+
+    every: timedelta
+    title: str = "Periodic re-evaluation"
+
+
+class WatchStep(_Strict):
+    """One rung of a ladder: at ``after`` (from the anchor), notify; optionally repeat."""
+
+    after: timedelta
+    title: str
+    notify: tuple[ApproverSpec, ...] = Field(min_length=1)
+    repeat_every: timedelta | None = None
+
+
+class Watch(_Strict):
+    """Before review: a ladder of notices while waiting for a settling payment.
+
+    Overdue receivables: reported at 2 months, weekly progress from 4 months, and
+    at 6 months (``review_after``) the route's stages start (management, then the
+    board decides on write-off). Paying ``settles_with`` in full at any point
+    completes the request.
+    """
+
+    settles_with: Identifier
+    settles_title: str = "Payment received"
+    anchor_field: Identifier | None = None
+    """A date field the ladder counts from (the invoice due date); else submission."""
+    steps: tuple[WatchStep, ...] = ()
+    review_after: timedelta
 
 
 class AmountSpec(_Strict):
@@ -217,6 +294,10 @@ class Policy(_Strict):
     stages: tuple[StageSpec, ...] = ()
     timers: Timers = Timers()
     milestones: tuple[MilestoneSpec, ...] = ()
+    cc: tuple[CcSpec, ...] = ()
+    payout: PayoutSpec | None = None
+    review_cycle: ReviewCycle | None = None
+    watch: Watch | None = None
     kind: Literal["approval"] = "approval"
 
     @model_validator(mode="after")
@@ -234,6 +315,13 @@ class Policy(_Strict):
         if len(set(ms)) != len(ms):
             raise ValueError("milestone names must be unique")
         known = {*names, "amount"}
+        if self.payout and self.payout.after_milestone and self.payout.after_milestone not in ms:
+            raise ValueError(f"payout waits for unknown milestone {self.payout.after_milestone!r}")
+        for m in self.milestones:
+            if m.amount and m.amount.from_field and m.amount.from_field not in names:
+                raise ValueError(f"milestone {m.name!r} takes its amount from unknown field")
+        if self.watch and self.watch.anchor_field and self.watch.anchor_field not in names:
+            raise ValueError(f"watch anchor {self.watch.anchor_field!r} is not a field")
         for cond in self._conditions():
             for ref in _fields_of(cond):
                 if ref not in known:
@@ -243,6 +331,8 @@ class Policy(_Strict):
     def _conditions(self) -> list[Condition]:
         conds: list[Condition] = [r.refuse_when for r in self.rules]
         conds += [s.when for s in self.stages if s.when is not None]
+        conds += [c.when for c in self.cc if c.when is not None]
+        conds += [m.when for m in self.milestones if m.when is not None]
         for m in self.milestones:
             if m.amount is not None:
                 conds += [p.when for p in m.amount.percent_when]
@@ -266,6 +356,8 @@ AllOf.model_rebuild()
 AnyOf.model_rebuild()
 Not.model_rebuild()
 MilestoneAmount.model_rebuild()
+MilestoneSpec.model_rebuild()
+CcSpec.model_rebuild()
 StageSpec.model_rebuild()
 HardRule.model_rebuild()
 Policy.model_rebuild()

@@ -29,6 +29,9 @@ class Status(StrEnum):
     WITHDRAWN = "withdrawn"
     LAPSED = "lapsed"
     EXPIRED = "expired"
+    WATCHING = "watching"  # before review: a ladder of notices, waiting for a settling payment
+    AWAITING_PAYOUT = "awaiting_payout"  # approved and paid: the payout waits for its window
+    ACTIVE = "active"  # approved and in force until the next periodic re-evaluation
 
 
 TERMINAL = frozenset({"completed", "rejected", "withdrawn", "lapsed", "expired"})
@@ -61,6 +64,13 @@ class EventKind(StrEnum):
     COMPLETED = "completed"
     EXPIRED = "expired"
     IGNORED = "ignored"  # an invalid signal, recorded and otherwise ignored
+    CC = "cc"  # people copied at submission
+    PAYOUT_SCHEDULED = "payout_scheduled"
+    PAID_OUT = "paid_out"
+    REVIEW_STARTED = "review_started"
+    IN_FORCE = "in_force"
+    WATCH_NOTICE = "watch_notice"
+    SETTLED = "settled"
 
 
 SYSTEM = "system"
@@ -117,11 +127,26 @@ class MilestoneState(BaseModel):
     title: str
     required: Decimal | None
     paid: Decimal = Decimal(0)
-    status: Literal["pending", "open", "met", "lapsed"] = "pending"
+    status: Literal["pending", "open", "met", "lapsed", "closed"] = "pending"
     opened_at: datetime | None = None
     due: datetime | None = None
     reminded: bool = False
     payments: list[Payment] = Field(default_factory=list)
+
+
+class PayoutState(BaseModel):
+    title: str
+    amount: Decimal | None
+    window_opens: datetime | None = None
+    paid_at: datetime | None = None
+    reference: str | None = None
+
+
+class WatchState(BaseModel):
+    anchor: datetime
+    next_step: int = 0
+    next_at: datetime | None = None
+    review_at: datetime
 
 
 class HistoryEvent(BaseModel):
@@ -157,6 +182,11 @@ class RequestView(BaseModel):
     overdue: bool = False
     closed_at: datetime | None = None
     current_approvers: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    payout: PayoutState | None = None
+    review_cycle: int = 0
+    next_review: datetime | None = None
+    watch: WatchState | None = None
     history: list[HistoryEvent] = Field(default_factory=list)
 
 
@@ -247,6 +277,20 @@ class EscalationInput(BaseModel):
 
 class EscalationOutput(BaseModel):
     next_up: dict[str, list[str]]  # user -> the people one level up (empty at the top)
+
+
+class PayoutInput(BaseModel):
+    """Pay ``amount`` once: ``idempotency_key`` makes a retried payout a no-op."""
+
+    request_id: str
+    idempotency_key: str
+    amount: Decimal | None
+    beneficiary: str | None
+    method: str
+
+
+class PayoutOutput(BaseModel):
+    reference: str
 
 
 class Notice(BaseModel):

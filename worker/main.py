@@ -36,7 +36,12 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[ApprovalWorkflow],
-        activities=[acts.record_transition, acts.resolve_assignees, acts.resolve_escalation],
+        activities=[
+            acts.record_transition,
+            acts.resolve_assignees,
+            acts.resolve_escalation,
+            acts.execute_payout,
+        ],
         # Drain in-flight activities on shutdown rather than abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
         **options,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -29,10 +29,11 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
+    from domain.calendar import next_payout_window
     from domain.conditions import evaluate
     from domain.constants import WORKFLOW_NAME, Activities, Queries, Signals, Updates
     from domain.errors import DomainError, ErrorCode
-    from domain.policy import Policy, ResolveAction, StageMode
+    from domain.policy import ApproverSpec, MilestoneSpec, Policy, ResolveAction, StageMode
     from domain.process import (
         SYSTEM,
         TERMINAL,
@@ -48,6 +49,9 @@ with workflow.unsafe.imports_passed_through():
         MilestoneState,
         Notice,
         Payment,
+        PayoutInput,
+        PayoutOutput,
+        PayoutState,
         RequestView,
         ResolveAssigneesInput,
         ResolveAssigneesOutput,
@@ -57,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         Status,
         TransferInput,
         TransitionRecord,
+        WatchState,
         WithdrawInput,
         awaiting,
     )
@@ -73,6 +78,19 @@ _RETRY = RetryPolicy(
     non_retryable_error_types=["ValidationError"],
 )
 _KEEP_EVENTS_ON_CONTINUE = 50
+
+_OUTCOMES = frozenset(
+    {
+        EventKind.REQUEST_APPROVED,
+        EventKind.REJECTED,
+        EventKind.WITHDRAWN,
+        EventKind.LAPSED,
+        EventKind.EXPIRED,
+        EventKind.COMPLETED,
+        EventKind.SETTLED,
+    }
+)
+"""Transitions the people copied (CC) are told of."""
 
 Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
 
@@ -92,6 +110,10 @@ def _refuse(code: ErrorCode, message: str, **details: Any) -> ApplicationError:
     return ApplicationError(message, details or {}, type=code.value, non_retryable=True)
 
 
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at is not None else "-"
+
+
 def _money(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
@@ -106,6 +128,7 @@ class ApprovalWorkflow:
         self._ready = False
         self._finished = False
         self._last_search_attributes: tuple[Any, ...] | None = None
+        self._continue_requested = False
         if inp.carried is not None:
             self._view = inp.carried.view
             self._seq = inp.carried.seq
@@ -278,7 +301,7 @@ class ApprovalWorkflow:
             self._resubmitted_route(msg)  # raises when the new data is invalid
         elif isinstance(msg, WithdrawInput):
             self._check_requester(msg.actor, "withdraw")
-            if v.status not in (Status.IN_REVIEW, Status.RETURNED):
+            if v.status not in (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING):
                 raise _refuse(
                     ErrorCode.INVALID_STATE,
                     f"a request can be withdrawn only before a final decision; it is {v.status}",
@@ -508,13 +531,17 @@ class ApprovalWorkflow:
                 data,
                 notices=[self._notice(self._view.requester, "milestone_met", milestone=m.title)],
             )
-            await self._open_next_milestone()
+            if self._policy.watch is not None and m.name == self._policy.watch.settles_with:
+                await self._settle_receivable()
+            else:
+                await self._open_next_milestone()
 
     # ------------------------------------------------------------ process
 
     async def _submit(self) -> None:
         v = self._view
-        v.resolve_due = workflow.now() + self._policy.timers.resolve
+        if self._policy.watch is None:
+            v.resolve_due = workflow.now() + self._policy.timers.resolve
         await self._record(
             EventKind.SUBMITTED,
             v.requester,
@@ -524,7 +551,46 @@ class ApprovalWorkflow:
                 "route": [{"stage": s.key, "reason": s.reason} for s in v.stages],
             },
         )
+        await self._copy_in()
+        if self._policy.watch is not None:
+            await self._start_watch()
+            return
         await self._advance(0)
+
+    async def _people(self, key: str, approvers: tuple[ApproverSpec, ...]) -> list[str]:
+        """Everyone the directory names for ``approvers`` today (never the requester)."""
+        v = self._view
+        out = await workflow.execute_activity(
+            Activities.RESOLVE_ASSIGNEES,
+            ResolveAssigneesInput(
+                request_id=v.id,
+                requester=v.requester,
+                stage_key=key,
+                mode=StageMode.ANY,
+                approvers=approvers,
+                at=workflow.now(),
+            ),
+            result_type=ResolveAssigneesOutput,
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary=f"who is {key}",
+        )
+        return sorted({a.user for s in out.slots for a in s.actors})
+
+    async def _copy_in(self) -> None:
+        """CC (抄送): people told at submission and of the outcome, deciding nothing."""
+        values = condition_values(self._view.amount, self._view.fields)
+        specs = tuple(c.who for c in self._policy.cc if c.when is None or evaluate(c.when, values))
+        if not specs:
+            return
+        self._view.cc = await self._people("copied", specs)
+        await self._record(
+            EventKind.CC,
+            SYSTEM,
+            None,
+            {"people": self._view.cc},
+            notices=[self._notice(u, "cc_submitted") for u in self._view.cc],
+        )
 
     async def _advance(self, index: int) -> None:
         """Activate stage ``index``, or approve when the route is done."""
@@ -576,23 +642,44 @@ class ApprovalWorkflow:
         v = self._view
         v.status = Status.APPROVED
         v.stage_index = None
-        within_authority = not v.stages
+        data: dict[str, Any] = {}
+        if not v.stages:
+            data["within_authority"] = True
+        if v.review_cycle:
+            data["review_cycle"] = v.review_cycle
         await self._record(
             EventKind.REQUEST_APPROVED,
             SYSTEM,
             None,
-            {"within_authority": within_authority} if within_authority else {},
+            data,
             notices=[self._notice(v.requester, "approved")],
         )
-        v.milestones = [self._milestone_state(i) for i in range(len(self._policy.milestones))]
+        if self._policy.watch is not None:
+            # The write-off is approved: stop waiting for the money.
+            for m in v.milestones:
+                if m.status == "open":
+                    m.status = "closed"
+            self._close(Status.APPROVED)
+            return
+        if v.review_cycle:  # a re-evaluation passed: the milestones were met once already
+            await self._enter_force()
+            return
+        values = condition_values(v.amount, v.fields)
+        v.milestones = [
+            self._milestone_state(spec)
+            for spec in self._policy.milestones
+            if spec.when is None or evaluate(spec.when, values)
+        ]
         await self._open_next_milestone()
 
-    def _milestone_state(self, index: int) -> MilestoneState:
-        spec = self._policy.milestones[index]
+    def _milestone_state(self, spec: MilestoneSpec) -> MilestoneState:
         required: Decimal | None = None
         if spec.amount is not None:
             if spec.amount.fixed is not None:
                 required = spec.amount.fixed
+            elif spec.amount.from_field is not None:
+                raw = self._view.fields.get(spec.amount.from_field)
+                required = _money(Decimal(str(raw))) if raw is not None else None
             elif self._view.amount is not None and spec.amount.percent_of_amount is not None:
                 percent = spec.amount.percent_of_amount
                 values = condition_values(self._view.amount, self._view.fields)
@@ -607,12 +694,7 @@ class ApprovalWorkflow:
         v = self._view
         nxt = next((m for m in v.milestones if m.status == "pending"), None)
         if nxt is None:
-            if v.milestones:
-                self._close(Status.COMPLETED)
-                await self._record(EventKind.COMPLETED, SYSTEM, None)
-            else:
-                self._finished = True  # approved, nothing follows
-                v.closed_at = workflow.now()
+            await self._after_milestones()
             return
         spec = self._spec_of(nxt)
         now = workflow.now()
@@ -641,11 +723,209 @@ class ApprovalWorkflow:
         self._view.closed_at = workflow.now()
         self._finished = True
 
+    async def _after_milestones(self) -> None:
+        """Everything the customer owed is done: pay out, stay in force, or finish."""
+        v = self._view
+        if self._policy.payout is not None and v.payout is None:
+            await self._schedule_payout()
+        elif self._policy.review_cycle is not None:
+            await self._enter_force()
+        elif v.milestones or v.payout is not None:
+            self._close(Status.COMPLETED)
+            await self._record(EventKind.COMPLETED, SYSTEM, None)
+        else:
+            self._finished = True  # approved, nothing follows
+            v.closed_at = workflow.now()
+
+    async def _schedule_payout(self) -> None:
+        spec = self._policy.payout
+        assert spec is not None
+        v = self._view
+        opens = next_payout_window(
+            workflow.now(), spec.windows, timedelta(hours=spec.utc_offset_hours)
+        )
+        v.payout = PayoutState(title=spec.title, amount=v.amount, window_opens=opens)
+        v.status = Status.AWAITING_PAYOUT
+        await self._record(
+            EventKind.PAYOUT_SCHEDULED,
+            SYSTEM,
+            None,
+            {"window_opens": opens.isoformat(), "amount": str(v.amount), "method": spec.method},
+        )
+
+    async def _on_payout_window(self) -> None:
+        spec = self._policy.payout
+        v = self._view
+        assert spec is not None and v.payout is not None
+        out = await workflow.execute_activity(
+            Activities.EXECUTE_PAYOUT,
+            PayoutInput(
+                request_id=v.id,
+                idempotency_key=f"{v.id}:payout:{v.review_cycle}",
+                amount=v.payout.amount,
+                beneficiary=v.customer,
+                method=spec.method,
+            ),
+            result_type=PayoutOutput,
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary=f"{spec.title}: {v.payout.amount} CNY",
+        )
+        v.payout.paid_at = workflow.now()
+        v.payout.reference = out.reference
+        await self._record(
+            EventKind.PAID_OUT,
+            SYSTEM,
+            None,
+            {"reference": out.reference, "amount": str(v.payout.amount)},
+            notices=[self._notice(v.requester, "paid_out", reference=out.reference)],
+        )
+        self._close(Status.COMPLETED)
+        await self._record(EventKind.COMPLETED, SYSTEM, None)
+
+    async def _enter_force(self) -> None:
+        """Approved and in force until the next periodic re-evaluation (credit lines)."""
+        cycle = self._policy.review_cycle
+        assert cycle is not None
+        v = self._view
+        v.status = Status.ACTIVE
+        v.stage_index = None
+        v.next_review = workflow.now() + cycle.every
+        await self._record(
+            EventKind.IN_FORCE,
+            SYSTEM,
+            None,
+            {"next_review": v.next_review.isoformat(), "cycle": v.review_cycle},
+            notices=[self._notice(v.requester, "in_force", next_review=v.next_review.isoformat())],
+        )
+        # Each cycle starts a fresh run: the history of a years-long process stays small.
+        self._continue_requested = True
+
+    async def _on_review_due(self) -> None:
+        cycle = self._policy.review_cycle
+        assert cycle is not None
+        v = self._view
+        v.review_cycle += 1
+        v.next_review = None
+        route = resolve_route(self._policy, v.amount, v.fields)
+        v.stages = self._stages_of(route)
+        v.overdue = False
+        v.resolve_due = workflow.now() + self._policy.timers.resolve
+        self._resolve_fired = False
+        await self._record(
+            EventKind.REVIEW_STARTED,
+            SYSTEM,
+            cycle.title,
+            {"cycle": v.review_cycle, "stages": [s.key for s in route.stages]},
+            notices=[self._notice(v.requester, "review_started")],
+        )
+        await self._advance(0)
+
+    async def _start_watch(self) -> None:
+        """Receivables: a ladder of notices while the money may still arrive."""
+        w = self._policy.watch
+        assert w is not None
+        v = self._view
+        now = workflow.now()
+        anchor = now
+        raw = v.fields.get(w.anchor_field) if w.anchor_field else None
+        if isinstance(raw, str):
+            anchor = datetime.fromisoformat(raw).replace(tzinfo=UTC)
+        v.watch = WatchState(
+            anchor=anchor,
+            next_step=0,
+            next_at=anchor + w.steps[0].after if w.steps else None,
+            review_at=anchor + w.review_after,
+        )
+        v.milestones = [
+            MilestoneState(
+                name=w.settles_with,
+                title=w.settles_title,
+                required=v.amount,
+                status="open",
+                opened_at=now,
+            )
+        ]
+        v.status = Status.WATCHING
+        await self._record(
+            EventKind.MILESTONE_OPENED,
+            SYSTEM,
+            None,
+            {
+                "milestone": w.settles_with,
+                "required": str(v.amount),
+                "ladder": [{"after": str(st.after), "title": st.title} for st in w.steps],
+                "review_at": v.watch.review_at.isoformat(),
+            },
+        )
+
+    async def _on_watch_step(self) -> None:
+        w = self._policy.watch
+        v = self._view
+        assert w is not None and v.watch is not None and v.watch.next_at is not None
+        i = v.watch.next_step
+        step = w.steps[i]
+        people = await self._people(f"told: {step.title}", step.notify)
+        await self._record(
+            EventKind.WATCH_NOTICE,
+            SYSTEM,
+            step.title,
+            {"step": i, "people": people, "outstanding": str(self._outstanding())},
+            notices=[self._notice(u, "watch_notice", step=step.title) for u in people],
+        )
+        now = workflow.now()
+        following = (
+            v.watch.anchor + w.steps[i + 1].after if i + 1 < len(w.steps) else v.watch.review_at
+        )
+        if step.repeat_every is not None:
+            nxt = v.watch.next_at + step.repeat_every
+            while nxt <= now:  # submitted late: no burst of past reminders
+                nxt += step.repeat_every
+            if nxt < following:
+                v.watch.next_at = nxt
+                return
+        v.watch.next_step = i + 1
+        v.watch.next_at = following if i + 1 < len(w.steps) else None
+
+    async def _on_watch_review(self) -> None:
+        v = self._view
+        assert v.watch is not None
+        v.watch.next_at = None
+        v.resolve_due = workflow.now() + self._policy.timers.resolve
+        await self._record(
+            EventKind.REVIEW_STARTED,
+            SYSTEM,
+            "still unpaid: the decision goes to the route's approvers",
+            {"outstanding": str(self._outstanding())},
+        )
+        await self._advance(0)
+
+    def _outstanding(self) -> Decimal | None:
+        m = self._open_milestone()
+        if m is None or m.required is None:
+            return None
+        return m.required - m.paid
+
+    async def _settle_receivable(self) -> None:
+        """The money arrived in full: the receivable process ends, whatever its stage."""
+        told = self._current_approvers()
+        stage = self._active_stage()
+        if stage is not None:
+            stage.status = "closed"
+        self._close(Status.COMPLETED)
+        await self._record(
+            EventKind.SETTLED,
+            SYSTEM,
+            None,
+            notices=[self._notice(u, "settled") for u in told],
+        )
+
     # ------------------------------------------------------------- timers
 
     def _next_deadline(
         self,
     ) -> tuple[datetime | None, str | None, Callable[[], Awaitable[None]]]:
+        """The earliest deadline of the current state, its timer summary and its handler."""
         v = self._view
         options: list[tuple[datetime, str, Callable[[], Awaitable[None]]]] = []
         if v.status == Status.IN_REVIEW:
@@ -656,7 +936,15 @@ class ApprovalWorkflow:
                 options.append((v.resolve_due, "resolve due", self._on_resolve_due))
         elif v.status == Status.RETURNED and v.resubmit_due is not None:
             options.append((v.resubmit_due, "resubmit due", self._on_resubmit_due))
-        else:
+        elif v.status == Status.AWAITING_PAYOUT and v.payout and v.payout.window_opens:
+            options.append((v.payout.window_opens, "payout window", self._on_payout_window))
+        elif v.status == Status.ACTIVE and v.next_review is not None:
+            options.append((v.next_review, "re-evaluation due", self._on_review_due))
+        elif v.status == Status.WATCHING and v.watch is not None:
+            if v.watch.next_at is not None:
+                options.append((v.watch.next_at, "ladder step", self._on_watch_step))
+            options.append((v.watch.review_at, "review due", self._on_watch_review))
+        elif v.status.startswith("awaiting_"):
             m = self._open_milestone()
             if m is not None and m.due is not None:
                 spec = self._spec_of(m)
@@ -905,6 +1193,11 @@ class ApprovalWorkflow:
         on_behalf_of: str | None = None,
     ) -> None:
         """Persist one transition: read-model snapshot + audit row + notices, in order."""
+        if kind in _OUTCOMES and self._view.cc:
+            notices = [
+                *(notices or []),
+                *(self._notice(u, "cc_outcome", outcome=kind.value) for u in self._view.cc),
+            ]
         self._seq += 1
         self._view.current_approvers = self._current_approvers()
         event = HistoryEvent(
@@ -961,25 +1254,33 @@ class ApprovalWorkflow:
         workflow.set_current_details(self._details())
 
     def _details(self) -> str:
+        """The current-details markdown the Temporal UI shows: the request's story so far."""
         v = self._view
         lines = [f"**{v.title}** · {v.type} v{v.policy_version} · by {v.requester}"]
         stage = self._active_stage()
+        m = self._open_milestone()
         if v.status == Status.IN_REVIEW and stage is not None:
             lines.append(
                 f"In review at stage {stage.index + 1}/{len(v.stages)}: *{stage.name}*; "
                 f"waiting on {', '.join(v.current_approvers) or 'nobody (unassigned)'}"
             )
             if stage.reply_due:
-                lines.append(f"Reply due {stage.reply_due:%Y-%m-%d %H:%M} UTC")
-        elif v.status == Status.RETURNED and v.resubmit_due:
+                lines.append(f"Reply due {_when(stage.reply_due)}")
+        elif v.status == Status.RETURNED:
+            lines.append(f"Returned to {v.requester}; resubmit by {_when(v.resubmit_due)}")
+        elif v.status == Status.WATCHING and v.watch is not None:
             lines.append(
-                f"Returned to {v.requester}; resubmit by {v.resubmit_due:%Y-%m-%d %H:%M} UTC"
+                f"Watching: {self._outstanding()} CNY outstanding; next step "
+                f"{_when(v.watch.next_at)}; review {_when(v.watch.review_at)}"
             )
-        elif (m := self._open_milestone()) is not None:
+        elif v.status == Status.AWAITING_PAYOUT and v.payout is not None:
+            lines.append(f"{v.payout.title}: window opens {_when(v.payout.window_opens)}")
+        elif v.status == Status.ACTIVE:
+            lines.append(f"In force; next re-evaluation {_when(v.next_review)}")
+        elif m is not None:
             lines.append(
                 f"Approved; awaiting **{m.title}**: {m.paid} of "
-                f"{m.required if m.required is not None else '-'} CNY, "
-                f"due {m.due:%Y-%m-%d %H:%M} UTC"
+                f"{m.required if m.required is not None else '-'} CNY, due {_when(m.due)}"
             )
         else:
             lines.append(f"Status: **{v.status}**")
@@ -988,7 +1289,8 @@ class ApprovalWorkflow:
         return "\n\n".join(lines)
 
     def _should_continue_as_new(self) -> bool:
-        return workflow.info().is_continue_as_new_suggested() and not self._queue
+        wanted = self._continue_requested or workflow.info().is_continue_as_new_suggested()
+        return wanted and not self._queue
 
     def _carry(self) -> ApprovalInput:
         view = self._view.model_copy(

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, exists, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import AssignmentRow, EventRow, RequestRow
+from db.models import AssignmentRow, EventRow, NotificationRow, RequestRow
 
 AUDITOR_ROLE = "auditor"
 
@@ -92,7 +92,13 @@ class NewRequest:
 
 
 def _visible_to(viewer: Viewer) -> ColumnElement[bool]:
-    """Requester, anyone assigned (or acted for by a delegate) or who acted, admins, auditors."""
+    """Who may see a request.
+
+    The requester; anyone ever assigned (or acted for by a delegate); anyone who
+    acted on it; anyone the system told about it (CC, escalations, overdue
+    notices); admins and auditors. An invalid signal (recorded as ``ignored``)
+    grants nothing: sending one must not open a request to its sender.
+    """
     if viewer.sees_all:
         return true()
     assigned = exists().where(
@@ -103,9 +109,14 @@ def _visible_to(viewer: Viewer) -> ColumnElement[bool]:
     # rewrites them), so whoever acted on the request keeps seeing it too.
     acted = exists().where(
         EventRow.request_id == RequestRow.id,
+        EventRow.kind != "ignored",
         or_(EventRow.actor == viewer.user_id, EventRow.on_behalf_of == viewer.user_id),
     )
-    return or_(RequestRow.requester == viewer.user_id, assigned, acted)
+    told = exists().where(
+        NotificationRow.request_id == RequestRow.id,
+        NotificationRow.recipient == viewer.user_id,
+    )
+    return or_(RequestRow.requester == viewer.user_id, assigned, acted, told)
 
 
 async def insert_request(session: AsyncSession, new: NewRequest) -> None:

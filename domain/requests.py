@@ -90,7 +90,8 @@ def _coerce(spec: FieldSpec, raw: Any) -> tuple[Any, str | None]:
         return None, f"must be at most {spec.max}"
     if t is FieldType.INTEGER:
         return int(num), None
-    return str(num.normalize() if num == num.to_integral_value() else num), None
+    # Plain notation always: Decimal.normalize() would turn 180000 into "1.8E+5".
+    return format(num.quantize(Decimal(1)) if num == num.to_integral_value() else num, "f"), None
 
 
 def validate_fields(policy: Policy, amount: Decimal | None, raw: dict[str, Any]) -> dict[str, Any]:

@@ -185,7 +185,8 @@ async def test_payout_waits_for_the_next_window_and_pays_once(
     await temporal_ts.sleep(timedelta(days=32))
     v = await state(h)
     assert v.status == "completed" and v.payout and v.payout.reference
-    assert v.payout.paid_at is not None and v.payout.paid_at >= v.payout.window_opens
+    assert v.payout.paid_at is not None and v.payout.window_opens is not None
+    assert v.payout.paid_at >= v.payout.window_opens
     async with db_sessions() as s:
         rows = (await s.scalars(select(PayoutRow).where(PayoutRow.request_id == v.id))).all()
     assert [(r.reference, r.amount) for r in rows] == [(v.payout.reference, Decimal("1200.00"))]

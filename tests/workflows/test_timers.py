@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.constants import Signals
 from domain.policy import Policy, ResolveAction
-from domain.process import DecideInput, MilestoneInput, ResubmitInput
+from domain.process import DecideInput, EventKind, MilestoneInput, ResubmitInput
 
 from .conftest import audit_kinds, notified, request_id, request_row, start, state
 
@@ -211,7 +211,7 @@ async def test_deposit_partial_payments_accumulate_reminder_then_complete(
     await temporal_ts.sleep(timedelta(days=6, hours=1))  # past the day-before reminder
     v = await state(h)
     assert v.status == "awaiting_deposit" and v.milestones[0].paid == Decimal("1000.00")
-    assert [e.kind for e in v.history].count("milestone_reminded") == 1
+    assert [e.kind for e in v.history].count(EventKind.MILESTONE_REMINDED) == 1
     await h.signal(
         Signals.RECORD_MILESTONE,
         MilestoneInput(

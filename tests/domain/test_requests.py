@@ -1,0 +1,46 @@
+"""Form validation against a policy: normalized values, every problem named."""
+
+from decimal import Decimal
+
+import pytest
+
+from domain.errors import DomainError
+from domain.policy import Policy
+from domain.requests import validate_fields
+
+POLICY = Policy.model_validate(
+    {
+        "type": "form_test",
+        "version": 1,
+        "title": "Form test",
+        "fields": [
+            {"name": "price", "type": "decimal", "min": 0},
+            {"name": "units", "type": "integer", "required": False},
+            {"name": "kind", "type": "choice", "choices": ["a", "b"], "required": False},
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("180000", "180000"),
+        (180000, "180000"),
+        ("1.8E+5", "180000"),
+        ("0.10", "0.10"),
+        ("1234.5", "1234.5"),
+        (0.1, "0.1"),
+    ],
+)
+def test_decimal_fields_are_stored_in_plain_notation(raw: object, stored: str) -> None:
+    assert validate_fields(POLICY, Decimal(1), {"price": raw})["price"] == stored
+
+
+def test_every_problem_is_named_at_once() -> None:
+    with pytest.raises(DomainError) as info:
+        validate_fields(POLICY, None, {"price": "-1", "units": "2.5", "kind": "c", "extra": 1})
+    problems = info.value.details["fields"]
+    assert isinstance(problems, list)
+    fields = {p["field"] for p in problems}
+    assert fields == {"fields.price", "fields.units", "fields.kind", "fields.extra", "amount"}

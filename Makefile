@@ -1,0 +1,72 @@
+# Two commands matter: `make dev` (the whole stack) and `make test` (what CI runs).
+# Everything runs from $(VENV)/bin: no activated virtualenv is needed or assumed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?= .data
+
+# Values for checking docker-compose.yml only; a real deployment sets its own.
+COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcdef \
+                     POSTGRES_PASSWORD=compose-config-check
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev test lint fmt compose-check clean
+
+help:
+	@echo "make dev    run the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it"
+	@echo "make test   lint, type-check, validate docker-compose.yml, run every test (what CI runs)"
+	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make fmt    ruff --fix and ruff format"
+	@echo "make clean  delete $(DATA)/ (database, Temporal history, logs) and tool caches, without asking"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml is newer than the stamp (or the venv is new).
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/approvals dev
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+compose-check:
+	@if ! command -v docker-compose >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "docker-compose is missing: installing it from Debian's packages"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a \
+	      apt-get install -y -qq docker-compose; } >/tmp/approvals-apt.log 2>&1 \
+	      || { cat /tmp/approvals-apt.log >&2; exit 1; }; \
+	  else \
+	    echo "docker-compose is missing and this is not root: install it (sudo apt-get install docker-compose) and re-run" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+	$(COMPOSE_CHECK_ENV) docker-compose config -q
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(MAKE) --no-print-directory compose-check
+	$(BIN)/pytest
+
+# Refuses while `approvals dev` runs on $(DATA); otherwise deletes without asking.
+clean:
+	@if [ -f $(DATA)/run/dev.pid ] && $(PYTHON) -c 'import json,os,sys; os.kill(json.load(open(sys.argv[1]))["pid"], 0)' $(DATA)/run/dev.pid 2>/dev/null; then \
+	  echo "approvals dev is running on $(DATA): stop it (Ctrl-C) before make clean" >&2; exit 1; \
+	fi
+	rm -rf $(DATA) .pytest_cache .mypy_cache .ruff_cache build

@@ -1,0 +1,284 @@
+"""The ``approvals`` command: one entry point for every process of the service.
+
+Heavy modules (the API, the worker, the database layer) are imported inside the
+command that needs them, so ``approvals --help`` and ``approvals token`` stay fast
+and a broken part of the tree only breaks the commands that use it.
+
+Expected failures (no DATABASE_URL, a malformed policy file, an unknown user, a
+database that does not answer) end with one line on stderr and exit code 1,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from cli.errors import CliError
+from common.policy_store import PolicyError
+from common.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    Sessions = async_sessionmaker[AsyncSession]
+
+log = logging.getLogger("approvals.cli")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, with a one-line error when they are invalid."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(str(err["msg"]).removeprefix("Value error, ") for err in exc.errors())
+        raise CliError(f"invalid configuration: {problems}") from exc
+
+
+def require_database_url(settings: Settings) -> str:
+    try:
+        return settings.require_database_url()
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from exc
+
+
+async def run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` until it ends or SIGINT/SIGTERM cancels it (a graceful stop)."""
+    task = asyncio.ensure_future(main)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        log.info("stopped by signal")
+
+
+@contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """Turn "the database does not answer" into one line naming the database."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        yield
+    except (OSError, DBAPIError) as exc:
+        where = make_url(url).render_as_string(hide_password=True)
+        detail = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+        raise CliError(f"cannot use the database {where}: {detail}") from exc
+
+
+async def _with_sessions(url: str, work: Callable[[Sessions], Coroutine[Any, Any, None]]) -> None:
+    """Run ``work(sessions)`` with a short-lived engine (CLI commands are one-shot)."""
+    from db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(url, pool_size=1)
+    try:
+        await work(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+def load_org(url: str, path: Path) -> None:
+    """Load (idempotently) the org file into the directory tables."""
+    if not path.is_file():
+        raise CliError(f"org file not found: {path} (set APPROVALS_ORG_FILE or pass a path)")
+    from db.directory import OrgError, load_org_file
+
+    async def work(sessions: Sessions) -> None:
+        await load_org_file(sessions, path)
+
+    try:
+        with database_errors(url):
+            asyncio.run(_with_sessions(url, work))
+    except OrgError as exc:
+        raise CliError(f"org file error: {exc}") from exc
+
+
+def migrate(url: str) -> None:
+    from db.migrate import upgrade
+
+    with database_errors(url):
+        upgrade(url)
+
+
+def issue_checked_token(settings: Settings, user_id: str) -> str:
+    """A bearer token for ``user_id``; the user must exist when a database is configured."""
+    if settings.database_url:
+        from db.directory import DirectoryUser, get_user
+
+        found: list[DirectoryUser | None] = []
+
+        async def work(sessions: Sessions) -> None:
+            async with sessions() as session:
+                found.append(await get_user(session, user_id))
+
+        with database_errors(settings.database_url):
+            asyncio.run(_with_sessions(settings.database_url, work))
+        user = found[0]
+        if user is None:
+            raise CliError(f"unknown user {user_id!r}: not in the directory")
+        if not user.active:
+            raise CliError(f"user {user_id!r} is inactive")
+    else:
+        log.warning("DATABASE_URL is not set: %r was not checked against the directory", user_id)
+    from api.auth import issue_token
+
+    return issue_token(settings, user_id)
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from cli.devstack import run_dev
+
+    return run_dev(load_settings())
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    require_database_url(settings)
+    from worker.main import run_worker
+
+    asyncio.run(run_until_signalled(run_worker(settings)))
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.host:
+        settings.api_host = args.host
+    if args.port:
+        settings.api_port = args.port
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=args.log_level,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    url = require_database_url(settings)
+    migrate(url)
+    log.info("database migrated")
+    if args.org:
+        load_org(url, Path(args.org))
+        log.info("org file %s loaded", args.org)
+    return 0
+
+
+def cmd_load_org(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    url = require_database_url(settings)
+    path = Path(args.file) if args.file else settings.org_file
+    load_org(url, path)
+    log.info("org file %s loaded", path)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    print(issue_checked_token(load_settings(), args.user_id))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="approvals", description="Durable commercial approval workflows on Temporal."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser(
+        "dev", help="run the whole stack locally (PostgreSQL, Temporal, worker, API)"
+    )
+    dev.set_defaults(func=cmd_dev)
+
+    worker = sub.add_parser("worker", help="run the Temporal worker")
+    worker.set_defaults(func=cmd_worker)
+
+    api = sub.add_parser("api", help="run the HTTP API (uvicorn)")
+    api.add_argument("--host", help="bind address (default: APPROVALS_API_HOST)")
+    api.add_argument("--port", type=int, help="port (default: APPROVALS_API_PORT)")
+    api.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
+    api.set_defaults(func=cmd_api)
+
+    mig = sub.add_parser("migrate", help="bring the database schema up to date")
+    mig.add_argument("--org", metavar="FILE", help="also load this org file into the directory")
+    mig.set_defaults(func=cmd_migrate)
+
+    org = sub.add_parser("load-org", help="load an org file into the directory (idempotent)")
+    org.add_argument("file", nargs="?", help="org YAML (default: APPROVALS_ORG_FILE)")
+    org.set_defaults(func=cmd_load_org)
+
+    token = sub.add_parser("token", help="print a bearer token for a directory user")
+    token.add_argument("user_id")
+    token.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``approvals`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        # Their INFO lines are noise at a terminal; -v shows them.
+        for name in ("alembic", "pgserver"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.verbose or not _expected(exc):
+            raise
+        print(f"approvals {args.command}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _expected(exc: Exception) -> bool:
+    """Failures that are the operator's to fix: no traceback for those."""
+    return isinstance(exc, CliError | PolicyError | DBAPIError | ConnectionError | OSError)
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, CliError):
+        # Ours: one line, or a summary line followed by log lines meant to be read as such.
+        return str(exc)
+    if isinstance(exc, PolicyError):
+        text = f"policy error: {exc}"
+    elif isinstance(exc, DBAPIError):
+        text = f"database error: {exc.orig or exc}"
+    elif isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+        text = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else f"{exc}"
+    elif isinstance(exc, ConnectionError):
+        text = f"cannot connect: {exc}"
+    else:
+        text = str(exc)
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

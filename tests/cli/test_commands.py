@@ -1,0 +1,110 @@
+"""The ``approvals`` subcommands as a user runs them: output, exit codes, messages."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+from api.auth import user_id_from_token
+from common.settings import Settings
+from tests.cli.conftest import ROOT, run_cli
+
+
+def assert_one_line_error(stderr: str, *needles: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr, stderr
+    assert lines, "no message on stderr"
+    last = lines[-1]
+    for needle in needles:
+        assert needle in last, f"{needle!r} not in {last!r}"
+
+
+def test_migrate_without_database_url_says_what_to_set() -> None:
+    result = run_cli("migrate")
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "approvals migrate:", "DATABASE_URL")
+
+
+def test_production_refuses_the_development_token_secret() -> None:
+    result = run_cli("token", "am_li", env={"APPROVALS_ENV": "production"})
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "invalid configuration", "APPROVALS_TOKEN_SECRET")
+    assert result.stdout == ""
+
+
+def test_migrate_with_org_then_token_verifies_for_a_directory_user(empty_db_url: str) -> None:
+    env = {"DATABASE_URL": empty_db_url}
+    migrated = run_cli("migrate", "--org", str(ROOT / "org" / "demo.yaml"), env=env)
+    assert migrated.returncode == 0, migrated.stderr
+
+    result = run_cli("token", "am_li", env=env)
+
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert user_id_from_token(Settings(), token) == "am_li"
+
+
+def test_token_for_an_unknown_user_is_refused(empty_db_url: str) -> None:
+    env = {"DATABASE_URL": empty_db_url}
+    assert run_cli("load-org", env=env).returncode == 0
+
+    result = run_cli("token", "nobody", env=env)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert_one_line_error(result.stderr, "unknown user 'nobody'")
+
+
+def test_token_without_a_database_is_issued_with_a_warning() -> None:
+    result = run_cli("token", "gm_wang")
+    assert result.returncode == 0, result.stderr
+    assert user_id_from_token(Settings(), result.stdout.strip()) == "gm_wang"
+    assert "was not checked" in result.stderr
+
+
+def test_database_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    url = f"postgresql+asyncpg://postgres:@/approvals?host={tmp_path}"
+    result = run_cli("migrate", env={"DATABASE_URL": url})
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "approvals migrate:")
+
+
+def test_dev_with_a_malformed_policy_names_the_file_and_starts_nothing(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "broken.yaml").write_text("type: broken\nversion: one\n")
+    data = tmp_path / "data"
+
+    result = run_cli(
+        "dev", env={"APPROVALS_POLICY_DIR": str(policies), "APPROVALS_DATA_DIR": str(data)}
+    )
+
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "policy error", "broken.yaml")
+    assert not (data / "pg").exists(), "PostgreSQL was started before the policies were checked"
+
+
+def test_dev_on_a_taken_port_names_the_owner_and_the_fix(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data = tmp_path / "data"
+        policies = tmp_path / "policies"
+        policies.mkdir()
+        shutil.copy(ROOT / "policies" / "big_customer_contract.yaml", policies)
+
+        result = run_cli(
+            "dev",
+            env={
+                "TEMPORAL_ADDRESS": f"localhost:{port}",
+                "APPROVALS_DATA_DIR": str(data),
+                "APPROVALS_POLICY_DIR": str(policies),
+            },
+        )
+
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, f"port {port}", "already in use", "TEMPORAL_ADDRESS=")
+    assert not (data / "pg").exists()
+    assert not (data / "run" / "dev.pid").exists(), "the supervisor's pid file was left behind"

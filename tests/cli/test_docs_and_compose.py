@@ -1,0 +1,55 @@
+"""The README and the compose file stay in step with the code they describe."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from common.settings import Settings
+from tests.cli.conftest import ROOT
+
+
+def test_readme_configuration_table_lists_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", table, flags=re.MULTILINE))
+    variables = {str(f.alias) for f in Settings.model_fields.values()}
+    assert documented == variables
+
+
+def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (`make test` installs it)")
+    clean = {k: v for k, v in os.environ.items() if k not in ("APPROVALS_TOKEN_SECRET",)}
+    clean.pop("POSTGRES_PASSWORD", None)
+    return subprocess.run(
+        [binary, *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True
+    )
+
+
+def test_compose_refuses_to_start_without_the_token_secret() -> None:
+    result = _compose("config", "-q", env={"POSTGRES_PASSWORD": "x"})
+    assert result.returncode != 0
+    assert "set APPROVALS_TOKEN_SECRET" in result.stderr
+
+
+def test_compose_runs_the_service_in_production_mode_after_migrations() -> None:
+    import yaml
+
+    result = _compose("config", env={"POSTGRES_PASSWORD": "pw", "APPROVALS_TOKEN_SECRET": "s" * 40})
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("migrate", "api", "worker"):
+        assert services[name]["environment"]["APPROVALS_ENV"] == "production"
+        assert services[name]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+    for name in ("api", "worker"):
+        needs = services[name]["depends_on"]
+        assert needs["migrate"]["condition"] == "service_completed_successfully"
+        assert needs["temporal-setup"]["condition"] == "service_completed_successfully"
+    assert services["temporal"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["migrate"]["command"] == ["approvals", "migrate", "--org", "/app/org/demo.yaml"]

@@ -99,17 +99,24 @@ Condition = Comparison | AllOf | AnyOf | Not
 
 
 class ApproverSpec(_Strict):
-    """Who may decide a stage: exactly one of role, manager level, or user."""
+    """Who: exactly one of role, manager level, user, or the requester.
+
+    ``requester: true`` names the requester for notices (CC, ladder steps); a
+    decision stage may not use it, since nobody approves their own request.
+    """
 
     role: Identifier | None = None
     manager: int | None = Field(default=None, ge=1, le=10)
     user: str | None = None
+    requester: Literal[True] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ApproverSpec:
-        given = [k for k in ("role", "manager", "user") if getattr(self, k) is not None]
+        given = [
+            k for k in ("role", "manager", "user", "requester") if getattr(self, k) is not None
+        ]
         if len(given) != 1:
-            raise ValueError("an approver names exactly one of: role, manager, user")
+            raise ValueError("an approver names exactly one of: role, manager, user, requester")
         return self
 
     def describe(self) -> str:
@@ -119,8 +126,10 @@ class ApproverSpec(_Strict):
             return (
                 "the requester's manager"
                 if self.manager == 1
-                else (f"the requester's manager, {self.manager} levels up")
+                else f"the requester's manager, {self.manager} levels up"
             )
+        if self.requester:
+            return "the requester"
         return f"user {self.user}"
 
 
@@ -136,6 +145,13 @@ class StageSpec(_Strict):
     mode: StageMode = StageMode.ANY
     when: Condition | None = None
     note: str = ""
+
+    @field_validator("approvers")
+    @classmethod
+    def _requester_never_decides(cls, v: tuple[ApproverSpec, ...]) -> tuple[ApproverSpec, ...]:
+        if any(a.requester for a in v):
+            raise ValueError("the requester cannot approve their own request")
+        return v
 
 
 class ResolveAction(StrEnum):

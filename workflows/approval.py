@@ -558,8 +558,12 @@ class ApprovalWorkflow:
         await self._advance(0)
 
     async def _people(self, key: str, approvers: tuple[ApproverSpec, ...]) -> list[str]:
-        """Everyone the directory names for ``approvers`` today (never the requester)."""
+        """Everyone ``approvers`` names today; the requester only where named as such."""
         v = self._view
+        named = {v.requester} if any(a.requester for a in approvers) else set()
+        others = tuple(a for a in approvers if not a.requester)
+        if not others:
+            return sorted(named)
         out = await workflow.execute_activity(
             Activities.RESOLVE_ASSIGNEES,
             ResolveAssigneesInput(
@@ -567,7 +571,7 @@ class ApprovalWorkflow:
                 requester=v.requester,
                 stage_key=key,
                 mode=StageMode.ANY,
-                approvers=approvers,
+                approvers=others,
                 at=workflow.now(),
             ),
             result_type=ResolveAssigneesOutput,
@@ -575,7 +579,7 @@ class ApprovalWorkflow:
             retry_policy=_RETRY,
             summary=f"who is {key}",
         )
-        return sorted({a.user for s in out.slots for a in s.actors})
+        return sorted(named | {a.user for s in out.slots for a in s.actors})
 
     async def _copy_in(self) -> None:
         """CC (抄送): people told at submission and of the outcome, deciding nothing."""

@@ -44,3 +44,15 @@ def test_every_problem_is_named_at_once() -> None:
     assert isinstance(problems, list)
     fields = {p["field"] for p in problems}
     assert fields == {"fields.price", "fields.units", "fields.kind", "fields.extra", "amount"}
+
+
+def test_a_stage_may_not_name_the_requester_as_approver() -> None:
+    with pytest.raises(ValueError, match="cannot approve their own request"):
+        Policy.model_validate(
+            {
+                "type": "self_approval",
+                "version": 1,
+                "title": "Self approval",
+                "stages": [{"key": "me", "name": "Me", "approvers": [{"requester": True}]}],
+            }
+        )

@@ -258,7 +258,7 @@ def receivable_policy() -> Policy:
                 {
                     "after": "P120D",
                     "title": "Weekly progress: 4 months overdue",
-                    "notify": [{"manager": 1}],
+                    "notify": [{"requester": True}, {"manager": 1}],
                     "repeat_every": "P7D",
                 },
             ],
@@ -291,6 +291,7 @@ async def test_receivable_ladder_reports_then_weekly_then_goes_to_review(
     v = await state(h)
     weekly = [e for e in v.history if e.kind == "watch_notice" and e.data["step"] == 1]
     assert len(weekly) == 3 and v.status == "watching"
+    assert weekly[0].data["people"] == ["am_li", "sh_zhou"]  # the requester is named: told too
     assert weekly[0].data["outstanding"] == "50000.00"
     await temporal_ts.sleep(timedelta(days=46))  # past day 180
     v = await state(h)

@@ -115,6 +115,16 @@ class StageState(BaseModel):
     escalations: int = 0
 
 
+def stages_of(route: Route) -> list[StageState]:
+    """The route's stages as (not yet started) stage states."""
+    return [
+        StageState(
+            index=i, key=s.key, name=s.name, mode=s.mode, reason=s.reason, approvers=s.approvers
+        )
+        for i, s in enumerate(route.stages)
+    ]
+
+
 class Payment(BaseModel):
     amount: Decimal | None
     reference: str

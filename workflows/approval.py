@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         WatchState,
         WithdrawInput,
         awaiting,
+        stages_of,
     )
     from domain.requests import condition_values, validate_fields
     from domain.routing import Route, resolve_route
@@ -147,7 +148,7 @@ class ApprovalWorkflow:
                 policy_type=inp.policy.type,
                 policy_version=inp.policy.version,
                 status=Status.IN_REVIEW,
-                stages=self._stages_of(inp.route),
+                stages=stages_of(inp.route),
                 milestones=[],
                 submitted_at=workflow.now(),
             )
@@ -491,7 +492,7 @@ class ApprovalWorkflow:
             if old != new
         }
         v.amount, v.fields = amount, fields
-        v.stages = self._stages_of(route)
+        v.stages = stages_of(route)
         v.status = Status.IN_REVIEW
         v.resubmit_due = None
         v.overdue = False
@@ -557,6 +558,28 @@ class ApprovalWorkflow:
             return
         await self._advance(0)
 
+    async def _resolve_slots(
+        self, key: str, mode: StageMode, approvers: tuple[ApproverSpec, ...], summary: str
+    ) -> list[Slot]:
+        """Who the directory names for ``approvers`` now (the requester never among them)."""
+        v = self._view
+        out = await workflow.execute_activity(
+            Activities.RESOLVE_ASSIGNEES,
+            ResolveAssigneesInput(
+                request_id=v.id,
+                requester=v.requester,
+                stage_key=key,
+                mode=mode,
+                approvers=approvers,
+                at=workflow.now(),
+            ),
+            result_type=ResolveAssigneesOutput,
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary=summary,
+        )
+        return out.slots
+
     async def _people(self, key: str, approvers: tuple[ApproverSpec, ...]) -> list[str]:
         """Everyone ``approvers`` names today; the requester only where named as such."""
         v = self._view
@@ -564,22 +587,8 @@ class ApprovalWorkflow:
         others = tuple(a for a in approvers if not a.requester)
         if not others:
             return sorted(named)
-        out = await workflow.execute_activity(
-            Activities.RESOLVE_ASSIGNEES,
-            ResolveAssigneesInput(
-                request_id=v.id,
-                requester=v.requester,
-                stage_key=key,
-                mode=StageMode.ANY,
-                approvers=others,
-                at=workflow.now(),
-            ),
-            result_type=ResolveAssigneesOutput,
-            start_to_close_timeout=_ACTIVITY_TIMEOUT,
-            retry_policy=_RETRY,
-            summary=f"who is {key}",
-        )
-        return sorted(named | {a.user for s in out.slots for a in s.actors})
+        slots = await self._resolve_slots(key, StageMode.ANY, others, f"who is {key}")
+        return sorted(named | {a.user for s in slots for a in s.actors})
 
     async def _copy_in(self) -> None:
         """CC (抄送): people told at submission and of the outcome, deciding nothing."""
@@ -604,22 +613,9 @@ class ApprovalWorkflow:
             return
         stage = v.stages[index]
         now = workflow.now()
-        out = await workflow.execute_activity(
-            Activities.RESOLVE_ASSIGNEES,
-            ResolveAssigneesInput(
-                request_id=v.id,
-                requester=v.requester,
-                stage_key=stage.key,
-                mode=stage.mode,
-                approvers=stage.approvers,
-                at=now,
-            ),
-            result_type=ResolveAssigneesOutput,
-            start_to_close_timeout=_ACTIVITY_TIMEOUT,
-            retry_policy=_RETRY,
-            summary=f"who decides: {stage.name}",
+        stage.slots = await self._resolve_slots(
+            stage.key, stage.mode, stage.approvers, f"who decides: {stage.name}"
         )
-        stage.slots = out.slots
         for slot in stage.slots:
             slot.escalation_frontier = [a.user for a in slot.actors]
         stage.status = "active"
@@ -812,7 +808,7 @@ class ApprovalWorkflow:
         v.review_cycle += 1
         v.next_review = None
         route = resolve_route(self._policy, v.amount, v.fields)
-        v.stages = self._stages_of(route)
+        v.stages = stages_of(route)
         v.overdue = False
         v.resolve_due = workflow.now() + self._policy.timers.resolve
         self._resolve_fired = False
@@ -1086,22 +1082,10 @@ class ApprovalWorkflow:
         last = v.stages[-1]
         if last.slots:
             return sorted({a.user for s in last.slots for a in s.actors})
-        out = await workflow.execute_activity(
-            Activities.RESOLVE_ASSIGNEES,
-            ResolveAssigneesInput(
-                request_id=v.id,
-                requester=v.requester,
-                stage_key=last.key,
-                mode=last.mode,
-                approvers=last.approvers,
-                at=workflow.now(),
-            ),
-            result_type=ResolveAssigneesOutput,
-            start_to_close_timeout=_ACTIVITY_TIMEOUT,
-            retry_policy=_RETRY,
-            summary="who is the top authority",
+        slots = await self._resolve_slots(
+            last.key, last.mode, last.approvers, "who is the top authority"
         )
-        return sorted({a.user for s in out.slots for a in s.actors})
+        return sorted({a.user for s in slots for a in s.actors})
 
     async def _on_resubmit_due(self) -> None:
         self._close(Status.EXPIRED)
@@ -1142,19 +1126,6 @@ class ApprovalWorkflow:
         )
 
     # ------------------------------------------------------------ helpers
-
-    def _stages_of(self, route: Route) -> list[StageState]:
-        return [
-            StageState(
-                index=i,
-                key=s.key,
-                name=s.name,
-                mode=s.mode,
-                reason=s.reason,
-                approvers=s.approvers,
-            )
-            for i, s in enumerate(route.stages)
-        ]
 
     def _spec_of(self, m: MilestoneState) -> Any:
         return next(s for s in self._policy.milestones if s.name == m.name)

@@ -253,3 +253,48 @@ async def test_deposit_not_paid_in_seven_days_lapses_the_approval(
     row = await request_row(db_sessions, request_id(h))
     assert row.status == "lapsed" and row.closed_at is not None
     assert await notified(db_sessions, request_id(h), "lapsed") == {"am_li"}
+
+
+async def test_real_estate_chain_each_deadline_counts_from_the_previous_milestone(
+    temporal_ts: WorkflowEnvironment, ts_queue: str, policies: dict[str, Policy], db_sessions
+):
+    # Below the floor: the value-loss approval comes first, then the price approvals.
+    h = await start(
+        temporal_ts.client,
+        ts_queue,
+        policies["real_estate_group_purchase"],
+        "am_li",
+        Decimal(12_000_000),
+        {
+            "units": 12,
+            "project": "Lakeside",
+            "batch": "B2",
+            "employer": "ACME",
+            "below_floor": True,
+        },
+    )
+    await temporal_ts.sleep(timedelta(seconds=1))
+    assert [s.key for s in (await state(h)).stages] == [
+        "value_loss_approval",
+        "sales_manager_review",
+        "price_approval",
+    ]
+    for approver in ("gm_wang", "sh_zhou", "sd_chen"):
+        await h.signal(Signals.DECIDE, DecideInput(actor=approver, action="approve"))
+    await temporal_ts.sleep(timedelta(days=6))  # deposit on day 6 of 7
+    await h.signal(
+        Signals.RECORD_MILESTONE,
+        MilestoneInput(
+            actor="am_li", milestone="deposit", amount=Decimal("600000"), reference="DEP"
+        ),
+    )
+    await temporal_ts.sleep(timedelta(days=6, hours=23))  # 13 days after approval
+    v = await state(h)
+    # The down payment's 7 days run from the subscription, not from the approval.
+    assert v.status == "awaiting_down_payment"
+    assert v.milestones[1].required == Decimal("3000000.00")
+    await temporal_ts.sleep(timedelta(hours=2))
+    v = await state(h)
+    assert v.status == "lapsed"
+    assert [m.status for m in v.milestones] == ["met", "lapsed", "pending"]
+    assert (await audit_kinds(db_sessions, request_id(h)))[-1] == "lapsed"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
-from domain.constants import WORKFLOW_NAME, Signals, workflow_id
+from domain.constants import WORKFLOW_NAME, Signals, Updates, workflow_id
 from domain.policy import Policy
-from domain.process import ApprovalInput, Carried, DecideInput
+from domain.process import ApprovalInput, Carried, DecideInput, RequestView
 from worker.main import build_worker
 
 from .conftest import _STARTED, audit_kinds, make_input, request_id, start, state
@@ -86,3 +87,42 @@ async def test_a_continued_run_resumes_at_its_stage_without_resubmitting(
     kinds = await audit_kinds(db_sessions, before.id)
     assert kinds.count("submitted") == 1  # not submitted again
     assert kinds[-3:] == ["approved", "stage_completed", "request_approved"]
+
+
+async def test_a_database_outage_delays_transitions_but_loses_and_doubles_nothing(
+    temporal_local: WorkflowEnvironment, policies: dict[str, Policy], db_sessions, pg_url, org
+):
+    from sqlalchemy.engine import make_url
+
+    from db.engine import make_engine, make_sessionmaker
+
+    queue = f"outage-{uuid.uuid4()}"
+    # A real connection to a database that does not exist: every write fails.
+    broken_url = make_url(pg_url).set(database="no_such_database").render_as_string(False)
+    broken_engine = make_engine(broken_url)
+    try:
+        async with build_worker(temporal_local.client, make_sessionmaker(broken_engine), queue):
+            h = await start(
+                temporal_local.client,
+                queue,
+                policies["big_customer_contract"],
+                "am_li",
+                Decimal(50000),
+                {"contract_no": "HT-OUT", "settlement_floor_price": "1"},
+            )
+            await asyncio.sleep(2)  # the first transition fails and is retried
+            assert await audit_kinds(db_sessions, request_id(h)) == []
+    finally:
+        await broken_engine.dispose()
+    # The database is back (a healthy worker): the retries go through, once each.
+    async with build_worker(temporal_local.client, db_sessions, queue):
+        v = await h.execute_update(Updates.READY, result_type=RequestView)
+        assert v.current_approvers == ["om_wu", "om_yang"]
+        assert await audit_kinds(db_sessions, request_id(h)) == ["submitted", "assigned"]
+        history = await h.fetch_history()
+        attempts = [
+            e.activity_task_started_event_attributes.attempt
+            for e in history.events
+            if e.HasField("activity_task_started_event_attributes")
+        ]
+        assert attempts[0] >= 2  # the first transition really failed before it went through

@@ -18,6 +18,7 @@ from api import errors
 from api.deps import Core
 from api.routers import health, inbox, policies, requests
 from api.temporal_gateway import TemporalGateway
+from api.web import router as web_router
 from common.policy_store import load_policies
 from common.settings import Settings, get_settings
 from db.engine import make_engine, make_sessionmaker
@@ -124,5 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (requests, inbox, policies, health):
         app.include_router(module.router)
+    app.include_router(web_router.router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     return app

@@ -146,3 +146,14 @@ class Health(BaseModel):
 class Ready(BaseModel):
     status: Literal["ok"]
     checks: dict[str, str]
+
+
+class Me(BaseModel):
+    """The caller as the directory knows them."""
+
+    id: str
+    name: str
+    email: str | None
+    roles: list[str]
+    manager: str | None
+    is_admin: bool

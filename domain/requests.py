@@ -6,13 +6,17 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.errors import DomainError, ErrorCode
 from domain.policy import FieldSpec, FieldType, Policy
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False)]
-"""Money in CNY: a non-negative decimal with at most two places. Never a float."""
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False),
+    AfterValidator(lambda d: d.quantize(Decimal("0.01"))),
+]
+"""Money in CNY: a non-negative decimal, always with two places ("265000.00"). Never a float."""
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]

@@ -14,6 +14,7 @@ EXPECTED = {
     ("post", "/v1/requests/{request_id}/transfer"),
     ("post", "/v1/requests/{request_id}/milestones/{name}"),
     ("get", "/v1/inbox"),
+    ("get", "/v1/me"),
     ("get", "/v1/policies"),
     ("get", "/v1/policies/{policy_type}"),
     ("post", "/v1/policies/{policy_type}/preview"),

@@ -56,3 +56,12 @@ def test_a_stage_may_not_name_the_requester_as_approver() -> None:
                 "stages": [{"key": "me", "name": "Me", "approvers": [{"requester": True}]}],
             }
         )
+
+
+def test_money_always_has_two_places() -> None:
+    from domain.requests import Submission
+
+    body = Submission.model_validate({"type": "t", "title": "x", "amount": "265000"})
+    assert str(body.amount) == "265000.00"
+    with pytest.raises(ValueError):
+        Submission.model_validate({"type": "t", "title": "x", "amount": "1.005"})

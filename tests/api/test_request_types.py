@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.policies.test_catalogue import TYPES
+
 from .conftest import Auth, Db
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -137,26 +139,7 @@ def at(text: str) -> datetime:
 async def test_all_fifteen_request_types_are_listed(api: httpx.AsyncClient, auth: Auth) -> None:
     resp = await api.get("/v1/policies", headers=auth("am_li"))
     assert resp.status_code == 200
-    assert [(p["type"], p["version"]) for p in resp.json()["items"]] == [
-        (t, 1)
-        for t in (
-            "agreement_change",
-            "big_customer_contract",
-            "commercial_terms_beyond_authority",
-            "compensation_volume",
-            "credit_line",
-            "customer_commission",
-            "customer_complaint",
-            "customer_discount",
-            "customer_gift",
-            "customer_operating_expense",
-            "overdue_receivable",
-            "real_estate_group_purchase",
-            "retail_bulk_discount",
-            "special_custom_order",
-            "special_discount",
-        )
-    ]
+    assert [(p["type"], p["version"]) for p in resp.json()["items"]] == [(t, 1) for t in TYPES]
 
 
 # --- 1. customer discount -------------------------------------------------------------

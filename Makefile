@@ -12,7 +12,7 @@ COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcde
                      POSTGRES_PASSWORD=compose-config-check
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint fmt compose-check clean
+.PHONY: help install dev test lint fmt compose-check clean bench
 
 help:
 	@echo "make dev    run the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it"
@@ -70,3 +70,8 @@ clean:
 	  echo "approvals dev is running on $(DATA): stop it (Ctrl-C) before make clean" >&2; exit 1; \
 	fi
 	rm -rf $(DATA) .pytest_cache .mypy_cache .ruff_cache build
+
+# Throughput and latency of the API on its own in-process stack (figures, never a pass/fail).
+# More options: make bench BENCH_ARGS="--requests 50 --concurrency 4" (or --api-url URL).
+bench: $(STAMP)
+	$(BIN)/python -m bench.api_throughput $(BENCH_ARGS)

@@ -362,10 +362,12 @@ def banner(
     for uid, _name, roles, token in tokens:
         lines.append(f"  {uid:<{width}}  {','.join(roles) or '-':<28} {token}")
     am = next((t for uid, _, _, t in tokens if uid == "am_li"), tokens[0][3] if tokens else "TOKEN")
+    approver = next((t for uid, _, _, t in tokens if uid == "bcd_zheng"), am)
     lines += [
         "",
         "Try it:",
         f"  curl -s {api}/v1/policies -H 'Authorization: Bearer {am}'",
+        f"  web inbox of bcd_zheng (big-customer dept): {api}/inbox#token={approver}",
         "",
     ]
     return "\n".join(lines)

@@ -79,25 +79,11 @@ class ApprovalActivities:
 
     @activity.defn(name=Activities.RESOLVE_ESCALATION)
     async def resolve_escalation(self, input: EscalationInput) -> EscalationOutput:
-        """Who is next up from each user: their manager, plus the escalation role.
-
-        Never the requester and never the user themself; an empty list at the
-        top of the chain. If the manager is the requester, the next one up is
-        taken instead, so a request does not stall one level below its author.
-        """
-        next_up: dict[str, list[str]] = {}
+        """Who is next up from each user (read-only); see :func:`db.directory.next_up`."""
         async with self._sessions() as session:
-            role_holders = (
-                await directory.users_with_role(session, input.escalation_role)
-                if input.escalation_role
-                else []
+            next_up = await directory.next_up(
+                session, input.users, input.requester, input.escalation_role
             )
-            for user in input.users:
-                chain = await directory.manager_chain(session, user)
-                manager = next((m for m in chain if m != input.requester), None)
-                found = [manager] if manager is not None else []
-                found += [h for h in role_holders if h not in found]
-                next_up[user] = [u for u in found if u not in (user, input.requester)]
         return EscalationOutput(next_up=next_up)
 
     @activity.defn(name=Activities.RECORD_TRANSITION)

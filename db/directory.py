@@ -385,6 +385,26 @@ async def manager_of(session: AsyncSession, user_id: str) -> str | None:
     return chain[0] if chain else None
 
 
+async def next_up(
+    session: AsyncSession, users: list[str], requester: str, escalation_role: str | None
+) -> dict[str, list[str]]:
+    """Who is next up from each of ``users``: their manager, plus the escalation role.
+
+    Never the requester and never the user themself; an empty list at the top
+    of the chain. If the manager is the requester, the next one up is taken
+    instead, so a request does not stall one level below its author.
+    """
+    role_holders = await users_with_role(session, escalation_role) if escalation_role else []
+    found_up: dict[str, list[str]] = {}
+    for user in users:
+        chain = await manager_chain(session, user)
+        manager = next((m for m in chain if m != requester), None)
+        found = [manager] if manager is not None else []
+        found += [h for h in role_holders if h not in found]
+        found_up[user] = [u for u in found if u not in (user, requester)]
+    return found_up
+
+
 async def active_delegations(session: AsyncSession, at: datetime) -> list[Delegation]:
     """Delegations in force at ``at`` between active users, by (from, to)."""
     to_user = UserRow.__table__.alias("to_user")

@@ -18,7 +18,7 @@ therefore durable Temporal timers, recomputed from state, never polled.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -104,7 +104,6 @@ class _Action:
     from_signal: bool
     done: bool = False
     error: ApplicationError | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _refuse(code: ErrorCode, message: str, **details: Any) -> ApplicationError:
@@ -1127,7 +1126,7 @@ class ApprovalWorkflow:
 
     # ------------------------------------------------------------ helpers
 
-    def _spec_of(self, m: MilestoneState) -> Any:
+    def _spec_of(self, m: MilestoneState) -> MilestoneSpec:
         return next(s for s in self._policy.milestones if s.name == m.name)
 
     def _active_stage(self) -> StageState | None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from sqlalchemy import select
@@ -20,9 +21,9 @@ from temporalio.worker import Replayer
 from common.policy_store import load_policies
 from db.directory import load_org_file
 from db.models import EventRow, NotificationRow, RequestRow
-from domain.constants import WORKFLOW_NAME, Queries, workflow_id
+from domain.constants import WORKFLOW_NAME, Queries, Signals, workflow_id
 from domain.policy import Policy
-from domain.process import ApprovalInput, RequestView
+from domain.process import ApprovalInput, DecideInput, MilestoneInput, RequestView
 from domain.requests import validate_fields
 from domain.routing import resolve_route
 from worker.main import build_worker
@@ -151,3 +152,36 @@ async def _terminate_leftovers() -> None:
             await handle.terminate("test finished")
         except RPCError:
             pass  # already closed
+
+
+SETTLE = timedelta(seconds=1)
+"""Long enough for the workflow to take a signal and go idle again (server time)."""
+
+
+async def decide_by_signal(
+    env: WorkflowEnvironment,
+    h: WorkflowHandle[Any, Any],
+    actor: str,
+    action: Literal["approve", "reject", "return"] = "approve",
+) -> None:
+    """Decide as an operator would, by signal, and let the workflow settle."""
+    await h.signal(Signals.DECIDE, DecideInput(actor=actor, action=action))
+    await env.sleep(SETTLE)
+
+
+async def pay_by_signal(
+    env: WorkflowEnvironment,
+    h: WorkflowHandle[Any, Any],
+    milestone: str,
+    amount: str,
+    actor: str = "am_li",
+    reference: str = "X",
+) -> None:
+    """Record a milestone payment by signal and let the workflow settle."""
+    await h.signal(
+        Signals.RECORD_MILESTONE,
+        MilestoneInput(
+            actor=actor, milestone=milestone, amount=Decimal(amount), reference=reference
+        ),
+    )
+    await env.sleep(SETTLE)

@@ -18,9 +18,17 @@ from db.models import PayoutRow
 from domain.calendar import next_payout_window
 from domain.constants import Signals
 from domain.policy import Policy
-from domain.process import DecideInput, MilestoneInput, WithdrawInput
+from domain.process import DecideInput, WithdrawInput
 
-from .conftest import audit_kinds, notified, request_id, start, state
+from .conftest import (
+    audit_kinds,
+    decide_by_signal,
+    notified,
+    pay_by_signal,
+    request_id,
+    start,
+    state,
+)
 
 
 def policy(**extra: Any) -> Policy:
@@ -45,19 +53,6 @@ def policy(**extra: Any) -> Policy:
     }
     base.update(extra)
     return Policy.model_validate(base)
-
-
-async def approve(env: WorkflowEnvironment, h: Any, actor: str) -> None:
-    await h.signal(Signals.DECIDE, DecideInput(actor=actor, action="approve"))
-    await env.sleep(timedelta(seconds=1))
-
-
-async def pay(env: WorkflowEnvironment, h: Any, milestone: str, amount: str) -> None:
-    await h.signal(
-        Signals.RECORD_MILESTONE,
-        MilestoneInput(actor="am_li", milestone=milestone, amount=Decimal(amount), reference="X"),
-    )
-    await env.sleep(timedelta(seconds=1))
 
 
 async def test_within_own_authority_is_approved_at_once_and_recorded(
@@ -90,7 +85,7 @@ async def test_cc_is_told_at_submission_and_of_the_outcome_but_decides_nothing(
     assert v.cc == ["css_ma"]  # the conditional CC does not apply
     assert v.current_approvers == ["cd_xu"]
     await h.signal(Signals.DECIDE, DecideInput(actor="css_ma", action="approve"))
-    await approve(temporal_ts, h, "cd_xu")
+    await decide_by_signal(temporal_ts, h, "cd_xu")
     v = await state(h)
     assert v.status == "approved"
     assert [e.data.get("code") for e in v.history if e.kind == "ignored"] == ["not_eligible"]
@@ -144,7 +139,7 @@ async def test_conditional_milestone_and_amount_from_a_field(
         ("deposit", Decimal("300.00")),
         ("paid_in_full", Decimal("8800.50")),
     ]
-    await pay(temporal_ts, custom, "deposit", "300")
+    await pay_by_signal(temporal_ts, custom, "deposit", "300")
     assert (await state(custom)).status == "awaiting_paid_in_full"
 
 
@@ -171,7 +166,7 @@ async def test_payout_waits_for_the_next_window_and_pays_once(
         {"rate": "1", "invoice_total": "40000"},
     )
     await temporal_ts.sleep(timedelta(seconds=1))
-    await pay(temporal_ts, h, "paid_in_full", "40000")
+    await pay_by_signal(temporal_ts, h, "paid_in_full", "40000")
     v = await state(h)
     scheduled = next(e for e in v.history if e.kind == "payout_scheduled")
     assert v.payout is not None and v.payout.window_opens is not None
@@ -204,14 +199,14 @@ async def test_review_cycle_reevaluates_every_period_in_a_fresh_run(
     h = await start(temporal_ts.client, ts_queue, p, "am_li", Decimal(5000), {"rate": "9"})
     await temporal_ts.sleep(timedelta(seconds=1))
     runs = [(await h.describe()).run_id]
-    await approve(temporal_ts, h, "cd_xu")
+    await decide_by_signal(temporal_ts, h, "cd_xu")
     v = await state(h)
     assert v.status == "active" and v.next_review is not None
     runs.append((await h.describe()).run_id)  # in force: a fresh run carries the state on
     await temporal_ts.sleep(timedelta(days=182, minutes=1))
     v = await state(h)
     assert v.status == "in_review" and v.review_cycle == 1 and v.current_approvers == ["cd_xu"]
-    await approve(temporal_ts, h, "cd_xu")
+    await decide_by_signal(temporal_ts, h, "cd_xu")
     v = await state(h)
     assert v.status == "active" and v.review_cycle == 1
     runs.append((await h.describe()).run_id)
@@ -285,7 +280,7 @@ async def test_receivable_ladder_reports_then_weekly_then_goes_to_review(
     await temporal_ts.sleep(timedelta(days=31))  # day 61
     notices = [e for e in (await state(h)).history if e.kind == "watch_notice"]
     assert [e.data["people"] for e in notices] == [["fh_gao", "sh_zhou"]]
-    await pay(temporal_ts, h, "payment_received", "20000")  # partial: still watching
+    await pay_by_signal(temporal_ts, h, "payment_received", "20000")  # partial: still watching
     await temporal_ts.sleep(timedelta(days=60, hours=1))  # day 121: weekly progress starts
     await temporal_ts.sleep(timedelta(days=14))  # two more weeks
     v = await state(h)
@@ -296,7 +291,9 @@ async def test_receivable_ladder_reports_then_weekly_then_goes_to_review(
     await temporal_ts.sleep(timedelta(days=46))  # past day 180
     v = await state(h)
     assert v.status == "in_review" and v.current_approvers == ["gm_wang"]
-    await pay(temporal_ts, h, "payment_received", "50000")  # the money arrives during review
+    await pay_by_signal(
+        temporal_ts, h, "payment_received", "50000"
+    )  # the money arrives during review
     v = await state(h)
     assert v.status == "completed"
     assert (await audit_kinds(db_sessions, v.id))[-1] == "settled"
@@ -316,7 +313,7 @@ async def test_receivable_paid_while_watching_ends_at_once(
         {"due_date": today},
     )
     await temporal_ts.sleep(timedelta(days=10))
-    await pay(temporal_ts, h, "payment_received", "900")
+    await pay_by_signal(temporal_ts, h, "payment_received", "900")
     v = await state(h)
     assert v.status == "completed"
     assert await audit_kinds(db_sessions, v.id) == [

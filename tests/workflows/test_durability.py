@@ -14,7 +14,7 @@ from domain.policy import Policy
 from domain.process import ApprovalInput, Carried, DecideInput, RequestView
 from worker.main import build_worker
 
-from .conftest import _STARTED, audit_kinds, make_input, request_id, start, state
+from .conftest import _STARTED, audit_kinds, decide_by_signal, make_input, request_id, start, state
 
 # No workflow cache: each new worker rebuilds the workflow purely from its history,
 # as a process started after a crash would (and no sticky queue of a dead worker).
@@ -64,8 +64,7 @@ async def test_a_continued_run_resumes_at_its_stage_without_resubmitting(
         Decimal(250000),
         {"contract_no": "HT-9", "settlement_floor_price": "1"},
     )
-    await h.signal(Signals.DECIDE, DecideInput(actor="bcd_zheng", action="approve"))
-    await temporal_ts.sleep(timedelta(seconds=1))
+    await decide_by_signal(temporal_ts, h, "bcd_zheng")
     before = await state(h)
     assert before.stage_index == 1
     await h.terminate("simulate continue-as-new into a new run")
@@ -80,8 +79,7 @@ async def test_a_continued_run_resumes_at_its_stage_without_resubmitting(
         WORKFLOW_NAME, inp, id=workflow_id(before.id) + "-resumed", task_queue=ts_queue
     )
     _STARTED.append(h2)
-    await h2.signal(Signals.DECIDE, DecideInput(actor="dsd_liu", action="approve"))
-    await temporal_ts.sleep(timedelta(seconds=1))
+    await decide_by_signal(temporal_ts, h2, "dsd_liu")
     v = await state(h2)
     assert v.status == "approved"
     kinds = await audit_kinds(db_sessions, before.id)

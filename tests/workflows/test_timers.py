@@ -11,7 +11,16 @@ from domain.constants import Signals
 from domain.policy import Policy, ResolveAction
 from domain.process import DecideInput, EventKind, MilestoneInput, ResubmitInput
 
-from .conftest import audit_kinds, notified, request_id, request_row, start, state
+from .conftest import (
+    audit_kinds,
+    decide_by_signal,
+    notified,
+    pay_by_signal,
+    request_id,
+    request_row,
+    start,
+    state,
+)
 
 CONTRACT_FIELDS = {"contract_no": "HT-1", "settlement_floor_price": "90000"}
 
@@ -55,8 +64,7 @@ async def test_reply_timeout_reminds_and_escalates_up_the_chain_until_the_top(
     }
 
     # An escalated manager may now decide the stage.
-    await h.signal(Signals.DECIDE, DecideInput(actor="gm_wang", action="approve"))
-    await temporal_ts.sleep(timedelta(seconds=1))
+    await decide_by_signal(temporal_ts, h, "gm_wang")
     v = await state(h)
     assert v.stage_index == 1
     assert v.stages[0].slots[0].decided_by == "gm_wang"
@@ -197,8 +205,7 @@ async def test_deposit_partial_payments_accumulate_reminder_then_complete(
         Decimal(10000),
         {"gross_margin_pct": "12"},
     )
-    await h.signal(Signals.DECIDE, DecideInput(actor="mm_hu", action="approve"))
-    await temporal_ts.sleep(timedelta(seconds=1))
+    await decide_by_signal(temporal_ts, h, "mm_hu")
     v = await state(h)
     assert v.status == "awaiting_deposit"
     assert v.milestones[0].required == Decimal("3000.00")
@@ -212,13 +219,7 @@ async def test_deposit_partial_payments_accumulate_reminder_then_complete(
     v = await state(h)
     assert v.status == "awaiting_deposit" and v.milestones[0].paid == Decimal("1000.00")
     assert [e.kind for e in v.history].count(EventKind.MILESTONE_REMINDED) == 1
-    await h.signal(
-        Signals.RECORD_MILESTONE,
-        MilestoneInput(
-            actor="fin_he", milestone="deposit", amount=Decimal("2000"), reference="TX-2"
-        ),
-    )
-    await temporal_ts.sleep(timedelta(seconds=1))
+    await pay_by_signal(temporal_ts, h, "deposit", "2000", actor="fin_he", reference="TX-2")
     v = await state(h)
     assert v.status == "completed"
     assert v.milestones[0].paid == Decimal("3000.00") and v.milestones[0].status == "met"
@@ -242,8 +243,7 @@ async def test_deposit_not_paid_in_seven_days_lapses_the_approval(
         Decimal(10000),
         {"gross_margin_pct": "12", "fresh_food": True},
     )
-    await h.signal(Signals.DECIDE, DecideInput(actor="mm_hu", action="approve"))
-    await temporal_ts.sleep(timedelta(seconds=1))
+    await decide_by_signal(temporal_ts, h, "mm_hu")
     assert (await state(h)).milestones[0].required == Decimal("5000.00")  # fresh food: 50 %
     await temporal_ts.sleep(timedelta(days=6, hours=23))
     assert (await state(h)).status == "awaiting_deposit"

@@ -69,14 +69,15 @@ with workflow.unsafe.imports_passed_through():
     from domain.requests import condition_values, validate_fields
     from domain.routing import Route, resolve_route
 
-# Activities: short, retried until the database answers again. A transition must
-# never be lost, so there is no maximum number of attempts.
+# Activities: short, retried until they succeed. A transition must never be lost,
+# so there is no maximum of attempts and no error type that gives up: an activity
+# that fails for good would fail the request itself. A stuck one shows in the
+# Temporal UI with its attempt count and resumes once the cause is fixed.
 _ACTIVITY_TIMEOUT = timedelta(seconds=30)
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["ValidationError"],
 )
 _KEEP_EVENTS_ON_CONTINUE = 50
 

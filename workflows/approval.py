@@ -647,6 +647,23 @@ class ApprovalWorkflow:
             data["within_authority"] = True
         if v.review_cycle:
             data["review_cycle"] = v.review_cycle
+        # Decide what follows before recording, so that an approval that ends the
+        # request is recorded as closed (closed_at in the read-model).
+        if self._policy.watch is not None:
+            # The write-off is approved: stop waiting for the money.
+            for m in v.milestones:
+                if m.status == "open":
+                    m.status = "closed"
+            self._close(Status.APPROVED)
+        elif not v.review_cycle:  # a re-evaluation keeps the milestones met the first time
+            values = condition_values(v.amount, v.fields)
+            v.milestones = [
+                self._milestone_state(spec)
+                for spec in self._policy.milestones
+                if spec.when is None or evaluate(spec.when, values)
+            ]
+            if not v.milestones and not self._policy.payout and not self._policy.review_cycle:
+                self._close(Status.APPROVED)  # nothing follows: the approval is final
         await self._record(
             EventKind.REQUEST_APPROVED,
             SYSTEM,
@@ -654,22 +671,11 @@ class ApprovalWorkflow:
             data,
             notices=[self._notice(v.requester, "approved")],
         )
-        if self._policy.watch is not None:
-            # The write-off is approved: stop waiting for the money.
-            for m in v.milestones:
-                if m.status == "open":
-                    m.status = "closed"
-            self._close(Status.APPROVED)
+        if self._finished:
             return
-        if v.review_cycle:  # a re-evaluation passed: the milestones were met once already
+        if v.review_cycle:
             await self._enter_force()
             return
-        values = condition_values(v.amount, v.fields)
-        v.milestones = [
-            self._milestone_state(spec)
-            for spec in self._policy.milestones
-            if spec.when is None or evaluate(spec.when, values)
-        ]
         await self._open_next_milestone()
 
     def _milestone_state(self, spec: MilestoneSpec) -> MilestoneState:
@@ -730,12 +736,9 @@ class ApprovalWorkflow:
             await self._schedule_payout()
         elif self._policy.review_cycle is not None:
             await self._enter_force()
-        elif v.milestones or v.payout is not None:
+        else:
             self._close(Status.COMPLETED)
             await self._record(EventKind.COMPLETED, SYSTEM, None)
-        else:
-            self._finished = True  # approved, nothing follows
-            v.closed_at = workflow.now()
 
     async def _schedule_payout(self) -> None:
         spec = self._policy.payout

@@ -21,11 +21,13 @@ from domain.policy import Policy
 from domain.process import DecideInput, WithdrawInput
 
 from .conftest import (
+    SETTLE,
     audit_kinds,
     decide_by_signal,
     notified,
     pay_by_signal,
     request_id,
+    request_row,
     start,
     state,
 )
@@ -323,3 +325,21 @@ async def test_receivable_paid_while_watching_ends_at_once(
         "milestone_met",
         "settled",
     ]
+
+
+async def test_a_final_approval_is_recorded_closed_in_the_read_model(
+    temporal_ts: WorkflowEnvironment, ts_queue: str, db_sessions
+):
+    at_once = await start(
+        temporal_ts.client, ts_queue, policy(), "am_li", Decimal(100), {"rate": "5"}
+    )
+    staged = await start(
+        temporal_ts.client, ts_queue, policy(), "am_li", Decimal(100), {"rate": "7"}
+    )
+    await temporal_ts.sleep(SETTLE)
+    await decide_by_signal(temporal_ts, staged, "cd_xu")
+    for h in (at_once, staged):
+        await h.result()
+        row = await request_row(db_sessions, request_id(h))
+        # Nothing follows these approvals: the read-model must say they are closed.
+        assert row.status == "approved" and row.closed_at is not None

@@ -41,7 +41,6 @@ import platform
 import shlex
 import shutil
 import sys
-import tempfile
 import time
 import uuid
 import warnings
@@ -167,29 +166,6 @@ def _venv_binary(name: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _embedded_postgres() -> AsyncIterator[str]:
-    """A fresh, migrated database on an embedded PostgreSQL in a temporary directory."""
-    import pgserver
-
-    from cli.embedded_pg import asyncpg_url
-    from db.migrate import upgrade
-
-    data = Path(tempfile.mkdtemp(prefix="approvals-bench-pg-"))
-    try:
-        server = await asyncio.to_thread(pgserver.get_server, data, cleanup_mode="stop")
-        try:
-            name = f"approvals_bench_{uuid.uuid4().hex[:8]}"
-            await asyncio.to_thread(server.psql, f"CREATE DATABASE {name};")
-            url = asyncpg_url(server.get_uri(), name)
-            await asyncio.to_thread(upgrade, url)
-            yield url
-        finally:
-            await asyncio.to_thread(server.cleanup)
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
 async def in_process_stack(
     *,
     pg_url: str | None = None,
@@ -210,6 +186,7 @@ async def in_process_stack(
 
     from api.app import create_app
     from api.auth import issue_token
+    from cli.embedded_pg import throwaway_database
     from common.settings import Settings
     from db.directory import load_org_file
     from db.engine import make_engine, make_sessionmaker
@@ -220,7 +197,8 @@ async def in_process_stack(
         raise BenchError("a session factory needs its database URL (pg_url) too")
     async with contextlib.AsyncExitStack() as stack:
         if pg_url is None:
-            pg_url = await stack.enter_async_context(_embedded_postgres())
+            # Set-up before any timing starts, so blocking the loop here is harmless.
+            pg_url = stack.enter_context(throwaway_database("approvals_bench"))
         if sessions is None:
             engine = make_engine(pg_url)
             stack.push_async_callback(engine.dispose)

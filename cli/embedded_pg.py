@@ -12,7 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -164,3 +168,29 @@ async def _ensure_database(admin_uri: str, name: str) -> None:
             log.info("created database %s", name)
     finally:
         await conn.close()
+
+
+@contextlib.contextmanager
+def throwaway_database(prefix: str = "approvals") -> Iterator[str]:
+    """A fresh, migrated database on an embedded PostgreSQL in a temporary directory.
+
+    For tests and benchmarks: the server is stopped and its directory deleted on
+    exit. Yields the SQLAlchemy asyncpg URL.
+    """
+    import pgserver
+
+    from db.migrate import upgrade
+
+    data = Path(tempfile.mkdtemp(prefix=f"{prefix}-pg-"))
+    try:
+        server = pgserver.get_server(data, cleanup_mode="stop")
+        try:
+            name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+            server.psql(f"CREATE DATABASE {name};")
+            url = asyncpg_url(server.get_uri(), name)
+            upgrade(url)
+            yield url
+        finally:
+            server.cleanup()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)

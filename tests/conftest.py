@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from cli.embedded_pg import throwaway_database
 from common.temporal import register_search_attributes
 from db.engine import make_engine, make_sessionmaker
 from domain import search_attributes
@@ -44,29 +43,8 @@ def _binary(name: str) -> str:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A freshly created, fully migrated database on an embedded PostgreSQL."""
-    import pgserver
-
-    data = Path(tempfile.mkdtemp(prefix="approvals-test-pg-"))
-    server = pgserver.get_server(data, cleanup_mode="stop")
-    try:
-        name = f"approvals_{uuid.uuid4().hex[:10]}"
-        server.psql(f"CREATE DATABASE {name};")
-        url = asyncpg_url(server.get_uri(), name)
-        from db.migrate import upgrade
-
-        upgrade(url)
+    with throwaway_database("approvals_test") as url:
         yield url
-    finally:
-        server.cleanup()
-        shutil.rmtree(data, ignore_errors=True)
-
-
-def asyncpg_url(uri: str, database: str) -> str:
-    """``postgresql://user:@/db?host=/sock`` -> the same for SQLAlchemy's asyncpg dialect."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(uri).set(drivername="postgresql+asyncpg", database=database)
-    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

@@ -1150,14 +1150,12 @@ class ApprovalWorkflow:
         return sorted({a.user for s in stage.slots if s.decision is None for a in s.actors})
 
     def _notice(self, recipient: str, template: str, **payload: Any) -> Notice:
-        # The sequence number the transition is about to get makes the key unique
-        # per transition, and stable across retries of its activity.
-        key = f"{self._view.id}:{self._seq + 1}:{template}:{recipient}"
+        """A notice for the next transition; :meth:`_record` gives it its dedupe key."""
         return Notice(
             recipient=recipient,
             template=template,
             payload={"request_id": self._view.id, "title": self._view.title, **payload},
-            dedupe_key=key,
+            dedupe_key="",
         )
 
     async def _record(
@@ -1177,6 +1175,14 @@ class ApprovalWorkflow:
                 *(self._notice(u, "cc_outcome", outcome=kind.value) for u in self._view.cc),
             ]
         self._seq += 1
+        # Keyed by the transition's sequence number: unique per transition, and
+        # stable across retries of its activity.
+        keyed = [
+            n.model_copy(
+                update={"dedupe_key": f"{self._view.id}:{self._seq}:{n.template}:{n.recipient}"}
+            )
+            for n in notices or []
+        ]
         self._view.current_approvers = self._current_approvers()
         event = HistoryEvent(
             seq=self._seq,
@@ -1191,7 +1197,7 @@ class ApprovalWorkflow:
         snapshot = self._view.model_copy(update={"history": []})
         await workflow.execute_activity(
             Activities.RECORD_TRANSITION,
-            TransitionRecord(view=snapshot, event=event, notices=notices or []),
+            TransitionRecord(view=snapshot, event=event, notices=keyed),
             start_to_close_timeout=_ACTIVITY_TIMEOUT,
             retry_policy=_RETRY,
             summary=f"record #{self._seq}: {kind.value}",

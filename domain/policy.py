@@ -314,7 +314,6 @@ class Policy(_Strict):
     payout: PayoutSpec | None = None
     review_cycle: ReviewCycle | None = None
     watch: Watch | None = None
-    kind: Literal["approval"] = "approval"
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> Policy:

@@ -171,14 +171,17 @@ class ApprovalWorkflow:
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carry())
-            due, summary, fire = self._next_deadline()
-            if due is not None and due <= workflow.now():
+            deadline = self._next_deadline()
+            if deadline is None:  # nothing timed in this state: wait for a message
+                await workflow.wait_condition(lambda: bool(self._queue))
+                continue
+            due, summary, fire = deadline
+            if due <= workflow.now():
                 await fire()
                 continue
-            timeout = (due - workflow.now()) if due is not None else None
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._queue), timeout=timeout, timeout_summary=summary
+                    lambda: bool(self._queue), timeout=due - workflow.now(), timeout_summary=summary
                 )
             except TimeoutError:
                 await fire()
@@ -925,9 +928,7 @@ class ApprovalWorkflow:
 
     # ------------------------------------------------------------- timers
 
-    def _next_deadline(
-        self,
-    ) -> tuple[datetime | None, str | None, Callable[[], Awaitable[None]]]:
+    def _next_deadline(self) -> tuple[datetime, str, Callable[[], Awaitable[None]]] | None:
         """The earliest deadline of the current state, its timer summary and its handler."""
         v = self._view
         options: list[tuple[datetime, str, Callable[[], Awaitable[None]]]] = []
@@ -955,12 +956,7 @@ class ApprovalWorkflow:
                     remind_at = m.due - spec.remind_before
                     options.append((remind_at, f"{m.name} reminder", self._on_milestone_reminder))
                 options.append((m.due, f"{m.name} due", self._on_milestone_due))
-        if not options:
-            return None, None, self._noop
-        return min(options, key=lambda o: o[0])
-
-    async def _noop(self) -> None:
-        return None
+        return min(options, key=lambda o: o[0]) if options else None
 
     async def _on_reply_due(self) -> None:
         """Nobody acted in time: remind the assignees, then escalate one level up."""

@@ -58,6 +58,9 @@ class RequestRow(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     closed_at: Mapped[datetime | None]
+    stuck_since: Mapped[datetime | None]
+    """Set while the workflow cannot write a transition (see ``stuck_reason``)."""
+    stuck_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("requester", "idempotency_key"),
@@ -171,4 +174,25 @@ class PayoutRow(Base):
     beneficiary: Mapped[str | None] = mapped_column(String(200))
     method: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="instructed")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ActionKeyRow(Base):
+    """An ``Idempotency-Key`` of an action, scoped to its caller and request.
+
+    The same caller sending the same key and body again gets the same update
+    (``update_id``); another body under the same key is a conflict; another
+    caller's key never touches this one.
+    """
+
+    __tablename__ = "action_keys"
+
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    action: Mapped[str] = mapped_column(String(32))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    update_id: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -32,9 +32,10 @@ class Status(StrEnum):
     WATCHING = "watching"  # before review: a ladder of notices, waiting for a settling payment
     AWAITING_PAYOUT = "awaiting_payout"  # approved and paid: the payout waits for its window
     ACTIVE = "active"  # approved and in force until the next periodic re-evaluation
+    TERMINATED = "terminated"  # its workflow was ended outside the process (e.g. terminated)
 
 
-TERMINAL = frozenset({"completed", "rejected", "withdrawn", "lapsed", "expired"})
+TERMINAL = frozenset({"completed", "rejected", "withdrawn", "lapsed", "expired", "terminated"})
 """Statuses that end the workflow. ``approved`` is terminal only without milestones."""
 
 
@@ -71,6 +72,8 @@ class EventKind(StrEnum):
     IN_FORCE = "in_force"
     WATCH_NOTICE = "watch_notice"
     SETTLED = "settled"
+    REASSIGNED = "reassigned"  # people who left the directory were taken off a step
+    TERMINATED = "terminated"  # reconciled: the workflow was ended outside the process
 
 
 SYSTEM = "system"

@@ -9,8 +9,19 @@ CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 AMOUNT = SearchAttributeKey.for_float("Amount")
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
 REQUESTER = SearchAttributeKey.for_keyword("Requester")
+STUCK = SearchAttributeKey.for_bool("Stuck")
+"""True while the workflow cannot write a transition (it retries until it can)."""
 
-ALL = (REQUEST_TYPE, REQUEST_STATUS, CURRENT_APPROVERS, CUSTOMER_ID, AMOUNT, OVERDUE, REQUESTER)
+ALL = (
+    REQUEST_TYPE,
+    REQUEST_STATUS,
+    CURRENT_APPROVERS,
+    CUSTOMER_ID,
+    AMOUNT,
+    OVERDUE,
+    REQUESTER,
+    STUCK,
+)
 
 
 def cli_flags() -> list[str]:

@@ -9,6 +9,7 @@ DATA   ?= .data
 
 # Values for checking docker-compose.yml only; a real deployment sets its own.
 COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcdef \
+                     APPROVALS_SIGNING_SECRET=compose-config-check-signing-0123456789 \
                      POSTGRES_PASSWORD=compose-config-check
 
 .DEFAULT_GOAL := help

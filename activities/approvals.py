@@ -8,6 +8,7 @@ event row already written and writes nothing else.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -18,28 +19,82 @@ from temporalio import activity
 from db import directory
 from db.engine import transaction
 from db.models import AssignmentRow, EventRow, NotificationRow, PayoutRow, RequestRow
+from domain import signing
 from domain.constants import Activities
 from domain.process import (
     TERMINAL,
     EscalationInput,
     EscalationOutput,
     HistoryEvent,
+    InactiveUsersInput,
+    InactiveUsersOutput,
+    MarkStuckInput,
     PayoutInput,
     PayoutOutput,
     RequestView,
     ResolveAssigneesInput,
     ResolveAssigneesOutput,
     TransitionRecord,
+    VerifyProofInput,
+    VerifyProofOutput,
 )
 
 SLOT_LABEL_MAX = 200  # assignments.slot
 
 
 class ApprovalActivities:
-    """Activities with an injected session factory (the worker builds it)."""
+    """Activities with an injected session factory and signing secret (the worker builds them)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], signing_secret: str) -> None:
         self._sessions = sessions
+        self._signing_secret = signing_secret
+
+    @activity.defn(name=Activities.VERIFY_PROOF)
+    async def verify_proof(self, input: VerifyProofInput) -> VerifyProofOutput:
+        """Does the message's proof vouch for its actor? (Run as a local activity.)
+
+        The answer is recorded in the workflow's history, so a replay never needs
+        the secret and a rotated secret never changes a running request's past.
+        """
+        reason = signing.check(
+            self._signing_secret,
+            input.request_id,
+            input.message,
+            input.payload,
+            input.proof,
+            datetime.now(UTC),
+        )
+        if reason is not None:
+            activity.logger.warning(
+                "unproven %s message for request %s: %s", input.message, input.request_id, reason
+            )
+        return VerifyProofOutput(reason=reason)
+
+    @activity.defn(name=Activities.MARK_STUCK)
+    async def mark_stuck(self, input: MarkStuckInput) -> None:
+        """Flag the read-model: a transition of this request cannot be written yet.
+
+        A small update of its own, so it succeeds where the transition's data fails.
+        """
+        async with transaction(self._sessions) as session:
+            await session.execute(
+                update(RequestRow)
+                .where(RequestRow.id == input.request_id)
+                .values(stuck_since=input.stuck.since, stuck_reason=input.stuck.reason[:2000])
+            )
+        activity.logger.error(
+            "request %s is stuck since %s: %s",
+            input.request_id,
+            input.stuck.since.isoformat(),
+            input.stuck.reason,
+        )
+
+    @activity.defn(name=Activities.INACTIVE_USERS)
+    async def inactive_users(self, input: InactiveUsersInput) -> InactiveUsersOutput:
+        """Which of these users the directory does not (or no longer) know as active."""
+        async with self._sessions() as session:
+            active = await directory.active_among(session, input.users)
+        return InactiveUsersOutput(inactive=sorted(set(input.users) - active))
 
     @activity.defn(name=Activities.EXECUTE_PAYOUT)
     async def execute_payout(self, input: PayoutInput) -> PayoutOutput:
@@ -150,6 +205,9 @@ def _request_values(view: RequestView, event: HistoryEvent) -> dict[str, Any]:
         "view": view_json,
         "last_seq": event.seq,
         "closed_at": closed_at,
+        # Written, so no longer stuck.
+        "stuck_since": None,
+        "stuck_reason": None,
     }
 
 

@@ -38,6 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Core
 from api.errors import ApiError, unavailable
 from api.views import request_view
+from common.signer import vouch
 from db import request_queries as q
 from db.engine import transaction
 from db.models import RequestRow
@@ -377,10 +378,12 @@ async def run_update(
     client = await core.temporal.client()
     handle = client.get_workflow_handle(workflow_id(request_id))
     update_id = f"{update}-{idempotency_key}" if idempotency_key else None
+    # The caller's token was verified: vouch for the actor, so the workflow believes it.
+    signed = vouch(payload, core.settings.signing_secret, request_id, update)
     try:
         result: RequestView = await handle.execute_update(
             update,
-            payload,
+            signed,
             id=update_id,
             result_type=RequestView,
             rpc_timeout=_rpc_timeout(core),

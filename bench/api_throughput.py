@@ -220,7 +220,12 @@ async def in_process_stack(
         }
         settings = Settings(**values)
         await stack.enter_async_context(
-            build_worker(temporal.client, sessions, settings.task_queue)
+            build_worker(
+                temporal.client,
+                sessions,
+                settings.task_queue,
+                signing_secret=settings.signing_secret,
+            )
         )
         app = create_app(settings)
         await stack.enter_async_context(app.router.lifespan_context(app))

@@ -191,6 +191,39 @@ def cmd_load_org(args: argparse.Namespace) -> int:
     path = Path(args.file) if args.file else settings.org_file
     load_org(url, path)
     log.info("org file %s loaded", path)
+    hand_over_departed_steps(settings, url)
+    return 0
+
+
+def hand_over_departed_steps(settings: Settings, url: str) -> None:
+    """Tell requests whose pending step an inactive user holds (see common.departures)."""
+    from common.departures import notify_departures
+    from common.temporal import connect
+
+    async def work(sessions: Sessions) -> None:
+        try:
+            client = await asyncio.wait_for(connect(settings), settings.rpc_timeout_seconds)
+        except (TimeoutError, RuntimeError, OSError) as exc:
+            log.warning(
+                "Temporal at %s is not reachable (%s): steps held by people who left are "
+                "handed on at the next load-org",
+                settings.temporal_address,
+                exc,
+            )
+            return
+        told = await notify_departures(client, sessions)
+        log.info("%d request(s) told that a step holder left the directory", told)
+
+    with database_errors(url):
+        asyncio.run(_with_sessions(url, work))
+
+
+def cmd_signal(args: argparse.Namespace) -> int:
+    from cli.operator import send
+
+    settings = load_settings()
+    workflow = asyncio.run(send(settings, args))
+    print(f"signed {args.action} signal sent to {workflow} as {args.actor}")
     return 0
 
 
@@ -227,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     org = sub.add_parser("load-org", help="load an org file into the directory (idempotent)")
     org.add_argument("file", nargs="?", help="org YAML (default: APPROVALS_ORG_FILE)")
     org.set_defaults(func=cmd_load_org)
+
+    from cli.operator import add_parser as add_signal_parser
+
+    add_signal_parser(sub).set_defaults(func=cmd_signal)
 
     token = sub.add_parser("token", help="print a bearer token for a directory user")
     token.add_argument("user_id")

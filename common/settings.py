@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+DEV_SIGNING_SECRET = "dev-only-signing-secret-change-me-0123456789"
 
 
 class Settings(BaseSettings):
@@ -26,6 +27,7 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", alias="APPROVALS_API_HOST")
     api_port: int = Field(default=8000, alias="APPROVALS_API_PORT")
     token_secret: str = Field(default=DEV_SECRET, alias="APPROVALS_TOKEN_SECRET")
+    signing_secret: str = Field(default=DEV_SIGNING_SECRET, alias="APPROVALS_SIGNING_SECRET")
     token_ttl_hours: int = Field(default=24 * 30, alias="APPROVALS_TOKEN_TTL_HOURS")
     temporal_ui_port: int = Field(default=8233, alias="APPROVALS_TEMPORAL_UI_PORT")
     rpc_timeout_seconds: float = Field(default=10.0, alias="APPROVALS_RPC_TIMEOUT_SECONDS")
@@ -38,6 +40,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "APPROVALS_TOKEN_SECRET must be set to a secret of 32+ characters "
                 f"outside development (APPROVALS_ENV={self.environment})"
+            )
+        if self.environment != "development" and (
+            self.signing_secret == DEV_SIGNING_SECRET
+            or len(self.signing_secret) < 32
+            or self.signing_secret == self.token_secret
+        ):
+            raise ValueError(
+                "APPROVALS_SIGNING_SECRET must be set to a secret of 32+ characters, other "
+                "than the token secret, outside development "
+                f"(APPROVALS_ENV={self.environment}): the API, the worker and operators "
+                "sign and check who sent each workflow message with it"
             )
         return self
 

@@ -333,6 +333,36 @@ async def get_user(session: AsyncSession, user_id: str) -> DirectoryUser | None:
     )
 
 
+async def active_among(session: AsyncSession, users: Iterable[str]) -> set[str]:
+    """Those of ``users`` who are active users of the directory."""
+    wanted = sorted(set(users))
+    if not wanted:
+        return set()
+    rows = await session.scalars(
+        select(UserRow.id).where(UserRow.id.in_(wanted), UserRow.active.is_(True))
+    )
+    return set(rows)
+
+
+async def departed_holders(session: AsyncSession) -> dict[str, list[str]]:
+    """Requests with a pending step held by someone inactive or unknown: id -> those users."""
+    from db.models import AssignmentRow
+
+    rows = await session.execute(
+        select(AssignmentRow.request_id, AssignmentRow.user_id)
+        .outerjoin(UserRow, UserRow.id == AssignmentRow.user_id)
+        .where(
+            AssignmentRow.pending.is_(True),
+            (UserRow.id.is_(None)) | (UserRow.active.is_(False)),
+        )
+        .distinct()
+    )
+    held: dict[str, list[str]] = {}
+    for request_id, user_id in rows:
+        held.setdefault(request_id, []).append(user_id)
+    return {rid: sorted(users) for rid, users in held.items()}
+
+
 async def users_with_role(session: AsyncSession, role: str) -> list[str]:
     """The active holders of ``role``, sorted by id.
 

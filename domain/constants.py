@@ -31,6 +31,7 @@ class Signals:
     WITHDRAW: Final = "withdraw_signal"
     TRANSFER: Final = "transfer_signal"
     RECORD_MILESTONE: Final = "record_milestone_signal"
+    DIRECTORY_CHANGED: Final = "directory_changed"
 
 
 class Queries:
@@ -42,3 +43,6 @@ class Activities:
     RESOLVE_ASSIGNEES: Final = "resolve_assignees"
     RESOLVE_ESCALATION: Final = "resolve_escalation"
     EXECUTE_PAYOUT: Final = "execute_payout"
+    VERIFY_PROOF: Final = "verify_proof"
+    MARK_STUCK: Final = "mark_stuck"
+    INACTIVE_USERS: Final = "inactive_users"

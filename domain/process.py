@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.requests import Comment, Money
 from domain.routing import Route
+from domain.signing import Proof
 
 
 class Status(StrEnum):
@@ -162,6 +163,14 @@ class WatchState(BaseModel):
     review_at: datetime
 
 
+class StuckState(BaseModel):
+    """A transition that could not be written yet, and why."""
+
+    since: datetime
+    reason: str
+    attempts: int
+
+
 class HistoryEvent(BaseModel):
     seq: int
     at: datetime
@@ -200,6 +209,8 @@ class RequestView(BaseModel):
     review_cycle: int = 0
     next_review: datetime | None = None
     watch: WatchState | None = None
+    stuck: StuckState | None = None
+    """Set while a transition cannot be written; the workflow retries until it can."""
     history: list[HistoryEvent] = Field(default_factory=list)
 
 
@@ -225,6 +236,8 @@ class Carried(BaseModel):
     view: RequestView
     seq: int
     resolve_fired: bool
+    nonces: dict[str, datetime] = Field(default_factory=dict)
+    """Proof nonces seen within :data:`domain.signing.MAX_AGE`: each proof is single-use."""
 
 
 # --- messages (updates and signals carry the same payloads) -----------------
@@ -234,6 +247,8 @@ class DecideInput(BaseModel):
     actor: str
     action: Literal["approve", "reject", "return"]
     comment: Comment | None = None
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
 class ResubmitInput(BaseModel):
@@ -241,17 +256,23 @@ class ResubmitInput(BaseModel):
     amount: Money | None = None
     fields: dict[str, Any] | None = None
     comment: Comment | None = None
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
 class WithdrawInput(BaseModel):
     actor: str
     comment: Comment | None = None
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
 class TransferInput(BaseModel):
     actor: str
     to_user: str
     comment: Comment | None = None
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
 class MilestoneInput(BaseModel):
@@ -260,9 +281,47 @@ class MilestoneInput(BaseModel):
     amount: Money | None = None
     reference: str = Field(default="", max_length=200)
     comment: Comment | None = None
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class DirectoryChangedInput(BaseModel):
+    """A hint that people may have left the directory (sent by ``approvals load-org``).
+
+    It proves nothing and needs no proof: the workflow asks the directory itself
+    which of its current approvers are inactive and acts only on that answer.
+    """
+
+    users: list[str] = Field(default_factory=list, max_length=10_000)
 
 
 # --- activity payloads -------------------------------------------------------
+
+
+class VerifyProofInput(BaseModel):
+    request_id: str
+    message: str
+    payload: dict[str, Any]
+    proof: Proof | None
+
+
+class VerifyProofOutput(BaseModel):
+    reason: str | None
+    """Why the proof fails; None when it vouches for the message."""
+
+
+class MarkStuckInput(BaseModel):
+    request_id: str
+    stuck: StuckState
+
+
+class InactiveUsersInput(BaseModel):
+    users: list[str]
+
+
+class InactiveUsersOutput(BaseModel):
+    inactive: list[str]
+    """Those of the users who are not active in the directory (unknown ones too)."""
 
 
 class ResolveAssigneesInput(BaseModel):

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import shutil
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import pool, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -25,6 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from cli.embedded_pg import throwaway_database
 from common.temporal import register_search_attributes
 from db.engine import make_engine, make_sessionmaker
+from db.migrate import upgrade
 from domain import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -79,3 +83,42 @@ async def temporal_ts() -> AsyncIterator[WorkflowEnvironment]:
     await register_search_attributes(env.client)
     yield env
     await env.shutdown()
+
+
+# Databases of their own, for tests that must not touch the shared one: reloading
+# an org file deactivates everyone not in it, and downgrading drops every table.
+
+
+@pytest.fixture
+async def scratch_url(pg_url: str) -> AsyncIterator[str]:
+    """An empty, unmigrated database on the shared server, dropped afterwards."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    admin = create_async_engine(
+        make_url(pg_url).set(database="postgres"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=pool.NullPool,
+    )
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def scratch_engine(scratch_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated database of this test's own."""
+    upgrade(scratch_url)
+    engine = make_engine(scratch_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def scratch_sessions(scratch_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return make_sessionmaker(scratch_engine)

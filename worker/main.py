@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.approvals import ApprovalActivities
-from common.settings import Settings
+from common.settings import DEV_SIGNING_SECRET, Settings
 from common.temporal import connect
 from db.engine import make_engine, make_sessionmaker
 from workflows.approval import ApprovalWorkflow
@@ -25,13 +25,16 @@ def build_worker(
     client: Client,
     sessions: async_sessionmaker[AsyncSession],
     task_queue: str,
+    *,
+    signing_secret: str = DEV_SIGNING_SECRET,
     **options: Any,
 ) -> Worker:
     """A worker for the approval workflow and its activities on ``task_queue``.
 
+    ``signing_secret`` checks who sent each message (see :mod:`domain.signing`);
     ``options`` go to :class:`temporalio.worker.Worker` (tuning, tests).
     """
-    acts = ApprovalActivities(sessions)
+    acts = ApprovalActivities(sessions, signing_secret)
     return Worker(
         client,
         task_queue=task_queue,
@@ -41,6 +44,9 @@ def build_worker(
             acts.resolve_assignees,
             acts.resolve_escalation,
             acts.execute_payout,
+            acts.verify_proof,
+            acts.mark_stuck,
+            acts.inactive_users,
         ],
         # Drain in-flight activities on shutdown rather than abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -53,7 +59,12 @@ async def run_worker(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     engine = make_engine(settings.require_database_url())
     client = await connect(settings)
-    worker = build_worker(client, make_sessionmaker(engine), settings.task_queue)
+    worker = build_worker(
+        client,
+        make_sessionmaker(engine),
+        settings.task_queue,
+        signing_secret=settings.signing_secret,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

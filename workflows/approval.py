@@ -25,10 +25,11 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
+    from domain import signing
     from domain.calendar import next_payout_window
     from domain.conditions import evaluate
     from domain.constants import WORKFLOW_NAME, Activities, Queries, Signals, Updates
@@ -41,10 +42,14 @@ with workflow.unsafe.imports_passed_through():
         ApprovalInput,
         Carried,
         DecideInput,
+        DirectoryChangedInput,
         EscalationInput,
         EscalationOutput,
         EventKind,
         HistoryEvent,
+        InactiveUsersInput,
+        InactiveUsersOutput,
+        MarkStuckInput,
         MilestoneInput,
         MilestoneState,
         Notice,
@@ -59,8 +64,11 @@ with workflow.unsafe.imports_passed_through():
         Slot,
         StageState,
         Status,
+        StuckState,
         TransferInput,
         TransitionRecord,
+        VerifyProofInput,
+        VerifyProofOutput,
         WatchState,
         WithdrawInput,
         awaiting,
@@ -80,6 +88,17 @@ _RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
 )
 _KEEP_EVENTS_ON_CONTINUE = 50
+# Writing a transition: a few quick attempts, then the request is flagged stuck
+# (search attribute, read-model, ERROR log) and retried on a durable timer until
+# the cause is fixed. It never gives up: a transition must not be lost.
+_RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3
+)
+_STUCK_RETRY_FIRST = timedelta(seconds=5)
+_STUCK_RETRY_MAX = timedelta(minutes=5)
+_FLAG_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
+_VERIFY_TIMEOUT = timedelta(seconds=10)
+_MAX_NONCES = 2000
 
 _OUTCOMES = frozenset(
     {
@@ -96,12 +115,21 @@ _OUTCOMES = frozenset(
 
 Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
 
+_MESSAGE_NAMES: dict[type, str] = {
+    DecideInput: Updates.DECIDE,
+    ResubmitInput: Updates.RESUBMIT,
+    WithdrawInput: Updates.WITHDRAW,
+    TransferInput: Updates.TRANSFER,
+    MilestoneInput: Updates.RECORD_MILESTONE,
+}
+"""The name a message's proof is signed for: the update's, for its signal too."""
+
 
 @dataclass
 class _Action:
     """One queued message, processed by the main loop in arrival order."""
 
-    message: Message
+    message: Message | DirectoryChangedInput
     from_signal: bool
     done: bool = False
     error: ApplicationError | None = None
@@ -130,10 +158,13 @@ class ApprovalWorkflow:
         self._finished = False
         self._last_search_attributes: tuple[Any, ...] | None = None
         self._continue_requested = False
+        self._operator: str | None = None  # the operator vouching for the message in hand
+        self._nonces: dict[str, datetime] = {}
         if inp.carried is not None:
             self._view = inp.carried.view
             self._seq = inp.carried.seq
             self._resolve_fired = inp.carried.resolve_fired
+            self._nonces = dict(inp.carried.nonces)
             self._resumed = True
         else:
             self._view = RequestView(
@@ -268,6 +299,11 @@ class ApprovalWorkflow:
     def record_milestone_signal(self, inp: MilestoneInput) -> None:
         self._queue.append(_Action(inp, from_signal=True))
 
+    @workflow.signal(name=Signals.DIRECTORY_CHANGED)
+    def directory_changed(self, inp: DirectoryChangedInput) -> None:
+        """Someone may have left: check the current approvers against the directory."""
+        self._queue.append(_Action(inp, from_signal=True))
+
     async def _submit_action(self, message: Message) -> RequestView:
         action = _Action(message, from_signal=False)
         self._queue.append(action)
@@ -283,6 +319,12 @@ class ApprovalWorkflow:
         v = self._view
         if self._finished or v.status in TERMINAL:
             raise _refuse(ErrorCode.INVALID_STATE, f"the request is {v.status}: no more actions")
+        if v.stuck is not None:
+            raise _refuse(
+                ErrorCode.UNAVAILABLE,
+                "the request cannot record changes right now "
+                f"({v.stuck.reason}); it resumes by itself once the cause is fixed",
+            )
         if isinstance(msg, DecideInput):
             self._check_actor_may_decide(msg.actor)
         elif isinstance(msg, TransferInput):
@@ -351,6 +393,11 @@ class ApprovalWorkflow:
 
     async def _process(self, action: _Action) -> None:
         msg = action.message
+        if isinstance(msg, DirectoryChangedInput):
+            if not self._finished:
+                await self._reassign_departed()
+            self._processed.append(action)
+            return
         try:
             self._check(msg)
         except ApplicationError as err:
@@ -359,6 +406,21 @@ class ApprovalWorkflow:
                 await self._ignore(action)
             self._processed.append(action)
             return
+        unproven = await self._unproven(msg)
+        if unproven is not None:
+            # Nobody vouches for the actor: record the attempt, change nothing.
+            action.error = _refuse(ErrorCode.UNAUTHENTICATED, unproven)
+            await self._ignore(action)
+            self._processed.append(action)
+            return
+        self._operator = msg.proof.operator if msg.proof and msg.proof.by == "operator" else None
+        try:
+            await self._apply(msg)
+        finally:
+            self._operator = None
+        self._processed.append(action)
+
+    async def _apply(self, msg: Message) -> None:
         if isinstance(msg, DecideInput):
             await self._apply_decision(msg)
         elif isinstance(msg, TransferInput):
@@ -369,19 +431,118 @@ class ApprovalWorkflow:
             await self._apply_withdraw(msg)
         elif isinstance(msg, MilestoneInput):
             await self._apply_milestone(msg)
-        self._processed.append(action)
+
+    async def _unproven(self, msg: Message) -> str | None:
+        """Why nobody vouches for ``msg.actor``, or None when a valid, fresh proof does."""
+        proof = msg.proof
+        if proof is not None and proof.nonce in self._nonces:
+            return "the message's proof was already used"
+        out = await workflow.execute_local_activity(
+            Activities.VERIFY_PROOF,
+            VerifyProofInput(
+                request_id=self._view.id,
+                message=_MESSAGE_NAMES[type(msg)],
+                payload=signing.payload_of(msg),
+                proof=proof,
+            ),
+            result_type=VerifyProofOutput,
+            start_to_close_timeout=_VERIFY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary="who sent this?",
+        )
+        if out.reason is None and proof is not None:
+            self._remember_nonce(proof.nonce, proof.issued_at)
+        return out.reason
+
+    def _remember_nonce(self, nonce: str, issued_at: datetime) -> None:
+        horizon = workflow.now() - signing.MAX_AGE - signing.CLOCK_SKEW
+        kept = {n: at for n, at in self._nonces.items() if at >= horizon}
+        kept[nonce] = issued_at
+        # Bounded: the oldest go first (their proofs expire first anyway).
+        newest = sorted(kept.items(), key=lambda item: item[1])[-_MAX_NONCES:]
+        self._nonces = dict(newest)
 
     async def _ignore(self, action: _Action) -> None:
         err = action.error
+        msg = action.message
+        if isinstance(msg, DirectoryChangedInput):
+            return  # a hint, not an action of anyone's: nothing to record
         await self._record(
             EventKind.IGNORED,
-            actor=action.message.actor,
-            comment=action.message.comment,
+            actor=msg.actor,
+            comment=msg.comment,
             data={
-                "signal": type(action.message).__name__,
+                "signal" if action.from_signal else "update": type(msg).__name__,
                 "reason": err.message if err else "",
                 "code": err.type if err else None,
             },
+        )
+
+    async def _reassign_departed(self) -> None:
+        """Take people who left the directory off the active step; their managers step in."""
+        v = self._view
+        stage = self._active_stage()
+        if stage is None or v.status != Status.IN_REVIEW:
+            return
+        waiting = [s for s in stage.slots if s.decision is None]
+        holders = sorted({a.user for s in waiting for a in s.actors})
+        if not holders:
+            return
+        found = await workflow.execute_activity(
+            Activities.INACTIVE_USERS,
+            InactiveUsersInput(users=holders),
+            result_type=InactiveUsersOutput,
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary=f"who has left: {stage.name}",
+        )
+        gone = set(found.inactive)
+        if not gone:
+            return
+        up = await workflow.execute_activity(
+            Activities.RESOLVE_ESCALATION,
+            EscalationInput(
+                request_id=v.id,
+                requester=v.requester,
+                users=sorted(gone),
+                escalation_role=self._policy.timers.escalation_role,
+                at=workflow.now(),
+            ),
+            result_type=EscalationOutput,
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary=f"who steps in: {stage.name}",
+        )
+        now = workflow.now()
+        added: set[str] = set()
+        for slot in waiting:
+            left = [a for a in slot.actors if a.user in gone]
+            if not left:
+                continue
+            slot.actors = [a for a in slot.actors if a.user not in gone]
+            frontier = [u for u in slot.escalation_frontier if u not in gone]
+            for actor in left:
+                for boss in up.next_up.get(actor.user, []):
+                    if boss == v.requester or boss in gone:
+                        continue
+                    if not slot.may_act(boss):
+                        slot.actors.append(Actor(user=boss, via="reassignment", since=now))
+                        added.add(boss)
+                    if boss not in frontier:
+                        frontier.append(boss)
+            slot.escalation_frontier = frontier
+        await self._record(
+            EventKind.REASSIGNED,
+            SYSTEM,
+            None,
+            {
+                "stage": stage.key,
+                "removed": sorted(gone & set(holders)),
+                "added": sorted(added),
+                "unassigned": [s.label for s in waiting if not s.actors],
+                "reason": "left the directory",
+            },
+            notices=[self._notice(u, "assigned", stage=stage.name) for u in sorted(added)],
         )
 
     async def _apply_decision(self, msg: DecideInput) -> None:
@@ -1165,6 +1326,8 @@ class ApprovalWorkflow:
         on_behalf_of: str | None = None,
     ) -> None:
         """Persist one transition: read-model snapshot + audit row + notices, in order."""
+        if self._operator is not None and actor != SYSTEM:
+            data = {**(data or {}), "operator": self._operator}
         if kind in _OUTCOMES and self._view.cc:
             notices = [
                 *(notices or []),
@@ -1190,14 +1353,61 @@ class ApprovalWorkflow:
             data=data or {},
         )
         self._view.history.append(event)
-        snapshot = self._view.model_copy(update={"history": []})
-        await workflow.execute_activity(
-            Activities.RECORD_TRANSITION,
+        snapshot = self._view.model_copy(update={"history": [], "stuck": None})
+        await self._write(
             TransitionRecord(view=snapshot, event=event, notices=keyed),
-            start_to_close_timeout=_ACTIVITY_TIMEOUT,
-            retry_policy=_RETRY,
-            summary=f"record #{self._seq}: {kind.value}",
+            f"record #{self._seq}: {kind.value}",
         )
+
+    async def _write(self, record: TransitionRecord, summary: str) -> None:
+        """Write one transition; while it fails, say so loudly and keep retrying."""
+        failures = 0
+        while True:
+            try:
+                await workflow.execute_activity(
+                    Activities.RECORD_TRANSITION,
+                    record,
+                    start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                    retry_policy=_RECORD_RETRY,
+                    summary=summary,
+                )
+                break
+            except ActivityError as err:
+                failures += 1
+                await self._flag_stuck(err, failures, summary)
+                pause = min(_STUCK_RETRY_FIRST * 2 ** (failures - 1), _STUCK_RETRY_MAX)
+                await workflow.sleep(pause, summary=f"stuck, retrying: {summary}")
+        if self._view.stuck is not None:
+            workflow.logger.info(
+                "request %s is no longer stuck: %s written", self._view.id, summary
+            )
+            self._view.stuck = None
+            workflow.upsert_search_attributes([sa.STUCK.value_set(False)])
+            self._publish()
+
+    async def _flag_stuck(self, err: ActivityError, failures: int, summary: str) -> None:
+        cause: BaseException = err
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        reason = f"{summary}: {cause}"[:1000]
+        attempts = failures * (_RECORD_RETRY.maximum_attempts or 1)
+        since = self._view.stuck.since if self._view.stuck else workflow.now()
+        self._view.stuck = StuckState(since=since, reason=reason, attempts=attempts)
+        workflow.logger.error(
+            "request %s is stuck after %d attempts: %s", self._view.id, attempts, reason
+        )
+        workflow.upsert_search_attributes([sa.STUCK.value_set(True)])
+        workflow.set_current_details(self._details())
+        try:
+            await workflow.execute_activity(
+                Activities.MARK_STUCK,
+                MarkStuckInput(request_id=self._view.id, stuck=self._view.stuck),
+                start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                retry_policy=_FLAG_RETRY,
+                summary="flag: stuck",
+            )
+        except ActivityError:
+            pass  # the database is out of reach: the search attribute and the log say it
 
     def _settle(self) -> None:
         """The loop is idle: publish state and release the updates that waited for it."""
@@ -1237,6 +1447,11 @@ class ApprovalWorkflow:
         """The current-details markdown the Temporal UI shows: the request's story so far."""
         v = self._view
         lines = [f"**{v.title}** · {v.type} v{v.policy_version} · by {v.requester}"]
+        if v.stuck is not None:
+            lines.append(
+                f"⚠ Stuck since {_when(v.stuck.since)} after {v.stuck.attempts} attempts: "
+                f"{v.stuck.reason}. Retrying by itself."
+            )
         stage = self._active_stage()
         m = self._open_milestone()
         if v.status == Status.IN_REVIEW and stage is not None:
@@ -1277,7 +1492,14 @@ class ApprovalWorkflow:
             update={"history": self._view.history[-_KEEP_EVENTS_ON_CONTINUE:]}
         )
         return self._input.model_copy(
-            update={"carried": Carried(view=view, seq=self._seq, resolve_fired=self._resolve_fired)}
+            update={
+                "carried": Carried(
+                    view=view,
+                    seq=self._seq,
+                    resolve_fired=self._resolve_fired,
+                    nonces=self._nonces,
+                )
+            }
         )
 
 

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.approvals import ApprovalActivities
+from common.settings import DEV_SIGNING_SECRET
 from db.directory import load_org_file
 
 DEMO = Path(__file__).resolve().parents[2] / "org" / "demo.yaml"
@@ -19,4 +20,4 @@ async def demo_org(db_sessions: async_sessionmaker[AsyncSession]) -> None:
 
 @pytest.fixture
 def acts(demo_org: None, db_sessions: async_sessionmaker[AsyncSession]) -> ApprovalActivities:
-    return ApprovalActivities(db_sessions)
+    return ApprovalActivities(db_sessions, DEV_SIGNING_SECRET)

@@ -25,7 +25,8 @@ def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.skip("docker-compose is not installed (`make test` installs it)")
-    clean = {k: v for k, v in os.environ.items() if k not in ("APPROVALS_TOKEN_SECRET",)}
+    secrets = ("APPROVALS_TOKEN_SECRET", "APPROVALS_SIGNING_SECRET")
+    clean = {k: v for k, v in os.environ.items() if k not in secrets}
     clean.pop("POSTGRES_PASSWORD", None)
     return subprocess.run(
         [binary, *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True
@@ -38,10 +39,37 @@ def test_compose_refuses_to_start_without_the_token_secret() -> None:
     assert "set APPROVALS_TOKEN_SECRET" in result.stderr
 
 
+SECRETS = {
+    "POSTGRES_PASSWORD": "pw",
+    "APPROVALS_TOKEN_SECRET": "s" * 40,
+    "APPROVALS_SIGNING_SECRET": "k" * 40,
+}
+
+
+def test_compose_refuses_to_start_without_the_signing_secret() -> None:
+    result = _compose(
+        "config", "-q", env={"POSTGRES_PASSWORD": "x", "APPROVALS_TOKEN_SECRET": "s" * 40}
+    )
+    assert result.returncode != 0
+    assert "set APPROVALS_SIGNING_SECRET" in result.stderr
+
+
+def test_compose_keeps_temporal_off_public_interfaces() -> None:
+    import yaml
+
+    result = _compose("config", env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("temporal", "temporal-ui"):
+        for port in services[name].get("ports", []):
+            host_ip = port.get("host_ip") if isinstance(port, dict) else str(port).split(":")[0]
+            assert host_ip == "127.0.0.1", (name, port)
+
+
 def test_compose_runs_the_service_in_production_mode_after_migrations() -> None:
     import yaml
 
-    result = _compose("config", env={"POSTGRES_PASSWORD": "pw", "APPROVALS_TOKEN_SECRET": "s" * 40})
+    result = _compose("config", env=SECRETS)
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     for name in ("migrate", "api", "worker"):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
@@ -19,9 +21,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from common.policy_store import load_policies
+from common.settings import DEV_SIGNING_SECRET
+from common.signer import vouch
 from db.directory import load_org_file
 from db.models import EventRow, NotificationRow, RequestRow
-from domain.constants import WORKFLOW_NAME, Queries, Signals, workflow_id
+from domain.constants import WORKFLOW_NAME, Queries, Signals, Updates, workflow_id
 from domain.policy import Policy
 from domain.process import ApprovalInput, DecideInput, MilestoneInput, RequestView
 from domain.requests import validate_fields
@@ -86,6 +90,52 @@ async def start(
     )
     _STARTED.append(handle)
     return handle
+
+
+_UPDATE_OF_SIGNAL = {
+    Signals.DECIDE: Updates.DECIDE,
+    Signals.RESUBMIT: Updates.RESUBMIT,
+    Signals.WITHDRAW: Updates.WITHDRAW,
+    Signals.TRANSFER: Updates.TRANSFER,
+    Signals.RECORD_MILESTONE: Updates.RECORD_MILESTONE,
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def signed(
+    handle: WorkflowHandle[Any, Any],
+    name: str,
+    message: M,
+    by: Any = "api",
+    rid: str | None = None,
+) -> M:
+    """``message`` with the proof the API (or an operator) gives it, for ``name``."""
+    name = _UPDATE_OF_SIGNAL.get(name, name)
+    operator = "test-operator" if by == "operator" else None
+    return vouch(
+        message, DEV_SIGNING_SECRET, rid or request_id(handle), name, by=by, operator=operator
+    )
+
+
+async def signal(
+    handle: WorkflowHandle[Any, Any], name: str, message: BaseModel, rid: str | None = None
+) -> None:
+    """Send a signal as an operator's signed command would."""
+    await handle.signal(name, signed(handle, name, message, by="operator", rid=rid))
+
+
+def update(
+    handle: WorkflowHandle[Any, Any],
+    name: str,
+    message: BaseModel,
+    result_type: type = RequestView,
+    **options: Any,
+) -> Awaitable[Any]:
+    """Send an update as the API does (signed for its verified caller)."""
+    return handle.execute_update(
+        name, signed(handle, name, message), result_type=result_type, **options
+    )
 
 
 async def state(handle: WorkflowHandle[Any, Any]) -> RequestView:
@@ -154,6 +204,15 @@ async def _terminate_leftovers() -> None:
             pass  # already closed
 
 
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 60) -> None:
+    """Wait (wall clock) until ``check()`` holds; fail after ``seconds``."""
+    for _ in range(int(seconds / 0.25)):
+        if await check():
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"still not true after {seconds} s")
+
+
 SETTLE = timedelta(seconds=1)
 """Long enough for the workflow to take a signal and go idle again (server time)."""
 
@@ -163,9 +222,10 @@ async def decide_by_signal(
     h: WorkflowHandle[Any, Any],
     actor: str,
     action: Literal["approve", "reject", "return"] = "approve",
+    rid: str | None = None,
 ) -> None:
     """Decide as an operator would, by signal, and let the workflow settle."""
-    await h.signal(Signals.DECIDE, DecideInput(actor=actor, action=action))
+    await signal(h, Signals.DECIDE, DecideInput(actor=actor, action=action), rid=rid)
     await env.sleep(SETTLE)
 
 
@@ -178,7 +238,8 @@ async def pay_by_signal(
     reference: str = "X",
 ) -> None:
     """Record a milestone payment by signal and let the workflow settle."""
-    await h.signal(
+    await signal(
+        h,
         Signals.RECORD_MILESTONE,
         MilestoneInput(
             actor=actor, milestone=milestone, amount=Decimal(amount), reference=reference

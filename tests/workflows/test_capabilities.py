@@ -28,6 +28,7 @@ from .conftest import (
     pay_by_signal,
     request_id,
     request_row,
+    signal,
     start,
     state,
 )
@@ -86,7 +87,7 @@ async def test_cc_is_told_at_submission_and_of_the_outcome_but_decides_nothing(
     v = await state(h)
     assert v.cc == ["css_ma"]  # the conditional CC does not apply
     assert v.current_approvers == ["cd_xu"]
-    await h.signal(Signals.DECIDE, DecideInput(actor="css_ma", action="approve"))
+    await signal(h, Signals.DECIDE, DecideInput(actor="css_ma", action="approve"))
     await decide_by_signal(temporal_ts, h, "cd_xu")
     v = await state(h)
     assert v.status == "approved"
@@ -214,7 +215,7 @@ async def test_review_cycle_reevaluates_every_period_in_a_fresh_run(
     runs.append((await h.describe()).run_id)
     assert len(set(runs)) == 3  # one run per cycle: the history never grows without bound
     await temporal_ts.sleep(timedelta(days=182, minutes=1))
-    await h.signal(Signals.DECIDE, DecideInput(actor="cd_xu", action="reject"))
+    await signal(h, Signals.DECIDE, DecideInput(actor="cd_xu", action="reject"))
     await temporal_ts.sleep(timedelta(seconds=1))
     v = await state(h)
     assert v.status == "rejected" and v.review_cycle == 2
@@ -229,7 +230,7 @@ async def test_a_credit_line_in_force_can_be_ended_by_its_requester(
     h = await start(temporal_ts.client, ts_queue, p, "am_li", Decimal(5000), {"rate": "1"})
     await temporal_ts.sleep(timedelta(seconds=1))
     assert (await state(h)).status == "active"
-    await h.signal(Signals.WITHDRAW, WithdrawInput(actor="am_li", comment="customer in arrears"))
+    await signal(h, Signals.WITHDRAW, WithdrawInput(actor="am_li", comment="customer in arrears"))
     await temporal_ts.sleep(timedelta(seconds=1))
     assert (await state(h)).status == "withdrawn"
 

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -14,11 +15,20 @@ from domain.policy import Policy
 from domain.process import ApprovalInput, Carried, DecideInput, RequestView
 from worker.main import build_worker
 
-from .conftest import _STARTED, audit_kinds, decide_by_signal, make_input, request_id, start, state
+from .conftest import (
+    _STARTED,
+    audit_kinds,
+    decide_by_signal,
+    make_input,
+    request_id,
+    signal,
+    start,
+    state,
+)
 
 # No workflow cache: each new worker rebuilds the workflow purely from its history,
 # as a process started after a crash would (and no sticky queue of a dead worker).
-NO_CACHE = {"max_cached_workflows": 0}
+NO_CACHE: dict[str, Any] = {"max_cached_workflows": 0}
 
 
 async def test_deposit_deadline_fires_on_day_seven_across_two_worker_restarts(
@@ -34,7 +44,7 @@ async def test_deposit_deadline_fires_on_day_seven_across_two_worker_restarts(
             Decimal(8000),
             {"gross_margin_pct": "15"},
         )
-        await h.signal(Signals.DECIDE, DecideInput(actor="mm_hu", action="approve"))
+        await signal(h, Signals.DECIDE, DecideInput(actor="mm_hu", action="approve"))
         await temporal_ts.sleep(timedelta(days=3))
         assert (await state(h)).status == "awaiting_deposit"
     # Worker gone (first restart). A new process picks the request up from history.
@@ -79,7 +89,7 @@ async def test_a_continued_run_resumes_at_its_stage_without_resubmitting(
         WORKFLOW_NAME, inp, id=workflow_id(before.id) + "-resumed", task_queue=ts_queue
     )
     _STARTED.append(h2)
-    await decide_by_signal(temporal_ts, h2, "dsd_liu")
+    await decide_by_signal(temporal_ts, h2, "dsd_liu", rid=before.id)
     v = await state(h2)
     assert v.status == "approved"
     kinds = await audit_kinds(db_sessions, before.id)

@@ -26,14 +26,14 @@ from domain.process import (
 )
 from workflows.approval import ApprovalWorkflow
 
-from .conftest import audit_kinds, request_id, request_row, start, state
+from .conftest import audit_kinds, request_id, request_row, signal, start, state, update
 
 CONTRACT = {"contract_no": "HT-2", "settlement_floor_price": "1"}
 
 
 async def decide(h, actor: str, action: str = "approve") -> RequestView:
-    return await h.execute_update(
-        Updates.DECIDE, DecideInput(actor=actor, action=action), result_type=RequestView
+    return await update(
+        h, Updates.DECIDE, DecideInput(actor=actor, action=action), result_type=RequestView
     )
 
 
@@ -95,15 +95,14 @@ async def test_validators_refuse_who_may_not_decide_and_decisions_on_closed_requ
     assert await refused(decide(h, "sd_chen")) == "not_eligible"
     assert (
         await refused(
-            h.execute_update(
-                Updates.WITHDRAW, WithdrawInput(actor="om_yang"), result_type=RequestView
-            )
+            update(h, Updates.WITHDRAW, WithdrawInput(actor="om_yang"), result_type=RequestView)
         )
         == "forbidden"
     )
     assert (
         await refused(
-            h.execute_update(
+            update(
+                h,
                 Updates.RECORD_MILESTONE,
                 MilestoneInput(actor="om_wu", milestone="deposit", amount=Decimal(1)),
                 result_type=RequestView,
@@ -158,7 +157,8 @@ async def test_transfer_hands_the_step_over_and_withdraw_closes(
     await h.execute_update(Updates.READY, result_type=RequestView)
     assert (
         await refused(
-            h.execute_update(
+            update(
+                h,
                 Updates.TRANSFER,
                 TransferInput(actor="bcd_zheng", to_user="am_li"),
                 result_type=RequestView,
@@ -166,7 +166,8 @@ async def test_transfer_hands_the_step_over_and_withdraw_closes(
         )
         == "validation_error"
     )
-    v = await h.execute_update(
+    v = await update(
+        h,
         Updates.TRANSFER,
         TransferInput(actor="bcd_zheng", to_user="sh_zhou", comment="on leave"),
         result_type=RequestView,
@@ -182,7 +183,8 @@ async def test_transfer_hands_the_step_over_and_withdraw_closes(
         pending = {r.user_id: r.pending for r in rows}
     # The giver keeps a row ("ever assigned": visibility, reports), no longer pending.
     assert pending == {"bcd_zheng": False, "sh_zhou": True}
-    v = await h.execute_update(
+    v = await update(
+        h,
         Updates.WITHDRAW,
         WithdrawInput(actor="am_li", comment="customer cancelled"),
         result_type=RequestView,
@@ -202,12 +204,13 @@ async def test_invalid_signal_is_recorded_and_ignored_then_replay_is_determinist
         Decimal(5000),
         {"gross_margin_pct": "3"},
     )
-    await h.signal(Signals.DECIDE, DecideInput(actor="intruder", action="approve"))
-    await h.signal(Signals.DECIDE, DecideInput(actor="mm_hu", action="approve"))
-    await h.signal(Signals.DECIDE, DecideInput(actor="mm_hu", action="approve"))  # twice
+    await signal(h, Signals.DECIDE, DecideInput(actor="intruder", action="approve"))
+    await signal(h, Signals.DECIDE, DecideInput(actor="mm_hu", action="approve"))
+    await signal(h, Signals.DECIDE, DecideInput(actor="mm_hu", action="approve"))  # twice
     await temporal_ts.sleep(timedelta(hours=5))  # a reply timeout at the GM stage
-    await h.signal(Signals.DECIDE, DecideInput(actor="gm_wang", action="approve"))
-    await h.signal(
+    await signal(h, Signals.DECIDE, DecideInput(actor="gm_wang", action="approve"))
+    await signal(
+        h,
         Signals.RECORD_MILESTONE,
         MilestoneInput(actor="am_li", milestone="deposit", amount=Decimal("1500"), reference="TX"),
     )

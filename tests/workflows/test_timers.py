@@ -18,6 +18,7 @@ from .conftest import (
     pay_by_signal,
     request_id,
     request_row,
+    signal,
     start,
     state,
 )
@@ -82,7 +83,7 @@ async def test_a_decision_just_before_the_reply_deadline_is_not_escalated(
         CONTRACT_FIELDS,
     )
     await temporal_ts.sleep(timedelta(hours=3, minutes=59, seconds=59))
-    await h.signal(Signals.DECIDE, DecideInput(actor="om_yang", action="approve"))
+    await signal(h, Signals.DECIDE, DecideInput(actor="om_yang", action="approve"))
     await temporal_ts.sleep(timedelta(hours=1))
     v = await state(h)
     kinds = [e.kind for e in v.history]
@@ -152,7 +153,9 @@ async def test_returned_request_expires_when_not_resubmitted(
         Decimal(50000),
         CONTRACT_FIELDS,
     )
-    await h.signal(Signals.DECIDE, DecideInput(actor="om_wu", action="return", comment="more docs"))
+    await signal(
+        h, Signals.DECIDE, DecideInput(actor="om_wu", action="return", comment="more docs")
+    )
     await temporal_ts.sleep(timedelta(days=6))
     v = await state(h)
     assert v.status == "returned"
@@ -179,8 +182,8 @@ async def test_resubmit_with_a_new_amount_takes_the_new_route(
         Decimal(50000),
         CONTRACT_FIELDS,
     )
-    await h.signal(Signals.DECIDE, DecideInput(actor="om_wu", action="return"))
-    await h.signal(Signals.RESUBMIT, ResubmitInput(actor="am_li", amount=Decimal("300000.01")))
+    await signal(h, Signals.DECIDE, DecideInput(actor="om_wu", action="return"))
+    await signal(h, Signals.RESUBMIT, ResubmitInput(actor="am_li", amount=Decimal("300000.01")))
     await temporal_ts.sleep(timedelta(seconds=1))
     v = await state(h)
     assert v.status == "in_review" and v.amount == Decimal("300000.01")
@@ -209,7 +212,8 @@ async def test_deposit_partial_payments_accumulate_reminder_then_complete(
     v = await state(h)
     assert v.status == "awaiting_deposit"
     assert v.milestones[0].required == Decimal("3000.00")
-    await h.signal(
+    await signal(
+        h,
         Signals.RECORD_MILESTONE,
         MilestoneInput(
             actor="am_li", milestone="deposit", amount=Decimal("1000"), reference="TX-1"
@@ -280,9 +284,10 @@ async def test_real_estate_chain_each_deadline_counts_from_the_previous_mileston
         "price_approval",
     ]
     for approver in ("gm_wang", "sh_zhou", "sd_chen"):
-        await h.signal(Signals.DECIDE, DecideInput(actor=approver, action="approve"))
+        await signal(h, Signals.DECIDE, DecideInput(actor=approver, action="approve"))
     await temporal_ts.sleep(timedelta(days=6))  # deposit on day 6 of 7
-    await h.signal(
+    await signal(
+        h,
         Signals.RECORD_MILESTONE,
         MilestoneInput(
             actor="am_li", milestone="deposit", amount=Decimal("600000"), reference="DEP"

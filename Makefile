@@ -13,7 +13,7 @@ COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcde
                      POSTGRES_PASSWORD=compose-config-check
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint fmt compose-check clean bench
+.PHONY: help install dev test lint fmt compose-check clean bench record-histories
 
 help:
 	@echo "make dev    run the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it"
@@ -76,3 +76,8 @@ clean:
 # More options: make bench BENCH_ARGS="--requests 50 --concurrency 4" (or --api-url URL).
 bench: $(STAMP)
 	$(BIN)/python -m bench.api_throughput $(BENCH_ARGS)
+
+# Add the histories of this code's test scenarios to tests/histories (one per shape;
+# never replaces a stored one). Run before changing workflow code, commit the new files.
+record-histories: $(STAMP)
+	APPROVALS_RECORD_HISTORIES=tests/histories $(BIN)/pytest -q tests/workflows tests/api

@@ -26,6 +26,7 @@ from api.auth import issue_token
 from common.settings import Settings
 from db.directory import load_org_file
 from db.models import EventRow, RequestRow
+from tests.stored_histories import keep, recording
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,6 +84,11 @@ async def worker(
 
     async with build_worker(temporal_local.client, db_sessions, settings.task_queue):
         yield
+    if recording() is not None:
+        # Every request the API tests ran, one history per shape (tests/stored_histories.py).
+        async for wf in temporal_local.client.list_workflows(f'TaskQueue="{settings.task_queue}"'):
+            handle = temporal_local.client.get_workflow_handle(wf.id, run_id=wf.run_id)
+            keep(await handle.fetch_history(), f"api_{wf.status.name if wf.status else ''}")
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from domain.policy import Policy
 from domain.process import ApprovalInput, DecideInput, MilestoneInput, RequestView
 from domain.requests import validate_fields
 from domain.routing import resolve_route
+from tests.stored_histories import current_test, keep
 from worker.main import build_worker
 from workflows.approval import ApprovalWorkflow
 
@@ -198,6 +199,7 @@ async def _terminate_leftovers() -> None:
         handle = _STARTED.pop()
         history = await handle.fetch_history()
         await replayer.replay_workflow(history)
+        keep(history, current_test())
         try:
             await handle.terminate("test finished")
         except RPCError:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
@@ -33,11 +33,23 @@ with workflow.unsafe.imports_passed_through():
     from domain.calendar import next_payout_window
     from domain.conditions import evaluate
     from domain.constants import WORKFLOW_NAME, Activities, Queries, Signals, Updates
+    from domain.core import admission, escalation
+    from domain.core.deadlines import DeadlineKind, next_deadline
+    from domain.core.details import details
+    from domain.core.milestones import milestone_state
+    from domain.core.queries import (
+        active_stage,
+        current_approvers,
+        milestone_spec,
+        money,
+        open_milestone,
+        outstanding,
+        stage_complete,
+    )
     from domain.errors import DomainError, ErrorCode
-    from domain.policy import ApproverSpec, MilestoneSpec, Policy, ResolveAction, StageMode
+    from domain.policy import ApproverSpec, Policy, ResolveAction, StageMode
     from domain.process import (
         SYSTEM,
-        TERMINAL,
         Actor,
         ApprovalInput,
         Carried,
@@ -74,7 +86,7 @@ with workflow.unsafe.imports_passed_through():
         awaiting,
         stages_of,
     )
-    from domain.requests import condition_values, validate_fields
+    from domain.requests import condition_values
     from domain.routing import Route, resolve_route
 
 # Activities: short, retried until they succeed. A transition must never be lost,
@@ -137,14 +149,6 @@ class _Action:
 
 def _refuse(code: ErrorCode, message: str, **details: Any) -> ApplicationError:
     return ApplicationError(message, details or {}, type=code.value, non_retryable=True)
-
-
-def _when(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d %H:%M} UTC" if at is not None else "-"
-
-
-def _money(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -315,79 +319,11 @@ class ApprovalWorkflow:
     # ------------------------------------------------------------- checks
 
     def _check(self, msg: Message) -> None:
-        """Refuse a message that is not allowed now. Pure: used by validators and the loop."""
-        v = self._view
-        if self._finished or v.status in TERMINAL:
-            raise _refuse(ErrorCode.INVALID_STATE, f"the request is {v.status}: no more actions")
-        if v.stuck is not None:
-            raise _refuse(
-                ErrorCode.UNAVAILABLE,
-                "the request cannot record changes right now "
-                f"({v.stuck.reason}); it resumes by itself once the cause is fixed",
-            )
-        if isinstance(msg, DecideInput):
-            self._check_actor_may_decide(msg.actor)
-        elif isinstance(msg, TransferInput):
-            self._check_actor_may_decide(msg.actor)
-            if msg.to_user == v.requester:
-                raise _refuse(
-                    ErrorCode.VALIDATION,
-                    "a request cannot be transferred to its requester",
-                    field="to_user",
-                )
-            if msg.to_user == msg.actor:
-                raise _refuse(ErrorCode.VALIDATION, "transfer to someone else", field="to_user")
-        elif isinstance(msg, ResubmitInput):
-            self._check_requester(msg.actor, "resubmit")
-            if v.status != Status.RETURNED:
-                raise _refuse(
-                    ErrorCode.INVALID_STATE,
-                    f"only a returned request can be resubmitted; it is {v.status}",
-                )
-            self._resubmitted_route(msg)  # raises when the new data is invalid
-        elif isinstance(msg, WithdrawInput):
-            self._check_requester(msg.actor, "withdraw")
-            if v.status not in (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING):
-                raise _refuse(
-                    ErrorCode.INVALID_STATE,
-                    f"a request can be withdrawn only before a final decision; it is {v.status}",
-                )
-        elif isinstance(msg, MilestoneInput):
-            current = self._open_milestone()
-            if current is None or current.name != msg.milestone:
-                expected = current.name if current else "none"
-                raise _refuse(
-                    ErrorCode.INVALID_STATE,
-                    f"milestone {msg.milestone!r} is not open (open milestone: {expected})",
-                )
-            if current.required is not None and msg.amount is None:
-                raise _refuse(
-                    ErrorCode.VALIDATION, "amount is required for this milestone", field="amount"
-                )
-            if msg.amount is not None and msg.amount <= 0:
-                raise _refuse(ErrorCode.VALIDATION, "amount must be positive", field="amount")
-
-    def _check_requester(self, actor: str, what: str) -> None:
-        if actor != self._view.requester:
-            raise _refuse(ErrorCode.FORBIDDEN, f"only the requester may {what} this request")
-
-    def _check_actor_may_decide(self, actor: str) -> None:
-        stage = self._active_stage()
-        if stage is None or self._view.status != Status.IN_REVIEW:
-            raise _refuse(
-                ErrorCode.INVALID_STATE, f"the request is {self._view.status}, not in review"
-            )
-        if any(s.decision is None and s.may_act(actor) for s in stage.slots):
-            return
-        if any(s.decided_by == actor for s in stage.slots):
-            raise _refuse(
-                ErrorCode.ALREADY_DECIDED, f"{actor} has already decided stage {stage.name!r}"
-            )
-        raise _refuse(
-            ErrorCode.NOT_ELIGIBLE,
-            f"{actor} may not decide stage {stage.name!r}",
-            stage=stage.key,
-        )
+        """Refuse a message that is not allowed now (validators and the loop alike)."""
+        try:
+            admission.check(self._view, self._policy, self._finished, msg)
+        except DomainError as err:
+            raise _refuse(err.code, err.message, **err.details) from None
 
     # --------------------------------------------------------- processing
 
@@ -481,7 +417,7 @@ class ApprovalWorkflow:
     async def _reassign_departed(self) -> None:
         """Take people who left the directory off the active step; their managers step in."""
         v = self._view
-        stage = self._active_stage()
+        stage = active_stage(self._view)
         if stage is None or v.status != Status.IN_REVIEW:
             return
         waiting = [s for s in stage.slots if s.decision is None]
@@ -513,24 +449,7 @@ class ApprovalWorkflow:
             retry_policy=_RETRY,
             summary=f"who steps in: {stage.name}",
         )
-        now = workflow.now()
-        added: set[str] = set()
-        for slot in waiting:
-            left = [a for a in slot.actors if a.user in gone]
-            if not left:
-                continue
-            slot.actors = [a for a in slot.actors if a.user not in gone]
-            frontier = [u for u in slot.escalation_frontier if u not in gone]
-            for actor in left:
-                for boss in up.next_up.get(actor.user, []):
-                    if boss == v.requester or boss in gone:
-                        continue
-                    if not slot.may_act(boss):
-                        slot.actors.append(Actor(user=boss, via="reassignment", since=now))
-                        added.add(boss)
-                    if boss not in frontier:
-                        frontier.append(boss)
-            slot.escalation_frontier = frontier
+        added = escalation.hand_over(waiting, gone, up.next_up, v.requester, workflow.now())
         await self._record(
             EventKind.REASSIGNED,
             SYSTEM,
@@ -546,7 +465,7 @@ class ApprovalWorkflow:
         )
 
     async def _apply_decision(self, msg: DecideInput) -> None:
-        stage = self._active_stage()
+        stage = active_stage(self._view)
         assert stage is not None  # checked
         now = workflow.now()
         mine = [s for s in stage.slots if s.decision is None and s.may_act(msg.actor)]
@@ -562,7 +481,7 @@ class ApprovalWorkflow:
             await self._record(
                 EventKind.APPROVED, msg.actor, msg.comment, data, on_behalf_of=on_behalf
             )
-            if self._stage_complete(stage):
+            if stage_complete(stage):
                 stage.status = "approved"
                 await self._record(EventKind.STAGE_COMPLETED, SYSTEM, None, data)
                 await self._advance(stage.index + 1)
@@ -592,13 +511,8 @@ class ApprovalWorkflow:
                 on_behalf_of=on_behalf,
             )
 
-    def _stage_complete(self, stage: StageState) -> bool:
-        if stage.mode is StageMode.ANY:
-            return any(s.decision == "approve" for s in stage.slots)
-        return all(s.decision == "approve" for s in stage.slots)
-
     async def _apply_transfer(self, msg: TransferInput) -> None:
-        stage = self._active_stage()
+        stage = active_stage(self._view)
         assert stage is not None
         now = workflow.now()
         for slot in stage.slots:
@@ -626,8 +540,8 @@ class ApprovalWorkflow:
         )
 
     async def _apply_withdraw(self, msg: WithdrawInput) -> None:
-        stage = self._active_stage()
-        notices = [self._notice(u, "withdrawn") for u in self._current_approvers()]
+        stage = active_stage(self._view)
+        notices = [self._notice(u, "withdrawn") for u in current_approvers(self._view)]
         if stage is not None:
             stage.status = "closed"
         self._close(Status.WITHDRAWN)
@@ -636,16 +550,10 @@ class ApprovalWorkflow:
     def _resubmitted_route(
         self, msg: ResubmitInput
     ) -> tuple[Decimal | None, dict[str, Any], Route]:
-        amount = msg.amount if msg.amount is not None else self._view.amount
-        raw = msg.fields if msg.fields is not None else self._view.fields
         try:
-            fields = validate_fields(self._policy, amount, raw)
-            route = resolve_route(self._policy, amount, fields)
+            return admission.resubmitted(self._view, self._policy, msg)
         except DomainError as err:
-            raise ApplicationError(
-                err.message, err.details, type=err.code.value, non_retryable=True
-            ) from None
-        return amount, fields, route
+            raise _refuse(err.code, err.message, **err.details) from None
 
     async def _apply_resubmit(self, msg: ResubmitInput) -> None:
         amount, fields, route = self._resubmitted_route(msg)
@@ -672,13 +580,13 @@ class ApprovalWorkflow:
         await self._advance(0)
 
     async def _apply_milestone(self, msg: MilestoneInput) -> None:
-        m = self._open_milestone()
+        m = open_milestone(self._view)
         assert m is not None
         m.payments.append(
             Payment(amount=msg.amount, reference=msg.reference, by=msg.actor, at=workflow.now())
         )
         if msg.amount is not None:
-            m.paid = _money(m.paid + msg.amount)
+            m.paid = money(m.paid + msg.amount)
         data = {
             "milestone": m.name,
             "amount": str(msg.amount) if msg.amount is not None else None,
@@ -822,7 +730,7 @@ class ApprovalWorkflow:
         elif not v.review_cycle:  # a re-evaluation keeps the milestones met the first time
             values = condition_values(v.amount, v.fields)
             v.milestones = [
-                self._milestone_state(spec)
+                milestone_state(spec, v)
                 for spec in self._policy.milestones
                 if spec.when is None or evaluate(spec.when, values)
             ]
@@ -842,31 +750,13 @@ class ApprovalWorkflow:
             return
         await self._open_next_milestone()
 
-    def _milestone_state(self, spec: MilestoneSpec) -> MilestoneState:
-        required: Decimal | None = None
-        if spec.amount is not None:
-            if spec.amount.fixed is not None:
-                required = spec.amount.fixed
-            elif spec.amount.from_field is not None:
-                raw = self._view.fields.get(spec.amount.from_field)
-                required = _money(Decimal(str(raw))) if raw is not None else None
-            elif self._view.amount is not None and spec.amount.percent_of_amount is not None:
-                percent = spec.amount.percent_of_amount
-                values = condition_values(self._view.amount, self._view.fields)
-                for alt in spec.amount.percent_when:
-                    if evaluate(alt.when, values):
-                        percent = alt.percent
-                        break
-                required = _money(self._view.amount * percent / 100)
-        return MilestoneState(name=spec.name, title=spec.title, required=required)
-
     async def _open_next_milestone(self) -> None:
         v = self._view
         nxt = next((m for m in v.milestones if m.status == "pending"), None)
         if nxt is None:
             await self._after_milestones()
             return
-        spec = self._spec_of(nxt)
+        spec = milestone_spec(self._policy, nxt)
         now = workflow.now()
         nxt.status = "open"
         nxt.opened_at = now
@@ -1037,7 +927,7 @@ class ApprovalWorkflow:
             EventKind.WATCH_NOTICE,
             SYSTEM,
             step.title,
-            {"step": i, "people": people, "outstanding": str(self._outstanding())},
+            {"step": i, "people": people, "outstanding": str(outstanding(self._view))},
             notices=[self._notice(u, "watch_notice", step=step.title) for u in people],
         )
         now = workflow.now()
@@ -1063,20 +953,14 @@ class ApprovalWorkflow:
             EventKind.REVIEW_STARTED,
             SYSTEM,
             "still unpaid: the decision goes to the route's approvers",
-            {"outstanding": str(self._outstanding())},
+            {"outstanding": str(outstanding(self._view))},
         )
         await self._advance(0)
 
-    def _outstanding(self) -> Decimal | None:
-        m = self._open_milestone()
-        if m is None or m.required is None:
-            return None
-        return m.required - m.paid
-
     async def _settle_receivable(self) -> None:
         """The money arrived in full: the receivable process ends, whatever its stage."""
-        told = self._current_approvers()
-        stage = self._active_stage()
+        told = current_approvers(self._view)
+        stage = active_stage(self._view)
         if stage is not None:
             stage.status = "closed"
         self._close(Status.COMPLETED)
@@ -1091,37 +975,25 @@ class ApprovalWorkflow:
 
     def _next_deadline(self) -> tuple[datetime, str, Callable[[], Awaitable[None]]] | None:
         """The earliest deadline of the current state, its timer summary and its handler."""
-        v = self._view
-        options: list[tuple[datetime, str, Callable[[], Awaitable[None]]]] = []
-        if v.status == Status.IN_REVIEW:
-            stage = self._active_stage()
-            if stage is not None and stage.reply_due is not None:
-                options.append((stage.reply_due, f"reply due: {stage.key}", self._on_reply_due))
-            if v.resolve_due is not None and not self._resolve_fired:
-                options.append((v.resolve_due, "resolve due", self._on_resolve_due))
-        elif v.status == Status.RETURNED and v.resubmit_due is not None:
-            options.append((v.resubmit_due, "resubmit due", self._on_resubmit_due))
-        elif v.status == Status.AWAITING_PAYOUT and v.payout and v.payout.window_opens:
-            options.append((v.payout.window_opens, "payout window", self._on_payout_window))
-        elif v.status == Status.ACTIVE and v.next_review is not None:
-            options.append((v.next_review, "re-evaluation due", self._on_review_due))
-        elif v.status == Status.WATCHING and v.watch is not None:
-            if v.watch.next_at is not None:
-                options.append((v.watch.next_at, "ladder step", self._on_watch_step))
-            options.append((v.watch.review_at, "review due", self._on_watch_review))
-        elif v.status.startswith("awaiting_"):
-            m = self._open_milestone()
-            if m is not None and m.due is not None:
-                spec = self._spec_of(m)
-                if spec.remind_before is not None and not m.reminded:
-                    remind_at = m.due - spec.remind_before
-                    options.append((remind_at, f"{m.name} reminder", self._on_milestone_reminder))
-                options.append((m.due, f"{m.name} due", self._on_milestone_due))
-        return min(options, key=lambda o: o[0]) if options else None
+        due = next_deadline(self._view, self._policy, self._resolve_fired)
+        if due is None:
+            return None
+        handlers: dict[DeadlineKind, Callable[[], Awaitable[None]]] = {
+            DeadlineKind.REPLY: self._on_reply_due,
+            DeadlineKind.RESOLVE: self._on_resolve_due,
+            DeadlineKind.RESUBMIT: self._on_resubmit_due,
+            DeadlineKind.PAYOUT_WINDOW: self._on_payout_window,
+            DeadlineKind.REVIEW: self._on_review_due,
+            DeadlineKind.WATCH_STEP: self._on_watch_step,
+            DeadlineKind.WATCH_REVIEW: self._on_watch_review,
+            DeadlineKind.MILESTONE_REMINDER: self._on_milestone_reminder,
+            DeadlineKind.MILESTONE_DUE: self._on_milestone_due,
+        }
+        return due.at, due.summary, handlers[due.kind]
 
     async def _on_reply_due(self) -> None:
         """Nobody acted in time: remind the assignees, then escalate one level up."""
-        stage = self._active_stage()
+        stage = active_stage(self._view)
         assert stage is not None
         now = workflow.now()
         waiting = [s for s in stage.slots if s.decision is None]
@@ -1168,22 +1040,7 @@ class ApprovalWorkflow:
     async def _add_escalated(
         self, stage: StageState, waiting: list[Slot], next_up: dict[str, list[str]], reason: str
     ) -> list[str]:
-        now = workflow.now()
-        added: set[str] = set()
-        for slot in waiting:
-            new_frontier: list[str] = []
-            for user in slot.escalation_frontier or list(next_up):
-                for boss in next_up.get(user, []):
-                    if boss == self._view.requester:
-                        continue
-                    if not slot.may_act(boss):
-                        slot.actors.append(Actor(user=boss, via="escalation", since=now))
-                        added.add(boss)
-                    if boss not in new_frontier:
-                        new_frontier.append(boss)
-            if new_frontier:
-                slot.escalation_frontier = new_frontier
-        people = sorted(added)
+        people = escalation.escalate(waiting, next_up, self._view.requester, workflow.now())
         if people:
             await self._record(
                 EventKind.ESCALATED,
@@ -1207,7 +1064,7 @@ class ApprovalWorkflow:
             {"action": self._policy.timers.resolve_action.value, "top_authority": top},
             notices=[self._notice(u, "overdue") for u in sorted({v.requester, *top})],
         )
-        stage = self._active_stage()
+        stage = active_stage(self._view)
         if stage is None:
             return
         if self._policy.timers.resolve_action is ResolveAction.AUTO_REJECT:
@@ -1257,7 +1114,7 @@ class ApprovalWorkflow:
         )
 
     async def _on_milestone_reminder(self) -> None:
-        m = self._open_milestone()
+        m = open_milestone(self._view)
         assert m is not None
         m.reminded = True
         await self._record(
@@ -1269,7 +1126,7 @@ class ApprovalWorkflow:
         )
 
     async def _on_milestone_due(self) -> None:
-        m = self._open_milestone()
+        m = open_milestone(self._view)
         assert m is not None
         m.status = "lapsed"
         self._close(Status.LAPSED)
@@ -1286,25 +1143,6 @@ class ApprovalWorkflow:
         )
 
     # ------------------------------------------------------------ helpers
-
-    def _spec_of(self, m: MilestoneState) -> MilestoneSpec:
-        return next(s for s in self._policy.milestones if s.name == m.name)
-
-    def _active_stage(self) -> StageState | None:
-        i = self._view.stage_index
-        if i is None or i >= len(self._view.stages):
-            return None
-        stage = self._view.stages[i]
-        return stage if stage.status == "active" else None
-
-    def _open_milestone(self) -> MilestoneState | None:
-        return next((m for m in self._view.milestones if m.status == "open"), None)
-
-    def _current_approvers(self) -> list[str]:
-        stage = self._active_stage()
-        if stage is None or self._view.status != Status.IN_REVIEW:
-            return []
-        return sorted({a.user for s in stage.slots if s.decision is None for a in s.actors})
 
     def _notice(self, recipient: str, template: str, **payload: Any) -> Notice:
         """A notice for the next transition; :meth:`_record` gives it its dedupe key."""
@@ -1342,7 +1180,7 @@ class ApprovalWorkflow:
             )
             for n in notices or []
         ]
-        self._view.current_approvers = self._current_approvers()
+        self._view.current_approvers = current_approvers(self._view)
         event = HistoryEvent(
             seq=self._seq,
             at=workflow.now(),
@@ -1397,7 +1235,7 @@ class ApprovalWorkflow:
             "request %s is stuck after %d attempts: %s", self._view.id, attempts, reason
         )
         workflow.upsert_search_attributes([sa.STUCK.value_set(True)])
-        workflow.set_current_details(self._details())
+        workflow.set_current_details(details(self._view))
         try:
             await workflow.execute_activity(
                 Activities.MARK_STUCK,
@@ -1412,7 +1250,7 @@ class ApprovalWorkflow:
     def _settle(self) -> None:
         """The loop is idle: publish state and release the updates that waited for it."""
         v = self._view
-        v.current_approvers = self._current_approvers()
+        v.current_approvers = current_approvers(self._view)
         for action in self._processed:
             action.done = True
         self._processed.clear()
@@ -1441,47 +1279,7 @@ class ApprovalWorkflow:
             if v.amount is not None:
                 updates.append(sa.AMOUNT.value_set(float(v.amount)))
             workflow.upsert_search_attributes(updates)
-        workflow.set_current_details(self._details())
-
-    def _details(self) -> str:
-        """The current-details markdown the Temporal UI shows: the request's story so far."""
-        v = self._view
-        lines = [f"**{v.title}** · {v.type} v{v.policy_version} · by {v.requester}"]
-        if v.stuck is not None:
-            lines.append(
-                f"⚠ Stuck since {_when(v.stuck.since)} after {v.stuck.attempts} attempts: "
-                f"{v.stuck.reason}. Retrying by itself."
-            )
-        stage = self._active_stage()
-        m = self._open_milestone()
-        if v.status == Status.IN_REVIEW and stage is not None:
-            lines.append(
-                f"In review at stage {stage.index + 1}/{len(v.stages)}: *{stage.name}*; "
-                f"waiting on {', '.join(v.current_approvers) or 'nobody (unassigned)'}"
-            )
-            if stage.reply_due:
-                lines.append(f"Reply due {_when(stage.reply_due)}")
-        elif v.status == Status.RETURNED:
-            lines.append(f"Returned to {v.requester}; resubmit by {_when(v.resubmit_due)}")
-        elif v.status == Status.WATCHING and v.watch is not None:
-            lines.append(
-                f"Watching: {self._outstanding()} CNY outstanding; next step "
-                f"{_when(v.watch.next_at)}; review {_when(v.watch.review_at)}"
-            )
-        elif v.status == Status.AWAITING_PAYOUT and v.payout is not None:
-            lines.append(f"{v.payout.title}: window opens {_when(v.payout.window_opens)}")
-        elif v.status == Status.ACTIVE:
-            lines.append(f"In force; next re-evaluation {_when(v.next_review)}")
-        elif m is not None:
-            lines.append(
-                f"Approved; awaiting **{m.title}**: {m.paid} of "
-                f"{m.required if m.required is not None else '-'} CNY, due {_when(m.due)}"
-            )
-        else:
-            lines.append(f"Status: **{v.status}**")
-        if v.overdue:
-            lines.append("⚠ Overdue: no final decision within the resolve time")
-        return "\n\n".join(lines)
+        workflow.set_current_details(details(self._view))
 
     def _should_continue_as_new(self) -> bool:
         wanted = self._continue_requested or workflow.info().is_continue_as_new_suggested()

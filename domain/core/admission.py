@@ -1,0 +1,125 @@
+"""Which messages the process accepts in its current state (validators and loop alike)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from domain.errors import DomainError, ErrorCode
+from domain.policy import Policy
+from domain.process import (
+    TERMINAL,
+    DecideInput,
+    MilestoneInput,
+    RequestView,
+    ResubmitInput,
+    Status,
+    TransferInput,
+    WithdrawInput,
+)
+from domain.requests import validate_fields
+from domain.routing import Route, resolve_route
+
+from .queries import active_stage, open_milestone
+
+Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
+
+WITHDRAWABLE = (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING)
+
+
+def _refuse(code: ErrorCode, message: str, **details: Any) -> DomainError:
+    return DomainError(code, message, details)
+
+
+def check(view: RequestView, policy: Policy, closed: bool, msg: Message) -> None:
+    """Refuse ``msg`` when it is not allowed now.
+
+    Raises:
+        DomainError: with the code the API maps to its status (409, 403, 422, 503).
+    """
+    if closed or view.status in TERMINAL:
+        raise _refuse(ErrorCode.INVALID_STATE, f"the request is {view.status}: no more actions")
+    if view.stuck is not None:
+        raise _refuse(
+            ErrorCode.UNAVAILABLE,
+            "the request cannot record changes right now "
+            f"({view.stuck.reason}); it resumes by itself once the cause is fixed",
+        )
+    if isinstance(msg, DecideInput):
+        check_may_decide(view, msg.actor)
+    elif isinstance(msg, TransferInput):
+        check_may_decide(view, msg.actor)
+        if msg.to_user == view.requester:
+            raise _refuse(
+                ErrorCode.VALIDATION,
+                "a request cannot be transferred to its requester",
+                field="to_user",
+            )
+        if msg.to_user == msg.actor:
+            raise _refuse(ErrorCode.VALIDATION, "transfer to someone else", field="to_user")
+    elif isinstance(msg, ResubmitInput):
+        _check_requester(view, msg.actor, "resubmit")
+        if view.status != Status.RETURNED:
+            raise _refuse(
+                ErrorCode.INVALID_STATE,
+                f"only a returned request can be resubmitted; it is {view.status}",
+            )
+        resubmitted(view, policy, msg)  # raises when the new data is invalid
+    elif isinstance(msg, WithdrawInput):
+        _check_requester(view, msg.actor, "withdraw")
+        if view.status not in WITHDRAWABLE:
+            raise _refuse(
+                ErrorCode.INVALID_STATE,
+                f"a request can be withdrawn only before a final decision; it is {view.status}",
+            )
+    elif isinstance(msg, MilestoneInput):
+        current = open_milestone(view)
+        if current is None or current.name != msg.milestone:
+            expected = current.name if current else "none"
+            raise _refuse(
+                ErrorCode.INVALID_STATE,
+                f"milestone {msg.milestone!r} is not open (open milestone: {expected})",
+            )
+        if current.required is not None and msg.amount is None:
+            raise _refuse(
+                ErrorCode.VALIDATION, "amount is required for this milestone", field="amount"
+            )
+        if msg.amount is not None and msg.amount <= 0:
+            raise _refuse(ErrorCode.VALIDATION, "amount must be positive", field="amount")
+
+
+def _check_requester(view: RequestView, actor: str, what: str) -> None:
+    if actor != view.requester:
+        raise _refuse(ErrorCode.FORBIDDEN, f"only the requester may {what} this request")
+
+
+def check_may_decide(view: RequestView, actor: str) -> None:
+    """``actor`` may decide the active stage now (eligible, not decided yet)."""
+    stage = active_stage(view)
+    if stage is None or view.status != Status.IN_REVIEW:
+        raise _refuse(ErrorCode.INVALID_STATE, f"the request is {view.status}, not in review")
+    if any(s.decision is None and s.may_act(actor) for s in stage.slots):
+        return
+    if any(s.decided_by == actor for s in stage.slots):
+        raise _refuse(
+            ErrorCode.ALREADY_DECIDED, f"{actor} has already decided stage {stage.name!r}"
+        )
+    raise _refuse(
+        ErrorCode.NOT_ELIGIBLE,
+        f"{actor} may not decide stage {stage.name!r}",
+        stage=stage.key,
+    )
+
+
+def resubmitted(
+    view: RequestView, policy: Policy, msg: ResubmitInput
+) -> tuple[Decimal | None, dict[str, Any], Route]:
+    """The amount, fields and route a resubmission leads to.
+
+    Raises:
+        DomainError: the new amount or fields are invalid, or break a hard rule.
+    """
+    amount = msg.amount if msg.amount is not None else view.amount
+    raw = msg.fields if msg.fields is not None else view.fields
+    fields = validate_fields(policy, amount, raw)
+    return amount, fields, resolve_route(policy, amount, fields)

@@ -1,0 +1,54 @@
+"""The request's story as the Temporal UI shows it (current details, markdown)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain.process import RequestView, Status
+
+from .queries import active_stage, open_milestone, outstanding
+
+
+def when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at is not None else "-"
+
+
+def details(view: RequestView) -> str:
+    """Where the request stands, who it waits on and until when."""
+    v = view
+    lines = [f"**{v.title}** · {v.type} v{v.policy_version} · by {v.requester}"]
+    if v.stuck is not None:
+        lines.append(
+            f"⚠ Stuck since {when(v.stuck.since)} after {v.stuck.attempts} attempts: "
+            f"{v.stuck.reason}. Retrying by itself."
+        )
+    stage = active_stage(v)
+    m = open_milestone(v)
+    if v.status == Status.IN_REVIEW and stage is not None:
+        lines.append(
+            f"In review at stage {stage.index + 1}/{len(v.stages)}: *{stage.name}*; "
+            f"waiting on {', '.join(v.current_approvers) or 'nobody (unassigned)'}"
+        )
+        if stage.reply_due:
+            lines.append(f"Reply due {when(stage.reply_due)}")
+    elif v.status == Status.RETURNED:
+        lines.append(f"Returned to {v.requester}; resubmit by {when(v.resubmit_due)}")
+    elif v.status == Status.WATCHING and v.watch is not None:
+        lines.append(
+            f"Watching: {outstanding(v)} CNY outstanding; next step "
+            f"{when(v.watch.next_at)}; review {when(v.watch.review_at)}"
+        )
+    elif v.status == Status.AWAITING_PAYOUT and v.payout is not None:
+        lines.append(f"{v.payout.title}: window opens {when(v.payout.window_opens)}")
+    elif v.status == Status.ACTIVE:
+        lines.append(f"In force; next re-evaluation {when(v.next_review)}")
+    elif m is not None:
+        lines.append(
+            f"Approved; awaiting **{m.title}**: {m.paid} of "
+            f"{m.required if m.required is not None else '-'} CNY, due {when(m.due)}"
+        )
+    else:
+        lines.append(f"Status: **{v.status}**")
+    if v.overdue:
+        lines.append("⚠ Overdue: no final decision within the resolve time")
+    return "\n\n".join(lines)

@@ -1,0 +1,53 @@
+"""Questions about a request's state, asked by every other rule."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from domain.policy import MilestoneSpec, Policy, StageMode
+from domain.process import MilestoneState, RequestView, StageState, Status
+
+
+def money(value: Decimal) -> Decimal:
+    """Money to the cent, half up."""
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def active_stage(view: RequestView) -> StageState | None:
+    """The stage waiting for decisions, if any."""
+    i = view.stage_index
+    if i is None or i >= len(view.stages):
+        return None
+    stage = view.stages[i]
+    return stage if stage.status == "active" else None
+
+
+def open_milestone(view: RequestView) -> MilestoneState | None:
+    return next((m for m in view.milestones if m.status == "open"), None)
+
+
+def milestone_spec(policy: Policy, milestone: MilestoneState) -> MilestoneSpec:
+    return next(s for s in policy.milestones if s.name == milestone.name)
+
+
+def current_approvers(view: RequestView) -> list[str]:
+    """Who may decide now: everyone on an undecided slot of the active stage."""
+    stage = active_stage(view)
+    if stage is None or view.status != Status.IN_REVIEW:
+        return []
+    return sorted({a.user for s in stage.slots if s.decision is None for a in s.actors})
+
+
+def stage_complete(stage: StageState) -> bool:
+    """``any``: one approval is enough; ``all``: every slot approved."""
+    if stage.mode is StageMode.ANY:
+        return any(s.decision == "approve" for s in stage.slots)
+    return all(s.decision == "approve" for s in stage.slots)
+
+
+def outstanding(view: RequestView) -> Decimal | None:
+    """What the open milestone still lacks, when it has a required amount."""
+    m = open_milestone(view)
+    if m is None or m.required is None:
+        return None
+    return m.required - m.paid

@@ -9,6 +9,9 @@ from typing import Final
 
 TASK_QUEUE: Final = "approvals"
 WORKFLOW_NAME: Final = "ApprovalWorkflow"
+RECONCILE_WORKFLOW_NAME: Final = "ReconcileWorkflow"
+RECONCILE_SCHEDULE_ID: Final = "approvals-reconcile"
+"""The Temporal Schedule that runs :data:`RECONCILE_WORKFLOW_NAME` every minute."""
 
 
 def workflow_id(request_id: str) -> str:
@@ -42,3 +45,4 @@ class Activities:
     RESOLVE_ASSIGNEES: Final = "resolve_assignees"
     RESOLVE_ESCALATION: Final = "resolve_escalation"
     EXECUTE_PAYOUT: Final = "execute_payout"
+    RECONCILE_CLOSED: Final = "reconcile_closed_requests"

@@ -1,4 +1,4 @@
-"""The worker: registers the workflow and the activities and runs until stopped."""
+"""The worker: registers the workflows and the activities and runs until stopped."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.approvals import ApprovalActivities
+from activities.reconcile import ReconcileActivities
 from common.settings import Settings
 from common.temporal import connect
 from db.engine import make_engine, make_sessionmaker
+from worker.schedules import ensure_reconcile_schedule
 from workflows.approval import ApprovalWorkflow
+from workflows.reconcile import ReconcileWorkflow
 
 log = logging.getLogger("approvals.worker")
 
@@ -32,15 +35,17 @@ def build_worker(
     ``options`` go to :class:`temporalio.worker.Worker` (tuning, tests).
     """
     acts = ApprovalActivities(sessions)
+    reconcile = ReconcileActivities(sessions, client)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ApprovalWorkflow],
+        workflows=[ApprovalWorkflow, ReconcileWorkflow],
         activities=[
             acts.record_transition,
             acts.resolve_assignees,
             acts.resolve_escalation,
             acts.execute_payout,
+            reconcile.reconcile_closed_requests,
         ],
         # Drain in-flight activities on shutdown rather than abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -54,6 +59,7 @@ async def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.require_database_url())
     client = await connect(settings)
     worker = build_worker(client, make_sessionmaker(engine), settings.task_queue)
+    await ensure_reconcile_schedule(client, settings.task_queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -27,17 +27,22 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
 )
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.approvals import ApprovalActivities
 from activities.reconcile import ReconcileActivities, closed_outside_query, request_id_of
+from db.engine import transaction
 from db.models import AssignmentRow, EventRow
+from db.request_queries import NewRequest, insert_request
 from domain.constants import RECONCILE_WORKFLOW_NAME, WORKFLOW_NAME, Updates, workflow_id
 from domain.policy import Policy
 from domain.process import DecideInput, EventKind, HistoryEvent, RequestView, TransitionRecord
 from domain.reconcile import ReconcileInput, ReconcileOutput
 from tests.cli.conftest import run_cli
 from worker.schedules import ensure_reconcile_schedule
+from workflows.reconcile import ReconcileWorkflow
 
 from .conftest import make_input, request_id, request_row, start
 
@@ -251,6 +256,10 @@ async def test_the_schedule_is_created_once_and_its_pass_records_a_terminated_re
                 result_type=ReconcileOutput,
             )
             result = await run.result()
+            # The pass's own history replays deterministically (as the approval's do).
+            await Replayer(
+                workflows=[ReconcileWorkflow], data_converter=pydantic_data_converter
+            ).replay_workflow(await run.fetch_history())
             if any(r.request_id == rid for r in result.reconciled):
                 break
             await asyncio.sleep(0.25)
@@ -330,3 +339,49 @@ async def test_a_reset_workflow_lives_on_in_its_new_run_and_is_left_alone(
     assert rid not in {r.request_id for r in out.reconciled}
     assert (await request_row(db_sessions, rid)).status == "in_review"
     assert await history_kinds(db_sessions, rid) == kinds
+
+
+async def test_a_request_terminated_before_its_workflow_ever_ran_is_recorded_from_its_row(
+    temporal_local: WorkflowEnvironment,
+    policies: dict[str, Policy],
+    db_sessions: async_sessionmaker[AsyncSession],
+    org: None,
+) -> None:
+    """The API wrote the ``submitted`` row and started the workflow; no worker ever took it."""
+    client = temporal_local.client
+    inp = make_input(policies["big_customer_contract"], "am_li", Decimal(250000), CONTRACT)
+    async with transaction(db_sessions) as session:
+        await insert_request(
+            session,
+            NewRequest(
+                id=inp.request_id,
+                type=inp.policy.type,
+                title=inp.title,
+                requester=inp.requester,
+                customer=inp.customer,
+                amount=inp.amount,
+                fields=inp.fields,
+                comment=None,
+                policy_type=inp.policy.type,
+                policy_version=inp.policy.version,
+                route=inp.route.model_dump(mode="json"),
+                idempotency_key=None,
+                body_hash="-",
+            ),
+        )
+    h = await client.start_workflow(
+        WORKFLOW_NAME,
+        inp,
+        id=workflow_id(inp.request_id),
+        task_queue=f"nobody-polls-{uuid.uuid4()}",
+    )
+    await h.terminate(reason="started by mistake")
+
+    out = await reconciled_by_a_pass(ReconcileActivities(db_sessions, client), inp.request_id)
+
+    mine = next(r for r in out.reconciled if r.request_id == inp.request_id)
+    assert mine.seq == 1
+    row = await request_row(db_sessions, inp.request_id)
+    assert (row.status, row.last_seq, row.view) == ("terminated", 1, None)
+    assert row.closed_at == mine.closed_at
+    assert await history_kinds(db_sessions, inp.request_id) == ["terminated"]

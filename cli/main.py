@@ -202,6 +202,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     url = require_database_url(settings)
     if args.days <= 0:
         raise CliError("--days must be positive")
+    from temporalio.service import RPCError
+
     from activities.reconcile import ReconcileActivities
     from common.temporal import connect
     from domain.reconcile import ReconcileInput, ReconcileOutput
@@ -216,9 +218,14 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                 f"cannot connect to Temporal at {settings.temporal_address}: {exc}"
             ) from exc
         acts = ReconcileActivities(sessions, client)
-        results.append(
-            await acts.reconcile_closed_requests(ReconcileInput(lookback=timedelta(days=args.days)))
-        )
+        try:
+            results.append(
+                await acts.reconcile_closed_requests(
+                    ReconcileInput(lookback=timedelta(days=args.days))
+                )
+            )
+        except RPCError as exc:
+            raise CliError(f"Temporal at {settings.temporal_address}: {exc.message}") from exc
 
     with database_errors(url):
         asyncio.run(_with_sessions(url, work))

@@ -8,9 +8,13 @@ requests are left alone; the schedule and the CLI run the same pass.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -385,3 +389,53 @@ async def test_a_request_terminated_before_its_workflow_ever_ran_is_recorded_fro
     assert (row.status, row.last_seq, row.view) == ("terminated", 1, None)
     assert row.closed_at == mine.closed_at
     assert await history_kinds(db_sessions, inp.request_id) == ["terminated"]
+
+
+async def test_a_workflow_terminated_with_the_temporal_cli_names_the_cli_user(
+    temporal_local: WorkflowEnvironment,
+    local_queue: str,
+    policies: dict[str, Policy],
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """What an operator does at a terminal: ``temporal workflow terminate --reason ...``."""
+    client = temporal_local.client
+    h = await in_review(client, local_queue, policies)
+    temporal = shutil.which("temporal", path=str(Path(sys.executable).parent)) or "temporal"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            temporal,
+            "workflow",
+            "terminate",
+            "--address",
+            client.service_client.config.target_host,
+            "--workflow-id",
+            h.id,
+            "--reason",
+            "duplicate of another contract",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    rid = request_id(h)
+
+    out = await reconciled_by_a_pass(ReconcileActivities(db_sessions, client), rid)
+
+    mine = next(r for r in out.reconciled if r.request_id == rid)
+    assert mine.actor.startswith("temporal-cli:")
+    async with db_sessions() as s:
+        event = (
+            await s.scalars(
+                select(EventRow).where(EventRow.request_id == rid).order_by(EventRow.seq.desc())
+            )
+        ).first()
+    assert event is not None
+    assert (event.kind, event.actor, event.comment) == (
+        "terminated",
+        mine.actor,
+        "duplicate of another contract",
+    )
+    assert event.data["identity"] == mine.actor
+    assert event.data["execution_status"] == "Terminated"

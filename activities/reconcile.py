@@ -94,7 +94,10 @@ class ReconcileActivities:
 
     Each request is written in its own transaction, so a pass interrupted
     half-way keeps what it did; running it again writes nothing twice (see
-    :func:`record_terminated`).
+    :func:`record_terminated`). After a batch terminate of thousands of
+    requests a pass does three small calls and one transaction per request,
+    :data:`CONCURRENCY` at a time, and names only the first of them in its
+    result (``list_at_most``), which must stay under Temporal's payload limit.
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], client: Client) -> None:
@@ -117,16 +120,22 @@ class ReconcileActivities:
             # Several runs of one workflow id may be listed; the latest is described below.
             page.setdefault(execution.id, execution)
             if len(page) >= PAGE_SIZE:
-                out.reconciled += await self._reconcile_page(page.keys())
+                self._add(out, await self._reconcile_page(page.keys()), input.list_at_most)
                 page = {}
         if page:
-            out.reconciled += await self._reconcile_page(page.keys())
-        if out.reconciled:
+            self._add(out, await self._reconcile_page(page.keys()), input.list_at_most)
+        if out.recorded:
             activity.logger.info(
-                "reconciled %d request(s) whose workflow ended outside the process",
-                len(out.reconciled),
+                "recorded %d request(s) whose workflow ended outside the process as terminated",
+                out.recorded,
             )
         return out
+
+    @staticmethod
+    def _add(out: ReconcileOutput, done: list[Reconciled], list_at_most: int | None) -> None:
+        out.recorded += len(done)
+        room = len(done) if list_at_most is None else list_at_most - len(out.reconciled)
+        out.reconciled += done[: max(room, 0)]
 
     async def _reconcile_page(self, workflow_ids: Iterable[str]) -> list[Reconciled]:
         by_request = {rid: wid for wid in workflow_ids if (rid := request_id_of(wid)) is not None}

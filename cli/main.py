@@ -221,7 +221,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         try:
             results.append(
                 await acts.reconcile_closed_requests(
-                    ReconcileInput(lookback=timedelta(days=args.days))
+                    ReconcileInput(lookback=timedelta(days=args.days), list_at_most=None)
                 )
             )
         except RPCError as exc:
@@ -236,7 +236,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             f"{r.closed_at.isoformat(timespec='seconds')}; reason: {r.reason or '-'})"
         )
     print(
-        f"{len(out.reconciled)} request(s) recorded as terminated; "
+        f"{out.recorded} request(s) recorded as terminated; "
         f"{out.examined} workflow(s) ended outside the process in the last {args.days:g} day(s)"
     )
     return 0

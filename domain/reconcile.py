@@ -22,9 +22,19 @@ those already reconciled are skipped by one database query per page.
 """
 
 
+LISTED = 100
+"""Requests a pass names in its result by default (all are counted).
+
+A pass after a batch terminate may record thousands; naming them all would
+exceed Temporal's payload limit for an activity result.
+"""
+
+
 class ReconcileInput(BaseModel):
     lookback: timedelta = DEFAULT_LOOKBACK
     """Consider workflows that closed at most this long ago."""
+    list_at_most: int | None = Field(default=LISTED, ge=0)
+    """Name at most this many recorded requests in the result; None names them all."""
 
 
 class Reconciled(BaseModel):
@@ -45,4 +55,7 @@ class Reconciled(BaseModel):
 class ReconcileOutput(BaseModel):
     examined: int = 0
     """Abnormally closed workflows the visibility query returned."""
+    recorded: int = 0
+    """Requests this pass recorded as terminated."""
     reconciled: list[Reconciled] = Field(default_factory=list)
+    """The first of them, up to the input's ``list_at_most``."""

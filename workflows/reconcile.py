@@ -38,8 +38,12 @@ class ReconcileWorkflow:
             retry_policy=_RETRY,
             summary="record requests whose workflow was ended outside the process",
         )
-        ids = ", ".join(r.request_id for r in result.reconciled) or "none"
+        named = ", ".join(r.request_id for r in result.reconciled)
+        more = result.recorded - len(result.reconciled)
         workflow.set_current_details(
-            f"examined {result.examined} closed workflow(s); recorded as terminated: {ids}"
+            f"examined {result.examined} workflow(s) ended outside the process; "
+            f"recorded {result.recorded} request(s) as terminated"
+            + (f": {named}" if named else "")
+            + (f" and {more} more" if more > 0 else "")
         )
         return result

@@ -37,7 +37,7 @@ async def reconcile_until(
 ) -> ReconcileOutput:
     """Run passes until one records ``request_id`` (visibility lags a close a little)."""
     for _ in range(attempts):
-        out = await acts.reconcile_closed_requests(ReconcileInput())
+        out = await acts.reconcile_closed_requests(ReconcileInput(list_at_most=None))
         if any(r.request_id == request_id for r in out.reconciled):
             return out
         await asyncio.sleep(0.25)
@@ -125,7 +125,7 @@ async def test_terminated_workflow_shows_as_terminated_with_who_and_why_and_an_e
         ).all()
     assert told == ["am_li"]
 
-    again = await acts.reconcile_closed_requests(ReconcileInput())
+    again = await acts.reconcile_closed_requests(ReconcileInput(list_at_most=None))
 
     assert rid not in {r.request_id for r in again.reconciled}
     assert await counts(db_sessions, rid) == (events, notices, 0)

@@ -70,7 +70,7 @@ async def reconciled_by_a_pass(
 ) -> ReconcileOutput:
     """Passes until one records ``rid`` (visibility lags a close a little)."""
     for _ in range(attempts):
-        out = await acts.reconcile_closed_requests(ReconcileInput())
+        out = await acts.reconcile_closed_requests(ReconcileInput(list_at_most=None))
         if any(r.request_id == rid for r in out.reconciled):
             return out
         await asyncio.sleep(0.25)
@@ -260,11 +260,13 @@ async def test_the_schedule_is_created_once_and_its_pass_records_a_terminated_re
                 result_type=ReconcileOutput,
             )
             result = await run.result()
+            assert result.recorded >= len(result.reconciled)
             # The pass's own history replays deterministically (as the approval's do).
             await Replayer(
                 workflows=[ReconcileWorkflow], data_converter=pydantic_data_converter
             ).replay_workflow(await run.fetch_history())
-            if any(r.request_id == rid for r in result.reconciled):
+            # The schedule's pass names at most 100; other tests' leftovers may come first.
+            if (await request_row(db_sessions, rid)).status == "terminated":
                 break
             await asyncio.sleep(0.25)
         else:
@@ -439,3 +441,25 @@ async def test_a_workflow_terminated_with_the_temporal_cli_names_the_cli_user(
     )
     assert event.data["identity"] == mine.actor
     assert event.data["execution_status"] == "Terminated"
+
+
+async def test_a_pass_counts_every_request_but_names_only_as_many_as_asked(
+    temporal_local: WorkflowEnvironment,
+    local_queue: str,
+    policies: dict[str, Policy],
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    client = temporal_local.client
+    h = await in_review(client, local_queue, policies)
+    await h.terminate(reason="batch terminate")
+    acts = ReconcileActivities(db_sessions, client)
+    recorded = 0
+    for _ in range(40):
+        out = await acts.reconcile_closed_requests(ReconcileInput(list_at_most=0))
+        assert out.reconciled == []
+        recorded += out.recorded
+        if (await request_row(db_sessions, request_id(h))).status == "terminated":
+            break
+        await asyncio.sleep(0.25)
+    assert recorded >= 1
+    assert (await request_row(db_sessions, request_id(h))).status == "terminated"

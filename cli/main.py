@@ -18,6 +18,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from cli.errors import CliError
 from common.policy_store import PolicyError
 from common.settings import Settings
+from domain.reconcile import DEFAULT_LOOKBACK
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -227,6 +229,52 @@ def cmd_signal(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """One reconciliation pass now, printing each request it recorded as terminated."""
+    settings = load_settings()
+    url = require_database_url(settings)
+    if args.days <= 0:
+        raise CliError("--days must be positive")
+    from temporalio.service import RPCError
+
+    from activities.reconcile import ReconcileActivities
+    from common.temporal import connect
+    from domain.reconcile import ReconcileInput, ReconcileOutput
+
+    results: list[ReconcileOutput] = []
+
+    async def work(sessions: Sessions) -> None:
+        try:
+            client = await connect(settings)
+        except RuntimeError as exc:  # the SDK's "Failed client connect"
+            raise CliError(
+                f"cannot connect to Temporal at {settings.temporal_address}: {exc}"
+            ) from exc
+        acts = ReconcileActivities(sessions, client)
+        try:
+            results.append(
+                await acts.reconcile_closed_requests(
+                    ReconcileInput(lookback=timedelta(days=args.days), list_at_most=None)
+                )
+            )
+        except RPCError as exc:
+            raise CliError(f"Temporal at {settings.temporal_address}: {exc.message}") from exc
+
+    with database_errors(url):
+        asyncio.run(_with_sessions(url, work))
+    out = results[0]
+    for r in out.reconciled:
+        print(
+            f"{r.request_id}  terminated  ({r.execution_status} by {r.actor} at "
+            f"{r.closed_at.isoformat(timespec='seconds')}; reason: {r.reason or '-'})"
+        )
+    print(
+        f"{out.recorded} request(s) recorded as terminated; "
+        f"{out.examined} workflow(s) ended outside the process in the last {args.days:g} day(s)"
+    )
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     print(issue_checked_token(load_settings(), args.user_id))
     return 0
@@ -264,6 +312,18 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.operator import add_parser as add_signal_parser
 
     add_signal_parser(sub).set_defaults(func=cmd_signal)
+
+    rec = sub.add_parser(
+        "reconcile",
+        help="record requests whose workflow was terminated, timed out, cancelled or failed",
+    )
+    rec.add_argument(
+        "--days",
+        type=float,
+        default=DEFAULT_LOOKBACK / timedelta(days=1),
+        help="look at workflows that closed in the last DAYS days (default: %(default)g)",
+    )
+    rec.set_defaults(func=cmd_reconcile)
 
     token = sub.add_parser("token", help="print a bearer token for a directory user")
     token.add_argument("user_id")

@@ -9,6 +9,9 @@ from typing import Final
 
 TASK_QUEUE: Final = "approvals"
 WORKFLOW_NAME: Final = "ApprovalWorkflow"
+RECONCILE_WORKFLOW_NAME: Final = "ReconcileWorkflow"
+RECONCILE_SCHEDULE_ID: Final = "approvals-reconcile"
+"""The Temporal Schedule that runs :data:`RECONCILE_WORKFLOW_NAME` every minute."""
 
 
 def workflow_id(request_id: str) -> str:
@@ -46,3 +49,4 @@ class Activities:
     VERIFY_PROOF: Final = "verify_proof"
     MARK_STUCK: Final = "mark_stuck"
     INACTIVE_USERS: Final = "inactive_users"
+    RECONCILE_CLOSED: Final = "reconcile_closed_requests"

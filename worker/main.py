@@ -1,4 +1,4 @@
-"""The worker: registers the workflow and the activities and runs until stopped."""
+"""The worker: registers the workflows and the activities and runs until stopped."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.approvals import ApprovalActivities
+from activities.reconcile import ReconcileActivities
 from common.settings import DEV_SIGNING_SECRET, Settings
 from common.temporal import connect
 from db.engine import make_engine, make_sessionmaker
+from worker.schedules import ensure_reconcile_schedule
 from workflows.approval import ApprovalWorkflow
+from workflows.reconcile import ReconcileWorkflow
 
 log = logging.getLogger("approvals.worker")
 
@@ -35,10 +38,11 @@ def build_worker(
     ``options`` go to :class:`temporalio.worker.Worker` (tuning, tests).
     """
     acts = ApprovalActivities(sessions, signing_secret)
+    reconcile = ReconcileActivities(sessions, client)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ApprovalWorkflow],
+        workflows=[ApprovalWorkflow, ReconcileWorkflow],
         activities=[
             acts.record_transition,
             acts.resolve_assignees,
@@ -47,6 +51,7 @@ def build_worker(
             acts.verify_proof,
             acts.mark_stuck,
             acts.inactive_users,
+            reconcile.reconcile_closed_requests,
         ],
         # Drain in-flight activities on shutdown rather than abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -65,6 +70,7 @@ async def run_worker(settings: Settings) -> None:
         settings.task_queue,
         signing_secret=settings.signing_secret,
     )
+    await ensure_reconcile_schedule(client, settings.task_queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,63 @@
+"""The Temporal Schedule the worker makes sure exists: reconciliation every minute."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+)
+
+from domain.constants import RECONCILE_SCHEDULE_ID, RECONCILE_WORKFLOW_NAME
+from domain.reconcile import ReconcileInput
+
+log = logging.getLogger("approvals.worker")
+
+RECONCILE_EVERY = timedelta(minutes=1)
+
+
+def reconcile_schedule(task_queue: str, every: timedelta = RECONCILE_EVERY) -> Schedule:
+    """Start :data:`RECONCILE_WORKFLOW_NAME` every ``every``, never two passes at once."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            RECONCILE_WORKFLOW_NAME,
+            ReconcileInput(),
+            id=RECONCILE_SCHEDULE_ID,  # the schedule appends the start time
+            task_queue=task_queue,
+            # A pass that cannot finish (no worker) must not block the next ones forever.
+            execution_timeout=every * 10,
+            static_summary="record requests whose workflow was ended outside the process",
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=every),
+        state=ScheduleState(
+            note="Created by the approvals worker; pausing it here is respected on restart."
+        ),
+    )
+
+
+async def ensure_reconcile_schedule(
+    client: Client, task_queue: str, schedule_id: str = RECONCILE_SCHEDULE_ID
+) -> bool:
+    """Create the reconciliation schedule unless it exists; True if this call created it.
+
+    Every worker replica calls this at start-up; the first one creates it, the
+    others find it. An existing schedule is left as it is (an operator may have
+    paused it, or changed its interval, in the Temporal UI).
+    """
+    try:
+        await client.create_schedule(schedule_id, reconcile_schedule(task_queue))
+    except ScheduleAlreadyRunningError:
+        log.info("schedule %s already exists; left as it is", schedule_id)
+        return False
+    log.info("schedule %s created (every %s on %s)", schedule_id, RECONCILE_EVERY, task_queue)
+    return True

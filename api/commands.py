@@ -1,5 +1,10 @@
 """What the API asks of Temporal: start a request's workflow, send it updates.
 
+Every command works in the HTTP request's one session (the one that
+authenticated the caller) and ends its transaction before it waits on Temporal,
+so a request holds at most one database connection, and none while Temporal or
+a worker is slow.
+
 Submission writes the ``submitted`` row and commits BEFORE starting the
 workflow, so the workflow's first activity always finds it; if the start fails
 the row is removed again and the caller gets 503, so nothing is half-written.
@@ -20,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -39,7 +45,6 @@ from api.deps import Core
 from api.errors import ApiError, unavailable
 from api.views import request_view
 from db import request_queries as q
-from db.engine import transaction
 from db.models import RequestRow
 from domain import search_attributes as sa
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
@@ -178,7 +183,11 @@ async def _start(core: Core, client: Client, inp: ApprovalInput) -> WorkflowHand
 
 
 async def _await_ready(
-    core: Core, handle: WorkflowHandle[Any, Any], request_id: str, settled_code: int
+    core: Core,
+    session: AsyncSession,
+    handle: WorkflowHandle[Any, Any],
+    request_id: str,
+    settled_code: int,
 ) -> Submitted:
     """Wait (bounded) for the first stage to be assigned; 202 when no worker answers."""
     try:
@@ -189,21 +198,26 @@ async def _await_ready(
         error = update_error(exc)
         if error.status == 503:
             log.warning("request %s accepted, but no worker answered `ready` in time", request_id)
-            return Submitted(202, await read_view(core, request_id))
+            return Submitted(202, await read_view(session, request_id))
         if error.code == ErrorCode.INVALID_STATE.value and error.message == CLOSED:
             # A route with nothing to decide closes at once: its record is complete.
-            return Submitted(settled_code, await read_view(core, request_id))
+            return Submitted(settled_code, await read_view(session, request_id))
         raise error from exc
     return Submitted(settled_code, view)
 
 
-async def read_view(core: Core, request_id: str) -> RequestView:
-    """The RequestView from the read-model (with its audit history)."""
-    async with core.sessions() as session:
-        row = await q.get_request(session, request_id)
-        if row is None:
-            raise ApiError(404, ErrorCode.NOT_FOUND.value, "request not found")
-        return request_view(row, await q.request_history(session, request_id))
+async def read_view(session: AsyncSession, request_id: str) -> RequestView:
+    """The RequestView from the read-model (with its audit history).
+
+    Ends the read transaction, so the connection goes back to the pool at once.
+    """
+    row = await q.get_request(session, request_id)
+    if row is None:
+        await session.commit()
+        raise ApiError(404, ErrorCode.NOT_FOUND.value, "request not found")
+    view = request_view(row, await q.request_history(session, request_id))
+    await session.commit()
+    return view
 
 
 def _input_from_row(row: RequestRow, policy: Policy) -> ApprovalInput:
@@ -220,7 +234,7 @@ def _input_from_row(row: RequestRow, policy: Policy) -> ApprovalInput:
     )
 
 
-async def _replay(core: Core, row: RequestRow, digest: str) -> Submitted:
+async def _replay(core: Core, session: AsyncSession, row: RequestRow, digest: str) -> Submitted:
     """A submission with an Idempotency-Key seen before: the same request, or 409."""
     if row.body_hash != digest:
         raise ApiError(
@@ -241,12 +255,16 @@ async def _replay(core: Core, row: RequestRow, digest: str) -> Submitted:
                 raise unavailable(
                     "the workflow service (Temporal) did not answer; please retry"
                 ) from exc
-            return await _await_ready(core, handle, row.id, 200)
-    return Submitted(200, await read_view(core, row.id))
+            return await _await_ready(core, session, handle, row.id, 200)
+    return Submitted(200, await read_view(session, row.id))
 
 
 async def submit(
-    core: Core, requester: str, body: Submission, idempotency_key: str | None
+    core: Core,
+    session: AsyncSession,
+    requester: str,
+    body: Submission,
+    idempotency_key: str | None,
 ) -> Submitted:
     """Validate, route, record and start one request.
 
@@ -261,12 +279,14 @@ async def submit(
     digest = body_hash(body)
 
     if idempotency_key is not None:
-        async with core.sessions() as session:
-            existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
+        existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
+        await session.commit()
         if existing is not None:
-            return await _replay(core, existing, digest)
+            return await _replay(core, session, existing, digest)
 
-    # Reach Temporal before writing anything, so an outage writes nothing.
+    # Reach Temporal before writing anything, so an outage writes nothing; the
+    # connection is released first, as connecting may take the whole RPC timeout.
+    await session.commit()
     client = await core.temporal.client()
     request_id = str(uuid.uuid4())
     new = q.NewRequest(
@@ -285,17 +305,18 @@ async def submit(
         body_hash=digest,
     )
     try:
-        async with transaction(core.sessions) as session:
-            await q.insert_request(session, new)
+        await q.insert_request(session, new)
+        await session.commit()
     except IntegrityError:
+        await session.rollback()
         # The same key raced us: answer as the winner did.
         if idempotency_key is None:
             raise
-        async with core.sessions() as session:
-            existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
+        existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
+        await session.commit()
         if existing is None:
             raise
-        return await _replay(core, existing, digest)
+        return await _replay(core, session, existing, digest)
 
     inp = ApprovalInput(
         request_id=request_id,
@@ -312,13 +333,13 @@ async def submit(
         handle = await _start(core, client, inp)
     except (RPCError, RuntimeError) as exc:
         log.warning("starting the workflow of %s failed: %s; removing its row", request_id, exc)
-        async with transaction(core.sessions) as session:
-            await q.delete_unstarted_request(session, request_id)
+        await q.delete_unstarted_request(session, request_id)
+        await session.commit()
         raise unavailable(
             "the workflow service (Temporal) did not accept the request; nothing was "
             "recorded, please retry"
         ) from exc
-    return await _await_ready(core, handle, request_id, 201)
+    return await _await_ready(core, session, handle, request_id, 201)
 
 
 def _refusal(cause: ApplicationError) -> ApiError | None:

@@ -97,11 +97,13 @@ def _forbidden(message: str) -> ApiError:
 async def submit_request(
     body: Submission,
     user: CurrentUser,
+    session: SessionDep,
     core: CoreDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
-    outcome = await commands.submit(core, user.id, body, idempotency_key)
+    # The session that authenticated the caller is the command's too: one per request.
+    outcome = await commands.submit(core, session, user.id, body, idempotency_key)
     response.status_code = outcome.status_code
     response.headers["Location"] = f"/v1/requests/{outcome.view.id}"
     if outcome.status_code == 202:

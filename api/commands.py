@@ -63,6 +63,9 @@ _TRANSIENT = {
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.ABORTED,
 }
+# Temporal's answers for a payload it will never take, however often it is sent:
+# the server's blob size limit, or gRPC's message size limit.
+_TOO_LARGE_MARKERS = ("size exceeds limit", "larger than max", "message too large")
 _ERROR_CODES = {c.value: c for c in ErrorCode}
 CLOSED = "the request is closed"
 NO_WORKER = (
@@ -182,6 +185,22 @@ async def _start(core: Core, client: Client, inp: ApprovalInput) -> WorkflowHand
         return client.get_workflow_handle(workflow_id(inp.request_id))
 
 
+def start_error(exc: BaseException) -> ApiError:
+    """The answer for a workflow start that failed: 503 only when a retry may succeed.
+
+    A missing namespace counts as temporary (it is being set up); a payload over
+    Temporal's size limit is 413, any other refusal 500.
+    """
+    if isinstance(exc, RPCError):
+        permanent = permanent_rpc_error(exc)
+        if permanent is not None and exc.status != RPCStatusCode.NOT_FOUND:
+            return permanent
+    return unavailable(
+        "the workflow service (Temporal) did not accept the request; nothing was "
+        "recorded, please retry"
+    )
+
+
 async def _await_ready(
     core: Core,
     session: AsyncSession,
@@ -252,9 +271,12 @@ async def _replay(core: Core, session: AsyncSession, row: RequestRow, digest: st
             try:
                 handle = await _start(core, client, _input_from_row(row, policy))
             except RPCError as exc:
-                raise unavailable(
-                    "the workflow service (Temporal) did not answer; please retry"
-                ) from exc
+                error = start_error(exc)
+                if error.status == 503:
+                    error = unavailable(
+                        "the workflow service (Temporal) did not answer; please retry"
+                    )
+                raise error from exc
             return await _await_ready(core, session, handle, row.id, 200)
     return Submitted(200, await read_view(session, row.id))
 
@@ -335,10 +357,7 @@ async def submit(
         log.warning("starting the workflow of %s failed: %s; removing its row", request_id, exc)
         await q.delete_unstarted_request(session, request_id)
         await session.commit()
-        raise unavailable(
-            "the workflow service (Temporal) did not accept the request; nothing was "
-            "recorded, please retry"
-        ) from exc
+        raise start_error(exc) from exc
     return await _await_ready(core, session, handle, request_id, 201)
 
 
@@ -371,13 +390,44 @@ def update_error(exc: BaseException) -> ApiError:
     if isinstance(exc, RPCError):
         if exc.status == RPCStatusCode.NOT_FOUND:
             return _closed()
-        if exc.status in _TRANSIENT:
-            return unavailable(NO_WORKER)
-        log.error("update RPC failed: %s %s", exc.status, exc.message)
-        return ApiError(500, "internal_error", "the workflow service refused the call")
+        return permanent_rpc_error(exc) or unavailable(NO_WORKER)
     if isinstance(exc, DomainError):
         return ApiError.from_domain(exc)
     raise exc
+
+
+def _too_large(exc: RPCError) -> bool:
+    message = exc.message.lower()
+    return any(marker in message for marker in _TOO_LARGE_MARKERS)
+
+
+def permanent_rpc_error(exc: RPCError) -> ApiError | None:
+    """The answer for an RPC failure that retrying will not cure; None when it may.
+
+    Only the transient gRPC statuses (unavailable, deadline exceeded, cancelled,
+    aborted, resource exhausted) are worth a 503 and a retry. A payload over
+    Temporal's size limit is 413 ``payload_too_large``; any other refusal
+    (invalid argument, failed precondition, permission denied, …) is a 500 that
+    says a retry will not help.
+    """
+    if _too_large(exc):
+        return ApiError(
+            413,
+            "payload_too_large",
+            "the data of this call is larger than the workflow service (Temporal) accepts; "
+            "nothing was changed. Send less data: retrying the same call will not help",
+            {"temporal_status": exc.status.name},
+        )
+    if exc.status in _TRANSIENT:
+        return None
+    log.error("Temporal refused a call: %s %s", exc.status.name, exc.message)
+    return ApiError(
+        500,
+        "internal_error",
+        f"the workflow service (Temporal) refused the call ({exc.status.name}: "
+        f"{exc.message}); this is not temporary, retrying the same call will not help",
+        {"temporal_status": exc.status.name},
+    )
 
 
 def _closed() -> ApiError:

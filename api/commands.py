@@ -44,6 +44,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Core
 from api.errors import ApiError, unavailable
 from api.views import request_view
+from db import action_keys
 from db import request_queries as q
 from db.models import RequestRow
 from domain import search_attributes as sa
@@ -434,20 +435,81 @@ def _closed() -> ApiError:
     return ApiError(409, ErrorCode.INVALID_STATE.value, CLOSED)
 
 
+def action_update_id(update: str, user_id: str, idempotency_key: str) -> str:
+    """The Temporal update id of a keyed action: the caller's own, whatever the key.
+
+    Update ids are unique per workflow, so two callers (two approvers of one
+    countersign stage) reusing one key must never share one; the key is hashed
+    so that any key fits and none can forge another caller's id.
+    """
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"{update}:{user_id}:{digest}"
+
+
+def payload_hash(payload: BaseModel) -> str:
+    """sha256 of an action's payload as canonical JSON."""
+    canonical = json.dumps(
+        payload.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _keyed_update_id(
+    session: AsyncSession,
+    request_id: str,
+    user_id: str,
+    update: str,
+    payload: BaseModel,
+    idempotency_key: str,
+) -> str:
+    """The update id for this caller's key; 409 when the key was used for something else."""
+    digest = payload_hash(payload)
+    key = await action_keys.claim(
+        session,
+        request_id=request_id,
+        user_id=user_id,
+        key=idempotency_key,
+        action=update,
+        body_hash=digest,
+        update_id=action_update_id(update, user_id, idempotency_key),
+    )
+    await session.commit()
+    if key.action != update or key.body_hash != digest:
+        raise ApiError(
+            409,
+            ErrorCode.CONFLICT.value,
+            f"this Idempotency-Key was already used by you for a different "
+            f"{'body' if key.action == update else 'action'} on this request",
+            {"request_id": request_id, "action": key.action},
+        )
+    return key.update_id
+
+
 async def run_update(
     core: Core,
+    session: AsyncSession,
     request_id: str,
+    user_id: str,
     update: str,
     payload: BaseModel,
     idempotency_key: str | None = None,
 ) -> RequestView:
     """Send one update to the request's workflow and answer with the new view.
 
-    ``idempotency_key`` becomes the update id, so a retried call is applied once.
+    With an ``idempotency_key`` the call is applied once: the caller's key, action
+    and body are recorded, the same ones again reuse the update id (Temporal
+    answers with the first outcome, even after the workflow has closed), another
+    body or action under the key is 409. The session's transaction ends before
+    Temporal is called.
     """
+    update_id = None
+    if idempotency_key is not None:
+        update_id = await _keyed_update_id(
+            session, request_id, user_id, update, payload, idempotency_key
+        )
+    await session.commit()
     client = await core.temporal.client()
     handle = client.get_workflow_handle(workflow_id(request_id))
-    update_id = f"{update}-{idempotency_key}" if idempotency_key else None
     try:
         result: RequestView = await handle.execute_update(
             update,

@@ -45,7 +45,10 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=200,
-        description="Send the same key again to get the same result instead of a second one.",
+        description=(
+            "Send the same key again to get the same result instead of a second one. "
+            "A key is the caller's own; reusing it with another body or action is 409."
+        ),
     ),
 ]
 RequestId = Annotated[str, Path(description="The request id (a UUID).", max_length=64)]
@@ -199,7 +202,9 @@ async def decide(
 ) -> RequestView:
     row = await _visible(session, user, request_id)
     payload = DecideInput(actor=user.id, action=body.action, comment=body.comment)
-    return await commands.run_update(core, row.id, Updates.DECIDE, payload, idempotency_key)
+    return await commands.run_update(
+        core, session, row.id, user.id, Updates.DECIDE, payload, idempotency_key
+    )
 
 
 @router.post(
@@ -224,7 +229,9 @@ async def resubmit(
     payload = ResubmitInput(
         actor=user.id, amount=body.amount, fields=body.fields, comment=body.comment
     )
-    return await commands.run_update(core, row.id, Updates.RESUBMIT, payload, idempotency_key)
+    return await commands.run_update(
+        core, session, row.id, user.id, Updates.RESUBMIT, payload, idempotency_key
+    )
 
 
 @router.post(
@@ -246,7 +253,9 @@ async def withdraw(
     if row.requester != user.id:
         raise _forbidden("only the requester may withdraw this request")
     payload = WithdrawInput(actor=user.id, comment=body.comment)
-    return await commands.run_update(core, row.id, Updates.WITHDRAW, payload, idempotency_key)
+    return await commands.run_update(
+        core, session, row.id, user.id, Updates.WITHDRAW, payload, idempotency_key
+    )
 
 
 @router.post(
@@ -275,7 +284,9 @@ async def transfer(
     if target.id == user.id:
         raise field_errors([("to_user", "must be someone other than yourself")])
     payload = TransferInput(actor=user.id, to_user=target.id, comment=body.comment)
-    return await commands.run_update(core, row.id, Updates.TRANSFER, payload, idempotency_key)
+    return await commands.run_update(
+        core, session, row.id, user.id, Updates.TRANSFER, payload, idempotency_key
+    )
 
 
 @router.post(
@@ -314,5 +325,5 @@ async def record_milestone(
         comment=body.comment,
     )
     return await commands.run_update(
-        core, row.id, Updates.RECORD_MILESTONE, payload, idempotency_key
+        core, session, row.id, user.id, Updates.RECORD_MILESTONE, payload, idempotency_key
     )

@@ -3,6 +3,9 @@
 The first connection is tried at start-up; when it fails, the API still serves
 (reads come from the database) and every route that needs Temporal tries again,
 at most once per back-off interval, answering 503 with Retry-After meanwhile.
+
+It also tells /readyz when a worker last polled the workflow task queue, asking
+Temporal at most once every few seconds.
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from api.errors import ApiError, unavailable
@@ -20,6 +27,10 @@ from common.temporal import connect
 log = logging.getLogger("approvals.api")
 
 _RETRY_INTERVAL_SECONDS = 2.0
+# How long one answer about the task queue's pollers is reused: /readyz stays cheap
+# however often it is probed.
+POLLERS_CACHE_SECONDS = 5.0
+_DESCRIBE_TIMEOUT = timedelta(seconds=3)
 
 
 class TemporalGateway:
@@ -31,6 +42,9 @@ class TemporalGateway:
         self._lock = asyncio.Lock()
         self._last_failure: float | None = None
         self._last_error = ""
+        self._poll_lock = asyncio.Lock()
+        self._poll_checked: float | None = None
+        self._last_poll: datetime | None = None
 
     async def start(self) -> None:
         """Try to connect once; log and carry on when Temporal is not there yet."""
@@ -72,3 +86,37 @@ class TemporalGateway:
                 "the workflow service (Temporal) is not reachable; nothing was changed, "
                 "please retry"
             )
+
+    async def last_worker_poll(self) -> datetime | None:
+        """When a worker last polled the workflow task queue (None: no poller known).
+
+        Asks Temporal (DescribeTaskQueue) at most once per
+        :data:`POLLERS_CACHE_SECONDS`; concurrent callers share one call.
+
+        Raises:
+            ApiError: 503 when Temporal cannot be reached.
+            RPCError: when Temporal refuses to describe the task queue.
+        """
+        async with self._poll_lock:
+            now = time.monotonic()
+            if self._poll_checked is not None and now - self._poll_checked < POLLERS_CACHE_SECONDS:
+                return self._last_poll
+            client = await self.client()
+            response = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(
+                        name=self._settings.task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL
+                    ),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                ),
+                timeout=_DESCRIBE_TIMEOUT,
+            )
+            polls = [
+                p.last_access_time.ToDatetime(tzinfo=UTC)
+                for p in response.pollers
+                if p.HasField("last_access_time")
+            ]
+            self._last_poll = max(polls, default=None)
+            self._poll_checked = time.monotonic()
+            return self._last_poll

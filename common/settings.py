@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(
         default=10.0, gt=0, alias="APPROVALS_DB_POOL_TIMEOUT_SECONDS"
     )
+    # /readyz wants a worker to have polled the task queue within this many seconds.
+    worker_poll_max_age_seconds: float = Field(
+        default=60.0, gt=0, alias="APPROVALS_WORKER_POLL_MAX_AGE_SECONDS"
+    )
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

@@ -67,6 +67,8 @@ _TRANSIENT = {
 # Temporal's answers for a payload it will never take, however often it is sent:
 # the server's blob size limit, or gRPC's message size limit.
 _TOO_LARGE_MARKERS = ("size exceeds limit", "larger than max", "message too large")
+# What an update message adds around its payload (update id, identity, name).
+_UPDATE_ENVELOPE_BYTES = 2048
 _ERROR_CODES = {c.value: c for c in ErrorCode}
 CLOSED = "the request is closed"
 NO_WORKER = (
@@ -412,13 +414,7 @@ def permanent_rpc_error(exc: RPCError) -> ApiError | None:
     says a retry will not help.
     """
     if _too_large(exc):
-        return ApiError(
-            413,
-            "payload_too_large",
-            "the data of this call is larger than the workflow service (Temporal) accepts; "
-            "nothing was changed. Send less data: retrying the same call will not help",
-            {"temporal_status": exc.status.name},
-        )
+        return payload_too_large({"temporal_status": exc.status.name})
     if exc.status in _TRANSIENT:
         return None
     log.error("Temporal refused a call: %s %s", exc.status.name, exc.message)
@@ -429,6 +425,33 @@ def permanent_rpc_error(exc: RPCError) -> ApiError | None:
         f"{exc.message}); this is not temporary, retrying the same call will not help",
         {"temporal_status": exc.status.name},
     )
+
+
+def payload_too_large(details: dict[str, Any]) -> ApiError:
+    return ApiError(
+        413,
+        "payload_too_large",
+        "the data of this call is larger than the workflow service (Temporal) accepts; "
+        "nothing was changed. Send less data: retrying the same call will not help",
+        details,
+    )
+
+
+async def check_update_size(core: Core, client: Client, payload: BaseModel) -> None:
+    """Refuse (413) an update whose payload is over the namespace's blob size limit.
+
+    Temporal's frontend takes such an update, but the worker cannot accept or
+    even reject it (both echo the payload back) and fails its workflow task
+    again and again: every later action on the request times out until the
+    update is dropped. So it must never be sent.
+    """
+    limit = await core.temporal.blob_size_limit()
+    if limit is None:
+        return
+    encoded = await client.data_converter.encode([payload])
+    size = sum(p.ByteSize() for p in encoded) + _UPDATE_ENVELOPE_BYTES
+    if size > limit:
+        raise payload_too_large({"size_bytes": size, "limit_bytes": limit})
 
 
 def _closed() -> ApiError:
@@ -502,13 +525,16 @@ async def run_update(
     body or action under the key is 409. The session's transaction ends before
     Temporal is called.
     """
+    await session.commit()
+    client = await core.temporal.client()
+    # Before the key is claimed: a call refused for its size leaves no key behind,
+    # so the same key with less data is not a conflict.
+    await check_update_size(core, client, payload)
     update_id = None
     if idempotency_key is not None:
         update_id = await _keyed_update_id(
             session, request_id, user_id, update, payload, idempotency_key
         )
-    await session.commit()
-    client = await core.temporal.client()
     handle = client.get_workflow_handle(workflow_id(request_id))
     try:
         result: RequestView = await handle.execute_update(

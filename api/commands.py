@@ -7,9 +7,10 @@ a worker is slow.
 
 Submission writes the ``submitted`` row and commits BEFORE starting the
 workflow, so the workflow's first activity always finds it; if the start fails
-the row is removed again and the caller gets 503, so nothing is half-written.
-Updates answer with the settled RequestView; their failures are mapped to the
-one error format (refusals keep their code, a silent worker is a 503).
+the row is removed again (503 when a retry may succeed, 413/500 when it cannot),
+so nothing is half-written. Updates answer with the settled RequestView; their
+failures are mapped to the one error format (refusals keep their code, a silent
+worker is a 503, a permanent refusal by Temporal never is).
 """
 
 from __future__ import annotations

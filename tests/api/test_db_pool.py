@@ -70,7 +70,7 @@ async def tiny_pool(
         APPROVALS_DB_POOL_SIZE=1,
         APPROVALS_DB_MAX_OVERFLOW=0,
         APPROVALS_DB_POOL_TIMEOUT_SECONDS=0.5,
-        APPROVALS_RPC_TIMEOUT_SECONDS=1.5,
+        APPROVALS_RPC_TIMEOUT_SECONDS=3,
     )
     app = create_app(settings)
     async with running(app) as client:
@@ -91,19 +91,36 @@ async def test_an_exhausted_pool_answers_503_with_retry_after(
     error = resp.json()["error"]
     assert error["code"] == "unavailable"
     assert "database" in error["message"]
-    # Released again: the same app serves. A submit authenticates, records and
-    # reads back through one session, so one connection is enough (no worker polls
-    # this app's task queue: accepted, 202).
+    # Released again: the same app serves.
     resp = await client.get("/v1/requests", headers=auth("am_li"))
     assert resp.status_code == 200, resp.text
-    resp = await client.post(
-        "/v1/requests",
-        json=contract(f"Tiny pool {uuid.uuid4().hex[:6]}", 1),
-        headers=auth("am_li") | {"Idempotency-Key": f"tiny-{uuid.uuid4()}"},
-    )
-    assert resp.status_code == 202, resp.text
+
+
+async def test_a_submit_waiting_on_temporal_holds_no_connection(
+    tiny_pool: tuple[FastAPI, httpx.AsyncClient], auth: Auth, temporal_local: WorkflowEnvironment
+) -> None:
+    app, client = tiny_pool
+    core = _core(app)
+
+    async def submit() -> httpx.Response:
+        # No worker polls this app's task queue: the submit waits the whole RPC
+        # timeout (3 s) for `ready`, then answers 202.
+        return await client.post(
+            "/v1/requests",
+            json=contract(f"Tiny pool {uuid.uuid4().hex[:6]}", 1),
+            headers=auth("am_li") | {"Idempotency-Key": f"tiny-{uuid.uuid4()}"},
+        )
+
+    async def read_meanwhile() -> httpx.Response:
+        await asyncio.sleep(1.0)
+        return await client.get("/v1/requests", headers=auth("dsd_liu"))
+
+    submitted, read = await asyncio.gather(submit(), read_meanwhile())
+    assert submitted.status_code == 202, submitted.text
+    # The pool's one connection was free while the submit waited on Temporal.
+    assert read.status_code == 200, read.text
     assert core.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    await temporal_local.client.get_workflow_handle(workflow_id(resp.json()["id"])).terminate(
+    await temporal_local.client.get_workflow_handle(workflow_id(submitted.json()["id"])).terminate(
         "test cleanup"
     )
 

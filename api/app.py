@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import db_errors, errors
 from api.deps import Core
 from api.routers import health, inbox, me, policies, requests
 from api.temporal_gateway import TemporalGateway
@@ -101,7 +101,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = load_policies(settings.policy_dir)
-        engine = make_engine(settings.require_database_url())
+        engine = make_engine(
+            settings.require_database_url(),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
         temporal = TemporalGateway(settings)
         await temporal.start()
         app.state.core = Core(
@@ -123,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    db_errors.install(app)
     for module in (requests, inbox, me, policies, health):
         app.include_router(module.router)
     app.include_router(web_router.router)

@@ -1,10 +1,16 @@
 """What the API asks of Temporal: start a request's workflow, send it updates.
 
+Every command works in the HTTP request's one session (the one that
+authenticated the caller) and ends its transaction before it waits on Temporal,
+so a request holds at most one database connection, and none while Temporal or
+a worker is slow.
+
 Submission writes the ``submitted`` row and commits BEFORE starting the
 workflow, so the workflow's first activity always finds it; if the start fails
-the row is removed again and the caller gets 503, so nothing is half-written.
-Updates answer with the settled RequestView; their failures are mapped to the
-one error format (refusals keep their code, a silent worker is a 503).
+the row is removed again (503 when a retry may succeed, 413/500 when it cannot),
+so nothing is half-written. Updates answer with the settled RequestView; their
+failures are mapped to the one error format (refusals keep their code, a silent
+worker is a 503, a permanent refusal by Temporal never is).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -39,8 +46,8 @@ from api.deps import Core
 from api.errors import ApiError, unavailable
 from api.views import request_view
 from common.signer import vouch
+from db import action_keys
 from db import request_queries as q
-from db.engine import transaction
 from db.models import RequestRow
 from domain import search_attributes as sa
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
@@ -59,6 +66,11 @@ _TRANSIENT = {
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.ABORTED,
 }
+# Temporal's answers for a payload it will never take, however often it is sent:
+# the server's blob size limit, or gRPC's message size limit.
+_TOO_LARGE_MARKERS = ("size exceeds limit", "larger than max", "message too large")
+# What an update message adds around its payload (update id, identity, name).
+_UPDATE_ENVELOPE_BYTES = 2048
 _ERROR_CODES = {c.value: c for c in ErrorCode}
 CLOSED = "the request is closed"
 NO_WORKER = (
@@ -178,8 +190,28 @@ async def _start(core: Core, client: Client, inp: ApprovalInput) -> WorkflowHand
         return client.get_workflow_handle(workflow_id(inp.request_id))
 
 
+def start_error(exc: BaseException) -> ApiError:
+    """The answer for a workflow start that failed: 503 only when a retry may succeed.
+
+    A missing namespace counts as temporary (it is being set up); a payload over
+    Temporal's size limit is 413, any other refusal 500.
+    """
+    if isinstance(exc, RPCError):
+        permanent = permanent_rpc_error(exc)
+        if permanent is not None and exc.status != RPCStatusCode.NOT_FOUND:
+            return permanent
+    return unavailable(
+        "the workflow service (Temporal) did not accept the request; nothing was "
+        "recorded, please retry"
+    )
+
+
 async def _await_ready(
-    core: Core, handle: WorkflowHandle[Any, Any], request_id: str, settled_code: int
+    core: Core,
+    session: AsyncSession,
+    handle: WorkflowHandle[Any, Any],
+    request_id: str,
+    settled_code: int,
 ) -> Submitted:
     """Wait (bounded) for the first stage to be assigned; 202 when no worker answers."""
     try:
@@ -190,21 +222,26 @@ async def _await_ready(
         error = update_error(exc)
         if error.status == 503:
             log.warning("request %s accepted, but no worker answered `ready` in time", request_id)
-            return Submitted(202, await read_view(core, request_id))
+            return Submitted(202, await read_view(session, request_id))
         if error.code == ErrorCode.INVALID_STATE.value and error.message == CLOSED:
             # A route with nothing to decide closes at once: its record is complete.
-            return Submitted(settled_code, await read_view(core, request_id))
+            return Submitted(settled_code, await read_view(session, request_id))
         raise error from exc
     return Submitted(settled_code, view)
 
 
-async def read_view(core: Core, request_id: str) -> RequestView:
-    """The RequestView from the read-model (with its audit history)."""
-    async with core.sessions() as session:
-        row = await q.get_request(session, request_id)
-        if row is None:
-            raise ApiError(404, ErrorCode.NOT_FOUND.value, "request not found")
-        return request_view(row, await q.request_history(session, request_id))
+async def read_view(session: AsyncSession, request_id: str) -> RequestView:
+    """The RequestView from the read-model (with its audit history).
+
+    Ends the read transaction, so the connection goes back to the pool at once.
+    """
+    row = await q.get_request(session, request_id)
+    if row is None:
+        await session.commit()
+        raise ApiError(404, ErrorCode.NOT_FOUND.value, "request not found")
+    view = request_view(row, await q.request_history(session, request_id))
+    await session.commit()
+    return view
 
 
 def _input_from_row(row: RequestRow, policy: Policy) -> ApprovalInput:
@@ -221,7 +258,7 @@ def _input_from_row(row: RequestRow, policy: Policy) -> ApprovalInput:
     )
 
 
-async def _replay(core: Core, row: RequestRow, digest: str) -> Submitted:
+async def _replay(core: Core, session: AsyncSession, row: RequestRow, digest: str) -> Submitted:
     """A submission with an Idempotency-Key seen before: the same request, or 409."""
     if row.body_hash != digest:
         raise ApiError(
@@ -239,15 +276,22 @@ async def _replay(core: Core, row: RequestRow, digest: str) -> Submitted:
             try:
                 handle = await _start(core, client, _input_from_row(row, policy))
             except RPCError as exc:
-                raise unavailable(
-                    "the workflow service (Temporal) did not answer; please retry"
-                ) from exc
-            return await _await_ready(core, handle, row.id, 200)
-    return Submitted(200, await read_view(core, row.id))
+                error = start_error(exc)
+                if error.status == 503:
+                    error = unavailable(
+                        "the workflow service (Temporal) did not answer; please retry"
+                    )
+                raise error from exc
+            return await _await_ready(core, session, handle, row.id, 200)
+    return Submitted(200, await read_view(session, row.id))
 
 
 async def submit(
-    core: Core, requester: str, body: Submission, idempotency_key: str | None
+    core: Core,
+    session: AsyncSession,
+    requester: str,
+    body: Submission,
+    idempotency_key: str | None,
 ) -> Submitted:
     """Validate, route, record and start one request.
 
@@ -262,12 +306,14 @@ async def submit(
     digest = body_hash(body)
 
     if idempotency_key is not None:
-        async with core.sessions() as session:
-            existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
+        existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
+        await session.commit()
         if existing is not None:
-            return await _replay(core, existing, digest)
+            return await _replay(core, session, existing, digest)
 
-    # Reach Temporal before writing anything, so an outage writes nothing.
+    # Reach Temporal before writing anything, so an outage writes nothing; the
+    # connection is released first, as connecting may take the whole RPC timeout.
+    await session.commit()
     client = await core.temporal.client()
     request_id = str(uuid.uuid4())
     new = q.NewRequest(
@@ -286,17 +332,18 @@ async def submit(
         body_hash=digest,
     )
     try:
-        async with transaction(core.sessions) as session:
-            await q.insert_request(session, new)
+        await q.insert_request(session, new)
+        await session.commit()
     except IntegrityError:
+        await session.rollback()
         # The same key raced us: answer as the winner did.
         if idempotency_key is None:
             raise
-        async with core.sessions() as session:
-            existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
+        existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
+        await session.commit()
         if existing is None:
             raise
-        return await _replay(core, existing, digest)
+        return await _replay(core, session, existing, digest)
 
     inp = ApprovalInput(
         request_id=request_id,
@@ -313,13 +360,10 @@ async def submit(
         handle = await _start(core, client, inp)
     except (RPCError, RuntimeError) as exc:
         log.warning("starting the workflow of %s failed: %s; removing its row", request_id, exc)
-        async with transaction(core.sessions) as session:
-            await q.delete_unstarted_request(session, request_id)
-        raise unavailable(
-            "the workflow service (Temporal) did not accept the request; nothing was "
-            "recorded, please retry"
-        ) from exc
-    return await _await_ready(core, handle, request_id, 201)
+        await q.delete_unstarted_request(session, request_id)
+        await session.commit()
+        raise start_error(exc) from exc
+    return await _await_ready(core, session, handle, request_id, 201)
 
 
 def _refusal(cause: ApplicationError) -> ApiError | None:
@@ -351,33 +395,149 @@ def update_error(exc: BaseException) -> ApiError:
     if isinstance(exc, RPCError):
         if exc.status == RPCStatusCode.NOT_FOUND:
             return _closed()
-        if exc.status in _TRANSIENT:
-            return unavailable(NO_WORKER)
-        log.error("update RPC failed: %s %s", exc.status, exc.message)
-        return ApiError(500, "internal_error", "the workflow service refused the call")
+        return permanent_rpc_error(exc) or unavailable(NO_WORKER)
     if isinstance(exc, DomainError):
         return ApiError.from_domain(exc)
     raise exc
+
+
+def _too_large(exc: RPCError) -> bool:
+    message = exc.message.lower()
+    return any(marker in message for marker in _TOO_LARGE_MARKERS)
+
+
+def permanent_rpc_error(exc: RPCError) -> ApiError | None:
+    """The answer for an RPC failure that retrying will not cure; None when it may.
+
+    Only the transient gRPC statuses (unavailable, deadline exceeded, cancelled,
+    aborted, resource exhausted) are worth a 503 and a retry. A payload over
+    Temporal's size limit is 413 ``payload_too_large``; any other refusal
+    (invalid argument, failed precondition, permission denied, …) is a 500 that
+    says a retry will not help.
+    """
+    if _too_large(exc):
+        return payload_too_large({"temporal_status": exc.status.name})
+    if exc.status in _TRANSIENT:
+        return None
+    log.error("Temporal refused a call: %s %s", exc.status.name, exc.message)
+    return ApiError(
+        500,
+        "internal_error",
+        f"the workflow service (Temporal) refused the call ({exc.status.name}: "
+        f"{exc.message}); this is not temporary, retrying the same call will not help",
+        {"temporal_status": exc.status.name},
+    )
+
+
+def payload_too_large(details: dict[str, Any]) -> ApiError:
+    return ApiError(
+        413,
+        "payload_too_large",
+        "the data of this call is larger than the workflow service (Temporal) accepts; "
+        "nothing was changed. Send less data: retrying the same call will not help",
+        details,
+    )
+
+
+async def check_update_size(core: Core, client: Client, payload: BaseModel) -> None:
+    """Refuse (413) an update whose payload is over the namespace's blob size limit.
+
+    Temporal's frontend takes such an update, but the worker cannot accept or
+    even reject it (both echo the payload back) and fails its workflow task
+    again and again: every later action on the request times out until the
+    update is dropped. So it must never be sent.
+    """
+    limit = await core.temporal.blob_size_limit()
+    if limit is None:
+        return
+    encoded = await client.data_converter.encode([payload])
+    size = sum(p.ByteSize() for p in encoded) + _UPDATE_ENVELOPE_BYTES
+    if size > limit:
+        raise payload_too_large({"size_bytes": size, "limit_bytes": limit})
 
 
 def _closed() -> ApiError:
     return ApiError(409, ErrorCode.INVALID_STATE.value, CLOSED)
 
 
+def action_update_id(update: str, user_id: str, idempotency_key: str) -> str:
+    """The Temporal update id of a keyed action: the caller's own, whatever the key.
+
+    Update ids are unique per workflow, so two callers (two approvers of one
+    countersign stage) reusing one key must never share one; the key is hashed
+    so that any key fits and none can forge another caller's id.
+    """
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"{update}:{user_id}:{digest}"
+
+
+def payload_hash(payload: BaseModel) -> str:
+    """sha256 of an action's payload as canonical JSON."""
+    canonical = json.dumps(
+        payload.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _keyed_update_id(
+    session: AsyncSession,
+    request_id: str,
+    user_id: str,
+    update: str,
+    payload: BaseModel,
+    idempotency_key: str,
+) -> str:
+    """The update id for this caller's key; 409 when the key was used for something else."""
+    digest = payload_hash(payload)
+    key = await action_keys.claim(
+        session,
+        request_id=request_id,
+        user_id=user_id,
+        key=idempotency_key,
+        action=update,
+        body_hash=digest,
+        update_id=action_update_id(update, user_id, idempotency_key),
+    )
+    await session.commit()
+    if key.action != update or key.body_hash != digest:
+        raise ApiError(
+            409,
+            ErrorCode.CONFLICT.value,
+            f"this Idempotency-Key was already used by you for a different "
+            f"{'body' if key.action == update else 'action'} on this request",
+            {"request_id": request_id, "action": key.action},
+        )
+    return key.update_id
+
+
 async def run_update(
     core: Core,
+    session: AsyncSession,
     request_id: str,
+    user_id: str,
     update: str,
     payload: BaseModel,
     idempotency_key: str | None = None,
 ) -> RequestView:
     """Send one update to the request's workflow and answer with the new view.
 
-    ``idempotency_key`` becomes the update id, so a retried call is applied once.
+    With an ``idempotency_key`` the call is applied once: the caller's key, action
+    and body are recorded, the same ones again reuse the update id (Temporal
+    answers with the first outcome, even after the workflow has closed), another
+    body or action under the key is 409. The session's transaction ends before
+    Temporal is called.
     """
+    await session.commit()
     client = await core.temporal.client()
+    # Before the key is claimed: a call refused for its size leaves no key behind,
+    # so the same key with less data is not a conflict.
+    await check_update_size(core, client, payload)
+    update_id = None
+    if idempotency_key is not None:
+        update_id = await _keyed_update_id(
+            session, request_id, user_id, update, payload, idempotency_key
+        )
     handle = client.get_workflow_handle(workflow_id(request_id))
-    update_id = f"{update}-{idempotency_key}" if idempotency_key else None
     # The caller's token was verified: vouch for the actor, so the workflow believes it.
     signed = vouch(payload, core.settings.signing_secret, request_id, update)
     try:

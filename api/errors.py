@@ -203,10 +203,13 @@ _DESCRIPTIONS = {
     401: "Missing, invalid or expired bearer token, or an unknown user.",
     403: "Not allowed to do this.",
     404: "Not found, or not visible to the caller.",
-    409: "Conflicts with the request's state or an earlier submission.",
-    413: "The request body is larger than 1 MiB.",
+    409: "Conflicts with the request's state, or reuses an Idempotency-Key of yours for "
+    "another body or action.",
+    413: "The request body is larger than 1 MiB, or an action's data is over Temporal's "
+    "payload limit; retrying will not help.",
     422: "Invalid input; `details.fields` names each field, `details.rule` a broken rule.",
-    503: "Temporal (or no worker) is not answering; nothing was lost. Retry after `Retry-After`.",
+    503: "Temporal, a worker or the database is not answering, or no database connection "
+    "is free; nothing was lost. Retry after `Retry-After`.",
 }
 
 

@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     token_ttl_hours: int = Field(default=24 * 30, alias="APPROVALS_TOKEN_TTL_HOURS")
     temporal_ui_port: int = Field(default=8233, alias="APPROVALS_TEMPORAL_UI_PORT")
     rpc_timeout_seconds: float = Field(default=10.0, alias="APPROVALS_RPC_TIMEOUT_SECONDS")
+    # The API's database pool. A request holds at most one connection, and never
+    # while it waits on Temporal, so this bounds concurrent database work only.
+    db_pool_size: int = Field(default=10, ge=1, alias="APPROVALS_DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=10, ge=0, alias="APPROVALS_DB_MAX_OVERFLOW")
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, alias="APPROVALS_DB_POOL_TIMEOUT_SECONDS"
+    )
+    # /readyz wants a worker to have polled the task queue within this many seconds.
+    worker_poll_max_age_seconds: float = Field(
+        default=60.0, gt=0, alias="APPROVALS_WORKER_POLL_MAX_AGE_SECONDS"
+    )
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

@@ -62,7 +62,12 @@ def build_worker(
 async def run_worker(settings: Settings) -> None:
     """Connect, run until SIGINT/SIGTERM, then shut down gracefully."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    engine = make_engine(settings.require_database_url())
+    engine = make_engine(
+        settings.require_database_url(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
     client = await connect(settings)
     worker = build_worker(
         client,

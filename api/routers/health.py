@@ -1,9 +1,15 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (the database and Temporal answer)."""
+"""``/healthz`` (the process answers) and ``/readyz`` (the database, Temporal and a worker).
+
+Temporal answering is not enough to be ready: with no worker polling the task
+queue, every submission would wait and answer 202 and every action 503. So
+/readyz also wants a worker to have polled the workflow task queue within
+``APPROVALS_WORKER_POLL_MAX_AGE_SECONDS`` (the answer is cached a few seconds).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter
 from sqlalchemy import text
@@ -44,16 +50,37 @@ async def _temporal(core: CoreDep) -> str:
     return "ok" if serving else "down: not serving"
 
 
+async def _worker(core: CoreDep) -> str:
+    try:
+        last_poll = await core.temporal.last_worker_poll()
+    except ApiError:
+        return "down: Temporal not reachable"
+    except Exception as exc:  # any failure means "not ready"; the reason is reported
+        return f"down: {type(exc).__name__}"
+    queue = core.settings.task_queue
+    if last_poll is None:
+        return f"down: no worker polls task queue {queue!r}"
+    age = (datetime.now(UTC) - last_poll).total_seconds()
+    if age > core.settings.worker_poll_max_age_seconds:
+        return f"down: no worker polled task queue {queue!r} for {age:.0f} s"
+    return "ok"
+
+
 @router.get(
     "/readyz",
     response_model=Ready,
     summary="Readiness",
-    description="200 when the database and Temporal answer; 503 naming what is down.",
+    description=(
+        "200 when the database and Temporal answer and a worker has polled the task queue "
+        "recently; 503 naming what is down (`database`, `temporal`, `worker`)."
+    ),
     responses=responses(503),
 )
 async def readyz(core: CoreDep) -> Ready:
-    database, temporal = await asyncio.gather(_database(core), _temporal(core))
-    checks = {"database": database, "temporal": temporal}
+    database, temporal, worker = await asyncio.gather(
+        _database(core), _temporal(core), _worker(core)
+    )
+    checks = {"database": database, "temporal": temporal, "worker": worker}
     down = [name for name, state in checks.items() if state != "ok"]
     if down:
         raise unavailable(f"not ready: {' and '.join(down)} down", {"checks": checks})

@@ -45,7 +45,10 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=200,
-        description="Send the same key again to get the same result instead of a second one.",
+        description=(
+            "Send the same key again to get the same result instead of a second one. "
+            "A key is the caller's own; reusing it with another body or action is 409."
+        ),
     ),
 ]
 RequestId = Annotated[str, Path(description="The request id (a UUID).", max_length=64)]
@@ -97,11 +100,13 @@ def _forbidden(message: str) -> ApiError:
 async def submit_request(
     body: Submission,
     user: CurrentUser,
+    session: SessionDep,
     core: CoreDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
-    outcome = await commands.submit(core, user.id, body, idempotency_key)
+    # The session that authenticated the caller is the command's too: one per request.
+    outcome = await commands.submit(core, session, user.id, body, idempotency_key)
     response.status_code = outcome.status_code
     response.headers["Location"] = f"/v1/requests/{outcome.view.id}"
     if outcome.status_code == 202:
@@ -197,7 +202,9 @@ async def decide(
 ) -> RequestView:
     row = await _visible(session, user, request_id)
     payload = DecideInput(actor=user.id, action=body.action, comment=body.comment)
-    return await commands.run_update(core, row.id, Updates.DECIDE, payload, idempotency_key)
+    return await commands.run_update(
+        core, session, row.id, user.id, Updates.DECIDE, payload, idempotency_key
+    )
 
 
 @router.post(
@@ -222,7 +229,9 @@ async def resubmit(
     payload = ResubmitInput(
         actor=user.id, amount=body.amount, fields=body.fields, comment=body.comment
     )
-    return await commands.run_update(core, row.id, Updates.RESUBMIT, payload, idempotency_key)
+    return await commands.run_update(
+        core, session, row.id, user.id, Updates.RESUBMIT, payload, idempotency_key
+    )
 
 
 @router.post(
@@ -244,7 +253,9 @@ async def withdraw(
     if row.requester != user.id:
         raise _forbidden("only the requester may withdraw this request")
     payload = WithdrawInput(actor=user.id, comment=body.comment)
-    return await commands.run_update(core, row.id, Updates.WITHDRAW, payload, idempotency_key)
+    return await commands.run_update(
+        core, session, row.id, user.id, Updates.WITHDRAW, payload, idempotency_key
+    )
 
 
 @router.post(
@@ -273,7 +284,9 @@ async def transfer(
     if target.id == user.id:
         raise field_errors([("to_user", "must be someone other than yourself")])
     payload = TransferInput(actor=user.id, to_user=target.id, comment=body.comment)
-    return await commands.run_update(core, row.id, Updates.TRANSFER, payload, idempotency_key)
+    return await commands.run_update(
+        core, session, row.id, user.id, Updates.TRANSFER, payload, idempotency_key
+    )
 
 
 @router.post(
@@ -312,5 +325,5 @@ async def record_milestone(
         comment=body.comment,
     )
     return await commands.run_update(
-        core, row.id, Updates.RECORD_MILESTONE, payload, idempotency_key
+        core, session, row.id, user.id, Updates.RECORD_MILESTONE, payload, idempotency_key
     )

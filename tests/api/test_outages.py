@@ -96,10 +96,29 @@ async def test_a_failed_workflow_start_removes_the_row_and_is_503(
     assert await db.count_for_customer("Half Written Ltd") == 0
 
 
-async def test_readyz_is_200_when_database_and_temporal_answer(api: httpx.AsyncClient) -> None:
+@pytest.mark.usefixtures("worker")
+async def test_readyz_is_200_when_database_temporal_and_a_worker_answer(
+    api: httpx.AsyncClient,
+) -> None:
     resp = await api.get("/readyz")
-    assert resp.status_code == 200
-    assert resp.json() == {"status": "ok", "checks": {"database": "ok", "temporal": "ok"}}
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "temporal": "ok", "worker": "ok"},
+    }
+
+
+async def test_readyz_is_503_naming_the_worker_when_nobody_polls_the_task_queue(
+    no_worker: httpx.AsyncClient,
+) -> None:
+    resp = await no_worker.get("/readyz")
+    assert resp.status_code == 503, resp.text
+    assert resp.headers["Retry-After"] == "5"
+    error = resp.json()["error"]
+    assert error["message"] == "not ready: worker down"
+    checks = error["details"]["checks"]
+    assert (checks["database"], checks["temporal"]) == ("ok", "ok")
+    assert checks["worker"].startswith("down: no worker polls task queue 'api-")
 
 
 async def test_without_a_worker_submit_is_accepted_202_and_actions_are_503(

@@ -34,6 +34,7 @@ from domain.process import (
     RequestView,
     ResolveAssigneesInput,
     ResolveAssigneesOutput,
+    TransitionBatch,
     TransitionRecord,
     VerifyProofInput,
     VerifyProofOutput,
@@ -149,33 +150,57 @@ class ApprovalActivities:
         older than the one the read-model already shows (a late retry) still
         gets its audit row and notices, but never rolls the read-model back.
         """
-        view, event = record.view, record.event
         async with transaction(self._sessions) as session:
-            created = await _insert_request_if_missing(session, view, event)
-            event_json = event.model_dump(mode="json")
-            new_event = await session.scalar(
-                insert(EventRow)
-                .values(
-                    request_id=view.id,
-                    seq=event.seq,
-                    at=event.at,
-                    actor=event.actor,
-                    on_behalf_of=event.on_behalf_of,
-                    kind=str(event.kind),
-                    comment=event.comment,
-                    data=event_json["data"],
-                )
-                .on_conflict_do_nothing(index_elements=[EventRow.request_id, EventRow.seq])
-                .returning(EventRow.id)
-            )
-            if new_event is None:
-                activity.logger.info(
-                    "transition %s #%d already recorded; nothing to do", view.id, event.seq
-                )
-                return
-            if created or await _update_request(session, view, event):
-                await _rewrite_assignments(session, view)
-            await _insert_notices(session, record)
+            await _write_transition(session, record)
+
+    @activity.defn(name=Activities.RECORD_TRANSITIONS)
+    async def record_transitions(self, batch: TransitionBatch) -> None:
+        """Write the transitions of one message, in order, in one transaction.
+
+        Each is idempotent on ``(request_id, event.seq)`` as in
+        :meth:`record_transition`, so a retried batch writes only what is missing.
+        """
+        last = len(batch.records) - 1
+        async with transaction(self._sessions) as session:
+            for i, record in enumerate(batch.records):
+                await _write_transition(session, record, read_model=i == last)
+
+
+async def _write_transition(
+    session: AsyncSession, record: TransitionRecord, *, read_model: bool = True
+) -> None:
+    """Audit event and notices of one transition, and (``read_model``) the row and inbox.
+
+    In a batch only the last transition moves the read-model: its snapshot is the
+    state after all of them, and assignment rows are never deleted, so nothing an
+    earlier snapshot would have written is lost.
+    """
+    view, event = record.view, record.event
+    created = await _insert_request_if_missing(session, view, event)
+    event_json = event.model_dump(mode="json")
+    new_event = await session.scalar(
+        insert(EventRow)
+        .values(
+            request_id=view.id,
+            seq=event.seq,
+            at=event.at,
+            actor=event.actor,
+            on_behalf_of=event.on_behalf_of,
+            kind=str(event.kind),
+            comment=event.comment,
+            data=event_json["data"],
+        )
+        .on_conflict_do_nothing(index_elements=[EventRow.request_id, EventRow.seq])
+        .returning(EventRow.id)
+    )
+    if new_event is None:
+        activity.logger.info(
+            "transition %s #%d already recorded; nothing to do", view.id, event.seq
+        )
+        return
+    if created or (read_model and await _update_request(session, view, event)):
+        await _rewrite_assignments(session, view)
+    await _insert_notices(session, record)
 
 
 def _request_values(view: RequestView, event: HistoryEvent) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class Queries:
 
 class Activities:
     RECORD_TRANSITION: Final = "record_transition"
+    RECORD_TRANSITIONS: Final = "record_transitions"
     RESOLVE_ASSIGNEES: Final = "resolve_assignees"
     RESOLVE_ESCALATION: Final = "resolve_escalation"
     EXECUTE_PAYOUT: Final = "execute_payout"

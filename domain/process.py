@@ -381,3 +381,9 @@ class TransitionRecord(BaseModel):
     view: RequestView  # without history: the event below is the new history row
     event: HistoryEvent
     notices: list[Notice] = Field(default_factory=list)
+
+
+class TransitionBatch(BaseModel):
+    """The transitions one message (or deadline) caused, written in one transaction, in order."""
+
+    records: list[TransitionRecord]

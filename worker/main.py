@@ -45,6 +45,7 @@ def build_worker(
         workflows=[ApprovalWorkflow, ReconcileWorkflow],
         activities=[
             acts.record_transition,
+            acts.record_transitions,
             acts.resolve_assignees,
             acts.resolve_escalation,
             acts.execute_payout,

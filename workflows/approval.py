@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -78,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         Status,
         StuckState,
         TransferInput,
+        TransitionBatch,
         TransitionRecord,
         VerifyProofInput,
         VerifyProofOutput,
@@ -111,6 +112,14 @@ _STUCK_RETRY_MAX = timedelta(minutes=5)
 _FLAG_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 _VERIFY_TIMEOUT = timedelta(seconds=10)
 _MAX_NONCES = 2000
+_ONE_WRITE = "one-write-per-transition"
+"""Patch: a message's transitions are written by one activity, look-ups run locally.
+
+Requests started before it replay the old way (one activity per event, remote
+look-ups); see README "Changing workflow code"."""
+_MAX_BATCH = 50
+_LOCAL_TIMEOUT = timedelta(seconds=10)
+_LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 
 _OUTCOMES = frozenset(
     {
@@ -151,6 +160,9 @@ def _refuse(code: ErrorCode, message: str, **details: Any) -> ApplicationError:
     return ApplicationError(message, details or {}, type=code.value, non_retryable=True)
 
 
+_R = TypeVar("_R")
+
+
 @workflow.defn(name=WORKFLOW_NAME)
 class ApprovalWorkflow:
     @workflow.init
@@ -163,6 +175,8 @@ class ApprovalWorkflow:
         self._last_search_attributes: tuple[Any, ...] | None = None
         self._continue_requested = False
         self._operator: str | None = None  # the operator vouching for the message in hand
+        self._batched = False  # set at the start of run(): see _ONE_WRITE
+        self._pending: list[TransitionRecord] = []
         self._nonces: dict[str, datetime] = {}
         if inp.carried is not None:
             self._view = inp.carried.view
@@ -196,16 +210,20 @@ class ApprovalWorkflow:
 
     @workflow.run
     async def run(self, inp: ApprovalInput) -> RequestView:
+        self._batched = workflow.patched(_ONE_WRITE)
         if not self._resumed:
             await self._submit()
         while not self._finished:
             if self._queue:
                 await self._process(self._queue.pop(0))
                 continue
+            await self._flush()
             self._settle()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self._carry())
+                if not self._queue:  # a message that came meanwhile is handled first
+                    workflow.continue_as_new(self._carry())
+                continue
             deadline = self._next_deadline()
             if deadline is None:  # nothing timed in this state: wait for a message
                 await workflow.wait_condition(lambda: bool(self._queue))
@@ -227,6 +245,7 @@ class ApprovalWorkflow:
             if action.from_signal:
                 await self._ignore(action)
             self._processed.append(action)
+        await self._flush()
         self._settle()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view
@@ -424,18 +443,16 @@ class ApprovalWorkflow:
         holders = sorted({a.user for s in waiting for a in s.actors})
         if not holders:
             return
-        found = await workflow.execute_activity(
+        found = await self._look_up(
             Activities.INACTIVE_USERS,
             InactiveUsersInput(users=holders),
-            result_type=InactiveUsersOutput,
-            start_to_close_timeout=_ACTIVITY_TIMEOUT,
-            retry_policy=_RETRY,
-            summary=f"who has left: {stage.name}",
+            InactiveUsersOutput,
+            f"who has left: {stage.name}",
         )
         gone = set(found.inactive)
         if not gone:
             return
-        up = await workflow.execute_activity(
+        up = await self._look_up(
             Activities.RESOLVE_ESCALATION,
             EscalationInput(
                 request_id=v.id,
@@ -444,10 +461,8 @@ class ApprovalWorkflow:
                 escalation_role=self._policy.timers.escalation_role,
                 at=workflow.now(),
             ),
-            result_type=EscalationOutput,
-            start_to_close_timeout=_ACTIVITY_TIMEOUT,
-            retry_policy=_RETRY,
-            summary=f"who steps in: {stage.name}",
+            EscalationOutput,
+            f"who steps in: {stage.name}",
         )
         added = escalation.hand_over(waiting, gone, up.next_up, v.requester, workflow.now())
         await self._record(
@@ -635,7 +650,7 @@ class ApprovalWorkflow:
     ) -> list[Slot]:
         """Who the directory names for ``approvers`` now (the requester never among them)."""
         v = self._view
-        out = await workflow.execute_activity(
+        out = await self._look_up(
             Activities.RESOLVE_ASSIGNEES,
             ResolveAssigneesInput(
                 request_id=v.id,
@@ -645,12 +660,36 @@ class ApprovalWorkflow:
                 approvers=approvers,
                 at=workflow.now(),
             ),
-            result_type=ResolveAssigneesOutput,
+            ResolveAssigneesOutput,
+            summary,
+        )
+        return out.slots
+
+    async def _look_up(self, name: str, arg: Any, result_type: type[_R], summary: str) -> _R:
+        """A read-only directory look-up: local (no server round trip) once patched."""
+        if self._batched:
+            try:
+                return await workflow.execute_local_activity(
+                    name,
+                    arg,
+                    result_type=result_type,
+                    start_to_close_timeout=_LOCAL_TIMEOUT,
+                    retry_policy=_LOCAL_RETRY,
+                    summary=summary,
+                )
+            except (ActivityError, ApplicationError):
+                # (A local activity's failure may arrive as its bare ApplicationError.)
+                # The directory did not answer here: ask again as a regular activity,
+                # which the server retries for as long as it takes, on any worker.
+                pass
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
             start_to_close_timeout=_ACTIVITY_TIMEOUT,
             retry_policy=_RETRY,
             summary=summary,
         )
-        return out.slots
 
     async def _people(self, key: str, approvers: tuple[ApproverSpec, ...]) -> list[str]:
         """Everyone ``approvers`` names today; the requester only where named as such."""
@@ -1019,7 +1058,7 @@ class ApprovalWorkflow:
         """Make the next person up from ``frontier`` eligible on ``waiting`` slots."""
         if not frontier:
             return []
-        out = await workflow.execute_activity(
+        out = await self._look_up(
             Activities.RESOLVE_ESCALATION,
             EscalationInput(
                 request_id=self._view.id,
@@ -1028,10 +1067,8 @@ class ApprovalWorkflow:
                 escalation_role=self._policy.timers.escalation_role,
                 at=workflow.now(),
             ),
-            result_type=EscalationOutput,
-            start_to_close_timeout=_ACTIVITY_TIMEOUT,
-            retry_policy=_RETRY,
-            summary=f"who is next up: {stage.name}",
+            EscalationOutput,
+            f"who is next up: {stage.name}",
         )
         return await self._add_escalated(
             stage, waiting, {u: out.next_up.get(u, []) for u in frontier}, reason
@@ -1192,19 +1229,34 @@ class ApprovalWorkflow:
         )
         self._view.history.append(event)
         snapshot = self._view.model_copy(update={"history": [], "stuck": None})
+        record = TransitionRecord(view=snapshot, event=event, notices=keyed)
+        if not self._batched:
+            await self._write(Activities.RECORD_TRANSITION, record, f"record #{self._seq}: {kind}")
+            return
+        self._pending.append(record)
+        if len(self._pending) >= _MAX_BATCH:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Write the transitions recorded since the last flush: one activity, one transaction."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        kinds = ", ".join(r.event.kind.value for r in batch)
+        first, last = batch[0].event.seq, batch[-1].event.seq
+        span = f"#{first}" if first == last else f"#{first}-{last}"
         await self._write(
-            TransitionRecord(view=snapshot, event=event, notices=keyed),
-            f"record #{self._seq}: {kind.value}",
+            Activities.RECORD_TRANSITIONS, TransitionBatch(records=batch), f"record {span}: {kinds}"
         )
 
-    async def _write(self, record: TransitionRecord, summary: str) -> None:
-        """Write one transition; while it fails, say so loudly and keep retrying."""
+    async def _write(self, activity: str, arg: Any, summary: str) -> None:
+        """Write transitions; while that fails, say so loudly and keep retrying."""
         failures = 0
         while True:
             try:
                 await workflow.execute_activity(
-                    Activities.RECORD_TRANSITION,
-                    record,
+                    activity,
+                    arg,
                     start_to_close_timeout=_ACTIVITY_TIMEOUT,
                     retry_policy=_RECORD_RETRY,
                     summary=summary,

@@ -18,11 +18,14 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from common.settings import Settings
+from domain.constants import Signals, Updates, workflow_id
 from domain.inbound import PAYLOAD_BUDGET_BYTES
+from domain.process import DecideInput, RequestView
 
 from .conftest import Auth, Db, make_settings, running, temporal_target
 
@@ -350,3 +353,28 @@ async def test_a_submission_over_the_payload_budget_is_413_and_never_started(
     assert await db.count_for_customer(customer) == 0
     query = f"CustomerId = '{customer}'"
     assert (await temporal_local.client.count_workflows(query)).count == 0
+
+
+async def test_a_malformed_payload_sent_straight_to_temporal_freezes_nothing(
+    api: httpx.AsyncClient, auth: Auth, db: Db, temporal_local: WorkflowEnvironment
+) -> None:
+    resp = await post(api, auth, "am_li", "/v1/requests", contract(unique("Straight")))
+    assert resp.status_code == 201, resp.text
+    rid = resp.json()["id"]
+    handle = temporal_local.client.get_workflow_handle(workflow_id(rid))
+    # model_construct skips validation, as a client in another language would.
+    bad = DecideInput.model_construct(actor="bcd_zheng", action="approve", comment=f"x{NUL}")
+
+    # An update is rejected when the worker decodes it...
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(Updates.DECIDE, bad, result_type=RequestView)
+    # ...and a signal is dropped (the SDK logs it): the workflow task does not fail.
+    await handle.signal(Signals.DECIDE, bad)
+
+    resp = await post(
+        api, auth, "bcd_zheng", f"/v1/requests/{rid}/decisions", {"action": "approve"}
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["stage_index"] == 1
+    kinds = await db.event_kinds(rid)
+    assert kinds.count("approved") == 1 and "ignored" not in kinds

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.inbound import Comment, Id, Money, OptionalShortText
+from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
 from domain.policy import StageMode
 
 
@@ -26,7 +26,7 @@ class DecisionBody(_Body):
 
 
 class ResubmitBody(_Body):
-    fields: dict[str, Any] | None = Field(
+    fields: FormFields | None = Field(
         default=None,
         max_length=100,
         description="The complete new form fields (they replace the current ones); "
@@ -116,7 +116,7 @@ class PolicyList(BaseModel):
 
 class PreviewBody(_Body):
     amount: Money | None = None
-    fields: dict[str, Any] = Field(default_factory=dict, max_length=100)
+    fields: FormFields = Field(default_factory=dict, max_length=100)
     customer: OptionalShortText | None = None
 
 

@@ -197,10 +197,15 @@ def check_number(
     assert isinstance(exponent, int)  # finite
     if exponent < 0:
         trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-        if -exponent - min(trailing_zeros, -exponent) > places:
+        fraction_digits = -exponent - min(trailing_zeros, -exponent)
+        if fraction_digits > places:
             raise InboundError(
                 f"must have at most {places} decimal places" if places else "must be a whole number"
             )
+        if -exponent > places:
+            # Zeros beyond the budget (a float's 12.0, a Decimal's 1.500) are dropped,
+            # so the plain form is within the budget too. Exact: within 28 digits.
+            number = number.quantize(Decimal(1).scaleb(-places))
     return number
 
 
@@ -213,6 +218,30 @@ def check_money(value: object) -> Decimal:
         value, integer_digits=MONEY_INTEGER_DIGITS, places=MONEY_PLACES, negative=False
     )
     return number.quantize(_CENT)
+
+
+def check_json_text(value: object) -> object:
+    """``value`` (any JSON value) if every string in it, keys included, is valid
+    Unicode: a lone surrogate has no UTF-8 form, so nothing could carry or store it.
+
+    The value's own rules (a form field's type, length, control characters) are
+    checked later by :func:`domain.requests.validate_fields`.
+
+    Raises:
+        InboundError: a string somewhere in ``value`` holds a lone surrogate.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise InboundError("must be valid Unicode text (it contains a lone surrogate)")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return value
 
 
 # --- the payload budget ------------------------------------------------------------
@@ -288,6 +317,12 @@ Id = Annotated[
     ),
 ]
 """A user id, request type, milestone name or token subject (:data:`ID_PATTERN`)."""
+
+FieldValue = Annotated[Any, AfterValidator(_pydantic(check_json_text))]
+"""A form field's value as sent: any JSON that can be carried (see :func:`check_json_text`)."""
+FormFields = dict[Id, FieldValue]
+"""The ``fields`` of a submission, resubmission or preview: keys are ids, values
+carriable JSON; each is checked against its policy by ``validate_fields``."""
 
 Money = Annotated[
     Decimal,

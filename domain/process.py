@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from domain.inbound import Comment, Id, Money, OptionalShortText
+from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.routing import Route
 
@@ -246,7 +246,7 @@ class DecideInput(BaseModel):
 class ResubmitInput(BaseModel):
     actor: Id
     amount: Money | None = None
-    fields: dict[str, Any] | None = None
+    fields: FormFields | None = None
     comment: Comment | None = None
 
 

@@ -12,6 +12,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.inbound import (
     FIELD_INTEGER_DIGITS,
     Comment,
+    FormFields,
     Id,
     InboundError,
     Money,
@@ -38,7 +39,7 @@ class Submission(BaseModel):
     title: ShortText
     customer: OptionalShortText | None = None
     amount: Money | None = None
-    fields: dict[str, Any] = Field(default_factory=dict, max_length=100)
+    fields: FormFields = Field(default_factory=dict, max_length=100)
     comment: Comment | None = None
 
 

@@ -378,3 +378,29 @@ async def test_a_malformed_payload_sent_straight_to_temporal_freezes_nothing(
     assert resp.json()["stage_index"] == 1
     kinds = await db.event_kinds(rid)
     assert kinds.count("approved") == 1 and "ignored" not in kinds
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"contract_no": "\ud800"}, "fields.contract_no"),
+        ({"contract_no": ["ok", {"deep": "\udfff"}]}, "fields.contract_no"),
+        ({"a\ud800": "x"}, "fields"),
+        ({"not an id": "x"}, "fields"),
+    ],
+)
+@pytest.mark.parametrize("action", ["resubmit", "preview", "submit"])
+async def test_field_values_that_could_not_be_carried_are_named(
+    api: httpx.AsyncClient, auth: Auth, fields: dict[str, Any], field: str, action: str
+) -> None:
+    # A resubmission's fields go to the workflow as they are: a lone surrogate
+    # there could not even be serialized (it was a 500).
+    path = {
+        "resubmit": f"/v1/requests/{uuid.uuid4()}/resubmit",
+        "preview": "/v1/policies/big_customer_contract/preview",
+        "submit": "/v1/requests",
+    }[action]
+    body = contract("Fields", fields=fields) if action == "submit" else {"fields": fields}
+    resp = await post(api, auth, "am_li", path, body)
+    # A key that is not an id is named as pydantic names keys: "fields.<key>.[key]".
+    assert len(named(resp)) == 1 and named(resp)[0].startswith(field), resp.text

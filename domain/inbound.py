@@ -320,7 +320,18 @@ Id = Annotated[
 
 FieldValue = Annotated[Any, AfterValidator(_pydantic(check_json_text))]
 """A form field's value as sent: any JSON that can be carried (see :func:`check_json_text`)."""
-FormFields = dict[Id, FieldValue]
+FormFields = Annotated[
+    dict[Id, FieldValue],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": 100,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_ID, "pattern": ID_PATTERN},
+            "description": "The request type's form fields by name (see its policy).",
+        },
+        mode="validation",
+    ),
+]
 """The ``fields`` of a submission, resubmission or preview: keys are ids, values
 carriable JSON; each is checked against its policy by ``validate_fields``."""
 

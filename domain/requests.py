@@ -23,7 +23,16 @@ from domain.inbound import (
 )
 from domain.policy import FieldSpec, FieldType, Policy
 
-__all__ = ["Comment", "Money", "ShortText", "Submission", "validate_fields"]
+__all__ = [  # Comment, Money and ShortText live in domain.inbound; kept importable here
+    "STRING_FIELD_MAX",
+    "Comment",
+    "FieldProblem",
+    "Money",
+    "ShortText",
+    "Submission",
+    "condition_values",
+    "validate_fields",
+]
 
 STRING_FIELD_MAX = 500
 """A ``string`` form field is one line of at most this many characters (or its

@@ -32,6 +32,13 @@ walks it through the approval stages of its policy.
 Authenticate with `Authorization: Bearer <token>` (`approvals token USER_ID`).
 Errors are always `{"error": {"code", "message", "details"}}`; validation errors
 name each field in `details.fields`. Money is a decimal string or number.
+
+Inbound values: text never contains control characters (comments may contain
+tab and newline) and is trimmed; ids (users, request types, milestones) match
+`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$`; numbers are plain ASCII decimals such as
+`1234.50` (no exponent, spaces or separators) or JSON numbers whose plain form
+fits. A request body may be at most 1 MiB, and a request (or a resubmission) at
+most 256 KiB once serialized for its workflow: more is 413.
 """
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from common.settings import Settings
+from domain.inbound import InboundError, check_id
 
 ALGORITHM = "HS256"
 
@@ -46,4 +47,7 @@ def user_id_from_token(settings: Settings, token: str) -> str:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise InvalidToken("the token names no user")
-    return sub
+    try:
+        return check_id(sub)
+    except InboundError as exc:
+        raise InvalidToken("the token's subject is not a user id") from exc

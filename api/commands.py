@@ -52,6 +52,7 @@ from db.models import RequestRow
 from domain import search_attributes as sa
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
 from domain.errors import HTTP_STATUS, DomainError, ErrorCode
+from domain.inbound import check_payload_budget
 from domain.policy import Policy
 from domain.process import ApprovalInput, RequestView, Status
 from domain.requests import Submission, validate_fields
@@ -303,6 +304,19 @@ async def submit(
     policy = policy_for(core.policies, body.type)
     fields = validate_fields(policy, body.amount, body.fields)
     route = resolve_route(policy, body.amount, fields)
+    request_id = str(uuid.uuid4())
+    inp = ApprovalInput(
+        request_id=request_id,
+        requester=requester,
+        title=body.title,
+        customer=body.customer or None,
+        amount=body.amount,
+        fields=fields,
+        comment=body.comment,
+        policy=policy,
+        route=route,
+    )
+    check_payload_budget(inp, "the request")  # 413 before anything is written or started
     digest = body_hash(body)
 
     if idempotency_key is not None:
@@ -315,13 +329,12 @@ async def submit(
     # connection is released first, as connecting may take the whole RPC timeout.
     await session.commit()
     client = await core.temporal.client()
-    request_id = str(uuid.uuid4())
     new = q.NewRequest(
         id=request_id,
         type=policy.type,
         title=body.title,
         requester=requester,
-        customer=body.customer or None,
+        customer=inp.customer,
         amount=body.amount,
         fields=fields,
         comment=body.comment,
@@ -345,17 +358,6 @@ async def submit(
             raise
         return await _replay(core, session, existing, digest)
 
-    inp = ApprovalInput(
-        request_id=request_id,
-        requester=requester,
-        title=body.title,
-        customer=new.customer,
-        amount=body.amount,
-        fields=fields,
-        comment=body.comment,
-        policy=policy,
-        route=route,
-    )
     try:
         handle = await _start(core, client, inp)
     except (RPCError, RuntimeError) as exc:

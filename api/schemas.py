@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
+from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
 from domain.policy import StageMode
-from domain.requests import Comment, Money
-
-UserRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
 class _Body(BaseModel):
@@ -28,7 +26,7 @@ class DecisionBody(_Body):
 
 
 class ResubmitBody(_Body):
-    fields: dict[str, Any] | None = Field(
+    fields: FormFields | None = Field(
         default=None,
         max_length=100,
         description="The complete new form fields (they replace the current ones); "
@@ -43,13 +41,13 @@ class WithdrawBody(_Body):
 
 
 class TransferBody(_Body):
-    to_user: UserRef = Field(description="The directory user who takes over this step.")
+    to_user: Id = Field(description="The directory user who takes over this step.")
     comment: Comment | None = None
 
 
 class MilestoneBody(_Body):
     amount: Money | None = Field(default=None, description="The payment received (CNY).")
-    reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = Field(
+    reference: OptionalShortText = Field(
         default="", description="e.g. the bank transfer reference."
     )
     comment: Comment | None = None
@@ -118,8 +116,8 @@ class PolicyList(BaseModel):
 
 class PreviewBody(_Body):
     amount: Money | None = None
-    fields: dict[str, Any] = Field(default_factory=dict, max_length=100)
-    customer: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    fields: FormFields = Field(default_factory=dict, max_length=100)
+    customer: OptionalShortText | None = None
 
 
 class PreviewStage(BaseModel):

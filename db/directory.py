@@ -29,10 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import transaction
 from db.models import DelegationRow, RoleRow, UserRoleRow, UserRow
+from domain.inbound import Comment, Id, ShortText
 from domain.policy import ApproverSpec, StageMode
 from domain.process import Actor, Slot
 
-UserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+# Everything in the org file that becomes a stored id or text is an inbound type
+# (domain.inbound), so a malformed file fails at load, naming the field.
+UserId = Id
 RoleId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 # Org loads from several processes (dev stack, tests) take turns.
@@ -50,10 +53,8 @@ class _Strict(BaseModel):
 
 class OrgUser(_Strict):
     id: UserId
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    email: (
-        Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=200)] | None
-    ) = None
+    name: ShortText
+    email: Annotated[ShortText, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     roles: tuple[RoleId, ...] = ()
     manager: UserId | None = None
     is_admin: bool = False
@@ -66,13 +67,13 @@ class OrgDelegation(_Strict):
     to: UserId
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+    reason: Comment = ""
 
 
 class OrgFile(_Strict):
     """The whole directory as the org file states it."""
 
-    roles: dict[RoleId, Annotated[str, StringConstraints(min_length=1, max_length=200)]]
+    roles: dict[RoleId, ShortText]
     users: tuple[OrgUser, ...] = Field(min_length=1)
     delegations: tuple[OrgDelegation, ...] = ()
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.inbound import Comment, Id, OptionalShortText, ShortText
+
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
@@ -36,13 +38,15 @@ class FieldSpec(_Strict):
 
     name: Identifier
     type: FieldType
-    label: str = ""
+    label: OptionalShortText = ""
     required: bool = True
     min: Decimal | None = None
     max: Decimal | None = None
     max_length: int = Field(default=2000, ge=1, le=100_000)
-    choices: tuple[str, ...] = ()
-    help: str = ""
+    decimal_places: int = Field(default=4, ge=0, le=8)
+    """``decimal`` fields: the most digits a value may have after the point."""
+    choices: tuple[ShortText, ...] = ()
+    help: Comment = ""
 
     @model_validator(mode="after")
     def _choices_only_for_choice(self) -> FieldSpec:
@@ -107,7 +111,7 @@ class ApproverSpec(_Strict):
 
     role: Identifier | None = None
     manager: int | None = Field(default=None, ge=1, le=10)
-    user: str | None = None
+    user: Id | None = None
     requester: Literal[True] | None = None
 
     @model_validator(mode="after")
@@ -140,11 +144,11 @@ class StageMode(StrEnum):
 
 class StageSpec(_Strict):
     key: Identifier
-    name: str
+    name: ShortText
     approvers: tuple[ApproverSpec, ...] = Field(min_length=1)
     mode: StageMode = StageMode.ANY
     when: Condition | None = None
-    note: str = ""
+    note: Comment = ""
 
     @field_validator("approvers")
     @classmethod
@@ -203,20 +207,20 @@ class ConditionalPercent(_Strict):
 
 class MilestoneSpec(_Strict):
     name: Identifier
-    title: str
+    title: ShortText
     due: timedelta
     remind_before: timedelta | None = timedelta(days=1)
     amount: MilestoneAmount | None = None
     when: Condition | None = None
     """The milestone applies only when this holds (custom goods: a deposit)."""
-    note: str = ""
+    note: Comment = ""
 
 
 class HardRule(_Strict):
     """A rule that refuses a request at submission when ``refuse_when`` holds."""
 
     name: Identifier
-    message: str
+    message: ShortText
     refuse_when: Condition
 
 
@@ -225,7 +229,7 @@ class CcSpec(_Strict):
 
     who: ApproverSpec
     when: Condition | None = None
-    note: str = ""
+    note: Comment = ""
 
 
 class PayoutSpec(_Strict):
@@ -235,10 +239,10 @@ class PayoutSpec(_Strict):
     (``after_milestone``), at the next window (7th-10th or 25th-27th).
     """
 
-    title: str
+    title: ShortText
     after_milestone: Identifier | None = None
     windows: tuple[tuple[int, int], ...] = ((7, 10), (25, 27))
-    method: str = "bank transfer"
+    method: ShortText = "bank transfer"
     utc_offset_hours: int = Field(default=8, ge=-12, le=14)
     """The windows are days of the company's calendar (China Standard Time by default)."""
 
@@ -261,14 +265,14 @@ class ReviewCycle(_Strict):
     """
 
     every: timedelta
-    title: str = "Periodic re-evaluation"
+    title: ShortText = "Periodic re-evaluation"
 
 
 class WatchStep(_Strict):
     """One rung of a ladder: at ``after`` (from the anchor), notify; optionally repeat."""
 
     after: timedelta
-    title: str
+    title: ShortText
     notify: tuple[ApproverSpec, ...] = Field(min_length=1)
     repeat_every: timedelta | None = None
 
@@ -283,7 +287,7 @@ class Watch(_Strict):
     """
 
     settles_with: Identifier
-    settles_title: str = "Payment received"
+    settles_title: ShortText = "Payment received"
     anchor_field: Identifier | None = None
     """A date field the ladder counts from (the invoice due date); else submission."""
     steps: tuple[WatchStep, ...] = ()
@@ -292,8 +296,10 @@ class Watch(_Strict):
 
 class AmountSpec(_Strict):
     required: bool = True
-    label: str = "Amount (CNY)"
+    label: ShortText = "Amount (CNY)"
     max: Decimal = Decimal("1000000000000")
+    positive: bool = False
+    """The amount must be more than 0 (a contract, an order, a gift), not merely >= 0."""
 
 
 class Policy(_Strict):
@@ -301,9 +307,9 @@ class Policy(_Strict):
 
     type: Identifier
     version: int = Field(ge=1)
-    title: str
-    description: str = ""
-    source: str = ""
+    title: ShortText
+    description: Comment = ""
+    source: OptionalShortText = ""
     amount: AmountSpec = AmountSpec()
     fields: tuple[FieldSpec, ...] = ()
     rules: tuple[HardRule, ...] = ()

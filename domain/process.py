@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
 from domain.policy import ApproverSpec, Policy, StageMode
-from domain.requests import Comment, Money
 from domain.routing import Route
 from domain.signing import Proof
 
@@ -223,7 +223,10 @@ class ApprovalInput(BaseModel):
     customer: str | None = None
     amount: Money | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
-    comment: Comment | None = None
+    # Plain str, not the inbound Comment: the API built this input from a checked
+    # Submission, and the workflow decodes it again on every replay, so a rule
+    # tightened later must not make a running request's own input undecodable.
+    comment: str | None = None
     policy: Policy
     route: Route
     carried: Carried | None = None
@@ -241,10 +244,14 @@ class Carried(BaseModel):
 
 
 # --- messages (updates and signals carry the same payloads) -----------------
+# Every field is an inbound type (domain.inbound), so a payload sent straight to
+# Temporal that PostgreSQL could not store is refused when it is decoded: an
+# update is rejected, a signal is dropped by the SDK (logged), and neither
+# reaches record_transition.
 
 
 class DecideInput(BaseModel):
-    actor: str
+    actor: Id
     action: Literal["approve", "reject", "return"]
     comment: Comment | None = None
     proof: Proof | None = None
@@ -252,34 +259,34 @@ class DecideInput(BaseModel):
 
 
 class ResubmitInput(BaseModel):
-    actor: str
+    actor: Id
     amount: Money | None = None
-    fields: dict[str, Any] | None = None
+    fields: FormFields | None = None
     comment: Comment | None = None
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
 class WithdrawInput(BaseModel):
-    actor: str
+    actor: Id
     comment: Comment | None = None
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
 class TransferInput(BaseModel):
-    actor: str
-    to_user: str
+    actor: Id
+    to_user: Id
     comment: Comment | None = None
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
 class MilestoneInput(BaseModel):
-    actor: str
-    milestone: str
+    actor: Id
+    milestone: Id
     amount: Money | None = None
-    reference: str = Field(default="", max_length=200)
+    reference: OptionalShortText = ""
     comment: Comment | None = None
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""

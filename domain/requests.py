@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.errors import DomainError, ErrorCode
+from domain.inbound import (
+    FIELD_INTEGER_DIGITS,
+    Comment,
+    FormFields,
+    Id,
+    InboundError,
+    Money,
+    OptionalShortText,
+    ShortText,
+    check_number,
+    check_text,
+)
 from domain.policy import FieldSpec, FieldType, Policy
 
-Money = Annotated[
-    Decimal,
-    Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False),
-    AfterValidator(lambda d: d.quantize(Decimal("0.01"))),
+__all__ = [  # Comment, Money and ShortText live in domain.inbound; kept importable here
+    "STRING_FIELD_MAX",
+    "Comment",
+    "FieldProblem",
+    "Money",
+    "ShortText",
+    "Submission",
+    "condition_values",
+    "validate_fields",
 ]
-"""Money in CNY: a non-negative decimal, always with two places ("265000.00"). Never a float."""
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+STRING_FIELD_MAX = 500
+"""A ``string`` form field is one line of at most this many characters (or its
+``max_length``, if smaller); ``text`` fields are multi-line up to ``max_length``."""
 
 
 class Submission(BaseModel):
@@ -27,11 +44,11 @@ class Submission(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    type: Id
     title: ShortText
-    customer: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    customer: OptionalShortText | None = None
     amount: Money | None = None
-    fields: dict[str, Any] = Field(default_factory=dict, max_length=100)
+    fields: FormFields = Field(default_factory=dict, max_length=100)
     comment: Comment | None = None
 
 
@@ -47,54 +64,43 @@ def _problem(field: str, message: str) -> FieldProblem:
 def _coerce(spec: FieldSpec, raw: Any) -> tuple[Any, str | None]:
     """Return (normalized JSON-safe value, error message or None)."""
     t = spec.type
-    if t in (FieldType.STRING, FieldType.TEXT):
-        if not isinstance(raw, str):
-            return None, "must be a string"
-        value = raw.strip()
-        limit = spec.max_length if t is FieldType.TEXT else min(spec.max_length, 500)
-        if len(value) > limit:
-            return None, f"must be at most {limit} characters"
-        if spec.required and not value:
-            return None, "must not be empty"
-        return value, None
-    if t is FieldType.CHOICE:
-        if raw not in spec.choices:
-            return None, f"must be one of {list(spec.choices)}"
-        return raw, None
-    if t is FieldType.BOOLEAN:
-        if not isinstance(raw, bool):
-            return None, "must be true or false"
-        return raw, None
-    if t is FieldType.DATE:
-        if not isinstance(raw, str):
-            return None, "must be a date (YYYY-MM-DD)"
-        try:
-            return date.fromisoformat(raw).isoformat(), None
-        except ValueError:
-            return None, "must be a date (YYYY-MM-DD)"
-    # numbers: decimal strings or numbers; floats are accepted as input only
-    # through their shortest repr, so 0.1 means exactly 0.1.
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
-        return None, "must be a number"
     try:
-        num = Decimal(str(raw).strip())
-    except InvalidOperation:
-        return None, "must be a number"
-    if not num.is_finite():
-        return None, "must be a finite number"
-    if t is FieldType.INTEGER:
-        if num != num.to_integral_value():
-            return None, "must be a whole number"
-        num = num.quantize(Decimal(1))
-    if abs(num) >= Decimal("1e15"):
-        return None, "is too large"
+        if t in (FieldType.STRING, FieldType.TEXT):
+            multiline = t is FieldType.TEXT
+            limit = spec.max_length if multiline else min(spec.max_length, STRING_FIELD_MAX)
+            value = check_text(raw, max_length=limit, multiline=multiline)
+            if spec.required and not value:
+                return None, "must not be empty"
+            return value, None
+        if t is FieldType.CHOICE:
+            if not isinstance(raw, str) or raw not in spec.choices:
+                return None, f"must be one of {list(spec.choices)}"
+            return raw, None
+        if t is FieldType.BOOLEAN:
+            if not isinstance(raw, bool):
+                return None, "must be true or false"
+            return raw, None
+        if t is FieldType.DATE:
+            if not isinstance(raw, str) or len(raw) != len("YYYY-MM-DD"):
+                return None, "must be a date (YYYY-MM-DD)"
+            try:
+                return date.fromisoformat(raw).isoformat(), None
+            except ValueError:
+                return None, "must be a date (YYYY-MM-DD)"
+        # Numbers: plain decimal strings or JSON numbers, within the digit budget,
+        # checked before any arithmetic (see domain.inbound.check_number).
+        places = 0 if t is FieldType.INTEGER else spec.decimal_places
+        num = check_number(raw, integer_digits=FIELD_INTEGER_DIGITS, places=places)
+    except InboundError as exc:
+        return None, str(exc)
     if spec.min is not None and num < spec.min:
         return None, f"must be at least {spec.min}"
     if spec.max is not None and num > spec.max:
         return None, f"must be at most {spec.max}"
     if t is FieldType.INTEGER:
         return int(num), None
-    # Plain notation always: Decimal.normalize() would turn 180000 into "1.8E+5".
+    # Plain notation always (bounded: the budget was checked above); a whole
+    # number without its zero places, so 180000.00 is "180000".
     return format(num.quantize(Decimal(1)) if num == num.to_integral_value() else num, "f"), None
 
 
@@ -109,6 +115,8 @@ def validate_fields(policy: Policy, amount: Decimal | None, raw: dict[str, Any])
         problems.append(_problem("amount", "is required for this request type"))
     if amount is not None and amount > policy.amount.max:
         problems.append(_problem("amount", f"must be at most {policy.amount.max}"))
+    if amount is not None and policy.amount.positive and amount <= 0:
+        problems.append(_problem("amount", "must be more than 0 for this request type"))
     known = {f.name for f in policy.fields}
     for name in raw:
         if name not in known:

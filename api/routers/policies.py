@@ -12,13 +12,14 @@ from api.errors import ApiError, responses
 from api.schemas import PolicyList, PolicySummary, Preview, PreviewBody, PreviewStage
 from db.directory import resolve_slots
 from domain.errors import ErrorCode
+from domain.inbound import Id
 from domain.policy import Policy
 from domain.requests import validate_fields
 from domain.routing import resolve_route
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
-PolicyType = Annotated[str, Path(max_length=64, description="The request type.")]
+PolicyType = Annotated[Id, Path(description="The request type.")]
 
 
 def _policy(policies: dict[str, Policy], type_: str) -> Policy:

@@ -25,6 +25,7 @@ from db.directory import DirectoryUser, get_user
 from db.models import RequestRow
 from domain.constants import Updates
 from domain.errors import ErrorCode
+from domain.inbound import Id, OptionalShortText, check_payload_budget
 from domain.process import (
     DecideInput,
     MilestoneInput,
@@ -45,12 +46,16 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=200,
+        # Printable ASCII: the key is stored and becomes part of a Temporal update id.
+        pattern=r"^[\x20-\x7E]+$",
         description=(
-            "Send the same key again to get the same result instead of a second one. "
-            "A key is the caller's own; reusing it with another body or action is 409."
+            "Send the same key again to get the same result instead of a second one "
+            "(1 to 200 printable ASCII characters). A key is the caller's own; reusing it "
+            "with another body or action is 409."
         ),
     ),
 ]
+# Not an Id: a malformed request id is answered 404 like an unknown one (see _visible).
 RequestId = Annotated[str, Path(description="The request id (a UUID).", max_length=64)]
 
 
@@ -128,25 +133,24 @@ async def submit_request(
 async def list_requests(
     user: CurrentUser,
     session: SessionDep,
-    status: Annotated[str | None, Query(max_length=64, description="e.g. `in_review`")] = None,
-    type: Annotated[str | None, Query(max_length=64, description="Request type.")] = None,
-    requester: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[Id | None, Query(description="e.g. `in_review`")] = None,
+    type: Annotated[Id | None, Query(description="Request type.")] = None,
+    requester: Annotated[Id | None, Query()] = None,
     assignee: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="`me` (or a user id): requests with a step pending for that person.",
-        ),
+        Id | None,
+        Query(description="`me` (or a user id): requests with a step pending for that person."),
     ] = None,
     overdue: bool | None = None,
-    customer: Annotated[str | None, Query(max_length=200)] = None,
+    customer: Annotated[OptionalShortText | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> RequestPage:
     after = None
     if cursor is not None:
         try:
-            after = q.Cursor.decode(cursor)
+            decoded = q.Cursor.decode(cursor)
+            # The id is compared with request ids in SQL: only a real one may get there.
+            after = q.Cursor(created_at=decoded.created_at, id=str(uuid.UUID(decoded.id)))
         except ValueError:
             raise field_errors([("cursor", "is not a cursor from this list")]) from None
     filters = q.RequestFilters(
@@ -229,6 +233,7 @@ async def resubmit(
     payload = ResubmitInput(
         actor=user.id, amount=body.amount, fields=body.fields, comment=body.comment
     )
+    check_payload_budget(payload, "the resubmission")
     return await commands.run_update(
         core, session, row.id, user.id, Updates.RESUBMIT, payload, idempotency_key
     )
@@ -302,7 +307,7 @@ async def transfer(
 )
 async def record_milestone(
     request_id: RequestId,
-    name: Annotated[str, Path(max_length=64, description="The milestone, e.g. `deposit`.")],
+    name: Annotated[Id, Path(description="The milestone, e.g. `deposit`.")],
     body: MilestoneBody,
     user: CurrentUser,
     session: SessionDep,

@@ -53,3 +53,49 @@ async def test_every_endpoint_is_documented_with_its_errors(api: httpx.AsyncClie
     assert (
         "RequestView" in submit["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
     )
+
+
+def _patterns(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        return found + [p for v in node.values() for p in _patterns(v)]
+    if isinstance(node, list):
+        return [p for v in node for p in _patterns(v)]
+    return []
+
+
+async def test_the_schema_states_the_inbound_limits_the_server_enforces(
+    api: httpx.AsyncClient,
+) -> None:
+    import jsonschema_rs
+
+    from domain.inbound import ID_PATTERN, PAYLOAD_BUDGET_BYTES, number_pattern
+
+    schema = (await api.get("/openapi.json")).json()
+    # Every pattern compiles where the fuzzer validates (Rust regex, ECMA flavour).
+    patterns = _patterns(schema)
+    assert patterns
+    for pattern in patterns:
+        jsonschema_rs.validator_for({"type": "string", "pattern": pattern})
+
+    submission = schema["components"]["schemas"]["Submission"]["properties"]
+    money = submission["amount"]["anyOf"][0]["anyOf"]
+    assert money[0] == {
+        "type": "string",
+        "maxLength": 20,
+        "pattern": number_pattern(integer_digits=16, places=2, negative=False),
+    }
+    assert money[1] == {
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMaximum": 10**16,
+        "multipleOf": 0.01,
+    }
+    assert submission["title"]["maxLength"] == 200 and "\\x00" in submission["title"]["pattern"]
+    assert submission["type"]["pattern"] == ID_PATTERN
+    transfer = schema["components"]["schemas"]["TransferBody"]["properties"]
+    assert transfer["to_user"]["pattern"] == ID_PATTERN
+    listing = {p["name"]: p for p in schema["paths"]["/v1/requests"]["get"]["parameters"]}
+    for name in ("status", "type", "requester", "assignee"):
+        assert listing[name]["schema"]["anyOf"][0]["pattern"] == ID_PATTERN
+    assert str(PAYLOAD_BUDGET_BYTES // 1024) in schema["info"]["description"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,27 @@ def test_read_org_file_names_the_file_and_field(tmp_path: Path) -> None:
         read_org_file(path)
     path.write_text("- just\n- a list\n")
     with pytest.raises(OrgError, match="must be a mapping"):
+        read_org_file(path)
+
+
+@pytest.mark.parametrize(
+    ("user", "field"),
+    [
+        ({"id": "c\u0000", "name": "C"}, "users.0.id"),
+        ({"id": "c d", "name": "C"}, "users.0.id"),
+        ({"id": "c", "name": "C\u0000"}, "users.0.name"),
+        ({"id": "c", "name": "C\u0085"}, "users.0.name"),
+        ({"id": "c", "name": "C", "email": "c\u0000@x"}, "users.0.email"),
+        ({"id": "c", "name": "C", "manager": "b\u0000"}, "users.0.manager"),
+    ],
+)
+def test_org_values_that_become_stored_ids_or_text_are_checked(
+    tmp_path: Path, user: dict[str, str], field: str
+) -> None:
+    # Loaded into PostgreSQL, a NUL would fail the load with a database error.
+    path = tmp_path / "org.yaml"
+    path.write_text(yaml.safe_dump(_org(users=[user])), encoding="utf-8")
+    with pytest.raises(OrgError, match=rf"org\.yaml: .*{re.escape(field)}: "):
         read_org_file(path)
 
 

@@ -27,14 +27,25 @@ POLICY = Policy.model_validate(
     [
         ("180000", "180000"),
         (180000, "180000"),
-        ("1.8E+5", "180000"),
+        (1.8e5, "180000"),  # a JSON number whose plain form fits
         ("0.10", "0.10"),
+        ("-0", "0"),
         ("1234.5", "1234.5"),
         (0.1, "0.1"),
     ],
 )
 def test_decimal_fields_are_stored_in_plain_notation(raw: object, stored: str) -> None:
     assert validate_fields(POLICY, Decimal(1), {"price": raw})["price"] == stored
+
+
+@pytest.mark.parametrize("raw", ["1.8E+5", "1e-1000000", "1_000", " 1 ", "\u0661\u0662", "0x10"])
+def test_decimal_fields_refuse_anything_but_plain_ascii_decimals(raw: str) -> None:
+    with pytest.raises(DomainError) as info:
+        validate_fields(POLICY, Decimal(1), {"price": raw})
+    problems = info.value.details["fields"]
+    assert isinstance(problems, list)
+    assert [p["field"] for p in problems] == ["fields.price"]
+    assert "plain decimal" in info.value.message
 
 
 def test_every_problem_is_named_at_once() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -260,6 +262,36 @@ async def test_bad_list_parameters_are_named(
     resp = await api.get(f"/v1/requests?{query}", headers=auth(REQUESTER))
     assert resp.status_code == 422
     assert fields_named(resp) == [field]
+
+
+def _cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+NIL = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        # Valid ISO dates whose instant lies outside what a datetime holds in UTC.
+        pytest.param(_cursor("0001-01-01T00:00:00+14:00", NIL), id="before-year-1-in-utc"),
+        pytest.param(_cursor("9999-12-31T23:59:59-14:00", NIL), id="after-year-9999-in-utc"),
+        # Ids the service never makes: a NUL, a non-UUID, not a string.
+        pytest.param(_cursor("2026-01-01T00:00:00+00:00", "x\u0000y"), id="nul-in-id"),
+        pytest.param(_cursor("2026-01-01T00:00:00+00:00", "not-a-uuid"), id="id-not-a-uuid"),
+        pytest.param(_cursor("2026-01-01T00:00:00+00:00", 7), id="id-not-a-string"),
+        pytest.param(_cursor("2026-01-01T00:00:00", NIL), id="naive-time"),
+        pytest.param(_cursor("2026-01-01T00:00:00+00:00", NIL, "x"), id="three-parts"),
+        pytest.param(base64.urlsafe_b64encode(b"\xff\xfe").decode(), id="not-utf8"),
+    ],
+)
+async def test_crafted_cursors_are_422_never_500(
+    api: httpx.AsyncClient, auth: Auth, cursor: str
+) -> None:
+    resp = await api.get("/v1/requests", params={"cursor": cursor}, headers=auth(REQUESTER))
+    assert resp.status_code == 422, resp.text
+    assert fields_named(resp) == ["cursor"]
 
 
 async def test_action_bodies_are_validated_before_anything_else(

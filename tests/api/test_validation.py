@@ -137,8 +137,17 @@ async def test_extra_top_level_fields_are_refused(
     assert fields_named(resp) == ["status"]
 
 
-@pytest.mark.parametrize("raw", [b'{"type": "big_customer_contract",', b"\xff\xfe", b"{'a': 1}"])
-async def test_malformed_json_says_so(
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"type": "big_customer_contract",', id="truncated"),
+        pytest.param(b"{'a': 1}", id="not-json-syntax"),
+        pytest.param(b"\xff\xfe", id="not-utf8"),
+        pytest.param(b'{"title": "caf\xe9"}', id="latin1-inside-json"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-too-deep"),
+    ],
+)
+async def test_a_body_that_is_not_json_at_all_is_400(
     api: httpx.AsyncClient, auth: Auth, nothing_started: None, raw: bytes
 ) -> None:
     resp = await api.post(
@@ -146,9 +155,23 @@ async def test_malformed_json_says_so(
         content=raw,
         headers={**auth(REQUESTER), "Content-Type": "application/json"},
     )
-    assert resp.status_code in (400, 422), resp.text
+    assert resp.status_code == 400, resp.text
     err = resp.json()["error"]
-    assert "JSON" in err["message"] or "body" in err["message"]
+    assert err["code"] == "malformed_json"
+    assert "JSON" in err["message"]
+    assert fields_named(resp) == ["body"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_not_sent_as_json_is_415(
+    api: httpx.AsyncClient, auth: Auth, nothing_started: None, content_type: str | None
+) -> None:
+    headers = auth(REQUESTER)
+    if content_type:
+        headers["Content-Type"] = content_type
+    resp = await api.post("/v1/requests", content=b'{"type": "x"}', headers=headers)
+    assert resp.status_code == 415, resp.text
+    assert resp.json()["error"]["code"] == "unsupported_media_type"
 
 
 @pytest.mark.parametrize("body", [[1, 2], "text", 42, None])
@@ -308,3 +331,14 @@ async def test_action_bodies_are_validated_before_anything_else(
     )
     assert resp.status_code == 422
     assert fields_named(resp) == ["amount"]
+
+
+async def test_a_405_allows_every_method_of_the_path(api: httpx.AsyncClient, auth: Auth) -> None:
+    resp = await api.delete("/v1/requests", headers=auth(REQUESTER))
+    assert resp.status_code == 405
+    assert set(resp.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    resp = await api.get(
+        "/v1/requests/00000000-0000-0000-0000-000000000000/decisions", headers=auth(REQUESTER)
+    )
+    assert resp.status_code == 405
+    assert resp.headers["Allow"] == "POST"

@@ -145,12 +145,15 @@ def _steered_body(body: Any) -> st.SearchStrategy[Any]:
 
     def known_type(policy_type: str, plausible: bool) -> st.SearchStrategy[dict[str, Any]]:
         amount = st.integers(min_value=0, max_value=10**7).map(str)
-        return st.fixed_dictionaries(
-            {
-                "fields": _fields_of(policy_type, plausible),
-                "amount": amount if plausible else st.just(body.get("amount")),
-            }
-        ).map(lambda known: {**body, **known, **({"type": policy_type} if "type" in body else {})})
+        parts: dict[str, st.SearchStrategy[Any]] = {
+            "fields": _fields_of(policy_type, plausible),
+            "amount": amount if plausible else st.just(body.get("amount")),
+        }
+        if plausible and "title" in body:
+            parts["title"] = st.just(f"Fuzzed {policy_type}")
+        return st.fixed_dictionaries(parts).map(
+            lambda known: {**body, **known, **({"type": policy_type} if "type" in body else {})}
+        )
 
     def one_value_replaced(base: dict[str, Any], key: str) -> st.SearchStrategy[dict[str, Any]]:
         values = _EXOTIC_NUMBERS if key == "amount" else _HOSTILE_TEXT
@@ -165,7 +168,12 @@ def _steered_body(body: Any) -> st.SearchStrategy[Any]:
     # One odd top-level value in an otherwise plausible body, so that it gets far.
     odd = [st.tuples(plausible, st.sampled_from(texts)).flatmap(replaced)] if texts else []
     return st.one_of(
-        st.just(body), plausible, types.flatmap(lambda t: known_type(t, plausible=False)), *odd
+        # The plausible body twice: it is the one that reaches the workflow.
+        st.just(body),
+        plausible,
+        plausible,
+        types.flatmap(lambda t: known_type(t, plausible=False)),
+        *odd,
     )
 
 

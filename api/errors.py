@@ -188,6 +188,8 @@ def validation_error(exc: RequestValidationError) -> ApiError:
     return field_errors(problems, "invalid request: " + "; ".join(f"{f}: {m}" for f, m in problems))
 
 
+_FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
+
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
@@ -237,7 +239,7 @@ def install(app: FastAPI) -> None:
             message = "no such resource"
         if exc.status_code == 413:
             message = "the request body is too large"
-        if exc.status_code == 400 and exc.__cause__ is not None:
+        if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_PARSE_ERROR:
             # FastAPI's answer when reading the body as JSON fails other than by
             # syntax: bytes that are not UTF-8, or nesting too deep to parse.
             reason = (

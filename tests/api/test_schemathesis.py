@@ -6,7 +6,7 @@ embedded PostgreSQL, the suite's Temporal dev server and a real worker, all on o
 background event loop (a synchronous schemathesis test cannot drive the suite's
 loop, and a worker on a stopped loop would leave every submission unsettled).
 Callers carry valid bearer tokens of demo users. The run is derandomized and
-bounded: ``APPROVALS_FUZZ_EXAMPLES`` (default 40) examples per operation and phase.
+bounded: ``APPROVALS_FUZZ_EXAMPLES`` (default 40) examples per operation.
 """
 
 from __future__ import annotations

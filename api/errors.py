@@ -3,11 +3,23 @@
 Business refusals arrive as :class:`domain.errors.DomainError` and keep their
 code; HTTP-level problems (unknown route, body too large, bad JSON) get a code
 of their own. Request validation names every field that is wrong.
+
+A request body goes through three gates, each with one status:
+
+* 415 ``unsupported_media_type``: a body without ``Content-Type: application/json``
+  (or ``+json``); it is never parsed, so it is not guessed at either.
+* 400 ``malformed_json``: the body cannot be read as JSON at all: not UTF-8, not
+  JSON syntax, or nested too deeply. Nothing about its fields can be said.
+* 422 ``validation_error``: well-formed JSON that is not what the route takes
+  (not an object, a missing or unknown field, a wrong value); each field is named.
+
+A body over 1 MiB is 413 ``payload_too_large`` before any of these.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -138,29 +150,66 @@ def _field_name(loc: Sequence[int | str]) -> str:
     return ".".join(parts)
 
 
+def malformed_json(reason: str) -> ApiError:
+    """400: the body is not JSON at all (see the module docstring for 400 vs 422)."""
+    return ApiError(
+        400,
+        "malformed_json",
+        f"the request body is not valid JSON ({reason})",
+        {"fields": [{"field": "body", "message": "is not valid JSON"}]},
+    )
+
+
+def unsupported_media_type() -> ApiError:
+    return ApiError(
+        415,
+        "unsupported_media_type",
+        "the request body must be JSON sent with Content-Type: application/json",
+        {"fields": [{"field": "body", "message": "must be sent as application/json"}]},
+    )
+
+
 def validation_error(exc: RequestValidationError) -> ApiError:
     errors = list(exc.errors())
-    if any(e.get("type") == "json_invalid" for e in errors):
-        bad = next(e for e in errors if e.get("type") == "json_invalid")
-        reason = str((bad.get("ctx") or {}).get("error", ""))
-        message = "the request body is not valid JSON" + (f" ({reason})" if reason else "")
-        return ApiError(
-            422,
-            ErrorCode.VALIDATION.value,
-            message,
-            {"fields": [{"field": "body", "message": "is not valid JSON"}]},
-        )
+    bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if bad_json is not None:
+        return malformed_json(str((bad_json.get("ctx") or {}).get("error", "")) or "syntax")
+    # FastAPI hands the route the raw bytes only when the Content-Type is not JSON.
+    if any(
+        _field_name(e.get("loc", ())) == "body" and isinstance(e.get("input"), bytes | bytearray)
+        for e in errors
+    ):
+        return unsupported_media_type()
     problems = []
     for e in errors:
         field = _field_name(e.get("loc", ()))
-        if e.get("type") == "extra_forbidden":
-            msg = "is not allowed here"
-        elif isinstance(e.get("input"), bytes | bytearray):
-            msg = "must be a JSON object sent with Content-Type: application/json"
-        else:
-            msg = str(e.get("msg"))
+        msg = "is not allowed here" if e.get("type") == "extra_forbidden" else str(e.get("msg"))
         problems.append((field, msg))
     return field_errors(problems, "invalid request: " + "; ".join(f"{f}: {m}" for f, m in problems))
+
+
+_FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every documented method of the request's path, for a 405's ``Allow``.
+
+    Starlette names only the methods of the first route whose path matched, but
+    one path often has a route per method (``GET`` and ``POST /v1/requests``).
+    The OpenAPI document lists them all; None for a path it does not describe.
+    """
+    app: FastAPI = request.app
+    path = request.url.path
+    for template, item in app.openapi()["paths"].items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods = {m.upper() for m in item if m in _HTTP_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            return ", ".join(sorted(methods))
+    return None
 
 
 def install(app: FastAPI) -> None:
@@ -178,15 +227,28 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_json(validation_error(exc))
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = str(exc.detail) if exc.detail else "error"
+        headers = exc.headers
+        allowed = _allowed_methods(request) if exc.status_code == 405 else None
+        if allowed:
+            headers = {**(headers or {}), "Allow": allowed}
         if exc.status_code == 404 and message == "Not Found":
             message = "no such resource"
         if exc.status_code == 413:
             message = "the request body is too large"
-        return error_json(ApiError(exc.status_code, code, message, headers=exc.headers))
+        if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_PARSE_ERROR:
+            # FastAPI's answer when reading the body as JSON fails other than by
+            # syntax: bytes that are not UTF-8, or nesting too deep to parse.
+            reason = (
+                "it is not UTF-8 text"
+                if isinstance(exc.__cause__, UnicodeDecodeError)
+                else "it cannot be parsed"
+            )
+            return error_json(malformed_json(reason))
+        return error_json(ApiError(exc.status_code, code, message, headers=headers))
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
@@ -200,17 +262,23 @@ def install(app: FastAPI) -> None:
 
 
 _DESCRIPTIONS = {
+    400: "The body is not JSON at all: not UTF-8, not JSON syntax (`malformed_json`).",
     401: "Missing, invalid or expired bearer token, or an unknown user.",
     403: "Not allowed to do this.",
     404: "Not found, or not visible to the caller.",
     409: "Conflicts with the request's state, or reuses an Idempotency-Key of yours for "
     "another body or action.",
-    413: "The request body is larger than 1 MiB, or an action's data is over Temporal's "
-    "payload limit; retrying will not help.",
+    413: "The request body is larger than 1 MiB, the request's data is over its payload "
+    "budget (256 KiB) or Temporal's limit; retrying will not help.",
+    415: "A body sent without `Content-Type: application/json`.",
     422: "Invalid input; `details.fields` names each field, `details.rule` a broken rule.",
     503: "Temporal, a worker or the database is not answering, or no database connection "
     "is free; nothing was lost. Retry after `Retry-After`.",
 }
+
+
+BODY_ERRORS = (400, 413, 415, 422)
+"""What a route with a JSON body may answer before its handler runs."""
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

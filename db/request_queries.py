@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +48,11 @@ class Cursor:
     def decode(cls, text: str) -> Cursor:
         """Parse a cursor made by :meth:`encode`.
 
+        Only what :meth:`encode` can make gets through: an aware timestamp that is
+        a real instant (in UTC too, so the database can compare it) and a request
+        id that is a UUID. A crafted cursor must never reach the query, where an
+        out-of-range date or a NUL in the id fails in the driver instead.
+
         Raises:
             ValueError: the text is not a cursor this service made.
         """
@@ -54,10 +60,14 @@ class Cursor:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             at, rid = json.loads(raw)
             created = datetime.fromisoformat(at)
-        except (binascii.Error, ValueError, TypeError) as exc:
+            if created.tzinfo is None or created.utcoffset() is None:
+                raise ValueError("naive timestamp")
+            created = created.astimezone(UTC)
+            if not isinstance(rid, str):
+                raise TypeError("the id is not a string")
+            rid = str(uuid.UUID(rid))
+        except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
             raise ValueError("not a valid cursor") from exc
-        if not isinstance(rid, str) or created.tzinfo is None:
-            raise ValueError("not a valid cursor")
         return cls(created_at=created, id=rid)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import CurrentUser, PoliciesDep, SessionDep
-from api.errors import ApiError, responses
+from api.errors import BODY_ERRORS, ApiError, responses
 from api.schemas import PolicyList, PolicySummary, Preview, PreviewBody, PreviewStage
 from db.directory import resolve_slots
 from domain.errors import ErrorCode
@@ -72,7 +72,7 @@ async def get_policy(policy_type: PolicyType, user: CurrentUser, policies: Polic
         "it would reach today with the caller as the requester. Invalid fields and broken "
         "hard rules are answered as for a submission (422)."
     ),
-    responses=responses(401, 404, 413, 422),
+    responses=responses(401, 404, *BODY_ERRORS),
 )
 async def preview(
     policy_type: PolicyType,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import commands
 from api.deps import CoreDep, CurrentUser, SessionDep, viewer_of
-from api.errors import ApiError, field_errors, not_found, responses
+from api.errors import BODY_ERRORS, ApiError, field_errors, not_found, responses
 from api.schemas import (
     DecisionBody,
     MilestoneBody,
@@ -99,7 +99,7 @@ def _forbidden(message: str) -> ApiError:
     responses={
         200: {"model": RequestView, "description": "The same Idempotency-Key and body again."},
         202: {"model": RequestView, "description": "Accepted; the worker has not answered yet."},
-        **responses(401, 409, 413, 422, 503),
+        **responses(401, 409, *BODY_ERRORS, 503),
     },
 )
 async def submit_request(
@@ -182,7 +182,7 @@ async def get_request(request_id: RequestId, user: CurrentUser, session: Session
     return request_view(row, await q.request_history(session, row.id))
 
 
-_ACTION_ERRORS = responses(401, 403, 404, 409, 413, 422, 503)
+_ACTION_ERRORS = responses(401, 403, 404, 409, *BODY_ERRORS, 503)
 
 
 @router.post(

@@ -44,6 +44,9 @@ async def test_every_endpoint_is_documented_with_its_errors(api: httpx.AsyncClie
             assert op["security"] == [{"bearer": []}], (method, path)
             content = op["responses"]["401"]["content"]["application/json"]
             assert content["schema"]["$ref"] == error_ref, (method, path)
+        if "requestBody" in op:
+            # Every way a body can be refused before the handler runs is documented.
+            assert {"400", "413", "415", "422"} <= set(op["responses"]), (method, path)
     # FastAPI's own validation-error shape is never advertised: ours replaces it.
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     submit = ops[("post", "/v1/requests")]

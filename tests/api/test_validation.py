@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -135,8 +137,17 @@ async def test_extra_top_level_fields_are_refused(
     assert fields_named(resp) == ["status"]
 
 
-@pytest.mark.parametrize("raw", [b'{"type": "big_customer_contract",', b"\xff\xfe", b"{'a': 1}"])
-async def test_malformed_json_says_so(
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"type": "big_customer_contract",', id="truncated"),
+        pytest.param(b"{'a': 1}", id="not-json-syntax"),
+        pytest.param(b"\xff\xfe", id="not-utf8"),
+        pytest.param(b'{"title": "caf\xe9"}', id="latin1-inside-json"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-too-deep"),
+    ],
+)
+async def test_a_body_that_is_not_json_at_all_is_400(
     api: httpx.AsyncClient, auth: Auth, nothing_started: None, raw: bytes
 ) -> None:
     resp = await api.post(
@@ -144,9 +155,23 @@ async def test_malformed_json_says_so(
         content=raw,
         headers={**auth(REQUESTER), "Content-Type": "application/json"},
     )
-    assert resp.status_code in (400, 422), resp.text
+    assert resp.status_code == 400, resp.text
     err = resp.json()["error"]
-    assert "JSON" in err["message"] or "body" in err["message"]
+    assert err["code"] == "malformed_json"
+    assert "JSON" in err["message"]
+    assert fields_named(resp) == ["body"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_not_sent_as_json_is_415(
+    api: httpx.AsyncClient, auth: Auth, nothing_started: None, content_type: str | None
+) -> None:
+    headers = auth(REQUESTER)
+    if content_type:
+        headers["Content-Type"] = content_type
+    resp = await api.post("/v1/requests", content=b'{"type": "x"}', headers=headers)
+    assert resp.status_code == 415, resp.text
+    assert resp.json()["error"]["code"] == "unsupported_media_type"
 
 
 @pytest.mark.parametrize("body", [[1, 2], "text", 42, None])
@@ -262,6 +287,36 @@ async def test_bad_list_parameters_are_named(
     assert fields_named(resp) == [field]
 
 
+def _cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+NIL = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        # Valid ISO dates whose instant lies outside what a datetime holds in UTC.
+        pytest.param(_cursor("0001-01-01T00:00:00+14:00", NIL), id="before-year-1-in-utc"),
+        pytest.param(_cursor("9999-12-31T23:59:59-14:00", NIL), id="after-year-9999-in-utc"),
+        # Ids the service never makes: a NUL, a non-UUID, not a string.
+        pytest.param(_cursor("2026-01-01T00:00:00+00:00", "x\u0000y"), id="nul-in-id"),
+        pytest.param(_cursor("2026-01-01T00:00:00+00:00", "not-a-uuid"), id="id-not-a-uuid"),
+        pytest.param(_cursor("2026-01-01T00:00:00+00:00", 7), id="id-not-a-string"),
+        pytest.param(_cursor("2026-01-01T00:00:00", NIL), id="naive-time"),
+        pytest.param(_cursor("2026-01-01T00:00:00+00:00", NIL, "x"), id="three-parts"),
+        pytest.param(base64.urlsafe_b64encode(b"\xff\xfe").decode(), id="not-utf8"),
+    ],
+)
+async def test_crafted_cursors_are_422_never_500(
+    api: httpx.AsyncClient, auth: Auth, cursor: str
+) -> None:
+    resp = await api.get("/v1/requests", params={"cursor": cursor}, headers=auth(REQUESTER))
+    assert resp.status_code == 422, resp.text
+    assert fields_named(resp) == ["cursor"]
+
+
 async def test_action_bodies_are_validated_before_anything_else(
     api: httpx.AsyncClient, auth: Auth
 ) -> None:
@@ -276,3 +331,14 @@ async def test_action_bodies_are_validated_before_anything_else(
     )
     assert resp.status_code == 422
     assert fields_named(resp) == ["amount"]
+
+
+async def test_a_405_allows_every_method_of_the_path(api: httpx.AsyncClient, auth: Auth) -> None:
+    resp = await api.delete("/v1/requests", headers=auth(REQUESTER))
+    assert resp.status_code == 405
+    assert set(resp.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    resp = await api.get(
+        "/v1/requests/00000000-0000-0000-0000-000000000000/decisions", headers=auth(REQUESTER)
+    )
+    assert resp.status_code == 405
+    assert resp.headers["Allow"] == "POST"

@@ -135,9 +135,46 @@ class EmbeddedPostgres:
             raise CliError(
                 f"embedded PostgreSQL did not start ({exc}); see {self.pgdata / 'log'}"
             ) from exc
+        return self._ready_url()
+
+    def _ready_url(self) -> str:
+        assert self.server is not None
         admin_uri = self.server.get_uri()
         asyncio.run(_ensure_database(admin_uri, DATABASE))
         return asyncpg_url(admin_uri, DATABASE)
+
+    def alive(self) -> bool:
+        """True while the server started (or reused) by :meth:`start` runs."""
+        if self.server is None:
+            return False
+        pid = self.server.get_pid()
+        return pid is not None and is_our_postmaster(pid, self.pgdata)
+
+    def restart(self) -> str:
+        """Start the server again after it died; returns its URL (normally the same).
+
+        PostgreSQL recovers from a crash by replaying its write-ahead log on start;
+        the lock files of the dead server are cleared first. While a killed server's
+        backends are still attached to its shared memory, PostgreSQL refuses to start
+        (``pre-existing shared memory block is still in use``) and this raises: the
+        caller tries again later.
+        """
+        if self.server is None:
+            return self.start()
+        note = clear_stale_lock(self.pgdata)
+        if note:
+            log.info(note)
+        server = self.server
+        try:
+            # pgserver keeps one handle per data directory and process; ask that handle to
+            # start its server again, under pgserver's machine-wide lock as its own start does.
+            with type(server)._lock:
+                server.ensure_postgres_running()
+        except Exception as exc:
+            raise CliError(
+                f"embedded PostgreSQL did not start ({exc}); see {self.pgdata / 'log'}"
+            ) from exc
+        return self._ready_url()
 
     def stop(self, *, timeout: float = 20.0) -> None:
         """Fast shutdown (SIGINT to the postmaster), then SIGQUIT/SIGKILL if it hangs."""

@@ -548,28 +548,9 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     sys.stdout.flush()
 
     # 6. supervise: restart whatever dies (see the module docstring for why that is safe)
-    def restart_postgres() -> None:
-        assert pg is not None
-        url = pg.restart()
-        if url != env["DATABASE_URL"]:
-            # pgserver chose another socket directory: worker and API must follow.
-            log.warning("PostgreSQL now answers at %s: restarting the worker and the API", url)
-            env["DATABASE_URL"] = url
-            worker.stop()
-            api.stop()
-
-    services = []
+    services: list[Supervised] = []
     if pg is not None:
-        services.append(
-            Supervised(
-                "postgres",
-                start=restart_postgres,
-                alive=pg.alive,
-                how_it_ended=lambda: "stopped running",
-                ready=lambda: True,
-                last_lines=lambda: [],
-            )
-        )
+        services.append(supervised_postgres(pg, env, clients=(worker, api)))
     services.append(
         supervised_child(
             temporal,
@@ -590,6 +571,34 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     while True:
         supervisor.check()
         time.sleep(POLL * 2)
+
+
+def supervised_postgres(
+    pg: EmbeddedPostgres, env: dict[str, str], *, clients: tuple[Child, ...]
+) -> Supervised:
+    """The embedded PostgreSQL as the supervisor sees it.
+
+    ``env`` is the environment the ``clients`` are (re)started with: should the
+    restarted server answer at another address, it gets the new ``DATABASE_URL`` and
+    the clients are stopped, so that the supervisor starts them again with it.
+    """
+
+    def restart() -> None:
+        url = pg.restart()
+        if url != env["DATABASE_URL"]:
+            # pgserver chose another socket directory: worker and API must follow.
+            log.warning("PostgreSQL now answers at %s: restarting the worker and the API", url)
+            env["DATABASE_URL"] = url
+            for client in clients:
+                client.stop()
+
+    return Supervised(
+        "postgres",
+        start=restart,
+        alive=pg.alive,
+        how_it_ended=lambda: f"(pid {pg.pid}) stopped running",
+        ready=lambda: True,
+    )
 
 
 def supervised_child(

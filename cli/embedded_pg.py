@@ -143,11 +143,14 @@ class EmbeddedPostgres:
         asyncio.run(_ensure_database(admin_uri, DATABASE))
         return asyncpg_url(admin_uri, DATABASE)
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid as of the last (re)start."""
+        return self.server.get_pid() if self.server is not None else None
+
     def alive(self) -> bool:
         """True while the server started (or reused) by :meth:`start` runs."""
-        if self.server is None:
-            return False
-        pid = self.server.get_pid()
+        pid = self.pid
         return pid is not None and is_our_postmaster(pid, self.pgdata)
 
     def restart(self) -> str:

@@ -230,6 +230,44 @@ def test_a_killed_api_is_restarted_and_answers_again(
     print(f"\nAPI answered again {recovered:.1f} s after kill -9")
 
 
+def _submits_again(stack: DevStack, since: float) -> float:
+    """Poll a submission until it is accepted; returns the seconds since ``since``."""
+    deadline = since + RECOVERY_TIMEOUT
+    with httpx.Client(base_url=stack.api, timeout=30) as client:
+        while True:
+            try:
+                _submit(stack, client)
+                return time.monotonic() - since
+            except (AssertionError, httpx.TransportError):
+                # 503 + Retry-After (or a 202) while the part is down: try again.
+                assert time.monotonic() < deadline, "no submission went through"
+                time.sleep(0.5)
+
+
+@pytest.mark.parametrize("part", ["temporal", "postgres"])
+def test_a_killed_temporal_or_postgres_is_restarted_on_its_data_and_requests_flow_again(
+    dev_stack: DevStack, part: str
+) -> None:
+    if part == "postgres":
+        pid = int((dev_stack.data / "pg" / "postmaster.pid").read_text().split()[0])
+    else:
+        pid = dev_stack.pid_of(part)
+    with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
+        before = client.get("/v1/requests?limit=100", headers=dev_stack.headers("am_li")).json()
+    assert before["items"], "earlier tests submitted requests"
+
+    _killed(pid)
+    killed_at = time.monotonic()
+    _wait_until_said(dev_stack, f"{part} is back", timeout=RECOVERY_TIMEOUT)
+    recovered = _submits_again(dev_stack, killed_at)
+
+    with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
+        after = client.get("/v1/requests?limit=100", headers=dev_stack.headers("am_li")).json()
+    ids = {item["id"] for item in after["items"]}
+    assert {item["id"] for item in before["items"]} <= ids, "requests were lost"
+    print(f"\na submission went through {recovered:.1f} s after kill -9 of {part}")
+
+
 def test_sigterm_stops_every_child_in_order_and_restarts_nothing(dev_stack: DevStack) -> None:
     children = {name: dev_stack.pid_of(name) for name in ("temporal", "worker", "api")}
 

@@ -109,3 +109,40 @@ def test_a_restarted_child_is_reported_back_once_it_is_ready(
         assert "api is back: it serves again 3.0 s after it went down" in caplog.text
     finally:
         child.stop(timeout=5)
+
+
+class MovedPostgres:
+    """Stands in for EmbeddedPostgres: dead, and answering elsewhere once restarted."""
+
+    pid = 4242
+
+    def alive(self) -> bool:
+        return False
+
+    def restart(self) -> str:
+        return "postgresql+asyncpg://postgres:@/approvals?host=/elsewhere"
+
+
+def test_postgres_answering_at_a_new_address_restarts_its_clients_with_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cli.devstack import supervised_postgres
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    worker = Child("worker", sleeper, run_dir=tmp_path, log_dir=tmp_path)
+    env = {**os.environ, "DATABASE_URL": "postgresql+asyncpg://postgres:@/approvals?host=/here"}
+    worker.start(env)
+    clock = Clock()
+    service = supervised_postgres(MovedPostgres(), env, clients=(worker,))  # type: ignore[arg-type]
+    supervisor = Supervisor([service], clock=clock)
+    caplog.set_level(logging.INFO, logger="approvals.dev")
+    try:
+        supervisor.check()
+        assert "postgres (pid 4242) stopped running" in caplog.text
+        clock.now += 1
+        supervisor.check()
+
+        assert env["DATABASE_URL"].endswith("host=/elsewhere")
+        assert not worker.running(), "the worker kept the old address"
+    finally:
+        worker.stop(timeout=5)

@@ -169,9 +169,12 @@ class EmbeddedPostgres:
             log.info(note)
         server = self.server
         try:
-            # pgserver keeps one handle per data directory and process; ask that handle to
-            # start its server again, under pgserver's machine-wide lock as its own start does.
+            # pgserver keeps one handle per data directory and process: ask that handle to
+            # do again what its first start did, under pgserver's machine-wide lock. As
+            # root that includes giving the `pgserver` user access to the path again
+            # (something may have tightened a parent directory's mode meanwhile).
             with type(server)._lock:
+                server.ensure_pgdata_inited()
                 server.ensure_postgres_running()
         except Exception as exc:
             raise CliError(

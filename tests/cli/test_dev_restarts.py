@@ -7,10 +7,12 @@ API as the supervisor's children), on free ports and a data directory of its own
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -64,8 +66,11 @@ def _tokens(env_file: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    root = tmp_path_factory.mktemp("dev")
+def dev_stack() -> Iterator[DevStack]:
+    # Not under pytest's basetemp: a pytest started meanwhile (another suite on this
+    # machine) makes /tmp/pytest-of-<user> private again, and as root the embedded
+    # PostgreSQL runs as the `pgserver` user, who must reach its data directory.
+    root = Path(tempfile.mkdtemp(prefix="approvals-dev-"))
     data = root / "data"
     api_port, grpc_port, ui_port = _free_port(), _free_port(), _free_port()
     env = {
@@ -109,6 +114,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _gone(pid: int) -> bool:
@@ -147,8 +153,9 @@ def _submit(stack: DevStack, client: httpx.Client) -> str:
     return str(view["id"])
 
 
+@pytest.mark.parametrize("sent", ["while_down", "at_the_kill"])
 def test_decision_sent_while_the_worker_is_killed_completes_after_its_restart(
-    dev_stack: DevStack, record_property: Callable[[str, object], None]
+    dev_stack: DevStack, record_property: Callable[[str, object], None], sent: str
 ) -> None:
     with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
         request_id = _submit(dev_stack, client)
@@ -156,12 +163,13 @@ def test_decision_sent_while_the_worker_is_killed_completes_after_its_restart(
 
         _killed(worker)
         killed_at = time.monotonic()
-        # Send it while the worker is down: once the supervisor has seen the death (it
-        # restarts the worker a second later at the earliest). Sent in the very
-        # millisecond of the kill, the server may still hand the decision's workflow task
-        # to the dead worker's last poll; that task times out after the workflow task
-        # timeout (10 s) and then goes to the restarted worker: slower, equally safe.
-        _wait_until_said(dev_stack, "worker was killed by SIGKILL")
+        if sent == "while_down":
+            # Once the supervisor has seen the death: it restarts the worker a second
+            # later at the earliest.
+            _wait_until_said(dev_stack, "worker was killed by SIGKILL")
+        # Sent in the very millisecond of the kill, the server may still hand the
+        # decision's workflow task to the dead worker's last poll: that task times out
+        # after the workflow task timeout (10 s), then goes to the restarted worker.
         response = client.post(
             f"/v1/requests/{request_id}/decisions",
             headers=dev_stack.headers("bcd_zheng", **{"Idempotency-Key": "sign-once"}),
@@ -193,13 +201,13 @@ def test_decision_sent_while_the_worker_is_killed_completes_after_its_restart(
     assert dev_stack.pid_of("worker") != worker
     said = dev_stack.said()
     assert "worker was killed by SIGKILL" in said
-    assert "worker restarted (restart #1)" in said
+    assert "worker restarted (restart #" in said
     # A figure, not a pass/fail: the goal is well under 15 s.
     assert recovered is not None
-    record_property("decision_recovered_after_worker_kill_9_s", round(recovered, 1))
+    record_property(f"decision_applied_after_worker_kill_9_s_{sent}", round(recovered, 1))
     print(
-        f"\ndecision applied {recovered:.1f} s after kill -9 of the worker "
-        f"(API answered {response.status_code})"
+        f"\ndecision sent {sent.replace('_', ' ')} applied {recovered:.1f} s after "
+        f"kill -9 of the worker (API answered {response.status_code})"
     )
 
 

@@ -76,6 +76,9 @@ def postmaster_pid(pgdata: Path) -> int | None:
 
 def is_our_postmaster(pid: int, pgdata: Path) -> bool:
     """True if ``pid`` is a live (not zombie) postgres process serving ``pgdata``."""
+    if pid <= 0:
+        # initdb's bootstrap backend writes its pid negated; after it crashed, that is stale.
+        return False
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:

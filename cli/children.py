@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -152,9 +153,12 @@ class Child:
         self.log_file = log_dir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, env: Mapping[str, str], *, cwd: Path | None = None) -> None:
+    def start(
+        self, env: Mapping[str, str], *, cwd: Path | None = None, restart: bool = False
+    ) -> None:
+        """Start the process; ``restart`` appends to its log instead of starting a new one."""
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        if self.log_file.exists():
+        if self.log_file.exists() and not restart:
             # Keep the previous run's log beside the new one: it is what explains a crash.
             self.log_file.replace(self.log_file.with_suffix(".log.1"))
         with self.log_file.open("ab") as out:
@@ -193,6 +197,12 @@ class Child:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(1)
         self.pid_file.unlink(missing_ok=True)
+
+    def note(self, text: str) -> None:
+        """Append a line of the supervisor's to this child's log (e.g. why it was restarted)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with contextlib.suppress(OSError), self.log_file.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- {stamp} {text}\n")
 
     def tail(self, lines: int = 20) -> list[str]:
         """The last ``lines`` lines of this child's log."""

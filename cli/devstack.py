@@ -2,13 +2,29 @@
 
 Order of start: embedded PostgreSQL (unless DATABASE_URL is set) → migrations and
 the demo org → ``temporal server start-dev`` → worker → API. Ctrl-C (or SIGTERM,
-SIGHUP) stops them in the reverse order. If a child dies, the supervisor says
-which one, shows the end of its log and stops the rest.
+SIGHUP) stops them in the reverse order, and nothing is restarted after that.
+
+During start-up a child that dies stops the stack (that is a configuration or code
+problem, and a restart would only repeat it). Once the stack is up, ``approvals dev``
+is a supervisor (``cli.supervisor``): whatever dies is started again with
+exponential back-off, and the rest keeps running. That is safe for every part:
+
+* worker and API hold no state of their own: Temporal keeps the workflows (a
+  workflow task of a killed worker is handed to the restarted one), PostgreSQL the
+  read-model.
+* the Temporal dev server keeps its state in one SQLite file, which survives a
+  killed process (SQLite's journal rolls back a half-written transaction); starting
+  the server again on it is exactly what the next ``make dev`` would do. The worker's
+  pollers and the API's client reconnect by themselves.
+* PostgreSQL is built to start after a crash: it replays its write-ahead log. Its
+  stale lock files are cleared as at start-up; while the killed server's backends
+  still hold its shared memory it refuses to start, and the next attempt follows
+  after the back-off. A ``DATABASE_URL`` of your own is not ours to restart.
 
 Everything lives under ``settings.data_dir`` (``.data/``): ``pg/`` (PostgreSQL),
 ``temporal.db`` (Temporal's SQLite store, so workflows survive restarts),
-``logs/<child>.log``, ``run/<child>.pid`` and ``dev.env`` (the URLs and a token per
-demo user, for ``source .data/dev.env``).
+``logs/<child>.log``, ``logs/dev.log`` (what the supervisor said), ``run/<child>.pid``
+and ``dev.env`` (the URLs and a token per demo user, for ``source .data/dev.env``).
 """
 
 from __future__ import annotations
@@ -23,7 +39,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -31,6 +47,7 @@ from types import FrameType
 from cli.children import Child, PidRecord, clear_stale_pid_file, port_answers, port_owner
 from cli.embedded_pg import EmbeddedPostgres
 from cli.errors import CliError
+from cli.supervisor import Supervised, Supervisor
 from common.settings import Settings
 
 log = logging.getLogger("approvals.dev")
@@ -79,6 +96,10 @@ class DevPaths:
     @property
     def env_file(self) -> Path:
         return self.root / "dev.env"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.logs / "dev.log"
 
 
 def temporal_host_port(address: str) -> tuple[str, int]:
@@ -278,8 +299,12 @@ async def _temporal_ready(settings: Settings) -> bool:
     return all(key.name in resp.custom_attributes for key in ALL)
 
 
-async def _worker_polling(settings: Settings) -> bool:
-    """A worker polls our task queue, so a submission will be picked up at once."""
+async def _worker_polling(settings: Settings, pid: int | None = None) -> bool:
+    """A worker polls our task queue, so a submission will be picked up at once.
+
+    With ``pid``, only that process counts: the server lists a dead worker's pollers
+    for a while after it died. The SDK's default worker identity is ``<pid>@<host>``.
+    """
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -297,7 +322,9 @@ async def _worker_polling(settings: Settings) -> bool:
         )
     except Exception:
         return False
-    return len(resp.pollers) > 0
+    if pid is None:
+        return len(resp.pollers) > 0
+    return any(poller.identity.startswith(f"{pid}@") for poller in resp.pollers)
 
 
 def database_setup(settings: Settings, database_url: str) -> None:
@@ -401,6 +428,9 @@ def run_dev(settings: Settings) -> int:
     for folder in (paths.root, paths.run, paths.logs):
         folder.mkdir(parents=True, exist_ok=True)
     stack = Stack()
+    file_log = logging.FileHandler(paths.supervisor_log, encoding="utf-8")
+    file_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(file_log)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in _WATCHED}
     try:
         return _run(settings, paths, stack)
@@ -419,6 +449,8 @@ def run_dev(settings: Settings) -> int:
             log.info("all stopped")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        log.removeHandler(file_log)
+        file_log.close()
 
 
 def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
@@ -454,6 +486,7 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     )
 
     # 1. PostgreSQL
+    pg: EmbeddedPostgres | None = None
     if settings.database_url:
         database_url = settings.database_url
         log.info("using DATABASE_URL from the environment")
@@ -497,7 +530,7 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     base = api_base_url(settings)
     wait_for(lambda: http_ok(f"{base}/healthz"), child=api, timeout=API_START_TIMEOUT, what="API")
     wait_for(
-        lambda: asyncio.run(_worker_polling(settings)),
+        lambda: asyncio.run(_worker_polling(settings, worker.pid)),
         child=worker,
         timeout=API_START_TIMEOUT,
         what="the worker",
@@ -514,11 +547,70 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     sys.stdout.write(banner(settings, tokens, paths.env_file) + "\n")
     sys.stdout.flush()
 
-    # 6. supervise
-    children = (temporal, worker, api)
+    # 6. supervise: restart whatever dies (see the module docstring for why that is safe)
+    services: list[Supervised] = []
+    if pg is not None:
+        services.append(supervised_postgres(pg, env, clients=(worker, api)))
+    services.append(
+        supervised_child(
+            temporal,
+            os.environ,
+            ready=lambda: (
+                port_answers(temporal_host, temporal_port)
+                and asyncio.run(_temporal_ready(settings))
+            ),
+        )
+    )
+    services.append(
+        supervised_child(
+            worker, env, ready=lambda: asyncio.run(_worker_polling(settings, worker.pid))
+        )
+    )
+    services.append(supervised_child(api, env, ready=lambda: http_ok(f"{base}/healthz")))
+    supervisor = Supervisor(services)
     while True:
-        for child in children:
-            if not child.running():
-                log.error("%s %s: stopping the rest", child.name, describe_exit(child.exit_code()))
-                raise ChildDied(child)
+        supervisor.check()
         time.sleep(POLL * 2)
+
+
+def supervised_postgres(
+    pg: EmbeddedPostgres, env: dict[str, str], *, clients: tuple[Child, ...]
+) -> Supervised:
+    """The embedded PostgreSQL as the supervisor sees it.
+
+    ``env`` is the environment the ``clients`` are (re)started with: should the
+    restarted server answer at another address, it gets the new ``DATABASE_URL`` and
+    the clients are stopped, so that the supervisor starts them again with it.
+    """
+
+    def restart() -> None:
+        url = pg.restart()
+        if url != env["DATABASE_URL"]:
+            # pgserver chose another socket directory: worker and API must follow.
+            log.warning("PostgreSQL now answers at %s: restarting the worker and the API", url)
+            env["DATABASE_URL"] = url
+            for client in clients:
+                client.stop()
+
+    return Supervised(
+        "postgres",
+        start=restart,
+        alive=pg.alive,
+        how_it_ended=lambda: f"(pid {pg.pid}) stopped running",
+        ready=lambda: True,
+    )
+
+
+def supervised_child(
+    child: Child, env: Mapping[str, str], *, ready: Callable[[], bool]
+) -> Supervised:
+    """``child`` as the supervisor sees it; a restart appends to its log."""
+    return Supervised(
+        child.name,
+        start=lambda: child.start(env, restart=True),
+        alive=child.running,
+        how_it_ended=lambda: describe_exit(child.exit_code()),
+        ready=ready,
+        note=child.note,
+        last_lines=lambda: child.tail(10),
+    )

@@ -76,6 +76,9 @@ def postmaster_pid(pgdata: Path) -> int | None:
 
 def is_our_postmaster(pid: int, pgdata: Path) -> bool:
     """True if ``pid`` is a live (not zombie) postgres process serving ``pgdata``."""
+    if pid <= 0:
+        # initdb's bootstrap backend writes its pid negated; after it crashed, that is stale.
+        return False
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -135,9 +138,52 @@ class EmbeddedPostgres:
             raise CliError(
                 f"embedded PostgreSQL did not start ({exc}); see {self.pgdata / 'log'}"
             ) from exc
+        return self._ready_url()
+
+    def _ready_url(self) -> str:
+        assert self.server is not None
         admin_uri = self.server.get_uri()
         asyncio.run(_ensure_database(admin_uri, DATABASE))
         return asyncpg_url(admin_uri, DATABASE)
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid as of the last (re)start."""
+        return self.server.get_pid() if self.server is not None else None
+
+    def alive(self) -> bool:
+        """True while the server started (or reused) by :meth:`start` runs."""
+        pid = self.pid
+        return pid is not None and is_our_postmaster(pid, self.pgdata)
+
+    def restart(self) -> str:
+        """Start the server again after it died; returns its URL (normally the same).
+
+        PostgreSQL recovers from a crash by replaying its write-ahead log on start;
+        the lock files of the dead server are cleared first. While a killed server's
+        backends are still attached to its shared memory, PostgreSQL refuses to start
+        (``pre-existing shared memory block is still in use``) and this raises: the
+        caller tries again later.
+        """
+        if self.server is None:
+            return self.start()
+        note = clear_stale_lock(self.pgdata)
+        if note:
+            log.info(note)
+        server = self.server
+        try:
+            # pgserver keeps one handle per data directory and process: ask that handle to
+            # do again what its first start did, under pgserver's machine-wide lock. As
+            # root that includes giving the `pgserver` user access to the path again
+            # (something may have tightened a parent directory's mode meanwhile).
+            with type(server)._lock:
+                server.ensure_pgdata_inited()
+                server.ensure_postgres_running()
+        except Exception as exc:
+            raise CliError(
+                f"embedded PostgreSQL did not start ({exc}); see {self.pgdata / 'log'}"
+            ) from exc
+        return self._ready_url()
 
     def stop(self, *, timeout: float = 20.0) -> None:
         """Fast shutdown (SIGINT to the postmaster), then SIGQUIT/SIGKILL if it hangs."""

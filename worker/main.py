@@ -56,6 +56,12 @@ def build_worker(
         ],
         # Drain in-flight activities on shutdown rather than abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
+        # A worker killed without its graceful shutdown never tells the server that its
+        # sticky queue is gone: a workflow task (say an update carrying a decision) put on
+        # that queue waits this long before it moves to the shared queue that the restarted
+        # worker polls. The SDK's 10 s would be most of a recovery; 3 s is still far above
+        # what a live worker on the same machine needs to pick up a task.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         **options,
     )
 

@@ -141,8 +141,8 @@ def _wait_gone(pid: int) -> None:
     raise AssertionError(f"pid {pid} still running")
 
 
-def test_embedded_postgres_survives_kill_9_and_a_recycled_lock_pid(tmp_path: Path) -> None:
-    pgdata = tmp_path / "pg"
+def test_embedded_postgres_survives_kill_9_and_a_recycled_lock_pid(pg_tmp_path: Path) -> None:
+    pgdata = pg_tmp_path / "pg"
     try:
         url = _start_in_a_new_process(pgdata)
         assert url.startswith("postgresql+asyncpg://postgres:@/approvals?host=")
@@ -202,3 +202,12 @@ def test_a_killed_child_names_the_signal() -> None:
 
     assert describe_exit(-9) == "was killed by SIGKILL"
     assert describe_exit(0) == "exited with code 0"
+
+
+def test_lock_file_of_a_crashed_initdb_is_removed(tmp_path: Path) -> None:
+    # initdb's bootstrap backend writes its pid negated; psutil refuses negative pids.
+    (tmp_path / "postmaster.pid").write_text(f"-{os.getpid()}\n{tmp_path}\n")
+
+    assert not is_our_postmaster(-os.getpid(), tmp_path)
+    assert clear_stale_lock(tmp_path) is not None
+    assert not (tmp_path / "postmaster.pid").exists()

@@ -1,0 +1,293 @@
+"""`approvals dev` on the real stack: a killed worker or API is restarted and nothing is lost.
+
+One stack per module (embedded PostgreSQL, the Temporal dev server, worker and
+API as the supervisor's children), on free ports and a data directory of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from cli.children import PidRecord
+from tests.cli.conftest import ROOT
+
+START_TIMEOUT = 240.0
+RECOVERY_TIMEOUT = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class DevStack:
+    process: subprocess.Popen[bytes]
+    data: Path
+    api: str
+    tokens: dict[str, str]
+    output: Path
+
+    def pid_of(self, child: str) -> int:
+        record = PidRecord.read(self.data / "run" / f"{child}.pid")
+        assert record is not None and record.is_running(), f"{child} is not running"
+        return record.pid
+
+    def headers(self, user: str, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}", **extra}
+
+    def said(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+def _tokens(env_file: Path) -> dict[str, str]:
+    tokens = {}
+    for line in env_file.read_text().splitlines():
+        if line.startswith("export TOKEN_"):
+            user, _, token = line.removeprefix("export TOKEN_").partition("=")
+            tokens[user] = token.strip("'")
+    return tokens
+
+
+@pytest.fixture(scope="module")
+def dev_stack() -> Iterator[DevStack]:
+    # Not under pytest's basetemp: a pytest started meanwhile (another suite on this
+    # machine) makes /tmp/pytest-of-<user> private again, and as root the embedded
+    # PostgreSQL runs as the `pgserver` user, who must reach its data directory.
+    root = Path(tempfile.mkdtemp(prefix="approvals-dev-"))
+    data = root / "data"
+    api_port, grpc_port, ui_port = _free_port(), _free_port(), _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("APPROVALS_") and k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")
+    }
+    env.update(
+        APPROVALS_DATA_DIR=str(data),
+        APPROVALS_API_PORT=str(api_port),
+        APPROVALS_TEMPORAL_UI_PORT=str(ui_port),
+        TEMPORAL_ADDRESS=f"localhost:{grpc_port}",
+    )
+    output = root / "dev.out"
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "dev"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while "stack is up" not in output.read_text(errors="replace"):
+            assert process.poll() is None, output.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, output.read_text(errors="replace")[-3000:]
+            time.sleep(0.5)
+        yield DevStack(
+            process,
+            data,
+            f"http://127.0.0.1:{api_port}",
+            _tokens(data / "dev.env"),
+            output,
+        )
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(90)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _killed(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+
+
+def _wait_until_said(stack: DevStack, text: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in stack.said():
+        assert time.monotonic() < deadline, f"{text!r} not said:\n{stack.said()[-2000:]}"
+        time.sleep(0.05)
+
+
+def _submit(stack: DevStack, client: httpx.Client) -> str:
+    response = client.post(
+        "/v1/requests",
+        headers=stack.headers("am_li", **{"Idempotency-Key": f"restart-{uuid.uuid4()}"}),
+        json={
+            "type": "big_customer_contract",
+            "title": "Supply contract decided across a worker crash",
+            "customer": "ACME Ltd",
+            "amount": "250000",
+            "fields": {"contract_no": "C-RESTART-1", "settlement_floor_price": "180000"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    view = response.json()
+    assert view["stages"][0]["status"] == "active"
+    return str(view["id"])
+
+
+@pytest.mark.parametrize("sent", ["while_down", "at_the_kill"])
+def test_decision_sent_while_the_worker_is_killed_completes_after_its_restart(
+    dev_stack: DevStack, record_property: Callable[[str, object], None], sent: str
+) -> None:
+    with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
+        request_id = _submit(dev_stack, client)
+        worker = dev_stack.pid_of("worker")
+
+        _killed(worker)
+        killed_at = time.monotonic()
+        if sent == "while_down":
+            # Once the supervisor has seen the death: it restarts the worker a second
+            # later at the earliest.
+            _wait_until_said(dev_stack, "worker was killed by SIGKILL")
+        # Sent in the very millisecond of the kill, the server may still hand the
+        # decision's workflow task to the dead worker's last poll: that task times out
+        # after the workflow task timeout (10 s), then goes to the restarted worker.
+        response = client.post(
+            f"/v1/requests/{request_id}/decisions",
+            headers=dev_stack.headers("bcd_zheng", **{"Idempotency-Key": "sign-once"}),
+            json={"action": "approve", "comment": "signed while the worker was down"},
+        )
+        # The API waits for the worker up to APPROVALS_RPC_TIMEOUT_SECONDS and answers
+        # with the settled request; past that it answers 503 + Retry-After (documented:
+        # nothing was lost). Either way the decision itself must not be lost.
+        assert response.status_code in (200, 503), response.text
+        if response.status_code == 503:
+            assert response.headers["Retry-After"]
+
+        deadline = killed_at + RECOVERY_TIMEOUT
+        recovered: float | None = None
+        while True:
+            view = client.get(
+                f"/v1/requests/{request_id}", headers=dev_stack.headers("am_li")
+            ).json()
+            stages = [stage["status"] for stage in view["stages"]]
+            if stages[0] == "approved" and recovered is None:
+                recovered = time.monotonic() - killed_at
+            if stages == ["approved", "active"]:
+                break  # the decision is recorded and the next stage assigned
+            assert time.monotonic() < deadline, f"decision not applied: {view}"
+            time.sleep(0.2)
+
+    assert view["current_approvers"] == ["dsd_liu"]
+    assert [event["kind"] for event in view["history"]].count("approved") == 1
+    assert dev_stack.pid_of("worker") != worker
+    said = dev_stack.said()
+    assert "worker was killed by SIGKILL" in said
+    assert "worker restarted (restart #" in said
+    # A figure, not a pass/fail: the goal is well under 15 s.
+    assert recovered is not None
+    record_property(f"decision_applied_after_worker_kill_9_s_{sent}", round(recovered, 1))
+    print(
+        f"\ndecision sent {sent.replace('_', ' ')} applied {recovered:.1f} s after "
+        f"kill -9 of the worker (API answered {response.status_code})"
+    )
+
+
+def test_a_killed_api_is_restarted_and_answers_again(
+    dev_stack: DevStack, record_property: Callable[[str, object], None]
+) -> None:
+    api = dev_stack.pid_of("api")
+
+    _killed(api)
+    killed_at = time.monotonic()
+    deadline = killed_at + RECOVERY_TIMEOUT
+    with httpx.Client(base_url=dev_stack.api, timeout=5) as client:
+        while True:
+            try:
+                response = client.get("/v1/me", headers=dev_stack.headers("am_li"))
+                if response.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API did not come back"
+            time.sleep(0.2)
+    recovered = time.monotonic() - killed_at
+
+    assert response.json()["id"] == "am_li"
+    assert dev_stack.pid_of("api") != api
+    assert "api was killed by SIGKILL" in dev_stack.said()
+    record_property("api_answers_after_kill_9_s", round(recovered, 1))
+    print(f"\nAPI answered again {recovered:.1f} s after kill -9")
+
+
+def _submits_again(stack: DevStack, since: float) -> float:
+    """Poll a submission until it is accepted; returns the seconds since ``since``."""
+    deadline = since + RECOVERY_TIMEOUT
+    with httpx.Client(base_url=stack.api, timeout=30) as client:
+        while True:
+            try:
+                _submit(stack, client)
+                return time.monotonic() - since
+            except (AssertionError, httpx.TransportError):
+                # 503 + Retry-After (or a 202) while the part is down: try again.
+                assert time.monotonic() < deadline, "no submission went through"
+                time.sleep(0.5)
+
+
+@pytest.mark.parametrize("part", ["temporal", "postgres"])
+def test_a_killed_temporal_or_postgres_is_restarted_on_its_data_and_requests_flow_again(
+    dev_stack: DevStack, part: str
+) -> None:
+    if part == "postgres":
+        pid = int((dev_stack.data / "pg" / "postmaster.pid").read_text().split()[0])
+    else:
+        pid = dev_stack.pid_of(part)
+    with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
+        before = client.get("/v1/requests?limit=100", headers=dev_stack.headers("am_li")).json()
+    assert before["items"], "earlier tests submitted requests"
+
+    _killed(pid)
+    killed_at = time.monotonic()
+    _wait_until_said(dev_stack, f"{part} is back", timeout=RECOVERY_TIMEOUT)
+    recovered = _submits_again(dev_stack, killed_at)
+
+    with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
+        after = client.get("/v1/requests?limit=100", headers=dev_stack.headers("am_li")).json()
+    ids = {item["id"] for item in after["items"]}
+    assert {item["id"] for item in before["items"]} <= ids, "requests were lost"
+    print(f"\na submission went through {recovered:.1f} s after kill -9 of {part}")
+
+
+def test_sigterm_stops_every_child_in_order_and_restarts_nothing(dev_stack: DevStack) -> None:
+    children = {name: dev_stack.pid_of(name) for name in ("temporal", "worker", "api")}
+
+    dev_stack.process.send_signal(signal.SIGTERM)
+
+    assert dev_stack.process.wait(90) == 0
+    said = dev_stack.said().split("SIGTERM received", 1)[1]
+    order = [said.index(f"stopping {name}") for name in ("api", "worker", "temporal")]
+    assert order == sorted(order), said
+    assert "restart #" not in said
+    for name, pid in children.items():
+        assert not (dev_stack.data / "run" / f"{name}.pid").exists()
+        assert _gone(pid), f"{name} (pid {pid}) still runs"
+    assert not (dev_stack.data / "run" / "dev.pid").exists()
+    assert "all stopped" in said

@@ -385,7 +385,13 @@ async def remote_stack(options: Options, *, connect_temporal: bool = False) -> A
         from common.temporal import connect
 
         host = settings.temporal_address.rpartition(":")[0].strip("[]")
-        _require_loopback(f"http://{host}")
+        try:
+            _require_loopback(f"http://[{host}]" if ":" in host else f"http://{host}")
+        except BenchError:
+            raise BenchError(
+                f"TEMPORAL_ADDRESS {settings.temporal_address}: only a Temporal on this "
+                "machine is benchmarked"
+            ) from None
         try:
             temporal = await connect(settings)
         except RuntimeError as exc:

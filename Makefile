@@ -82,7 +82,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.api_throughput $(BENCH_ARGS)
 
 # Open many requests for real, then measure with them open. Takes long: on 2 busy cores the
-# worker opens a few requests a second. More options: make bench-seed SEED_ARGS="--count 2000"
+# worker opens about 10 requests a second (20,000 in about half an hour). More options: make bench-seed SEED_ARGS="--count 2000"
 # (or --max-cached-workflows N, --api-url http://127.0.0.1:8000 --token-file .data/dev.env).
 bench-seed: $(STAMP)
 	$(BIN)/python -m bench.seed $(SEED_ARGS)

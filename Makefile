@@ -13,7 +13,7 @@ COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcde
                      POSTGRES_PASSWORD=compose-config-check
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint fmt compose-check clean bench record-histories
+.PHONY: help install dev test lint fmt compose-check clean bench bench-seed record-histories
 
 help:
 	@echo "make dev    run the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it"
@@ -21,6 +21,9 @@ help:
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make fmt    ruff --fix and ruff format"
 	@echo "make clean  delete $(DATA)/ (database, Temporal history, logs) and tool caches, without asking"
+	@echo "make bench       the API's throughput and latency beside a bare-Temporal floor (figures only)"
+	@echo "make bench-seed  open 20,000 requests, then time inbox, list, an old decision; worker RSS"
+	@echo "make record-histories  add this code's workflow histories to tests/histories (before changing workflows/)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,8 +75,10 @@ clean:
 	fi
 	rm -rf $(DATA) .pytest_cache .mypy_cache .ruff_cache build
 
-# Throughput and latency of the API on its own in-process stack (figures, never a pass/fail).
-# More options: make bench BENCH_ARGS="--requests 50 --concurrency 4" (or --api-url URL).
+# Throughput and latency of the API on its own in-process stack, beside the floor (the same
+# shape on bare Temporal) with the ratios; figures, never a pass/fail (exit 1: a request failed).
+# More options: make bench BENCH_ARGS="--requests 50 --concurrency 4" (or --no-floor,
+# --floor-only, --serial-requests N, --api-url URL --token-file .data/dev.env).
 bench: $(STAMP)
 	$(BIN)/python -m bench.api_throughput $(BENCH_ARGS)
 
@@ -81,3 +86,9 @@ bench: $(STAMP)
 # never replaces a stored one). Run before changing workflow code, commit the new files.
 record-histories: $(STAMP)
 	APPROVALS_RECORD_HISTORIES=tests/histories $(BIN)/pytest -q tests/workflows tests/api
+
+# Open many requests for real, then measure with them open. Takes long: on 2 busy cores the
+# worker opens about 10 requests a second (20,000 in about half an hour). More options: make bench-seed SEED_ARGS="--count 2000"
+# (or --max-cached-workflows N, --api-url http://127.0.0.1:8000 --token-file .data/dev.env).
+bench-seed: $(STAMP)
+	$(BIN)/python -m bench.seed $(SEED_ARGS)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import math
@@ -51,7 +52,11 @@ from typing import Any, TextIO
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +85,9 @@ class Options:
     request_timeout: float
     api_url: str | None
     token_file: Path | None
+    serial_requests: int = 20
+    project: bool = True
+    floor: bool = True
 
 
 def _positive_int(text: str) -> int:
@@ -127,6 +135,24 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         "default: $TOKEN_<user>, else tokens signed with APPROVALS_TOKEN_SECRET "
         "or the development secret",
     )
+    parser.add_argument(
+        "--serial-requests",
+        type=_positive_int,
+        default=20,
+        help="contracts of the one-at-a-time pass that gives the decision p50 with 1 in "
+        "flight (20)",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="measure the project only (no bare-Temporal floor, no comparison)",
+    )
+    which.add_argument(
+        "--floor-only",
+        action="store_true",
+        help="measure the bare-Temporal floor only (no API requests)",
+    )
     args = parser.parse_args(argv)
     if args.token_file is not None and args.api_url is None:
         parser.error("--token-file only applies with --api-url")
@@ -137,6 +163,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         request_timeout=args.request_timeout,
         api_url=args.api_url,
         token_file=args.token_file,
+        serial_requests=args.serial_requests,
+        project=not args.floor_only,
+        floor=not args.no_floor,
     )
 
 
@@ -145,11 +174,21 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 
 @dataclass
 class Stack:
-    """Where the benchmark sends its requests, and as whom."""
+    """Where the benchmark sends its requests, and as whom.
+
+    ``temporal`` is the stack's Temporal (the floor runs there); ``settings``
+    name its database and task queue (the seeding script starts requests with
+    them); ``worker`` is the in-process worker and ``worker_pid`` the process
+    the approvals worker runs in (this one, or the dev stack's ``worker``).
+    """
 
     http: httpx.AsyncClient
     tokens: dict[str, str]
     description: str
+    temporal: Client | None = None
+    settings: Settings | None = None
+    worker: Worker | None = None
+    worker_pid: int | None = None
 
     def auth(self, user_id: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user_id]}"}
@@ -171,6 +210,7 @@ async def in_process_stack(
     pg_url: str | None = None,
     temporal: WorkflowEnvironment | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
+    worker_options: dict[str, Any] | None = None,
 ) -> AsyncIterator[Stack]:
     """The whole stack in this process, as the tests build it; torn down on exit.
 
@@ -181,13 +221,14 @@ async def in_process_stack(
         pg_url: a migrated database (``postgresql+asyncpg://...``).
         temporal: a local Temporal dev server with our search attributes.
         sessions: a session factory on ``pg_url`` for the worker.
+        worker_options: passed to :func:`worker.main.build_worker` (e.g.
+            ``max_cached_workflows``).
     """
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     from api.app import create_app
     from api.auth import issue_token
     from cli.embedded_pg import throwaway_database
-    from common.settings import Settings
     from db.directory import load_org_file
     from db.engine import make_engine, make_sessionmaker
     from domain import search_attributes
@@ -219,12 +260,13 @@ async def in_process_stack(
             "APPROVALS_ENV": "development",
         }
         settings = Settings(**values)
-        await stack.enter_async_context(
+        worker = await stack.enter_async_context(
             build_worker(
                 temporal.client,
                 sessions,
                 settings.task_queue,
                 signing_secret=settings.signing_secret,
+                **(worker_options or {}),
             )
         )
         app = create_app(settings)
@@ -239,6 +281,10 @@ async def in_process_stack(
                 "in-process: embedded PostgreSQL, Temporal dev server, one worker, "
                 f"ASGI app (task queue {settings.task_queue})"
             ),
+            temporal=temporal.client,
+            settings=settings,
+            worker=worker,
+            worker_pid=os.getpid(),
         )
 
 
@@ -260,18 +306,52 @@ def _require_loopback(url: str) -> httpx.URL:
     return parsed
 
 
-def read_token_file(path: Path) -> dict[str, str]:
-    """``TOKEN_<user>`` values of a shell file of ``export NAME=value`` lines (dev.env)."""
-    tokens: dict[str, str] = {}
+def read_env_file(path: Path) -> dict[str, str]:
+    """The values of a shell file of ``export NAME=value`` lines (dev.env)."""
+    values: dict[str, str] = {}
     for line in path.read_text().splitlines():
         words = shlex.split(line, comments=True)
         if words[:1] == ["export"]:
             words = words[1:]
         for word in words:
             name, sep, value = word.partition("=")
-            if sep and name.startswith("TOKEN_"):
-                tokens[name.removeprefix("TOKEN_")] = value
-    return tokens
+            if sep:
+                values[name] = value
+    return values
+
+
+def read_token_file(path: Path) -> dict[str, str]:
+    """``TOKEN_<user>`` values of a shell file of ``export NAME=value`` lines (dev.env)."""
+    return {
+        name.removeprefix("TOKEN_"): value
+        for name, value in read_env_file(path).items()
+        if name.startswith("TOKEN_")
+    }
+
+
+def remote_settings(token_file: Path | None) -> Settings:
+    """The running stack's settings: the environment, overridden by the env file's values.
+
+    ``make dev`` writes ``DATABASE_URL`` and ``TEMPORAL_ADDRESS`` into
+    ``.data/dev.env``; without a file, ``$DATABASE_URL`` and ``$TEMPORAL_ADDRESS``
+    (default ``localhost:7233``) are used.
+    """
+    known = ("DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "APPROVALS_TASK_QUEUE")
+    values: dict[str, Any] = {}
+    if token_file is not None:
+        found = read_env_file(token_file)
+        values = {k: found[k] for k in known if found.get(k)}
+    return Settings(**values)
+
+
+def dev_worker_pid(settings: Settings) -> int | None:
+    """The pid of the dev stack's worker (``.data/run/worker.pid``) while it runs."""
+    from cli.children import PidRecord
+
+    record = PidRecord.read(settings.data_dir / "run" / "worker.pid")
+    if record is None or not record.is_running():
+        return None
+    return record.pid
 
 
 def remote_tokens(token_file: Path | None) -> dict[str, str]:
@@ -290,11 +370,35 @@ def remote_tokens(token_file: Path | None) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def remote_stack(options: Options) -> AsyncIterator[Stack]:
-    """A running stack at ``--api-url`` (loopback only), after checking it is ready."""
+async def remote_stack(options: Options, *, connect_temporal: bool = False) -> AsyncIterator[Stack]:
+    """A running stack at ``--api-url`` (loopback only), after checking it is ready.
+
+    With ``connect_temporal`` the stack's Temporal is connected too (the floor
+    runs there, on a task queue of its own), found as :func:`remote_settings` says.
+    """
     assert options.api_url is not None
     base = _require_loopback(options.api_url)
     tokens = remote_tokens(options.token_file)
+    settings = remote_settings(options.token_file)
+    temporal: Client | None = None
+    if connect_temporal:
+        from common.temporal import connect
+
+        host = settings.temporal_address.rpartition(":")[0].strip("[]")
+        try:
+            _require_loopback(f"http://[{host}]" if ":" in host else f"http://{host}")
+        except BenchError:
+            raise BenchError(
+                f"TEMPORAL_ADDRESS {settings.temporal_address}: only a Temporal on this "
+                "machine is benchmarked"
+            ) from None
+        try:
+            temporal = await connect(settings)
+        except RuntimeError as exc:
+            raise BenchError(
+                f"Temporal at {settings.temporal_address} does not answer ({exc}): pass "
+                "--token-file .data/dev.env or set TEMPORAL_ADDRESS"
+            ) from exc
     limits = httpx.Limits(max_connections=options.concurrency * 2)
     # trust_env=False: never route loopback traffic through a proxy from the environment.
     async with httpx.AsyncClient(
@@ -307,7 +411,14 @@ async def remote_stack(options: Options) -> AsyncIterator[Stack]:
             raise BenchError(message) from exc
         if ready.status_code != 200:
             raise BenchError(f"the API at {base} is not ready: {ready.status_code} {ready.text}")
-        yield Stack(http=http, tokens=tokens, description=f"running stack at {base}")
+        yield Stack(
+            http=http,
+            tokens=tokens,
+            description=f"running stack at {base}",
+            temporal=temporal,
+            settings=settings,
+            worker_pid=dev_worker_pid(settings),
+        )
 
 
 # --- measuring -------------------------------------------------------------------------
@@ -403,7 +514,7 @@ class Runner:
         return None
 
 
-async def _timed_phase(
+async def timed_phase(
     name: str, jobs: Sequence[Callable[[PhaseResult], Awaitable[Any]]], concurrency: int
 ) -> tuple[PhaseResult, list[Any]]:
     """Run ``jobs`` with at most ``concurrency`` in flight; the phase's wall time and results."""
@@ -445,17 +556,27 @@ def _has_items(body: Any) -> str | None:
 
 @dataclass
 class BenchReport:
-    """What one run measured: a row per phase, the first errors, and the settings."""
+    """What one run measured: a row per phase, the first errors, and the settings.
+
+    ``phases`` are the project's with ``--concurrency`` in flight (none with
+    ``--floor-only``), ``serial_phases`` its one-at-a-time pass; ``floor_phases``
+    and ``floor_serial_phases`` the same for the bare-Temporal floor (none with
+    ``--no-floor``).
+    """
 
     phases: list[PhaseResult]
     samples: list[ErrorSample]
     settings: dict[str, str]
     machine: dict[str, str]
     customer: str
+    serial_phases: list[PhaseResult] = field(default_factory=list)
+    floor_phases: list[PhaseResult] = field(default_factory=list)
+    floor_serial_phases: list[PhaseResult] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
-        return sum(p.errors for p in self.phases)
+        runs = (self.phases, self.serial_phases, self.floor_phases, self.floor_serial_phases)
+        return sum(p.errors for run in runs for p in run)
 
     @property
     def failed(self) -> bool:
@@ -472,8 +593,10 @@ def _contract(customer: str, index: int) -> dict[str, Any]:
     }
 
 
-async def run_phases(stack: Stack, options: Options, run_id: str) -> BenchReport:
-    """Submit, approve both stages, read; each request timed."""
+async def run_phases(
+    stack: Stack, options: Options, run_id: str, *, reads: bool = True
+) -> BenchReport:
+    """Submit, approve both stages, read (unless not ``reads``); each request timed."""
     runner = Runner(stack, options.request_timeout)
     customer = f"Bench {run_id}"
     n, conc = options.requests, options.concurrency
@@ -490,7 +613,7 @@ async def run_phases(stack: Stack, options: Options, run_id: str) -> BenchReport
             headers={"Idempotency-Key": f"bench-{run_id}-{i}"},
         )
 
-    submitted, views = await _timed_phase("submit", [submit(i) for i in range(n)], conc)
+    submitted, views = await timed_phase("submit", [submit(i) for i in range(n)], conc)
     ids = [v["id"] for v in views if v is not None]
 
     def approve(rid: str, user: str, check: Check) -> Callable[[PhaseResult], Awaitable[Any]]:
@@ -504,7 +627,7 @@ async def run_phases(stack: Stack, options: Options, run_id: str) -> BenchReport
             json={"action": "approve", "comment": "benchmark"},
         )
 
-    stage1, views = await _timed_phase(
+    stage1, views = await timed_phase(
         "approve_stage1",
         [approve(rid, STAGE1, _expect_view("in_review", [STAGE2])) for rid in ids],
         conc,
@@ -515,9 +638,9 @@ async def run_phases(stack: Stack, options: Options, run_id: str) -> BenchReport
     def read_inbox(phase: PhaseResult) -> Awaitable[Any]:
         return runner.send(phase, "GET", "/v1/inbox", STAGE2, expect=200, check=_has_items)
 
-    inbox, _ = await _timed_phase("inbox", [read_inbox] * n, conc)
+    inbox, _ = await timed_phase("inbox", [read_inbox] * (n if reads else 0), conc)
 
-    stage2, _ = await _timed_phase(
+    stage2, _ = await timed_phase(
         "approve_stage2",
         [approve(rid, STAGE2, _expect_view("approved", [])) for rid in ids],
         conc,
@@ -545,9 +668,10 @@ async def run_phases(stack: Stack, options: Options, run_id: str) -> BenchReport
                 problem = f"paging listed {len(seen)} requests ({len(set(seen))} distinct), not {n}"
                 runner.samples.append(ErrorSample(phase.name, "GET", "/v1/requests", 200, problem))
 
-    listing, _ = await _timed_phase("list", [walk_pages] * conc, conc)
+    listing, _ = await timed_phase("list", [walk_pages] * (conc if reads else 0), conc)
+    phases = [submitted, stage1, inbox, stage2, listing]
     return BenchReport(
-        phases=[submitted, stage1, inbox, stage2, listing],
+        phases=phases if reads else [submitted, stage1, stage2],
         samples=runner.samples,
         settings={
             "stack": stack.description,
@@ -573,20 +697,144 @@ def machine_facts() -> dict[str, str]:
     }
 
 
-def render(report: BenchReport) -> str:
-    """The report as the table and notes the benchmark prints."""
+@dataclass(frozen=True)
+class Headline:
+    """One row of the comparison: a figure of the project, of the floor, and the target."""
+
+    figure: str
+    unit: str
+    project: float | None
+    floor: float | None
+    target: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """project / floor (latency: how many times slower; throughput: what fraction)."""
+        if self.project is None or not self.floor:
+            return None
+        return self.project / self.floor
+
+
+def _by_name(phases: Sequence[PhaseResult], *names: str) -> list[PhaseResult]:
+    return [p for p in phases if p.name in names]
+
+
+def decision_p50(phases: Sequence[PhaseResult]) -> float | None:
+    """p50 of every decision of both stages together, in ms (None when there was none)."""
+    pooled = PhaseResult("decisions")
+    for p in _by_name(phases, "approve_stage1", "approve_stage2"):
+        pooled.latencies_ms += p.latencies_ms
+    return pooled.percentile(50) if pooled.count else None
+
+
+def submit_p50(phases: Sequence[PhaseResult]) -> float | None:
+    found = _by_name(phases, "submit")
+    return found[0].percentile(50) if found and found[0].count else None
+
+
+def approvals_per_second(phases: Sequence[PhaseResult]) -> float | None:
+    """Requests approved end to end per second of submitting and deciding.
+
+    The approved requests (stage-2 decisions that succeeded) over the wall time of
+    the submit and both decision phases; reads are not part of an approval.
+    """
+    writes = _by_name(phases, "submit", "approve_stage1", "approve_stage2")
+    seconds = sum(p.seconds for p in writes)
+    approved = sum(p.count - p.errors for p in _by_name(phases, "approve_stage2"))
+    return approved / seconds if seconds > 0 else None
+
+
+# What the team works toward (printed next to the ratios, never asserted).
+TARGET_DECISION_SERIAL = 1.5  # decision p50 one at a time: at most 1.5x the floor
+TARGET_THROUGHPUT = 0.8  # approvals/s with --concurrency in flight: at least 0.8x the floor
+
+
+def headlines(report: BenchReport, concurrency: int) -> list[Headline]:
+    """The comparison rows: project vs floor, one at a time and ``concurrency`` in flight."""
+    many = f"{concurrency} in flight"
+    return [
+        Headline(
+            "decision p50, 1 in flight",
+            "ms",
+            decision_p50(report.serial_phases),
+            decision_p50(report.floor_serial_phases),
+            f"<= {TARGET_DECISION_SERIAL:g}x",
+        ),
+        Headline(
+            f"decision p50, {many}",
+            "ms",
+            decision_p50(report.phases),
+            decision_p50(report.floor_phases),
+        ),
+        Headline(
+            f"approvals/s, {many}",
+            "/s",
+            approvals_per_second(report.phases),
+            approvals_per_second(report.floor_phases),
+            f">= {TARGET_THROUGHPUT:g}x",
+        ),
+        Headline(
+            f"submit p50, {many}", "ms", submit_p50(report.phases), submit_p50(report.floor_phases)
+        ),
+    ]
+
+
+def _target_note(row: Headline) -> str:
+    if not row.target or row.ratio is None:
+        return row.target
+    bound = float(row.target.split()[1].rstrip("x"))
+    met = row.ratio <= bound if row.target.startswith("<=") else row.ratio >= bound
+    return f"{row.target} ({'met' if met else 'not yet'})"
+
+
+def render_comparison(rows: Sequence[Headline]) -> list[str]:
+    """The side-by-side table: project, floor, project/floor, target."""
+
+    def cell(value: float | None, unit: str) -> str:
+        return "-" if value is None else f"{value:.1f} {unit}"
+
+    header = f"{'figure':<28}{'project':>12}{'floor':>12}{'project/floor':>15}  target"
+    lines = [header, "-" * (len(header) + 16)]
+    for row in rows:
+        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
+        lines.append(
+            f"{row.figure:<28}{cell(row.project, row.unit):>12}{cell(row.floor, row.unit):>12}"
+            f"{ratio:>15}  {_target_note(row)}".rstrip()
+        )
+    return lines
+
+
+def render_phases(phases: Sequence[PhaseResult]) -> list[str]:
+    """A row per phase: count, errors, requests per second, latency percentiles."""
     header = (
         f"{'phase':<16}{'count':>7}{'errors':>8}{'req/s':>9}"
         f"{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}"
     )
     lines = [header, "-" * len(header)]
-    for p in report.phases:
+    for p in phases:
         lines.append(
             f"{p.name:<16}{p.count:>7}{p.errors:>8}{p.throughput:>9.1f}"
             f"{p.percentile(50):>10.1f}{p.percentile(90):>10.1f}"
             f"{p.percentile(99):>10.1f}{p.percentile(100):>10.1f}"
         )
-    lines.append("")
+    return lines
+
+
+def render(report: BenchReport) -> str:
+    """The report as the tables and notes the benchmark prints."""
+    concurrency = int(report.settings.get("concurrency", "0"))
+    runs = [
+        (f"project, {concurrency} in flight", report.phases),
+        ("project, 1 in flight", report.serial_phases),
+        (f"floor (bare Temporal), {concurrency} in flight", report.floor_phases),
+        ("floor (bare Temporal), 1 in flight", report.floor_serial_phases),
+    ]
+    lines: list[str] = []
+    for title, phases in runs:
+        if phases:
+            lines += [f"== {title}", *render_phases(phases), ""]
+    if report.phases and report.floor_phases:
+        lines += ["== project vs floor", *render_comparison(headlines(report, concurrency)), ""]
     lines += [f"{k:<16}{v}" for k, v in report.machine.items()]
     lines += [f"{k:<16}{v}" for k, v in report.settings.items()]
     if report.samples:
@@ -594,6 +842,51 @@ def render(report: BenchReport) -> str:
         for s in report.samples:
             lines.append(f"  [{s.phase}] {s.method} {s.path} -> {s.status}: {s.body}")
     return "\n".join(lines) + "\n"
+
+
+async def run_benchmark(stack: Stack, options: Options, run_id: str) -> BenchReport:
+    """The project's passes (``--concurrency``, then one at a time), then the floor's."""
+    serial = dataclasses.replace(options, requests=options.serial_requests, concurrency=1)
+    if options.project:
+        report = await run_phases(stack, options, run_id)
+        one_by_one = await run_phases(stack, serial, f"{run_id}-1", reads=False)
+        report.serial_phases = one_by_one.phases
+        report.samples += one_by_one.samples
+        report.settings["serial requests"] = f"{options.serial_requests}, one at a time"
+    else:
+        report = BenchReport(
+            phases=[],
+            samples=[],
+            settings={
+                "stack": stack.description,
+                "requests": str(options.requests),
+                "concurrency": str(options.concurrency),
+                "serial requests": f"{options.serial_requests}, one at a time",
+            },
+            machine=machine_facts(),
+            customer="",
+        )
+    if options.floor:
+        from bench.floor import floor_worker, run_floor_phases  # imports this module
+
+        if stack.temporal is None:
+            raise BenchError("the floor needs the stack's Temporal, and this stack has none")
+        async with floor_worker(stack.temporal) as task_queue:
+            for passed, target in ((options, "floor_phases"), (serial, "floor_serial_phases")):
+                phases = await run_floor_phases(
+                    stack.temporal,
+                    task_queue,
+                    requests=passed.requests,
+                    concurrency=passed.concurrency,
+                    call_timeout=options.request_timeout,
+                    samples=report.samples,
+                )
+                setattr(report, target, phases)
+        report.settings["floor"] = (
+            "BenchFloorWorkflow: start + 2 updates, one no-op activity per step, on the "
+            f"same Temporal server, own worker (task queue {task_queue})"
+        )
+    return report
 
 
 async def main(
@@ -604,7 +897,7 @@ async def main(
     sessions: async_sessionmaker[AsyncSession] | None = None,
     out: TextIO | None = None,
 ) -> BenchReport:
-    """Run the benchmark, write the table to ``out`` (stdout) and return the report.
+    """Run the benchmark, write the tables to ``out`` (stdout) and return the report.
 
     ``pg_url``, ``temporal`` and ``sessions`` are the test fixtures of the same
     names, reused by the in-process stack instead of starting its own.
@@ -614,11 +907,11 @@ async def main(
     if options.api_url is not None:
         if pg_url or temporal or sessions:
             raise BenchError("--api-url drives a running stack; pass no in-process servers")
-        stack_cm = remote_stack(options)
+        stack_cm = remote_stack(options, connect_temporal=options.floor)
     else:
         stack_cm = in_process_stack(pg_url=pg_url, temporal=temporal, sessions=sessions)
     async with stack_cm as stack:
-        report = await run_phases(stack, options, run_id)
+        report = await run_benchmark(stack, options, run_id)
     (out or sys.stdout).write(render(report))
     return report
 

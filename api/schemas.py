@@ -101,6 +101,10 @@ class InboxItem(BaseModel):
 
 class Inbox(BaseModel):
     items: list[InboxItem]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page."
+    )
+    total: int = Field(description="How many steps wait for me in all (every page).")
 
 
 class PolicySummary(BaseModel):

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -86,7 +87,18 @@ class AssignmentRow(Base):
     acted: Mapped[bool] = mapped_column(Boolean, default=False)
     pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
-    __table_args__ = (UniqueConstraint("request_id", "stage_index", "slot", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("request_id", "stage_index", "slot", "user_id"),
+        # The inbox, a page at a time in urgency order (db.request_queries.inbox).
+        Index(
+            "ix_assignments_inbox",
+            "user_id",
+            text("coalesce(due, 'infinity'::timestamp with time zone)"),
+            "eligible_since",
+            "id",
+            postgresql_where=text("pending"),
+        ),
+    )
 
 
 class EventRow(Base):

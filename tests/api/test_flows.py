@@ -364,6 +364,37 @@ async def test_inbox_lists_my_pending_steps_most_urgent_first(flow: Flow) -> Non
     assert not [i for i in items if i["request_id"] in ids]
 
 
+async def test_inbox_pages_in_urgency_order_with_a_total_and_no_step_twice(flow: Flow) -> None:
+    customer = unique("InboxPages")
+    for amount in ("150001", "150002", "150003"):
+        await flow.submit("am_li", contract(customer, amount))
+
+    async def page(**params: Any) -> dict[str, Any]:
+        resp = await flow.api.get("/v1/inbox", params=params, headers=flow.auth("bcd_zheng"))
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    everything = await page(limit=200)
+    assert everything["total"] == len(everything["items"]) >= 3
+    seen: list[tuple[str, int]] = []
+    cursor: str | None = None
+    while True:
+        got = await page(limit=2, **({"cursor": cursor} if cursor else {}))
+        assert got["total"] == everything["total"] and len(got["items"]) <= 2
+        seen += [(i["request_id"], i["stage_index"]) for i in got["items"]]
+        cursor = got["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [(i["request_id"], i["stage_index"]) for i in everything["items"]]
+    assert len(set(seen)) == len(seen)
+    bad = await flow.api.get(
+        "/v1/inbox", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=flow.auth("bcd_zheng")
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["details"]["fields"][0]["field"] == "cursor"
+
+
 async def test_list_filters_visibility_and_cursor_paging(flow: Flow) -> None:
     customer = unique("List")
     ids = [

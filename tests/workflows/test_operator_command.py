@@ -1,0 +1,87 @@
+"""``approvals signal``: an operator's signed command acts; the same without the secret does not."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from decimal import Decimal
+
+from temporalio.testing import WorkflowEnvironment
+
+from domain.constants import Updates
+from domain.policy import Policy
+from domain.process import RequestView
+from tests.cli.conftest import run_cli
+
+from .conftest import audit_kinds, eventually, request_id, start, state
+
+
+async def test_a_signed_operator_command_acts_and_a_wrong_secret_is_ignored(
+    temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
+):
+    h = await start(
+        temporal_local.client,
+        local_queue,
+        policies["big_customer_contract"],
+        "am_li",
+        Decimal(250000),
+        {"contract_no": "HT-OPS", "settlement_floor_price": "1"},
+    )
+    await h.execute_update(Updates.READY, result_type=RequestView)
+    rid = request_id(h)
+    target = temporal_local.client.service_client.config.target_host
+    args = ("signal", rid, "decide", "--as", "bcd_zheng", "--decision", "approve")
+
+    forged = await asyncio.to_thread(
+        run_cli,
+        *args,
+        "--operator",
+        "mallory",
+        env={"TEMPORAL_ADDRESS": target, "APPROVALS_SIGNING_SECRET": "x" * 40},
+    )
+    assert forged.returncode == 0, forged.stderr  # Temporal took it; the workflow did not
+
+    async def ignored() -> bool:
+        return "ignored" in await audit_kinds(db_sessions, rid)
+
+    await eventually(ignored, 30)
+    assert (await state(h)).stage_index == 0
+
+    sent = await asyncio.to_thread(
+        run_cli,
+        *args,
+        "--operator",
+        "ops_zhang",
+        "--comment",
+        "approved by phone",
+        env={"TEMPORAL_ADDRESS": target},
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert f"sent to approval-{rid} as bcd_zheng" in sent.stdout
+
+    async def moved_on() -> bool:
+        return (await state(h)).stage_index == 1
+
+    await eventually(moved_on, 30)
+    approved = next(e for e in (await state(h)).history if e.kind == "approved")
+    assert (approved.actor, approved.data["operator"], approved.comment) == (
+        "bcd_zheng",
+        "ops_zhang",
+        "approved by phone",
+    )
+
+
+def test_signal_to_an_unknown_request_is_one_line_and_exit_1(
+    temporal_local: WorkflowEnvironment,
+) -> None:
+    target = temporal_local.client.service_client.config.target_host
+    missing = str(uuid.uuid4())
+    result = run_cli(
+        "signal", missing, "withdraw", "--as", "am_li", env={"TEMPORAL_ADDRESS": target}
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert f"request {missing} has no running workflow" in last
+    bad = run_cli("signal", missing, "decide", "--as", "am_li", env={"TEMPORAL_ADDRESS": target})
+    assert bad.returncode == 1 and "--decision" in bad.stderr.strip().splitlines()[-1]

@@ -221,7 +221,9 @@ class ApprovalWorkflow:
             self._settle()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._queue:  # a message that came meanwhile is handled first
+                # A message that came meanwhile is handled first (patched: the old code
+                # carried on without it, and its histories must replay as they were).
+                if not (self._queue and self._batched):
                     workflow.continue_as_new(self._carry())
                 continue
             deadline = self._next_deadline()

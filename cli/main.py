@@ -199,10 +199,14 @@ def cmd_load_org(args: argparse.Namespace) -> int:
 
 def hand_over_departed_steps(settings: Settings, url: str) -> None:
     """Tell requests whose pending step an inactive user holds (see common.departures)."""
-    from common.departures import notify_departures
+    from common.departures import notify_departures, steps_held_by_leavers
     from common.temporal import connect
 
     async def work(sessions: Sessions) -> None:
+        held = await steps_held_by_leavers(sessions)
+        if not held:
+            log.info("0 request(s) told that a step holder left the directory")
+            return  # nothing to hand on: Temporal is not needed
         try:
             client = await asyncio.wait_for(connect(settings), settings.rpc_timeout_seconds)
         except (TimeoutError, RuntimeError, OSError) as exc:
@@ -213,7 +217,7 @@ def hand_over_departed_steps(settings: Settings, url: str) -> None:
                 exc,
             )
             return
-        told = await notify_departures(client, sessions)
+        told = await notify_departures(client, sessions, held)
         log.info("%d request(s) told that a step holder left the directory", told)
 
     with database_errors(url):

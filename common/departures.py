@@ -25,10 +25,20 @@ from domain.process import DirectoryChangedInput
 log = logging.getLogger("approvals.directory")
 
 
-async def notify_departures(client: Client, sessions: async_sessionmaker[AsyncSession]) -> int:
-    """Signal each request whose pending step an inactive user holds; how many were told."""
+async def steps_held_by_leavers(sessions: async_sessionmaker[AsyncSession]) -> dict[str, list[str]]:
+    """Request id -> the inactive users holding one of its pending steps."""
     async with sessions() as session:
-        held = await departed_holders(session)
+        return await departed_holders(session)
+
+
+async def notify_departures(
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    held: dict[str, list[str]] | None = None,
+) -> int:
+    """Signal each request whose pending step an inactive user holds; how many were told."""
+    if held is None:
+        held = await steps_held_by_leavers(sessions)
     told = 0
     for request_id, users in sorted(held.items()):
         handle = client.get_workflow_handle(workflow_id(request_id))

@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     token_ttl_hours: int = Field(default=24 * 30, alias="APPROVALS_TOKEN_TTL_HOURS")
     temporal_ui_port: int = Field(default=8233, alias="APPROVALS_TEMPORAL_UI_PORT")
     rpc_timeout_seconds: float = Field(default=10.0, alias="APPROVALS_RPC_TIMEOUT_SECONDS")
+    worker_max_cached_workflows: int = Field(
+        default=1000, ge=0, alias="APPROVALS_WORKER_MAX_CACHED_WORKFLOWS"
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=100, ge=2, alias="APPROVALS_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS"
+    )
+    worker_max_concurrent_activities: int = Field(
+        default=100, ge=1, alias="APPROVALS_WORKER_MAX_CONCURRENT_ACTIVITIES"
+    )
     # The API's database pool. A request holds at most one connection, and never
     # while it waits on Temporal, so this bounds concurrent database work only.
     db_pool_size: int = Field(default=10, ge=1, alias="APPROVALS_DB_POOL_SIZE")

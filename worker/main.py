@@ -81,6 +81,12 @@ async def run_worker(settings: Settings) -> None:
         make_sessionmaker(engine),
         settings.task_queue,
         signing_secret=settings.signing_secret,
+        # Memory follows the cache, not the number of open requests: an evicted
+        # request is rebuilt from its history when it next hears from anyone.
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_local_activities=settings.worker_max_concurrent_activities,
     )
     await ensure_reconcile_schedule(client, settings.task_queue)
     stop = asyncio.Event()
@@ -88,7 +94,13 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "worker started on task queue %s at %s", settings.task_queue, settings.temporal_address
+        "worker started on task queue %s at %s (cache %d workflows, %d workflow tasks and "
+        "%d activities at once)",
+        settings.task_queue,
+        settings.temporal_address,
+        settings.worker_max_cached_workflows,
+        settings.worker_max_concurrent_workflow_tasks,
+        settings.worker_max_concurrent_activities,
     )
     try:
         async with worker:

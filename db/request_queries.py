@@ -317,12 +317,13 @@ def _my_steps(user_id: str) -> ColumnElement[bool]:
             other.request_id == AssignmentRow.request_id,
             other.stage_index == AssignmentRow.stage_index,
             other.user_id == AssignmentRow.user_id,
-            other.pending.is_(True),
+            other.pending,
             tuple_(*_inbox_order(other)) < tuple_(*_inbox_order(AssignmentRow)),
         )
         .correlate(AssignmentRow)
     )
-    return and_(AssignmentRow.user_id == user_id, AssignmentRow.pending.is_(True), ~earlier)
+    # ``pending`` as such (not ``IS TRUE``): the predicate of the partial index.
+    return and_(AssignmentRow.user_id == user_id, AssignmentRow.pending, ~earlier)
 
 
 async def inbox(
@@ -352,9 +353,14 @@ async def inbox(
             tuple_(*_inbox_order(AssignmentRow)) > tuple_(due, after.since, after.id)
         )
     rows = [(a, r) for a, r in (await session.execute(query)).all()]
-    total = await session.scalar(
-        select(func.count()).select_from(AssignmentRow).where(_my_steps(user_id))
+    # Each stage of a request once, as the page shows it.
+    steps = (
+        select(AssignmentRow.request_id, AssignmentRow.stage_index)
+        .where(AssignmentRow.user_id == user_id, AssignmentRow.pending)
+        .distinct()
+        .subquery()
     )
+    total = await session.scalar(select(func.count()).select_from(steps))
     following = None
     if len(rows) > limit:
         rows = rows[:limit]

@@ -139,6 +139,26 @@ def update(
     )
 
 
+async def contract_at_first_stage(
+    client: Client, queue: str, policies: dict[str, Policy], contract_no: str = "HT-1"
+) -> WorkflowHandle[Any, Any]:
+    """A 250,000 contract by am_li waiting for bcd_zheng, its first stage written down.
+
+    Needs a worker that answers updates (the local dev server's ``local_queue``).
+    """
+    h = await start(
+        client,
+        queue,
+        policies["big_customer_contract"],
+        "am_li",
+        Decimal(250000),
+        {"contract_no": contract_no, "settlement_floor_price": "1"},
+    )
+    v = await h.execute_update(Updates.READY, result_type=RequestView)
+    assert v.current_approvers == ["bcd_zheng"]
+    return h
+
+
 async def state(handle: WorkflowHandle[Any, Any]) -> RequestView:
     return await handle.query(Queries.STATE, result_type=RequestView)
 

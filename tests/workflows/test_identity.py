@@ -21,6 +21,7 @@ from domain.process import DecideInput, MilestoneInput, RequestView
 from .conftest import (
     SETTLE,
     audit_kinds,
+    contract_at_first_stage,
     decide_by_signal,
     request_id,
     signal,
@@ -117,15 +118,7 @@ async def test_a_signed_payment_sent_twice_is_counted_once(
 async def test_an_update_sent_straight_to_temporal_without_proof_is_refused_and_recorded(
     temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
 ):
-    h = await start(
-        temporal_local.client,
-        local_queue,
-        policies["big_customer_contract"],
-        "am_li",
-        Decimal(250000),
-        CONTRACT,
-    )
-    await h.execute_update(Updates.READY, result_type=RequestView)
+    h = await contract_at_first_stage(temporal_local.client, local_queue, policies)
     code = await refused(h.execute_update(Updates.DECIDE, APPROVE, result_type=RequestView))
     assert code == "unauthenticated"
     v = await state(h)

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
-from domain.constants import Updates
 from domain.policy import Policy
-from domain.process import RequestView
 from tests.cli.conftest import run_cli
 
-from .conftest import audit_kinds, eventually, request_id, start, state
+from .conftest import audit_kinds, contract_at_first_stage, eventually, request_id, state
 
 
 async def test_a_signed_operator_command_acts_and_a_wrong_secret_is_ignored(
     temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
 ):
-    h = await start(
-        temporal_local.client,
-        local_queue,
-        policies["big_customer_contract"],
-        "am_li",
-        Decimal(250000),
-        {"contract_no": "HT-OPS", "settlement_floor_price": "1"},
-    )
-    await h.execute_update(Updates.READY, result_type=RequestView)
+    h = await contract_at_first_stage(temporal_local.client, local_queue, policies, "HT-OPS")
     rid = request_id(h)
     target = temporal_local.client.service_client.config.target_host
     args = ("signal", rid, "decide", "--as", "bcd_zheng", "--decision", "approve")

@@ -24,7 +24,6 @@ from temporalio.api.common.v1 import message_pb2 as common
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import (
-    Client,
     ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
     ScheduleOverlapPolicy,
@@ -49,21 +48,9 @@ from tests.cli.conftest import run_cli
 from worker.schedules import ensure_reconcile_schedule
 from workflows.reconcile import ReconcileWorkflow
 
-from .conftest import make_input, request_id, request_row, start, update
+from .conftest import contract_at_first_stage, make_input, request_id, request_row, update
 
 CONTRACT = {"contract_no": "HT-R", "settlement_floor_price": "1"}
-
-
-async def in_review(
-    client: Client, queue: str, policies: dict[str, Policy]
-) -> WorkflowHandle[Any, Any]:
-    """A contract waiting for bcd_zheng, its first stage written to the read-model."""
-    h = await start(
-        client, queue, policies["big_customer_contract"], "am_li", Decimal(250000), CONTRACT
-    )
-    v = await h.execute_update(Updates.READY, result_type=RequestView)
-    assert v.current_approvers == ["bcd_zheng"]
-    return h
 
 
 async def reconciled_by_a_pass(
@@ -123,13 +110,13 @@ async def test_running_approved_and_already_closed_requests_are_left_alone(
     db_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     client = temporal_local.client
-    running = await in_review(client, local_queue, policies)
-    approved = await in_review(client, local_queue, policies)
+    running = await contract_at_first_stage(client, local_queue, policies, "HT-R")
+    approved = await contract_at_first_stage(client, local_queue, policies, "HT-R")
     for who in ("bcd_zheng", "dsd_liu"):
         await update(approved, Updates.DECIDE, DecideInput(actor=who, action="approve"))
     await approved.result()  # the approval ended the process: Completed, not a candidate
     # Terminated just after its final transition was written: the read-model is right.
-    closed = await in_review(client, local_queue, policies)
+    closed = await contract_at_first_stage(client, local_queue, policies, "HT-R")
     view = await closed.query("state", result_type=RequestView)
     await closed.terminate(reason="cleanup after the rejection")
     rejected_at = datetime.now(UTC)
@@ -149,7 +136,7 @@ async def test_running_approved_and_already_closed_requests_are_left_alone(
         )
     )
     # And one that this pass must record, so that the pass surely ran over the others.
-    marker = await in_review(client, local_queue, policies)
+    marker = await contract_at_first_stage(client, local_queue, policies, "HT-R")
     await marker.terminate(reason="marker")
     before = {
         request_id(h): (
@@ -209,7 +196,7 @@ async def test_a_cancelled_workflow_names_who_asked_for_the_cancellation(
     db_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     client = temporal_local.client
-    h = await in_review(client, local_queue, policies)
+    h = await contract_at_first_stage(client, local_queue, policies, "HT-R")
     await h.cancel()
     status = await until_closed(h)
     if status != WorkflowExecutionStatus.CANCELED:
@@ -241,7 +228,7 @@ async def test_the_schedule_is_created_once_and_its_pass_records_a_terminated_re
         assert [i.every for i in desc.schedule.spec.intervals] == [timedelta(minutes=1)]
         assert desc.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
 
-        h = await in_review(client, local_queue, policies)
+        h = await contract_at_first_stage(client, local_queue, policies, "HT-R")
         await h.terminate(reason="ended in the UI")
         rid = request_id(h)
         for _ in range(20):  # each triggered pass is a workflow run on the test's worker
@@ -283,7 +270,7 @@ async def test_the_reconcile_command_prints_what_it_recorded(
     pg_url: str,
 ) -> None:
     client = temporal_local.client
-    h = await in_review(client, local_queue, policies)
+    h = await contract_at_first_stage(client, local_queue, policies, "HT-R")
     await h.terminate(reason="duplicate request")
     rid = request_id(h)
     env = {
@@ -314,7 +301,7 @@ async def test_a_reset_workflow_lives_on_in_its_new_run_and_is_left_alone(
     db_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     client = temporal_local.client
-    h = await in_review(client, local_queue, policies)
+    h = await contract_at_first_stage(client, local_queue, policies, "HT-R")
     old_run = (await h.describe()).run_id
     first_task = next(
         e.event_id
@@ -334,7 +321,7 @@ async def test_a_reset_workflow_lives_on_in_its_new_run_and_is_left_alone(
     old = client.get_workflow_handle(h.id, run_id=old_run)
     assert await until_closed(old) == WorkflowExecutionStatus.TERMINATED
     assert (await h.describe()).status == WorkflowExecutionStatus.RUNNING
-    marker = await in_review(client, local_queue, policies)
+    marker = await contract_at_first_stage(client, local_queue, policies, "HT-R")
     await marker.terminate(reason="marker")
     rid = request_id(h)
     kinds = await history_kinds(db_sessions, rid)
@@ -400,7 +387,7 @@ async def test_a_workflow_terminated_with_the_temporal_cli_names_the_cli_user(
 ) -> None:
     """What an operator does at a terminal: ``temporal workflow terminate --reason ...``."""
     client = temporal_local.client
-    h = await in_review(client, local_queue, policies)
+    h = await contract_at_first_stage(client, local_queue, policies, "HT-R")
     temporal = shutil.which("temporal", path=str(Path(sys.executable).parent)) or "temporal"
     done = await asyncio.to_thread(
         subprocess.run,
@@ -449,7 +436,7 @@ async def test_a_pass_counts_every_request_but_names_only_as_many_as_asked(
     db_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     client = temporal_local.client
-    h = await in_review(client, local_queue, policies)
+    h = await contract_at_first_stage(client, local_queue, policies, "HT-R")
     await h.terminate(reason="batch terminate")
     acts = ReconcileActivities(db_sessions, client)
     recorded = 0

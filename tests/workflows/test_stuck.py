@@ -7,7 +7,6 @@ marked decision, as a bad value or a broken constraint would.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
@@ -17,9 +16,18 @@ from temporalio.testing import WorkflowEnvironment
 from domain import search_attributes as sa
 from domain.constants import Signals, Updates
 from domain.policy import Policy
-from domain.process import DecideInput, RequestView
+from domain.process import DecideInput
 
-from .conftest import audit_kinds, eventually, request_id, request_row, signal, start, state, update
+from .conftest import (
+    audit_kinds,
+    contract_at_first_stage,
+    eventually,
+    request_id,
+    request_row,
+    signal,
+    state,
+    update,
+)
 from .test_messages import refused
 
 MARK = "the database refuses this one"
@@ -67,15 +75,7 @@ async def test_a_transition_that_cannot_be_written_is_flagged_and_resumes_once_f
     db_sessions,
     refusing_trigger,
 ):
-    h = await start(
-        temporal_local.client,
-        local_queue,
-        policies["big_customer_contract"],
-        "am_li",
-        Decimal(250000),
-        {"contract_no": "HT-STUCK", "settlement_floor_price": "1"},
-    )
-    await h.execute_update(Updates.READY, result_type=RequestView)
+    h = await contract_at_first_stage(temporal_local.client, local_queue, policies, "HT-STUCK")
     rid = request_id(h)
     await signal(h, Signals.DECIDE, DecideInput(actor="bcd_zheng", action="approve", comment=MARK))
 

@@ -1,0 +1,62 @@
+"""What the process asks the world to do, as data.
+
+A step of the process (:mod:`domain.core.machine`) is a generator: it yields
+one effect at a time and is resumed with the effect's result. The workflow
+carries effects out with Temporal (activities, local activities); a test
+carries them out with plain functions. So the rules never touch a server, a
+database or a clock, and the order of effects is the order of the workflow's
+commands, which the stored histories pin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from domain.process import PayoutInput, TransitionRecord, VerifyProofInput
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Write:
+    """Persist one transition (read-model snapshot, audit event, notices). Result: None."""
+
+    record: TransitionRecord
+
+
+@dataclass(frozen=True)
+class LookUp:
+    """A read-only question to the directory. Result: an instance of ``result_type``."""
+
+    activity: str
+    arg: BaseModel
+    result_type: type[BaseModel]
+    summary: str
+
+
+@dataclass(frozen=True)
+class Verify:
+    """Check who vouches for a message. Result: ``VerifyProofOutput``."""
+
+    arg: VerifyProofInput
+
+
+@dataclass(frozen=True)
+class Pay:
+    """Pay out once (idempotent on the input's key). Result: ``PayoutOutput``."""
+
+    arg: PayoutInput
+    summary: str
+
+
+Effect = Write | LookUp | Verify | Pay
+
+Step = Generator[Effect, Any, R]
+"""A step of the process: yields effects, is sent their results, returns ``R``."""
+
+
+__all__ = ["Effect", "LookUp", "Pay", "Step", "Verify", "Write"]

@@ -1,0 +1,244 @@
+"""Carrying out the process's effects with Temporal: activities, local activities, attributes.
+
+:class:`Effects` drives a step of :class:`domain.core.machine.Process` to its
+end, turning each effect it yields into the Temporal command it stands for, in
+the order yielded. That order is what the stored histories (``tests/histories``)
+pin: change it only behind ``workflow.patched`` (README "Changing workflow code").
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import search_attributes as sa
+    from domain.constants import Activities
+    from domain.core.details import details
+    from domain.core.effects import Effect, LookUp, Pay, Step, Verify, Write
+    from domain.core.machine import Process
+    from domain.core.queries import current_approvers
+    from domain.process import (
+        MarkStuckInput,
+        PayoutOutput,
+        StuckState,
+        TransitionBatch,
+        TransitionRecord,
+        VerifyProofOutput,
+    )
+
+# Activities: short, retried until they succeed. A transition must never be lost,
+# so there is no maximum of attempts and no error type that gives up: an activity
+# that fails for good would fail the request itself. A stuck one shows in the
+# Temporal UI with its attempt count and resumes once the cause is fixed.
+_ACTIVITY_TIMEOUT = timedelta(seconds=30)
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+# Writing a transition: a few quick attempts, then the request is flagged stuck
+# (search attribute, read-model, ERROR log) and retried on a durable timer until
+# the cause is fixed. It never gives up: a transition must not be lost.
+_RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3
+)
+_STUCK_RETRY_FIRST = timedelta(seconds=5)
+_STUCK_RETRY_MAX = timedelta(minutes=5)
+_FLAG_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
+_VERIFY_TIMEOUT = timedelta(seconds=10)
+_MAX_BATCH = 50
+_LOCAL_TIMEOUT = timedelta(seconds=10)
+_LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
+
+ONE_WRITE = "one-write-per-transition"
+"""Patch: an input's transitions are written by one activity, look-ups run locally.
+
+Requests started before it replay the old way (one activity per event, remote
+look-ups); see README "Changing workflow code"."""
+
+_R = TypeVar("_R")
+
+
+class Effects:
+    """The Temporal side of one request's process."""
+
+    def __init__(self, process: Process) -> None:
+        self._process = process
+        self.batched = False  # set at the start of the run: see ONE_WRITE
+        self._pending: list[TransitionRecord] = []
+        self._last_search_attributes: tuple[Any, ...] | None = None
+
+    async def drive(self, step: Step[_R]) -> _R:
+        """Run ``step`` to its end, carrying out each effect and sending back its result."""
+        result: Any = None
+        while True:
+            try:
+                effect = step.send(result)
+            except StopIteration as done:
+                return done.value
+            try:
+                result = await self._carry_out(effect)
+            except BaseException:
+                step.close()  # the step's own clean-up runs before the error goes on
+                raise
+
+    async def _carry_out(self, effect: Effect) -> Any:
+        if isinstance(effect, Write):
+            await self._record(effect.record)
+            return None
+        if isinstance(effect, LookUp):
+            return await self._look_up(effect)
+        if isinstance(effect, Verify):
+            return await workflow.execute_local_activity(
+                Activities.VERIFY_PROOF,
+                effect.arg,
+                result_type=VerifyProofOutput,
+                start_to_close_timeout=_VERIFY_TIMEOUT,
+                retry_policy=_RETRY,
+                summary="who sent this?",
+            )
+        if isinstance(effect, Pay):
+            return await workflow.execute_activity(
+                Activities.EXECUTE_PAYOUT,
+                effect.arg,
+                result_type=PayoutOutput,
+                start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                retry_policy=_RETRY,
+                summary=effect.summary,
+            )
+        raise AssertionError(f"unknown effect {effect!r}")
+
+    async def _look_up(self, q: LookUp) -> Any:
+        """A read-only directory look-up: local (no server round trip) once patched."""
+        if self.batched:
+            try:
+                return await workflow.execute_local_activity(
+                    q.activity,
+                    q.arg,
+                    result_type=q.result_type,
+                    start_to_close_timeout=_LOCAL_TIMEOUT,
+                    retry_policy=_LOCAL_RETRY,
+                    summary=q.summary,
+                )
+            except (ActivityError, ApplicationError):
+                # (A local activity's failure may arrive as its bare ApplicationError.)
+                # The directory did not answer here: ask again as a regular activity,
+                # which the server retries for as long as it takes, on any worker.
+                pass
+        return await workflow.execute_activity(
+            q.activity,
+            q.arg,
+            result_type=q.result_type,
+            start_to_close_timeout=_ACTIVITY_TIMEOUT,
+            retry_policy=_RETRY,
+            summary=q.summary,
+        )
+
+    # ------------------------------------------------------------ writing
+
+    async def _record(self, record: TransitionRecord) -> None:
+        if not self.batched:
+            summary = f"record #{record.event.seq}: {record.event.kind}"
+            await self._write(Activities.RECORD_TRANSITION, record, summary)
+            return
+        self._pending.append(record)
+        if len(self._pending) >= _MAX_BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the transitions recorded since the last flush: one activity, one transaction."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        kinds = ", ".join(r.event.kind.value for r in batch)
+        first, last = batch[0].event.seq, batch[-1].event.seq
+        span = f"#{first}" if first == last else f"#{first}-{last}"
+        await self._write(
+            Activities.RECORD_TRANSITIONS, TransitionBatch(records=batch), f"record {span}: {kinds}"
+        )
+
+    async def _write(self, activity: str, arg: Any, summary: str) -> None:
+        """Write transitions; while that fails, say so loudly and keep retrying."""
+        view = self._process.view
+        failures = 0
+        while True:
+            try:
+                await workflow.execute_activity(
+                    activity,
+                    arg,
+                    start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                    retry_policy=_RECORD_RETRY,
+                    summary=summary,
+                )
+                break
+            except ActivityError as err:
+                failures += 1
+                await self._flag_stuck(err, failures, summary)
+                pause = min(_STUCK_RETRY_FIRST * 2 ** (failures - 1), _STUCK_RETRY_MAX)
+                await workflow.sleep(pause, summary=f"stuck, retrying: {summary}")
+        if view.stuck is not None:
+            workflow.logger.info("request %s is no longer stuck: %s written", view.id, summary)
+            view.stuck = None
+            workflow.upsert_search_attributes([sa.STUCK.value_set(False)])
+            self.publish()
+
+    async def _flag_stuck(self, err: ActivityError, failures: int, summary: str) -> None:
+        view = self._process.view
+        cause: BaseException = err
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        reason = f"{summary}: {cause}"[:1000]
+        attempts = failures * (_RECORD_RETRY.maximum_attempts or 1)
+        since = view.stuck.since if view.stuck else workflow.now()
+        view.stuck = StuckState(since=since, reason=reason, attempts=attempts)
+        workflow.logger.error(
+            "request %s is stuck after %d attempts: %s", view.id, attempts, reason
+        )
+        workflow.upsert_search_attributes([sa.STUCK.value_set(True)])
+        workflow.set_current_details(details(view))
+        try:
+            await workflow.execute_activity(
+                Activities.MARK_STUCK,
+                MarkStuckInput(request_id=view.id, stuck=view.stuck),
+                start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                retry_policy=_FLAG_RETRY,
+                summary="flag: stuck",
+            )
+        except ActivityError:
+            pass  # the database is out of reach: the search attribute and the log say it
+
+    # --------------------------------------------------------- publishing
+
+    def publish(self) -> None:
+        """Search attributes (only when they changed) and the UI's current details."""
+        v = self._process.view
+        v.current_approvers = current_approvers(v)
+        values = (
+            v.status,
+            tuple(v.current_approvers),
+            v.overdue,
+            float(v.amount) if v.amount is not None else None,
+        )
+        if values != self._last_search_attributes:
+            self._last_search_attributes = values
+            updates: list[SearchAttributeUpdate[Any]] = [
+                sa.REQUEST_STATUS.value_set(v.status),
+                sa.CURRENT_APPROVERS.value_set(list(v.current_approvers)),
+                sa.OVERDUE.value_set(v.overdue),
+                sa.REQUEST_TYPE.value_set(v.type),
+                sa.REQUESTER.value_set(v.requester),
+            ]
+            if v.customer:
+                updates.append(sa.CUSTOMER_ID.value_set(v.customer))
+            if v.amount is not None:
+                updates.append(sa.AMOUNT.value_set(float(v.amount)))
+            workflow.upsert_search_attributes(updates)
+        workflow.set_current_details(details(v))
+
+
+__all__ = ["ONE_WRITE", "Effects"]

@@ -31,7 +31,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from db.engine import transaction
 from db.models import AssignmentRow, EventRow, NotificationRow, RequestRow
 from domain.constants import WORKFLOW_NAME, Activities, workflow_id
-from domain.process import SYSTEM, TERMINAL, EventKind, RequestView, Status
+from domain.process import (
+    SYSTEM,
+    TERMINAL,
+    EventKind,
+    MilestoneStatus,
+    RequestView,
+    StageStatus,
+    Status,
+)
 from domain.reconcile import Reconciled, ReconcileInput, ReconcileOutput
 
 ENDED_OUTSIDE: dict[WorkflowExecutionStatus, str] = {
@@ -343,9 +351,9 @@ def _closed_view(view: dict[str, Any] | None, closed_at: datetime) -> dict[str, 
     closed.closed_at = closed_at
     closed.current_approvers = []
     for stage in closed.stages:
-        if stage.status == "active":
-            stage.status = "closed"
+        if stage.status is StageStatus.ACTIVE:
+            stage.status = StageStatus.CLOSED
     for milestone in closed.milestones:
-        if milestone.status == "open":
-            milestone.status = "closed"
+        if milestone.status is MilestoneStatus.OPEN:
+            milestone.status = MilestoneStatus.CLOSED
     return closed.model_dump(mode="json")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -250,7 +251,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     async def work(sessions: Sessions) -> None:
         try:
             client = await connect(settings)
-        except RuntimeError as exc:  # the SDK's "Failed client connect"
+        except (RuntimeError, ConnectionError) as exc:
             raise CliError(
                 f"cannot connect to Temporal at {settings.temporal_address}: {exc}"
             ) from exc
@@ -381,5 +382,20 @@ def _one_line(exc: Exception) -> str:
     return " ".join(text.split())
 
 
+def run() -> None:
+    """The console script: :func:`main`, then leave without interpreter finalization.
+
+    The Temporal client's native runtime keeps threads of its own; tearing the
+    interpreter down around them can abort the process (SIGABRT, seen under
+    load after an operator command had already printed its answer). Every
+    command has finished its work and flushed its output by now, so leave at once.
+    """
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -8,11 +8,20 @@ from common.settings import Settings
 
 
 async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-    )
+    """Connect, or raise ConnectionError naming the address (the SDK raises RuntimeError)."""
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+        )
+    except RuntimeError as exc:
+        if "connect" not in str(exc).lower():
+            raise
+        raise ConnectionError(
+            f"Temporal is not reachable at {settings.temporal_address} "
+            "(TEMPORAL_ADDRESS); is it running?"
+        ) from exc
 
 
 async def register_search_attributes(client: Client) -> None:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
 from domain.policy import ApproverSpec, Policy, StageMode
@@ -36,7 +36,16 @@ class Status(StrEnum):
     TERMINATED = "terminated"  # its workflow was ended outside the process (e.g. terminated)
 
 
-TERMINAL = frozenset({"completed", "rejected", "withdrawn", "lapsed", "expired", "terminated"})
+TERMINAL = frozenset(
+    {
+        Status.COMPLETED,
+        Status.REJECTED,
+        Status.WITHDRAWN,
+        Status.LAPSED,
+        Status.EXPIRED,
+        Status.TERMINATED,
+    }
+)
 """Statuses that end the workflow. ``approved`` is terminal only without milestones."""
 
 
@@ -90,7 +99,24 @@ class Actor(BaseModel):
     since: datetime
 
 
-class Slot(BaseModel):
+class StageStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RETURNED = "returned"
+    CLOSED = "closed"
+
+
+class MilestoneStatus(StrEnum):
+    PENDING = "pending"
+    OPEN = "open"
+    MET = "met"
+    LAPSED = "lapsed"
+    CLOSED = "closed"
+
+
+class SlotView(BaseModel):
     """One decision a stage needs. ``any`` stages have one slot, ``all`` one per approver."""
 
     label: str
@@ -98,25 +124,36 @@ class Slot(BaseModel):
     decision: Literal["approve"] | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
-    escalation_frontier: list[str] = Field(default_factory=list)
-    """Whom the next reply-timeout escalates from: the last people added."""
 
     def may_act(self, user: str) -> bool:
         return any(a.user == user for a in self.actors)
 
 
-class StageState(BaseModel):
+class Slot(SlotView):
+    """A slot as the process keeps it: with whom the next escalation starts from."""
+
+    escalation_frontier: list[str] = Field(default_factory=list)
+    """Whom the next reply-timeout escalates from: the last people added."""
+
+
+class StageView(BaseModel):
     index: int
     key: str
     name: str
     mode: StageMode
     reason: str
     approvers: tuple[ApproverSpec, ...]
-    status: Literal["pending", "active", "approved", "rejected", "returned", "closed"] = "pending"
-    slots: list[Slot] = Field(default_factory=list)
+    status: StageStatus = StageStatus.PENDING
+    slots: list[SlotView] = Field(default_factory=list)
     started_at: datetime | None = None
     reply_due: datetime | None = None
     escalations: int = 0
+
+
+class StageState(StageView):
+    """A stage as the process keeps it (its slots carry escalation frontiers)."""
+
+    slots: list[Slot] = Field(default_factory=list)  # type: ignore[assignment]
 
 
 def stages_of(route: Route) -> list[StageState]:
@@ -141,7 +178,7 @@ class MilestoneState(BaseModel):
     title: str
     required: Decimal | None
     paid: Decimal = Decimal(0)
-    status: Literal["pending", "open", "met", "lapsed", "closed"] = "pending"
+    status: MilestoneStatus = MilestoneStatus.PENDING
     opened_at: datetime | None = None
     due: datetime | None = None
     reminded: bool = False
@@ -182,7 +219,7 @@ class HistoryEvent(BaseModel):
 
 
 class RequestView(BaseModel):
-    """Everything about one request: the ``state`` query and the API's answer."""
+    """Everything about one request people may see: the API's answer and the read-model."""
 
     id: str
     type: str
@@ -195,8 +232,9 @@ class RequestView(BaseModel):
     policy_type: str
     policy_version: int
     status: str
+    """A :class:`Status` value, or ``awaiting_<milestone>`` while a milestone is open."""
     stage_index: int | None = None
-    stages: list[StageState] = Field(default_factory=list)
+    stages: list[StageView] = Field(default_factory=list)
     milestones: list[MilestoneState] = Field(default_factory=list)
     submitted_at: datetime
     resolve_due: datetime | None = None
@@ -212,6 +250,55 @@ class RequestView(BaseModel):
     stuck: StuckState | None = None
     """Set while a transition cannot be written; the workflow retries until it can."""
     history: list[HistoryEvent] = Field(default_factory=list)
+
+
+_AWAITING_PREFIX = "awaiting_"
+
+
+class ProcessState(RequestView):
+    """The process's own state: the view plus what only the process needs.
+
+    Kept apart from :class:`RequestView`, so internal fields (escalation
+    frontiers) never reach the API, and the status is an enum: ``awaiting_<m>``
+    is :attr:`Status.AWAITING` with :attr:`awaiting` naming the milestone.
+    """
+
+    status: Status
+    awaiting: str | None = None
+    """The milestone the request awaits, while :attr:`status` is ``AWAITING``."""
+    stages: list[StageState] = Field(default_factory=list)  # type: ignore[assignment]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_awaiting(cls, data: Any) -> Any:
+        # State carried by runs before this type existed says "awaiting_<milestone>".
+        if isinstance(data, dict):
+            status = data.get("status")
+            if isinstance(status, str) and status.startswith(_AWAITING_PREFIX):
+                data = {
+                    **data,
+                    "status": Status.AWAITING,
+                    "awaiting": status[len(_AWAITING_PREFIX) :],
+                }
+        return data
+
+    @property
+    def label(self) -> str:
+        """The status as people and the API see it (``awaiting_deposit``)."""
+        if self.status is Status.AWAITING and self.awaiting:
+            return awaiting(self.awaiting)
+        return self.status.value
+
+    def await_milestone(self, name: str) -> None:
+        self.status = Status.AWAITING
+        self.awaiting = name
+
+    def public(self, *, history: bool = True) -> RequestView:
+        """The view people may see: no internal fields, the status as its label."""
+        exclude = {"status", "awaiting"} if history else {"status", "awaiting", "history", "stuck"}
+        return RequestView.model_validate(
+            {**self.model_dump(exclude=exclude), "status": self.label}
+        )
 
 
 class ApprovalInput(BaseModel):
@@ -236,7 +323,7 @@ class ApprovalInput(BaseModel):
 class Carried(BaseModel):
     """What a continued-as-new run resumes from (the history lives in the audit table)."""
 
-    view: RequestView
+    view: ProcessState
     seq: int
     resolve_fired: bool
     nonces: dict[str, datetime] = Field(default_factory=dict)

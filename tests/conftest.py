@@ -13,6 +13,7 @@ never see another run's state.
 from __future__ import annotations
 
 import shutil
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -42,6 +43,18 @@ def _binary(name: str) -> str:
     if path is None:
         raise RuntimeError(f"{name} is not installed: run `make test`, which installs it")
     return path
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def free_port() -> int:
+    return closed_port()
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,7 @@ class ApprovalWorkflow:
         await self._effects.flush()
         self._settle()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return p.view
+        return p.view.public()
 
     async def _take(self, action: _Action) -> None:
         msg = action.message
@@ -142,13 +142,13 @@ class ApprovalWorkflow:
 
     @workflow.query(name=Queries.STATE)
     def state(self) -> RequestView:
-        return self._process.view
+        return self._process.view.public()
 
     @workflow.update(name=Updates.READY)
     async def ready(self) -> RequestView:
         """Wait until the request is assigned and persisted, then answer its view."""
         await workflow.wait_condition(lambda: self._ready)
-        return self._process.view
+        return self._process.view.public()
 
     @workflow.update(name=Updates.DECIDE)
     async def decide(self, inp: DecideInput) -> RequestView:
@@ -221,7 +221,7 @@ class ApprovalWorkflow:
         await workflow.wait_condition(lambda: action.done)
         if action.error is not None:
             raise action.error
-        return self._process.view
+        return self._process.view.public()
 
     def _check(self, msg: Message) -> None:
         """Refuse a message that is not allowed now (validators and the loop alike)."""

@@ -219,7 +219,7 @@ class Effects:
         v = self._process.view
         v.current_approvers = current_approvers(v)
         values = (
-            v.status,
+            v.label,
             tuple(v.current_approvers),
             v.overdue,
             float(v.amount) if v.amount is not None else None,
@@ -227,7 +227,7 @@ class Effects:
         if values != self._last_search_attributes:
             self._last_search_attributes = values
             updates: list[SearchAttributeUpdate[Any]] = [
-                sa.REQUEST_STATUS.value_set(v.status),
+                sa.REQUEST_STATUS.value_set(v.label),
                 sa.CURRENT_APPROVERS.value_set(list(v.current_approvers)),
                 sa.OVERDUE.value_set(v.overdue),
                 sa.REQUEST_TYPE.value_set(v.type),

@@ -11,7 +11,7 @@ from domain.process import (
     TERMINAL,
     DecideInput,
     MilestoneInput,
-    RequestView,
+    ProcessState,
     ResubmitInput,
     Status,
     TransferInput,
@@ -31,14 +31,14 @@ def _refuse(code: ErrorCode, message: str, **details: Any) -> DomainError:
     return DomainError(code, message, details)
 
 
-def check(view: RequestView, policy: Policy, closed: bool, msg: Message) -> None:
+def check(view: ProcessState, policy: Policy, closed: bool, msg: Message) -> None:
     """Refuse ``msg`` when it is not allowed now.
 
     Raises:
         DomainError: with the code the API maps to its status (409, 403, 422, 503).
     """
     if closed or view.status in TERMINAL:
-        raise _refuse(ErrorCode.INVALID_STATE, f"the request is {view.status}: no more actions")
+        raise _refuse(ErrorCode.INVALID_STATE, f"the request is {view.label}: no more actions")
     if view.stuck is not None:
         raise _refuse(
             ErrorCode.UNAVAILABLE,
@@ -62,7 +62,7 @@ def check(view: RequestView, policy: Policy, closed: bool, msg: Message) -> None
         if view.status != Status.RETURNED:
             raise _refuse(
                 ErrorCode.INVALID_STATE,
-                f"only a returned request can be resubmitted; it is {view.status}",
+                f"only a returned request can be resubmitted; it is {view.label}",
             )
         resubmitted(view, policy, msg)  # raises when the new data is invalid
     elif isinstance(msg, WithdrawInput):
@@ -70,7 +70,7 @@ def check(view: RequestView, policy: Policy, closed: bool, msg: Message) -> None
         if view.status not in WITHDRAWABLE:
             raise _refuse(
                 ErrorCode.INVALID_STATE,
-                f"a request can be withdrawn only before a final decision; it is {view.status}",
+                f"a request can be withdrawn only before a final decision; it is {view.label}",
             )
     elif isinstance(msg, MilestoneInput):
         current = open_milestone(view)
@@ -88,16 +88,16 @@ def check(view: RequestView, policy: Policy, closed: bool, msg: Message) -> None
             raise _refuse(ErrorCode.VALIDATION, "amount must be positive", field="amount")
 
 
-def _check_requester(view: RequestView, actor: str, what: str) -> None:
+def _check_requester(view: ProcessState, actor: str, what: str) -> None:
     if actor != view.requester:
         raise _refuse(ErrorCode.FORBIDDEN, f"only the requester may {what} this request")
 
 
-def check_may_decide(view: RequestView, actor: str) -> None:
+def check_may_decide(view: ProcessState, actor: str) -> None:
     """``actor`` may decide the active stage now (eligible, not decided yet)."""
     stage = active_stage(view)
     if stage is None or view.status != Status.IN_REVIEW:
-        raise _refuse(ErrorCode.INVALID_STATE, f"the request is {view.status}, not in review")
+        raise _refuse(ErrorCode.INVALID_STATE, f"the request is {view.label}, not in review")
     if any(s.decision is None and s.may_act(actor) for s in stage.slots):
         return
     if any(s.decided_by == actor for s in stage.slots):
@@ -112,7 +112,7 @@ def check_may_decide(view: RequestView, actor: str) -> None:
 
 
 def resubmitted(
-    view: RequestView, policy: Policy, msg: ResubmitInput
+    view: ProcessState, policy: Policy, msg: ResubmitInput
 ) -> tuple[Decimal | None, dict[str, Any], Route]:
     """The amount, fields and route a resubmission leads to.
 

@@ -16,13 +16,14 @@ from domain.process import (
     EventKind,
     MilestoneInput,
     MilestoneState,
+    MilestoneStatus,
     Payment,
     PayoutInput,
     PayoutOutput,
     PayoutState,
+    StageStatus,
     Status,
     WatchState,
-    awaiting,
     stages_of,
 )
 from domain.requests import condition_values
@@ -52,8 +53,8 @@ def approve(p: Process) -> Step[None]:
     if p.policy.watch is not None:
         # The write-off is approved: stop waiting for the money.
         for m in v.milestones:
-            if m.status == "open":
-                m.status = "closed"
+            if m.status is MilestoneStatus.OPEN:
+                m.status = MilestoneStatus.CLOSED
         p.close(Status.APPROVED)
     elif not v.review_cycle:  # a re-evaluation keeps the milestones met the first time
         values = condition_values(v.amount, v.fields)
@@ -93,7 +94,7 @@ def record_milestone(p: Process, msg: MilestoneInput) -> Step[None]:
     }
     yield from p.record(EventKind.MILESTONE, msg.actor, msg.comment, data)
     if m.required is None or m.paid >= m.required:
-        m.status = "met"
+        m.status = MilestoneStatus.MET
         yield from p.record(
             EventKind.MILESTONE_MET,
             SYSTEM,
@@ -109,16 +110,16 @@ def record_milestone(p: Process, msg: MilestoneInput) -> Step[None]:
 
 def open_next_milestone(p: Process) -> Step[None]:
     v = p.view
-    nxt = next((m for m in v.milestones if m.status == "pending"), None)
+    nxt = next((m for m in v.milestones if m.status is MilestoneStatus.PENDING), None)
     if nxt is None:
         yield from after_milestones(p)
         return
     spec = milestone_spec(p.policy, nxt)
     now = p.now()
-    nxt.status = "open"
+    nxt.status = MilestoneStatus.OPEN
     nxt.opened_at = now
     nxt.due = now + spec.due
-    v.status = awaiting(nxt.name)
+    v.await_milestone(nxt.name)
     yield from p.record(
         EventKind.MILESTONE_OPENED,
         SYSTEM,
@@ -162,7 +163,7 @@ def on_milestone_reminder(p: Process) -> Step[None]:
 def on_milestone_due(p: Process) -> Step[None]:
     m = open_milestone(p.view)
     assert m is not None
-    m.status = "lapsed"
+    m.status = MilestoneStatus.LAPSED
     p.close(Status.LAPSED)
     yield from p.record(
         EventKind.LAPSED,
@@ -290,7 +291,7 @@ def start_watch(p: Process) -> Step[None]:
             name=w.settles_with,
             title=w.settles_title,
             required=v.amount,
-            status="open",
+            status=MilestoneStatus.OPEN,
             opened_at=now,
         )
     ]
@@ -354,7 +355,7 @@ def settle_receivable(p: Process) -> Step[None]:
     told = current_approvers(p.view)
     stage = active_stage(p.view)
     if stage is not None:
-        stage.status = "closed"
+        stage.status = StageStatus.CLOSED
     p.close(Status.COMPLETED)
     yield from p.record(
         EventKind.SETTLED, SYSTEM, None, notices=[p.notice(u, "settled") for u in told]

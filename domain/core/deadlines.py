@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.policy import Policy
-from domain.process import RequestView, Status
+from domain.process import ProcessState, Status
 
 from .queries import active_stage, milestone_spec, open_milestone
 
@@ -32,7 +32,7 @@ class Deadline:
     kind: DeadlineKind
 
 
-def next_deadline(view: RequestView, policy: Policy, resolve_fired: bool) -> Deadline | None:
+def next_deadline(view: ProcessState, policy: Policy, resolve_fired: bool) -> Deadline | None:
     """The earliest deadline of the state; the first listed wins a tie."""
     options: list[Deadline] = []
     if view.status == Status.IN_REVIEW:
@@ -53,7 +53,7 @@ def next_deadline(view: RequestView, policy: Policy, resolve_fired: bool) -> Dea
         if view.watch.next_at is not None:
             options.append(Deadline(view.watch.next_at, "ladder step", DeadlineKind.WATCH_STEP))
         options.append(Deadline(view.watch.review_at, "review due", DeadlineKind.WATCH_REVIEW))
-    elif view.status.startswith("awaiting_"):
+    elif view.status is Status.AWAITING:
         m = open_milestone(view)
         if m is not None and m.due is not None:
             spec = milestone_spec(policy, m)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.process import RequestView, Status
+from domain.process import ProcessState, Status
 
 from .queries import active_stage, open_milestone, outstanding
 
@@ -13,7 +13,7 @@ def when(at: datetime | None) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC" if at is not None else "-"
 
 
-def details(view: RequestView) -> str:
+def details(view: ProcessState) -> str:
     """Where the request stands, who it waits on and until when."""
     v = view
     lines = [f"**{v.title}** · {v.type} v{v.policy_version} · by {v.requester}"]
@@ -48,7 +48,7 @@ def details(view: RequestView) -> str:
             f"{m.required if m.required is not None else '-'} CNY, due {when(m.due)}"
         )
     else:
-        lines.append(f"Status: **{v.status}**")
+        lines.append(f"Status: **{v.label}**")
     if v.overdue:
         lines.append("⚠ Overdue: no final decision within the resolve time")
     return "\n\n".join(lines)

@@ -36,7 +36,7 @@ from domain.process import (
     HistoryEvent,
     MilestoneInput,
     Notice,
-    RequestView,
+    ProcessState,
     ResolveAssigneesInput,
     ResolveAssigneesOutput,
     ResubmitInput,
@@ -109,7 +109,7 @@ class Process:
             self.nonces = dict(inp.carried.nonces)
             self.resumed = True
         else:
-            self.view = RequestView(
+            self.view = ProcessState(
                 id=inp.request_id,
                 type=inp.policy.type,
                 title=inp.title,
@@ -266,7 +266,7 @@ class Process:
             data=data or {},
         )
         self.view.history.append(event)
-        snapshot = self.view.model_copy(update={"history": [], "stuck": None})
+        snapshot = self.view.public(history=False)
         yield Write(TransitionRecord(view=snapshot, event=event, notices=keyed))
 
     def ignore(self, msg: Message, err: DomainError, from_signal: bool) -> Step[None]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from domain.policy import MilestoneSpec, Policy, StageMode
-from domain.process import MilestoneState, RequestView, StageState, Status
+from domain.process import (
+    MilestoneState,
+    MilestoneStatus,
+    ProcessState,
+    StageState,
+    StageStatus,
+    Status,
+)
 
 
 def money(value: Decimal) -> Decimal:
@@ -13,24 +20,24 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def active_stage(view: RequestView) -> StageState | None:
+def active_stage(view: ProcessState) -> StageState | None:
     """The stage waiting for decisions, if any."""
     i = view.stage_index
     if i is None or i >= len(view.stages):
         return None
     stage = view.stages[i]
-    return stage if stage.status == "active" else None
+    return stage if stage.status is StageStatus.ACTIVE else None
 
 
-def open_milestone(view: RequestView) -> MilestoneState | None:
-    return next((m for m in view.milestones if m.status == "open"), None)
+def open_milestone(view: ProcessState) -> MilestoneState | None:
+    return next((m for m in view.milestones if m.status is MilestoneStatus.OPEN), None)
 
 
 def milestone_spec(policy: Policy, milestone: MilestoneState) -> MilestoneSpec:
     return next(s for s in policy.milestones if s.name == milestone.name)
 
 
-def current_approvers(view: RequestView) -> list[str]:
+def current_approvers(view: ProcessState) -> list[str]:
     """Who may decide now: everyone on an undecided slot of the active stage."""
     stage = active_stage(view)
     if stage is None or view.status != Status.IN_REVIEW:
@@ -45,7 +52,7 @@ def stage_complete(stage: StageState) -> bool:
     return all(s.decision == "approve" for s in stage.slots)
 
 
-def outstanding(view: RequestView) -> Decimal | None:
+def outstanding(view: ProcessState) -> Decimal | None:
     """What the open milestone still lacks, when it has a required amount."""
     m = open_milestone(view)
     if m is None or m.required is None:

@@ -25,6 +25,7 @@ from domain.process import (
     ResubmitInput,
     Slot,
     StageState,
+    StageStatus,
     Status,
     TransferInput,
     WithdrawInput,
@@ -103,7 +104,7 @@ def advance(p: Process, index: int) -> Step[None]:
     )
     for slot in stage.slots:
         slot.escalation_frontier = [a.user for a in slot.actors]
-    stage.status = "active"
+    stage.status = StageStatus.ACTIVE
     stage.started_at = now
     stage.reply_due = now + p.policy.timers.reply
     v.stage_index = index
@@ -140,13 +141,13 @@ def decide(p: Process, msg: DecideInput) -> Step[None]:
             EventKind.APPROVED, msg.actor, msg.comment, data, on_behalf_of=on_behalf
         )
         if stage_complete(stage):
-            stage.status = "approved"
+            stage.status = StageStatus.APPROVED
             yield from p.record(EventKind.STAGE_COMPLETED, SYSTEM, None, data)
             yield from advance(p, stage.index + 1)
         return
     requester_notice = [p.notice(p.view.requester, msg.action)]
     if msg.action == "reject":
-        stage.status = "rejected"
+        stage.status = StageStatus.REJECTED
         p.close(Status.REJECTED)
         yield from p.record(
             EventKind.REJECTED,
@@ -157,7 +158,7 @@ def decide(p: Process, msg: DecideInput) -> Step[None]:
             on_behalf_of=on_behalf,
         )
         return
-    stage.status = "returned"
+    stage.status = StageStatus.RETURNED
     p.view.status = Status.RETURNED
     p.view.resubmit_due = now + p.policy.timers.resubmit
     yield from p.record(
@@ -203,7 +204,7 @@ def withdraw(p: Process, msg: WithdrawInput) -> Step[None]:
     stage = active_stage(p.view)
     notices = [p.notice(u, "withdrawn") for u in current_approvers(p.view)]
     if stage is not None:
-        stage.status = "closed"
+        stage.status = StageStatus.CLOSED
     p.close(Status.WITHDRAWN)
     yield from p.record(EventKind.WITHDRAWN, msg.actor, msg.comment, notices=notices)
 
@@ -367,7 +368,7 @@ def on_resolve_due(p: Process) -> Step[None]:
     if stage is None:
         return
     if p.policy.timers.resolve_action is ResolveAction.AUTO_REJECT:
-        stage.status = "rejected"
+        stage.status = StageStatus.REJECTED
         p.close(Status.REJECTED)
         yield from p.record(
             EventKind.REJECTED,

@@ -24,6 +24,7 @@ from domain.process import (
     RequestView,
     Slot,
     StageState,
+    StageStatus,
     TransitionBatch,
     TransitionRecord,
 )
@@ -443,7 +444,7 @@ async def test_closing_transition_sets_closed_at_and_empties_the_inbox(
     await _run(acts, _submitted(request_id))
     rejected_at = T0 + timedelta(hours=2)
     stages = _view(request_id).stages
-    stages[0] = stages[0].model_copy(update={"status": "rejected"})
+    stages[0] = stages[0].model_copy(update={"status": StageStatus.REJECTED})
     view = _view(request_id, status="rejected", stages=stages, current_approvers=[])
     await _run(acts, _record(view, 2, EventKind.REJECTED, "bcd_zheng", at=rejected_at))
 

@@ -102,3 +102,14 @@ async def test_the_schema_states_the_inbound_limits_the_server_enforces(
     for name in ("status", "type", "requester", "assignee"):
         assert listing[name]["schema"]["anyOf"][0]["pattern"] == ID_PATTERN
     assert str(PAYLOAD_BUDGET_BYTES // 1024) in schema["info"]["description"]
+
+
+def test_process_internals_stay_out_of_the_public_schema() -> None:
+    """The escalation frontier and the split status are the process's own business."""
+    from api.app import create_app
+
+    schema = create_app().openapi()["components"]["schemas"]
+    slot = schema["SlotView"]["properties"]
+    assert "escalation_frontier" not in slot
+    assert "awaiting" not in schema["RequestView"]["properties"]
+    assert "ProcessState" not in schema

@@ -24,8 +24,10 @@ from domain.process import (
     Actor,
     DecideInput,
     MilestoneInput,
-    RequestView,
+    MilestoneStatus,
+    ProcessState,
     Slot,
+    StageStatus,
     Status,
     StuckState,
     TransferInput,
@@ -40,10 +42,10 @@ POLICIES = load_policies(ROOT / "policies")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def view_of(policy: Policy, amount: str | None, fields: dict[str, Any]) -> RequestView:
+def view_of(policy: Policy, amount: str | None, fields: dict[str, Any]) -> ProcessState:
     amt = Decimal(amount) if amount is not None else None
     norm = validate_fields(policy, amt, fields)
-    return RequestView(
+    return ProcessState(
         id="r-1",
         type=policy.type,
         title="t",
@@ -59,7 +61,7 @@ def view_of(policy: Policy, amount: str | None, fields: dict[str, Any]) -> Reque
     )
 
 
-def in_review(holders: list[str], *, reply_due: datetime | None = None) -> RequestView:
+def in_review(holders: list[str], *, reply_due: datetime | None = None) -> ProcessState:
     """A big-customer contract at its first stage, held by ``holders``."""
     v = view_of(
         POLICIES["big_customer_contract"],
@@ -67,7 +69,7 @@ def in_review(holders: list[str], *, reply_due: datetime | None = None) -> Reque
         {"contract_no": "C-1", "settlement_floor_price": "1"},
     )
     stage = v.stages[0]
-    stage.status = "active"
+    stage.status = StageStatus.ACTIVE
     stage.reply_due = reply_due
     stage.slots = [
         Slot(
@@ -81,7 +83,7 @@ def in_review(holders: list[str], *, reply_due: datetime | None = None) -> Reque
     return v
 
 
-def refusal(v: RequestView, msg: Any, closed: bool = False) -> ErrorCode:
+def refusal(v: ProcessState, msg: Any, closed: bool = False) -> ErrorCode:
     with pytest.raises(DomainError) as info:
         admission.check(v, POLICIES["big_customer_contract"], closed, msg)
     return info.value.code
@@ -130,8 +132,8 @@ def test_a_milestone_payment_must_be_open_and_positive() -> None:
     pay = MilestoneInput(actor="fin_he", milestone="deposit", amount=Decimal(1))
     with pytest.raises(DomainError):
         admission.check(v, policy, False, pay)  # not open yet
-    v.milestones[0].status = "open"
-    v.status = "awaiting_deposit"
+    v.milestones[0].status = MilestoneStatus.OPEN
+    v.await_milestone("deposit")
     admission.check(v, policy, False, pay)
     with pytest.raises(DomainError) as info:
         admission.check(v, policy, False, pay.model_copy(update={"amount": None}))
@@ -186,7 +188,8 @@ def test_closed_requests_have_no_deadline_and_milestones_remind_first() -> None:
         assert next_deadline(v, policy, False) is None
     v.milestones = [milestone_state(policy.milestones[0], v)]
     m = v.milestones[0]
-    m.status, m.due, v.status = "open", T0 + timedelta(days=7), "awaiting_deposit"
+    m.status, m.due = MilestoneStatus.OPEN, T0 + timedelta(days=7)
+    v.await_milestone("deposit")
     first = next_deadline(v, policy, False)
     assert first is not None
     assert (first.kind, first.at) == (DeadlineKind.MILESTONE_REMINDER, T0 + timedelta(days=6))

@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from domain.core import admission, escalation
 from domain.core.queries import active_stage, current_approvers, stage_complete
 from domain.errors import DomainError, ErrorCode
-from domain.process import DecideInput, Slot, StageMode
+from domain.process import DecideInput, Slot, StageMode, StageStatus
 
 from .test_core import POLICIES, T0, in_review
 
@@ -80,7 +80,7 @@ class StepMachine(RuleBasedStateMachine):
                 slot.decision, slot.decided_by, slot.decided_at = "approve", actor, self.now
         self.decided.add(actor)
         if stage_complete(stage):
-            stage.status = "approved"
+            stage.status = StageStatus.APPROVED
             self.view.stage_index = None
 
     @invariant()

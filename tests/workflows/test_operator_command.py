@@ -74,3 +74,18 @@ def test_signal_to_an_unknown_request_is_one_line_and_exit_1(
     assert f"request {missing} has no running workflow" in last
     bad = run_cli("signal", missing, "decide", "--as", "am_li", env={"TEMPORAL_ADDRESS": target})
     assert bad.returncode == 1 and "--decision" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_signal_when_temporal_is_down_is_one_line_and_exit_1(free_port: int) -> None:
+    result = run_cli(
+        "signal",
+        str(uuid.uuid4()),
+        "withdraw",
+        "--as",
+        "am_li",
+        env={"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port}"},
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"Temporal is not reachable at 127.0.0.1:{free_port}" in last

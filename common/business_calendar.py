@@ -68,7 +68,7 @@ def load_overrides(path: Path) -> CalendarOverrides:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CalendarError(f"{path}: cannot read the calendar override file: {exc}") from exc
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2026-13-01
         raise CalendarError(f"{path}: not valid YAML: {exc}") from exc
     if data is None:
         return CalendarOverrides()

@@ -31,6 +31,7 @@ deployment's override file, never on plain calendar days, and never refused.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,6 +42,7 @@ from pydantic import (
     ConfigDict,
     Field,
     field_serializer,
+    field_validator,
     model_validator,
 )
 
@@ -146,18 +148,23 @@ class BusinessCalendar(BaseModel):
     def _sorted(self, days: frozenset[int] | frozenset[date]) -> list[int] | list[date]:
         return sorted(days)  # type: ignore[return-value]  # the same output on every run
 
+    @field_validator("hours")
+    @classmethod
+    def _in_order(cls, hours: tuple[WorkingPeriod, ...]) -> tuple[WorkingPeriod, ...]:
+        for earlier, later in pairwise(hours):
+            if later.start < earlier.end:
+                raise ValueError(
+                    f"working periods must be in order and not overlap: "
+                    f"{earlier.label()} then {later.label()}"
+                )
+        return hours
+
     @model_validator(mode="after")
     def _consistent(self) -> BusinessCalendar:
         if not self.weekend <= set(range(7)):
             raise ValueError("weekend days are 0 (Monday) to 6 (Sunday)")
         if len(self.weekend) == 7 and not self.workdays:
             raise ValueError("a calendar without any working day")
-        for earlier, later in zip(self.hours, self.hours[1:], strict=False):
-            if later.start < earlier.end:
-                raise ValueError(
-                    f"working periods must be in order and not overlap: "
-                    f"{earlier.label()} then {later.label()}"
-                )
         both = self.holidays & self.workdays
         if both:
             raise ValueError(f"days both off and working: {sorted(map(str, both))}")

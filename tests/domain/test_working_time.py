@@ -9,6 +9,7 @@ with a few holidays and make-up days so that hypothesis explores every shape.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,10 +18,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from common.business_calendar import build_calendar
+from common.policy_store import load_policies
+from domain.deadline_preview import preview_deadlines
 from domain.durations import Span
 from domain.working_time import BusinessCalendar, Due, WorkingPeriod, parse_working_hours
 
 SH = ZoneInfo("Asia/Shanghai")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sh(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
@@ -241,3 +245,20 @@ def test_provisional_exactly_when_an_unknown_year_is_crossed(start: datetime, n:
     due = PLAIN.add_working_time(start, timedelta(minutes=n))
     years = range(start.astimezone(SH).year, due.at.astimezone(SH).year + 1)
     assert due.provisional == any(y != 2026 for y in years)
+
+
+# -- preview ---------------------------------------------------------------------------
+
+
+def test_preview_shows_the_deadlines_a_request_would_get(china: BusinessCalendar) -> None:
+    policies = load_policies(ROOT / "policies")
+    friday = sh(2026, 11, 27, 17)
+    reply, resolve = preview_deadlines(policies["special_discount"], china, friday)
+    assert (reply.clock, reply.span, reply.due.working) == ("reply", Span.parse("PT4H"), False)
+    assert reply.due.at == sh(2026, 11, 27, 21)
+    assert resolve.span == Span.parse("3 working days")
+    assert local(resolve.due) == sh(2026, 12, 2, 18) and resolve.due.working
+    complaint_reply, _ = preview_deadlines(policies["customer_complaint"], china, friday)
+    assert local(complaint_reply.due) == sh(2026, 11, 30, 12)
+    # The JSON the API would show says which kind of time each is.
+    assert resolve.model_dump(mode="json")["span"] == "P3D working"

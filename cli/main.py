@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from cli.errors import CliError
+from common.business_calendar import CalendarError
 from common.policy_store import PolicyError
 from common.settings import Settings
 from domain.reconcile import DEFAULT_LOOKBACK
@@ -362,7 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _expected(exc: Exception) -> bool:
     """Failures that are the operator's to fix: no traceback for those."""
-    return isinstance(exc, CliError | PolicyError | DBAPIError | ConnectionError | OSError)
+    return isinstance(
+        exc, CliError | PolicyError | CalendarError | DBAPIError | ConnectionError | OSError
+    )
 
 
 def _one_line(exc: Exception) -> str:
@@ -371,6 +374,8 @@ def _one_line(exc: Exception) -> str:
         return str(exc)
     if isinstance(exc, PolicyError):
         text = f"policy error: {exc}"
+    elif isinstance(exc, CalendarError):
+        text = f"calendar error: {exc}"
     elif isinstance(exc, DBAPIError):
         text = f"database error: {exc.orig or exc}"
     elif isinstance(exc, OSError) and not isinstance(exc, ConnectionError):

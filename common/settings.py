@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     worker_poll_max_age_seconds: float = Field(
         default=60.0, gt=0, alias="APPROVALS_WORKER_POLL_MAX_AGE_SECONDS"
     )
+    # The business calendar of working-time deadlines (README, "Working time").
+    calendar_time_zone: str = Field(default="Asia/Shanghai", alias="APPROVALS_CALENDAR_TZ")
+    working_hours: str = Field(default="09:00-12:00,13:30-18:00", alias="APPROVALS_WORKING_HOURS")
+    calendar_overrides: Path | None = Field(default=None, alias="APPROVALS_CALENDAR_OVERRIDES")
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

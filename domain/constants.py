@@ -51,3 +51,4 @@ class Activities:
     MARK_STUCK: Final = "mark_stuck"
     INACTIVE_USERS: Final = "inactive_users"
     RECONCILE_CLOSED: Final = "reconcile_closed_requests"
+    DUE_AT: Final = "due_at"

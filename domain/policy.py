@@ -2,7 +2,9 @@
 
 Policies are data. Conditions are structured (``{field: amount, op: gt, value:
 300000}``) and evaluated by :mod:`domain.conditions`; nothing is ever evaluated
-as an expression string. Durations are ISO-8601 (``PT4H``, ``P3D``).
+as an expression string. Durations are :class:`~domain.durations.Span`: ISO-8601
+(``PT4H``, ``P3D``) or words (``3 days``), calendar time unless they say working
+(``PT4H working``, ``3 working days``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.durations import Span
 from domain.inbound import Comment, Id, OptionalShortText, ShortText
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
@@ -164,16 +167,16 @@ class ResolveAction(StrEnum):
 
 
 class Timers(_Strict):
-    reply: timedelta = timedelta(hours=4)
-    resolve: timedelta = timedelta(days=3)
+    reply: Span = Span(hours=4)
+    resolve: Span = Span(days=3)
     resolve_action: ResolveAction = ResolveAction.ESCALATE
-    resubmit: timedelta = timedelta(days=7)
+    resubmit: Span = Span(days=7)
     escalation_role: Identifier | None = None
     max_escalations: int = Field(default=5, ge=0, le=20)
 
     @field_validator("reply", "resolve", "resubmit")
     @classmethod
-    def _positive(cls, v: timedelta) -> timedelta:
+    def _positive(cls, v: Span) -> Span:
         if v <= timedelta(0):
             raise ValueError("must be a positive duration")
         return v
@@ -208,8 +211,8 @@ class ConditionalPercent(_Strict):
 class MilestoneSpec(_Strict):
     name: Identifier
     title: ShortText
-    due: timedelta
-    remind_before: timedelta | None = timedelta(days=1)
+    due: Span
+    remind_before: Span | None = Span(days=1)
     amount: MilestoneAmount | None = None
     when: Condition | None = None
     """The milestone applies only when this holds (custom goods: a deposit)."""
@@ -264,17 +267,17 @@ class ReviewCycle(_Strict):
     rejection ends the request (the customer goes back to pay-before-delivery).
     """
 
-    every: timedelta
+    every: Span
     title: ShortText = "Periodic re-evaluation"
 
 
 class WatchStep(_Strict):
     """One rung of a ladder: at ``after`` (from the anchor), notify; optionally repeat."""
 
-    after: timedelta
+    after: Span
     title: ShortText
     notify: tuple[ApproverSpec, ...] = Field(min_length=1)
-    repeat_every: timedelta | None = None
+    repeat_every: Span | None = None
 
 
 class Watch(_Strict):
@@ -291,7 +294,7 @@ class Watch(_Strict):
     anchor_field: Identifier | None = None
     """A date field the ladder counts from (the invoice due date); else submission."""
     steps: tuple[WatchStep, ...] = ()
-    review_after: timedelta
+    review_after: Span
 
 
 class AmountSpec(_Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,10 +13,17 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.approvals import ApprovalActivities
+from activities.deadlines import DeadlineActivities
 from activities.reconcile import ReconcileActivities
+from common.business_calendar import (
+    default_calendar,
+    load_business_calendar,
+    log_calendar_warnings,
+)
 from common.settings import DEV_SIGNING_SECRET, Settings
 from common.temporal import connect
 from db.engine import make_engine, make_sessionmaker
+from domain.working_time import BusinessCalendar
 from worker.schedules import ensure_reconcile_schedule
 from workflows.approval import ApprovalWorkflow
 from workflows.reconcile import ReconcileWorkflow
@@ -30,15 +37,18 @@ def build_worker(
     task_queue: str,
     *,
     signing_secret: str = DEV_SIGNING_SECRET,
+    calendar: BusinessCalendar | None = None,
     **options: Any,
 ) -> Worker:
     """A worker for the approval workflow and its activities on ``task_queue``.
 
     ``signing_secret`` checks who sent each message (see :mod:`domain.signing`);
+    ``calendar`` counts working-time deadlines (default: the source's, default settings);
     ``options`` go to :class:`temporalio.worker.Worker` (tuning, tests).
     """
     acts = ApprovalActivities(sessions, signing_secret)
     reconcile = ReconcileActivities(sessions, client)
+    deadlines = DeadlineActivities(calendar or default_calendar(datetime.now(UTC).year))
     return Worker(
         client,
         task_queue=task_queue,
@@ -53,6 +63,7 @@ def build_worker(
             acts.mark_stuck,
             acts.inactive_users,
             reconcile.reconcile_closed_requests,
+            deadlines.due_at,
         ],
         # Drain in-flight activities on shutdown rather than abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -69,6 +80,10 @@ def build_worker(
 async def run_worker(settings: Settings) -> None:
     """Connect, run until SIGINT/SIGTERM, then shut down gracefully."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    today = datetime.now(UTC).date()
+    calendar = load_business_calendar(settings, today)
+    # Counted and logged, never fatal: deadlines in an unknown year are provisional.
+    calendar_warnings = log_calendar_warnings(calendar, today)
     engine = make_engine(
         settings.require_database_url(),
         pool_size=settings.db_pool_size,
@@ -81,6 +96,7 @@ async def run_worker(settings: Settings) -> None:
         make_sessionmaker(engine),
         settings.task_queue,
         signing_secret=settings.signing_secret,
+        calendar=calendar,
         # Memory follows the cache, not the number of open requests: an evicted
         # request is rebuilt from its history when it next hears from anyone.
         max_cached_workflows=settings.worker_max_cached_workflows,
@@ -95,12 +111,14 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info(
         "worker started on task queue %s at %s (cache %d workflows, %d workflow tasks and "
-        "%d activities at once)",
+        "%d activities at once; calendar %s, %d calendar warning(s))",
         settings.task_queue,
         settings.temporal_address,
         settings.worker_max_cached_workflows,
         settings.worker_max_concurrent_workflow_tasks,
         settings.worker_max_concurrent_activities,
+        calendar.time_zone,
+        len(calendar_warnings),
     )
     try:
         async with worker:

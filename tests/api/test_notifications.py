@@ -190,3 +190,18 @@ async def test_a_new_step_shows_as_an_unread_notice_for_its_approver(
     # The requester cannot mark the approver's notice.
     resp = await api.post(f"/v1/notifications/{notice['id']}/read", headers=auth("am_li"))
     assert resp.status_code == 404
+
+
+async def test_the_web_inbox_has_a_notifications_tab_in_both_languages(
+    api: httpx.AsyncClient,
+) -> None:
+    page = (await api.get("/inbox")).text
+    assert 'id="tab-notices"' in page and 'aria-controls="panel-notices"' in page
+    assert 'id="notices-count"' in page and 'id="notices-readall"' in page
+    for call in (
+        '"GET /v1/notifications"',
+        '"POST /v1/notifications/{id}/read"',
+        '"POST /v1/notifications/read-all"',
+    ):
+        assert call in page
+    assert "需要您审批" in page and "Your decision is needed" in page

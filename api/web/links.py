@@ -42,7 +42,6 @@ from db import request_queries as q
 from db import used_links
 from db.directory import get_user
 from domain.action_links import (
-    MAX_TOKEN_LENGTH,
     ActionLink,
     LinkRefused,
     Refusal,
@@ -58,8 +57,9 @@ log = logging.getLogger("approvals.api")
 
 router = APIRouter(include_in_schema=False)
 
-Token = Annotated[str, Path(max_length=MAX_TOKEN_LENGTH + 1)]
-Lang = Annotated[str | None, Query(max_length=20)]
+# Unbounded here: a token of any length gets its page (``verify`` reads none that is too long).
+Token = Annotated[str, Path(description="The link's token.")]
+Lang = Annotated[str | None, Query(description="`zh-CN` or `en`.")]
 
 LANGS = ("en", "zh-CN")
 
@@ -148,7 +148,7 @@ _INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 def pick_lang(query: str | None, accept_language: str | None) -> str:
     """``?lang=`` if it names one of ours, else the first of ours in Accept-Language, else en."""
     if query:
-        wanted = query.strip().lower()
+        wanted = query[:20].strip().lower()
         if wanted.startswith("zh"):
             return "zh-CN"
         if wanted.startswith("en"):

@@ -6,6 +6,7 @@ Against the real app, worker, PostgreSQL and Temporal. A big-customer contract o
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -306,3 +307,24 @@ async def test_a_confirmation_from_elsewhere_or_with_bad_input_never_acts(
     done = await api.post(path, data={"nonce": nonce, "comment": "ok"}, headers={"Origin": ORIGIN})
     assert done.status_code == 200, done.text
     assert (await _view(flow, rid))["current_approvers"] == ["dsd_liu"]
+
+
+async def test_two_confirmations_at_once_decide_once(
+    api: httpx.AsyncClient,
+    flow: Flow,
+    settings: Settings,
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    rid = await _waiting_for_bcd(flow)
+    path = (await _links(settings, db_sessions, "bcd_zheng", rid))["approve"]
+    nonce = _nonce((await api.get(path)).text)
+    answers = await asyncio.gather(
+        *(
+            api.post(path, data={"nonce": nonce, "comment": "twice?"}, headers={"Origin": ORIGIN})
+            for _ in range(3)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200, 410, 410], [a.text for a in answers]
+    view = await _view(flow, rid)
+    assert [h["actor"] for h in view["history"] if h["kind"] == "approved"] == ["bcd_zheng"]
+    assert view["current_approvers"] == ["dsd_liu"]

@@ -16,8 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import db_errors, errors
 from api.deps import Core
-from api.routers import health, inbox, me, policies, requests
+from api.routers import health, inbox, me, notifications, policies, requests
 from api.temporal_gateway import TemporalGateway
+from api.web import links as web_links
 from api.web import router as web_router
 from common.policy_store import load_policies
 from common.settings import Settings, get_settings
@@ -136,8 +137,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     db_errors.install(app)
-    for module in (requests, inbox, me, policies, health):
+    for module in (requests, inbox, notifications, me, policies, health):
         app.include_router(module.router)
     app.include_router(web_router.router)
+    app.include_router(web_links.router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     return app

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     calendar_time_zone: str = Field(default="Asia/Shanghai", alias="APPROVALS_CALENDAR_TZ")
     working_hours: str = Field(default="09:00-12:00,13:30-18:00", alias="APPROVALS_WORKING_HOURS")
     calendar_overrides: Path | None = Field(default=None, alias="APPROVALS_CALENDAR_OVERRIDES")
+    # Action links in messages (domain/action_links.py): where they point, how long
+    # they last, and their key (unset: derived from APPROVALS_SIGNING_SECRET).
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        alias="APPROVALS_PUBLIC_BASE_URL",
+    )
+    action_link_ttl_hours: float = Field(
+        default=72.0, gt=0, le=24 * 90, alias="APPROVALS_ACTION_LINK_TTL_HOURS"
+    )
+    action_link_secret: str | None = Field(default=None, alias="APPROVALS_ACTION_LINK_SECRET")
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:
@@ -76,6 +87,8 @@ class Settings(BaseSettings):
                 f"(APPROVALS_ENV={self.environment}): the API, the worker and operators "
                 "sign and check who sent each workflow message with it"
             )
+        if self.action_link_secret is not None and len(self.action_link_secret) < 32:
+            raise ValueError("APPROVALS_ACTION_LINK_SECRET, when set, must be 32+ characters")
         return self
 
     def require_database_url(self) -> str:

@@ -133,6 +133,28 @@ class NotificationRow(Base):
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    read_at: Mapped[datetime | None]
+    """When the recipient marked it read in the app; unread while null."""
+
+    __table_args__ = (
+        # GET /v1/notifications: mine, newest first, a page at a time.
+        Index("ix_notifications_recipient_created_id", "recipient", "created_at", "id"),
+    )
+
+
+class UsedActionLinkRow(Base):
+    """An action link that was used: a link acts once (see ``domain.action_links``)."""
+
+    __tablename__ = "used_action_links"
+
+    link_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(String(64))
+    stage_index: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    used_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class UserRow(Base):

@@ -1,0 +1,76 @@
+"""Mint the action links of a "your decision is needed" message.
+
+The impure half of :mod:`domain.action_links`: the random link ids, the settings,
+and the database (which stage the person holds).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.settings import Settings
+from db.used_links import pending_stage
+from domain.action_links import ACTIONS, ActionLink, derive_key, mint
+
+ACT_PATH = "/act/"
+
+
+def link_key(settings: Settings) -> bytes:
+    """The links' HMAC key: from APPROVALS_ACTION_LINK_SECRET, else the signing secret."""
+    return derive_key(settings.action_link_secret or settings.signing_secret)
+
+
+def link_urls(
+    settings: Settings, user_id: str, request_id: str, stage_index: int, now: datetime
+) -> dict[str, str]:
+    """``{"approve": url, "return": url, "reject": url}`` for that step, each its own link."""
+    key = link_key(settings)
+    expires = now + timedelta(hours=settings.action_link_ttl_hours)
+    base = settings.public_base_url.rstrip("/")
+    urls: dict[str, str] = {}
+    for action in ACTIONS:
+        link = ActionLink(
+            link_id=secrets.token_urlsafe(16),
+            user_id=user_id,
+            request_id=request_id,
+            stage_index=stage_index,
+            action=action,
+            expires_at=expires,
+        )
+        urls[action] = f"{base}{ACT_PATH}{mint(key, link)}"
+    return urls
+
+
+async def make_action_links(
+    settings: Settings,
+    db: AsyncSession | async_sessionmaker[AsyncSession],
+    user_id: str,
+    request_id: str,
+    now: datetime,
+) -> dict[str, str] | None:
+    """The approve/return/reject links of ``user_id``'s pending step on ``request_id``.
+
+    Args:
+        settings: gives the base URL (APPROVALS_PUBLIC_BASE_URL), the lifetime
+            (APPROVALS_ACTION_LINK_TTL_HOURS) and the key.
+        db: a session (only read, never committed: the caller's transaction is
+            its own) or a session factory (a session of its own is opened).
+        user_id: who will act; the links act as this user only.
+        request_id: the request (a UUID string).
+        now: an aware datetime; the links expire a TTL after it.
+
+    Returns:
+        ``{"approve": url, "return": url, "reject": url}``, or None when the user
+        holds no pending step on the request (nothing to decide, so no links).
+    """
+    if isinstance(db, AsyncSession):
+        stage = await pending_stage(db, user_id, request_id)
+    else:
+        async with db() as session:
+            stage = await pending_stage(session, user_id, request_id)
+    if stage is None:
+        return None
+    return link_urls(settings, user_id, request_id, stage, now)

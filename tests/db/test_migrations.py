@@ -33,6 +33,8 @@ TABLES = {
     "roles",
     "user_roles",
     "delegations",
+    "deliveries",
+    "user_preferences",
 }
 
 
@@ -111,7 +113,7 @@ async def test_alembic_command_line_reads_database_url(pg_url: str) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "0004 (head)" in proc.stdout
+    assert "0005 (head)" in proc.stdout
 
 
 async def _audited_request(sessions: async_sessionmaker[AsyncSession]) -> str:

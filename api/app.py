@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import db_errors, errors
 from api.deps import Core
-from api.routers import health, inbox, me, policies, requests
+from api.routers import deliveries, health, inbox, me, policies, requests
 from api.temporal_gateway import TemporalGateway
 from api.web import router as web_router
 from common.policy_store import load_policies
@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     db_errors.install(app)
-    for module in (requests, inbox, me, policies, health):
+    for module in (requests, inbox, me, policies, health, deliveries):
         app.include_router(module.router)
     app.include_router(web_router.router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)

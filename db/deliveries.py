@@ -190,7 +190,7 @@ async def list_deliveries(
     if before_id is not None:
         query = query.where(DeliveryRow.id < before_id)
     rows = await session.execute(query.order_by(DeliveryRow.id.desc()).limit(limit))
-    return [(d, n) for d, n in rows.tuples()]
+    return [(d, n) for d, n in rows]
 
 
 async def retry_delivery(

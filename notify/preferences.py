@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from domain.inbound import ShortText
 
@@ -46,7 +46,7 @@ OUTBOUND_KINDS = frozenset(
 def _known_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(
             f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)"
         ) from exc
@@ -71,6 +71,13 @@ class Preferences(BaseModel):
     time_zone: TimeZoneName = Field(
         default="Asia/Shanghai", description="IANA time zone for deadlines in messages."
     )
+
+    @field_validator("channels")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each channel at most once")
+        return value
 
 
 def channels_for(kind: str, channels: list[str] | tuple[str, ...]) -> list[str]:

@@ -18,6 +18,7 @@ from api import db_errors, errors
 from api.deps import Core
 from api.routers import deliveries, health, inbox, me, policies, requests
 from api.temporal_gateway import TemporalGateway
+from api.web import outbox as outbox_web
 from api.web import router as web_router
 from common.policy_store import load_policies
 from common.settings import Settings, get_settings
@@ -139,5 +140,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (requests, inbox, me, policies, health, deliveries):
         app.include_router(module.router)
     app.include_router(web_router.router)
+    app.include_router(outbox_web.router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     return app

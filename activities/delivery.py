@@ -21,6 +21,7 @@ from temporalio import activity
 from db.deliveries import DeliveryJob, claim_due, load_job, plan_deliveries, record_attempt
 from db.engine import transaction
 from domain.delivery import (
+    CHANNELS,
     Claimed,
     ClaimedBatch,
     DeliverInput,
@@ -103,15 +104,13 @@ class DeliveryActivities:
 
     @activity.defn(name=Names.PLAN_AND_CLAIM)
     async def plan_and_claim(self, input: DeliverNoticesInput) -> ClaimedBatch:
-        """Fan new notices out to their deliveries, then claim up to ``batch`` due ones."""
+        """Fan new notices out to their deliveries, then claim up to ``batch`` due ones
+        of each channel."""
         n = self._notifier
         now = datetime.now(UTC)
         async with transaction(self._sessions) as session:
             planned = await plan_deliveries(session, now, n.plan_config())
-        lease = {
-            ch: timedelta(seconds=n.timeout_of(ch)) * 2 + LEASE_MARGIN
-            for ch in ("email", "webhook", "dingtalk", "wecom", "feishu")
-        }
+        lease = {ch: timedelta(seconds=n.timeout_of(ch)) * 2 + LEASE_MARGIN for ch in CHANNELS}
         async with transaction(self._sessions) as session:
             claimed = await claim_due(session, now, input.batch, lease)
         return ClaimedBatch(

@@ -95,27 +95,35 @@ async def plan_deliveries(session: AsyncSession, now: datetime, config: PlanConf
 async def claim_due(
     session: AsyncSession, now: datetime, limit: int, lease: dict[str, timedelta]
 ) -> list[tuple[int, str]]:
-    """Take up to ``limit`` due pending deliveries: (id, channel), oldest due first.
+    """Take up to ``limit`` due pending deliveries *per channel*: (id, channel), oldest first.
 
-    Each claimed row's ``next_attempt_at`` moves to ``now + lease[channel]``.
+    Per channel, so that a backlog on a channel that is down (its rows fall due again
+    and again) never takes the places of the other channels' messages. Each claimed
+    row's ``next_attempt_at`` moves to ``now + lease[channel]``.
     """
-    rows = list(
-        await session.execute(
-            select(DeliveryRow.id, DeliveryRow.channel)
-            .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
-            .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+    claimed: list[tuple[int, str]] = []
+    for channel in sorted(lease):
+        ids = list(
+            await session.scalars(
+                select(DeliveryRow.id)
+                .where(
+                    DeliveryRow.status == "pending",
+                    DeliveryRow.channel == channel,
+                    DeliveryRow.next_attempt_at <= now,
+                )
+                .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
         )
-    )
-    for channel in {c for _, c in rows}:
-        ids = [i for i, c in rows if c == channel]
-        await session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id.in_(ids))
-            .values(next_attempt_at=now + lease.get(channel, timedelta(minutes=2)))
-        )
-    return [(i, c) for i, c in rows]
+        if ids:
+            await session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(ids))
+                .values(next_attempt_at=now + lease[channel])
+            )
+            claimed += [(i, channel) for i in ids]
+    return claimed
 
 
 @dataclass

@@ -171,7 +171,12 @@ class DeliveryRow(Base):
 
     __table_args__ = (
         UniqueConstraint("notification_id", "channel", "target"),
-        Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index(
+            "ix_deliveries_due",
+            "channel",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
         Index("ix_deliveries_status_id", "status", "id"),
     )
 

@@ -30,7 +30,7 @@ DeliveryStatus = Literal["pending", "sent", "failed", "skipped"]
 
 class DeliverNoticesInput(BaseModel):
     batch: int = Field(default=50, ge=1, le=500)
-    """Due deliveries one pass claims; more wait for the next pass (seconds later)."""
+    """Due deliveries of each channel one pass claims; more wait for the next pass."""
 
 
 class Claimed(BaseModel):

@@ -241,3 +241,40 @@ async def test_old_notices_are_not_sent_late(sessions: Sessions) -> None:
         )
     assert await one_pass(DeliveryActivities(sessions, make_notifier(free_port()))) == []
     assert await deliveries(sessions) == []
+
+
+async def test_a_backlog_on_a_channel_that_is_down_never_holds_up_another_channel(
+    sessions: Sessions,
+) -> None:
+    rid = await add_request(sessions)
+    for _ in range(8):
+        await add_notice(sessions, rid, "bcd_zheng", "reminder")
+    await add_notice(sessions, rid, "dsd_liu", "assigned")
+    await set_preferences(sessions, "bcd_zheng", channels=["email"])
+    await set_preferences(sessions, "dsd_liu", channels=["wecom"])
+    with http_receiver() as recv:
+        robot = RobotChannel(RobotConfig("wecom", recv.url))
+        acts = DeliveryActivities(
+            sessions, make_notifier(free_port(), robots={"wecom": robot}, smtp_timeout=1)
+        )
+        batch = await acts.plan_and_claim(DeliverNoticesInput(batch=3))
+        assert sorted(c.channel for c in batch.claimed) == ["email"] * 3 + ["wecom"]
+        wecom = next(c for c in batch.claimed if c.channel == "wecom")
+        assert (await acts.deliver(DeliverInput(delivery_id=wecom.delivery_id))).status == "sent"
+    assert len(recv.hits) == 1
+
+
+async def test_decision_links_reach_the_mail_when_a_link_maker_is_given(sessions: Sessions) -> None:
+    rid = await add_request(sessions)
+    await add_notice(sessions, rid, "bcd_zheng", "assigned")
+    box = MailBox()
+
+    def links(user_id: str, request_id: str) -> dict[str, str]:
+        return {a: f"https://x/act/{user_id}/{request_id}/{a}" for a in ("approve", "reject")}
+
+    async with smtp_server(box) as port:
+        notifier = make_notifier(port)
+        notifier.renderer.action_links = links
+        assert await one_pass(DeliveryActivities(sessions, notifier)) == ["sent"]
+    html = box.messages[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert f'href="https://x/act/bcd_zheng/{rid}/approve"' in html

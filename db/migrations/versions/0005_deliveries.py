@@ -73,7 +73,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_deliveries_due",
         "deliveries",
-        ["next_attempt_at"],
+        ["channel", "next_attempt_at"],
         unique=False,
         postgresql_where=sa.text("status = 'pending'"),
     )

@@ -87,7 +87,11 @@ class EmailChannel:
             raise SendError(
                 f"SMTP answered {exc.code} {exc.message}", permanent=exc.code >= 500
             ) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError) as exc:
             raise SendError(
                 f"SMTP server {c.host}:{c.port} unreachable: {type(exc).__name__}: {exc}"
             ) from exc
+        except aiosmtplib.SMTPException as exc:
+            # E.g. no STARTTLS or AUTH offered: a configuration problem, retried in case the
+            # server is fixed meanwhile.
+            raise SendError(f"SMTP error at {c.host}:{c.port}: {exc}") from exc

@@ -67,6 +67,7 @@ async def smtp_server(
     tls_context: ssl.SSLContext | None = None,
     auth: bool = False,
     port: int = 0,
+    implicit_tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[int]:
     """aiosmtpd on 127.0.0.1 (a free port, yielded); STARTTLS when given a context."""
     loop = asyncio.get_running_loop()
@@ -77,10 +78,13 @@ async def smtp_server(
             hostname="mail.test",
             tls_context=tls_context,
             authenticator=box.authenticate if auth else None,
+            # aiosmtpd cannot tell an implicit-TLS transport: only STARTTLS needs the check.
             auth_require_tls=tls_context is not None,
         )
 
-    server = await loop.create_server(factory, "127.0.0.1", port, reuse_address=True)
+    server = await loop.create_server(
+        factory, "127.0.0.1", port, reuse_address=True, ssl=implicit_tls
+    )
     try:
         yield server.sockets[0].getsockname()[1]
     finally:

@@ -69,6 +69,22 @@ async def test_email_over_starttls_with_login(tmp_path: Path) -> None:
     assert len(box.messages) == 1
 
 
+async def test_email_over_implicit_tls(tmp_path: Path) -> None:
+    server_ctx, client_ctx = self_signed(tmp_path)
+    box = MailBox()
+    async with smtp_server(box, implicit_tls=server_ctx, auth=True) as port:
+        config = SmtpConfig(
+            "127.0.0.1",
+            port,
+            security="tls",
+            username="approvals",
+            password="s3cret",
+            tls_context=client_ctx,
+        )
+        await EmailChannel(config).send(rendered(), "a@b.example", "ntf-tls")
+    assert box.logins == ["approvals"] and len(box.messages) == 1
+
+
 async def test_email_refused_with_5xx_is_a_permanent_failure_naming_the_answer() -> None:
     box = MailBox(refuse="550 5.1.1 mailbox unavailable")
     async with smtp_server(box) as port:

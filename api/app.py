@@ -16,9 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import db_errors, errors
 from api.deps import Core
-from api.routers import health, inbox, me, notifications, policies, requests
+from api.routers import deliveries, health, inbox, me, notifications, policies, requests
 from api.temporal_gateway import TemporalGateway
 from api.web import links as web_links
+from api.web import outbox as outbox_web
 from api.web import router as web_router
 from common.policy_store import load_policies
 from common.settings import Settings, get_settings
@@ -137,9 +138,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     db_errors.install(app)
-    for module in (requests, inbox, notifications, me, policies, health):
+    for module in (requests, inbox, notifications, me, policies, health, deliveries):
         app.include_router(module.router)
     app.include_router(web_router.router)
     app.include_router(web_links.router)
+    app.include_router(outbox_web.router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     return app

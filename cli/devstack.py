@@ -34,6 +34,7 @@ import logging
 import os
 import shlex
 import signal
+import socket
 import sys
 import time
 import urllib.error
@@ -53,7 +54,7 @@ from common.settings import Settings
 log = logging.getLogger("approvals.dev")
 
 # Children in start order; stopped in the reverse order.
-CHILDREN = ("temporal", "worker", "api")
+CHILDREN = ("temporal", "mailcatcher", "worker", "api")
 TEMPORAL_START_TIMEOUT = 90.0
 API_START_TIMEOUT = 90.0
 POLL = 0.25
@@ -167,6 +168,17 @@ def child_env(settings: Settings, database_url: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+def mail_catcher_port(settings: Settings) -> int:
+    """``APPROVALS_MAILCATCHER_PORT`` if free, else any free port (a second stack, a test run)."""
+    if not port_answers("127.0.0.1", settings.mailcatcher_port):
+        return settings.mailcatcher_port
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    log.info("port %d is taken: the mail catcher listens on %d", settings.mailcatcher_port, port)
+    return port
 
 
 def api_base_url(settings: Settings) -> str:
@@ -381,6 +393,7 @@ def banner(
         f"  Temporal UI   {ui}/namespaces/{settings.temporal_namespace}/workflows",
         f"  Temporal gRPC {settings.temporal_address} (namespace {settings.temporal_namespace})",
         f"  Logs          {settings.data_dir / 'logs'}",
+        f"  Caught mails  {api}/dev/mails (dev SMTP server; the mail the stack sends)",
         "",
         "Bearer tokens of the demo users (also in "
         f"{env_file}: `source {env_file}` sets TOKEN_<user>):",
@@ -518,9 +531,20 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     )
     log.info("Temporal is ready on %s", settings.temporal_address)
 
-    # 4. worker and API
+    # 4. the mail catcher, then worker and API (whose e-mail goes to the catcher)
     env = child_env(settings, database_url)
     me = [sys.executable, "-m", "cli.main"]
+    catcher_port = mail_catcher_port(settings)
+    catcher = Child(
+        "mailcatcher",
+        [*me, "mailcatcher", "--port", str(catcher_port)],
+        run_dir=paths.run,
+        log_dir=paths.logs,
+    )
+    stack.push("mailcatcher", catcher.stop)
+    catcher.start(env)
+    if "APPROVALS_SMTP_HOST" not in os.environ:
+        env.update(APPROVALS_SMTP_HOST="127.0.0.1", APPROVALS_SMTP_PORT=str(catcher_port))
     worker = Child("worker", [*me, "worker"], run_dir=paths.run, log_dir=paths.logs)
     stack.push("worker", worker.stop)
     worker.start(env)
@@ -567,6 +591,9 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
         )
     )
     services.append(supervised_child(api, env, ready=lambda: http_ok(f"{base}/healthz")))
+    services.append(
+        supervised_child(catcher, env, ready=lambda: port_answers("127.0.0.1", catcher_port))
+    )
     supervisor = Supervisor(services)
     while True:
         supervisor.check()

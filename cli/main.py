@@ -158,6 +158,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mailcatcher(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    from notify.mailcatcher import serve
+
+    port = args.port or settings.mailcatcher_port
+    asyncio.run(run_until_signalled(serve(settings.data_dir / "mail", "127.0.0.1", port)))
+    return 0
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.host:
@@ -300,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run the Temporal worker")
     worker.set_defaults(func=cmd_worker)
+
+    catcher = sub.add_parser(
+        "mailcatcher", help="a development SMTP server that keeps every mail (see /dev/mails)"
+    )
+    catcher.add_argument("--port", type=int, help="SMTP port (default APPROVALS_MAILCATCHER_PORT)")
+    catcher.set_defaults(func=cmd_mailcatcher)
 
     api = sub.add_parser("api", help="run the HTTP API (uvicorn)")
     api.add_argument("--host", help="bind address (default: APPROVALS_API_HOST)")

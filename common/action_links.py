@@ -7,7 +7,8 @@ and the database (which stage the person holds).
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -42,6 +43,19 @@ def link_urls(
         )
         urls[action] = f"{base}{ACT_PATH}{mint(key, link)}"
     return urls
+
+
+def decision_links(settings: Settings) -> Callable[[str, str, int], dict[str, str]]:
+    """The link maker the notifier asks for a "your decision is needed" message.
+
+    The delivery activity finds the stage the recipient holds when it sends, so
+    a message sent after the step moved on carries no links.
+    """
+
+    def make(user_id: str, request_id: str, stage_index: int) -> dict[str, str]:
+        return link_urls(settings, user_id, request_id, stage_index, datetime.now(UTC))
+
+    return make
 
 
 async def make_action_links(

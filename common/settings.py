@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,41 @@ class Settings(BaseSettings):
         default=72.0, gt=0, le=24 * 90, alias="APPROVALS_ACTION_LINK_TTL_HOURS"
     )
     action_link_secret: str | None = Field(default=None, alias="APPROVALS_ACTION_LINK_SECRET")
+
+    # --- notices to the outside (notify/, workflows/delivery.py); README "Notifications"
+    default_locale: Literal["zh-CN", "en"] = Field(
+        default="zh-CN", alias="APPROVALS_DEFAULT_LOCALE"
+    )
+    default_time_zone: str = Field(default="Asia/Shanghai", alias="APPROVALS_DEFAULT_TIME_ZONE")
+    smtp_host: str = Field(default="127.0.0.1", alias="APPROVALS_SMTP_HOST")
+    smtp_port: int = Field(default=1025, ge=1, le=65535, alias="APPROVALS_SMTP_PORT")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="none", alias="APPROVALS_SMTP_SECURITY"
+    )
+    smtp_username: str | None = Field(default=None, alias="APPROVALS_SMTP_USERNAME")
+    smtp_password: str | None = Field(default=None, alias="APPROVALS_SMTP_PASSWORD")
+    mail_from: str = Field(default="approvals@localhost", alias="APPROVALS_MAIL_FROM")
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0, alias="APPROVALS_SMTP_TIMEOUT_SECONDS")
+    webhooks_file: Path | None = Field(default=None, alias="APPROVALS_WEBHOOKS_FILE")
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, alias="APPROVALS_WEBHOOK_TIMEOUT_SECONDS"
+    )
+    dingtalk_url: str | None = Field(default=None, alias="APPROVALS_DINGTALK_URL")
+    dingtalk_secret: str | None = Field(default=None, alias="APPROVALS_DINGTALK_SECRET")
+    wecom_url: str | None = Field(default=None, alias="APPROVALS_WECOM_URL")
+    feishu_url: str | None = Field(default=None, alias="APPROVALS_FEISHU_URL")
+    feishu_secret: str | None = Field(default=None, alias="APPROVALS_FEISHU_SECRET")
+    robot_timeout_seconds: float = Field(
+        default=10.0, gt=0, alias="APPROVALS_ROBOT_TIMEOUT_SECONDS"
+    )
+    delivery_every_seconds: float = Field(
+        default=5.0, gt=0, alias="APPROVALS_DELIVERY_EVERY_SECONDS"
+    )
+    delivery_max_attempts: int = Field(default=6, ge=1, alias="APPROVALS_DELIVERY_MAX_ATTEMPTS")
+    delivery_max_age_hours: float = Field(
+        default=72.0, gt=0, alias="APPROVALS_DELIVERY_MAX_AGE_HOURS"
+    )
+    mailcatcher_port: int = Field(default=1025, ge=1, le=65535, alias="APPROVALS_MAILCATCHER_PORT")
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

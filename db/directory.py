@@ -29,9 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import transaction
 from db.models import DelegationRow, RoleRow, UserRoleRow, UserRow
+from db.preferences import sync_org_preferences
 from domain.inbound import Comment, Id, ShortText
 from domain.policy import ApproverSpec, StageMode
 from domain.process import Actor, Slot
+from notify.preferences import Locale, PersonalChannel, TimeZoneName
 
 # Everything in the org file that becomes a stored id or text is an inbound type
 # (domain.inbound), so a malformed file fails at load, naming the field.
@@ -58,6 +60,13 @@ class OrgUser(_Strict):
     roles: tuple[RoleId, ...] = ()
     manager: UserId | None = None
     is_admin: bool = False
+    # Notice preferences (all optional; the user may change them: PUT /v1/me/preferences).
+    channels: tuple[PersonalChannel, ...] | None = None
+    locale: Locale | None = None
+    time_zone: TimeZoneName | None = None
+
+    def states_preferences(self) -> bool:
+        return (self.channels, self.locale, self.time_zone) != (None, None, None)
 
 
 class OrgDelegation(_Strict):
@@ -203,6 +212,19 @@ async def apply_org(session: AsyncSession, org: OrgFile) -> None:
     await _sync_user_roles(session, org)
     await session.execute(delete(RoleRow).where(RoleRow.name.not_in(list(org.roles))))
     await _sync_delegations(session, org)
+    await sync_org_preferences(
+        session,
+        [
+            {
+                "user_id": u.id,
+                "channels": list(u.channels) if u.channels is not None else None,
+                "locale": u.locale,
+                "time_zone": u.time_zone,
+            }
+            for u in org.users
+            if u.states_preferences()
+        ],
+    )
 
 
 async def _upsert_roles(session: AsyncSession, org: OrgFile) -> None:

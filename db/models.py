@@ -135,10 +135,15 @@ class NotificationRow(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     read_at: Mapped[datetime | None]
     """When the recipient marked it read in the app; unread while null."""
+    fanned_out_at: Mapped[datetime | None]
+    """Set once the dispatcher has planned this notice's deliveries (see ``deliveries``)."""
 
     __table_args__ = (
         # GET /v1/notifications: mine, newest first, a page at a time.
         Index("ix_notifications_recipient_created_id", "recipient", "created_at", "id"),
+        Index(
+            "ix_notifications_not_fanned_out", "id", postgresql_where=text("fanned_out_at IS NULL")
+        ),
     )
 
 
@@ -155,6 +160,64 @@ class UsedActionLinkRow(Base):
     stage_index: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(16))
     used_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class DeliveryRow(Base):
+    """One notice on one outside channel (e-mail, a webhook subscriber, a group robot).
+
+    The dispatcher (``workflows/delivery.py``) claims due rows and sends each
+    with ``dedupe_id`` (the e-mail's Message-ID, the webhook's ``webhook-id``),
+    so a send repeated after a crash is one message to the receiver.
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(300), default="")
+    """The address, the webhook subscriber's name or the robot, as planned."""
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    sent_at: Mapped[datetime | None]
+    dedupe_id: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel", "target"),
+        Index(
+            "ix_deliveries_due",
+            "channel",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_deliveries_status_id", "status", "id"),
+    )
+
+
+class UserPreferenceRow(Base):
+    """How a user wants to hear of notices: channels, locale, time zone.
+
+    ``source`` is ``org`` for values from the org file and ``user`` once the
+    user set them (``PUT /v1/me/preferences``); a reload of the org file
+    never overwrites the user's own choice.
+    """
+
+    __tablename__ = "user_preferences"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    channels: Mapped[list[str] | None] = mapped_column(ARRAY(String(32)))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(8), default="org")
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
 class UserRow(Base):

@@ -14,18 +14,22 @@ from temporalio.worker import Worker
 
 from activities.approvals import ApprovalActivities
 from activities.deadlines import DeadlineActivities
+from activities.delivery import DeliveryActivities
 from activities.reconcile import ReconcileActivities
+from common.action_links import decision_links
 from common.business_calendar import (
     default_calendar,
     load_business_calendar,
     log_calendar_warnings,
 )
-from common.settings import DEV_SIGNING_SECRET, Settings
+from common.settings import DEV_SIGNING_SECRET, Settings, get_settings
 from common.temporal import connect
 from db.engine import make_engine, make_sessionmaker
 from domain.working_time import BusinessCalendar
-from worker.schedules import ensure_reconcile_schedule
+from notify.setup import Notifier, build_notifier
+from worker.schedules import ensure_delivery_schedule, ensure_reconcile_schedule
 from workflows.approval import ApprovalWorkflow
+from workflows.delivery import DeliverNoticesWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
 log = logging.getLogger("approvals.worker")
@@ -38,21 +42,25 @@ def build_worker(
     *,
     signing_secret: str = DEV_SIGNING_SECRET,
     calendar: BusinessCalendar | None = None,
+    notifier: Notifier | None = None,
     **options: Any,
 ) -> Worker:
     """A worker for the approval workflow and its activities on ``task_queue``.
 
     ``signing_secret`` checks who sent each message (see :mod:`domain.signing`);
     ``calendar`` counts working-time deadlines (default: the source's, default settings);
-    ``options`` go to :class:`temporalio.worker.Worker` (tuning, tests).
+    ``notifier`` sends notices to the outside (default: as the environment's settings
+    say; see :mod:`notify.setup`); ``options`` go to :class:`temporalio.worker.Worker`
+    (tuning, tests).
     """
     acts = ApprovalActivities(sessions, signing_secret)
     reconcile = ReconcileActivities(sessions, client)
     deadlines = DeadlineActivities(calendar or default_calendar(datetime.now(UTC).year))
+    delivery = DeliveryActivities(sessions, notifier or build_notifier(get_settings()))
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ApprovalWorkflow, ReconcileWorkflow],
+        workflows=[ApprovalWorkflow, ReconcileWorkflow, DeliverNoticesWorkflow],
         activities=[
             acts.record_transition,
             acts.record_transitions,
@@ -64,6 +72,8 @@ def build_worker(
             acts.inactive_users,
             reconcile.reconcile_closed_requests,
             deadlines.due_at,
+            delivery.plan_and_claim,
+            delivery.deliver,
         ],
         # Drain in-flight activities on shutdown rather than abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -97,6 +107,7 @@ async def run_worker(settings: Settings) -> None:
         settings.task_queue,
         signing_secret=settings.signing_secret,
         calendar=calendar,
+        notifier=build_notifier(settings, action_links=decision_links(settings)),
         # Memory follows the cache, not the number of open requests: an evicted
         # request is rebuilt from its history when it next hears from anyone.
         max_cached_workflows=settings.worker_max_cached_workflows,
@@ -105,6 +116,9 @@ async def run_worker(settings: Settings) -> None:
         max_concurrent_local_activities=settings.worker_max_concurrent_activities,
     )
     await ensure_reconcile_schedule(client, settings.task_queue)
+    await ensure_delivery_schedule(
+        client, settings.task_queue, timedelta(seconds=settings.delivery_every_seconds)
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

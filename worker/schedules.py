@@ -1,4 +1,5 @@
-"""The Temporal Schedule the worker makes sure exists: reconciliation every minute."""
+"""The Temporal Schedules the worker makes sure exist: reconciliation every minute,
+and the delivery of notices every few seconds."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from temporalio.client import (
 )
 
 from domain.constants import RECONCILE_SCHEDULE_ID, RECONCILE_WORKFLOW_NAME
+from domain.delivery import DELIVERY_SCHEDULE_ID, DELIVERY_WORKFLOW_NAME, DeliverNoticesInput
 from domain.reconcile import ReconcileInput
 
 log = logging.getLogger("approvals.worker")
@@ -60,4 +62,39 @@ async def ensure_reconcile_schedule(
         log.info("schedule %s already exists; left as it is", schedule_id)
         return False
     log.info("schedule %s created (every %s on %s)", schedule_id, RECONCILE_EVERY, task_queue)
+    return True
+
+
+def delivery_schedule(task_queue: str, every: timedelta) -> Schedule:
+    """Start a :data:`DELIVERY_WORKFLOW_NAME` pass every ``every``, never two at once."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            DELIVERY_WORKFLOW_NAME,
+            DeliverNoticesInput(),
+            id=DELIVERY_SCHEDULE_ID,  # the schedule appends the start time
+            task_queue=task_queue,
+            execution_timeout=max(every * 20, timedelta(minutes=5)),
+            static_summary="deliver due notices by e-mail, webhooks and group robots",
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=every * 2),
+        state=ScheduleState(
+            note="Created by the approvals worker; pausing it here is respected on restart."
+        ),
+    )
+
+
+async def ensure_delivery_schedule(
+    client: Client,
+    task_queue: str,
+    every: timedelta,
+    schedule_id: str = DELIVERY_SCHEDULE_ID,
+) -> bool:
+    """Create the delivery schedule unless it exists; True if this call created it."""
+    try:
+        await client.create_schedule(schedule_id, delivery_schedule(task_queue, every))
+    except ScheduleAlreadyRunningError:
+        log.info("schedule %s already exists; left as it is", schedule_id)
+        return False
+    log.info("schedule %s created (every %s on %s)", schedule_id, every, task_queue)
     return True

@@ -1,12 +1,14 @@
-"""``/v1/me``: who the bearer token speaks for."""
+"""``/v1/me``: who the bearer token speaks for, and how they want to hear of notices."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CurrentUser
+from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.errors import responses
 from api.schemas import Me
+from db.preferences import get_preferences, set_preferences
+from notify.preferences import Preferences
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
@@ -27,3 +29,40 @@ async def who_am_i(user: CurrentUser) -> Me:
         manager=user.manager_id,
         is_admin=user.is_admin,
     )
+
+
+@router.get(
+    "/preferences",
+    response_model=Preferences,
+    summary="My notice preferences",
+    description=(
+        "Where notices that need my attention go besides the in-app list (`channels`), in "
+        "which language (`locale`) and with deadlines in which time zone (`time_zone`). "
+        "Unset values are the defaults (e-mail; the deployment's locale and time zone)."
+    ),
+    responses=responses(401),
+)
+async def my_preferences(
+    user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> Preferences:
+    return await get_preferences(
+        session, user.id, settings.default_locale, settings.default_time_zone
+    )
+
+
+@router.put(
+    "/preferences",
+    response_model=Preferences,
+    summary="Set my notice preferences",
+    description=(
+        "Replace my preferences. `channels`: any of `email`, `dingtalk`, `wecom`, `feishu`, "
+        "each at most once (empty: in-app only); `locale`: `zh-CN` or `en`; `time_zone`: an "
+        "IANA name such as `Asia/Shanghai`. A later reload of the org file keeps them."
+    ),
+    responses=responses(400, 401, 413, 415, 422),
+)
+async def set_my_preferences(
+    body: Preferences, user: CurrentUser, session: SessionDep
+) -> Preferences:
+    await set_preferences(session, user.id, body)
+    return body

@@ -276,8 +276,27 @@ def test_a_killed_temporal_or_postgres_is_restarted_on_its_data_and_requests_flo
     print(f"\na submission went through {recovered:.1f} s after kill -9 of {part}")
 
 
+def test_the_mail_catcher_keeps_the_assigned_mail_and_dev_mails_lists_it(
+    dev_stack: DevStack,
+) -> None:
+    with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
+        request_id = _submit(dev_stack, client)
+        deadline = time.monotonic() + 90
+        while True:
+            page = client.get("/dev/mails")
+            assert page.status_code == 200
+            if f"/inbox#request={request_id}" in page.text:
+                break
+            assert time.monotonic() < deadline, dev_stack.said()[-2000:]
+            time.sleep(1)
+    assert "bcd_zheng@demo.example" in page.text
+    assert list((dev_stack.data / "mail").glob("*.eml"))
+
+
 def test_sigterm_stops_every_child_in_order_and_restarts_nothing(dev_stack: DevStack) -> None:
-    children = {name: dev_stack.pid_of(name) for name in ("temporal", "worker", "api")}
+    children = {
+        name: dev_stack.pid_of(name) for name in ("temporal", "mailcatcher", "worker", "api")
+    }
 
     dev_stack.process.send_signal(signal.SIGTERM)
 

@@ -34,6 +34,8 @@ TABLES = {
     "roles",
     "user_roles",
     "delegations",
+    "deliveries",
+    "user_preferences",
 }
 
 

@@ -1,0 +1,183 @@
+"""The delivery activities: plan and claim due deliveries, and send one.
+
+A send never raises for a channel's failure: the outcome (sent, retry at a
+later time, failed for good) is recorded on the ``deliveries`` row, which is
+where the backoff lives, so a channel that is down costs one short activity
+per due row and delays only its own messages. What does raise (the database
+down) is retried by Temporal; if it keeps failing the row's lease runs out and
+a later pass takes it again, with the same dedupe id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from db.deliveries import DeliveryJob, claim_due, load_job, plan_deliveries, record_attempt
+from db.engine import transaction
+from domain.delivery import (
+    CHANNELS,
+    Claimed,
+    ClaimedBatch,
+    DeliverInput,
+    DeliverNoticesInput,
+    DeliverOutcome,
+)
+from domain.delivery import (
+    DeliveryActivityNames as Names,
+)
+from notify.message import Rendered, SendError
+from notify.render import NoticeFacts
+from notify.setup import Notifier
+
+LEASE_MARGIN = timedelta(seconds=60)
+"""A claimed row is left alone this long past its channel's time limit."""
+_FACT_KEYS = ("request_id", "title", "stage", "due")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def notice_facts(job: DeliveryJob) -> NoticeFacts:
+    """What the message says, from the notice's payload and, where it lacks it, the request."""
+    payload = dict(job.notice.payload or {})
+    req = job.request
+    stage = payload.get("stage")
+    if stage is None and req is not None and req.view and req.stage_index is not None:
+        stages = req.view.get("stages") or []
+        if 0 <= req.stage_index < len(stages):
+            stage = stages[req.stage_index].get("name")
+    deadline = _parse_time(payload.get("due"))
+    if deadline is None and req is not None and req.closed_at is None:
+        deadline = req.resolve_due
+    amount = req.amount if req is not None else None
+    return NoticeFacts(
+        kind=job.notice.template,
+        recipient=job.notice.recipient,
+        recipient_name=job.user.name if job.user is not None else job.notice.recipient,
+        request_id=job.notice.request_id,
+        title=str(payload.get("title") or (req.title if req is not None else "")),
+        amount=Decimal(amount) if amount is not None else None,
+        stage=stage,
+        stage_index=job.stage_index,
+        deadline=deadline,
+        customer=req.customer if req is not None else None,
+        request_type=req.type if req is not None else None,
+        extra={k: v for k, v in payload.items() if k not in _FACT_KEYS},
+    )
+
+
+def webhook_event(job: DeliveryJob, rendered: Rendered) -> dict[str, Any]:
+    """The JSON event a webhook subscriber receives."""
+    return {
+        "type": f"notice.{job.notice.template}",
+        "id": job.delivery.dedupe_id,
+        "timestamp": job.notice.created_at.astimezone(UTC).isoformat(),
+        "data": {
+            "kind": job.notice.template,
+            "recipient": job.notice.recipient,
+            "request_id": job.notice.request_id,
+            "subject": rendered.subject,
+            "link": rendered.link,
+            "payload": job.notice.payload,
+            "facts": {k: str(v) for k, v in rendered.facts.items()},
+        },
+    }
+
+
+class DeliveryActivities:
+    """Activities with an injected session factory and :class:`Notifier`."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], notifier: Notifier) -> None:
+        self._sessions = sessions
+        self._notifier = notifier
+
+    @activity.defn(name=Names.PLAN_AND_CLAIM)
+    async def plan_and_claim(self, input: DeliverNoticesInput) -> ClaimedBatch:
+        """Fan new notices out to their deliveries, then claim up to ``batch`` due ones
+        of each channel."""
+        n = self._notifier
+        now = datetime.now(UTC)
+        async with transaction(self._sessions) as session:
+            planned = await plan_deliveries(session, now, n.plan_config())
+        lease = {ch: timedelta(seconds=n.timeout_of(ch)) * 2 + LEASE_MARGIN for ch in CHANNELS}
+        async with transaction(self._sessions) as session:
+            claimed = await claim_due(session, now, input.batch, lease)
+        return ClaimedBatch(
+            planned=planned,
+            claimed=[
+                Claimed(delivery_id=i, channel=c, timeout_seconds=n.timeout_of(c))
+                for i, c in claimed
+            ],
+        )
+
+    @activity.defn(name=Names.DELIVER)
+    async def deliver(self, input: DeliverInput) -> DeliverOutcome:
+        """Send one delivery and record the outcome on its row."""
+        async with self._sessions() as session:
+            job = await load_job(session, input.delivery_id)
+        if job is None:
+            return DeliverOutcome(delivery_id=input.delivery_id, status="gone")
+        if job.delivery.status != "pending":
+            return DeliverOutcome(delivery_id=input.delivery_id, status=job.delivery.status)
+        error: str | None = None
+        permanent = False
+        try:
+            await self._send(job)
+        except SendError as exc:
+            error, permanent = exc.reason, exc.permanent
+        async with transaction(self._sessions) as session:
+            status = await record_attempt(
+                session,
+                input.delivery_id,
+                datetime.now(UTC),
+                error=error,
+                permanent=permanent,
+                max_attempts=self._notifier.max_attempts,
+            )
+        d = job.delivery
+        if error is None:
+            activity.logger.info("delivery %s sent (%s %s)", d.id, d.channel, d.target)
+        else:
+            activity.logger.warning("delivery %s (%s): %s -> %s", d.id, d.channel, error, status)
+        return DeliverOutcome(delivery_id=input.delivery_id, status=status, error=error)
+
+    async def _send(self, job: DeliveryJob) -> None:
+        n = self._notifier
+        d = job.delivery
+        pref = job.preference
+        rendered = n.renderer.render(
+            notice_facts(job),
+            pref.locale if pref is not None else None,
+            pref.time_zone if pref is not None else None,
+        )
+        limit = n.timeout_of(d.channel) * 2 + 5
+        try:
+            async with asyncio.timeout(limit):
+                if d.channel == "email":
+                    # The address as the directory has it now (a retry after a fix reaches it).
+                    to = (job.user.email if job.user is not None else None) or d.target
+                    if not to:
+                        raise SendError(
+                            f"user {job.notice.recipient} has no e-mail address", permanent=True
+                        )
+                    await n.email.send(rendered, to, d.dedupe_id)
+                elif d.channel == "webhook":
+                    await n.webhooks.send(d.target, webhook_event(job, rendered), d.dedupe_id)
+                elif d.channel in n.robots:
+                    await n.robots[d.channel].send(rendered)
+                else:
+                    raise SendError(f"the {d.channel} channel is not configured", permanent=True)
+        except TimeoutError as exc:
+            raise SendError(f"{d.channel}: no answer within {limit:g} s") from exc

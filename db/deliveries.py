@@ -1,0 +1,226 @@
+"""Queries of the delivery pipeline: plan, claim, record, and the admin's view.
+
+Claiming uses ``FOR UPDATE SKIP LOCKED`` and a lease (``next_attempt_at`` moved
+past the send's time limit), so several dispatchers never take the same row,
+and a row whose sender died is taken again once the lease runs out, with the
+same dedupe id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import DeliveryRow, NotificationRow, RequestRow, UserPreferenceRow, UserRow
+from db.used_links import pending_stage
+from notify.fanout import Recipient, dedupe_id, plan
+from notify.webhooks import Subscriber
+
+PLAN_BATCH = 200
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    subscribers: list[Subscriber]
+    robots: set[str]
+    default_channels: tuple[str, ...]
+    max_age: timedelta
+    """Older notices are marked planned without deliveries (a backlog from before the
+    pipeline existed, or from a long outage, is not worth sending late)."""
+
+
+async def plan_deliveries(session: AsyncSession, now: datetime, config: PlanConfig) -> int:
+    """Fan out up to :data:`PLAN_BATCH` unplanned notices; the number planned."""
+    notices = list(
+        await session.scalars(
+            select(NotificationRow)
+            .where(NotificationRow.fanned_out_at.is_(None))
+            .order_by(NotificationRow.id)
+            .limit(PLAN_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not notices:
+        return 0
+    who = {n.recipient for n in notices}
+    users = {
+        u.id: Recipient(u.id, u.email, u.active)
+        for u in await session.scalars(select(UserRow).where(UserRow.id.in_(who)))
+    }
+    prefs = {
+        p.user_id: p
+        for p in await session.scalars(
+            select(UserPreferenceRow).where(UserPreferenceRow.user_id.in_(who))
+        )
+    }
+    rows: list[dict[str, Any]] = []
+    for n in notices:
+        if n.created_at < now - config.max_age:
+            continue
+        pref = prefs.get(n.recipient)
+        channels = (
+            pref.channels
+            if pref is not None and pref.channels is not None
+            else config.default_channels
+        )
+        for p in plan(
+            n.template, users.get(n.recipient), channels, config.subscribers, config.robots
+        ):
+            rows.append(
+                {
+                    "notification_id": n.id,
+                    "channel": p.channel,
+                    "target": p.target,
+                    "status": p.status,
+                    "attempts": 0,
+                    "last_error": p.reason,
+                    "next_attempt_at": now,
+                    "dedupe_id": dedupe_id(n.dedupe_key, p.channel, p.target),
+                }
+            )
+    if rows:
+        await session.execute(insert(DeliveryRow).values(rows).on_conflict_do_nothing())
+    await session.execute(
+        update(NotificationRow)
+        .where(NotificationRow.id.in_([n.id for n in notices]))
+        .values(fanned_out_at=now)
+    )
+    return len(notices)
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, limit: int, lease: dict[str, timedelta]
+) -> list[tuple[int, str]]:
+    """Take up to ``limit`` due pending deliveries *per channel*: (id, channel), oldest first.
+
+    Per channel, so that a backlog on a channel that is down (its rows fall due again
+    and again) never takes the places of the other channels' messages. Each claimed
+    row's ``next_attempt_at`` moves to ``now + lease[channel]``.
+    """
+    claimed: list[tuple[int, str]] = []
+    for channel in sorted(lease):
+        ids = list(
+            await session.scalars(
+                select(DeliveryRow.id)
+                .where(
+                    DeliveryRow.status == "pending",
+                    DeliveryRow.channel == channel,
+                    DeliveryRow.next_attempt_at <= now,
+                )
+                .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if ids:
+            await session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(ids))
+                .values(next_attempt_at=now + lease[channel])
+            )
+            claimed += [(i, channel) for i in ids]
+    return claimed
+
+
+@dataclass
+class DeliveryJob:
+    """Everything one send needs, read at delivery time."""
+
+    delivery: DeliveryRow
+    notice: NotificationRow
+    user: UserRow | None
+    preference: UserPreferenceRow | None
+    request: RequestRow | None
+    stage_index: int | None = None
+    """The stage of the request on which the recipient holds a pending step, now."""
+
+
+async def load_job(session: AsyncSession, delivery_id: int) -> DeliveryJob | None:
+    delivery = await session.get(DeliveryRow, delivery_id)
+    if delivery is None:
+        return None
+    notice = await session.get(NotificationRow, delivery.notification_id)
+    assert notice is not None  # foreign key
+    return DeliveryJob(
+        delivery=delivery,
+        notice=notice,
+        user=await session.get(UserRow, notice.recipient),
+        preference=await session.get(UserPreferenceRow, notice.recipient),
+        request=await session.get(RequestRow, notice.request_id) if notice.request_id else None,
+        stage_index=(
+            await pending_stage(session, notice.recipient, notice.request_id)
+            if notice.request_id
+            else None
+        ),
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before attempt ``attempts + 1``: 10 s, doubling, at most 30 minutes."""
+    return min(timedelta(seconds=10) * 2 ** max(attempts - 1, 0), timedelta(minutes=30))
+
+
+async def record_attempt(
+    session: AsyncSession,
+    delivery_id: int,
+    now: datetime,
+    *,
+    error: str | None,
+    permanent: bool,
+    max_attempts: int,
+) -> str:
+    """Record one attempt's outcome on a still-pending row; the row's status after it."""
+    row = await session.get(DeliveryRow, delivery_id, with_for_update=True)
+    if row is None:
+        return "gone"
+    if row.status != "pending":
+        return row.status
+    row.attempts += 1
+    if error is None:
+        row.status = "sent"
+        row.sent_at = now
+        row.last_error = None
+    else:
+        row.last_error = error[:2000]
+        if permanent or row.attempts >= max_attempts:
+            row.status = "failed"
+        else:
+            row.next_attempt_at = now + backoff(row.attempts)
+    return row.status
+
+
+async def list_deliveries(
+    session: AsyncSession, status: str | None, limit: int, before_id: int | None
+) -> list[tuple[DeliveryRow, NotificationRow]]:
+    """Deliveries, newest first, optionally of one status, a page before ``before_id``."""
+    query = select(DeliveryRow, NotificationRow).join(
+        NotificationRow, NotificationRow.id == DeliveryRow.notification_id
+    )
+    if status is not None:
+        query = query.where(DeliveryRow.status == status)
+    if before_id is not None:
+        query = query.where(DeliveryRow.id < before_id)
+    rows = await session.execute(query.order_by(DeliveryRow.id.desc()).limit(limit))
+    return [(d, n) for d, n in rows]
+
+
+async def retry_delivery(
+    session: AsyncSession, delivery_id: int, now: datetime
+) -> DeliveryRow | None:
+    """Make a failed or skipped delivery due again (attempts start over); None if unknown.
+
+    A sent delivery is left as it is: retrying it would send it twice.
+    """
+    row = await session.get(DeliveryRow, delivery_id, with_for_update=True)
+    if row is None:
+        return None
+    if row.status in ("failed", "skipped"):
+        row.status = "pending"
+        row.attempts = 0
+        row.next_attempt_at = now
+    return row

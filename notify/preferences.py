@@ -1,0 +1,87 @@
+"""Who gets what: a user's channels, locale and time zone, and the defaults per notice kind.
+
+In-app needs no delivery: every notice is a ``notifications`` row, which is the
+in-app inbox. Outside channels carry only the notices a person should hear of
+now (:data:`OUTBOUND_KINDS`: something waits for them, or their request moved);
+the others (CC copies, receivable steps, reviews) stay in-app. A user's
+``channels`` (org file, or ``PUT /v1/me/preferences``) say where the outbound
+ones go; without a choice, e-mail.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from domain.inbound import ShortText
+
+PersonalChannel = Literal["email", "dingtalk", "wecom", "feishu"]
+Locale = Literal["zh-CN", "en"]
+
+DEFAULT_CHANNELS: tuple[PersonalChannel, ...] = ("email",)
+OUTBOUND_KINDS = frozenset(
+    {
+        # something waits for the recipient
+        "assigned",
+        "reminder",
+        "escalated",
+        "transferred",
+        "overdue",
+        "milestone_opened",
+        "milestone_reminder",
+        # the recipient's own request moved
+        "return",
+        "reject",
+        "approved",
+        "expired",
+        "lapsed",
+        "terminated",
+    }
+)
+"""Notice kinds that go to the user's outside channels; every kind is in-app."""
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValueError(
+            f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)"
+        ) from exc
+    return value
+
+
+TimeZoneName = Annotated[ShortText, AfterValidator(_known_zone)]
+
+
+class Preferences(BaseModel):
+    """A user's notice preferences, as stored and as ``PUT /v1/me/preferences`` takes them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[PersonalChannel] = Field(
+        default_factory=lambda: list(DEFAULT_CHANNELS),
+        max_length=4,
+        description="Outside channels for the notices that need attention (in-app is always "
+        "on): `email`, `dingtalk`, `wecom`, `feishu`; empty = in-app only.",
+    )
+    locale: Locale = Field(default="zh-CN", description="`zh-CN` or `en`.")
+    time_zone: TimeZoneName = Field(
+        default="Asia/Shanghai", description="IANA time zone for deadlines in messages."
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each channel at most once")
+        return value
+
+
+def channels_for(kind: str, channels: list[str] | tuple[str, ...]) -> list[str]:
+    """The outside channels a notice of ``kind`` goes to, for a user who chose ``channels``."""
+    if kind not in OUTBOUND_KINDS:
+        return []
+    return list(dict.fromkeys(channels))

@@ -1,0 +1,86 @@
+"""The channels, the renderer and the planning rules, built from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from common.settings import Settings
+from db.deliveries import PlanConfig
+from notify.email import EmailChannel, SmtpConfig
+from notify.render import ActionLinks, Renderer, no_action_links
+from notify.robots import RobotChannel, RobotConfig
+from notify.webhooks import WebhookChannel, load_subscribers
+
+
+@dataclass
+class Notifier:
+    """What the delivery activities send with."""
+
+    renderer: Renderer
+    email: EmailChannel
+    webhooks: WebhookChannel
+    robots: dict[str, RobotChannel] = field(default_factory=dict)
+    default_channels: tuple[str, ...] = ("email",)
+    max_attempts: int = 6
+    max_age: timedelta = timedelta(hours=72)
+
+    def plan_config(self) -> PlanConfig:
+        return PlanConfig(
+            subscribers=list(self.webhooks.subscribers.values()),
+            robots=set(self.robots),
+            default_channels=self.default_channels,
+            max_age=self.max_age,
+        )
+
+    def timeout_of(self, channel: str) -> float:
+        """The longest one send on ``channel`` may take."""
+        if channel == "email":
+            return self.email.timeout
+        if channel == "webhook":
+            return self.webhooks.timeout
+        robot = self.robots.get(channel)
+        return robot.timeout if robot is not None else 10.0
+
+
+def build_notifier(settings: Settings, action_links: ActionLinks = no_action_links) -> Notifier:
+    """The notifier the settings describe.
+
+    ``action_links(user_id, request_id, stage_index)`` gives the approve/return/reject links of
+    a "your decision is needed" message (default: none).
+    """
+    robots: dict[str, RobotChannel] = {}
+    for kind, url, secret in (
+        ("dingtalk", settings.dingtalk_url, settings.dingtalk_secret),
+        ("wecom", settings.wecom_url, None),
+        ("feishu", settings.feishu_url, settings.feishu_secret),
+    ):
+        if url:
+            robots[kind] = RobotChannel(
+                RobotConfig(kind, url, secret, timeout=settings.robot_timeout_seconds)
+            )
+    return Notifier(
+        renderer=Renderer(
+            settings.public_base_url,
+            action_links=action_links,
+            default_locale=settings.default_locale,
+            default_time_zone=settings.default_time_zone,
+        ),
+        email=EmailChannel(
+            SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                security=settings.smtp_security,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                sender=settings.mail_from,
+                timeout=settings.smtp_timeout_seconds,
+            )
+        ),
+        webhooks=WebhookChannel(
+            load_subscribers(settings.webhooks_file), timeout=settings.webhook_timeout_seconds
+        ),
+        robots=robots,
+        max_attempts=settings.delivery_max_attempts,
+        max_age=timedelta(hours=settings.delivery_max_age_hours),
+    )

@@ -1,0 +1,78 @@
+"""The admin's outbox page and the development mail catcher with its page."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from notify.email import EmailChannel, SmtpConfig
+from notify.mailcatcher import caught, serve
+from notify.message import Rendered
+from tests.api.conftest import make_settings, running, temporal_target
+from tests.notify.receivers import free_port
+
+
+async def test_outbox_page_is_self_contained_under_its_csp(api: httpx.AsyncClient) -> None:
+    resp = await api.get("/admin/outbox")
+    assert resp.status_code == 200
+    assert "/v1/admin/deliveries" in resp.text
+    csp = resp.headers["content-security-policy"]
+    assert "script-src 'sha256-" in csp and "connect-src 'self'" in csp
+    assert "innerHTML" not in resp.text  # every value goes in as text
+
+
+async def test_caught_mails_are_kept_and_listed_escaped_in_development_only(
+    tmp_path: Path, pg_url: str, temporal_local: WorkflowEnvironment
+) -> None:
+    port = free_port()
+    catcher = asyncio.create_task(serve(tmp_path / "mail", "127.0.0.1", port))
+    try:
+        for _ in range(50):
+            with contextlib.suppress(OSError):
+                _, w = await asyncio.open_connection("127.0.0.1", port)
+                w.close()
+                break
+            await asyncio.sleep(0.05)
+        mail = Rendered(
+            kind="assigned",
+            locale="en",
+            subject="Your decision is needed: <b>Supply</b>",
+            text="Supply <script>alert(1)</script> waits for you.",
+            html="<p>Supply</p>",
+            markdown="",
+            link="http://x",
+        )
+        await EmailChannel(SmtpConfig("127.0.0.1", port)).send(mail, "bcd@x.example", "ntf-dev1")
+    finally:
+        catcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await catcher
+    [kept] = caught(tmp_path / "mail")
+    assert kept.message_id == "<ntf-dev1@localhost>" and kept.to == "bcd@x.example"
+
+    target = temporal_target(temporal_local)
+    dev = create_app(make_settings(pg_url, target, APPROVALS_DATA_DIR=tmp_path))
+    async with running(dev) as client:
+        page = await client.get("/dev/mails")
+    assert page.status_code == 200
+    assert "Your decision is needed: &lt;b&gt;Supply&lt;/b&gt;" in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<script>" not in page.text
+
+    prod = create_app(
+        make_settings(
+            pg_url,
+            target,
+            APPROVALS_DATA_DIR=tmp_path,
+            APPROVALS_ENV="production",
+            APPROVALS_TOKEN_SECRET="t" * 40,
+            APPROVALS_SIGNING_SECRET="s" * 40,
+        )
+    )
+    async with running(prod) as client:
+        assert (await client.get("/dev/mails")).status_code == 404

@@ -1,0 +1,138 @@
+"""Templates: every notice kind in zh-CN and en, escaping, time zones, decision links."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from notify.message import SendError
+from notify.render import ACTION_KINDS, LOCALES, TEMPLATE_DIR, NoticeFacts, Renderer
+
+# Every kind the approval workflow and reconciliation write today (grep `_notice(`).
+KINDS = [
+    "assigned", "approve", "return", "reject", "transferred", "withdrawn", "milestone_met",
+    "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
+    "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
+    "milestone_reminder", "lapsed", "cc_outcome", "terminated",
+]  # fmt: skip
+EXTRA = {
+    "milestone": "Deposit",
+    "outcome": "approved",
+    "reference": "PAY-1",
+    "next_review": "2027-06-01T00:00:00+00:00",
+    "step": "Report to the manager",
+    "due": "2026-12-08T02:00:00+00:00",
+}
+
+
+def facts(kind: str, **over: object) -> NoticeFacts:
+    values: dict[str, object] = {
+        "kind": kind,
+        "recipient": "bcd_zheng",
+        "recipient_name": "Zheng",
+        "request_id": "r-1",
+        "title": "Annual supply contract",
+        "amount": Decimal("250000"),
+        "stage": "Big-customer department signs",
+        "stage_index": 0,
+        "deadline": datetime(2026, 12, 1, 1, 30, tzinfo=UTC),
+        "customer": "ACME Ltd",
+        "extra": EXTRA,
+        **over,
+    }
+    return NoticeFacts.model_validate(values)
+
+
+def test_every_locale_names_exactly_the_kinds_the_workflow_produces() -> None:
+    for locale in LOCALES:
+        data = yaml.safe_load((TEMPLATE_DIR / f"notices.{locale}.yaml").read_text("utf-8"))
+        assert set(data) - {"_labels"} == set(KINDS), locale
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_renders_title_amount_stage_deadline_and_link(kind: str, locale: str) -> None:
+    out = Renderer("https://approvals.example/").render(facts(kind), locale, "Asia/Shanghai")
+    assert "Annual supply contract" in out.subject
+    for body in (out.text, out.html, out.markdown):
+        assert "Annual supply contract" in body
+        assert "250,000.00" in body
+        assert "Big-customer department signs" in body
+        assert "2026-12-01 09:30 (Asia/Shanghai)" in body
+    assert "https://approvals.example/inbox#request=r-1" in out.text
+    assert 'href="https://approvals.example/inbox#request=r-1"' in out.html
+
+
+def test_chinese_and_english_wording_differ() -> None:
+    r = Renderer("http://x")
+    assert r.render(facts("assigned"), "zh-CN", None).subject.startswith("待您审批")
+    assert r.render(facts("assigned"), "en", None).subject.startswith("Your decision is needed")
+
+
+def test_deadline_follows_the_users_time_zone_and_defaults_to_shanghai() -> None:
+    r = Renderer("http://x")
+    assert (
+        "2026-11-30 20:30 (America/New_York)"
+        in r.render(facts("reminder"), "en", "America/New_York").text
+    )
+    assert "2026-12-01 09:30 (Asia/Shanghai)" in r.render(facts("reminder"), "en", None).text
+    # payload timestamps too (a milestone's due date)
+    assert (
+        "2026-12-08 10:00 (Asia/Shanghai)"
+        in r.render(facts("milestone_opened", deadline=None), "en", None).text
+    )
+
+
+def test_html_escapes_what_people_typed() -> None:
+    out = Renderer("http://x").render(facts("assigned", title="<script>x</script>"), "en", None)
+    assert "<script>x</script>" not in out.html
+    assert "&lt;script&gt;x&lt;/script&gt;" in out.html
+    assert "<script>x</script>" in out.text  # plain text is not HTML
+
+
+def test_decision_links_only_for_kinds_that_ask_for_a_decision() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def links(user_id: str, request_id: str, stage_index: int) -> dict[str, str]:
+        asked.append((user_id, request_id))
+        return {k: f"https://x/a/{k}?t=1&u=2" for k in ("approve", "return", "reject")}
+
+    r = Renderer("http://x", action_links=links)
+    for kind in KINDS:
+        out = r.render(facts(kind), "en", None)
+        if kind in ACTION_KINDS:
+            assert out.actions is not None and set(out.actions) == {"approve", "return", "reject"}
+            assert 'href="https://x/a/approve?t=1&amp;u=2"' in out.html
+            assert "https://x/a/reject?t=1&u=2" in out.text
+            assert "[Approve](https://x/a/approve?t=1&u=2)" in out.markdown
+        else:
+            assert out.actions is None and "https://x/a/" not in out.html
+    assert asked == [("bcd_zheng", "r-1")] * len(ACTION_KINDS)
+
+
+def test_without_action_links_there_are_no_buttons() -> None:
+    out = Renderer("http://x").render(facts("assigned"), "en", None)
+    assert out.actions is None
+    assert "Decide from here" not in out.text
+
+
+def test_an_unknown_kind_or_a_broken_template_is_a_permanent_failure(tmp_path: Path) -> None:
+    with pytest.raises(SendError) as caught:
+        Renderer("http://x").render(facts("no_such_kind"), "en", None)
+    assert caught.value.permanent and "no template for notice kind" in caught.value.reason
+
+    for name in ("email.html.j2", "email.txt.j2", "robot.md.j2", "notices.zh-CN.yaml"):
+        (tmp_path / name).write_text((TEMPLATE_DIR / name).read_text("utf-8"), "utf-8")
+    (tmp_path / "notices.en.yaml").write_text(
+        (TEMPLATE_DIR / "notices.en.yaml")
+        .read_text("utf-8")
+        .replace("Overdue: {{ title }}", "Overdue: {{ titel }}"),
+        "utf-8",
+    )
+    with pytest.raises(SendError) as caught:
+        Renderer("http://x", template_dir=tmp_path).render(facts("overdue"), "en", None)
+    assert caught.value.permanent and "'titel' is undefined" in caught.value.reason

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
@@ -21,6 +22,7 @@ from api.temporal_gateway import TemporalGateway
 from api.web import links as web_links
 from api.web import outbox as outbox_web
 from api.web import router as web_router
+from common.business_calendar import load_business_calendar
 from common.policy_store import load_policies
 from common.settings import Settings, get_settings
 from db.engine import make_engine, make_sessionmaker
@@ -110,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = load_policies(settings.policy_dir)
+        calendar = load_business_calendar(settings, datetime.now(UTC).date())
         engine = make_engine(
             settings.require_database_url(),
             pool_size=settings.db_pool_size,
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions=make_sessionmaker(engine),
             temporal=temporal,
             policies=loaded,
+            calendar=calendar,
         )
         try:
             yield

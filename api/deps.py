@@ -21,6 +21,7 @@ from common.settings import Settings
 from db.directory import DirectoryUser, get_user
 from db.request_queries import AUDITOR_ROLE, Viewer
 from domain.policy import Policy
+from domain.working_time import BusinessCalendar
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Core:
     sessions: async_sessionmaker[AsyncSession]
     temporal: TemporalGateway
     policies: dict[str, Policy]
+    calendar: BusinessCalendar
+    """The business calendar (working-time deadlines in previews), as the worker loads it."""
 
 
 def get_core(request: Request) -> Core:
@@ -75,6 +78,13 @@ SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
 PoliciesDep = Annotated[dict[str, Policy], Depends(get_policies)]
+
+
+def get_calendar(core: CoreDep) -> BusinessCalendar:
+    return core.calendar
+
+
+CalendarDep = Annotated[BusinessCalendar, Depends(get_calendar)]
 
 bearer = HTTPBearer(
     auto_error=False,

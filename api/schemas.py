@@ -96,6 +96,15 @@ class InboxItem(BaseModel):
     on_behalf_of: str | None = Field(description="Whom I act for, when I am their delegate.")
     eligible_since: datetime
     due: datetime | None = Field(description="When this step's reply is due.")
+    due_working_time: str | None = Field(
+        default=None,
+        description="Set when `due` is counted in working time: the policy's length "
+        "(`4 working hours`).",
+    )
+    due_provisional: bool = Field(
+        default=False,
+        description="`due` crosses a year whose official holidays are not published yet.",
+    )
     overdue: bool = Field(description="The step's reply is past due, or the request is overdue.")
 
 
@@ -135,10 +144,26 @@ class PreviewStage(BaseModel):
     )
 
 
+class PreviewDeadline(BaseModel):
+    clock: Literal["reply", "resolve"] = Field(
+        description="`reply`: the first stage's answer; `resolve`: the final decision."
+    )
+    span: str = Field(description="The policy's length: `PT4H`, `4 working hours`, `3 days`.")
+    due: datetime = Field(description="When it would fall if submitted now (UTC).")
+    working: bool = Field(description="Counted in working time on the business calendar.")
+    provisional: bool = Field(
+        description="The count crosses a year whose official holidays are not published yet."
+    )
+
+
 class Preview(BaseModel):
     policy_type: str
     policy_version: int
     stages: list[PreviewStage]
+    deadlines: list[PreviewDeadline] = Field(
+        default_factory=list,
+        description="The deadlines that start at submission, as they would fall now.",
+    )
 
 
 class Health(BaseModel):

@@ -90,6 +90,11 @@ def _stage_name(request: RequestRow, key: str) -> str:
 
 def inbox_item(assignment: AssignmentRow, request: RequestRow, now: datetime) -> InboxItem:
     late = assignment.due is not None and assignment.due <= now
+    # The request's view notes the reply deadline when it counts working time.
+    noted = ((request.view or {}).get("working_time") or {}).get("reply")
+    reply = (
+        noted if isinstance(noted, dict) and assignment.stage_index == request.stage_index else None
+    )
     return InboxItem(
         request_id=request.id,
         type=request.type,
@@ -105,5 +110,7 @@ def inbox_item(assignment: AssignmentRow, request: RequestRow, now: datetime) ->
         on_behalf_of=assignment.on_behalf_of,
         eligible_since=assignment.eligible_since,
         due=assignment.due,
+        due_working_time=reply.get("span") if reply else None,
+        due_provisional=bool(reply.get("provisional")) if reply else False,
         overdue=late or request.overdue,
     )

@@ -229,9 +229,12 @@ class SeedResult:
 
 async def seed(stack: Stack, options: SeedOptions, run_id: str) -> SeedResult:
     """Open ``options.count`` requests through the API's own start path."""
+    from datetime import UTC, datetime
+
     from api import commands
     from api.deps import Core
     from api.temporal_gateway import TemporalGateway
+    from common.business_calendar import default_calendar
     from common.policy_store import load_policies
     from db import request_queries as q
     from db.engine import make_engine, make_sessionmaker, transaction
@@ -251,6 +254,7 @@ async def seed(stack: Stack, options: SeedOptions, run_id: str) -> SeedResult:
         sessions=sessions,
         temporal=TemporalGateway(settings),
         policies=load_policies(settings.policy_dir),
+        calendar=default_calendar(datetime.now(UTC).year),
     )
     customer = f"Seed {run_id}"
     policy = commands.policy_for(core.policies, REQUEST_TYPE)

@@ -208,6 +208,16 @@ class ConditionalPercent(_Strict):
     percent: Decimal = Field(gt=0, le=100)
 
 
+def _calendar_only(v: Span | None) -> Span | None:
+    """Refuse working time where the engine counts calendar time only (never silently)."""
+    if v is not None and v.working:
+        raise ValueError(
+            f"{v.canonical()}: working time is counted for reply, resolve, resubmit and "
+            "milestone due only; write this one as calendar time (e.g. P1D)"
+        )
+    return v
+
+
 class MilestoneSpec(_Strict):
     name: Identifier
     title: ShortText
@@ -217,6 +227,8 @@ class MilestoneSpec(_Strict):
     when: Condition | None = None
     """The milestone applies only when this holds (custom goods: a deposit)."""
     note: Comment = ""
+
+    _remind_in_calendar_time = field_validator("remind_before")(_calendar_only)
 
 
 class HardRule(_Strict):
@@ -270,6 +282,8 @@ class ReviewCycle(_Strict):
     every: Span
     title: ShortText = "Periodic re-evaluation"
 
+    _every_in_calendar_time = field_validator("every")(_calendar_only)
+
 
 class WatchStep(_Strict):
     """One rung of a ladder: at ``after`` (from the anchor), notify; optionally repeat."""
@@ -278,6 +292,8 @@ class WatchStep(_Strict):
     title: ShortText
     notify: tuple[ApproverSpec, ...] = Field(min_length=1)
     repeat_every: Span | None = None
+
+    _steps_in_calendar_time = field_validator("after", "repeat_every")(_calendar_only)
 
 
 class Watch(_Strict):
@@ -295,6 +311,8 @@ class Watch(_Strict):
     """A date field the ladder counts from (the invoice due date); else submission."""
     steps: tuple[WatchStep, ...] = ()
     review_after: Span
+
+    _review_in_calendar_time = field_validator("review_after")(_calendar_only)
 
 
 class AmountSpec(_Strict):

@@ -208,6 +208,19 @@ class StuckState(BaseModel):
     attempts: int
 
 
+class DueNote(BaseModel):
+    """How a deadline counted in working time was computed (the instant is beside it)."""
+
+    at: datetime
+    span: str
+    """The policy's length, for people: ``4 working hours``, ``3 working days``."""
+    provisional: bool = False
+    """The count crossed a year whose official holiday schedule was not known yet."""
+
+
+DueKind = Literal["reply", "resolve", "resubmit", "milestone"]
+
+
 class HistoryEvent(BaseModel):
     seq: int
     at: datetime
@@ -249,6 +262,13 @@ class RequestView(BaseModel):
     watch: WatchState | None = None
     stuck: StuckState | None = None
     """Set while a transition cannot be written; the workflow retries until it can."""
+    working_time: dict[DueKind, DueNote] = Field(default_factory=dict)
+    """The current deadlines counted in working time on the business calendar: the reply
+    (active stage), resolve, resubmit and milestone (open milestone) deadlines whose
+    instant is the one beside them in this view. Absent kinds count calendar time."""
+    provisional: bool = False
+    """A current deadline was computed without the official holiday schedule of a year
+    it crosses (weekends, statutory dates and the company's overrides only)."""
     history: list[HistoryEvent] = Field(default_factory=list)
 
 
@@ -296,9 +316,32 @@ class ProcessState(RequestView):
     def public(self, *, history: bool = True) -> RequestView:
         """The view people may see: no internal fields, the status as its label."""
         exclude = {"status", "awaiting"} if history else {"status", "awaiting", "history", "stuck"}
+        shown = self.model_dump(exclude=exclude | {"working_time", "provisional"})
+        notes = self.current_working_time()
         return RequestView.model_validate(
-            {**self.model_dump(exclude=exclude), "status": self.label}
+            {
+                **shown,
+                "status": self.label,
+                "working_time": notes,
+                "provisional": any(n.provisional for n in notes.values()),
+            }
         )
+
+    def current_working_time(self) -> dict[DueKind, DueNote]:
+        """The notes of deadlines that still apply, as the view's instants show them."""
+        stage = (
+            self.stages[self.stage_index]
+            if self.stage_index is not None and self.stage_index < len(self.stages)
+            else None
+        )
+        milestone = next((m for m in self.milestones if m.status is MilestoneStatus.OPEN), None)
+        current: dict[DueKind, datetime | None] = {
+            "reply": stage.reply_due if stage and stage.status is StageStatus.ACTIVE else None,
+            "resolve": self.resolve_due,
+            "resubmit": self.resubmit_due,
+            "milestone": milestone.due if milestone else None,
+        }
+        return {k: n for k, n in self.working_time.items() if n.at == current.get(k)}
 
 
 class ApprovalInput(BaseModel):

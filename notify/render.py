@@ -155,6 +155,8 @@ class Renderer:
             "reference": None,
             "next_review": None,
             "step": None,
+            "working_time": None,
+            "provisional": None,
             **{k: _as_date(v, tz) for k, v in facts.extra.items()},
             "recipient_name": facts.recipient_name,
             "title": facts.title,
@@ -166,6 +168,12 @@ class Renderer:
         }
         strings = self._plain
         labels = {k: strings.from_string(v).render(values) for k, v in catalogue["_labels"].items()}
+        if values["deadline"] and facts.extra.get("working_time"):
+            # Counted on the business calendar: say so, and whether only provisionally.
+            notes = [labels["working_time"]]
+            if facts.extra.get("provisional"):
+                notes.append(labels["provisional"])
+            values["deadline"] = " ".join([values["deadline"], *notes])
         subject = strings.from_string(wording["subject"]).render(values)
         line = strings.from_string(wording["line"]).render(values)
         context = {

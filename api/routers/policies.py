@@ -7,10 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import CurrentUser, PoliciesDep, SessionDep
+from api.deps import CalendarDep, CurrentUser, PoliciesDep, SessionDep
 from api.errors import BODY_ERRORS, ApiError, responses
-from api.schemas import PolicyList, PolicySummary, Preview, PreviewBody, PreviewStage
+from api.schemas import (
+    PolicyList,
+    PolicySummary,
+    Preview,
+    PreviewBody,
+    PreviewDeadline,
+    PreviewStage,
+)
 from db.directory import resolve_slots
+from domain.deadline_preview import preview_deadlines
 from domain.errors import ErrorCode
 from domain.inbound import Id
 from domain.policy import Policy
@@ -79,6 +87,7 @@ async def preview(
     body: PreviewBody,
     user: CurrentUser,
     policies: PoliciesDep,
+    calendar: CalendarDep,
     session: SessionDep,
 ) -> Preview:
     policy = _policy(policies, policy_type)
@@ -99,6 +108,23 @@ async def preview(
                 people=people,
             )
         )
+    deadlines = (
+        [
+            PreviewDeadline(
+                clock=d.clock,
+                span=d.span.describe(),
+                due=d.due.at,
+                working=d.due.working,
+                provisional=d.due.provisional,
+            )
+            for d in preview_deadlines(policy, calendar, now)
+        ]
+        if route.stages
+        else []
+    )
     return Preview(
-        policy_type=route.policy_type, policy_version=route.policy_version, stages=stages
+        policy_type=route.policy_type,
+        policy_version=route.policy_version,
+        stages=stages,
+        deadlines=deadlines,
     )

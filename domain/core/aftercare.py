@@ -118,7 +118,7 @@ def open_next_milestone(p: Process) -> Step[None]:
     now = p.now()
     nxt.status = MilestoneStatus.OPEN
     nxt.opened_at = now
-    nxt.due = now + spec.due
+    nxt.due = yield from p.due("milestone", now, spec.due)
     v.await_milestone(nxt.name)
     yield from p.record(
         EventKind.MILESTONE_OPENED,
@@ -130,7 +130,12 @@ def open_next_milestone(p: Process) -> Step[None]:
             "required": str(nxt.required) if nxt.required is not None else None,
         },
         notices=[
-            p.notice(v.requester, "milestone_opened", milestone=nxt.title, due=nxt.due.isoformat())
+            p.notice(
+                v.requester,
+                "milestone_opened",
+                milestone=nxt.title,
+                **p.due_facts("milestone", nxt.due),
+            )
         ],
     )
 
@@ -255,7 +260,7 @@ def on_review_due(p: Process) -> Step[None]:
     route = resolve_route(p.policy, v.amount, v.fields)
     v.stages = stages_of(route)
     v.overdue = False
-    v.resolve_due = p.now() + p.policy.timers.resolve
+    v.resolve_due = yield from p.due("resolve", p.now(), p.policy.timers.resolve)
     p.resolve_fired = False
     yield from p.record(
         EventKind.REVIEW_STARTED,
@@ -340,7 +345,7 @@ def on_watch_review(p: Process) -> Step[None]:
     v = p.view
     assert v.watch is not None
     v.watch.next_at = None
-    v.resolve_due = p.now() + p.policy.timers.resolve
+    v.resolve_due = yield from p.due("resolve", p.now(), p.policy.timers.resolve)
     yield from p.record(
         EventKind.REVIEW_STARTED,
         SYSTEM,

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.policy import Policy
-from domain.process import ProcessState, Status
+from domain.process import DueKind, ProcessState, Status
 
 from .queries import active_stage, milestone_spec, open_milestone
 
@@ -32,17 +32,28 @@ class Deadline:
     kind: DeadlineKind
 
 
+def _summary(view: ProcessState, kind: DueKind, at: datetime, text: str) -> str:
+    """The timer's summary; it says so when the instant was counted in working time."""
+    note = view.working_time.get(kind)
+    if note is None or note.at != at:
+        return text
+    return f"{text} ({note.span}{', provisional' if note.provisional else ''})"
+
+
 def next_deadline(view: ProcessState, policy: Policy, resolve_fired: bool) -> Deadline | None:
     """The earliest deadline of the state; the first listed wins a tie."""
     options: list[Deadline] = []
     if view.status == Status.IN_REVIEW:
         stage = active_stage(view)
         if stage is not None and stage.reply_due is not None:
-            options.append(Deadline(stage.reply_due, f"reply due: {stage.key}", DeadlineKind.REPLY))
+            summary = _summary(view, "reply", stage.reply_due, f"reply due: {stage.key}")
+            options.append(Deadline(stage.reply_due, summary, DeadlineKind.REPLY))
         if view.resolve_due is not None and not resolve_fired:
-            options.append(Deadline(view.resolve_due, "resolve due", DeadlineKind.RESOLVE))
+            summary = _summary(view, "resolve", view.resolve_due, "resolve due")
+            options.append(Deadline(view.resolve_due, summary, DeadlineKind.RESOLVE))
     elif view.status == Status.RETURNED and view.resubmit_due is not None:
-        options.append(Deadline(view.resubmit_due, "resubmit due", DeadlineKind.RESUBMIT))
+        summary = _summary(view, "resubmit", view.resubmit_due, "resubmit due")
+        options.append(Deadline(view.resubmit_due, summary, DeadlineKind.RESUBMIT))
     elif view.status == Status.AWAITING_PAYOUT and view.payout and view.payout.window_opens:
         options.append(
             Deadline(view.payout.window_opens, "payout window", DeadlineKind.PAYOUT_WINDOW)
@@ -65,5 +76,6 @@ def next_deadline(view: ProcessState, policy: Policy, resolve_fired: bool) -> De
                         DeadlineKind.MILESTONE_REMINDER,
                     )
                 )
-            options.append(Deadline(m.due, f"{m.name} due", DeadlineKind.MILESTONE_DUE))
+            summary = _summary(view, "milestone", m.due, f"{m.name} due")
+            options.append(Deadline(m.due, summary, DeadlineKind.MILESTONE_DUE))
     return min(options, key=lambda d: d.at) if options else None

@@ -17,13 +17,14 @@ state, the admission of messages and the bookkeeping every transition shares.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from domain import signing
 from domain.constants import Activities, Updates
+from domain.durations import Span
 from domain.errors import DomainError, ErrorCode
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.process import (
@@ -32,6 +33,8 @@ from domain.process import (
     Carried,
     DecideInput,
     DirectoryChangedInput,
+    DueKind,
+    DueNote,
     EventKind,
     HistoryEvent,
     MilestoneInput,
@@ -49,6 +52,7 @@ from domain.process import (
     WithdrawInput,
     stages_of,
 )
+from domain.working_time import Due, DueInput
 
 from . import admission, aftercare, review
 from .deadlines import Deadline, DeadlineKind, next_deadline
@@ -307,6 +311,41 @@ class Process:
             summary,
         )
         return out.slots
+
+    def due(self, kind: DueKind, start: datetime, span: timedelta) -> Step[datetime]:
+        """When a deadline of ``span`` from ``start`` falls.
+
+        Calendar time is plain arithmetic (no effect, so no command: the histories of
+        calendar-time requests are unchanged). Working time is asked of the business
+        calendar through a look-up whose answer the history records, so a calendar
+        updated later never changes this request's replay; the note says how it was
+        counted (and whether provisionally) for the API, the inbox and the notices.
+        """
+        if not (isinstance(span, Span) and span.working):
+            self.view.working_time.pop(kind, None)
+            return start + span
+        # Counted in whole minutes, as people read deadlines: a request that arrives at
+        # 17:00:00.024 is due when one that arrived at 17:00 is, not after lunch.
+        start = start.replace(second=0, microsecond=0)
+        out = yield from self.look_up(
+            Activities.DUE_AT,
+            DueInput(start=start, span=span),
+            Due,
+            f"{kind} due: {span.describe()}",
+        )
+        self.view.working_time[kind] = DueNote(
+            at=out.at, span=span.describe(), provisional=out.provisional
+        )
+        return out.at
+
+    def due_facts(self, kind: DueKind, at: datetime | None) -> dict[str, Any]:
+        """What a notice says of a deadline: its instant and how it was counted."""
+        if at is None:
+            return {}
+        note = self.view.working_time.get(kind)
+        if note is None or note.at != at:
+            return {"due": at.isoformat()}
+        return {"due": at.isoformat(), "working_time": note.span, "provisional": note.provisional}
 
     def people(self, key: str, approvers: tuple[ApproverSpec, ...]) -> Step[list[str]]:
         """Everyone ``approvers`` names today; the requester only where named as such."""

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 def submit(p: Process) -> Step[None]:
     v = p.view
     if p.policy.watch is None:
-        v.resolve_due = p.now() + p.policy.timers.resolve
+        v.resolve_due = yield from p.due("resolve", p.now(), p.policy.timers.resolve)
     yield from p.record(
         EventKind.SUBMITTED,
         v.requester,
@@ -106,10 +106,11 @@ def advance(p: Process, index: int) -> Step[None]:
         slot.escalation_frontier = [a.user for a in slot.actors]
     stage.status = StageStatus.ACTIVE
     stage.started_at = now
-    stage.reply_due = now + p.policy.timers.reply
+    stage.reply_due = yield from p.due("reply", now, p.policy.timers.reply)
     v.stage_index = index
     v.status = Status.IN_REVIEW
     people = sorted({a.user for s in stage.slots for a in s.actors})
+    reply = p.due_facts("reply", stage.reply_due)
     yield from p.record(
         EventKind.ASSIGNED,
         SYSTEM,
@@ -121,7 +122,7 @@ def advance(p: Process, index: int) -> Step[None]:
             "people": people,
             "unassigned": [s.label for s in stage.slots if not s.actors],
         },
-        notices=[p.notice(u, "assigned", stage=stage.name) for u in people],
+        notices=[p.notice(u, "assigned", stage=stage.name, **reply) for u in people],
     )
 
 
@@ -145,8 +146,8 @@ def decide(p: Process, msg: DecideInput) -> Step[None]:
             yield from p.record(EventKind.STAGE_COMPLETED, SYSTEM, None, data)
             yield from advance(p, stage.index + 1)
         return
-    requester_notice = [p.notice(p.view.requester, msg.action)]
     if msg.action == "reject":
+        requester_notice = [p.notice(p.view.requester, msg.action)]
         stage.status = StageStatus.REJECTED
         p.close(Status.REJECTED)
         yield from p.record(
@@ -160,7 +161,10 @@ def decide(p: Process, msg: DecideInput) -> Step[None]:
         return
     stage.status = StageStatus.RETURNED
     p.view.status = Status.RETURNED
-    p.view.resubmit_due = now + p.policy.timers.resubmit
+    p.view.resubmit_due = yield from p.due("resubmit", now, p.policy.timers.resubmit)
+    requester_notice = [
+        p.notice(p.view.requester, msg.action, **p.due_facts("resubmit", p.view.resubmit_due))
+    ]
     yield from p.record(
         EventKind.RETURNED,
         msg.actor,
@@ -223,7 +227,7 @@ def resubmit(p: Process, msg: ResubmitInput) -> Step[None]:
     v.resubmit_due = None
     v.overdue = False
     v.stage_index = None
-    v.resolve_due = p.now() + p.policy.timers.resolve
+    v.resolve_due = yield from p.due("resolve", p.now(), p.policy.timers.resolve)
     p.resolve_fired = False
     yield from p.record(
         EventKind.RESUBMITTED,
@@ -296,7 +300,10 @@ def on_reply_due(p: Process) -> Step[None]:
         SYSTEM,
         None,
         {"stage": stage.key, "people": reminded},
-        notices=[p.notice(u, "reminder", stage=stage.name) for u in reminded],
+        notices=[
+            p.notice(u, "reminder", stage=stage.name, **p.due_facts("reply", stage.reply_due))
+            for u in reminded
+        ],
     )
     frontier = sorted({u for s in waiting for u in s.escalation_frontier})
     added = yield from escalate(p, stage, waiting, frontier, reason="reply timeout")
@@ -304,7 +311,7 @@ def on_reply_due(p: Process) -> Step[None]:
     if not added or stage.escalations >= p.policy.timers.max_escalations:
         stage.reply_due = None  # the top of the chain: nobody further to escalate to
     else:
-        stage.reply_due = now + p.policy.timers.reply
+        stage.reply_due = yield from p.due("reply", now, p.policy.timers.reply)
 
 
 def escalate(

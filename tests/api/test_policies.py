@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.policy_versions import version_of
+
 from .conftest import ROOT, Auth
 
 
@@ -31,7 +33,7 @@ async def test_policies_are_listed_with_type_title_and_version(
     assert resp.status_code == 200
     items = resp.json()["items"]
     on_disk = sorted(path.stem for path in (ROOT / "policies").glob("*.yaml"))
-    assert [(p["type"], p["version"]) for p in items] == [(t, 1) for t in on_disk]
+    assert [(p["type"], p["version"]) for p in items] == [(t, version_of(t)) for t in on_disk]
     titles = {p["type"]: p["title"] for p in items}
     assert titles["big_customer_contract"] == "Big-customer contract"
     assert all(p["description"] for p in items)
@@ -172,3 +174,35 @@ async def test_preview_validates_fields_as_submit_does(api: httpx.AsyncClient, a
         "fields.employer",
         "fields.project",
     ]
+
+
+async def test_preview_shows_the_deadlines_a_request_would_get_now(
+    api: httpx.AsyncClient, auth: Auth
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC)
+    body = {"fields": {"category": "staff", "major": False, "description": "rude"}}
+    resp = await preview(api, auth, "customer_complaint", body, as_user="am_sun")
+    assert resp.status_code == 200, resp.text
+    deadlines = {d["clock"]: d for d in resp.json()["deadlines"]}
+    reply, resolve = deadlines["reply"], deadlines["resolve"]
+    assert (reply["span"], reply["working"]) == ("4 working hours", True)
+    # 4 working hours never end sooner than 4 hours from now, nor later than a long
+    # holiday (Spring Festival) plus a weekend.
+    assert before + timedelta(hours=4) <= datetime.fromisoformat(reply["due"])
+    assert datetime.fromisoformat(reply["due"]) < before + timedelta(days=12)
+    assert (resolve["span"], resolve["working"], resolve["provisional"]) == ("P3D", False, False)
+    assert abs(datetime.fromisoformat(resolve["due"]) - (before + timedelta(days=3))) < timedelta(
+        minutes=1
+    )
+
+
+async def test_preview_of_a_request_approved_at_once_has_no_deadlines(
+    api: httpx.AsyncClient, auth: Auth
+) -> None:
+    body = {"amount": "5000", "fields": {"received_amount": "100000", "commission_pct": "5"}}
+    resp = await preview(api, auth, "customer_commission", body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["stages"] == []
+    assert resp.json()["deadlines"] == []

@@ -19,7 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from common.business_calendar import default_calendar
+from domain.durations import Span
 from tests.policies.test_catalogue import TYPES
+from tests.policy_versions import version_of
 
 from .conftest import Auth, Db
 
@@ -139,7 +142,8 @@ def at(text: str) -> datetime:
 async def test_all_fifteen_request_types_are_listed(api: httpx.AsyncClient, auth: Auth) -> None:
     resp = await api.get("/v1/policies", headers=auth("am_li"))
     assert resp.status_code == 200
-    assert [(p["type"], p["version"]) for p in resp.json()["items"]] == [(t, 1) for t in TYPES]
+    listed = [(p["type"], p["version"]) for p in resp.json()["items"]]
+    assert listed == [(t, version_of(t)) for t in TYPES]
 
 
 # --- 1. customer discount -------------------------------------------------------------
@@ -506,9 +510,12 @@ async def test_major_product_quality_complaint(req: Requests, db: Db) -> None:
     rid = view["id"]
     assert stage_keys(view) == ["acknowledge_product_quality", "resolve_product_quality"]
     assert view["cc"] == ["cmd_han"]  # major: filed with customer management
-    assert at(view["stages"][0]["reply_due"]) - at(view["stages"][0]["started_at"]) == timedelta(
-        hours=4
-    )
+    # The complaint's 4-hour reply counts working time on the business calendar.
+    started = at(view["stages"][0]["started_at"]).replace(second=0, microsecond=0)
+    expected = default_calendar(started.year).due(started, Span.parse("PT4H working"))
+    assert at(view["stages"][0]["reply_due"]) == expected.at
+    assert view["working_time"]["reply"]["span"] == "4 working hours"
+    assert view["provisional"] == expected.provisional
     assert at(view["resolve_due"]) - at(view["submitted_at"]) == timedelta(days=3)
     view = await req.approve_in_turn(
         rid,

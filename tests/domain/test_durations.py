@@ -202,3 +202,33 @@ def test_the_json_schema_says_a_string_of_either_kind() -> None:
     schema = _Holder.model_json_schema()["properties"]["span"]
     assert schema["type"] == "string"
     assert "PT4H working" in schema["examples"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "line", "field"),
+    [
+        ("real_estate_group_purchase", "    remind_before: P1D\n", "remind_before"),
+        ("overdue_receivable", "  review_after: P180D\n", "review_after"),
+    ],
+)
+def test_working_time_where_only_calendar_time_counts_is_refused_naming_the_field(
+    tmp_path: Path, policy: str, line: str, field: str
+) -> None:
+    """Never counted silently in calendar time when the file says working time."""
+    text = (ROOT / "policies" / f"{policy}.yaml").read_text(encoding="utf-8")
+    assert line in text, line
+    path = tmp_path / f"{policy}.yaml"
+    path.write_text(text.replace(line, line.rstrip("\n") + " working\n"), encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path)
+    message = str(info.value)
+    assert str(path) in message and field in message
+    assert "working time is counted for reply, resolve, resubmit and milestone due only" in message
+
+
+def test_a_working_milestone_due_is_accepted(tmp_path: Path) -> None:
+    text = (ROOT / "policies" / "real_estate_group_purchase.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "real_estate_group_purchase.yaml"
+    path.write_text(text.replace("    due: P7D\n", "    due: P7D working\n"), encoding="utf-8")
+    policy = load_policy_file(path)
+    assert policy.milestones[0].due == Span.parse("P7D working")

@@ -136,3 +136,21 @@ def test_an_unknown_kind_or_a_broken_template_is_a_permanent_failure(tmp_path: P
     with pytest.raises(SendError) as caught:
         Renderer("http://x", template_dir=tmp_path).render(facts("overdue"), "en", None)
     assert caught.value.permanent and "'titel' is undefined" in caught.value.reason
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_a_working_time_deadline_says_so_and_whether_it_is_provisional(locale: str) -> None:
+    r = Renderer("http://x")
+    extra = {**EXTRA, "working_time": "4 working hours"}
+    plain = r.render(facts("assigned"), locale, "Asia/Shanghai")
+    working = r.render(facts("assigned", extra=extra), locale, "Asia/Shanghai")
+    provisional = r.render(
+        facts("assigned", extra={**extra, "provisional": True}), locale, "Asia/Shanghai"
+    )
+    shown = "2026-12-01 09:30 (Asia/Shanghai)"
+    marker = {"en": "working time: 4 working hours", "zh-CN": "按工作时间计：4 working hours"}
+    caveat = {"en": "provisional", "zh-CN": "暂定"}
+    assert shown in plain.text and marker[locale] not in plain.text
+    assert marker[locale] in working.text and caveat[locale] not in working.text
+    assert marker[locale] in provisional.text and caveat[locale] in provisional.text
+    assert marker[locale] in provisional.html and caveat[locale] in provisional.markdown

@@ -29,6 +29,7 @@ from domain.process import (
     InactiveUsersInput,
     InactiveUsersOutput,
     MarkStuckInput,
+    Notice,
     PayoutInput,
     PayoutOutput,
     RequestView,
@@ -157,13 +158,62 @@ class ApprovalActivities:
     async def record_transitions(self, batch: TransitionBatch) -> None:
         """Write the transitions of one message, in order, in one transaction.
 
-        Each is idempotent on ``(request_id, event.seq)`` as in
-        :meth:`record_transition`, so a retried batch writes only what is missing.
+        Idempotent on ``(request_id, event.seq)`` as :meth:`record_transition`: a
+        retried batch writes only the events (and their notices) that are missing,
+        and never moves the read-model back. A handful of statements whatever the
+        batch's size: the read-model row, every event, the inbox, every notice.
         """
-        last = len(batch.records) - 1
         async with transaction(self._sessions) as session:
-            for i, record in enumerate(batch.records):
-                await _write_transition(session, record, read_model=i == last)
+            if batch.view is None:  # a batch from a worker that sent a view per record
+                last = len(batch.records) - 1
+                for i, record in enumerate(batch.records):
+                    await _write_transition(session, record, read_model=i == last)
+                return
+            await _write_batch(session, batch.view, batch.records)
+
+
+async def _write_batch(
+    session: AsyncSession, view: RequestView, records: list[TransitionRecord]
+) -> None:
+    """The transitions of ``records`` and the read-model ``view`` they lead to."""
+    last = records[-1].event
+    # The row first (events refer to it); moved forward only, as in _write_transition.
+    moved = await _update_request(session, view, last)
+    created = not moved and await _insert_request_if_missing(session, view, last)
+    written = set(
+        await session.scalars(
+            insert(EventRow)
+            .values([_event_values(view.id, r.event) for r in records])
+            .on_conflict_do_nothing(index_elements=[EventRow.request_id, EventRow.seq])
+            .returning(EventRow.seq)
+        )
+    )
+    if not written:
+        activity.logger.info(
+            "transitions %s #%d-%d already recorded; nothing to do",
+            view.id,
+            records[0].event.seq,
+            last.seq,
+        )
+        return
+    if moved or created:
+        await _rewrite_assignments(session, view)
+    await _insert_notices(
+        session, view.id, [n for r in records if r.event.seq in written for n in r.notices]
+    )
+
+
+def _event_values(request_id: str, event: HistoryEvent) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "seq": event.seq,
+        "at": event.at,
+        "actor": event.actor,
+        "on_behalf_of": event.on_behalf_of,
+        "kind": str(event.kind),
+        "comment": event.comment,
+        "data": event.model_dump(mode="json")["data"],
+    }
 
 
 async def _write_transition(
@@ -176,20 +226,12 @@ async def _write_transition(
     earlier snapshot would have written is lost.
     """
     view, event = record.view, record.event
+    if view is None:
+        raise ValueError(f"transition #{event.seq} carries no view to write")
     created = await _insert_request_if_missing(session, view, event)
-    event_json = event.model_dump(mode="json")
     new_event = await session.scalar(
         insert(EventRow)
-        .values(
-            request_id=view.id,
-            seq=event.seq,
-            at=event.at,
-            actor=event.actor,
-            on_behalf_of=event.on_behalf_of,
-            kind=str(event.kind),
-            comment=event.comment,
-            data=event_json["data"],
-        )
+        .values(**_event_values(view.id, event))
         .on_conflict_do_nothing(index_elements=[EventRow.request_id, EventRow.seq])
         .returning(EventRow.id)
     )
@@ -200,7 +242,7 @@ async def _write_transition(
         return
     if created or (read_model and await _update_request(session, view, event)):
         await _rewrite_assignments(session, view)
-    await _insert_notices(session, record)
+    await _insert_notices(session, view.id, record.notices)
 
 
 def _request_values(view: RequestView, event: HistoryEvent) -> dict[str, Any]:
@@ -330,23 +372,28 @@ async def _rewrite_assignments(session: AsyncSession, view: RequestView) -> None
         )
 
 
-async def _insert_notices(session: AsyncSession, record: TransitionRecord) -> None:
-    for notice in record.notices:
-        inserted = await session.scalar(
-            insert(NotificationRow)
-            .values(
-                request_id=record.view.id,
-                recipient=notice.recipient,
-                channel="inbox",
-                template=notice.template,
-                payload=notice.model_dump(mode="json")["payload"],
-                dedupe_key=notice.dedupe_key,
-                status="pending",
-            )
-            .on_conflict_do_nothing(index_elements=[NotificationRow.dedupe_key])
-            .returning(NotificationRow.id)
+async def _insert_notices(session: AsyncSession, request_id: str, notices: list[Notice]) -> None:
+    """The notices, each once (keyed on its dedupe key): one statement for them all."""
+    if not notices:
+        return
+    inserted = await session.execute(
+        insert(NotificationRow)
+        .values(
+            [
+                {
+                    "request_id": request_id,
+                    "recipient": n.recipient,
+                    "channel": "inbox",
+                    "template": n.template,
+                    "payload": n.model_dump(mode="json")["payload"],
+                    "dedupe_key": n.dedupe_key,
+                    "status": "pending",
+                }
+                for n in notices
+            ]
         )
-        if inserted is not None:
-            activity.logger.info(
-                "notice for %s: %s (request %s)", notice.recipient, notice.template, record.view.id
-            )
+        .on_conflict_do_nothing(index_elements=[NotificationRow.dedupe_key])
+        .returning(NotificationRow.recipient, NotificationRow.template)
+    )
+    for recipient, template in inserted:
+        activity.logger.info("notice for %s: %s (request %s)", recipient, template, request_id)

@@ -515,7 +515,10 @@ class TransitionRecord(BaseModel):
     Idempotent on ``(request_id, event.seq)``: a retry writes nothing twice.
     """
 
-    view: RequestView  # without history: the event below is the new history row
+    view: RequestView | None = None
+    """The read-model after this transition, without history (the event is the new history
+    row). Always set on a transition written alone; inside a batch that carries its
+    :attr:`TransitionBatch.view`, left out (the read-model shows the batch's end)."""
     event: HistoryEvent
     notices: list[Notice] = Field(default_factory=list)
 
@@ -523,4 +526,7 @@ class TransitionRecord(BaseModel):
 class TransitionBatch(BaseModel):
     """The transitions one message (or deadline) caused, written in one transaction, in order."""
 
-    records: list[TransitionRecord]
+    records: list[TransitionRecord] = Field(min_length=1)
+    view: RequestView | None = None
+    """The read-model once all of them happened (else the last record's view: batches
+    sent by workers before this field existed)."""

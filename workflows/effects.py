@@ -89,7 +89,7 @@ class Effects:
 
     async def _carry_out(self, effect: Effect) -> Any:
         if isinstance(effect, Write):
-            await self._record(effect.record)
+            await self._record(effect)
             return None
         if isinstance(effect, LookUp):
             return await self._look_up(effect)
@@ -141,12 +141,16 @@ class Effects:
 
     # ------------------------------------------------------------ writing
 
-    async def _record(self, record: TransitionRecord) -> None:
+    async def _record(self, write: Write) -> None:
         if not self.batched:
-            summary = f"record #{record.event.seq}: {record.event.kind}"
+            record = TransitionRecord(
+                view=self._process.snapshot(), event=write.event, notices=write.notices
+            )
+            summary = f"record #{write.event.seq}: {write.event.kind}"
             await self._write(Activities.RECORD_TRANSITION, record, summary)
             return
-        self._pending.append(record)
+        # The read-model goes with the batch, as the process stands when it is written.
+        self._pending.append(TransitionRecord(event=write.event, notices=write.notices))
         if len(self._pending) >= _MAX_BATCH:
             await self.flush()
 
@@ -158,9 +162,8 @@ class Effects:
         kinds = ", ".join(r.event.kind.value for r in batch)
         first, last = batch[0].event.seq, batch[-1].event.seq
         span = f"#{first}" if first == last else f"#{first}-{last}"
-        await self._write(
-            Activities.RECORD_TRANSITIONS, TransitionBatch(records=batch), f"record {span}: {kinds}"
-        )
+        batch_of = TransitionBatch(records=batch, view=self._process.snapshot())
+        await self._write(Activities.RECORD_TRANSITIONS, batch_of, f"record {span}: {kinds}")
 
     async def _write(self, activity: str, arg: Any, summary: str) -> None:
         """Write transitions; while that fails, say so loudly and keep retrying."""

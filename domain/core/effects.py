@@ -16,16 +16,21 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from domain.process import PayoutInput, TransitionRecord, VerifyProofInput
+from domain.process import HistoryEvent, Notice, PayoutInput, VerifyProofInput
 
 R = TypeVar("R")
 
 
 @dataclass(frozen=True)
 class Write:
-    """Persist one transition (read-model snapshot, audit event, notices). Result: None."""
+    """Persist one transition: its audit event and notices, and the read-model as the
+    process stands (:meth:`~domain.core.machine.Process.snapshot`). Result: None.
 
-    record: TransitionRecord
+    The snapshot is taken when the write is carried out, so a write deferred to the
+    end of a step shows the state at the end of the step."""
+
+    event: HistoryEvent
+    notices: list[Notice]
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,13 @@ from domain.process import (
     MilestoneInput,
     Notice,
     ProcessState,
+    RequestView,
     ResolveAssigneesInput,
     ResolveAssigneesOutput,
     ResubmitInput,
     Slot,
     Status,
     TransferInput,
-    TransitionRecord,
     VerifyProofInput,
     VerifyProofOutput,
     WithdrawInput,
@@ -270,8 +270,11 @@ class Process:
             data=data or {},
         )
         self.view.history.append(event)
-        snapshot = self.view.public(history=False)
-        yield Write(TransitionRecord(view=snapshot, event=event, notices=keyed))
+        yield Write(event, keyed)
+
+    def snapshot(self) -> RequestView:
+        """The read-model as the process stands: the public view, without history."""
+        return self.view.public(history=False)
 
     def ignore(self, msg: Message, err: DomainError, from_signal: bool) -> Step[None]:
         """Record a refused message: who tried what, and why it was refused."""

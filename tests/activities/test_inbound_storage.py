@@ -134,9 +134,11 @@ def _stores(storage: Storage, record: TransitionRecord) -> None:
     event("stored")
     assert payload_size(record) < TEMPORAL_PAYLOAD_LIMIT_BYTES
     storage.record(record)
-    row, events = storage.stored(record.view.id)
-    assert row is not None and row.title == record.view.title
-    assert row.fields == record.view.model_dump(mode="json")["fields"]
+    view = record.view
+    assert view is not None
+    row, events = storage.stored(view.id)
+    assert row is not None and row.title == view.title
+    assert row.fields == view.model_dump(mode="json")["fields"]
     assert [(e.seq, e.comment) for e in events] == [(record.event.seq, record.event.comment)]
 
 

@@ -369,7 +369,9 @@ async def test_assignments_match_the_view(
             ),
         ],
     )
-    first = _first_stage_approved(request_id).view.stages[0]
+    approved = _first_stage_approved(request_id).view
+    assert approved is not None
+    first = approved.stages[0]
     view = _view(request_id, stage_index=1, stages=[first, countersign])
     await _run(acts, _record(view, 2, EventKind.APPROVED, "opm_guo"))
 
@@ -499,3 +501,46 @@ async def test_a_batch_writes_every_event_once_and_the_read_model_from_its_last(
     assert (row.last_seq, row.stage_index, row.current_approvers) == (2, 1, ["dsd_liu"])
     pending = {a[3]: a[6] for a in await _assignments(db_sessions, request_id)}
     assert pending == {"bcd_zheng": False, "dsd_liu": True}
+
+
+async def test_a_batch_carrying_one_view_writes_its_events_and_only_the_missing_notices(
+    acts: ApprovalActivities, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The shape workers send now: records without views, the batch's end state once."""
+    request_id = str(uuid.uuid4())
+    submitted, approved = _submitted(request_id), _first_stage_approved(request_id)
+    await _run(acts, submitted)  # the first transition got through before (a retried batch)
+    batch = TransitionBatch(
+        records=[TransitionRecord(event=r.event, notices=r.notices) for r in (submitted, approved)],
+        view=approved.view,
+    )
+    await ActivityEnvironment().run(acts.record_transitions, batch)
+    await ActivityEnvironment().run(acts.record_transitions, batch)  # and again: nothing twice
+
+    assert await _rows(
+        db_sessions, "SELECT seq, kind FROM events WHERE request_id = :id ORDER BY seq", request_id
+    ) == [(1, "submitted"), (2, "approved")]
+    notices = await _rows(
+        db_sessions, "SELECT recipient FROM notifications WHERE request_id = :id", request_id
+    )
+    assert sorted(notices) == [("am_li",), ("bcd_zheng",), ("dsd_liu",)]
+    row = await _request(db_sessions, request_id)
+    assert (row.last_seq, row.stage_index, row.current_approvers) == (2, 1, ["dsd_liu"])
+    pending = {a[3]: a[6] for a in await _assignments(db_sessions, request_id)}
+    assert pending == {"bcd_zheng": False, "dsd_liu": True}
+
+
+async def test_a_batch_for_a_request_the_api_never_wrote_creates_its_row(
+    acts: ApprovalActivities, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    request_id = str(uuid.uuid4())
+    submitted = _submitted(request_id)
+    batch = TransitionBatch(
+        records=[TransitionRecord(event=submitted.event, notices=submitted.notices)],
+        view=submitted.view,
+    )
+    await ActivityEnvironment().run(acts.record_transitions, batch)
+    row = await _request(db_sessions, request_id)
+    assert (row.last_seq, row.stage_index) == (1, 0)
+    pending = {a[3]: a[6] for a in await _assignments(db_sessions, request_id)}
+    assert pending == {"bcd_zheng": True}

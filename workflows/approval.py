@@ -69,7 +69,7 @@ class ApprovalWorkflow:
     @workflow.run
     async def run(self, inp: ApprovalInput) -> RequestView:
         p = self._process
-        self._effects.batched = workflow.patched(ONE_WRITE)
+        self._effects.start(one_write=workflow.patched(ONE_WRITE))
         if not p.resumed:
             await self._effects.drive(p.submit())
         while not p.finished:

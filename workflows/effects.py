@@ -61,6 +61,14 @@ ONE_WRITE = "one-write-per-transition"
 Requests started before it replay the old way (one activity per event, remote
 look-ups); see README "Changing workflow code"."""
 
+LOCAL_WRITES = "local-writes"
+"""Patch: a batch is written by a local activity, in the workflow task that made it.
+
+No activity task goes through the server: a decision is one workflow task. Should
+the worker die meanwhile, the task times out and another worker writes the batch
+again (idempotent on the sequence numbers). Requests started before it write their
+batches with a regular activity."""
+
 _R = TypeVar("_R")
 
 
@@ -70,8 +78,14 @@ class Effects:
     def __init__(self, process: Process) -> None:
         self._process = process
         self.batched = False  # set at the start of the run: see ONE_WRITE
+        self.local_writes = False  # likewise: see LOCAL_WRITES
         self._pending: list[TransitionRecord] = []
         self._last_search_attributes: tuple[Any, ...] | None = None
+
+    def start(self, *, one_write: bool) -> None:
+        """Which shape this run has: decided once, at the start of every run."""
+        self.batched = one_write
+        self.local_writes = one_write and workflow.patched(LOCAL_WRITES)
 
     async def drive(self, step: Step[_R]) -> _R:
         """Run ``step`` to its end, carrying out each effect and sending back its result."""
@@ -163,23 +177,38 @@ class Effects:
         first, last = batch[0].event.seq, batch[-1].event.seq
         span = f"#{first}" if first == last else f"#{first}-{last}"
         batch_of = TransitionBatch(records=batch, view=self._process.snapshot())
-        await self._write(Activities.RECORD_TRANSITIONS, batch_of, f"record {span}: {kinds}")
+        await self._write(
+            Activities.RECORD_TRANSITIONS,
+            batch_of,
+            f"record {span}: {kinds}",
+            local=self.local_writes,
+        )
 
-    async def _write(self, activity: str, arg: Any, summary: str) -> None:
+    async def _write(self, activity: str, arg: Any, summary: str, *, local: bool = False) -> None:
         """Write transitions; while that fails, say so loudly and keep retrying."""
         view = self._process.view
         failures = 0
         while True:
             try:
-                await workflow.execute_activity(
-                    activity,
-                    arg,
-                    start_to_close_timeout=_ACTIVITY_TIMEOUT,
-                    retry_policy=_RECORD_RETRY,
-                    summary=summary,
-                )
+                if local:
+                    await workflow.execute_local_activity(
+                        activity,
+                        arg,
+                        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                        retry_policy=_RECORD_RETRY,
+                        summary=summary,
+                    )
+                else:
+                    await workflow.execute_activity(
+                        activity,
+                        arg,
+                        start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                        retry_policy=_RECORD_RETRY,
+                        summary=summary,
+                    )
                 break
-            except ActivityError as err:
+            except (ActivityError, ApplicationError) as err:
+                # (A local activity's failure may arrive as its bare ApplicationError.)
                 failures += 1
                 await self._flag_stuck(err, failures, summary)
                 pause = min(_STUCK_RETRY_FIRST * 2 ** (failures - 1), _STUCK_RETRY_MAX)
@@ -190,7 +219,7 @@ class Effects:
             workflow.upsert_search_attributes([sa.STUCK.value_set(False)])
             self.publish()
 
-    async def _flag_stuck(self, err: ActivityError, failures: int, summary: str) -> None:
+    async def _flag_stuck(self, err: BaseException, failures: int, summary: str) -> None:
         view = self._process.view
         cause: BaseException = err
         while cause.__cause__ is not None:
@@ -244,4 +273,4 @@ class Effects:
         workflow.set_current_details(details(v))
 
 
-__all__ = ["ONE_WRITE", "Effects"]
+__all__ = ["LOCAL_WRITES", "ONE_WRITE", "Effects"]

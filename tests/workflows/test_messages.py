@@ -77,6 +77,37 @@ async def test_update_answers_with_the_next_stage_already_assigned_and_persisted
     assert (await request_row(db_sessions, request_id(h))).status == "approved"
 
 
+async def test_a_decision_is_one_workflow_task_with_no_activity_task_on_the_server(
+    temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
+):
+    """Look-ups, the proof check and the write all run in the worker (local activities)."""
+    h = await start(
+        temporal_local.client,
+        local_queue,
+        policies["big_customer_contract"],
+        "am_li",
+        Decimal(250000),
+        CONTRACT,
+    )
+    await h.execute_update(Updates.READY, result_type=RequestView)
+    before = [e async for e in h.fetch_history_events()]
+    v = await decide(h, "bcd_zheng")
+    assert v.current_approvers == ["dsd_liu"]
+    events = [e async for e in h.fetch_history_events()]
+    assert not any(e.HasField("activity_task_scheduled_event_attributes") for e in events)
+    added = events[len(before) :]
+    assert sum(e.HasField("workflow_task_completed_event_attributes") for e in added) == 1
+    written = [
+        e
+        for e in added
+        if e.HasField("marker_recorded_event_attributes")
+        and b"record_transitions" in e.SerializeToString()
+    ]
+    assert len(written) == 1  # approved, stage completed, assigned: one write
+    row = await request_row(db_sessions, request_id(h))
+    assert row.current_approvers == ["dsd_liu"]
+
+
 async def test_validators_refuse_who_may_not_decide_and_decisions_on_closed_requests(
     temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
 ):

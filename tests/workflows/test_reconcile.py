@@ -42,7 +42,14 @@ from db.models import AssignmentRow, EventRow
 from db.request_queries import NewRequest, insert_request
 from domain.constants import RECONCILE_WORKFLOW_NAME, WORKFLOW_NAME, Updates, workflow_id
 from domain.policy import Policy
-from domain.process import DecideInput, EventKind, HistoryEvent, RequestView, TransitionRecord
+from domain.process import (
+    DecideInput,
+    EventKind,
+    HistoryEvent,
+    RequestView,
+    StageStatus,
+    TransitionRecord,
+)
 from domain.reconcile import ReconcileInput, ReconcileOutput
 from tests.cli.conftest import run_cli
 from worker.schedules import ensure_reconcile_schedule
@@ -123,7 +130,7 @@ async def test_running_approved_and_already_closed_requests_are_left_alone(
     view.status = "rejected"
     view.closed_at = rejected_at
     view.current_approvers = []
-    view.stages[0].status = "rejected"
+    view.stages[0].status = StageStatus.REJECTED
     await ApprovalActivities(db_sessions, DEV_SIGNING_SECRET).record_transition(
         TransitionRecord(
             view=view.model_copy(update={"history": []}),

@@ -190,22 +190,14 @@ class Effects:
         failures = 0
         while True:
             try:
-                if local:
-                    await workflow.execute_local_activity(
-                        activity,
-                        arg,
-                        start_to_close_timeout=_ACTIVITY_TIMEOUT,
-                        retry_policy=_RECORD_RETRY,
-                        summary=summary,
-                    )
-                else:
-                    await workflow.execute_activity(
-                        activity,
-                        arg,
-                        start_to_close_timeout=_ACTIVITY_TIMEOUT,
-                        retry_policy=_RECORD_RETRY,
-                        summary=summary,
-                    )
+                run = workflow.execute_local_activity if local else workflow.execute_activity
+                await run(
+                    activity,
+                    arg,
+                    start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                    retry_policy=_RECORD_RETRY,
+                    summary=summary,
+                )
                 break
             except (ActivityError, ApplicationError) as err:
                 # (A local activity's failure may arrive as its bare ApplicationError.)

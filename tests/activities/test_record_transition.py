@@ -482,14 +482,10 @@ async def test_notices_are_logged_without_their_payload(
     assert not any("250000" in line for line in lines)
 
 
-async def test_a_batch_writes_every_event_once_and_the_read_model_from_its_last(
-    acts: ApprovalActivities, db_sessions: async_sessionmaker[AsyncSession]
+async def _assert_submitted_then_approved(
+    db_sessions: async_sessionmaker[AsyncSession], request_id: str
 ) -> None:
-    request_id = str(uuid.uuid4())
-    batch = TransitionBatch(records=[_submitted(request_id), _first_stage_approved(request_id)])
-    await ActivityEnvironment().run(acts.record_transitions, batch)
-    await ActivityEnvironment().run(acts.record_transitions, batch)  # a retry: nothing twice
-
+    """Both transitions written once each, the read-model and inbox at the second."""
     assert await _rows(
         db_sessions, "SELECT seq, kind FROM events WHERE request_id = :id ORDER BY seq", request_id
     ) == [(1, "submitted"), (2, "approved")]
@@ -501,6 +497,17 @@ async def test_a_batch_writes_every_event_once_and_the_read_model_from_its_last(
     assert (row.last_seq, row.stage_index, row.current_approvers) == (2, 1, ["dsd_liu"])
     pending = {a[3]: a[6] for a in await _assignments(db_sessions, request_id)}
     assert pending == {"bcd_zheng": False, "dsd_liu": True}
+
+
+async def test_a_batch_writes_every_event_once_and_the_read_model_from_its_last(
+    acts: ApprovalActivities, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    request_id = str(uuid.uuid4())
+    batch = TransitionBatch(records=[_submitted(request_id), _first_stage_approved(request_id)])
+    await ActivityEnvironment().run(acts.record_transitions, batch)
+    await ActivityEnvironment().run(acts.record_transitions, batch)  # a retry: nothing twice
+
+    await _assert_submitted_then_approved(db_sessions, request_id)
 
 
 async def test_a_batch_carrying_one_view_writes_its_events_and_only_the_missing_notices(
@@ -517,17 +524,7 @@ async def test_a_batch_carrying_one_view_writes_its_events_and_only_the_missing_
     await ActivityEnvironment().run(acts.record_transitions, batch)
     await ActivityEnvironment().run(acts.record_transitions, batch)  # and again: nothing twice
 
-    assert await _rows(
-        db_sessions, "SELECT seq, kind FROM events WHERE request_id = :id ORDER BY seq", request_id
-    ) == [(1, "submitted"), (2, "approved")]
-    notices = await _rows(
-        db_sessions, "SELECT recipient FROM notifications WHERE request_id = :id", request_id
-    )
-    assert sorted(notices) == [("am_li",), ("bcd_zheng",), ("dsd_liu",)]
-    row = await _request(db_sessions, request_id)
-    assert (row.last_seq, row.stage_index, row.current_approvers) == (2, 1, ["dsd_liu"])
-    pending = {a[3]: a[6] for a in await _assignments(db_sessions, request_id)}
-    assert pending == {"bcd_zheng": False, "dsd_liu": True}
+    await _assert_submitted_then_approved(db_sessions, request_id)
 
 
 async def test_a_batch_for_a_request_the_api_never_wrote_creates_its_row(

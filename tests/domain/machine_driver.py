@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from db.directory import OrgFile, read_org_file
+from domain import signing
 from domain.constants import Activities
 from domain.core.effects import LookUp, Pay, Step, Verify, Write
 from domain.core.machine import Process
@@ -197,7 +198,8 @@ class Driver:
     directory: FakeDirectory
     records: list[TransitionRecord] = field(default_factory=list)
     refuse_proof: str | None = None
-    """When set, every ``Verify`` answers with this reason (a forged or stale proof)."""
+    """When set, every ``Verify`` answers with this reason (a forged proof); otherwise
+    only a proof older than ``signing.MAX_AGE`` is refused."""
     payouts: list[str] = field(default_factory=list)
 
     def run(self, process: Process, step: Step[_R]) -> _R:
@@ -219,6 +221,10 @@ class Driver:
             assert isinstance(out, effect.result_type)
             return out
         if isinstance(effect, Verify):
+            proof = effect.arg.proof
+            if self.refuse_proof is None and proof is not None:
+                if process.now() - proof.issued_at > signing.MAX_AGE:
+                    return VerifyProofOutput(reason="the proof has expired")
             return VerifyProofOutput(reason=self.refuse_proof)
         if isinstance(effect, Pay):
             assert effect.arg.idempotency_key not in self.payouts, "paid twice"

@@ -53,6 +53,7 @@ from domain.process import (
 )
 from domain.requests import validate_fields
 from domain.routing import resolve_route
+from domain.signing import Proof
 from tests.strategies import INVALID_RESUBMISSIONS, SUBMISSIONS
 
 from .machine_driver import Driver, FakeDirectory
@@ -79,6 +80,9 @@ OUTCOME_KINDS = frozenset(
 )
 WITHDRAWABLE = (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING)
 MAX_LEAVERS = 6
+OPERATOR = "ops_wu"
+PROOFS = st.sampled_from(["none"] * 4 + ["fresh", "fresh", "operator", "replay", "forged"])
+"""The proof a message carries (see ``ProcessMachine.send``)."""
 
 
 def diff_paths(a: Any, b: Any, path: str = "") -> set[str]:
@@ -125,6 +129,8 @@ class ProcessMachine(RuleBasedStateMachine):
         self.driver = Driver(self.directory)
         self.now = T0
         self.process: Process | None = None
+        self.consumed: list[Proof] = []  # proofs of messages let in
+        self.nonce = 0
         self.checked = 0  # records whose snapshots the invariants have seen
 
     # ------------------------------------------------------------ helpers
@@ -161,23 +167,50 @@ class ProcessMachine(RuleBasedStateMachine):
         assert after == before, sorted(diff_paths(after[0], before[0]))
         assert (self.p.seq, self.p.next_deadline()) == (p.seq, deadline)
 
+    def proof_for(self, kind: str) -> Proof | None:
+        """No proof, a fresh one (from the API or an operator), or one already used."""
+        if kind == "none":
+            return None
+        if kind == "replay" and self.consumed:
+            return self.consumed[-1]
+        self.nonce += 1
+        operator = OPERATOR if kind == "operator" else None
+        return Proof(
+            by="operator" if operator else "api",
+            operator=operator,
+            issued_at=self.now,
+            nonce=f"{self.nonce:032x}",
+            signature="0" * 64,
+        )
+
     def send(
-        self, msg: Message, from_signal: bool, expected: ErrorCode | None, forged: bool
+        self, msg: Message, from_signal: bool, expected: ErrorCode | None, proof: str = "none"
     ) -> bool:
-        """Hand ``msg`` in; check the refusal (or acceptance) the rules call for."""
+        """Hand ``msg`` in; check the refusal (or acceptance) the rules call for.
+
+        ``proof``: none, fresh, operator, replay (a proof already used: refused
+        whatever it says) or forged (the check of the signature fails).
+        """
+        sent = self.proof_for(proof)
+        msg = msg.model_copy(update={"proof": sent})
         before, n = self.state(), len(self.records)
+        forged = proof == "forged"
         self.driver.refuse_proof = "the proof's signature does not match" if forged else None
         try:
             err = self.driver.run(self.p, self.p.handle(msg, from_signal))
         finally:
             self.driver.refuse_proof = None
         new = self.records[n:]
-        if expected is None and forged:
+        replayed = sent is not None and sent in self.consumed
+        if expected is None and (forged or replayed):
             expected = ErrorCode.UNAUTHENTICATED
         if expected is None:
             assert err is None, (msg, err)
             assert new, "an accepted message records its transition"
             assert new[0].event.actor == msg.actor
+            assert new[0].event.data.get("operator") == (OPERATOR if proof == "operator" else None)
+            if sent is not None:
+                self.consumed.append(sent)
             self.settle()
             return True
         assert err is not None, f"{msg!r} was let in; expected {expected}"
@@ -247,10 +280,10 @@ class ProcessMachine(RuleBasedStateMachine):
     @rule(
         action=st.sampled_from(["approve"] * 4 + ["reject", "return"]),
         from_signal=st.booleans(),
-        forged=st.sampled_from([False] * 9 + [True]),
+        proof=PROOFS,
         data=st.data(),
     )
-    def decide(self, action: str, from_signal: bool, forged: bool, data: st.DataObject) -> None:
+    def decide(self, action: str, from_signal: bool, proof: str, data: st.DataObject) -> None:
         actor = self.someone(data, favour=self.deciders())
         expected = self.decide_refusal(actor)
         stage = active_stage(self.p.view)
@@ -260,7 +293,7 @@ class ProcessMachine(RuleBasedStateMachine):
             else []
         )
         msg = DecideInput(actor=actor, action=action)
-        if not self.send(msg, from_signal, expected, forged):
+        if not self.send(msg, from_signal, expected, proof):
             return
         assert stage is not None and actor != self.p.view.requester
         if action == "approve":
@@ -284,17 +317,17 @@ class ProcessMachine(RuleBasedStateMachine):
         """Progress: someone who may decide approves (the route gets done)."""
         actor = data.draw(st.sampled_from(current_approvers(self.p.view)))
         msg = DecideInput(actor=actor, action="approve")
-        assert self.send(msg, from_signal, None, forged=False)
+        assert self.send(msg, from_signal, None)
 
-    @rule(from_signal=st.booleans(), data=st.data())
-    def transfer(self, from_signal: bool, data: st.DataObject) -> None:
+    @rule(from_signal=st.booleans(), proof=PROOFS, data=st.data())
+    def transfer(self, from_signal: bool, proof: str, data: st.DataObject) -> None:
         actor = self.someone(data, favour=self.deciders())
         to_user = self.someone(data, favour=[self.p.view.requester, actor])
         expected = self.decide_refusal(actor)
         if expected is None and to_user in (self.p.view.requester, actor):
             expected = ErrorCode.VALIDATION
         msg = TransferInput(actor=actor, to_user=to_user)
-        if self.send(msg, from_signal, expected, forged=False):
+        if self.send(msg, from_signal, expected, proof):
             approvers = current_approvers(self.p.view)
             assert to_user in approvers and actor not in approvers
 
@@ -302,9 +335,12 @@ class ProcessMachine(RuleBasedStateMachine):
         who=st.sampled_from(["requester", "requester", "other"]),
         what=st.sampled_from(["same", "case", "case", "unknown_field", "hard_rule"]),
         from_signal=st.booleans(),
+        proof=PROOFS,
         data=st.data(),
     )
-    def resubmit(self, who: str, what: str, from_signal: bool, data: st.DataObject) -> None:
+    def resubmit(
+        self, who: str, what: str, from_signal: bool, proof: str, data: st.DataObject
+    ) -> None:
         v = self.p.view
         actor = v.requester if who == "requester" else self.someone(data, favour=[])
         policy = self.p.policy
@@ -329,7 +365,7 @@ class ProcessMachine(RuleBasedStateMachine):
         msg = ResubmitInput(
             actor=actor, amount=Decimal(amount) if amount is not None else None, fields=fields
         )
-        if self.send(msg, from_signal, expected, forged=False):
+        if self.send(msg, from_signal, expected, proof):
             kinds = [r.event.kind for r in self.records]
             assert EventKind.RESUBMITTED in kinds
             assert self.p.view.resubmit_due is None
@@ -337,9 +373,10 @@ class ProcessMachine(RuleBasedStateMachine):
     @rule(
         who=st.sampled_from(["requester", "other", "other", "other"]),
         from_signal=st.booleans(),
+        proof=PROOFS,
         data=st.data(),
     )
-    def withdraw(self, who: str, from_signal: bool, data: st.DataObject) -> None:
+    def withdraw(self, who: str, from_signal: bool, proof: str, data: st.DataObject) -> None:
         v = self.p.view
         actor = v.requester if who == "requester" else self.someone(data, favour=[])
         if self.p.finished:
@@ -350,7 +387,7 @@ class ProcessMachine(RuleBasedStateMachine):
             expected = ErrorCode.INVALID_STATE
         else:
             expected = None
-        if self.send(WithdrawInput(actor=actor), from_signal, expected, forged=False):
+        if self.send(WithdrawInput(actor=actor), from_signal, expected, proof):
             assert self.p.finished and self.p.view.status is Status.WITHDRAWN
             assert self.p.view.current_approvers == []
 
@@ -358,9 +395,10 @@ class ProcessMachine(RuleBasedStateMachine):
         which=st.sampled_from(["open", "open", "open", "other"]),
         how=st.sampled_from(["full", "full", "partial", "partial", "over", "none", "zero"]),
         from_signal=st.booleans(),
+        proof=PROOFS,
         data=st.data(),
     )
-    def pay(self, which: str, how: str, from_signal: bool, data: st.DataObject) -> None:
+    def pay(self, which: str, how: str, from_signal: bool, proof: str, data: st.DataObject) -> None:
         v = self.p.view
         m = open_milestone(v)
         names = sorted({s.name for s in self.p.policy.milestones} | {"no_such_milestone"})
@@ -385,7 +423,7 @@ class ProcessMachine(RuleBasedStateMachine):
             expected = None
         paid_before = m.paid if m is not None else None
         msg = MilestoneInput(actor="fin_he", milestone=name, amount=amount, reference="bank-1")
-        if self.send(msg, from_signal, expected, forged=False):
+        if self.send(msg, from_signal, expected, proof):
             assert m is not None and paid_before is not None
             assert m.paid == paid_before + (amount or 0)
             met = m.required is None or m.paid >= m.required
@@ -405,7 +443,7 @@ class ProcessMachine(RuleBasedStateMachine):
         assert m is not None
         lacking = m.required - m.paid if m.required is not None else None
         msg = MilestoneInput(actor="fin_he", milestone=m.name, amount=lacking, reference="b-2")
-        assert self.send(msg, from_signal, None, forged=False)
+        assert self.send(msg, from_signal, None)
         assert m.status.value == "met"
 
     # ---------------------------------------------------- the directory
@@ -479,7 +517,7 @@ class ProcessMachine(RuleBasedStateMachine):
             "pay": lambda: MilestoneInput(actor=actor, milestone="deposit", amount=Decimal(1)),
         }
         msg = makers[kind]()
-        self.send(msg, from_signal, ErrorCode.INVALID_STATE, forged=False)
+        self.send(msg, from_signal, ErrorCode.INVALID_STATE)
         before, n = self.state(), len(self.records)
         err = self.driver.run(self.p, self.p.refuse_closed(msg, from_signal))
         assert err.code is ErrorCode.INVALID_STATE
@@ -665,11 +703,11 @@ def test_a_payout_waiting_for_its_window_survives_continue_as_new() -> None:
     machine = submitted("special_discount", "3000", fields)
     while machine.p.view.current_approvers:
         actor = machine.p.view.current_approvers[0]
-        machine.send(DecideInput(actor=actor, action="approve"), False, None, forged=False)
+        machine.send(DecideInput(actor=actor, action="approve"), False, None)
     m = open_milestone(machine.p.view)
     assert m is not None and m.required is not None
     paid = MilestoneInput(actor="fin_he", milestone=m.name, amount=m.required)
-    machine.send(paid, False, None, forged=False)
+    machine.send(paid, False, None)
     assert machine.p.view.status is Status.AWAITING_PAYOUT
     window = machine.p.next_deadline()
     assert window is not None and window.kind is DeadlineKind.PAYOUT_WINDOW

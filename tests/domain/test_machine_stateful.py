@@ -712,3 +712,25 @@ def test_a_payout_waiting_for_its_window_survives_continue_as_new() -> None:
     window = machine.p.next_deadline()
     assert window is not None and window.kind is DeadlineKind.PAYOUT_WINDOW
     machine.continue_as_new()  # asserts the state and its next deadline carry over
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review.reassign_departed / escalation.hand_over leave a slot without anyone "
+    "when its holders and everyone above them have left, with an empty escalation frontier; "
+    "review.on_resolve_due then maps the top authority (here css_ma) from that empty "
+    "frontier, so nobody is added: the request stays in review with no approver and no "
+    "deadline for ever (only a withdrawal ends it), where the resolver would have fallen "
+    "back to the administrators",
+)
+def test_a_step_whose_chain_has_left_still_has_a_way_forward() -> None:
+    fields = {"agreement_no": "A-7", "changes": "payment in 45 days"}
+    machine = submitted("agreement_change", None, fields)
+    assert machine.p.view.current_approvers == ["cd_xu"]
+    for who in ("cd_xu", "gm_wang"):  # the customer director, then the one above
+        machine.directory.left.add(who)
+        machine.driver.run(machine.p, machine.p.directory_changed(DirectoryChangedInput()))
+    while (due := machine.p.next_deadline()) is not None:
+        fire_next_deadline(machine, due.kind)
+    assert not machine.p.finished and machine.p.view.status is Status.IN_REVIEW
+    assert machine.p.view.current_approvers, "nobody may decide and no timer will fire"

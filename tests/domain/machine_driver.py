@@ -1,0 +1,245 @@
+"""A pure driver for :class:`domain.core.machine.Process`: effects answered by plain functions.
+
+:class:`Driver` runs a step to its end as ``workflows/effects.py`` does, but with
+no server: a ``Write`` is collected, a ``LookUp`` is answered by :class:`FakeDirectory`
+(built from ``org/demo.yaml`` with the semantics of ``db/directory.py``), a
+``Verify`` says yes (or the refusal the test chooses), a ``Pay`` returns a
+reference. Each written record is checked as it is written: a public view
+without internal fields, whose status is the process's label at that instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from db.directory import OrgFile, read_org_file
+from domain import signing
+from domain.constants import Activities
+from domain.core.effects import LookUp, Pay, Step, Verify, Write
+from domain.core.machine import Process
+from domain.policy import ApproverSpec, StageMode
+from domain.process import (
+    Actor,
+    EscalationInput,
+    EscalationOutput,
+    InactiveUsersInput,
+    InactiveUsersOutput,
+    PayoutOutput,
+    ProcessState,
+    RequestView,
+    ResolveAssigneesInput,
+    ResolveAssigneesOutput,
+    Slot,
+    SlotView,
+    StageState,
+    StageView,
+    TransitionRecord,
+    VerifyProofOutput,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ORG_FILE = ROOT / "org" / "demo.yaml"
+
+_R = TypeVar("_R")
+
+INTERNAL_FIELDS = frozenset(
+    (set(ProcessState.model_fields) - set(RequestView.model_fields))
+    | (set(Slot.model_fields) - set(SlotView.model_fields))
+    | (set(StageState.model_fields) - set(StageView.model_fields))
+)
+"""Keys only the process's own state has (``awaiting``, ``escalation_frontier``)."""
+
+
+@dataclass
+class FakeDirectory:
+    """The org file as ``db/directory.py`` answers it, with a set of people who left."""
+
+    org: OrgFile
+    left: set[str] = field(default_factory=set)
+
+    @classmethod
+    def demo(cls) -> FakeDirectory:
+        return cls(read_org_file(ORG_FILE))
+
+    # --- who exists -----------------------------------------------------------
+
+    @property
+    def everyone(self) -> list[str]:
+        return sorted(u.id for u in self.org.users)
+
+    def active(self, user: str) -> bool:
+        return user not in self.left and any(u.id == user for u in self.org.users)
+
+    def users_with_role(self, role: str) -> list[str]:
+        return sorted(u.id for u in self.org.users if role in u.roles and self.active(u.id))
+
+    def admins(self) -> list[str]:
+        return sorted(u.id for u in self.org.users if u.is_admin and self.active(u.id))
+
+    def manager_chain(self, user: str) -> list[str]:
+        """The active managers above ``user``, nearest first (leavers are skipped)."""
+        manager_of = {u.id: u.manager for u in self.org.users}
+        chain: list[str] = []
+        current = manager_of.get(user)
+        while current is not None:
+            if self.active(current):
+                chain.append(current)
+            current = manager_of.get(current)
+        return chain
+
+    def delegates(self, at: datetime) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for d in sorted(self.org.delegations, key=lambda d: (d.from_, d.to)):
+            if d.starts_at <= at < d.ends_at and self.active(d.from_) and self.active(d.to):
+                found.setdefault(d.from_, []).append(d.to)
+        return found
+
+    # --- the activities -------------------------------------------------------
+
+    def resolve_slots(
+        self, requester: str, mode: StageMode, approvers: Sequence[ApproverSpec], at: datetime
+    ) -> list[Slot]:
+        """``db.directory.resolve_slots``: any → one slot, all → one per spec; never the
+        requester; delegates added; an empty slot falls back to the requester's manager,
+        then to the administrators."""
+
+        def actor(user: str, via: str, on_behalf_of: str | None = None) -> Actor:
+            return Actor(user=user, via=via, on_behalf_of=on_behalf_of, since=at)
+
+        def named_by(spec: ApproverSpec) -> list[Actor]:
+            if spec.role is not None:
+                return [actor(u, f"role:{spec.role}") for u in self.users_with_role(spec.role)]
+            if spec.manager is not None:
+                chain = self.manager_chain(requester)
+                return (
+                    [actor(chain[spec.manager - 1], "manager")]
+                    if len(chain) >= spec.manager
+                    else []
+                )
+            assert spec.user is not None
+            return [actor(spec.user, "user")] if self.active(spec.user) else []
+
+        def finish(found: Iterable[Actor]) -> list[Actor]:
+            actors = {a.user: a for a in found if a.user != requester}
+            delegates = self.delegates(at)
+            for principal in sorted(actors):
+                for delegate in delegates.get(principal, []):
+                    if delegate != requester and delegate not in actors:
+                        actors[delegate] = actor(delegate, "delegation", on_behalf_of=principal)
+            if not actors:
+                managers = [m for m in self.manager_chain(requester) if m != requester]
+                fallback = managers[:1] or [u for u in self.admins() if u != requester]
+                actors = {u: actor(u, "fallback") for u in fallback}
+            return [actors[u] for u in sorted(actors)]
+
+        groups: list[tuple[str, list[Actor]]]
+        if mode is StageMode.ANY:
+            union: dict[str, Actor] = {}
+            for spec in approvers:
+                for a in named_by(spec):
+                    union.setdefault(a.user, a)
+            groups = [(" or ".join(s.describe() for s in approvers), list(union.values()))]
+        else:
+            groups = [(spec.describe(), named_by(spec)) for spec in approvers]
+        return [Slot(label=label, actors=finish(found)) for label, found in groups]
+
+    def next_up(
+        self, users: list[str], requester: str, escalation_role: str | None
+    ) -> dict[str, list[str]]:
+        """``db.directory.next_up``: the manager (skipping the requester), plus the role."""
+        holders = self.users_with_role(escalation_role) if escalation_role else []
+        out: dict[str, list[str]] = {}
+        for user in users:
+            manager = next((m for m in self.manager_chain(user) if m != requester), None)
+            found = [manager] if manager is not None else []
+            found += [h for h in holders if h not in found]
+            out[user] = [u for u in found if u not in (user, requester)]
+        return out
+
+    def answer(self, q: LookUp) -> Any:
+        arg = q.arg
+        if q.activity == Activities.RESOLVE_ASSIGNEES:
+            assert isinstance(arg, ResolveAssigneesInput)
+            slots = self.resolve_slots(arg.requester, arg.mode, arg.approvers, arg.at)
+            return ResolveAssigneesOutput(slots=slots)
+        if q.activity == Activities.RESOLVE_ESCALATION:
+            assert isinstance(arg, EscalationInput)
+            return EscalationOutput(
+                next_up=self.next_up(arg.users, arg.requester, arg.escalation_role)
+            )
+        if q.activity == Activities.INACTIVE_USERS:
+            assert isinstance(arg, InactiveUsersInput)
+            return InactiveUsersOutput(
+                inactive=sorted(u for u in set(arg.users) if not self.active(u))
+            )
+        raise AssertionError(f"unexpected look-up {q.activity}")
+
+
+def internal_keys(data: Any) -> set[str]:
+    """Internal field names anywhere in a dumped snapshot."""
+    if isinstance(data, dict):
+        found = {k for k in data if k in INTERNAL_FIELDS}
+        for value in data.values():
+            found |= internal_keys(value)
+        return found
+    if isinstance(data, list):
+        return set().union(*(internal_keys(v) for v in data)) if data else set()
+    return set()
+
+
+@dataclass
+class Driver:
+    """Runs steps of one process to their end, answering their effects."""
+
+    directory: FakeDirectory
+    records: list[TransitionRecord] = field(default_factory=list)
+    refuse_proof: str | None = None
+    """When set, every ``Verify`` answers with this reason (a forged proof); otherwise
+    only a proof older than ``signing.MAX_AGE`` is refused."""
+    payouts: list[str] = field(default_factory=list)
+
+    def run(self, process: Process, step: Step[_R]) -> _R:
+        result: Any = None
+        while True:
+            try:
+                effect = step.send(result)
+            except StopIteration as done:
+                return done.value
+            result = self._carry_out(process, effect)
+
+    def _carry_out(self, process: Process, effect: Any) -> Any:
+        if isinstance(effect, Write):
+            self._check_written(process, effect.record)
+            self.records.append(effect.record)
+            return None
+        if isinstance(effect, LookUp):
+            out = self.directory.answer(effect)
+            assert isinstance(out, effect.result_type)
+            return out
+        if isinstance(effect, Verify):
+            proof = effect.arg.proof
+            if self.refuse_proof is None and proof is not None:
+                if process.now() - proof.issued_at > signing.MAX_AGE:
+                    return VerifyProofOutput(reason="the proof has expired")
+            return VerifyProofOutput(reason=self.refuse_proof)
+        if isinstance(effect, Pay):
+            assert effect.arg.idempotency_key not in self.payouts, "paid twice"
+            self.payouts.append(effect.arg.idempotency_key)
+            return PayoutOutput(reference=f"PO-{len(self.payouts)}")
+        raise AssertionError(f"unknown effect {effect!r}")
+
+    @staticmethod
+    def _check_written(process: Process, record: TransitionRecord) -> None:
+        view = record.view
+        assert type(view) is RequestView, type(view)
+        assert not internal_keys(view.model_dump()), internal_keys(view.model_dump())
+        assert view.history == []
+        assert view.status == process.view.label, (view.status, process.view.label)
+        assert view.model_dump() == process.view.public(history=False).model_dump()
+
+
+__all__ = ["Driver", "FakeDirectory", "internal_keys"]

@@ -273,6 +273,7 @@ class RequestView(BaseModel):
 
 
 _AWAITING_PREFIX = "awaiting_"
+_STATUS_VALUES = frozenset(s.value for s in Status)
 
 
 class ProcessState(RequestView):
@@ -294,7 +295,11 @@ class ProcessState(RequestView):
         # State carried by runs before this type existed says "awaiting_<milestone>".
         if isinstance(data, dict):
             status = data.get("status")
-            if isinstance(status, str) and status.startswith(_AWAITING_PREFIX):
+            if (
+                isinstance(status, str)
+                and status.startswith(_AWAITING_PREFIX)
+                and status not in _STATUS_VALUES  # awaiting_payout is a status of its own
+            ):
                 data = {
                     **data,
                     "status": Status.AWAITING,

@@ -388,12 +388,11 @@ def on_resolve_due(p: Process) -> Step[None]:
     waiting = [s for s in stage.slots if s.decision is None]
     fresh = [u for u in top if not any(s.may_act(u) for s in waiting)]
     if fresh:
+        # A slot whose holders and everyone above them left has no frontier: the top
+        # authority steps in there all the same, or nobody could ever decide it.
+        sources = {u for s in waiting for u in s.escalation_frontier} or {v.requester}
         yield from add_escalated(
-            p,
-            stage,
-            waiting,
-            {u: fresh for s in waiting for u in s.escalation_frontier},
-            reason="resolve timeout",
+            p, stage, waiting, {u: fresh for u in sorted(sources)}, reason="resolve timeout"
         )
     else:
         frontier = sorted({u for s in waiting for u in s.escalation_frontier})

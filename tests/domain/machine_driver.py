@@ -40,6 +40,7 @@ from domain.process import (
     TransitionRecord,
     VerifyProofOutput,
 )
+from domain.working_time import BusinessCalendar, DueInput
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG_FILE = ROOT / "org" / "demo.yaml"
@@ -60,6 +61,8 @@ class FakeDirectory:
 
     org: OrgFile
     left: set[str] = field(default_factory=set)
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    """Working-time deadlines (the ``due_at`` look-up): weekends and the default hours."""
 
     @classmethod
     def demo(cls) -> FakeDirectory:
@@ -171,6 +174,9 @@ class FakeDirectory:
             return EscalationOutput(
                 next_up=self.next_up(arg.users, arg.requester, arg.escalation_role)
             )
+        if q.activity == Activities.DUE_AT:
+            assert isinstance(arg, DueInput)
+            return self.calendar.due(arg.start, arg.span)
         if q.activity == Activities.INACTIVE_USERS:
             assert isinstance(arg, InactiveUsersInput)
             return InactiveUsersOutput(
@@ -203,19 +209,26 @@ class Driver:
     payouts: list[str] = field(default_factory=list)
 
     def run(self, process: Process, step: Step[_R]) -> _R:
+        """Like the workflow's shell: a step's writes go out together when it ends, with
+        the read-model as the process stands then."""
         result: Any = None
+        written: list[TransitionRecord] = []
         while True:
             try:
                 effect = step.send(result)
             except StopIteration as done:
+                if written:
+                    view = process.snapshot()
+                    self._check_written(process, view)
+                    self.records.extend(r.model_copy(update={"view": view}) for r in written)
                 return done.value
+            if isinstance(effect, Write):
+                written.append(TransitionRecord(event=effect.event, notices=effect.notices))
+                result = None
+                continue
             result = self._carry_out(process, effect)
 
     def _carry_out(self, process: Process, effect: Any) -> Any:
-        if isinstance(effect, Write):
-            self._check_written(process, effect.record)
-            self.records.append(effect.record)
-            return None
         if isinstance(effect, LookUp):
             out = self.directory.answer(effect)
             assert isinstance(out, effect.result_type)
@@ -233,8 +246,7 @@ class Driver:
         raise AssertionError(f"unknown effect {effect!r}")
 
     @staticmethod
-    def _check_written(process: Process, record: TransitionRecord) -> None:
-        view = record.view
+    def _check_written(process: Process, view: RequestView) -> None:
         assert type(view) is RequestView, type(view)
         assert not internal_keys(view.model_dump()), internal_keys(view.model_dump())
         assert view.history == []

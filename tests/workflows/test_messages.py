@@ -26,7 +26,16 @@ from domain.process import (
 )
 from workflows.approval import ApprovalWorkflow
 
-from .conftest import audit_kinds, request_id, request_row, signal, start, state, update
+from .conftest import (
+    audit_kinds,
+    contract_at_first_stage,
+    request_id,
+    request_row,
+    signal,
+    start,
+    state,
+    update,
+)
 
 CONTRACT = {"contract_no": "HT-2", "settlement_floor_price": "1"}
 
@@ -81,15 +90,7 @@ async def test_a_decision_is_one_workflow_task_with_no_activity_task_on_the_serv
     temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
 ):
     """Look-ups, the proof check and the write all run in the worker (local activities)."""
-    h = await start(
-        temporal_local.client,
-        local_queue,
-        policies["big_customer_contract"],
-        "am_li",
-        Decimal(250000),
-        CONTRACT,
-    )
-    await h.execute_update(Updates.READY, result_type=RequestView)
+    h = await contract_at_first_stage(temporal_local.client, local_queue, policies)
     before = [e async for e in h.fetch_history_events()]
     v = await decide(h, "bcd_zheng")
     assert v.current_approvers == ["dsd_liu"]

@@ -15,6 +15,7 @@ worker is a 503, a permanent refusal by Temporal never is).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -29,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -171,24 +173,84 @@ def _search_attributes(inp: ApprovalInput) -> TypedSearchAttributes:
     return TypedSearchAttributes(pairs)
 
 
+def _start_options(core: Core, inp: ApprovalInput) -> dict[str, Any]:
+    """How a request's workflow is started, whichever call starts it."""
+    return {
+        "id": workflow_id(inp.request_id),
+        "task_queue": core.settings.task_queue,
+        "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+        # A request id never gets a second run once its workflow has closed.
+        "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        "search_attributes": _search_attributes(inp),
+        "static_summary": static_summary(inp.policy, inp),
+        "static_details": static_details(inp.policy, inp),
+    }
+
+
 async def _start(core: Core, client: Client, inp: ApprovalInput) -> WorkflowHandle[Any, Any]:
     """Start (or find, if it already runs) the request's workflow."""
     try:
         return await client.start_workflow(
-            WORKFLOW_NAME,
-            inp,
-            id=workflow_id(inp.request_id),
-            task_queue=core.settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            # A request id never gets a second run once its workflow has closed.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=_search_attributes(inp),
-            static_summary=static_summary(inp.policy, inp),
-            static_details=static_details(inp.policy, inp),
-            rpc_timeout=_rpc_timeout(core),
+            WORKFLOW_NAME, inp, **_start_options(core, inp), rpc_timeout=_rpc_timeout(core)
         )
     except WorkflowAlreadyStartedError:
         return client.get_workflow_handle(workflow_id(inp.request_id))
+
+
+class _NotStarted(Exception):
+    """The workflow was not started (as far as Temporal answered): nothing runs."""
+
+
+async def _start_ready(
+    core: Core, session: AsyncSession, client: Client, inp: ApprovalInput, settled_code: int
+) -> Submitted:
+    """Start the workflow and wait for its first stage in one round trip (update-with-start).
+
+    Raises:
+        _NotStarted: (from the cause) the start itself failed or went unanswered.
+    """
+    start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+        WORKFLOW_NAME, inp, **_start_options(core, inp)
+    )
+    try:
+        view = await client.execute_update_with_start_workflow(
+            Updates.READY,
+            start_workflow_operation=start,
+            result_type=RequestView,
+            rpc_timeout=_rpc_timeout(core),
+        )
+    except (
+        WorkflowUpdateRPCTimeoutOrCancelledError,
+        RPCError,
+        WorkflowUpdateFailedError,
+        RuntimeError,
+    ) as exc:
+        if not await _started(core, client, start, inp.request_id):
+            raise _NotStarted() from exc
+        return await _not_ready(session, inp.request_id, settled_code, exc)
+    return Submitted(settled_code, view)
+
+
+async def _started(
+    core: Core, client: Client, start: WithStartWorkflowOperation[Any, Any], request_id: str
+) -> bool:
+    """Whether the workflow runs after a failed update-with-start.
+
+    Temporal answers the start only together with the update, so an update that timed
+    out (no worker yet) leaves it unsaid: then ask. Unknown counts as not started.
+    """
+    try:
+        await asyncio.wait_for(asyncio.shield(start.workflow_handle()), timeout=0.01)
+        return True
+    except (Exception, asyncio.CancelledError):  # its start failed, or went unanswered
+        pass
+    try:
+        await client.get_workflow_handle(workflow_id(request_id)).describe(
+            rpc_timeout=_rpc_timeout(core)
+        )
+    except (RPCError, RuntimeError):
+        return False
+    return True
 
 
 def start_error(exc: BaseException) -> ApiError:
@@ -220,15 +282,22 @@ async def _await_ready(
             Updates.READY, result_type=RequestView, rpc_timeout=_rpc_timeout(core)
         )
     except (WorkflowUpdateRPCTimeoutOrCancelledError, RPCError, WorkflowUpdateFailedError) as exc:
-        error = update_error(exc)
-        if error.status == 503:
-            log.warning("request %s accepted, but no worker answered `ready` in time", request_id)
-            return Submitted(202, await read_view(session, request_id))
-        if error.code == ErrorCode.INVALID_STATE.value and error.message == CLOSED:
-            # A route with nothing to decide closes at once: its record is complete.
-            return Submitted(settled_code, await read_view(session, request_id))
-        raise error from exc
+        return await _not_ready(session, request_id, settled_code, exc)
     return Submitted(settled_code, view)
+
+
+async def _not_ready(
+    session: AsyncSession, request_id: str, settled_code: int, exc: BaseException
+) -> Submitted:
+    """The workflow runs but `ready` did not answer its view: 202, the closed view, or why."""
+    error = update_error(exc)
+    if error.status == 503:
+        log.warning("request %s accepted, but no worker answered `ready` in time", request_id)
+        return Submitted(202, await read_view(session, request_id))
+    if error.code == ErrorCode.INVALID_STATE.value and error.message == CLOSED:
+        # A route with nothing to decide closes at once: its record is complete.
+        return Submitted(settled_code, await read_view(session, request_id))
+    raise error from exc
 
 
 async def read_view(session: AsyncSession, request_id: str) -> RequestView:
@@ -359,13 +428,13 @@ async def submit(
         return await _replay(core, session, existing, digest)
 
     try:
-        handle = await _start(core, client, inp)
-    except (RPCError, RuntimeError) as exc:
+        return await _start_ready(core, session, client, inp, 201)
+    except _NotStarted as failed:
+        exc = failed.__cause__ or failed
         log.warning("starting the workflow of %s failed: %s; removing its row", request_id, exc)
         await q.delete_unstarted_request(session, request_id)
         await session.commit()
         raise start_error(exc) from exc
-    return await _await_ready(core, session, handle, request_id, 201)
 
 
 def _refusal(cause: ApplicationError) -> ApiError | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -121,6 +121,8 @@ class Renderer:
         loader = FileSystemLoader(str(template_dir))
         self._html = Environment(loader=loader, autoescape=True, undefined=StrictUndefined)
         self._plain = Environment(loader=loader, autoescape=False, undefined=StrictUndefined)
+        # The catalogue's wording, compiled once per text: compiling is most of a render.
+        self._wording = lru_cache(maxsize=1024)(self._plain.from_string)
 
     def link(self, request_id: str | None) -> str:
         """The request in the web UI (or the UI's start page for a notice without one)."""
@@ -167,15 +169,15 @@ class Renderer:
             "request_type": facts.request_type,
         }
         strings = self._plain
-        labels = {k: strings.from_string(v).render(values) for k, v in catalogue["_labels"].items()}
+        labels = {k: self._wording(v).render(values) for k, v in catalogue["_labels"].items()}
         if values["deadline"] and facts.extra.get("working_time"):
             # Counted on the business calendar: say so, and whether only provisionally.
             notes = [labels["working_time"]]
             if facts.extra.get("provisional"):
                 notes.append(labels["provisional"])
             values["deadline"] = " ".join([values["deadline"], *notes])
-        subject = strings.from_string(wording["subject"]).render(values)
-        line = strings.from_string(wording["line"]).render(values)
+        subject = self._wording(wording["subject"]).render(values)
+        line = self._wording(wording["line"]).render(values)
         context = {
             **values,
             "locale": loc,

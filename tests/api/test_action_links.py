@@ -74,6 +74,25 @@ async def _view(flow: Flow, rid: str) -> dict[str, Any]:
     return view
 
 
+async def _nothing_decided(flow: Flow, rid: str) -> None:
+    """The request still waits for bcd_zheng at its first stage: no approval recorded."""
+    view = await _view(flow, rid)
+    assert (view["stage_index"], view["current_approvers"]) == (0, ["bcd_zheng"])
+    assert [h for h in view["history"] if h["kind"] == "approved"] == []
+
+
+async def _opened_approve_link(
+    api: httpx.AsyncClient,
+    flow: Flow,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> tuple[str, str, str]:
+    """A request waiting for bcd_zheng, his approve link's path, and its page's form nonce."""
+    rid = await _waiting_for_bcd(flow)
+    path = (await _links(settings, sessions, "bcd_zheng", rid))["approve"]
+    return rid, path, _nonce((await api.get(path)).text)
+
+
 async def test_make_action_links_gives_three_links_only_to_whom_a_step_waits_for(
     flow: Flow, settings: Settings, db_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -114,8 +133,7 @@ async def test_opening_a_link_shows_the_request_and_does_nothing(
         assert "am_li" in page.text and "bcd_zheng" in page.text
         assert '<form method="post">' in page.text
     assert await db.event_kinds(rid) == before
-    view = await _view(flow, rid)
-    assert (view["stage_index"], view["current_approvers"]) == (0, ["bcd_zheng"])
+    await _nothing_decided(flow, rid)
     # Chinese by Accept-Language or by ?lang=.
     zh = await api.get(links["reject"], headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
     assert zh.status_code == 200 and "驳回此申请" in zh.text and 'lang="zh-CN"' in zh.text
@@ -256,9 +274,7 @@ async def test_a_link_acts_only_for_its_own_user(
             path, data={"comment": ""}, headers={"Origin": ORIGIN, **auth("bcd_zheng")}
         )
         assert resp.status_code == 410
-    view = await _view(flow, rid)
-    assert (view["stage_index"], view["current_approvers"]) == (0, ["bcd_zheng"])
-    assert [h for h in view["history"] if h["kind"] == "approved"] == []
+    await _nothing_decided(flow, rid)
 
 
 async def test_a_confirmation_from_elsewhere_or_with_bad_input_never_acts(
@@ -267,9 +283,7 @@ async def test_a_confirmation_from_elsewhere_or_with_bad_input_never_acts(
     settings: Settings,
     db_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    rid = await _waiting_for_bcd(flow)
-    path = (await _links(settings, db_sessions, "bcd_zheng", rid))["approve"]
-    nonce = _nonce((await api.get(path)).text)
+    rid, path, nonce = await _opened_approve_link(api, flow, settings, db_sessions)
     # Another site's form, a missing or foreign nonce.
     cross = await api.post(
         path, data={"nonce": nonce, "comment": ""}, headers={"Origin": "https://evil.example"}
@@ -301,8 +315,7 @@ async def test_a_confirmation_from_elsewhere_or_with_bad_input_never_acts(
         assert bad.status_code == 422, bad.text
         assert "The comment cannot be taken" in bad.text
         assert '<form method="post">' in bad.text
-    view = await _view(flow, rid)
-    assert (view["stage_index"], view["current_approvers"]) == (0, ["bcd_zheng"])
+    await _nothing_decided(flow, rid)
     # The link still works afterwards.
     done = await api.post(path, data={"nonce": nonce, "comment": "ok"}, headers={"Origin": ORIGIN})
     assert done.status_code == 200, done.text
@@ -315,9 +328,7 @@ async def test_two_confirmations_at_once_decide_once(
     settings: Settings,
     db_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    rid = await _waiting_for_bcd(flow)
-    path = (await _links(settings, db_sessions, "bcd_zheng", rid))["approve"]
-    nonce = _nonce((await api.get(path)).text)
+    rid, path, nonce = await _opened_approve_link(api, flow, settings, db_sessions)
     answers = await asyncio.gather(
         *(
             api.post(path, data={"nonce": nonce, "comment": "twice?"}, headers={"Origin": ORIGIN})

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import time
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -52,14 +53,23 @@ async def test_email_arrives_as_text_and_html_with_the_dedupe_id_as_message_id()
     assert html is not None and "<b>your</b>" in html.get_content()
 
 
-async def test_email_over_starttls_with_login(tmp_path: Path) -> None:
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_email_over_starttls_or_implicit_tls_with_login(
+    tmp_path: Path, security: Literal["starttls", "tls"]
+) -> None:
     server_ctx, client_ctx = self_signed(tmp_path)
     box = MailBox()
-    async with smtp_server(box, tls_context=server_ctx, auth=True) as port:
+    starttls = security == "starttls"
+    async with smtp_server(
+        box,
+        auth=True,
+        tls_context=server_ctx if starttls else None,
+        implicit_tls=None if starttls else server_ctx,
+    ) as port:
         config = SmtpConfig(
             "127.0.0.1",
             port,
-            security="starttls",
+            security=security,
             username="approvals",
             password="s3cret",
             tls_context=client_ctx,
@@ -67,22 +77,6 @@ async def test_email_over_starttls_with_login(tmp_path: Path) -> None:
         await EmailChannel(config).send(rendered(), "a@b.example", "ntf-tls")
     assert box.logins == ["approvals"]
     assert len(box.messages) == 1
-
-
-async def test_email_over_implicit_tls(tmp_path: Path) -> None:
-    server_ctx, client_ctx = self_signed(tmp_path)
-    box = MailBox()
-    async with smtp_server(box, implicit_tls=server_ctx, auth=True) as port:
-        config = SmtpConfig(
-            "127.0.0.1",
-            port,
-            security="tls",
-            username="approvals",
-            password="s3cret",
-            tls_context=client_ctx,
-        )
-        await EmailChannel(config).send(rendered(), "a@b.example", "ntf-tls")
-    assert box.logins == ["approvals"] and len(box.messages) == 1
 
 
 async def test_email_refused_with_5xx_is_a_permanent_failure_naming_the_answer() -> None:

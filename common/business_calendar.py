@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from common.settings import Settings
+from domain.errors import field_problems
 from domain.working_time import DEFAULT_HOURS, BusinessCalendar, parse_working_hours
 
 log = logging.getLogger("approvals.calendar")
@@ -77,11 +78,7 @@ def load_overrides(path: Path) -> CalendarOverrides:
     try:
         overrides = CalendarOverrides.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise CalendarError(f"{path}: {problems}") from exc
+        raise CalendarError(f"{path}: {field_problems(exc)}") from exc
     for year, schedule in overrides.years.items():
         for field in ("holidays", "workdays"):
             stray = [d for d in getattr(schedule, field) if d.year != year]

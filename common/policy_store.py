@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from domain.errors import field_problems
 from domain.policy import Policy
 
 
@@ -28,11 +29,7 @@ def load_policy_file(path: Path) -> Policy:
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise PolicyError(f"{path}: {problems}") from exc
+        raise PolicyError(f"{path}: {field_problems(exc)}") from exc
     if path.stem != policy.type:
         raise PolicyError(f"{path}: type {policy.type!r} must match the file name {path.stem!r}")
     return policy

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.engine import transaction
 from db.models import DelegationRow, RoleRow, UserRoleRow, UserRow
 from db.preferences import sync_org_preferences
+from domain.errors import field_problems
 from domain.inbound import Comment, Id, ShortText
 from domain.policy import ApproverSpec, StageMode
 from domain.process import Actor, Slot
@@ -179,11 +180,7 @@ def read_org_file(path: Path) -> OrgFile:
     try:
         return OrgFile.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise OrgError(f"{path}: {problems}") from exc
+        raise OrgError(f"{path}: {field_problems(exc)}") from exc
 
 
 # --- loading ------------------------------------------------------------------

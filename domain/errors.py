@@ -6,6 +6,8 @@ status. Inside the workflow they travel as ``ApplicationError(type=code)``.
 
 from enum import StrEnum
 
+from pydantic import ValidationError
+
 
 class ErrorCode(StrEnum):
     VALIDATION = "validation_error"
@@ -44,3 +46,14 @@ class DomainError(Exception):
         self.code = code
         self.message = message
         self.details = details or {}
+
+
+def field_problems(exc: ValidationError) -> str:
+    """Each problem of ``exc`` as ``path.to.field: message``, joined by ``; ``.
+
+    How the loaders of files people write (policies, the org, the calendar
+    overrides) name what is wrong, after the file's own name.
+    """
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+    )

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = Field(
         default=1000, ge=0, alias="APPROVALS_WORKER_MAX_CACHED_WORKFLOWS"
     )
+    workflow_sandbox: bool = Field(default=False, alias="APPROVALS_WORKFLOW_SANDBOX")
+    """Run workflow code in the SDK's sandbox. Off in the worker: the tests run every
+    workflow and replay every stored history inside it, which is where it catches a
+    non-deterministic call; in production it costs about a quarter of the worker's CPU
+    (README "Changing workflow code")."""
     worker_max_concurrent_workflow_tasks: int = Field(
         default=100, ge=2, alias="APPROVALS_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS"
     )

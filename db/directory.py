@@ -23,8 +23,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from sqlalchemy import and_, delete, literal, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, delete, func, literal, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import transaction
@@ -335,21 +335,38 @@ class Delegation(BaseModel):
 
 
 async def get_user(session: AsyncSession, user_id: str) -> DirectoryUser | None:
-    """The user with this id, active or not, or None."""
-    row = await session.get(UserRow, user_id)
-    if row is None:
-        return None
-    roles = await session.scalars(
-        select(UserRoleRow.role).where(UserRoleRow.user_id == user_id).order_by(UserRoleRow.role)
+    """The user with this id, active or not, or None.
+
+    One statement, no ORM rows: every authenticated API call asks this.
+    """
+    roles = (
+        select(func.array_agg(aggregate_order_by(UserRoleRow.role, UserRoleRow.role)))
+        .where(UserRoleRow.user_id == UserRow.id)
+        .scalar_subquery()
     )
+    found = (
+        await session.execute(
+            select(
+                UserRow.id,
+                UserRow.name,
+                UserRow.email,
+                UserRow.manager_id,
+                UserRow.is_admin,
+                UserRow.active,
+                roles.label("roles"),
+            ).where(UserRow.id == user_id)
+        )
+    ).one_or_none()
+    if found is None:
+        return None
     return DirectoryUser(
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        manager_id=row.manager_id,
-        roles=list(roles),
-        is_admin=row.is_admin,
-        active=row.active,
+        id=found.id,
+        name=found.name,
+        email=found.email,
+        manager_id=found.manager_id,
+        roles=list(found.roles or ()),
+        is_admin=found.is_admin,
+        active=found.active,
     )
 
 

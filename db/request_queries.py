@@ -193,6 +193,32 @@ async def get_request(session: AsyncSession, request_id: str) -> RequestRow | No
     return await session.get(RequestRow, request_id, populate_existing=True)
 
 
+@dataclass(frozen=True)
+class RequestRef:
+    """What an action needs to know of a request before it goes to the workflow."""
+
+    id: str
+    requester: str
+
+
+async def get_visible_ref(
+    session: AsyncSession, request_id: str, viewer: Viewer
+) -> RequestRef | None:
+    """The request's id and requester if ``viewer`` may see it, else None.
+
+    Actions use this instead of :func:`get_visible_request`: the workflow answers
+    with the view, so loading (and decoding) the stored one would be wasted.
+    """
+    found = (
+        await session.execute(
+            select(RequestRow.id, RequestRow.requester).where(
+                RequestRow.id == request_id, _visible_to(viewer)
+            )
+        )
+    ).one_or_none()
+    return None if found is None else RequestRef(id=found.id, requester=found.requester)
+
+
 async def get_visible_request(
     session: AsyncSession, request_id: str, viewer: Viewer
 ) -> RequestRow | None:

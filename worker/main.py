@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import compileall
 import logging
 import signal
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.approvals import ApprovalActivities
 from activities.deadlines import DeadlineActivities
@@ -35,6 +37,24 @@ from workflows.reconcile import ReconcileWorkflow
 log = logging.getLogger("approvals.worker")
 
 
+def compile_workflow_modules() -> None:
+    """Write the bytecode of the workflow modules if it is missing or stale.
+
+    The sandbox imports a workflow's module afresh for every workflow it starts or
+    rebuilds. Without bytecode on disk (``PYTHONDONTWRITEBYTECODE`` is common in
+    containers and development shells) that import compiles the source each time:
+    a tenth of the worker's time under load. ``compileall`` writes the files even
+    then; where the code is read-only it cannot, and the worker runs as before.
+    """
+    import workflows
+
+    for folder in workflows.__path__:
+        try:
+            compileall.compile_dir(folder, maxlevels=0, quiet=2)
+        except OSError as exc:  # a read-only install: slower starts, same behaviour
+            log.debug("could not write the bytecode of %s: %s", folder, exc)
+
+
 def build_worker(
     client: Client,
     sessions: async_sessionmaker[AsyncSession],
@@ -43,6 +63,7 @@ def build_worker(
     signing_secret: str = DEV_SIGNING_SECRET,
     calendar: BusinessCalendar | None = None,
     notifier: Notifier | None = None,
+    sandboxed: bool = True,
     **options: Any,
 ) -> Worker:
     """A worker for the approval workflow and its activities on ``task_queue``.
@@ -50,9 +71,12 @@ def build_worker(
     ``signing_secret`` checks who sent each message (see :mod:`domain.signing`);
     ``calendar`` counts working-time deadlines (default: the source's, default settings);
     ``notifier`` sends notices to the outside (default: as the environment's settings
-    say; see :mod:`notify.setup`); ``options`` go to :class:`temporalio.worker.Worker`
-    (tuning, tests).
+    say; see :mod:`notify.setup`); ``sandboxed`` runs workflow code in the SDK's sandbox
+    (the tests' default; see ``APPROVALS_WORKFLOW_SANDBOX``); ``options`` go to
+    :class:`temporalio.worker.Worker` (tuning, tests).
     """
+    if sandboxed:
+        compile_workflow_modules()
     acts = ApprovalActivities(sessions, signing_secret)
     reconcile = ReconcileActivities(sessions, client)
     deadlines = DeadlineActivities(calendar or default_calendar(datetime.now(UTC).year))
@@ -83,6 +107,9 @@ def build_worker(
         # worker polls. The SDK's 10 s would be most of a recovery; 3 s is still far above
         # what a live worker on the same machine needs to pick up a task.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        # The sandbox imports the workflow's module again for every workflow it starts
+        # or rebuilds, and compiles its glue code for every activation.
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
         **options,
     )
 
@@ -108,6 +135,7 @@ async def run_worker(settings: Settings) -> None:
         signing_secret=settings.signing_secret,
         calendar=calendar,
         notifier=build_notifier(settings, action_links=decision_links(settings)),
+        sandboxed=settings.workflow_sandbox,
         # Memory follows the cache, not the number of open requests: an evicted
         # request is rebuilt from its history when it next hears from anyone.
         max_cached_workflows=settings.worker_max_cached_workflows,
@@ -125,12 +153,13 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info(
         "worker started on task queue %s at %s (cache %d workflows, %d workflow tasks and "
-        "%d activities at once; calendar %s, %d calendar warning(s))",
+        "%d activities at once; workflow sandbox %s; calendar %s, %d calendar warning(s))",
         settings.task_queue,
         settings.temporal_address,
         settings.worker_max_cached_workflows,
         settings.worker_max_concurrent_workflow_tasks,
         settings.worker_max_concurrent_activities,
+        "on" if settings.workflow_sandbox else "off",
         calendar.time_zone,
         len(calendar_warnings),
     )

@@ -59,10 +59,8 @@ IdempotencyKey = Annotated[
 RequestId = Annotated[str, Path(description="The request id (a UUID).", max_length=64)]
 
 
-async def _visible(
-    session: AsyncSession, user: DirectoryUser, request_id: str, *, sees_all: bool = False
-) -> RequestRow:
-    """The request if the caller may see it; 404 otherwise (also for malformed ids)."""
+def _viewer(user: DirectoryUser, request_id: str, sees_all: bool) -> tuple[str, q.Viewer]:
+    """The request id in canonical form and who asks; 404 for a malformed id."""
     try:
         rid = str(uuid.UUID(request_id))
     except ValueError:
@@ -70,13 +68,29 @@ async def _visible(
     viewer = viewer_of(user)
     if sees_all:
         viewer = q.Viewer(user_id=user.id, sees_all=True)
-    row = await q.get_visible_request(session, rid, viewer)
+    return rid, viewer
+
+
+async def _visible(session: AsyncSession, user: DirectoryUser, request_id: str) -> RequestRow:
+    """The request (its stored view and all) if the caller may see it; 404 otherwise."""
+    row = await q.get_visible_request(session, *_viewer(user, request_id, False))
     if row is None:
+        raise not_found()
+    return row
+
+
+async def _target(
+    session: AsyncSession, user: DirectoryUser, request_id: str, *, sees_all: bool = False
+) -> q.RequestRef:
+    """The request an action is for, if the caller may see it; 404 otherwise (also for
+    malformed ids)."""
+    ref = await q.get_visible_ref(session, *_viewer(user, request_id, sees_all))
+    if ref is None:
         raise not_found()
     # End the read transaction now: the update that follows may wait on Temporal,
     # and must not hold a database connection meanwhile.
     await session.commit()
-    return row
+    return ref
 
 
 def _forbidden(message: str) -> ApiError:
@@ -204,7 +218,7 @@ async def decide(
     core: CoreDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
-    row = await _visible(session, user, request_id)
+    row = await _target(session, user, request_id)
     payload = DecideInput(actor=user.id, action=body.action, comment=body.comment)
     return await commands.run_update(
         core, session, row.id, user.id, Updates.DECIDE, payload, idempotency_key
@@ -227,7 +241,7 @@ async def resubmit(
     core: CoreDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
-    row = await _visible(session, user, request_id)
+    row = await _target(session, user, request_id)
     if row.requester != user.id:
         raise _forbidden("only the requester may resubmit this request")
     payload = ResubmitInput(
@@ -254,7 +268,7 @@ async def withdraw(
     core: CoreDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
-    row = await _visible(session, user, request_id)
+    row = await _target(session, user, request_id)
     if row.requester != user.id:
         raise _forbidden("only the requester may withdraw this request")
     payload = WithdrawInput(actor=user.id, comment=body.comment)
@@ -279,7 +293,7 @@ async def transfer(
     core: CoreDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
-    row = await _visible(session, user, request_id)
+    row = await _target(session, user, request_id)
     target = await get_user(session, body.to_user)
     await session.commit()
     if target is None or not target.active:
@@ -317,7 +331,7 @@ async def record_milestone(
     # Finance staff and the order desk record payments for requests they were never
     # assigned to, so for this action they see every request.
     records_payments = bool(MILESTONE_ROLES & set(user.roles))
-    row = await _visible(session, user, request_id, sees_all=records_payments)
+    row = await _target(session, user, request_id, sees_all=records_payments)
     if not (user.id == row.requester or user.is_admin or records_payments):
         raise _forbidden(
             "only the requester, finance staff, the order desk or an admin may record milestones"

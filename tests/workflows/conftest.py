@@ -203,6 +203,22 @@ async def local_queue(
         await _terminate_leftovers()
 
 
+@pytest.fixture(params=["sandboxed", "unsandboxed"])
+async def either_queue(
+    request: pytest.FixtureRequest,
+    temporal_local: WorkflowEnvironment,
+    db_sessions: async_sessionmaker[AsyncSession],
+    org: None,
+) -> AsyncIterator[str]:
+    """A worker in the sandbox (the tests'), then one as ``approvals worker`` runs it:
+    workflow code outside the sandbox. What either ran is replayed in the sandbox."""
+    queue = f"{request.param}-{uuid.uuid4()}"
+    sandboxed = request.param == "sandboxed"
+    async with build_worker(temporal_local.client, db_sessions, queue, sandboxed=sandboxed):
+        yield queue
+        await _terminate_leftovers()
+
+
 _STARTED: list[WorkflowHandle[Any, Any]] = []
 
 

@@ -55,11 +55,12 @@ async def refused(coro) -> str:
 
 
 async def test_update_answers_with_the_next_stage_already_assigned_and_persisted(
-    temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
+    temporal_local: WorkflowEnvironment, either_queue: str, policies: dict[str, Policy], db_sessions
 ):
+    """In the sandbox (the tests' worker) and outside it (the production worker)."""
     h = await start(
         temporal_local.client,
-        local_queue,
+        either_queue,
         policies["big_customer_contract"],
         "am_li",
         Decimal(250000),

@@ -30,6 +30,7 @@ from bench.floor_workflow import (
     FloorWorkflow,
     floor_step,
 )
+from bench.stack import CpuProbe
 
 FLOOR_PHASES = ("submit", "approve_stage1", "approve_stage2")
 
@@ -88,8 +89,12 @@ async def run_floor_phases(
     concurrency: int,
     call_timeout: float,
     samples: list[ErrorSample],
+    cpu_probe: CpuProbe | None = None,
 ) -> list[PhaseResult]:
-    """Submit ``requests`` floor workflows and approve both stages, ``concurrency`` in flight."""
+    """Submit ``requests`` floor workflows and approve both stages, ``concurrency`` in flight.
+
+    With ``cpu_probe`` each phase records the CPU each process spent on it.
+    """
     run_id = uuid.uuid4().hex[:10]
 
     def submit(i: int) -> Callable[[PhaseResult], Awaitable[Any]]:
@@ -115,7 +120,7 @@ async def run_floor_phases(
         )
 
     submitted, states = await timed_phase(
-        "submit", [submit(i) for i in range(requests)], concurrency
+        "submit", [submit(i) for i in range(requests)], concurrency, cpu_probe
     )
     ids = [f"bench-floor-{run_id}-{i}" for i, s in enumerate(states) if s is not None]
 
@@ -137,8 +142,10 @@ async def run_floor_phases(
         )
 
     stage1, states = await timed_phase(
-        "approve_stage1", [approve(wid, 1) for wid in ids], concurrency
+        "approve_stage1", [approve(wid, 1) for wid in ids], concurrency, cpu_probe
     )
     ids = [wid for wid, s in zip(ids, states, strict=True) if s is not None]
-    stage2, _ = await timed_phase("approve_stage2", [approve(wid, 2) for wid in ids], concurrency)
+    stage2, _ = await timed_phase(
+        "approve_stage2", [approve(wid, 2) for wid in ids], concurrency, cpu_probe
+    )
     return [submitted, stage1, stage2]

@@ -4,7 +4,7 @@ The same phases with the same names (``submit``: start, then the ``ready``
 update; ``approve_stage1``; ``approve_stage2``), the same concurrency and the
 same per-call timing, on the same Temporal server and client, with a worker
 of its own on a task queue of its own. So the project's figures and the
-floor's can be set side by side (see ``bench.api_throughput.compare``).
+floor's can be set side by side (see ``bench.report.headlines``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.api_throughput import MAX_ERROR_SAMPLES, ErrorSample, PhaseResult, timed_phase
+from bench.api_throughput import MAX_ERROR_SAMPLES, timed_phase
 from bench.floor_workflow import (
     FLOOR_DECIDE,
     FLOOR_READY,
@@ -30,6 +30,7 @@ from bench.floor_workflow import (
     FloorWorkflow,
     floor_step,
 )
+from bench.report import ErrorSample, PhaseResult
 from bench.stack import CpuProbe
 
 FLOOR_PHASES = ("submit", "approve_stage1", "approve_stage2")

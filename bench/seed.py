@@ -57,16 +57,13 @@ from temporalio.worker import Worker
 from bench.api_throughput import (
     AMOUNT,
     REQUEST_TYPE,
-    ErrorSample,
-    PhaseResult,
     Runner,
     _expect_view,
     _has_items,
     _positive_float,
     _positive_int,
-    machine_facts,
-    render_phases,
 )
+from bench.report import ErrorSample, PhaseResult, machine_facts, render_phases
 from bench.stack import (
     REQUESTER,
     STAGE1,

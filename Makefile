@@ -21,7 +21,7 @@ help:
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make fmt    ruff --fix and ruff format"
 	@echo "make clean  delete $(DATA)/ (database, Temporal history, logs) and tool caches, without asking"
-	@echo "make bench       the API's throughput and latency beside a bare-Temporal floor (figures only)"
+	@echo "make bench       the dev stack as separate processes: throughput, latency, CPU per process, beside a bare-Temporal floor"
 	@echo "make bench-seed  open 20,000 requests, then time inbox, list, an old decision; worker RSS"
 	@echo "make record-histories  add this code's workflow histories to tests/histories (before changing workflows/)"
 
@@ -75,10 +75,13 @@ clean:
 	fi
 	rm -rf $(DATA) .pytest_cache .mypy_cache .ruff_cache build
 
-# Throughput and latency of the API on its own in-process stack, beside the floor (the same
-# shape on bare Temporal) with the ratios; figures, never a pass/fail (exit 1: a request failed).
+# Throughput, latency and CPU per process of the project as deployed (`approvals dev` started
+# for the run in a temporary directory on free ports: API, worker, Temporal, PostgreSQL... as
+# separate processes, stopped at the end), beside the floor (the same shape on bare Temporal)
+# with the ratios; figures, never a pass/fail (exit 1: a request failed).
 # More options: make bench BENCH_ARGS="--requests 50 --concurrency 4" (or --no-floor,
-# --floor-only, --serial-requests N, --api-url URL --token-file .data/dev.env).
+# --floor-only, --serial-requests N, --in-process: all in this one Python process,
+# --api-url URL --token-file .data/dev.env: a `make dev` you started).
 bench: $(STAMP)
 	$(BIN)/python -m bench.api_throughput $(BENCH_ARGS)
 

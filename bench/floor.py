@@ -4,7 +4,7 @@ The same phases with the same names (``submit``: start, then the ``ready``
 update; ``approve_stage1``; ``approve_stage2``), the same concurrency and the
 same per-call timing, on the same Temporal server and client, with a worker
 of its own on a task queue of its own. So the project's figures and the
-floor's can be set side by side (see ``bench.api_throughput.compare``).
+floor's can be set side by side (see ``bench.report.headlines``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.api_throughput import MAX_ERROR_SAMPLES, ErrorSample, PhaseResult, timed_phase
+from bench.api_throughput import MAX_ERROR_SAMPLES, timed_phase
 from bench.floor_workflow import (
     FLOOR_DECIDE,
     FLOOR_READY,
@@ -30,6 +30,8 @@ from bench.floor_workflow import (
     FloorWorkflow,
     floor_step,
 )
+from bench.report import ErrorSample, PhaseResult
+from bench.stack import CpuProbe
 
 FLOOR_PHASES = ("submit", "approve_stage1", "approve_stage2")
 
@@ -88,8 +90,12 @@ async def run_floor_phases(
     concurrency: int,
     call_timeout: float,
     samples: list[ErrorSample],
+    cpu_probe: CpuProbe | None = None,
 ) -> list[PhaseResult]:
-    """Submit ``requests`` floor workflows and approve both stages, ``concurrency`` in flight."""
+    """Submit ``requests`` floor workflows and approve both stages, ``concurrency`` in flight.
+
+    With ``cpu_probe`` each phase records the CPU each process spent on it.
+    """
     run_id = uuid.uuid4().hex[:10]
 
     def submit(i: int) -> Callable[[PhaseResult], Awaitable[Any]]:
@@ -115,7 +121,7 @@ async def run_floor_phases(
         )
 
     submitted, states = await timed_phase(
-        "submit", [submit(i) for i in range(requests)], concurrency
+        "submit", [submit(i) for i in range(requests)], concurrency, cpu_probe
     )
     ids = [f"bench-floor-{run_id}-{i}" for i, s in enumerate(states) if s is not None]
 
@@ -137,8 +143,10 @@ async def run_floor_phases(
         )
 
     stage1, states = await timed_phase(
-        "approve_stage1", [approve(wid, 1) for wid in ids], concurrency
+        "approve_stage1", [approve(wid, 1) for wid in ids], concurrency, cpu_probe
     )
     ids = [wid for wid, s in zip(ids, states, strict=True) if s is not None]
-    stage2, _ = await timed_phase("approve_stage2", [approve(wid, 2) for wid in ids], concurrency)
+    stage2, _ = await timed_phase(
+        "approve_stage2", [approve(wid, 2) for wid in ids], concurrency, cpu_probe
+    )
     return [submitted, stage1, stage2]

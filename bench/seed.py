@@ -25,8 +25,9 @@ worker's RSS before, after seeding and at the end, and its
 ``max_cached_workflows``: the worker's memory should follow the cache size,
 not the number of open requests. Figures only; exit code 1 when any call failed.
 
-By default it starts its own stack in-process (as ``make bench`` does, and the
-worker runs in this process, so the RSS is this process's); with
+By default it starts its own stack in-process (as ``bench.api_throughput
+--in-process`` does: the worker runs in this process, so the RSS is this
+process's); with
 ``--api-url`` (loopback) and ``--token-file .data/dev.env`` it seeds a running
 ``make dev`` stack (its database and Temporal from that file) and reads the
 RSS of its worker process from ``.data/run/worker.pid``. Seeded requests stay
@@ -56,23 +57,21 @@ from temporalio.worker import Worker
 from bench.api_throughput import (
     AMOUNT,
     REQUEST_TYPE,
-    REQUESTER,
-    STAGE1,
-    STAGE2,
-    BenchError,
-    ErrorSample,
-    Options,
-    PhaseResult,
     Runner,
-    Stack,
     _expect_view,
     _has_items,
     _positive_float,
     _positive_int,
+)
+from bench.report import ErrorSample, PhaseResult, machine_facts, render_phases
+from bench.stack import (
+    REQUESTER,
+    STAGE1,
+    STAGE2,
+    BenchError,
+    Stack,
     in_process_stack,
-    machine_facts,
     remote_stack,
-    render_phases,
 )
 
 log = logging.getLogger("approvals.bench.seed")
@@ -94,17 +93,6 @@ class SeedOptions:
     max_cached_workflows: int | None
     api_url: str | None
     token_file: Any
-
-    def as_bench_options(self) -> Options:
-        """What the API benchmark's stack builders read."""
-        return Options(
-            requests=self.count,
-            concurrency=self.start_concurrency,
-            page_size=20,
-            request_timeout=self.request_timeout,
-            api_url=self.api_url,
-            token_file=self.token_file,
-        )
 
 
 def parse_options(argv: Sequence[str] | None) -> SeedOptions:
@@ -512,7 +500,7 @@ async def main(
 ) -> SeedReport:
     """Seed, measure, write the figures to ``out`` (stdout) and return the report.
 
-    ``in_process`` goes to :func:`bench.api_throughput.in_process_stack` (the
+    ``in_process`` goes to :func:`bench.stack.in_process_stack` (the
     test fixtures ``pg_url``, ``temporal``, ``sessions``).
     """
     options = parse_options(argv)
@@ -520,7 +508,13 @@ async def main(
     if options.api_url is not None:
         if in_process:
             raise BenchError("--api-url seeds a running stack; pass no in-process servers")
-        stack_cm = remote_stack(options.as_bench_options(), connect_temporal=True)
+        stack_cm = remote_stack(
+            options.api_url,
+            token_file=options.token_file,
+            concurrency=options.start_concurrency,
+            request_timeout=options.request_timeout,
+            connect_temporal=True,
+        )
     else:
         worker_options: dict[str, Any] = {}
         if options.max_cached_workflows is not None:

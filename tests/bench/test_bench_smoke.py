@@ -18,18 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from bench import seed
-from bench.api_throughput import (
-    PHASES,
-    BenchReport,
-    PhaseResult,
-    headlines,
-    in_process_stack,
-    main,
-    parse_options,
-    render,
-    render_comparison,
-    run_phases,
-)
+from bench.api_throughput import PHASES, main, parse_options, run_phases
+from bench.report import BenchReport, PhaseResult, headlines, render, render_comparison
+from bench.stack import in_process_stack
 from db.models import AssignmentRow, EventRow, RequestRow
 
 

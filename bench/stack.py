@@ -139,6 +139,8 @@ async def in_process_stack(
                 sessions,
                 settings.task_queue,
                 signing_secret=settings.signing_secret,
+                # As `approvals worker` runs it (APPROVALS_WORKFLOW_SANDBOX).
+                sandboxed=settings.workflow_sandbox,
                 **(worker_options or {}),
             )
         )

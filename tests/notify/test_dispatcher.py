@@ -27,6 +27,7 @@ from domain.delivery import DELIVERY_WORKFLOW_NAME, DeliverNoticesInput, Deliver
 from domain.process import DecideInput, RequestView
 from tests.notify.conftest import make_notifier
 from tests.notify.receivers import MailBox, free_port, smtp_server
+from tests.stored_histories import current_test, keep
 from tests.workflows.conftest import make_input
 from tests.workflows.conftest import update as signed_update
 from worker.main import build_worker
@@ -62,9 +63,11 @@ async def a_pass(env: WorkflowEnvironment, queue: str) -> DeliverNoticesOutput:
         result_type=DeliverNoticesOutput,
     )
     out = await handle.result()
+    history = await handle.fetch_history()
     await Replayer(
         workflows=[DeliverNoticesWorkflow], data_converter=pydantic_data_converter
-    ).replay_workflow(await handle.fetch_history())
+    ).replay_workflow(history)
+    keep(history, current_test())  # with `make record-histories`: one per shape
     return out
 
 

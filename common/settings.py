@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     delivery_max_age_hours: float = Field(
         default=72.0, gt=0, alias="APPROVALS_DELIVERY_MAX_AGE_HOURS"
     )
+    delivery_concurrency: int = Field(
+        default=8, ge=1, le=100, alias="APPROVALS_DELIVERY_CONCURRENCY"
+    )
+    """Sends of one channel's batch under way at once."""
     mailcatcher_port: int = Field(default=1025, ge=1, le=65535, alias="APPROVALS_MAILCATCHER_PORT")
 
     @model_validator(mode="after")

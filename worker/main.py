@@ -74,6 +74,7 @@ def build_worker(
             deadlines.due_at,
             delivery.plan_and_claim,
             delivery.deliver,
+            delivery.deliver_batch,
         ],
         # Drain in-flight activities on shutdown rather than abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),

@@ -51,8 +51,10 @@ def _activities(history: dict[str, Any]) -> set[str]:
     }
 
 
-def test_a_delivery_pass_that_sends_one_activity_per_delivery_is_stored() -> None:
-    """Passes started before the batch sends (``deliver-batches``) must still replay."""
+def test_delivery_passes_of_both_shapes_are_stored() -> None:
+    """Passes started before the batch sends (``deliver-batches``) must still replay, and
+    so must the batch passes once the next change to the workflow comes."""
     histories = [load(p).to_json_dict() for p in stored()]
     passes = [h for h in histories if workflow_type(h) == DELIVERY_WORKFLOW_NAME]
     assert any(DeliveryActivityNames.DELIVER in _activities(h) for h in passes)
+    assert any(DeliveryActivityNames.DELIVER_BATCH in _activities(h) for h in passes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -44,11 +45,9 @@ DELIVERY_CACHED_WORKFLOWS = 20
 """Delivery passes are short and never two at once per schedule: a small cache is plenty."""
 
 
-def _delivery_registrations(delivery: DeliveryActivities) -> dict[str, Any]:
-    return {
-        "workflows": [DeliverNoticesWorkflow],
-        "activities": [delivery.plan_and_claim, delivery.deliver, delivery.deliver_batch],
-    }
+def _delivery_activities(delivery: DeliveryActivities) -> list[Callable[..., Any]]:
+    """Every delivery activity, ``deliver`` too (passes started before the batches)."""
+    return [delivery.plan_and_claim, delivery.deliver, delivery.deliver_batch]
 
 
 def build_worker(
@@ -77,11 +76,10 @@ def build_worker(
     reconcile = ReconcileActivities(sessions, client)
     deadlines = DeadlineActivities(calendar or default_calendar(datetime.now(UTC).year))
     delivery = DeliveryActivities(sessions, notifier or build_notifier(get_settings()))
-    deliveries = _delivery_registrations(delivery)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ApprovalWorkflow, ReconcileWorkflow, *deliveries["workflows"]],
+        workflows=[ApprovalWorkflow, ReconcileWorkflow, DeliverNoticesWorkflow],
         activities=[
             acts.record_transition,
             acts.record_transitions,
@@ -93,7 +91,7 @@ def build_worker(
             acts.inactive_users,
             reconcile.reconcile_closed_requests,
             deadlines.due_at,
-            *deliveries["activities"],
+            *_delivery_activities(delivery),
         ],
         # Drain in-flight activities on shutdown rather than abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -126,7 +124,8 @@ def build_delivery_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        **_delivery_registrations(delivery),
+        workflows=[DeliverNoticesWorkflow],
+        activities=_delivery_activities(delivery),
         # A batch records each send as it ends: what the shutdown cuts off keeps its lease.
         graceful_shutdown_timeout=timedelta(seconds=10),
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),

@@ -119,7 +119,7 @@ async def test_jobs_of_a_batch_load_in_the_same_few_queries_whatever_their_numbe
 async def test_a_batch_sends_a_few_at_once_and_records_each_as_it_ends(sessions: Sessions) -> None:
     await webhook_notices(sessions, 6)
     with http_receiver() as recv:
-        recv.delay = 0.5
+        recv.delay = 1.0
         sub = Subscriber(name="erp", url=recv.url, secret=SECRET)
         notifier = make_notifier(free_port(), subscribers=[sub])
         notifier.concurrency = 3
@@ -131,13 +131,13 @@ async def test_a_batch_sends_a_few_at_once_and_records_each_as_it_ends(sessions:
         took = time.monotonic() - started
     assert [o.status for o in out.outcomes] == ["sent"] * 6
     assert [o.delivery_id for o in out.outcomes] == inp.delivery_ids
-    assert 1.0 <= took < 2.5, "two rounds of three at once, not six one after another"
+    assert 2.0 <= took < 4.5, "two rounds of three at once, not six one after another"
     assert beats[-1] == (6,), "a heartbeat after each recorded send"
     sent = await rows(sessions)
     assert all((r.status, r.attempts) == ("sent", 1) for r in sent)
     # Recorded as each send ended: the first round's rows before the second round's.
     times = sorted(r.sent_at for r in sent if r.sent_at is not None)
-    assert times[3] - times[2] >= timedelta(seconds=0.3)
+    assert times[3] - times[2] >= timedelta(seconds=0.6)
     assert len(recv.hits) == 6
 
 

@@ -304,24 +304,26 @@ async def test_a_hanging_channel_and_a_failing_one_delay_only_their_own_messages
     await add_notice(sessions, rid, "bcd_zheng", "reminder")
     await add_notice(sessions, rid, "bcd_zheng", "escalated")
     with http_receiver() as hook, http_receiver() as robot:
-        hook.delay = 6
+        hook.delay = 8
         notifier = make_notifier(
             free_port(),
             subscribers=[Subscriber(name="erp", url=hook.url, secret=SECRET)],
             robots={"wecom": RobotChannel(RobotConfig("wecom", robot.url))},
-            webhook_timeout=3,
+            webhook_timeout=5,
         )
         async with workers(temporal_local, sessions, notifier) as queues:
             started = time.monotonic()
             handle = await start_pass(temporal_local, queues.deliveries)
-            while not len(robot.hits) == 2 or await _status(sessions, "wecom") != {"sent"}:
-                assert time.monotonic() - started < 10, "the robot's messages waited"
+            # The robot's messages are sent, and the mail server's refusal recorded, while
+            # the webhooks still hang (their client gives up after 5 s).
+            while await _status(sessions, "wecom") != {"sent"} or await _attempts(
+                sessions, "email"
+            ) != {1}:
+                assert time.monotonic() - started < 5, "the other channels waited"
                 await asyncio.sleep(0.1)
-            robot_done = time.monotonic() - started
-            assert await _status(sessions, "webhook") == {"pending"}
-            assert (await _attempts(sessions, "webhook")) == {0}, "the webhooks still hang"
+            assert await _attempts(sessions, "webhook") == {0}, "the webhooks still hang"
+            assert len(robot.hits) == 2
             out = await finished(handle)
-    assert robot_done < 2.5, f"the robot's messages took {robot_done:.1f} s"
     assert (out.sent, out.retrying, out.failed, out.errored) == (2, 4, 0, 0)
     rows = await deliveries(sessions)
     assert {(r.channel, r.status, r.attempts) for r in rows} == {
@@ -330,7 +332,7 @@ async def test_a_hanging_channel_and_a_failing_one_delay_only_their_own_messages
         ("webhook", "pending", 1),
     }
     assert all(
-        "no answer within 3 s" in (r.last_error or "") for r in rows if r.channel == "webhook"
+        "no answer within 5 s" in (r.last_error or "") for r in rows if r.channel == "webhook"
     )
 
 

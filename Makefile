@@ -88,7 +88,7 @@ bench: $(STAMP)
 # Add the histories of this code's test scenarios to tests/histories (one per shape;
 # never replaces a stored one). Run before changing workflow code, commit the new files.
 record-histories: $(STAMP)
-	APPROVALS_RECORD_HISTORIES=tests/histories $(BIN)/pytest -q tests/workflows tests/api
+	APPROVALS_RECORD_HISTORIES=tests/histories $(BIN)/pytest -q tests/workflows tests/api tests/notify/test_dispatcher.py
 
 # Open many requests for real, then measure with them open. Takes long: on 2 busy cores the
 # worker opens about 10 requests a second (20,000 in about half an hour). More options: make bench-seed SEED_ARGS="--count 2000"

@@ -1,11 +1,17 @@
-"""The delivery activities: plan and claim due deliveries, and send one.
+"""The delivery activities: plan and claim due deliveries, and send them.
+
+A pass sends each channel's claimed rows in one activity (``deliver_batch``), a
+few at once, each send bounded by its channel's time limit: one activity per
+channel rather than per row, because a Temporal round trip and two transactions
+per message cost more than most sends. ``deliver`` (one row) stays for passes
+started before the batches.
 
 A send never raises for a channel's failure: the outcome (sent, retry at a
 later time, failed for good) is recorded on the ``deliveries`` row, which is
-where the backoff lives, so a channel that is down costs one short activity
-per due row and delays only its own messages. What does raise (the database
-down) is retried by Temporal; if it keeps failing the row's lease runs out and
-a later pass takes it again, with the same dedupe id.
+where the backoff lives, so a channel that is down delays only its own
+messages. What does raise (the database down) is retried by Temporal; if it
+keeps failing the row's lease runs out and a later pass takes it again, with
+the same dedupe id.
 """
 
 from __future__ import annotations
@@ -18,15 +24,26 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from db.deliveries import DeliveryJob, claim_due, load_job, plan_deliveries, record_attempt
+from db.deliveries import (
+    DeliveryJob,
+    claim_due,
+    load_job,
+    load_jobs,
+    plan_deliveries,
+    record_attempt,
+)
 from db.engine import transaction
 from domain.delivery import (
     CHANNELS,
     Claimed,
     ClaimedBatch,
+    DeliverBatchInput,
+    DeliverBatchOutput,
     DeliverInput,
     DeliverNoticesInput,
     DeliverOutcome,
+    batch_time_limit,
+    send_limit,
 )
 from domain.delivery import (
     DeliveryActivityNames as Names,
@@ -111,15 +128,26 @@ class DeliveryActivities:
         now = datetime.now(UTC)
         async with transaction(self._sessions) as session:
             planned = await plan_deliveries(session, now, n.plan_config())
-        lease = {ch: timedelta(seconds=n.timeout_of(ch)) * 2 + LEASE_MARGIN for ch in CHANNELS}
+
+        def lease(channel: str, count: int) -> timedelta:
+            # Long enough for the channel's whole batch (and for one send of the
+            # per-delivery path): no other pass takes a row while it may still be sent.
+            return batch_time_limit(count, n.concurrency, n.timeout_of(channel)) + LEASE_MARGIN
+
         async with transaction(self._sessions) as session:
-            claimed = await claim_due(session, now, input.batch, lease)
+            claimed = await claim_due(session, now, input.batch, lease, CHANNELS)
         return ClaimedBatch(
             planned=planned,
             claimed=[
-                Claimed(delivery_id=i, channel=c, timeout_seconds=n.timeout_of(c))
-                for i, c in claimed
+                Claimed(
+                    delivery_id=c.id,
+                    channel=c.channel,
+                    timeout_seconds=n.timeout_of(c.channel),
+                    leased_until=c.leased_until,
+                )
+                for c in claimed
             ],
+            concurrency=n.concurrency,
         )
 
     @activity.defn(name=Names.DELIVER)
@@ -131,6 +159,57 @@ class DeliveryActivities:
             return DeliverOutcome(delivery_id=input.delivery_id, status="gone")
         if job.delivery.status != "pending":
             return DeliverOutcome(delivery_id=input.delivery_id, status=job.delivery.status)
+        return await self._attempt(job)
+
+    @activity.defn(name=Names.DELIVER_BATCH)
+    async def deliver_batch(self, input: DeliverBatchInput) -> DeliverBatchOutput:
+        """Send one channel's claimed deliveries, a few at once, each outcome recorded on
+        its row as soon as its send ends.
+
+        Idempotent: a row that is no longer pending, or whose lease has moved (an earlier
+        attempt of this activity recorded it, or a later pass claimed it again), is not
+        sent again; its outcome is what the row says. A worker that dies mid-batch loses
+        nothing: the rows it did not record keep their lease and are sent again, with the
+        same dedupe id, by the retry of this activity or a later pass.
+        """
+        async with self._sessions() as session:
+            jobs = await load_jobs(session, input.delivery_ids)
+        outcomes: dict[int, DeliverOutcome] = {}
+        todo: list[DeliveryJob] = []
+        for i in input.delivery_ids:
+            job = jobs.get(i)
+            if job is None:
+                outcomes[i] = DeliverOutcome(delivery_id=i, status="gone")
+            elif job.delivery.status != "pending" or (
+                input.leased_until is not None
+                and job.delivery.next_attempt_at != input.leased_until
+            ):
+                d = job.delivery
+                outcomes[i] = DeliverOutcome(delivery_id=i, status=d.status, error=d.last_error)
+            else:
+                todo.append(job)
+        activity.heartbeat(0)
+        slots = asyncio.Semaphore(self._notifier.concurrency)
+        recorded = 0
+
+        async def one(job: DeliveryJob) -> None:
+            nonlocal recorded
+            async with slots:
+                try:
+                    outcomes[job.delivery.id] = await self._attempt(job)
+                except Exception as exc:  # the database: this row alone waits for its lease
+                    activity.logger.exception("delivery %s not recorded", job.delivery.id)
+                    outcomes[job.delivery.id] = DeliverOutcome(
+                        delivery_id=job.delivery.id, status="error", error=repr(exc)[:500]
+                    )
+            recorded += 1
+            activity.heartbeat(recorded)
+
+        await asyncio.gather(*(one(job) for job in todo))
+        return DeliverBatchOutput(outcomes=[outcomes[i] for i in input.delivery_ids])
+
+    async def _attempt(self, job: DeliveryJob) -> DeliverOutcome:
+        """Send ``job`` (a pending row) and record the outcome on its row."""
         error: str | None = None
         permanent = False
         try:
@@ -140,7 +219,7 @@ class DeliveryActivities:
         async with transaction(self._sessions) as session:
             status = await record_attempt(
                 session,
-                input.delivery_id,
+                job.delivery.id,
                 datetime.now(UTC),
                 error=error,
                 permanent=permanent,
@@ -151,7 +230,7 @@ class DeliveryActivities:
             activity.logger.info("delivery %s sent (%s %s)", d.id, d.channel, d.target)
         else:
             activity.logger.warning("delivery %s (%s): %s -> %s", d.id, d.channel, error, status)
-        return DeliverOutcome(delivery_id=input.delivery_id, status=status, error=error)
+        return DeliverOutcome(delivery_id=d.id, status=status, error=error)
 
     async def _send(self, job: DeliveryJob) -> None:
         n = self._notifier
@@ -162,7 +241,7 @@ class DeliveryActivities:
             pref.locale if pref is not None else None,
             pref.time_zone if pref is not None else None,
         )
-        limit = n.timeout_of(d.channel) * 2 + 5
+        limit = send_limit(n.timeout_of(d.channel))
         try:
             async with asyncio.timeout(limit):
                 if d.channel == "email":

@@ -1,7 +1,8 @@
 """``approvals dev``: the whole stack on one machine, in one command.
 
 Order of start: embedded PostgreSQL (unless DATABASE_URL is set) → migrations and
-the demo org → ``temporal server start-dev`` → worker → API. Ctrl-C (or SIGTERM,
+the demo org → ``temporal server start-dev`` → mail catcher → worker (the approvals)
+→ deliverer (the notices' sends, on their own task queue) → API. Ctrl-C (or SIGTERM,
 SIGHUP) stops them in the reverse order, and nothing is restarted after that.
 
 During start-up a child that dies stops the stack (that is a configuration or code
@@ -9,7 +10,7 @@ problem, and a restart would only repeat it). Once the stack is up, ``approvals 
 is a supervisor (``cli.supervisor``): whatever dies is started again with
 exponential back-off, and the rest keeps running. That is safe for every part:
 
-* worker and API hold no state of their own: Temporal keeps the workflows (a
+* worker, deliverer and API hold no state of their own: Temporal keeps the workflows (a
   workflow task of a killed worker is handed to the restarted one), PostgreSQL the
   read-model.
 * the Temporal dev server keeps its state in one SQLite file, which survives a
@@ -54,7 +55,7 @@ from common.settings import Settings
 log = logging.getLogger("approvals.dev")
 
 # Children in start order; stopped in the reverse order.
-CHILDREN = ("temporal", "mailcatcher", "worker", "api")
+CHILDREN = ("temporal", "mailcatcher", "worker", "deliverer", "api")
 TEMPORAL_START_TIMEOUT = 90.0
 API_START_TIMEOUT = 90.0
 POLL = 0.25
@@ -311,8 +312,11 @@ async def _temporal_ready(settings: Settings) -> bool:
     return all(key.name in resp.custom_attributes for key in ALL)
 
 
-async def _worker_polling(settings: Settings, pid: int | None = None) -> bool:
-    """A worker polls our task queue, so a submission will be picked up at once.
+async def _worker_polling(
+    settings: Settings, pid: int | None = None, task_queue: str | None = None
+) -> bool:
+    """A worker polls ``task_queue`` (default: the approvals'), so its work is picked up
+    at once.
 
     With ``pid``, only that process counts: the server lists a dead worker's pollers
     for a while after it died. The SDK's default worker identity is ``<pid>@<host>``.
@@ -328,7 +332,7 @@ async def _worker_polling(settings: Settings, pid: int | None = None) -> bool:
         resp = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
                 namespace=settings.temporal_namespace,
-                task_queue=TaskQueue(name=settings.task_queue),
+                task_queue=TaskQueue(name=task_queue or settings.task_queue),
                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
             )
         )
@@ -545,9 +549,20 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     catcher.start(env)
     if "APPROVALS_SMTP_HOST" not in os.environ:
         env.update(APPROVALS_SMTP_HOST="127.0.0.1", APPROVALS_SMTP_PORT=str(catcher_port))
-    worker = Child("worker", [*me, "worker"], run_dir=paths.run, log_dir=paths.logs)
+    worker = Child(
+        "worker", [*me, "worker", "--only", "approvals"], run_dir=paths.run, log_dir=paths.logs
+    )
     stack.push("worker", worker.stop)
     worker.start(env)
+    deliverer = Child(
+        "deliverer", [*me, "worker", "--only", "deliveries"], run_dir=paths.run, log_dir=paths.logs
+    )
+    stack.push("deliverer", deliverer.stop)
+    deliverer.start(env)
+
+    def delivering() -> bool:
+        return asyncio.run(_worker_polling(settings, deliverer.pid, settings.delivery_task_queue))
+
     api = Child("api", [*me, "api"], run_dir=paths.run, log_dir=paths.logs)
     stack.push("api", api.stop)
     api.start(env)
@@ -559,6 +574,7 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
         timeout=API_START_TIMEOUT,
         what="the worker",
     )
+    wait_for(delivering, child=deliverer, timeout=API_START_TIMEOUT, what="the deliverer")
 
     # 5. tell the user
     from api.auth import issue_token
@@ -574,7 +590,7 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     # 6. supervise: restart whatever dies (see the module docstring for why that is safe)
     services: list[Supervised] = []
     if pg is not None:
-        services.append(supervised_postgres(pg, env, clients=(worker, api)))
+        services.append(supervised_postgres(pg, env, clients=(worker, deliverer, api)))
     services.append(
         supervised_child(
             temporal,
@@ -590,6 +606,7 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
             worker, env, ready=lambda: asyncio.run(_worker_polling(settings, worker.pid))
         )
     )
+    services.append(supervised_child(deliverer, env, ready=delivering))
     services.append(supervised_child(api, env, ready=lambda: http_ok(f"{base}/healthz")))
     services.append(
         supervised_child(catcher, env, ready=lambda: port_answers("127.0.0.1", catcher_port))
@@ -613,8 +630,8 @@ def supervised_postgres(
     def restart() -> None:
         url = pg.restart()
         if url != env["DATABASE_URL"]:
-            # pgserver chose another socket directory: worker and API must follow.
-            log.warning("PostgreSQL now answers at %s: restarting the worker and the API", url)
+            # pgserver chose another socket directory: worker, deliverer and API must follow.
+            log.warning("PostgreSQL now answers at %s: restarting its clients", url)
             env["DATABASE_URL"] = url
             for client in clients:
                 client.stop()

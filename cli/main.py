@@ -154,7 +154,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     require_database_url(settings)
     from worker.main import run_worker
 
-    asyncio.run(run_until_signalled(run_worker(settings)))
+    asyncio.run(run_until_signalled(run_worker(settings, args.only)))
     return 0
 
 
@@ -308,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(func=cmd_dev)
 
     worker = sub.add_parser("worker", help="run the Temporal worker")
+    worker.add_argument(
+        "--only",
+        choices=("approvals", "deliveries", "both"),
+        default="both",
+        help="poll the approvals' task queue (APPROVALS_TASK_QUEUE), the notice deliveries' "
+        "(APPROVALS_DELIVERY_TASK_QUEUE), or both in one process (default: both)",
+    )
     worker.set_defaults(func=cmd_worker)
 
     catcher = sub.add_parser(

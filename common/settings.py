@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
     task_queue: str = Field(default="approvals", alias="APPROVALS_TASK_QUEUE")
+    delivery_task_queue: str = Field(
+        default="approvals-deliveries", min_length=1, alias="APPROVALS_DELIVERY_TASK_QUEUE"
+    )
+    """Where the delivery passes run (``approvals worker --only deliveries``), so that a
+    burst of notices never takes workflow tasks or activity slots from the approvals."""
     policy_dir: Path = Field(default=ROOT / "policies", alias="APPROVALS_POLICY_DIR")
     org_file: Path = Field(default=ROOT / "org" / "demo.yaml", alias="APPROVALS_ORG_FILE")
     data_dir: Path = Field(default=ROOT / ".data", alias="APPROVALS_DATA_DIR")
@@ -106,6 +111,14 @@ class Settings(BaseSettings):
     delivery_max_age_hours: float = Field(
         default=72.0, gt=0, alias="APPROVALS_DELIVERY_MAX_AGE_HOURS"
     )
+    delivery_concurrency: int = Field(
+        default=8, ge=1, le=100, alias="APPROVALS_DELIVERY_CONCURRENCY"
+    )
+    """Sends of one channel's batch under way at once."""
+    delivery_worker_max_concurrent_activities: int = Field(
+        default=20, ge=2, alias="APPROVALS_DELIVERY_WORKER_MAX_CONCURRENT_ACTIVITIES"
+    )
+    """Activities the deliverer runs at once: a pass takes one per channel, plus its plan."""
     mailcatcher_port: int = Field(default=1025, ge=1, le=65535, alias="APPROVALS_MAILCATCHER_PORT")
 
     @model_validator(mode="after")

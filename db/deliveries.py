@@ -8,16 +8,17 @@ same dedupe id.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import DeliveryRow, NotificationRow, RequestRow, UserPreferenceRow, UserRow
-from db.used_links import pending_stage
+from db.used_links import pending_stage, pending_stages
 from notify.fanout import Recipient, dedupe_id, plan
 from notify.webhooks import Subscriber
 
@@ -93,17 +94,29 @@ async def plan_deliveries(session: AsyncSession, now: datetime, config: PlanConf
     return len(notices)
 
 
+class ClaimedRow(NamedTuple):
+    id: int
+    channel: str
+    leased_until: datetime
+    """The row's ``next_attempt_at`` as the claim set it: the claim's token."""
+
+
 async def claim_due(
-    session: AsyncSession, now: datetime, limit: int, lease: dict[str, timedelta]
-) -> list[tuple[int, str]]:
-    """Take up to ``limit`` due pending deliveries *per channel*: (id, channel), oldest first.
+    session: AsyncSession,
+    now: datetime,
+    limit: int,
+    lease: Callable[[str, int], timedelta],
+    channels: Iterable[str],
+) -> list[ClaimedRow]:
+    """Take up to ``limit`` due pending deliveries *per channel*, oldest first.
 
     Per channel, so that a backlog on a channel that is down (its rows fall due again
     and again) never takes the places of the other channels' messages. Each claimed
-    row's ``next_attempt_at`` moves to ``now + lease[channel]``.
+    row's ``next_attempt_at`` moves to ``now + lease(channel, rows claimed of it)``: a
+    channel's rows are sent as one batch, whose time grows with its size.
     """
-    claimed: list[tuple[int, str]] = []
-    for channel in sorted(lease):
+    claimed: list[ClaimedRow] = []
+    for channel in sorted(channels):
         ids = list(
             await session.scalars(
                 select(DeliveryRow.id)
@@ -118,12 +131,11 @@ async def claim_due(
             )
         )
         if ids:
+            until = now + lease(channel, len(ids))
             await session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id.in_(ids))
-                .values(next_attempt_at=now + lease[channel])
+                update(DeliveryRow).where(DeliveryRow.id.in_(ids)).values(next_attempt_at=until)
             )
-            claimed += [(i, channel) for i in ids]
+            claimed += [ClaimedRow(i, channel, until) for i in ids]
     return claimed
 
 
@@ -158,6 +170,50 @@ async def load_job(session: AsyncSession, delivery_id: int) -> DeliveryJob | Non
             else None
         ),
     )
+
+
+async def load_jobs(session: AsyncSession, delivery_ids: Sequence[int]) -> dict[int, DeliveryJob]:
+    """:func:`load_job` for many deliveries in five queries, whatever their number.
+
+    Keyed by delivery id; an id without a row is missing from the result.
+    """
+    if not delivery_ids:
+        return {}
+    pairs = (
+        await session.execute(
+            select(DeliveryRow, NotificationRow)
+            .join(NotificationRow, NotificationRow.id == DeliveryRow.notification_id)
+            .where(DeliveryRow.id.in_(delivery_ids))
+        )
+    ).all()
+    who = {n.recipient for _, n in pairs}
+    request_ids = {n.request_id for _, n in pairs if n.request_id}
+    users = {u.id: u for u in await session.scalars(select(UserRow).where(UserRow.id.in_(who)))}
+    prefs = {
+        p.user_id: p
+        for p in await session.scalars(
+            select(UserPreferenceRow).where(UserPreferenceRow.user_id.in_(who))
+        )
+    }
+    requests: dict[str, RequestRow] = {}
+    stages: dict[tuple[str, str], int] = {}
+    if request_ids:
+        requests = {
+            r.id: r
+            for r in await session.scalars(select(RequestRow).where(RequestRow.id.in_(request_ids)))
+        }
+        stages = await pending_stages(session, who, request_ids)
+    return {
+        d.id: DeliveryJob(
+            delivery=d,
+            notice=n,
+            user=users.get(n.recipient),
+            preference=prefs.get(n.recipient),
+            request=requests.get(n.request_id) if n.request_id else None,
+            stage_index=stages.get((n.recipient, n.request_id)) if n.request_id else None,
+        )
+        for d, n in pairs
+    }
 
 
 def backoff(attempts: int) -> timedelta:

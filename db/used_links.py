@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, select
+from collections.abc import Collection
+
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +23,25 @@ async def pending_stage(session: AsyncSession, user_id: str, request_id: str) ->
         .order_by(AssignmentRow.stage_index)
         .limit(1)
     )
+
+
+async def pending_stages(
+    session: AsyncSession, user_ids: Collection[str], request_ids: Collection[str]
+) -> dict[tuple[str, str], int]:
+    """:func:`pending_stage` of many (user, request) pairs in one query, keyed by the pair.
+
+    Pairs of the two sets that hold no pending step are missing from the result.
+    """
+    rows = await session.execute(
+        select(AssignmentRow.user_id, AssignmentRow.request_id, func.min(AssignmentRow.stage_index))
+        .where(
+            AssignmentRow.user_id.in_(user_ids),
+            AssignmentRow.request_id.in_(request_ids),
+            AssignmentRow.pending,
+        )
+        .group_by(AssignmentRow.user_id, AssignmentRow.request_id)
+    )
+    return {(user, request): stage for user, request, stage in rows}
 
 
 async def step_is_pending(

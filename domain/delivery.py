@@ -6,6 +6,7 @@ them through the sandbox, so this module holds only pydantic models and names.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from pydantic import BaseModel, Field
@@ -18,6 +19,37 @@ DELIVERY_SCHEDULE_ID: Final = "approvals-deliver-notices"
 class DeliveryActivityNames:
     PLAN_AND_CLAIM: Final = "plan_and_claim_deliveries"
     DELIVER: Final = "deliver_notice"
+    """One delivery per activity: passes started before ``deliver-batches`` still call it."""
+    DELIVER_BATCH: Final = "deliver_notices_batch"
+
+
+DEFAULT_CONCURRENCY: Final = 8
+RECORD_SECONDS: Final = 5.0
+"""Allowance for recording one outcome on its row (a short transaction)."""
+
+
+def send_limit(timeout_seconds: float) -> float:
+    """The hard bound on one send, in seconds: twice the channel's own limit, plus 5 s.
+
+    The channel's client enforces its own limit; this outer bound ends a send that
+    hangs past it anyway (a receiver trickling bytes)."""
+    return timeout_seconds * 2 + 5
+
+
+def batch_time_limit(count: int, concurrency: int, timeout_seconds: float) -> timedelta:
+    """The longest a batch of ``count`` sends of one channel may take.
+
+    At most ``concurrency`` sends run at once and each ends within
+    :func:`send_limit`, so the batch ends within ``ceil(count / concurrency)`` such
+    rounds, each with its recording, plus time to load the jobs."""
+    rounds = -(-max(count, 1) // max(concurrency, 1))
+    return timedelta(seconds=rounds * (send_limit(timeout_seconds) + RECORD_SECONDS) + 20)
+
+
+def batch_heartbeat_timeout(timeout_seconds: float) -> timedelta:
+    """A batch heartbeats after each recorded send: the longest gap is one send and its
+    recording. Past this, Temporal treats the worker as gone and retries the batch."""
+    return timedelta(seconds=send_limit(timeout_seconds) + RECORD_SECONDS + 25)
 
 
 Channel = Literal["email", "webhook", "dingtalk", "wecom", "feishu"]
@@ -38,12 +70,17 @@ class Claimed(BaseModel):
     channel: str
     timeout_seconds: float
     """The channel's own time limit for one send; the activity's timeout follows it."""
+    leased_until: datetime | None = None
+    """The claim's lease (the row's ``next_attempt_at`` as the claim set it): a row whose
+    time has moved since was recorded already, or claimed again by a later pass."""
 
 
 class ClaimedBatch(BaseModel):
     planned: int = 0
     """Notices fanned out to their deliveries in this pass."""
     claimed: list[Claimed] = Field(default_factory=list)
+    concurrency: int = DEFAULT_CONCURRENCY
+    """Sends of one channel's batch under way at once (the batch's timeout follows it)."""
 
 
 class DeliverInput(BaseModel):
@@ -53,8 +90,24 @@ class DeliverInput(BaseModel):
 class DeliverOutcome(BaseModel):
     delivery_id: int
     status: str
-    """What the row says after this attempt: pending (will retry), sent, failed, skipped."""
+    """What the row says after this attempt: pending (will retry), sent, failed, skipped;
+    ``error`` when a batch could not record it (its lease runs out, a later pass retries)."""
     error: str | None = None
+
+
+class DeliverBatchInput(BaseModel):
+    """The claimed deliveries of one channel, sent by one activity."""
+
+    channel: str
+    delivery_ids: list[int]
+    timeout_seconds: float
+    leased_until: datetime | None = None
+    """As :attr:`Claimed.leased_until`: the same for every row of one channel's claim."""
+
+
+class DeliverBatchOutput(BaseModel):
+    outcomes: list[DeliverOutcome] = Field(default_factory=list)
+    """One per delivery, in the order of the input."""
 
 
 class DeliverNoticesOutput(BaseModel):
@@ -63,5 +116,5 @@ class DeliverNoticesOutput(BaseModel):
     retrying: int = 0
     failed: int = 0
     errored: int = 0
-    """Deliveries whose activity itself failed (database down); their lease runs out and
-    a later pass takes them again."""
+    """Deliveries whose activity itself failed, or whose outcome a batch could not record
+    (database down); their lease runs out and a later pass takes them again."""

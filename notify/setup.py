@@ -24,6 +24,8 @@ class Notifier:
     default_channels: tuple[str, ...] = ("email",)
     max_attempts: int = 6
     max_age: timedelta = timedelta(hours=72)
+    concurrency: int = 8
+    """Sends of one channel's batch under way at once (``APPROVALS_DELIVERY_CONCURRENCY``)."""
 
     def plan_config(self) -> PlanConfig:
         return PlanConfig(
@@ -83,4 +85,5 @@ def build_notifier(settings: Settings, action_links: ActionLinks = no_action_lin
         robots=robots,
         max_attempts=settings.delivery_max_attempts,
         max_age=timedelta(hours=settings.delivery_max_age_hours),
+        concurrency=settings.delivery_concurrency,
     )

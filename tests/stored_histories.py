@@ -68,6 +68,13 @@ def request_type(history: dict[str, Any]) -> str | None:
         return None
 
 
+def workflow_type(history: dict[str, Any]) -> str:
+    """The workflow type named in the first event (``DeliverNotices``, ``ApprovalRequest`` …)."""
+    events = history.get("events") or [{}]
+    attrs = events[0].get("workflowExecutionStartedEventAttributes") or {}
+    return str((attrs.get("workflowType") or {}).get("name") or "other")
+
+
 def keep(history: WorkflowHistory, label: str) -> Path | None:
     """Store ``history`` under ``label`` when recording and its shape is new."""
     target = recording()
@@ -76,7 +83,8 @@ def keep(history: WorkflowHistory, label: str) -> Path | None:
     target.mkdir(parents=True, exist_ok=True)
     as_dict = history.to_json_dict()
     shape = _shape(as_dict)
-    kind = request_type(as_dict) or "other"
+    # Approvals by request type; other workflows (the delivery passes) by workflow type.
+    kind = request_type(as_dict) or workflow_type(as_dict)
     if any(target.glob(f"{kind}--*--{shape}.json.gz")):
         return None
     slug = re.sub(r"[^A-Za-z0-9_]+", "_", label).strip("_")[:80]

@@ -6,12 +6,14 @@ import asyncio
 import compileall
 import logging
 import signal
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.approvals import ApprovalActivities
@@ -55,6 +57,24 @@ def compile_workflow_modules() -> None:
             log.debug("could not write the bytecode of %s: %s", folder, exc)
 
 
+Role = Literal["approvals", "deliveries", "both"]
+"""What one ``approvals worker`` process polls: the approvals' task queue, the
+deliveries', or both (two :class:`Worker` objects in one process)."""
+
+DELIVERY_CACHED_WORKFLOWS = 20
+"""Delivery passes are short and never two at once per schedule: a small cache is plenty."""
+
+
+def _delivery_activities(delivery: DeliveryActivities) -> list[Callable[..., Any]]:
+    """Every delivery activity, ``deliver`` too (passes started before the batches)."""
+    return [delivery.plan_and_claim, delivery.deliver, delivery.deliver_batch]
+
+
+def _runner(sandboxed: bool) -> WorkflowRunner:
+    """The SDK's sandbox, or workflow code run as it is (see APPROVALS_WORKFLOW_SANDBOX)."""
+    return SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner()
+
+
 def build_worker(
     client: Client,
     sessions: async_sessionmaker[AsyncSession],
@@ -67,6 +87,10 @@ def build_worker(
     **options: Any,
 ) -> Worker:
     """A worker for the approval workflow and its activities on ``task_queue``.
+
+    It also runs ``DeliverNotices`` with its activities, for the passes that the
+    schedule started on this queue before it moved to the delivery queue (see
+    :func:`build_delivery_worker`); new passes run there.
 
     ``signing_secret`` checks who sent each message (see :mod:`domain.signing`);
     ``calendar`` counts working-time deadlines (default: the source's, default settings);
@@ -96,8 +120,7 @@ def build_worker(
             acts.inactive_users,
             reconcile.reconcile_closed_requests,
             deadlines.due_at,
-            delivery.plan_and_claim,
-            delivery.deliver,
+            *_delivery_activities(delivery),
         ],
         # Drain in-flight activities on shutdown rather than abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -109,13 +132,49 @@ def build_worker(
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         # The sandbox imports the workflow's module again for every workflow it starts
         # or rebuilds, and compiles its glue code for every activation.
-        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
+        workflow_runner=_runner(sandboxed),
         **options,
     )
 
 
-async def run_worker(settings: Settings) -> None:
-    """Connect, run until SIGINT/SIGTERM, then shut down gracefully."""
+def build_delivery_worker(
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    task_queue: str,
+    *,
+    notifier: Notifier | None = None,
+    sandboxed: bool = True,
+    **options: Any,
+) -> Worker:
+    """A worker for the delivery passes (``DeliverNotices`` and its activities) only.
+
+    On a task queue of their own, so that a burst of notices never takes workflow
+    tasks or activity slots from the approvals, and the deliverer can be scaled or
+    restarted on its own. ``sandboxed`` as for :func:`build_worker`; ``options`` go to
+    :class:`temporalio.worker.Worker`.
+    """
+    if sandboxed:
+        compile_workflow_modules()
+    delivery = DeliveryActivities(sessions, notifier or build_notifier(get_settings()))
+    options.setdefault("max_cached_workflows", DELIVERY_CACHED_WORKFLOWS)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[DeliverNoticesWorkflow],
+        activities=_delivery_activities(delivery),
+        # A batch records each send as it ends: what the shutdown cuts off keeps its lease.
+        graceful_shutdown_timeout=timedelta(seconds=10),
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        workflow_runner=_runner(sandboxed),
+        **options,
+    )
+
+
+async def run_worker(settings: Settings, only: Role = "both") -> None:
+    """Connect, run until SIGINT/SIGTERM, then shut down gracefully.
+
+    ``only`` chooses the task queues polled (see :data:`Role`).
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     today = datetime.now(UTC).date()
     calendar = load_business_calendar(settings, today)
@@ -128,43 +187,72 @@ async def run_worker(settings: Settings) -> None:
         pool_timeout=settings.db_pool_timeout_seconds,
     )
     client = await connect(settings)
-    worker = build_worker(
-        client,
-        make_sessionmaker(engine),
-        settings.task_queue,
-        signing_secret=settings.signing_secret,
-        calendar=calendar,
-        notifier=build_notifier(settings, action_links=decision_links(settings)),
-        sandboxed=settings.workflow_sandbox,
-        # Memory follows the cache, not the number of open requests: an evicted
-        # request is rebuilt from its history when it next hears from anyone.
-        max_cached_workflows=settings.worker_max_cached_workflows,
-        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
-        max_concurrent_local_activities=settings.worker_max_concurrent_activities,
-    )
-    await ensure_reconcile_schedule(client, settings.task_queue)
+    sessions = make_sessionmaker(engine)
+    notifier = build_notifier(settings, action_links=decision_links(settings))
+    workers: list[Worker] = []
+    if only in ("approvals", "both"):
+        workers.append(
+            build_worker(
+                client,
+                sessions,
+                settings.task_queue,
+                signing_secret=settings.signing_secret,
+                calendar=calendar,
+                notifier=notifier,
+                sandboxed=settings.workflow_sandbox,
+                # Memory follows the cache, not the number of open requests: an evicted
+                # request is rebuilt from its history when it next hears from anyone.
+                max_cached_workflows=settings.worker_max_cached_workflows,
+                max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+                max_concurrent_activities=settings.worker_max_concurrent_activities,
+                max_concurrent_local_activities=settings.worker_max_concurrent_activities,
+            )
+        )
+        await ensure_reconcile_schedule(client, settings.task_queue)
+        log.info(
+            "approvals worker on task queue %s at %s (cache %d workflows, %d workflow tasks "
+            "and %d activities at once; workflow sandbox %s; calendar %s, %d calendar "
+            "warning(s))",
+            settings.task_queue,
+            settings.temporal_address,
+            settings.worker_max_cached_workflows,
+            settings.worker_max_concurrent_workflow_tasks,
+            settings.worker_max_concurrent_activities,
+            "on" if settings.workflow_sandbox else "off",
+            calendar.time_zone,
+            len(calendar_warnings),
+        )
+    if only in ("deliveries", "both"):
+        workers.append(
+            build_delivery_worker(
+                client,
+                sessions,
+                settings.delivery_task_queue,
+                notifier=notifier,
+                sandboxed=settings.workflow_sandbox,
+                max_concurrent_activities=settings.delivery_worker_max_concurrent_activities,
+            )
+        )
+        log.info(
+            "delivery worker on task queue %s (%d activities at once, %d sends of a channel "
+            "at once)",
+            settings.delivery_task_queue,
+            settings.delivery_worker_max_concurrent_activities,
+            settings.delivery_concurrency,
+        )
+    # Whichever role runs points the schedule at the delivery queue: the deliverer may be
+    # upgraded before or after the approvals worker.
     await ensure_delivery_schedule(
-        client, settings.task_queue, timedelta(seconds=settings.delivery_every_seconds)
+        client, settings.delivery_task_queue, timedelta(seconds=settings.delivery_every_seconds)
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info(
-        "worker started on task queue %s at %s (cache %d workflows, %d workflow tasks and "
-        "%d activities at once; workflow sandbox %s; calendar %s, %d calendar warning(s))",
-        settings.task_queue,
-        settings.temporal_address,
-        settings.worker_max_cached_workflows,
-        settings.worker_max_concurrent_workflow_tasks,
-        settings.worker_max_concurrent_activities,
-        "on" if settings.workflow_sandbox else "off",
-        calendar.time_zone,
-        len(calendar_warnings),
-    )
     try:
-        async with worker:
+        async with AsyncExitStack() as running:
+            for worker in workers:
+                await running.enter_async_context(worker)
             await stop.wait()
     finally:
         log.info("worker stopping")

@@ -11,11 +11,14 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleHandle,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 
 from domain.constants import RECONCILE_SCHEDULE_ID, RECONCILE_WORKFLOW_NAME
@@ -90,11 +93,44 @@ async def ensure_delivery_schedule(
     every: timedelta,
     schedule_id: str = DELIVERY_SCHEDULE_ID,
 ) -> bool:
-    """Create the delivery schedule unless it exists; True if this call created it."""
+    """Create the delivery schedule unless it exists; True if this call created it.
+
+    An existing schedule keeps what an operator made of it (paused, another interval),
+    except its task queue: one that still starts passes elsewhere (the approvals' queue,
+    before the deliveries had their own) is pointed at ``task_queue``. A pass already
+    running there finishes there: the approvals worker still runs ``DeliverNotices``.
+    """
     try:
         await client.create_schedule(schedule_id, delivery_schedule(task_queue, every))
     except ScheduleAlreadyRunningError:
-        log.info("schedule %s already exists; left as it is", schedule_id)
+        await _move_to_task_queue(client.get_schedule_handle(schedule_id), task_queue)
         return False
     log.info("schedule %s created (every %s on %s)", schedule_id, every, task_queue)
     return True
+
+
+async def _move_to_task_queue(schedule: ScheduleHandle, task_queue: str) -> None:
+    moved_from: list[str] = []
+
+    def update(current: ScheduleUpdateInput) -> ScheduleUpdate | None:
+        # Called with the schedule as it is now; the server refuses the update if it
+        # changed meanwhile, and the SDK asks again.
+        moved_from.clear()
+        action = current.description.schedule.action
+        if not isinstance(action, ScheduleActionStartWorkflow) or action.task_queue == task_queue:
+            return None
+        moved_from.append(action.task_queue)
+        action.task_queue = task_queue
+        return ScheduleUpdate(schedule=current.description.schedule)
+
+    await schedule.update(update)
+    if moved_from:
+        log.info(
+            "schedule %s started its passes on task queue %s: now on %s (its state and "
+            "interval are kept)",
+            schedule.id,
+            moved_from[0],
+            task_queue,
+        )
+    else:
+        log.info("schedule %s already exists on %s; left as it is", schedule.id, task_queue)

@@ -26,6 +26,17 @@ def test_migrate_without_database_url_says_what_to_set() -> None:
     assert_one_line_error(result.stderr, "approvals migrate:", "DATABASE_URL")
 
 
+def test_worker_runs_both_roles_unless_told_and_refuses_an_unknown_one() -> None:
+    from cli.main import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["worker"]).only == "both"
+    assert parser.parse_args(["worker", "--only", "deliveries"]).only == "deliveries"
+    result = run_cli("worker", "--only", "mail")
+    assert result.returncode == 2
+    assert "invalid choice: 'mail'" in result.stderr
+
+
 def test_production_refuses_the_development_token_secret() -> None:
     result = run_cli("token", "am_li", env={"APPROVALS_ENV": "production"})
     assert result.returncode == 1

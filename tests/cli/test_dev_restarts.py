@@ -276,9 +276,15 @@ def test_a_killed_temporal_or_postgres_is_restarted_on_its_data_and_requests_flo
     print(f"\na submission went through {recovered:.1f} s after kill -9 of {part}")
 
 
-def test_the_mail_catcher_keeps_the_assigned_mail_and_dev_mails_lists_it(
+def test_a_killed_deliverer_is_restarted_and_the_assigned_mail_reaches_the_mail_catcher(
     dev_stack: DevStack,
 ) -> None:
+    """The deliverer is a child of its own (the notices' task queue): killing it leaves the
+    approvals alone, and once it is back the mail of a new request arrives."""
+    deliverer = dev_stack.pid_of("deliverer")
+    _killed(deliverer)
+    _wait_until_said(dev_stack, "deliverer is back", timeout=RECOVERY_TIMEOUT)
+    assert dev_stack.pid_of("deliverer") != deliverer
     with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
         request_id = _submit(dev_stack, client)
         deadline = time.monotonic() + 90
@@ -295,14 +301,15 @@ def test_the_mail_catcher_keeps_the_assigned_mail_and_dev_mails_lists_it(
 
 def test_sigterm_stops_every_child_in_order_and_restarts_nothing(dev_stack: DevStack) -> None:
     children = {
-        name: dev_stack.pid_of(name) for name in ("temporal", "mailcatcher", "worker", "api")
+        name: dev_stack.pid_of(name)
+        for name in ("temporal", "mailcatcher", "worker", "deliverer", "api")
     }
 
     dev_stack.process.send_signal(signal.SIGTERM)
 
     assert dev_stack.process.wait(90) == 0
     said = dev_stack.said().split("SIGTERM received", 1)[1]
-    order = [said.index(f"stopping {name}") for name in ("api", "worker", "temporal")]
+    order = [said.index(f"stopping {name}") for name in ("api", "deliverer", "worker", "temporal")]
     assert order == sorted(order), said
     assert "restart #" not in said
     for name, pid in children.items():

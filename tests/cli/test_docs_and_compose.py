@@ -72,12 +72,14 @@ def test_compose_runs_the_service_in_production_mode_after_migrations() -> None:
     result = _compose("config", env=SECRETS)
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
-    for name in ("migrate", "api", "worker"):
+    for name in ("migrate", "api", "worker", "deliverer"):
         assert services[name]["environment"]["APPROVALS_ENV"] == "production"
         assert services[name]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "deliverer"):
         needs = services[name]["depends_on"]
         assert needs["migrate"]["condition"] == "service_completed_successfully"
         assert needs["temporal-setup"]["condition"] == "service_completed_successfully"
     assert services["temporal"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["migrate"]["command"] == ["approvals", "migrate", "--org", "/app/org/demo.yaml"]
+    assert services["worker"]["command"] == ["approvals", "worker", "--only", "approvals"]
+    assert services["deliverer"]["command"] == ["approvals", "worker", "--only", "deliveries"]

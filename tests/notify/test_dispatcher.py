@@ -1,20 +1,33 @@
-"""The DeliverNotices workflow on the real Temporal dev server with the real worker:
-notices of a real approval reach a real SMTP server, a channel that is down never holds
-the approval up, and the schedule runs the passes."""
+"""The DeliverNotices workflow on the real Temporal dev server with the real workers (the
+approvals' on one task queue, the deliverer on its own): notices of a real approval reach
+a real SMTP server, a channel that is down never holds the approval up, each channel's
+deliveries go in one batch and a slow channel delays only its own, and the schedule runs
+the passes on the delivery queue."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
+from temporalio.client import (
+    ScheduleActionStartWorkflow,
+    ScheduleOverlapPolicy,
+    WorkflowHandle,
+    WorkflowHistory,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -23,18 +36,28 @@ from common.policy_store import load_policies
 from db.engine import transaction
 from db.models import DeliveryRow, NotificationRow
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
-from domain.delivery import DELIVERY_WORKFLOW_NAME, DeliverNoticesInput, DeliverNoticesOutput
+from domain.delivery import (
+    DELIVERY_WORKFLOW_NAME,
+    DeliverNoticesInput,
+    DeliverNoticesOutput,
+    DeliveryActivityNames,
+)
 from domain.process import DecideInput, RequestView
-from tests.notify.conftest import make_notifier
-from tests.notify.receivers import MailBox, free_port, smtp_server
+from notify.robots import RobotChannel, RobotConfig
+from notify.setup import Notifier
+from notify.webhooks import Subscriber
+from tests.notify.conftest import add_notice, add_request, make_notifier, set_preferences
+from tests.notify.receivers import MailBox, free_port, http_receiver, smtp_server
+from tests.stored_histories import current_test, keep
 from tests.workflows.conftest import make_input
 from tests.workflows.conftest import update as signed_update
-from worker.main import build_worker
-from worker.schedules import ensure_delivery_schedule
+from worker.main import build_delivery_worker, build_worker
+from worker.schedules import delivery_schedule, ensure_delivery_schedule
 from workflows.delivery import DeliverNoticesWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 Sessions = async_sessionmaker[AsyncSession]
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
 
 @pytest.fixture
@@ -42,30 +65,59 @@ def smtp_port() -> int:
     return free_port()
 
 
-@pytest.fixture
-async def queue(
-    temporal_local: WorkflowEnvironment, sessions: Sessions, smtp_port: int
-) -> AsyncIterator[str]:
-    name = f"notify-{uuid.uuid4()}"
-    async with build_worker(
-        temporal_local.client, sessions, name, notifier=make_notifier(smtp_port)
+@dataclass(frozen=True)
+class Queues:
+    approvals: str
+    deliveries: str
+
+
+@asynccontextmanager
+async def workers(
+    env: WorkflowEnvironment, sessions: Sessions, notifier: Notifier
+) -> AsyncIterator[Queues]:
+    """The approvals' worker and the deliverer, each on a task queue of its own."""
+    queues = Queues(f"notify-{uuid.uuid4()}", f"notify-deliveries-{uuid.uuid4()}")
+    async with (
+        build_worker(env.client, sessions, queues.approvals, notifier=notifier),
+        build_delivery_worker(env.client, sessions, queues.deliveries, notifier=notifier),
     ):
-        yield name
+        yield queues
 
 
-async def a_pass(env: WorkflowEnvironment, queue: str) -> DeliverNoticesOutput:
-    handle = await env.client.start_workflow(
+@pytest.fixture
+async def queues(
+    temporal_local: WorkflowEnvironment, sessions: Sessions, smtp_port: int
+) -> AsyncIterator[Queues]:
+    async with workers(temporal_local, sessions, make_notifier(smtp_port)) as queues:
+        yield queues
+
+
+async def start_pass(
+    env: WorkflowEnvironment, queue: str
+) -> WorkflowHandle[Any, DeliverNoticesOutput]:
+    return await env.client.start_workflow(
         DELIVERY_WORKFLOW_NAME,
         DeliverNoticesInput(),
         id=f"deliver-test-{uuid.uuid4()}",
         task_queue=queue,
         result_type=DeliverNoticesOutput,
     )
+
+
+async def finished(handle: WorkflowHandle[Any, DeliverNoticesOutput]) -> DeliverNoticesOutput:
+    """The pass's result, once its history replays on the current code (and is kept, when
+    recording: `make record-histories`, one per shape)."""
     out = await handle.result()
+    history = await handle.fetch_history()
     await Replayer(
         workflows=[DeliverNoticesWorkflow], data_converter=pydantic_data_converter
-    ).replay_workflow(await handle.fetch_history())
+    ).replay_workflow(history)
+    keep(history, current_test())
     return out
+
+
+async def a_pass(env: WorkflowEnvironment, queue: str) -> DeliverNoticesOutput:
+    return await finished(await start_pass(env, queue))
 
 
 async def wait_for_notice(sessions: Sessions, rid: str, recipient: str) -> None:
@@ -83,7 +135,7 @@ async def wait_for_notice(sessions: Sessions, rid: str, recipient: str) -> None:
 
 
 async def test_mail_down_never_holds_the_approval_and_every_assigned_mail_arrives_once(
-    temporal_local: WorkflowEnvironment, sessions: Sessions, queue: str, smtp_port: int
+    temporal_local: WorkflowEnvironment, sessions: Sessions, queues: Queues, smtp_port: int
 ) -> None:
     client = temporal_local.client
     policies = load_policies(ROOT / "policies")
@@ -94,7 +146,7 @@ async def test_mail_down_never_holds_the_approval_and_every_assigned_mail_arrive
         {"contract_no": "HT-N1", "settlement_floor_price": "1"},
     )
     h = await client.start_workflow(
-        WORKFLOW_NAME, inp, id=workflow_id(inp.request_id), task_queue=queue
+        WORKFLOW_NAME, inp, id=workflow_id(inp.request_id), task_queue=queues.approvals
     )
     try:
         v = await h.execute_update(Updates.READY, result_type=RequestView)
@@ -102,7 +154,7 @@ async def test_mail_down_never_holds_the_approval_and_every_assigned_mail_arrive
         await wait_for_notice(sessions, inp.request_id, "bcd_zheng")
 
         # The mail server is down: the pass records why, and the approval carries on.
-        out = await a_pass(temporal_local, queue)
+        out = await a_pass(temporal_local, queues.deliveries)
         assert (out.planned, out.retrying, out.sent) == (1, 1, 0)
         v = await signed_update(h, Updates.DECIDE, DecideInput(actor="bcd_zheng", action="approve"))
         assert v.current_approvers == ["dsd_liu"]
@@ -116,9 +168,9 @@ async def test_mail_down_never_holds_the_approval_and_every_assigned_mail_arrive
                         next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)
                     )
                 )
-            out = await a_pass(temporal_local, queue)
+            out = await a_pass(temporal_local, queues.deliveries)
             assert out.sent == 2 and out.errored == 0
-            assert (await a_pass(temporal_local, queue)).sent == 0
+            assert (await a_pass(temporal_local, queues.deliveries)).sent == 0
         to = sorted(rcpt for _, rcpts in box.envelopes for rcpt in rcpts)
         assert to == ["bcd_zheng@demo.example", "dsd_liu@demo.example"]
         assert all(m["Subject"].startswith("待您审批") for m in box.messages)
@@ -127,21 +179,21 @@ async def test_mail_down_never_holds_the_approval_and_every_assigned_mail_arrive
 
 
 async def test_the_delivery_schedule_is_created_once_and_its_pass_sends(
-    temporal_local: WorkflowEnvironment, sessions: Sessions, queue: str, smtp_port: int
+    temporal_local: WorkflowEnvironment, sessions: Sessions, queues: Queues, smtp_port: int
 ) -> None:
-    from tests.notify.conftest import add_notice, add_request
-
     client = temporal_local.client
     schedule_id = f"deliver-test-{uuid.uuid4().hex[:8]}"
     every = timedelta(seconds=2)
-    assert await ensure_delivery_schedule(client, queue, every, schedule_id) is True
+    assert await ensure_delivery_schedule(client, queues.deliveries, every, schedule_id) is True
     schedule = client.get_schedule_handle(schedule_id)
     try:
-        assert await ensure_delivery_schedule(client, queue, every, schedule_id) is False
+        assert (
+            await ensure_delivery_schedule(client, queues.deliveries, every, schedule_id) is False
+        )
         desc = await schedule.describe()
         action = desc.schedule.action
         assert isinstance(action, ScheduleActionStartWorkflow)
-        assert (action.workflow, action.task_queue) == (DELIVERY_WORKFLOW_NAME, queue)
+        assert (action.workflow, action.task_queue) == (DELIVERY_WORKFLOW_NAME, queues.deliveries)
         assert [i.every for i in desc.schedule.spec.intervals] == [every]
         assert desc.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
 
@@ -157,3 +209,141 @@ async def test_the_delivery_schedule_is_created_once_and_its_pass_sends(
         assert msg["Subject"].startswith("已超时")
     finally:
         await schedule.delete()
+
+
+async def test_an_existing_schedule_on_the_approvals_queue_moves_to_the_delivery_queue(
+    temporal_local: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An upgrade: the schedule was made when passes ran on the approvals' queue, and an
+    operator paused it and slowed it down. Only its task queue changes."""
+    client = temporal_local.client
+    schedule_id = f"deliver-test-{uuid.uuid4().hex[:8]}"
+    old_queue, new_queue = f"approvals-{uuid.uuid4()}", f"deliveries-{uuid.uuid4()}"
+    await client.create_schedule(schedule_id, delivery_schedule(old_queue, timedelta(minutes=7)))
+    schedule = client.get_schedule_handle(schedule_id)
+    try:
+        await schedule.pause(note="paused by an operator")
+        caplog.set_level(logging.INFO, logger="approvals.worker")
+        moved = await ensure_delivery_schedule(client, new_queue, timedelta(seconds=5), schedule_id)
+        assert moved is False  # it existed
+        desc = await schedule.describe()
+        action = desc.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert (action.workflow, action.task_queue) == (DELIVERY_WORKFLOW_NAME, new_queue)
+        assert [i.every for i in desc.schedule.spec.intervals] == [timedelta(minutes=7)]
+        assert desc.schedule.state.paused is True
+        assert desc.schedule.state.note == "paused by an operator"
+        assert f"started its passes on task queue {old_queue}: now on {new_queue}" in caplog.text
+
+        caplog.clear()
+        await ensure_delivery_schedule(client, new_queue, timedelta(seconds=5), schedule_id)
+        assert "already exists on" in caplog.text, "a second worker finds it moved"
+    finally:
+        await schedule.delete()
+
+
+async def test_a_pass_started_on_the_approvals_queue_before_the_upgrade_still_finishes(
+    temporal_local: WorkflowEnvironment, sessions: Sessions, queues: Queues, smtp_port: int
+) -> None:
+    rid = await add_request(sessions)
+    await add_notice(sessions, rid, "dsd_liu", "overdue")
+    box = MailBox()
+    async with smtp_server(box, port=smtp_port):
+        out = await a_pass(temporal_local, queues.approvals)
+    assert (out.planned, out.sent) == (1, 1)
+    assert len(box.messages) == 1
+
+
+def _scheduled(history: WorkflowHistory) -> list[str]:
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
+async def test_each_channels_deliveries_go_in_one_batch_and_are_all_sent_and_recorded(
+    temporal_local: WorkflowEnvironment, sessions: Sessions
+) -> None:
+    rid = await add_request(sessions)
+    for who in ("bcd_zheng", "dsd_liu", "od_peng", "bcd_zheng"):
+        await add_notice(sessions, rid, who, "reminder")
+    box = MailBox()
+    with http_receiver() as recv:
+        sub = Subscriber(name="erp", url=recv.url, secret=SECRET)
+        async with smtp_server(box) as port:
+            notifier = make_notifier(port, subscribers=[sub])
+            notifier.concurrency = 3
+            async with workers(temporal_local, sessions, notifier) as queues:
+                handle = await start_pass(temporal_local, queues.deliveries)
+                out = await finished(handle)
+    assert (out.planned, out.sent, out.retrying, out.failed, out.errored) == (4, 8, 0, 0, 0)
+    assert _scheduled(await handle.fetch_history()) == [
+        DeliveryActivityNames.PLAN_AND_CLAIM,
+        DeliveryActivityNames.DELIVER_BATCH,
+        DeliveryActivityNames.DELIVER_BATCH,
+    ]
+    rows = await deliveries(sessions)
+    assert sorted(r.channel for r in rows) == ["email"] * 4 + ["webhook"] * 4
+    assert all((r.status, r.attempts) == ("sent", 1) and r.sent_at for r in rows)
+    assert sorted(m["Message-ID"] for m in box.messages) == sorted(
+        f"<{r.dedupe_id}@corp.test>" for r in rows if r.channel == "email"
+    )
+    assert sorted(h.headers["webhook-id"] for h in recv.hits) == sorted(
+        r.dedupe_id for r in rows if r.channel == "webhook"
+    )
+
+
+async def test_a_hanging_channel_and_a_failing_one_delay_only_their_own_messages(
+    temporal_local: WorkflowEnvironment, sessions: Sessions
+) -> None:
+    """Webhooks hang, the mail server is down, the WeCom robot answers: its messages are
+    recorded sent while the webhook batch still waits, and the pass counts each channel."""
+    rid = await add_request(sessions)
+    await set_preferences(sessions, "bcd_zheng", channels=["email", "wecom"])
+    await add_notice(sessions, rid, "bcd_zheng", "reminder")
+    await add_notice(sessions, rid, "bcd_zheng", "escalated")
+    with http_receiver() as hook, http_receiver() as robot:
+        hook.delay = 8
+        notifier = make_notifier(
+            free_port(),
+            subscribers=[Subscriber(name="erp", url=hook.url, secret=SECRET)],
+            robots={"wecom": RobotChannel(RobotConfig("wecom", robot.url))},
+            webhook_timeout=5,
+        )
+        async with workers(temporal_local, sessions, notifier) as queues:
+            started = time.monotonic()
+            handle = await start_pass(temporal_local, queues.deliveries)
+            # The robot's messages are sent, and the mail server's refusal recorded, while
+            # the webhooks still hang (their client gives up after 5 s).
+            while await _status(sessions, "wecom") != {"sent"} or await _attempts(
+                sessions, "email"
+            ) != {1}:
+                assert time.monotonic() - started < 5, "the other channels waited"
+                await asyncio.sleep(0.1)
+            assert await _attempts(sessions, "webhook") == {0}, "the webhooks still hang"
+            assert len(robot.hits) == 2
+            out = await finished(handle)
+    assert (out.sent, out.retrying, out.failed, out.errored) == (2, 4, 0, 0)
+    rows = await deliveries(sessions)
+    assert {(r.channel, r.status, r.attempts) for r in rows} == {
+        ("wecom", "sent", 1),
+        ("email", "pending", 1),
+        ("webhook", "pending", 1),
+    }
+    assert all(
+        "no answer within 5 s" in (r.last_error or "") for r in rows if r.channel == "webhook"
+    )
+
+
+async def _status(sessions: Sessions, channel: str) -> set[str]:
+    return {r.status for r in await deliveries(sessions) if r.channel == channel}
+
+
+async def _attempts(sessions: Sessions, channel: str) -> set[int]:
+    return {r.attempts for r in await deliveries(sessions) if r.channel == channel}
+
+
+async def deliveries(sessions: Sessions) -> list[DeliveryRow]:
+    async with sessions() as s:
+        return list(await s.scalars(select(DeliveryRow).order_by(DeliveryRow.id)))

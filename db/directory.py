@@ -472,29 +472,32 @@ async def next_up(
     return found_up
 
 
+_TO_USER = UserRow.__table__.alias("to_user")
+
+
 async def active_delegations(session: AsyncSession, at: datetime) -> list[Delegation]:
     """Delegations in force at ``at`` between active users, by (from, to)."""
-    to_user = UserRow.__table__.alias("to_user")
-    rows = await session.scalars(
-        select(DelegationRow)
-        .join(UserRow, UserRow.id == DelegationRow.from_user)
-        .join(to_user, to_user.c.id == DelegationRow.to_user)
+    d = DelegationRow
+    rows = await session.execute(
+        select(d.from_user, d.to_user, d.starts_at, d.ends_at, d.reason)
+        .join(UserRow, UserRow.id == d.from_user)
+        .join(_TO_USER, _TO_USER.c.id == d.to_user)
         .where(
-            and_(DelegationRow.starts_at <= at, at < DelegationRow.ends_at),
+            and_(d.starts_at <= at, at < d.ends_at),
             UserRow.active.is_(True),
-            to_user.c.active.is_(True),
+            _TO_USER.c.active.is_(True),
         )
-        .order_by(DelegationRow.from_user, DelegationRow.to_user)
+        .order_by(d.from_user, d.to_user)
     )
     return [
         Delegation(
-            from_user=d.from_user,
-            to_user=d.to_user,
-            starts_at=d.starts_at,
-            ends_at=d.ends_at,
-            reason=d.reason,
+            from_user=r.from_user,
+            to_user=r.to_user,
+            starts_at=r.starts_at,
+            ends_at=r.ends_at,
+            reason=r.reason,
         )
-        for d in rows
+        for r in rows
     ]
 
 

@@ -368,6 +368,15 @@ class ApprovalInput(BaseModel):
     """Set only by continue-as-new: the state to resume from."""
 
 
+class AppliedUpdate(BaseModel):
+    """How an update the process already handled ended: applied, or refused and why."""
+
+    at: datetime
+    code: str | None = None
+    """The refusal's :class:`~domain.errors.ErrorCode` value; None when it was applied."""
+    message: str | None = None
+
+
 class Carried(BaseModel):
     """What a continued-as-new run resumes from (the history lives in the audit table)."""
 
@@ -376,6 +385,10 @@ class Carried(BaseModel):
     resolve_fired: bool
     nonces: dict[str, datetime] = Field(default_factory=dict)
     """Proof nonces seen within :data:`domain.signing.MAX_AGE`: each proof is single-use."""
+    applied: dict[str, AppliedUpdate] = Field(default_factory=dict)
+    """Update ids already handled, with their outcome. Temporal answers a repeated update
+    id with the first outcome only within one run; this carries that promise over, so
+    a payment retried under its Idempotency-Key is never counted twice."""
 
 
 # --- messages (updates and signals carry the same payloads) -----------------

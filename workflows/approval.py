@@ -45,6 +45,7 @@ class _Action:
 
     message: Message | DirectoryChangedInput
     from_signal: bool
+    update_id: str | None = None
     done: bool = False
     error: ApplicationError | None = None
 
@@ -52,6 +53,11 @@ class _Action:
 def _refusal(err: DomainError) -> ApplicationError:
     """A business refusal as Temporal carries it: the API maps its type to a status."""
     return ApplicationError(err.message, err.details or {}, type=err.code.value, non_retryable=True)
+
+
+def _update_id() -> str | None:
+    info = workflow.current_update_info()
+    return info.id if info is not None else None
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -109,7 +115,10 @@ class ApprovalWorkflow:
                 )
             else:
                 late = p.refuse_closed(action.message, action.from_signal)
-                action.error = _refusal(await self._effects.drive(late))
+                refused = await self._effects.drive(late)
+                action.error = _refusal(refused)
+                if action.update_id is not None:
+                    p.remember(action.update_id, refused)
             self._processed.append(action)
         await self._effects.flush()
         self._settle()
@@ -124,6 +133,8 @@ class ApprovalWorkflow:
             err = await self._effects.drive(self._process.handle(msg, action.from_signal))
             if err is not None:
                 action.error = _refusal(err)
+            if action.update_id is not None:
+                self._process.remember(action.update_id, err)
         self._processed.append(action)
 
     def _settle(self) -> None:
@@ -216,7 +227,17 @@ class ApprovalWorkflow:
         self._queue.append(_Action(inp, from_signal=True))
 
     async def _submit_action(self, message: Message) -> RequestView:
-        action = _Action(message, from_signal=False)
+        update_id = _update_id()
+        earlier = self._process.handled(update_id) if update_id is not None else None
+        if earlier is not None:
+            # The same update id again, in a later run than the one that handled it
+            # (Temporal itself answers a repeat within one run): the same outcome.
+            if earlier.code is not None:
+                raise ApplicationError(
+                    earlier.message or "", {}, type=earlier.code, non_retryable=True
+                )
+            return self._process.view.public()
+        action = _Action(message, from_signal=False, update_id=update_id)
         self._queue.append(action)
         await workflow.wait_condition(lambda: action.done)
         if action.error is not None:
@@ -224,7 +245,13 @@ class ApprovalWorkflow:
         return self._process.view.public()
 
     def _check(self, msg: Message) -> None:
-        """Refuse a message that is not allowed now (validators and the loop alike)."""
+        """Refuse a message that is not allowed now (validators and the loop alike).
+
+        An update id handled before is let through: its handler answers as it did then.
+        """
+        update_id = _update_id()
+        if update_id is not None and self._process.handled(update_id) is not None:
+            return
         try:
             self._process.check(msg)
         except DomainError as err:

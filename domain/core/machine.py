@@ -29,6 +29,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.process import (
     SYSTEM,
+    AppliedUpdate,
     ApprovalInput,
     Carried,
     DecideInput,
@@ -84,6 +85,8 @@ OUTCOMES = frozenset(
 """Transitions the people copied (CC) are told of."""
 
 MAX_NONCES = 2000
+MAX_APPLIED = 500
+"""Update ids remembered across continue-as-new (the most recent ones)."""
 KEEP_EVENTS_ON_CONTINUE = 50
 
 _R = TypeVar("_R", bound=BaseModel)
@@ -106,11 +109,13 @@ class Process:
         self.continue_requested = False
         self.operator: str | None = None  # who vouches for the message in hand (operators)
         self.nonces: dict[str, datetime] = {}
+        self.applied: dict[str, AppliedUpdate] = {}
         if inp.carried is not None:
             self.view = inp.carried.view
             self.seq = inp.carried.seq
             self.resolve_fired = inp.carried.resolve_fired
             self.nonces = dict(inp.carried.nonces)
+            self.applied = dict(inp.carried.applied)
             self.resumed = True
         else:
             self.view = ProcessState(
@@ -211,10 +216,31 @@ class Process:
         return self.input.model_copy(
             update={
                 "carried": Carried(
-                    view=view, seq=self.seq, resolve_fired=self.resolve_fired, nonces=self.nonces
+                    view=view,
+                    seq=self.seq,
+                    resolve_fired=self.resolve_fired,
+                    nonces=self.nonces,
+                    applied=self.applied,
                 )
             }
         )
+
+    def handled(self, update_id: str) -> AppliedUpdate | None:
+        """How the update with this id ended, if this process (any run) handled it."""
+        return self.applied.get(update_id)
+
+    def remember(self, update_id: str, refusal: DomainError | None) -> None:
+        """Record how an update ended, so that the same id is answered alike later."""
+        self.applied.pop(update_id, None)  # the latest outcome goes last
+        self.applied[update_id] = AppliedUpdate(
+            at=self.now(),
+            code=refusal.code.value if refusal is not None else None,
+            message=refusal.message if refusal is not None else None,
+        )
+        if len(self.applied) > MAX_APPLIED:
+            # dicts keep insertion order: the oldest go first.
+            for stale in list(self.applied)[: len(self.applied) - MAX_APPLIED]:
+                del self.applied[stale]
 
     # ------------------------------------------------------- bookkeeping
 

@@ -1,0 +1,144 @@
+"""An update repeated under its id after continue-as-new is answered, not applied again.
+
+Temporal answers a repeated update id with the first outcome only within one run.
+The API sends a keyed action (``Idempotency-Key``) with the same update id every
+time, so a retry that lands after the request continued as new used to be a new
+update: a deposit payment counted twice. These tests run on a Temporal server
+that suggests continue-as-new after a few dozen events, so the request really
+moves to a new run between the first call and the retry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from domain import search_attributes
+from domain.constants import Signals, Updates
+from domain.policy import Policy
+from domain.process import MilestoneInput, RequestView
+from tests.conftest import _binary
+from worker.main import build_worker
+
+from .conftest import _terminate_leftovers, decide_by_signal, signed, start, state
+
+SUGGEST_AFTER_EVENTS = 25
+
+
+@pytest.fixture(scope="module")
+async def temporal_short() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server that suggests continue-as-new once a run has a few dozen events."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"),
+        search_attributes=search_attributes.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER_EVENTS}",
+        ],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def short_queue(
+    temporal_short: WorkflowEnvironment, db_sessions: async_sessionmaker[AsyncSession], org: None
+) -> AsyncIterator[str]:
+    queue = f"short-{uuid.uuid4()}"
+    async with build_worker(temporal_short.client, db_sessions, queue):
+        yield queue
+        await _terminate_leftovers()
+
+
+async def _awaiting_deposit(
+    env: WorkflowEnvironment, queue: str, policies: dict[str, Policy]
+) -> WorkflowHandle[Any, Any]:
+    h = await start(
+        env.client,
+        queue,
+        policies["retail_bulk_discount"],
+        "am_li",
+        Decimal(5000),
+        {"gross_margin_pct": "3"},
+    )
+    await decide_by_signal(env, h, "mm_hu")
+    await decide_by_signal(env, h, "gm_wang")
+    assert (await state(h)).status == "awaiting_deposit"
+    return h
+
+
+def _pay(h: WorkflowHandle[Any, Any], update_id: str, amount: str, milestone: str = "deposit"):
+    """A keyed payment as the API sends it: a fresh proof each time, the same update id."""
+    payment = MilestoneInput(
+        actor="fin_he", milestone=milestone, amount=Decimal(amount), reference="TX-1"
+    )
+    return h.execute_update(
+        Updates.RECORD_MILESTONE,
+        signed(h, Signals.RECORD_MILESTONE, payment),
+        id=update_id,
+        result_type=RequestView,
+    )
+
+
+async def _run_id(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> str:
+    latest = env.client.get_workflow_handle(h.id)
+    run_id = (await latest.describe()).run_id
+    assert run_id is not None
+    return run_id
+
+
+async def test_a_payment_retried_after_continue_as_new_is_counted_once(
+    temporal_short: WorkflowEnvironment, short_queue: str, policies: dict[str, Policy]
+) -> None:
+    h = await _awaiting_deposit(temporal_short, short_queue, policies)
+    first_run = await _run_id(temporal_short, h)
+    key = f"{Updates.RECORD_MILESTONE}:fin_he:{uuid.uuid4().hex}"
+
+    paid = await _pay(h, key, "400")
+    assert paid.milestones is not None and paid.milestones[0].paid == Decimal("400.00")
+
+    latest = temporal_short.client.get_workflow_handle(h.id)
+    assert await _run_id(temporal_short, h) != first_run  # it continued as new meanwhile
+
+    again = await _pay(latest, key, "400")
+    assert again.milestones is not None and again.milestones[0].paid == Decimal("400.00")
+    view = await state(latest)
+    assert view.milestones is not None and view.milestones[0].paid == Decimal("400.00")
+    assert [e.kind for e in view.history].count("milestone") == 1
+
+    # Another key is another payment, as the caller meant.
+    more = await _pay(latest, f"{Updates.RECORD_MILESTONE}:fin_he:{uuid.uuid4().hex}", "100")
+    assert more.milestones is not None and more.milestones[0].paid == Decimal("500.00")
+
+
+async def test_a_refused_update_retried_after_continue_as_new_is_refused_alike(
+    temporal_short: WorkflowEnvironment, short_queue: str, policies: dict[str, Policy]
+) -> None:
+    h = await _awaiting_deposit(temporal_short, short_queue, policies)
+    key = f"{Updates.RECORD_MILESTONE}:fin_he:{uuid.uuid4().hex}"
+    with pytest.raises(WorkflowUpdateFailedError) as first:
+        await _pay(h, key, "400", milestone="no_such_milestone")
+    cause = first.value.cause
+    assert isinstance(cause, ApplicationError)
+
+    # Grow the run past the threshold with a real payment, so it continues as new.
+    first_run = await _run_id(temporal_short, h)
+    await _pay(h, f"{Updates.RECORD_MILESTONE}:fin_he:{uuid.uuid4().hex}", "100")
+    latest = temporal_short.client.get_workflow_handle(h.id)
+    assert await _run_id(temporal_short, h) != first_run
+
+    with pytest.raises(WorkflowUpdateFailedError) as again:
+        await _pay(latest, key, "400", milestone="no_such_milestone")
+    repeated = again.value.cause
+    assert isinstance(repeated, ApplicationError)
+    assert (repeated.type, repeated.message) == (cause.type, cause.message)

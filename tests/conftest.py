@@ -76,13 +76,26 @@ def db_sessions(db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return make_sessionmaker(db_engine)
 
 
-@pytest.fixture(scope="session")
-async def temporal_local() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
+async def start_dev_server(**dynamic_config: int) -> WorkflowEnvironment:
+    """A Temporal dev server of our own, with our search attributes and converter.
+
+    ``dynamic_config`` sets server limits (``{"limit.blobSize.error": 4096}``) for
+    the tests that need a server unlike production's; the caller shuts it down.
+    """
+    extra: list[str] = []
+    for key, value in dynamic_config.items():
+        extra += ["--dynamic-config-value", f"{key}={value}"]
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
+        dev_server_extra_args=extra,
     )
+
+
+@pytest.fixture(scope="session")
+async def temporal_local() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server()
     yield env
     await env.shutdown()
 

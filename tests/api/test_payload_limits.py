@@ -14,13 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from domain import search_attributes
 
-from ..conftest import _binary
+from ..conftest import start_dev_server
 from .conftest import Auth, make_settings, running, temporal_target
 
 BLOB_LIMIT = (
@@ -34,16 +31,8 @@ async def small_blob_stack(
 ) -> AsyncIterator[httpx.AsyncClient]:
     from worker.main import build_worker
 
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"),
-        search_attributes=search_attributes.ALL,
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            f"limit.blobSize.error={BLOB_LIMIT}",
-            "--dynamic-config-value",
-            f"limit.blobSize.warn={BLOB_LIMIT // 2}",
-        ],
+    env = await start_dev_server(
+        **{"limit.blobSize.error": BLOB_LIMIT, "limit.blobSize.warn": BLOB_LIMIT // 2}
     )
     try:
         settings = make_settings(pg_url, temporal_target(env), APPROVALS_RPC_TIMEOUT_SECONDS=5)

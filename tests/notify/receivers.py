@@ -135,6 +135,19 @@ class HttpReceiver:
     status: int = 200
     answer: dict[str, Any] = field(default_factory=lambda: {"errcode": 0, "errmsg": "ok"})
     delay: float = 0.0
+    most_at_once: int = 0
+    """The most POSTs it was answering at the same time."""
+    _at_once: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._at_once += 1
+            self.most_at_once = max(self.most_at_once, self._at_once)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._at_once -= 1
 
 
 @contextmanager
@@ -145,8 +158,12 @@ def http_receiver() -> Iterator[HttpReceiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             recv.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            if recv.delay:
-                time.sleep(recv.delay)
+            recv._enter()
+            try:
+                if recv.delay:
+                    time.sleep(recv.delay)
+            finally:
+                recv._leave()
             data = json.dumps(recv.answer).encode()
             try:
                 self.send_response(recv.status)

@@ -10,6 +10,7 @@ moves to a new run between the first call and the retry.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -18,18 +19,16 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain import search_attributes
 from domain.constants import Signals, Updates
 from domain.policy import Policy
-from domain.process import MilestoneInput, RequestView
-from tests.conftest import _binary
+from domain.process import DecideInput, EventKind, MilestoneInput, RequestView
+from tests.conftest import start_dev_server
 from worker.main import build_worker
 
-from .conftest import _terminate_leftovers, decide_by_signal, signed, start, state
+from .conftest import _terminate_leftovers, decide_by_signal, eventually, signed, start, state
 
 SUGGEST_AFTER_EVENTS = 25
 
@@ -37,14 +36,8 @@ SUGGEST_AFTER_EVENTS = 25
 @pytest.fixture(scope="module")
 async def temporal_short() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server that suggests continue-as-new once a run has a few dozen events."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"),
-        search_attributes=search_attributes.ALL,
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER_EVENTS}",
-        ],
+    env = await start_dev_server(
+        **{"limit.historyCount.suggestContinueAsNew": SUGGEST_AFTER_EVENTS}
     )
     yield env
     await env.shutdown()
@@ -97,6 +90,23 @@ async def _run_id(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any]) -> str:
     return run_id
 
 
+async def _continued_from(env: WorkflowEnvironment, h: WorkflowHandle[Any, Any], run: str) -> None:
+    """Make the request move on from ``run``: the server suggests continue-as-new when a
+    workflow task starts on a long history, so send unsigned signals (each recorded as
+    ignored, nothing else changes) until a task starts past the threshold."""
+    latest = env.client.get_workflow_handle(h.id)
+
+    async def moved() -> bool:
+        return await _run_id(env, h) != run
+
+    for _ in range(SUGGEST_AFTER_EVENTS):
+        if await moved():
+            return
+        await latest.signal(Signals.DECIDE, DecideInput(actor="nobody", action="approve"))
+        await asyncio.sleep(0.3)
+    await eventually(moved, seconds=10)
+
+
 async def test_a_payment_retried_after_continue_as_new_is_counted_once(
     temporal_short: WorkflowEnvironment, short_queue: str, policies: dict[str, Policy]
 ) -> None:
@@ -107,14 +117,14 @@ async def test_a_payment_retried_after_continue_as_new_is_counted_once(
     paid = await _pay(h, key, "400")
     assert paid.milestones is not None and paid.milestones[0].paid == Decimal("400.00")
 
+    await _continued_from(temporal_short, h, first_run)
     latest = temporal_short.client.get_workflow_handle(h.id)
-    assert await _run_id(temporal_short, h) != first_run  # it continued as new meanwhile
 
     again = await _pay(latest, key, "400")
     assert again.milestones is not None and again.milestones[0].paid == Decimal("400.00")
     view = await state(latest)
     assert view.milestones is not None and view.milestones[0].paid == Decimal("400.00")
-    assert [e.kind for e in view.history].count("milestone") == 1
+    assert [e.kind for e in view.history].count(EventKind.MILESTONE) == 1
 
     # Another key is another payment, as the caller meant.
     more = await _pay(latest, f"{Updates.RECORD_MILESTONE}:fin_he:{uuid.uuid4().hex}", "100")
@@ -134,8 +144,8 @@ async def test_a_refused_update_retried_after_continue_as_new_is_refused_alike(
     # Grow the run past the threshold with a real payment, so it continues as new.
     first_run = await _run_id(temporal_short, h)
     await _pay(h, f"{Updates.RECORD_MILESTONE}:fin_he:{uuid.uuid4().hex}", "100")
+    await _continued_from(temporal_short, h, first_run)
     latest = temporal_short.client.get_workflow_handle(h.id)
-    assert await _run_id(temporal_short, h) != first_run
 
     with pytest.raises(WorkflowUpdateFailedError) as again:
         await _pay(latest, key, "400", milestone="no_such_milestone")

@@ -4,6 +4,7 @@ A refusal carries a machine-readable code; the API maps each code to an HTTP
 status. Inside the workflow they travel as ``ApplicationError(type=code)``.
 """
 
+import re
 from enum import StrEnum
 
 from pydantic import ValidationError
@@ -57,3 +58,30 @@ def field_problems(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
     )
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+MAX_UNREADABLE_PROBLEM = 300
+
+
+def unreadable_problems(exc: Exception) -> str:
+    """What was wrong with a payload nobody may be trusted for, in words safe to store.
+
+    Like :func:`field_problems`, but from the sender's payload: no input value and no
+    message text (a validator's message may quote the input) is repeated, only the
+    field names that are plain identifiers and pydantic's error types, so whatever
+    was sent, the result is short printable ASCII.
+    """
+    if not isinstance(exc, ValidationError):
+        return f"the payload could not be decoded ({type(exc).__name__})"[:MAX_UNREADABLE_PROBLEM]
+
+    def part(p: object) -> str:
+        if isinstance(p, int):
+            return str(p)
+        return p if isinstance(p, str) and _SAFE_NAME.fullmatch(p) else "?"
+
+    problems = "; ".join(
+        f"{'.'.join(part(p) for p in err['loc']) or '(top)'}: {err['type']}"
+        for err in exc.errors(include_url=False, include_input=False)
+    )
+    return problems[:MAX_UNREADABLE_PROBLEM]

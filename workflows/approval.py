@@ -18,14 +18,16 @@ Temporal timers, recomputed from state, never polled.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.constants import WORKFLOW_NAME, Queries, Signals, Updates
     from domain.core.machine import Message, Process
-    from domain.errors import DomainError, ErrorCode
+    from domain.errors import DomainError, ErrorCode, unreadable_problems
     from domain.process import (
         ApprovalInput,
         DecideInput,
@@ -39,11 +41,34 @@ with workflow.unsafe.imports_passed_through():
     from workflows.effects import ONE_WRITE, Effects
 
 
+RECORD_UNREADABLE = "record-unreadable-signals"
+"""Patch: a signal whose payload cannot be read is recorded as ignored (an audit row
+naming the signal and what was wrong), where runs before it dropped it unseen."""
+
+_M = TypeVar("_M", bound=Message | DirectoryChangedInput)
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """A signal whose payload did not decode into its message type."""
+
+    signal: str
+    problem: str
+
+
+def _read(raw: RawValue, kind: type[_M], signal: str) -> _M | _Unreadable:
+    """The signal's message, or what was wrong with it (the SDK would drop it silently)."""
+    try:
+        return workflow.payload_converter().from_payload(raw.payload, kind)
+    except Exception as exc:  # whatever the sender's bytes cause, it is the sender's
+        return _Unreadable(signal, unreadable_problems(exc))
+
+
 @dataclass
 class _Action:
     """One queued input, processed by the main loop in arrival order."""
 
-    message: Message | DirectoryChangedInput
+    message: Message | DirectoryChangedInput | _Unreadable
     from_signal: bool
     update_id: str | None = None
     done: bool = False
@@ -109,7 +134,7 @@ class ApprovalWorkflow:
         # Closed: refuse whatever arrived too late, then let handlers finish.
         while self._queue:
             action = self._queue.pop(0)
-            if isinstance(action.message, DirectoryChangedInput):
+            if isinstance(action.message, DirectoryChangedInput | _Unreadable):
                 action.error = _refusal(
                     DomainError(ErrorCode.INVALID_STATE, "the request is closed")
                 )
@@ -129,6 +154,8 @@ class ApprovalWorkflow:
         msg = action.message
         if isinstance(msg, DirectoryChangedInput):
             await self._effects.drive(self._process.directory_changed(msg))
+        elif isinstance(msg, _Unreadable):
+            await self._effects.drive(self._process.ignore_unreadable(msg.signal, msg.problem))
         else:
             err = await self._effects.drive(self._process.handle(msg, action.from_signal))
             if err is not None:
@@ -202,29 +229,40 @@ class ApprovalWorkflow:
         self._check(inp)
 
     @workflow.signal(name=Signals.DECIDE)
-    def decide_signal(self, inp: DecideInput) -> None:
-        self._queue.append(_Action(inp, from_signal=True))
+    def decide_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, DecideInput, Signals.DECIDE)
 
     @workflow.signal(name=Signals.RESUBMIT)
-    def resubmit_signal(self, inp: ResubmitInput) -> None:
-        self._queue.append(_Action(inp, from_signal=True))
+    def resubmit_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, ResubmitInput, Signals.RESUBMIT)
 
     @workflow.signal(name=Signals.WITHDRAW)
-    def withdraw_signal(self, inp: WithdrawInput) -> None:
-        self._queue.append(_Action(inp, from_signal=True))
+    def withdraw_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, WithdrawInput, Signals.WITHDRAW)
 
     @workflow.signal(name=Signals.TRANSFER)
-    def transfer_signal(self, inp: TransferInput) -> None:
-        self._queue.append(_Action(inp, from_signal=True))
+    def transfer_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, TransferInput, Signals.TRANSFER)
 
     @workflow.signal(name=Signals.RECORD_MILESTONE)
-    def record_milestone_signal(self, inp: MilestoneInput) -> None:
-        self._queue.append(_Action(inp, from_signal=True))
+    def record_milestone_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, MilestoneInput, Signals.RECORD_MILESTONE)
 
     @workflow.signal(name=Signals.DIRECTORY_CHANGED)
-    def directory_changed(self, inp: DirectoryChangedInput) -> None:
+    def directory_changed(self, raw: RawValue) -> None:
         """Someone may have left: check the current approvers against the directory."""
-        self._queue.append(_Action(inp, from_signal=True))
+        self._signalled(raw, DirectoryChangedInput, Signals.DIRECTORY_CHANGED)
+
+    def _signalled(self, raw: RawValue, kind: type[_M], signal: str) -> None:
+        """Queue a signal's message; one that cannot be read is queued to be recorded."""
+        message = _read(raw, kind, signal)
+        if isinstance(message, _Unreadable):
+            workflow.logger.warning("unreadable %s signal: %s", signal, message.problem)
+            # Runs before the patch dropped it unseen, and it woke nothing: queueing it
+            # would end their timers early, so they still drop it.
+            if not workflow.patched(RECORD_UNREADABLE):
+                return
+        self._queue.append(_Action(message, from_signal=True))
 
     async def _submit_action(self, message: Message) -> RequestView:
         update_id = _update_id()

@@ -85,6 +85,8 @@ OUTCOMES = frozenset(
 """Transitions the people copied (CC) are told of."""
 
 MAX_NONCES = 2000
+UNKNOWN_SENDER = "(unreadable)"
+"""The actor of an ignored signal whose payload could not be read (not a valid user id)."""
 MAX_APPLIED = 500
 """Update ids remembered across continue-as-new (the most recent ones)."""
 KEEP_EVENTS_ON_CONTINUE = 50
@@ -313,6 +315,21 @@ class Process:
                 "reason": err.message,
                 "code": err.code.value,
             },
+        )
+
+    def ignore_unreadable(self, signal: str, problem: str) -> Step[None]:
+        """Record a signal whose payload could not be read: nobody is named, nothing changes.
+
+        Its sender is unknown (the actor is part of what could not be read), so the row
+        names :data:`UNKNOWN_SENDER`, which no directory user can be.
+        """
+        if self.finished:
+            return
+        yield from self.record(
+            EventKind.IGNORED,
+            actor=UNKNOWN_SENDER,
+            comment=None,
+            data={"signal": signal, "reason": problem, "code": ErrorCode.VALIDATION.value},
         )
 
     def look_up(

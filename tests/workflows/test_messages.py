@@ -29,6 +29,7 @@ from workflows.approval import ApprovalWorkflow
 from .conftest import (
     audit_kinds,
     contract_at_first_stage,
+    eventually,
     request_id,
     request_row,
     signal,
@@ -259,3 +260,36 @@ async def test_invalid_signal_is_recorded_and_ignored_then_replay_is_determinist
     await Replayer(
         workflows=[ApprovalWorkflow], data_converter=pydantic_data_converter
     ).replay_workflow(history)
+
+
+async def test_a_signal_that_cannot_be_read_is_recorded_as_ignored_and_changes_nothing(
+    temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
+):
+    """The SDK would drop it with a log line; the audit trail names it and what was wrong,
+    never the sent values (they may be anything), and the request goes on as before."""
+    h = await contract_at_first_stage(temporal_local.client, local_queue, policies)
+    before = await state(h)
+    await h.signal(Signals.DECIDE, {"actor": "bcd_zheng\x00", "action": "approve"})
+    await h.signal(Signals.RECORD_MILESTONE, {"milestone": "deposit", "amount": "lots", "k\x00": 1})
+
+    async def both_recorded() -> bool:
+        return (await audit_kinds(db_sessions, request_id(h))).count("ignored") == 2
+
+    await eventually(both_recorded, seconds=20)
+    v = await state(h)
+    assert (v.status, v.stage_index, v.current_approvers) == (
+        before.status,
+        before.stage_index,
+        before.current_approvers,
+    )
+    unread = [e for e in v.history if e.kind == "ignored"]
+    assert [(e.actor, e.data["signal"], e.data["code"]) for e in unread] == [
+        ("(unreadable)", Signals.DECIDE, "validation_error"),
+        ("(unreadable)", Signals.RECORD_MILESTONE, "validation_error"),
+    ]
+    assert unread[0].data["reason"].startswith("actor: ")
+    assert "\x00" not in unread[1].data["reason"] and "lots" not in unread[1].data["reason"]
+    assert unread[1].data["reason"].split("; ") == ["actor: missing", "amount: invalid_input"]
+    # Still decidable as ever.
+    v = await decide(h, "bcd_zheng")
+    assert v.stage_index == 1

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
     from domain.constants import Activities
     from domain.core.details import details
-    from domain.core.effects import Effect, LookUp, Pay, Step, Verify, Write
+    from domain.core.effects import Effect, LookUp, Patched, Pay, Step, Verify, Write
     from domain.core.machine import Process
     from domain.core.queries import current_approvers
     from domain.process import (
@@ -116,6 +116,8 @@ class Effects:
                 retry_policy=_RETRY,
                 summary="who sent this?",
             )
+        if isinstance(effect, Patched):
+            return workflow.patched(effect.change)
         if isinstance(effect, Pay):
             return await workflow.execute_activity(
                 Activities.EXECUTE_PAYOUT,

@@ -58,10 +58,23 @@ class Pay:
     summary: str
 
 
-Effect = Write | LookUp | Verify | Pay
+@dataclass(frozen=True)
+class Patched:
+    """May the process take a changed path here? Result: ``bool``.
+
+    A rule whose change would alter what an already running request does next asks
+    this where old and new rules part. The workflow answers with
+    ``workflow.patched(change)``: True for a request that reaches this point on the
+    new code, False while it replays a history the old rules made, so that history
+    replays as it was. Asked only on the changed path, so other requests pay nothing."""
+
+    change: str
+
+
+Effect = Write | LookUp | Verify | Pay | Patched
 
 Step = Generator[Effect, Any, R]
 """A step of the process: yields effects, is sent their results, returns ``R``."""
 
 
-__all__ = ["Effect", "LookUp", "Pay", "Step", "Verify", "Write"]
+__all__ = ["Effect", "LookUp", "Patched", "Pay", "Step", "Verify", "Write"]

@@ -34,11 +34,15 @@ from domain.process import (
 from domain.requests import condition_values
 
 from . import admission, aftercare, escalation
-from .effects import Step
+from .effects import Patched, Step
 from .queries import active_stage, current_approvers, stage_complete
 
 if TYPE_CHECKING:
     from .machine import Message, Process
+
+TOP_STEPS_IN = "top-authority-steps-in"
+"""Change: at the resolve timeout the top authority steps in on a slot with no one left
+above its holders. Requests that met that dead end before it replay as they were."""
 
 
 def submit(p: Process) -> Step[None]:
@@ -388,9 +392,11 @@ def on_resolve_due(p: Process) -> Step[None]:
     waiting = [s for s in stage.slots if s.decision is None]
     fresh = [u for u in top if not any(s.may_act(u) for s in waiting)]
     if fresh:
+        sources = {u for s in waiting for u in s.escalation_frontier}
         # A slot whose holders and everyone above them left has no frontier: the top
         # authority steps in there all the same, or nobody could ever decide it.
-        sources = {u for s in waiting for u in s.escalation_frontier} or {v.requester}
+        if not sources and (yield Patched(TOP_STEPS_IN)):
+            sources = {v.requester}
         yield from add_escalated(
             p, stage, waiting, {u: fresh for u in sorted(sources)}, reason="resolve timeout"
         )

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from db.directory import OrgFile, read_org_file
 from domain import signing
 from domain.constants import Activities
-from domain.core.effects import LookUp, Pay, Step, Verify, Write
+from domain.core.effects import LookUp, Patched, Pay, Step, Verify, Write
 from domain.core.machine import Process
 from domain.policy import ApproverSpec, StageMode
 from domain.process import (
@@ -207,6 +207,9 @@ class Driver:
     """When set, every ``Verify`` answers with this reason (a forged proof); otherwise
     only a proof older than ``signing.MAX_AGE`` is refused."""
     payouts: list[str] = field(default_factory=list)
+    patched: bool = True
+    """How every ``Patched`` is answered: True as for a request on today's code, False
+    as while replaying a history the older rules made."""
 
     def run(self, process: Process, step: Step[_R]) -> _R:
         """Like the workflow's shell: a step's writes go out together when it ends, with
@@ -239,6 +242,8 @@ class Driver:
                 if process.now() - proof.issued_at > signing.MAX_AGE:
                     return VerifyProofOutput(reason="the proof has expired")
             return VerifyProofOutput(reason=self.refuse_proof)
+        if isinstance(effect, Patched):
+            return self.patched
         if isinstance(effect, Pay):
             assert effect.arg.idempotency_key not in self.payouts, "paid twice"
             self.payouts.append(effect.arg.idempotency_key)

@@ -13,11 +13,11 @@ COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcde
                      POSTGRES_PASSWORD=compose-config-check
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint fmt compose-check clean bench bench-seed record-histories
+.PHONY: help install dev test lint fmt compose-check chromium-check clean bench bench-seed record-histories
 
 help:
 	@echo "make dev    run the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it"
-	@echo "make test   lint, type-check, validate docker-compose.yml, run every test (what CI runs)"
+	@echo "make test   lint, type-check, validate docker-compose.yml, run every test, browser tests too (what CI runs)"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make fmt    ruff --fix and ruff format"
 	@echo "make clean  delete $(DATA)/ (database, Temporal history, logs) and tool caches, without asking"
@@ -61,11 +61,27 @@ compose-check:
 	fi
 	$(COMPOSE_CHECK_ENV) docker-compose config -q
 
+# The browser tests (tests/web) drive Debian's chromium through Playwright; Playwright's
+# own browser download (`playwright install`) is never used.
+chromium-check:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "chromium is missing: installing it from Debian's packages (for tests/web)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a \
+	      apt-get install -y -qq chromium; } >/tmp/approvals-apt.log 2>&1 \
+	      || { cat /tmp/approvals-apt.log >&2; exit 1; }; \
+	  else \
+	    echo "chromium is missing and this is not root: install it (sudo apt-get install chromium) and re-run; the browser tests in tests/web need it" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(MAKE) --no-print-directory compose-check
+	$(MAKE) --no-print-directory chromium-check
 	$(BIN)/pytest
 
 # Refuses while `approvals dev` runs on $(DATA); otherwise deletes without asking.

@@ -5,12 +5,18 @@ from the v1 API with the bearer token the user pastes in. It is one static file
 with inline CSS and JavaScript (no build step, nothing fetched from elsewhere),
 served under a Content-Security-Policy that allows exactly its own inline
 script and style and API calls to this origin.
+
+Its words, in zh-CN and en, are data of their own (``inbox.i18n.json``), used
+through ``inbox.i18n.js`` (which language, and the words in it): the page is
+served with both inlined as one more ``<script>``, so the browser still makes one
+request and the policy still allows exactly the code served, by hash.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +27,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 router = APIRouter(include_in_schema=False)
 
 PAGE_FILE = "inbox.html"
+TEXT_FILE = "inbox.i18n.json"
+LANGUAGE_FILE = "inbox.i18n.js"
+TEXT_MARKER = "<!-- inbox.i18n: the server puts the dictionary and inbox.i18n.js here -->"
+"""Replaced by one script: ``INBOX_TEXT`` (the dictionary), then ``I18N`` (inbox.i18n.js)."""
 INBOX_PATH = "/inbox"
 
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
@@ -61,9 +71,26 @@ def content_security_policy(html: str) -> str:
     )
 
 
+def language_script(dictionary: str, code: str) -> str:
+    """The dictionary (JSON text) as ``const INBOX_TEXT``, then ``code``, as one script.
+
+    In the dictionary ``<`` is written as ``\\u003c``, so no text in it can ever close
+    the script.
+    """
+    if "</script" in code.lower():
+        raise ValueError(f"{LANGUAGE_FILE} may not contain </script")
+    data = json.loads(dictionary)
+    literal = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    return f"<script>\nconst INBOX_TEXT = {literal};\n{code}</script>"
+
+
 def load_page() -> Page:
-    """Read the page from the package (on each call: it is small, and edits show at once)."""
-    html = resources.files("api.web").joinpath(PAGE_FILE).read_text(encoding="utf-8")
+    """Read the page and its words from the package (on each call: edits show at once)."""
+    files = resources.files("api.web")
+    html = files.joinpath(PAGE_FILE).read_text(encoding="utf-8")
+    dictionary = files.joinpath(TEXT_FILE).read_text(encoding="utf-8")
+    code = files.joinpath(LANGUAGE_FILE).read_text(encoding="utf-8")
+    html = html.replace(TEXT_MARKER, language_script(dictionary, code), 1)
     return Page(html=html, csp=content_security_policy(html))
 
 

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
+from importlib import resources
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.web.router import TEXT_FILE
+from domain.policy import StageMode
+from domain.process import EventKind, MilestoneStatus, StageStatus, Status
 
 from .conftest import make_settings
 
@@ -234,3 +239,44 @@ def test_web_pages_stay_out_of_the_api_schema(app: FastAPI) -> None:
     paths = app.openapi()["paths"]
     assert "/inbox" not in paths
     assert "/" not in paths
+
+
+def _keys(tree: dict[str, object], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in tree.items():
+        keys.add(prefix + key)
+        if isinstance(value, dict):
+            keys |= _keys(value, prefix + key + ".")
+    return keys
+
+
+async def test_both_languages_have_every_word_the_page_asks_for(web: httpx.AsyncClient) -> None:
+    """The page's words come from one dictionary per language, zh-CN and en, alike."""
+    dictionary = json.loads(
+        resources.files("api.web").joinpath(TEXT_FILE).read_text(encoding="utf-8")
+    )
+    assert set(dictionary) == {"en", "zh-CN"}
+    assert _keys(dictionary["en"]) == _keys(dictionary["zh-CN"])
+    resp, page = await _page(web)
+    html = resp.text
+    script = "".join(page.scripts)
+    asked = set(re.findall(r"\btn?\(\"([a-z_]+)\"", script))
+    asked |= {v for e in page.elements for k, v in e.attrs.items() if k.startswith("data-i18n")}
+    asked |= set(re.findall(r"(?:label|done): \"([a-z_]+)\"", script))  # ACTIONS
+    assert {"app_title", "sign_in", "tab_inbox", "action_approve", "done_reject"} <= asked
+    assert asked <= set(dictionary["en"]), asked - set(dictionary["en"])
+    # Every value the API may send has its word (the page shows an unknown one as it is).
+    for group, values in (
+        ("status", {s.value for s in Status} - {Status.AWAITING.value}),
+        ("event", {k.value for k in EventKind}),
+        ("stage_status", {s.value for s in StageStatus}),
+        ("milestone_status", {s.value for s in MilestoneStatus}),
+        ("mode", {m.value for m in StageMode}),
+    ):
+        for lang in dictionary.values():
+            assert values <= set(lang[group]), (group, values - set(lang[group]))
+    # The dictionary is served inside the page (one response, allowed by hash), never as markup.
+    assert "const INBOX_TEXT = " in html and "const I18N = " in html and "需要您审批" in html
+    assert "<!-- inbox.i18n" not in html
+    for lang in dictionary.values():
+        assert "<" not in json.dumps(lang, ensure_ascii=False)

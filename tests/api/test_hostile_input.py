@@ -368,16 +368,21 @@ async def test_a_malformed_payload_sent_straight_to_temporal_freezes_nothing(
     # An update is rejected when the worker decodes it...
     with pytest.raises(WorkflowUpdateFailedError):
         await handle.execute_update(Updates.DECIDE, bad, result_type=RequestView)
-    # ...and a signal is dropped (the SDK logs it): the workflow task does not fail.
+    # ...and a signal is recorded as ignored, naming no one and quoting nothing of it:
+    # the workflow task does not fail.
     await handle.signal(Signals.DECIDE, bad)
 
     resp = await post(
         api, auth, "bcd_zheng", f"/v1/requests/{rid}/decisions", {"action": "approve"}
     )
     assert resp.status_code == 200, resp.text
-    assert resp.json()["stage_index"] == 1
+    view = resp.json()
+    assert view["stage_index"] == 1
     kinds = await db.event_kinds(rid)
-    assert kinds.count("approved") == 1 and "ignored" not in kinds
+    assert kinds.count("approved") == 1 and kinds.count("ignored") == 1
+    (ignored,) = [e for e in view["history"] if e["kind"] == "ignored"]
+    assert ignored["actor"] == "(unreadable)" and ignored["comment"] is None
+    assert ignored["data"]["reason"] == "comment: invalid_input"
 
 
 @pytest.mark.parametrize(

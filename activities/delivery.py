@@ -30,6 +30,7 @@ from db.deliveries import (
     load_job,
     load_jobs,
     plan_deliveries,
+    prune_finished,
     record_attempt,
 )
 from db.engine import transaction
@@ -136,6 +137,11 @@ class DeliveryActivities:
 
         async with transaction(self._sessions) as session:
             claimed = await claim_due(session, now, input.batch, lease, CHANNELS)
+        if n.retention is not None:
+            async with transaction(self._sessions) as session:
+                pruned = await prune_finished(session, now - n.retention)
+            if pruned:
+                activity.logger.info("deleted %d finished deliveries (retention)", pruned)
         return ClaimedBatch(
             planned=planned,
             claimed=[

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     delivery_max_age_hours: float = Field(
         default=72.0, gt=0, alias="APPROVALS_DELIVERY_MAX_AGE_HOURS"
     )
+    delivery_retention_days: float = Field(
+        default=90.0, ge=0, alias="APPROVALS_DELIVERY_RETENTION_DAYS"
+    )
+    """Sent and skipped deliveries older than this are deleted by the delivery passes
+    (0: kept for ever). Failed and pending ones are always kept."""
     delivery_concurrency: int = Field(
         default=8, ge=1, le=100, alias="APPROVALS_DELIVERY_CONCURRENCY"
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -280,3 +280,26 @@ async def retry_delivery(
         row.attempts = 0
         row.next_attempt_at = now
     return row
+
+
+PRUNE_BATCH = 1000
+"""Finished deliveries one pass deletes at most: a backlog shrinks over a few passes,
+and no pass holds its locks for long."""
+_FINISHED = text("deliveries.status IN ('sent', 'skipped')")
+"""Spelled as the partial index ix_deliveries_finished_created is, so the planner uses it."""
+
+
+async def prune_finished(session: AsyncSession, before: datetime, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to ``limit`` sent or skipped deliveries created before ``before``.
+
+    Pending and failed ones stay (they still matter to someone). The notices they
+    came from are marked fanned out, so nothing is planned or sent again.
+    """
+    doomed = (
+        select(DeliveryRow.id)
+        .where(_FINISHED, DeliveryRow.created_at < before)
+        .order_by(DeliveryRow.created_at, DeliveryRow.id)
+        .limit(limit)
+    )
+    result = await session.execute(delete(DeliveryRow).where(DeliveryRow.id.in_(doomed)))
+    return int(getattr(result, "rowcount", 0) or 0)

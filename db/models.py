@@ -197,6 +197,12 @@ class DeliveryRow(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_deliveries_status_id", "status", "id"),
+        Index(
+            "ix_deliveries_finished_created",
+            "created_at",
+            "id",
+            postgresql_where=text("status IN ('sent', 'skipped')"),
+        ),
     )
 
 

@@ -24,6 +24,9 @@ class Notifier:
     default_channels: tuple[str, ...] = ("email",)
     max_attempts: int = 6
     max_age: timedelta = timedelta(hours=72)
+    retention: timedelta | None = timedelta(days=90)
+    """Sent and skipped deliveries are deleted this long after they were planned; None
+    keeps them (``APPROVALS_DELIVERY_RETENTION_DAYS``, 0 for none)."""
     concurrency: int = 8
     """Sends of one channel's batch under way at once (``APPROVALS_DELIVERY_CONCURRENCY``)."""
 
@@ -85,5 +88,10 @@ def build_notifier(settings: Settings, action_links: ActionLinks = no_action_lin
         robots=robots,
         max_attempts=settings.delivery_max_attempts,
         max_age=timedelta(hours=settings.delivery_max_age_hours),
+        retention=(
+            timedelta(days=settings.delivery_retention_days)
+            if settings.delivery_retention_days > 0
+            else None
+        ),
         concurrency=settings.delivery_concurrency,
     )

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +141,12 @@ class Settings(BaseSettings):
     )
     """Unset: ``otlp`` when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, else ``off``."""
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+
+    @field_validator("tracing", "otlp_endpoint", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes ${VAR:-} through as an empty string.
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

@@ -15,6 +15,7 @@ from common.tracing import temporal_interceptors
     ("values", "mode"),
     [
         ({}, "off"),
+        ({"APPROVALS_TRACING": "", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}, "off"),  # compose's ${X:-}
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, "otlp"),
         ({"APPROVALS_TRACING": "console"}, "console"),
         ({"APPROVALS_TRACING": "off", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, "off"),

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from common.metrics import count_transitions
 from db import directory
 from db.engine import transaction
 from db.models import AssignmentRow, EventRow, NotificationRow, PayoutRow, RequestRow
@@ -185,7 +186,8 @@ class ApprovalActivities:
         gets its audit row and notices, but never rolls the read-model back.
         """
         async with transaction(self._sessions) as session:
-            await _write_transition(session, record)
+            written = await _write_transition(session, record)
+        count_transitions(written)
 
     @activity.defn(name=Activities.RECORD_TRANSITIONS)
     async def record_transitions(self, batch: TransitionBatch) -> None:
@@ -196,19 +198,24 @@ class ApprovalActivities:
         and never moves the read-model back. A handful of statements whatever the
         batch's size: the read-model row, every event, the inbox, every notice.
         """
+        written: list[str] = []
         async with transaction(self._sessions) as session:
             if batch.view is None:  # a batch from a worker that sent a view per record
                 last = len(batch.records) - 1
                 for i, record in enumerate(batch.records):
-                    await _write_transition(session, record, read_model=i == last)
-                return
-            await _write_batch(session, batch.view, batch.records)
+                    written += await _write_transition(session, record, read_model=i == last)
+            else:
+                written = await _write_batch(session, batch.view, batch.records)
+        count_transitions(written)
 
 
 async def _write_batch(
     session: AsyncSession, view: RequestView, records: list[TransitionRecord]
-) -> None:
-    """The transitions of ``records`` and the read-model ``view`` they lead to."""
+) -> list[str]:
+    """The transitions of ``records`` and the read-model ``view`` they lead to.
+
+    Returns the kinds of the events written (not those a retry found already there).
+    """
     last = records[-1].event
     # The row first (events refer to it); moved forward only, as in _write_transition.
     moved = await _update_request(session, view, last)
@@ -227,12 +234,13 @@ async def _write_batch(
             records[0].event.seq,
             last.seq,
         )
-        return
+        return []
     if moved or created:
         await _rewrite_assignments(session, view)
     await _insert_notices(
         session, view.id, [n for r in records if r.event.seq in written for n in r.notices]
     )
+    return [str(r.event.kind) for r in records if r.event.seq in written]
 
 
 def _event_values(request_id: str, event: HistoryEvent) -> dict[str, Any]:
@@ -250,8 +258,10 @@ def _event_values(request_id: str, event: HistoryEvent) -> dict[str, Any]:
 
 async def _write_transition(
     session: AsyncSession, record: TransitionRecord, *, read_model: bool = True
-) -> None:
+) -> list[str]:
     """Audit event and notices of one transition, and (``read_model``) the row and inbox.
+
+    Returns the kind of the event, or nothing when a retry found it already written.
 
     In a batch only the last transition moves the read-model: its snapshot is the
     state after all of them, and assignment rows are never deleted, so nothing an
@@ -266,10 +276,11 @@ async def _write_transition(
         activity.logger.info(
             "transition %s #%d already recorded; nothing to do", view.id, event.seq
         )
-        return
+        return []
     if created or (read_model and await _update_request(session, view, event)):
         await _rewrite_assignments(session, view)
     await _insert_notices(session, view.id, record.notices)
+    return [str(event.kind)]
 
 
 def _request_values(view: RequestView, event: HistoryEvent) -> dict[str, Any]:

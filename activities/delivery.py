@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from common.metrics import count_delivery_attempt
 from db.deliveries import (
     DeliveryJob,
     claim_due,
@@ -232,6 +233,7 @@ class DeliveryActivities:
                 max_attempts=self._notifier.max_attempts,
             )
         d = job.delivery
+        count_delivery_attempt(d.channel, status)
         if error is None:
             activity.logger.info("delivery %s sent (%s %s)", d.id, d.channel, d.target)
         else:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import db_errors, errors
 from api.deps import Core
+from api.metrics import HttpMetrics, metrics_endpoint
 from api.routers import deliveries, health, inbox, me, notifications, policies, requests
 from api.temporal_gateway import TemporalGateway
 from api.web import links as web_links
@@ -148,4 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_links.router)
     app.include_router(outbox_web.router)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    if settings.api_metrics:
+        # Outermost, so that what BodyLimit refuses is counted too; no token (Prometheus
+        # scrapes it) and not in the OpenAPI schema: it is for operators, not clients.
+        app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+        app.add_middleware(HttpMetrics)
     return app

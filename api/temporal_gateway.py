@@ -81,7 +81,8 @@ class TemporalGateway:
             if not recent:
                 try:
                     self._client = await asyncio.wait_for(
-                        connect(self._settings), timeout=self._settings.rpc_timeout_seconds
+                        connect(self._settings, service="approvals-api"),
+                        timeout=self._settings.rpc_timeout_seconds,
                     )
                     log.info("connected to Temporal at %s", self._settings.temporal_address)
                     return self._client

@@ -41,12 +41,14 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable, Mapping
+from collections import ChainMap
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from cli.children import Child, PidRecord, clear_stale_pid_file, port_answers, port_owner
+from cli.dev_metrics import metrics_env, metrics_lines
 from cli.embedded_pg import EmbeddedPostgres
 from cli.errors import CliError
 from cli.supervisor import Supervised, Supervisor
@@ -383,9 +385,12 @@ def demo_users(database_url: str) -> list[tuple[str, str, list[str]]]:
 
 
 def banner(
-    settings: Settings, tokens: list[tuple[str, str, list[str], str]], env_file: Path
+    settings: Settings,
+    tokens: list[tuple[str, str, list[str], str]],
+    env_file: Path,
+    metrics: Sequence[str] = (),
 ) -> str:
-    """What ``approvals dev`` prints once everything answers."""
+    """What ``approvals dev`` prints once everything answers (``metrics``: its lines)."""
     api = api_base_url(settings)
     ui = f"http://localhost:{settings.temporal_ui_port}"
     lines = [
@@ -399,6 +404,10 @@ def banner(
         f"  Logs          {settings.data_dir / 'logs'}",
         f"  Caught mails  {api}/dev/mails (dev SMTP server; the mail the stack sends)",
         "",
+    ]
+    if metrics:
+        lines += ["Metrics (Prometheus text format):", *metrics, ""]
+    lines += [
         "Bearer tokens of the demo users (also in "
         f"{env_file}: `source {env_file}` sets TOKEN_<user>):",
     ]
@@ -549,16 +558,21 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     catcher.start(env)
     if "APPROVALS_SMTP_HOST" not in os.environ:
         env.update(APPROVALS_SMTP_HOST="127.0.0.1", APPROVALS_SMTP_PORT=str(catcher_port))
+    # Each worker child serves its metrics on ports of its own; a ChainMap still sees a
+    # DATABASE_URL changed in ``env`` by a restart of PostgreSQL.
+    metrics = metrics_env(settings)
+    worker_env = ChainMap(metrics["worker"], env)
+    deliverer_env = ChainMap(metrics["deliverer"], env)
     worker = Child(
         "worker", [*me, "worker", "--only", "approvals"], run_dir=paths.run, log_dir=paths.logs
     )
     stack.push("worker", worker.stop)
-    worker.start(env)
+    worker.start(worker_env)
     deliverer = Child(
         "deliverer", [*me, "worker", "--only", "deliveries"], run_dir=paths.run, log_dir=paths.logs
     )
     stack.push("deliverer", deliverer.stop)
-    deliverer.start(env)
+    deliverer.start(deliverer_env)
 
     def delivering() -> bool:
         return asyncio.run(_worker_polling(settings, deliverer.pid, settings.delivery_task_queue))
@@ -584,7 +598,15 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
         for uid, name, roles in demo_users(database_url)
     ]
     write_env_file(paths.env_file, settings, database_url, tokens)
-    sys.stdout.write(banner(settings, tokens, paths.env_file) + "\n")
+    sys.stdout.write(
+        banner(
+            settings,
+            tokens,
+            paths.env_file,
+            metrics_lines(api_base_url(settings) if settings.api_metrics else None, metrics),
+        )
+        + "\n"
+    )
     sys.stdout.flush()
 
     # 6. supervise: restart whatever dies (see the module docstring for why that is safe)
@@ -603,10 +625,10 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     )
     services.append(
         supervised_child(
-            worker, env, ready=lambda: asyncio.run(_worker_polling(settings, worker.pid))
+            worker, worker_env, ready=lambda: asyncio.run(_worker_polling(settings, worker.pid))
         )
     )
-    services.append(supervised_child(deliverer, env, ready=delivering))
+    services.append(supervised_child(deliverer, deliverer_env, ready=delivering))
     services.append(supervised_child(api, env, ready=lambda: http_ok(f"{base}/healthz")))
     services.append(
         supervised_child(catcher, env, ready=lambda: port_answers("127.0.0.1", catcher_port))

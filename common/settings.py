@@ -6,12 +6,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 DEV_SIGNING_SECRET = "dev-only-signing-secret-change-me-0123456789"
+ADDRESS = r"^$|^\S+:\d{1,5}$"
+"""``host:port`` of a listening socket, or empty for none."""
 
 
 class Settings(BaseSettings):
@@ -126,6 +128,31 @@ class Settings(BaseSettings):
     """Activities the deliverer runs at once: a pass takes one per channel, plus its plan."""
     mailcatcher_port: int = Field(default=1025, ge=1, le=65535, alias="APPROVALS_MAILCATCHER_PORT")
 
+    # --- metrics and traces (common/metrics.py, common/tracing.py); README "Metrics and traces"
+    worker_metrics_address: str = Field(
+        default="127.0.0.1:9464", pattern=ADDRESS, alias="APPROVALS_WORKER_METRICS_ADDRESS"
+    )
+    """Where ``approvals worker`` serves the Temporal SDK's metrics (its runtime's own
+    Prometheus exporter); empty: not served."""
+    metrics_address: str = Field(
+        default="127.0.0.1:9465", pattern=ADDRESS, alias="APPROVALS_METRICS_ADDRESS"
+    )
+    """Where ``approvals worker`` serves our own metrics (prometheus-client); empty: not
+    served. The SDK's exporter serves only the SDK's, hence a second port."""
+    api_metrics: bool = Field(default=True, alias="APPROVALS_API_METRICS")
+    """Serve ``GET /metrics`` on the API (no authentication: keep it off public routes)."""
+    tracing: Literal["off", "otlp", "console"] | None = Field(
+        default=None, alias="APPROVALS_TRACING"
+    )
+    """Unset: ``otlp`` when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, else ``off``."""
+    otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+
+    @field_validator("tracing", "otlp_endpoint", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes ${VAR:-} through as an empty string.
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:
         if self.environment != "development" and (
@@ -149,6 +176,13 @@ class Settings(BaseSettings):
         if self.action_link_secret is not None and len(self.action_link_secret) < 32:
             raise ValueError("APPROVALS_ACTION_LINK_SECRET, when set, must be 32+ characters")
         return self
+
+    @property
+    def tracing_mode(self) -> Literal["off", "otlp", "console"]:
+        """Where traces go: ``APPROVALS_TRACING``, else OTLP if an endpoint is set."""
+        if self.tracing is not None:
+            return self.tracing
+        return "otlp" if self.otlp_endpoint else "off"
 
     def require_database_url(self) -> str:
         if not self.database_url:

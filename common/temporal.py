@@ -2,18 +2,30 @@
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.settings import Settings
+from common.tracing import temporal_interceptors
 
 
-async def connect(settings: Settings) -> Client:
-    """Connect, or raise ConnectionError naming the address (the SDK raises RuntimeError)."""
+async def connect(
+    settings: Settings, *, runtime: Runtime | None = None, service: str = "approvals"
+) -> Client:
+    """Connect, or raise ConnectionError naming the address (the SDK raises RuntimeError).
+
+    ``runtime``: the SDK runtime (default: the SDK's own), e.g. one that exports the SDK's
+    metrics (:func:`common.metrics.sdk_runtime`); workers built on the client use it.
+    With tracing on (``APPROVALS_TRACING``), the client, and every worker built on it,
+    carries the tracing interceptor; ``service`` names this process in the traces.
+    """
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             data_converter=pydantic_data_converter,
+            interceptors=temporal_interceptors(settings, service),
+            runtime=runtime,
         )
     except RuntimeError as exc:
         if "connect" not in str(exc).lower():

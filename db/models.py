@@ -66,6 +66,13 @@ class RequestRow(Base):
     __table_args__ = (
         UniqueConstraint("requester", "idempotency_key"),
         Index("ix_requests_created_id", "created_at", "id"),
+        # The metrics' counts (common/metrics.py): open requests by status, stuck ones.
+        Index("ix_requests_open_status", "status", postgresql_where=text("closed_at IS NULL")),
+        Index(
+            "ix_requests_stuck_since",
+            "stuck_since",
+            postgresql_where=text("stuck_since IS NOT NULL"),
+        ),
     )
 
 

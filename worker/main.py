@@ -26,6 +26,8 @@ from common.business_calendar import (
     load_business_calendar,
     log_calendar_warnings,
 )
+from common.metrics import refresh_forever, register_business_collector, sdk_runtime
+from common.metrics import serve as serve_metrics
 from common.settings import DEV_SIGNING_SECRET, Settings, get_settings
 from common.temporal import connect
 from db.engine import make_engine, make_sessionmaker
@@ -186,8 +188,12 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
     )
-    client = await connect(settings)
+    # One SDK runtime for the process: both roles' workers share its metrics endpoint.
+    runtime = sdk_runtime(settings.worker_metrics_address)
+    client = await connect(settings, runtime=runtime, service=f"approvals-worker-{only}")
     sessions = make_sessionmaker(engine)
+    metrics_server = serve_metrics(settings.metrics_address)
+    refresher: asyncio.Task[None] | None = None
     notifier = build_notifier(settings, action_links=decision_links(settings))
     workers: list[Worker] = []
     if only in ("approvals", "both"):
@@ -209,6 +215,11 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
             )
         )
         await ensure_reconcile_schedule(client, settings.task_queue)
+        # The gauges of what waits in PostgreSQL come from the approvals worker, not the
+        # deliverer: "deliveries are late" must be told by a process other than the late one.
+        refresher = asyncio.create_task(
+            refresh_forever(sessions, register_business_collector()), name="business-metrics"
+        )
         log.info(
             "approvals worker on task queue %s at %s (cache %d workflows, %d workflow tasks "
             "and %d activities at once; workflow sandbox %s; calendar %s, %d calendar "
@@ -240,6 +251,12 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
             settings.delivery_worker_max_concurrent_activities,
             settings.delivery_concurrency,
         )
+    log.info(
+        "metrics: Temporal SDK's on %s, ours on %s; tracing %s",
+        settings.worker_metrics_address or "(off)",
+        settings.metrics_address or "(off)",
+        settings.tracing_mode,
+    )
     # Whichever role runs points the schedule at the delivery queue: the deliverer may be
     # upgraded before or after the approvals worker.
     await ensure_delivery_schedule(
@@ -256,4 +273,8 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
             await stop.wait()
     finally:
         log.info("worker stopping")
+        if refresher is not None:
+            refresher.cancel()
+        if metrics_server is not None:
+            metrics_server.shutdown()
         await engine.dispose()

@@ -83,3 +83,20 @@ def test_compose_runs_the_service_in_production_mode_after_migrations() -> None:
     assert services["migrate"]["command"] == ["approvals", "migrate", "--org", "/app/org/demo.yaml"]
     assert services["worker"]["command"] == ["approvals", "worker", "--only", "approvals"]
     assert services["deliverer"]["command"] == ["approvals", "worker", "--only", "deliveries"]
+
+
+def test_compose_exposes_the_workers_metrics_to_the_network_only() -> None:
+    import yaml
+
+    result = _compose("config", env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("worker", "deliverer"):
+        env = services[name]["environment"]
+        assert env["APPROVALS_WORKER_METRICS_ADDRESS"] == "0.0.0.0:9464"
+        assert env["APPROVALS_METRICS_ADDRESS"] == "0.0.0.0:9465"
+        assert {str(p) for p in services[name]["expose"]} == {"9464", "9465"}
+        assert "ports" not in services[name]  # never published on the host
+        assert services[name]["labels"]["prometheus.scrape"] == "true"
+        assert env["APPROVALS_ENV"] == "production"
+    assert services["api"]["labels"]["prometheus.scrape"] == "true"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,9 +22,10 @@ from domain import signing
 from domain.constants import Activities
 from domain.core.effects import LookUp, Patched, Pay, Step, Verify, Write
 from domain.core.machine import Process
-from domain.policy import ApproverSpec, StageMode
+from domain.policy import ApproverSpec, Policy, StageMode
 from domain.process import (
     Actor,
+    ApprovalInput,
     EscalationInput,
     EscalationOutput,
     InactiveUsersInput,
@@ -40,6 +42,8 @@ from domain.process import (
     TransitionRecord,
     VerifyProofOutput,
 )
+from domain.requests import validate_fields
+from domain.routing import resolve_route
 from domain.working_time import BusinessCalendar, DueInput
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,4 +263,20 @@ class Driver:
         assert view.model_dump() == process.view.public(history=False).model_dump()
 
 
-__all__ = ["Driver", "FakeDirectory", "internal_keys"]
+def approval_input(
+    policy: Policy, amount: Decimal | None, fields: dict[str, Any], requester: str = "am_li"
+) -> ApprovalInput:
+    """What the API would start ``policy``'s workflow with for this submission."""
+    norm = validate_fields(policy, amount, fields)
+    return ApprovalInput(
+        request_id="r-1",
+        requester=requester,
+        title="A request",
+        amount=amount,
+        fields=norm,
+        policy=policy,
+        route=resolve_route(policy, amount, norm),
+    )
+
+
+__all__ = ["Driver", "FakeDirectory", "approval_input", "internal_keys"]

@@ -13,8 +13,8 @@ from common.policy_store import load_policies
 from domain.core.machine import MAX_APPLIED, Process
 from domain.errors import DomainError, ErrorCode
 from domain.process import ApprovalInput
-from domain.requests import validate_fields
-from domain.routing import resolve_route
+
+from .machine_driver import approval_input
 
 POLICIES = load_policies(Path(__file__).resolve().parents[2] / "policies")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -23,16 +23,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def _process(inp: ApprovalInput | None = None) -> Process:
     if inp is None:
         policy = POLICIES["retail_bulk_discount"]
-        fields = validate_fields(policy, Decimal(5000), {"gross_margin_pct": "3"})
-        inp = ApprovalInput(
-            request_id="r-1",
-            requester="am_li",
-            title="t",
-            amount=Decimal(5000),
-            fields=fields,
-            policy=policy,
-            route=resolve_route(policy, Decimal(5000), fields),
-        )
+        inp = approval_input(policy, Decimal(5000), {"gross_margin_pct": "3"})
     return Process(inp, lambda: T0)
 
 

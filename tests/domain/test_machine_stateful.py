@@ -56,7 +56,7 @@ from domain.routing import resolve_route
 from domain.signing import Proof
 from tests.strategies import INVALID_RESUBMISSIONS, SUBMISSIONS
 
-from .machine_driver import Driver, FakeDirectory
+from .machine_driver import Driver, FakeDirectory, approval_input
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = load_policies(ROOT / "policies")
@@ -622,19 +622,8 @@ def test_every_policy_has_valid_submissions() -> None:
 def submitted(policy_type: str, amount: str | None, fields: dict[str, Any]) -> ProcessMachine:
     """A request of ``policy_type`` by am_li, submitted at T0 through the driver."""
     machine = ProcessMachine()
-    policy = POLICIES[policy_type]
     amt = Decimal(amount) if amount is not None else None
-    norm = validate_fields(policy, amt, fields)
-    inp = ApprovalInput(
-        request_id="r-1",
-        requester="am_li",
-        title="A request",
-        amount=amt,
-        fields=norm,
-        policy=policy,
-        route=resolve_route(policy, amt, norm),
-    )
-    machine.process = Process(inp, machine.clock)
+    machine.process = Process(approval_input(POLICIES[policy_type], amt, fields), machine.clock)
     machine.driver.run(machine.p, machine.p.submit())
     return machine
 

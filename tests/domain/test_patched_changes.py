@@ -15,11 +15,9 @@ from common.policy_store import load_policies
 from domain.core.deadlines import DeadlineKind
 from domain.core.machine import Process
 from domain.core.queries import active_stage
-from domain.process import ApprovalInput, EventKind
-from domain.requests import validate_fields
-from domain.routing import resolve_route
+from domain.process import EventKind
 
-from .machine_driver import Driver, FakeDirectory
+from .machine_driver import Driver, FakeDirectory, approval_input
 
 POLICIES = load_policies(Path(__file__).resolve().parents[2] / "policies")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -27,20 +25,9 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def _contract(clock: Callable[[], datetime]) -> Process:
     """A 250,000 contract by am_li: bcd_zheng signs, dsd_liu (the top authority) approves."""
-    policy = POLICIES["big_customer_contract"]
-    amount = Decimal(250000)
-    fields = validate_fields(policy, amount, {"contract_no": "HT-1", "settlement_floor_price": "1"})
+    fields = {"contract_no": "HT-1", "settlement_floor_price": "1"}
     return Process(
-        ApprovalInput(
-            request_id="r-1",
-            requester="am_li",
-            title="t",
-            amount=amount,
-            fields=fields,
-            policy=policy,
-            route=resolve_route(policy, amount, fields),
-        ),
-        clock,
+        approval_input(POLICIES["big_customer_contract"], Decimal(250000), fields), clock
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -52,10 +53,8 @@ async def ts_queue(
     temporal_ts: WorkflowEnvironment, db_sessions: async_sessionmaker[AsyncSession], org: None
 ) -> AsyncIterator[str]:
     """A worker on a fresh task queue of the time-skipping server."""
-    queue = f"ts-{uuid.uuid4()}"
-    async with build_worker(temporal_ts.client, db_sessions, queue):
+    async with worker_queue(temporal_ts.client, db_sessions, "ts") as queue:
         yield queue
-        await _terminate_leftovers()
 
 
 Starter = Callable[..., Awaitable[WorkflowHandle[Any, Any]]]
@@ -197,10 +196,8 @@ async def local_queue(
     temporal_local: WorkflowEnvironment, db_sessions: async_sessionmaker[AsyncSession], org: None
 ) -> AsyncIterator[str]:
     """A worker on a fresh task queue of the local dev server (for updates)."""
-    queue = f"local-{uuid.uuid4()}"
-    async with build_worker(temporal_local.client, db_sessions, queue):
+    async with worker_queue(temporal_local.client, db_sessions, "local") as queue:
         yield queue
-        await _terminate_leftovers()
 
 
 @pytest.fixture(params=["sandboxed", "unsandboxed"])
@@ -212,9 +209,21 @@ async def either_queue(
 ) -> AsyncIterator[str]:
     """A worker in the sandbox (the tests'), then one as ``approvals worker`` runs it:
     workflow code outside the sandbox. What either ran is replayed in the sandbox."""
-    queue = f"{request.param}-{uuid.uuid4()}"
     sandboxed = request.param == "sandboxed"
-    async with build_worker(temporal_local.client, db_sessions, queue, sandboxed=sandboxed):
+    async with worker_queue(
+        temporal_local.client, db_sessions, request.param, sandboxed=sandboxed
+    ) as queue:
+        yield queue
+
+
+@contextlib.asynccontextmanager
+async def worker_queue(
+    client: Client, sessions: async_sessionmaker[AsyncSession], prefix: str, **options: Any
+) -> AsyncIterator[str]:
+    """A worker (``build_worker(**options)``) on a fresh task queue named ``prefix-…``;
+    on the way out, every workflow the test started is replayed and ended."""
+    queue = f"{prefix}-{uuid.uuid4()}"
+    async with build_worker(client, sessions, queue, **options):
         yield queue
         await _terminate_leftovers()
 

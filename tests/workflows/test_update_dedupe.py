@@ -26,9 +26,8 @@ from domain.constants import Signals, Updates
 from domain.policy import Policy
 from domain.process import DecideInput, EventKind, MilestoneInput, RequestView
 from tests.conftest import start_dev_server
-from worker.main import build_worker
 
-from .conftest import _terminate_leftovers, decide_by_signal, eventually, signed, start, state
+from .conftest import decide_by_signal, eventually, signed, start, state, worker_queue
 
 SUGGEST_AFTER_EVENTS = 25
 
@@ -47,10 +46,8 @@ async def temporal_short() -> AsyncIterator[WorkflowEnvironment]:
 async def short_queue(
     temporal_short: WorkflowEnvironment, db_sessions: async_sessionmaker[AsyncSession], org: None
 ) -> AsyncIterator[str]:
-    queue = f"short-{uuid.uuid4()}"
-    async with build_worker(temporal_short.client, db_sessions, queue):
+    async with worker_queue(temporal_short.client, db_sessions, "short") as queue:
         yield queue
-        await _terminate_leftovers()
 
 
 async def _awaiting_deposit(

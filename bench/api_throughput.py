@@ -61,6 +61,7 @@ from bench.report import (
     PhaseResult,
     machine_facts,
     render,
+    render_rounds,
 )
 from bench.stack import (
     REQUESTER,
@@ -94,6 +95,7 @@ class Options:
     project: bool = True
     floor: bool = True
     in_process: bool = False
+    rounds: int = 1
 
 
 def _positive_int(text: str) -> int:
@@ -155,6 +157,13 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         help="contracts of the one-at-a-time pass that gives the decision p50 with 1 in "
         "flight (20)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=1,
+        help="measure project and floor this many times in turn on the same stack, then "
+        "print each ratio's median over the rounds (1)",
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument(
         "--no-floor",
@@ -180,6 +189,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         project=not args.floor_only,
         floor=not args.no_floor,
         in_process=args.in_process,
+        rounds=args.rounds,
     )
 
 
@@ -481,9 +491,19 @@ async def main(
             request_timeout=options.request_timeout,
             connect_temporal=options.floor,
         )
+    write = (out or sys.stdout).write
+    reports: list[BenchReport] = []
     async with stack_cm as stack:
-        report = await run_benchmark(stack, options, run_id)
-    (out or sys.stdout).write(render(report))
+        for n in range(1, options.rounds + 1):
+            suffix = f"-r{n}" if options.rounds > 1 else ""
+            reports.append(await run_benchmark(stack, options, run_id + suffix))
+            if options.rounds > 1:
+                write(f"==== round {n} of {options.rounds}\n")
+            write(render(reports[-1]))
+    if options.rounds > 1:
+        write(render_rounds(reports))
+    report = reports[-1]  # each round's errors were printed with it
+    report.failed_rounds = sum(r.failed for r in reports)
     return report
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -75,6 +76,8 @@ class BenchReport:
     serial_phases: list[PhaseResult] = field(default_factory=list)
     floor_phases: list[PhaseResult] = field(default_factory=list)
     floor_serial_phases: list[PhaseResult] = field(default_factory=list)
+    failed_rounds: int = 0
+    """With ``--rounds``: how many rounds had errors (this report is the last round's)."""
 
     @property
     def errors(self) -> int:
@@ -83,7 +86,7 @@ class BenchReport:
 
     @property
     def failed(self) -> bool:
-        return self.errors > 0
+        return self.errors > 0 or self.failed_rounds > 0
 
 
 def machine_facts() -> dict[str, str]:
@@ -271,3 +274,26 @@ def render_cpu_use(report: BenchReport) -> list[str]:
         " the floor's worker runs in the bench process)",
         "",
     ]
+
+
+def render_rounds(reports: Sequence[BenchReport]) -> str:
+    """Each headline ratio round by round, and its median: one run on a busy machine can
+    be a fifth off, the median of several much less."""
+    if not reports or not (reports[0].phases and reports[0].floor_phases):
+        return ""
+    concurrency = int(reports[0].settings.get("concurrency", "0"))
+    rows = [headlines(r, concurrency) for r in reports]
+    header = f"{'figure':<28}{'rounds (project/floor)':<40}{'median':>8}  target"
+    lines = [f"== project vs floor, {len(reports)} rounds", header, "-" * (len(header) + 16)]
+    for i, first in enumerate(rows[0]):
+        ratios = [x for r in rows if (x := r[i].ratio) is not None]
+        each = " ".join(f"{x:.2f}x" for x in ratios)
+        if not ratios:
+            lines.append(f"{first.figure:<28}{'-':<40}{'-':>8}  {first.target}".rstrip())
+            continue
+        mid = statistics.median(ratios)
+        median_row = Headline(first.figure, first.unit, mid, 1.0, first.target)
+        lines.append(
+            f"{first.figure:<28}{each:<40}{mid:>7.2f}x  {_target_note(median_row)}".rstrip()
+        )
+    return "\n".join(lines) + "\n"

@@ -19,7 +19,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench import seed
 from bench.api_throughput import PHASES, main, parse_options, run_phases
-from bench.report import BenchReport, PhaseResult, headlines, render, render_comparison
+from bench.report import (
+    BenchReport,
+    PhaseResult,
+    headlines,
+    render,
+    render_comparison,
+    render_rounds,
+)
 from bench.stack import in_process_stack
 from db.models import AssignmentRow, EventRow, RequestRow
 
@@ -181,6 +188,35 @@ def test_the_comparison_divides_project_by_floor_and_notes_the_targets() -> None
     table = "\n".join(render_comparison(list(rows.values())))
     assert "1.20x  <= 1.5x (met)" in table
     assert "0.50x  >= 0.8x (not yet)" in table
+
+
+def test_rounds_print_each_ratio_and_its_median_against_the_target() -> None:
+    def report(project_seconds: float) -> BenchReport:
+        run = [
+            _phase("submit", [200.0] * 4, project_seconds),
+            _phase("approve_stage1", [100.0] * 4, project_seconds),
+            _phase("approve_stage2", [100.0] * 4, project_seconds),
+        ]
+        floor = [_phase(p.name, p.latencies_ms, 1.0) for p in run]
+        return BenchReport(
+            phases=run,
+            samples=[],
+            settings={"concurrency": "8"},
+            machine={},
+            customer="",
+            serial_phases=run,
+            floor_phases=floor,
+            floor_serial_phases=floor,
+        )
+
+    # Throughput ratios 1/2, 1/1 and 1/1.25 (0.5x, 1.0x, 0.8x): the median is 0.8x.
+    table = render_rounds([report(2.0), report(1.0), report(1.25)])
+    (row,) = [line for line in table.splitlines() if line.startswith("approvals/s")]
+    assert row.split()[4:7] == ["0.50x", "1.00x", "0.80x"]
+    assert row.endswith("0.80x  >= 0.8x (met)")
+    assert parse_options(["--rounds", "3"]).rounds == 3
+    with pytest.raises(SystemExit):
+        parse_options(["--rounds", "0"])
 
 
 def test_floor_only_and_no_floor_exclude_each_other() -> None:

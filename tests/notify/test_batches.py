@@ -58,6 +58,17 @@ async def run_batch(
     return await env.run(acts.deliver_batch, inp)
 
 
+def webhook_acts(sessions: Sessions, *urls: str, concurrency: int = 8) -> DeliveryActivities:
+    """Delivery activities whose subscribers ("erp", then "crm") listen at ``urls``."""
+    subs = [
+        Subscriber(name=name, url=url, secret=SECRET)
+        for name, url in zip(("erp", "crm"), urls, strict=False)
+    ]
+    notifier = make_notifier(free_port(), subscribers=subs)
+    notifier.concurrency = concurrency
+    return DeliveryActivities(sessions, notifier)
+
+
 async def webhook_notices(sessions: Sessions, count: int) -> None:
     """``count`` notices that go to the webhook subscriber only."""
     rid = await add_request(sessions)
@@ -119,10 +130,7 @@ async def test_a_batch_sends_a_few_at_once_and_records_each_as_it_ends(sessions:
     await webhook_notices(sessions, 6)
     with http_receiver() as recv:
         recv.delay = 1.0
-        sub = Subscriber(name="erp", url=recv.url, secret=SECRET)
-        notifier = make_notifier(free_port(), subscribers=[sub])
-        notifier.concurrency = 3
-        acts = DeliveryActivities(sessions, notifier)
+        acts = webhook_acts(sessions, recv.url, concurrency=3)
         inp = await claim(acts)
         beats: list[Any] = []
         out = await run_batch(acts, inp, lambda *details: beats.append(details))
@@ -142,11 +150,7 @@ async def test_one_failing_send_leaves_the_rest_of_its_batch_alone(sessions: Ses
     await webhook_notices(sessions, 2)
     with http_receiver() as ok, http_receiver() as broken:
         broken.status = 500
-        subs = [
-            Subscriber(name="erp", url=ok.url, secret=SECRET),
-            Subscriber(name="crm", url=broken.url, secret=SECRET),
-        ]
-        acts = DeliveryActivities(sessions, make_notifier(free_port(), subscribers=subs))
+        acts = webhook_acts(sessions, ok.url, broken.url)
         out = await run_batch(acts, await claim(acts))
     by_target: dict[str | None, list[tuple[str, int]]] = {}
     for r in await rows(sessions):
@@ -164,11 +168,7 @@ async def test_a_batch_run_again_sends_nothing_twice_nor_before_its_backoff(
     await webhook_notices(sessions, 2)
     with http_receiver() as ok, http_receiver() as broken:
         broken.status = 500
-        subs = [
-            Subscriber(name="erp", url=ok.url, secret=SECRET),
-            Subscriber(name="crm", url=broken.url, secret=SECRET),
-        ]
-        acts = DeliveryActivities(sessions, make_notifier(free_port(), subscribers=subs))
+        acts = webhook_acts(sessions, ok.url, broken.url)
         inp = await claim(acts)
         first = await run_batch(acts, inp)
         again = await run_batch(acts, inp)
@@ -187,7 +187,7 @@ async def test_rows_a_cut_off_batch_did_not_record_keep_their_lease_and_are_sent
         recv.delay = 0.3
         sub = Subscriber(name="erp", url=recv.url, secret=SECRET)
         notifier = make_notifier(free_port(), subscribers=[sub])
-        notifier.concurrency = 1
+        notifier.concurrency = 1  # one send at a time, so the batch can be cut off between
         acts = DeliveryActivities(sessions, notifier)
         inp = await claim(acts)
         first_recorded = asyncio.Event()
@@ -229,8 +229,7 @@ async def test_rows_a_cut_off_batch_did_not_record_keep_their_lease_and_are_sent
 async def test_a_row_claimed_again_by_a_later_pass_is_left_to_that_pass(sessions: Sessions) -> None:
     await webhook_notices(sessions, 1)
     with http_receiver() as recv:
-        sub = Subscriber(name="erp", url=recv.url, secret=SECRET)
-        acts = DeliveryActivities(sessions, make_notifier(free_port(), subscribers=[sub]))
+        acts = webhook_acts(sessions, recv.url)
         stale = await claim(acts)
         async with transaction(sessions) as s:  # the lease ran out and another pass took it
             await s.execute(

@@ -244,11 +244,17 @@ def render(report: BenchReport) -> str:
     lines += render_cpu_use(report)
     lines += [f"{k:<16}{v}" for k, v in report.machine.items()]
     lines += [f"{k:<16}{v}" for k, v in report.settings.items()]
-    if report.samples:
-        lines += ["", f"{report.errors} failed requests; the first {len(report.samples)}:"]
-        for s in report.samples:
-            lines.append(f"  [{s.phase}] {s.method} {s.path} -> {s.status}: {s.body}")
+    lines += render_samples(report.errors, report.samples, "requests")
     return "\n".join(lines) + "\n"
+
+
+def render_samples(errors: int, samples: Sequence[ErrorSample], what: str) -> list[str]:
+    """How many ``what`` failed, and the first ones with what the server answered."""
+    if not samples:
+        return []
+    lines = ["", f"{errors} failed {what}; the first {len(samples)}:"]
+    lines += [f"  [{e.phase}] {e.method} {e.path} -> {e.status}: {e.body}" for e in samples]
+    return lines
 
 
 def render_cpu_use(report: BenchReport) -> list[str]:

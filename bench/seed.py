@@ -63,7 +63,7 @@ from bench.api_throughput import (
     _positive_float,
     _positive_int,
 )
-from bench.report import ErrorSample, PhaseResult, machine_facts, render_phases
+from bench.report import ErrorSample, PhaseResult, machine_facts, render_phases, render_samples
 from bench.stack import (
     REQUESTER,
     STAGE1,
@@ -485,10 +485,7 @@ def render(report: SeedReport) -> str:
     lines.append("")
     lines += [f"{k:<22}{v}" for k, v in report.machine.items()]
     lines += [f"{k:<22}{v}" for k, v in report.settings.items()]
-    if report.samples:
-        lines += ["", f"{report.errors} failed calls; the first {len(report.samples)}:"]
-        for e in report.samples:
-            lines.append(f"  [{e.phase}] {e.method} {e.path} -> {e.status}: {e.body}")
+    lines += render_samples(report.errors, report.samples, "calls")
     return "\n".join(lines) + "\n"
 
 

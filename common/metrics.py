@@ -1,6 +1,6 @@
 """Our own metrics (prometheus-client) and the Temporal SDK's (its runtime's exporter).
 
-Two kinds, two endpoints per worker process (README "Metrics and traces"):
+Two kinds, two endpoints per worker process (docs/observability.md):
 
 * the SDK's (``temporal_*``: polls, workflow and activity tasks, schedule-to-start
   latency…) come from the SDK runtime's own Prometheus exporter

@@ -3,7 +3,7 @@
 :class:`Effects` drives a step of :class:`domain.core.machine.Process` to its
 end, turning each effect it yields into the Temporal command it stands for, in
 the order yielded. That order is what the stored histories (``tests/histories``)
-pin: change it only behind ``workflow.patched`` (README "Changing workflow code").
+pin: change it only behind ``workflow.patched`` (docs/versioning.md).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ ONE_WRITE = "one-write-per-transition"
 """Patch: an input's transitions are written by one activity, look-ups run locally.
 
 Requests started before it replay the old way (one activity per event, remote
-look-ups); see README "Changing workflow code"."""
+look-ups); see docs/versioning.md."""
 
 LOCAL_WRITES = "local-writes"
 """Patch: a batch is written by a local activity, in the workflow task that made it.

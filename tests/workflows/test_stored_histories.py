@@ -3,11 +3,12 @@
 The histories in ``tests/histories`` were recorded from real runs of earlier
 code (see :mod:`tests.stored_histories`). A change that breaks one would break
 the requests of that shape still running in production: guard it with
-``workflow.patched`` or a new workflow version (README, "Changing workflow code").
+``workflow.patched`` or a new workflow version (docs/versioning.md).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,33 @@ def test_delivery_passes_of_both_shapes_are_stored() -> None:
     passes = [h for h in histories if workflow_type(h) == DELIVERY_WORKFLOW_NAME]
     assert any(DeliveryActivityNames.DELIVER in _activities(h) for h in passes)
     assert any(DeliveryActivityNames.DELIVER_BATCH in _activities(h) for h in passes)
+
+
+_PATCH_CALL = re.compile(r"(?:workflow\.patched|deprecate_patch|Patched)\(\s*([A-Za-z_\"][\w\-\".]*)\s*\)")
+_CONSTANT = re.compile(r'^([A-Z][A-Z_]*)\s*=\s*"([a-z0-9][a-z0-9-]*)"', re.MULTILINE)
+
+
+def _patch_ids_in_code() -> set[str]:
+    sources = [
+        p.read_text(encoding="utf-8")
+        for folder in ("workflows", "domain")
+        for p in (ROOT / folder).rglob("*.py")
+    ]
+    constants = {name: value for text in sources for name, value in _CONSTANT.findall(text)}
+    found: set[str] = set()
+    for text in sources:
+        for arg in _PATCH_CALL.findall(text):
+            if arg.startswith('"'):
+                found.add(arg.strip('"'))
+            elif arg in constants:
+                found.add(constants[arg])
+    return found
+
+
+def test_every_patch_in_the_code_has_a_row_in_the_patch_register() -> None:
+    register = (ROOT / "docs" / "versioning.md").read_text(encoding="utf-8")
+    table = register.split("## Patch register", 1)[1]
+    rows = set(re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.MULTILINE))
+    in_code = _patch_ids_in_code()
+    assert in_code, "no workflow.patched call found: the scan is broken"
+    assert in_code == rows

@@ -61,7 +61,9 @@ def test_delivery_passes_of_both_shapes_are_stored() -> None:
     assert any(DeliveryActivityNames.DELIVER_BATCH in _activities(h) for h in passes)
 
 
-_PATCH_CALL = re.compile(r"(?:workflow\.patched|deprecate_patch|Patched)\(\s*([A-Za-z_\"][\w\-\".]*)\s*\)")
+_PATCH_CALL = re.compile(
+    r"(?:workflow\.patched|deprecate_patch|Patched)\(\s*([A-Za-z_\"][\w\-\".]*)\s*\)"
+)
 _CONSTANT = re.compile(r'^([A-Z][A-Z_]*)\s*=\s*"([a-z0-9][a-z0-9-]*)"', re.MULTILINE)
 
 

@@ -59,7 +59,10 @@ TimeZoneName = Annotated[ShortText, AfterValidator(_known_zone)]
 class Preferences(BaseModel):
     """A user's notice preferences, as stored and as ``PUT /v1/me/preferences`` takes them."""
 
-    model_config = ConfigDict(extra="forbid")
+    # One schema for what PUT takes and GET answers: FastAPI would otherwise publish
+    # ``Preferences-Input`` and ``Preferences-Output`` under one title, and client
+    # generators (openapi-python-client) drop both operations over the clash.
+    model_config = ConfigDict(extra="forbid", json_schema_mode_override="validation")
 
     channels: list[PersonalChannel] = Field(
         default_factory=lambda: list(DEFAULT_CHANNELS),

@@ -13,11 +13,12 @@ COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcde
                      POSTGRES_PASSWORD=compose-config-check
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint fmt compose-check chromium-check clean bench bench-seed record-histories
+.PHONY: help install dev test test-fast lint fmt compose-check chromium-check clean bench bench-seed record-histories
 
 help:
 	@echo "make dev    run the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it"
 	@echo "make test   lint, type-check, validate docker-compose.yml, run every test, browser tests too (what CI runs)"
+	@echo "make test-fast  the pure tests only (marker unit: domain rules, policies, rendering), no server"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make fmt    ruff --fix and ruff format"
 	@echo "make clean  delete $(DATA)/ (database, Temporal history, logs) and tool caches, without asking"
@@ -83,6 +84,11 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory compose-check
 	$(MAKE) --no-print-directory chromium-check
 	$(BIN)/pytest
+
+# The pure tier (tests/conftest.py gives every test a tier: unit, process, db, temporal,
+# browser); `make test` runs them all.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m unit
 
 # Refuses while `approvals dev` runs on $(DATA); otherwise deletes without asking.
 clean:

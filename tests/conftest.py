@@ -8,6 +8,14 @@
 
 Nothing is mocked. Each session gets its own database and servers, so tests
 never see another run's state.
+
+Tiers: every test carries one marker, ``unit`` (pure: no server, no process),
+``process`` (a server or process of its own: SMTP, HTTP receivers, the CLI),
+``db`` (PostgreSQL), ``temporal`` (a Temporal server or the SDK's replayer, and
+usually PostgreSQL too) or ``browser`` (chromium). A module or test may mark
+itself; otherwise the tier comes from the fixtures it uses and its folder, so a
+new test on a server lands in the right tier without anyone marking it. ``make
+test-fast`` runs ``-m unit``; ``make test`` runs them all.
 """
 
 from __future__ import annotations
@@ -33,6 +41,44 @@ from db.migrate import upgrade
 from domain import search_attributes
 
 BIN = Path(sys.executable).parent
+TIERS = ("unit", "process", "db", "temporal", "browser")
+_TEMPORAL_FIXTURES = frozenset({"temporal_local", "temporal_ts"})
+_DB_FIXTURES = frozenset({"pg_url"})
+_PROCESS_FOLDERS = frozenset({"cli", "bench", "web"})
+"""Folders whose tests start the stack's processes (``approvals dev``, uvicorn,
+chromium) without asking for a server fixture: never in the fast tier."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    descriptions = {
+        "unit": "pure: no server and no process (make test-fast)",
+        "process": "starts a server or process of its own (SMTP, HTTP receivers, the CLI)",
+        "db": "needs PostgreSQL",
+        "temporal": "needs a Temporal server (dev or time-skipping), often PostgreSQL too",
+        "browser": "drives chromium",
+    }
+    for tier in TIERS:
+        config.addinivalue_line("markers", f"{tier}: {descriptions[tier]}")
+
+
+def _tier(item: pytest.Item) -> str:
+    folder = Path(str(item.path)).relative_to(Path(__file__).parent).parts[0]
+    used = set(getattr(item, "fixturenames", ()))
+    if folder == "web":
+        return "browser"
+    if used & _TEMPORAL_FIXTURES or folder in _PROCESS_FOLDERS:
+        return "temporal"
+    if used & _DB_FIXTURES:
+        return "db"
+    if "free_port" in used:
+        return "process"
+    return "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(_tier(item))
 
 
 def _binary(name: str) -> str:

@@ -18,6 +18,8 @@ from notify.robots import RobotChannel, RobotConfig
 from notify.webhooks import Subscriber, WebhookChannel, load_subscribers, verify
 from tests.notify.receivers import MailBox, free_port, http_receiver, self_signed, smtp_server
 
+pytestmark = pytest.mark.process  # real SMTP servers and HTTP receivers on loopback
+
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
 

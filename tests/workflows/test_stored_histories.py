@@ -22,6 +22,9 @@ from tests.stored_histories import STORED, load, request_type, stored, workflow_
 from workflows.approval import ApprovalWorkflow
 from workflows.delivery import DeliverNoticesWorkflow
 
+# The SDK's replayer runs the workflow code in its sandbox: Temporal's tier, not the pure one.
+pytestmark = pytest.mark.temporal
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -47,11 +47,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Core
 from api.errors import ApiError, unavailable
 from api.views import request_view
+from common import search_attributes as sa
 from common.signer import vouch
 from db import action_keys
 from db import request_queries as q
 from db.models import RequestRow
-from domain import search_attributes as sa
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
 from domain.errors import HTTP_STATUS, DomainError, ErrorCode
 from domain.inbound import check_payload_budget

@@ -102,9 +102,9 @@ async def in_process_stack(
     from api.app import create_app
     from api.auth import issue_token
     from cli.embedded_pg import throwaway_database
+    from common import search_attributes
     from db.directory import load_org_file
     from db.engine import make_engine, make_sessionmaker
-    from domain import search_attributes
     from worker.main import build_worker
 
     if sessions is not None and pg_url is None:

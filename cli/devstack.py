@@ -301,8 +301,8 @@ async def _temporal_ready(settings: Settings) -> bool:
     """The frontend answers and our search attributes are registered in the namespace."""
     from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
+    from common.search_attributes import ALL
     from common.temporal import connect
-    from domain.search_attributes import ALL
 
     try:
         client = await asyncio.wait_for(connect(settings), timeout=5)

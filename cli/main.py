@@ -209,8 +209,8 @@ def cmd_load_org(args: argparse.Namespace) -> int:
 
 
 def hand_over_departed_steps(settings: Settings, url: str) -> None:
-    """Tell requests whose pending step an inactive user holds (see common.departures)."""
-    from common.departures import notify_departures, steps_held_by_leavers
+    """Tell requests whose pending step an inactive user holds (see cli.departures)."""
+    from cli.departures import notify_departures, steps_held_by_leavers
     from common.temporal import connect
 
     async def work(sessions: Sessions) -> None:

@@ -48,7 +48,7 @@ async def register_search_attributes(client: Client) -> None:
         ListSearchAttributesRequest,
     )
 
-    from domain import search_attributes
+    from common import search_attributes
 
     try:
         listed = await client.operator_service.list_search_attributes(

@@ -1,15 +1,50 @@
-"""Custom search attributes, so an operator can find "all overdue contracts waiting on X"."""
+"""Custom search attributes, so an operator can find "all overdue contracts waiting on X".
 
-from temporalio.common import SearchAttributeKey
+Plain data: each attribute's name and its Temporal value kind. The typed keys are
+built from these where Temporal is used, by :mod:`common.search_attributes` for
+clients (API, CLI, tests) and :mod:`workflows.search_attributes` for the workflow,
+so this layer stays free of Temporal.
+"""
 
-REQUEST_TYPE = SearchAttributeKey.for_keyword("RequestType")
-REQUEST_STATUS = SearchAttributeKey.for_keyword("RequestStatus")
-CURRENT_APPROVERS = SearchAttributeKey.for_keyword_list("CurrentApprovers")
-CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
-AMOUNT = SearchAttributeKey.for_float("Amount")
-OVERDUE = SearchAttributeKey.for_bool("Overdue")
-REQUESTER = SearchAttributeKey.for_keyword("Requester")
-STUCK = SearchAttributeKey.for_bool("Stuck")
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """A search attribute's value kind: the SDK's ``SearchAttributeKey.for_<kind>``."""
+
+    KEYWORD = "keyword"
+    KEYWORD_LIST = "keyword_list"
+    FLOAT = "float"
+    BOOL = "bool"
+
+    @property
+    def server_type(self) -> str:
+        """The type's name for ``temporal server start-dev --search-attribute``."""
+        return {
+            Kind.KEYWORD: "Keyword",
+            Kind.KEYWORD_LIST: "KeywordList",
+            Kind.FLOAT: "Double",
+            Kind.BOOL: "Bool",
+        }[self]
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    kind: Kind
+
+
+REQUEST_TYPE = Attribute("RequestType", Kind.KEYWORD)
+REQUEST_STATUS = Attribute("RequestStatus", Kind.KEYWORD)
+CURRENT_APPROVERS = Attribute("CurrentApprovers", Kind.KEYWORD_LIST)
+CUSTOMER_ID = Attribute("CustomerId", Kind.KEYWORD)
+AMOUNT = Attribute("Amount", Kind.FLOAT)
+OVERDUE = Attribute("Overdue", Kind.BOOL)
+REQUESTER = Attribute("Requester", Kind.KEYWORD)
+STUCK = Attribute("Stuck", Kind.BOOL)
 """True while the workflow cannot write a transition (it retries until it can)."""
 
 ALL = (
@@ -26,13 +61,7 @@ ALL = (
 
 def cli_flags() -> list[str]:
     """``--search-attribute`` flags for ``temporal server start-dev``."""
-    kinds = {
-        "KEYWORD": "Keyword",
-        "KEYWORD_LIST": "KeywordList",
-        "DOUBLE": "Double",
-        "BOOL": "Bool",
-    }
     flags: list[str] = []
-    for key in ALL:
-        flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
+    for attribute in ALL:
+        flags += ["--search-attribute", f"{attribute.name}={attribute.kind.server_type}"]
     return flags

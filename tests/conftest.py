@@ -35,10 +35,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.embedded_pg import throwaway_database
+from common import search_attributes
 from common.temporal import register_search_attributes
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
-from domain import search_attributes
 
 BIN = Path(sys.executable).parent
 TIERS = ("unit", "process", "db", "temporal", "browser")

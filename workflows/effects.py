@@ -16,7 +16,6 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain import search_attributes as sa
     from domain.constants import Activities
     from domain.core.details import details
     from domain.core.effects import Effect, LookUp, Patched, Pay, Step, Verify, Write
@@ -30,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         TransitionRecord,
         VerifyProofOutput,
     )
+    from workflows import search_attributes as sa
 
 # Activities: short, retried until they succeed. A transition must never be lost,
 # so there is no maximum of attempts and no error type that gives up: an activity

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from domain import search_attributes as sa
+from common import search_attributes as sa
 from domain.constants import workflow_id
 
 from .conftest import Auth, Db, make_settings, running, temporal_target

@@ -23,8 +23,8 @@ from cli.embedded_pg import (
     postmaster_pid,
 )
 from cli.errors import CliError
+from common import search_attributes
 from common.settings import Settings
-from domain import search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPORAL_TYPES = {

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from domain import search_attributes as sa
+from common import search_attributes as sa
 from domain.constants import Signals, Updates
 from domain.policy import Policy
 from domain.process import DecideInput

@@ -1,5 +1,9 @@
 """The Temporal client, with the pydantic data converter, as every process builds it."""
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
@@ -34,6 +38,46 @@ async def connect(
             f"Temporal is not reachable at {settings.temporal_address} "
             "(TEMPORAL_ADDRESS); is it running?"
         ) from exc
+
+
+log = logging.getLogger("approvals.temporal")
+
+FIRST_RETRY = 1.0
+MAX_RETRY = 30.0
+
+
+async def connect_when_ready(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    service: str = "approvals",
+    give_up_after: float | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Client:
+    """:func:`connect`, retried with back-off (1 s, 2 s, 4 s … 30 s) until Temporal answers.
+
+    A process that needs Temporal waits for it rather than dying and counting on a
+    supervisor: Temporal may start after it (compose, ``approvals dev``) or restart
+    under it. Each failed attempt is one log line naming the address and the next
+    wait. ``give_up_after`` (seconds of waiting, None: never) raises the last
+    ConnectionError.
+    """
+    delay, waited, attempt = FIRST_RETRY, 0.0, 1
+    while True:
+        try:
+            return await connect(settings, runtime=runtime, service=service)
+        except ConnectionError:
+            if give_up_after is not None and waited >= give_up_after:
+                raise
+            log.warning(
+                "Temporal is not reachable at %s (attempt %d); trying again in %.0f s",
+                settings.temporal_address,
+                attempt,
+                delay,
+            )
+            await sleep(delay)
+            waited += delay
+            delay, attempt = min(delay * 2, MAX_RETRY), attempt + 1
 
 
 async def register_search_attributes(client: Client) -> None:

@@ -20,9 +20,6 @@ test-fast`` runs ``-m unit``; ``make test`` runs them all.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -35,12 +32,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.embedded_pg import throwaway_database
-from common import search_attributes
 from common.temporal import register_search_attributes
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
+from tests.support.servers import binary, closed_port, start_dev_server
 
-BIN = Path(sys.executable).parent
+pytest_plugins = ["tests.support.app_fixtures"]
+"""The app's fixtures (``api``, ``worker``, ``settings``, ``auth``, ``db``), shared by the
+API and browser tests."""
+
 TIERS = ("unit", "process", "db", "temporal", "browser")
 _TEMPORAL_FIXTURES = frozenset({"temporal_local", "temporal_ts"})
 _DB_FIXTURES = frozenset({"pg_url"})
@@ -81,23 +81,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(_tier(item))
 
 
-def _binary(name: str) -> str:
-    found = BIN / name
-    if found.exists():
-        return str(found)
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeError(f"{name} is not installed: run `make test`, which installs it")
-    return path
-
-
-def closed_port() -> int:
-    """A local TCP port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def free_port() -> int:
     return closed_port()
@@ -122,23 +105,6 @@ def db_sessions(db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return make_sessionmaker(db_engine)
 
 
-async def start_dev_server(**dynamic_config: int) -> WorkflowEnvironment:
-    """A Temporal dev server of our own, with our search attributes and converter.
-
-    ``dynamic_config`` sets server limits (``{"limit.blobSize.error": 4096}``) for
-    the tests that need a server unlike production's; the caller shuts it down.
-    """
-    extra: list[str] = []
-    for key, value in dynamic_config.items():
-        extra += ["--dynamic-config-value", f"{key}={value}"]
-    return await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"),
-        search_attributes=search_attributes.ALL,
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=extra,
-    )
-
-
 @pytest.fixture(scope="session")
 async def temporal_local() -> AsyncIterator[WorkflowEnvironment]:
     env = await start_dev_server()
@@ -149,7 +115,7 @@ async def temporal_local() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def temporal_ts() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_binary("temporal-test-server"),
+        test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
     await register_search_attributes(env.client)

@@ -29,7 +29,7 @@ from common.business_calendar import (
 from common.metrics import refresh_forever, register_business_collector, sdk_runtime
 from common.metrics import serve as serve_metrics
 from common.settings import DEV_SIGNING_SECRET, Settings, get_settings
-from common.temporal import connect
+from common.temporal import connect_when_ready
 from db.engine import make_engine, make_sessionmaker
 from domain.working_time import BusinessCalendar
 from notify.setup import Notifier, build_notifier
@@ -190,7 +190,10 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
     )
     # One SDK runtime for the process: both roles' workers share its metrics endpoint.
     runtime = sdk_runtime(settings.worker_metrics_address)
-    client = await connect(settings, runtime=runtime, service=f"approvals-worker-{only}")
+    # Waits for Temporal (with back-off) instead of exiting: it may start after the worker.
+    client = await connect_when_ready(
+        settings, runtime=runtime, service=f"approvals-worker-{only}"
+    )
     sessions = make_sessionmaker(engine)
     metrics_server = serve_metrics(settings.metrics_address)
     refresher: asyncio.Task[None] | None = None

@@ -52,8 +52,7 @@ from domain.process import (
 )
 from domain.requests import Submission, validate_fields
 from domain.routing import resolve_route
-
-from ..strategies import hostile_ids, hostile_numbers, hostile_texts
+from tests.support.strategies import hostile_ids, hostile_numbers, hostile_texts
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = load_policy_file(ROOT / "policies" / "big_customer_contract.yaml")

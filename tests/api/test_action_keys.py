@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from api.commands import action_update_id
-
-from .conftest import Auth, Db
+from tests.support.api import Auth, Db
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.action_links import link_urls, make_action_links
 from common.settings import Settings
+from tests.support.api import Auth, Db
 
-from .conftest import Auth, Db
 from .test_flows import Flow, contract, unique
 
 pytestmark = pytest.mark.usefixtures("worker")

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.auth import issue_token, user_id_from_token
 from common.settings import Settings
 from db.models import UserRow
-
-from .conftest import Auth
+from tests.support.api import Auth
 
 
 def _assert_401(resp: httpx.Response) -> None:

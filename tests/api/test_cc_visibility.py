@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from .conftest import Auth
+from tests.support.api import Auth
 
 
 async def test_cc_sees_the_request_but_cannot_decide_and_strangers_see_nothing(

@@ -19,8 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.deps import Core
 from domain.constants import workflow_id
-
-from .conftest import Auth, make_settings, running, temporal_target
+from tests.support.api import Auth, make_settings, running, temporal_target
 
 
 def contract(customer: str, n: int) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import transaction
 from db.models import DeliveryRow
-from tests.api.conftest import Auth
-from tests.notify.conftest import add_notice, add_request
+from tests.support.api import Auth
+from tests.support.notify import add_notice, add_request
 
 Sessions = async_sessionmaker[AsyncSession]
 

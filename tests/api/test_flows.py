@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Auth, Db
+from tests.support.api import Auth, Db
 
 pytestmark = pytest.mark.usefixtures("worker")
 

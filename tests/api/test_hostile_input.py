@@ -26,8 +26,7 @@ from common.settings import Settings
 from domain.constants import Signals, Updates, workflow_id
 from domain.inbound import PAYLOAD_BUDGET_BYTES
 from domain.process import DecideInput, RequestView
-
-from .conftest import Auth, Db, make_settings, running, temporal_target
+from tests.support.api import Auth, Db, make_settings, running, temporal_target
 
 pytestmark = pytest.mark.usefixtures("worker")
 

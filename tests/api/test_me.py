@@ -2,7 +2,7 @@
 
 import httpx
 
-from .conftest import Auth
+from tests.support.api import Auth
 
 
 async def test_me_names_the_caller_and_their_roles(api: httpx.AsyncClient, auth: Auth) -> None:

@@ -9,8 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from common.settings import Settings
-
-from .conftest import Auth, running
+from tests.support.api import Auth, running
 
 ROUTE = "/v1/requests/{request_id}"
 

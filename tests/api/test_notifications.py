@@ -13,8 +13,8 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import NotificationRow, UserRow
+from tests.support.api import Auth
 
-from .conftest import Auth
 from .test_flows import Flow, contract, unique
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

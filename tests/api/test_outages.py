@@ -14,8 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from common import search_attributes as sa
 from domain.constants import workflow_id
-
-from .conftest import Auth, Db, make_settings, running, temporal_target
+from tests.support.api import Auth, Db, make_settings, running, temporal_target
 
 
 def _closed_port() -> int:

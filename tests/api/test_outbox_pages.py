@@ -13,8 +13,8 @@ from api.app import create_app
 from notify.email import EmailChannel, SmtpConfig
 from notify.mailcatcher import caught, serve
 from notify.message import Rendered
-from tests.api.conftest import make_settings, running, temporal_target
-from tests.notify.receivers import free_port
+from tests.support.api import make_settings, running, temporal_target
+from tests.support.receivers import free_port
 
 
 async def test_outbox_page_is_self_contained_under_its_csp(api: httpx.AsyncClient) -> None:

@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
-
-from ..conftest import start_dev_server
-from .conftest import Auth, make_settings, running, temporal_target
+from tests.support.api import Auth, make_settings, running, temporal_target
+from tests.support.servers import start_dev_server
 
 BLOB_LIMIT = (
     128 * 1024

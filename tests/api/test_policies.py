@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.policy_versions import version_of
-
-from .conftest import ROOT, Auth
+from tests.support.api import Auth
+from tests.support.paths import ROOT
+from tests.support.policy_versions import version_of
 
 
 async def preview(

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from tests.support.api import Auth, make_settings, running, temporal_target
+from tests.support.paths import ROOT
 from worker.main import build_worker
-
-from .conftest import ROOT, Auth, make_settings, running, temporal_target
 
 BODY = {
     "type": "big_customer_contract",

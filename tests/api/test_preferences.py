@@ -17,7 +17,7 @@ from db.directory import load_org_file
 from db.preferences import get_preferences, set_preferences
 from notify.fanout import Recipient, plan
 from notify.preferences import OUTBOUND_KINDS, Preferences
-from tests.api.conftest import Auth
+from tests.support.api import Auth
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,7 @@ from activities.reconcile import ReconcileActivities
 from db.models import AssignmentRow, EventRow, NotificationRow
 from domain.constants import workflow_id
 from domain.reconcile import ReconcileInput, ReconcileOutput
-
-from .conftest import Auth, Db
+from tests.support.api import Auth, Db
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -22,9 +22,8 @@ import pytest
 from common.business_calendar import default_calendar
 from domain.durations import Span
 from tests.policies.test_catalogue import TYPES
-from tests.policy_versions import version_of
-
-from .conftest import Auth, Db
+from tests.support.api import Auth, Db
+from tests.support.policy_versions import version_of
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -48,8 +48,8 @@ from db.directory import load_org_file
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
 from domain.policy import FieldSpec, FieldType
-
-from .conftest import ROOT, make_settings, temporal_target
+from tests.support.api import make_settings, temporal_target
+from tests.support.paths import ROOT
 
 MAX_EXAMPLES = int(os.environ.get("APPROVALS_FUZZ_EXAMPLES", "40"))
 # The service's own default: shorter would turn a worker slowed by a busy CI

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from .conftest import ROOT, Auth, Db
+from tests.support.api import Auth, Db
+from tests.support.paths import ROOT
 
 # od_peng submits only here, and only invalid requests, so "nothing written,
 # nothing started" can be checked by counting od_peng's rows and workflows.

@@ -22,8 +22,7 @@ from api.app import create_app
 from api.web.router import TEXT_FILE
 from domain.policy import StageMode
 from domain.process import EventKind, MilestoneStatus, StageStatus, Status
-
-from .conftest import make_settings
+from tests.support.api import make_settings
 
 # Never contacted: the lifespan that would connect does not run in these tests.
 UNUSED_DATABASE = "postgresql+asyncpg://unused@127.0.0.1:9/unused"

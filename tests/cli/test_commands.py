@@ -8,7 +8,8 @@ from pathlib import Path
 
 from api.auth import user_id_from_token
 from common.settings import Settings
-from tests.cli.conftest import ROOT, run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import ROOT
 
 
 def assert_one_line_error(stderr: str, *needles: str) -> None:

@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from cli.children import PidRecord
-from tests.cli.conftest import ROOT
+from tests.support.paths import ROOT
 
 START_TIMEOUT = 240.0
 RECOVERY_TIMEOUT = 120.0

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from common.settings import Settings
-from tests.cli.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_the_configuration_guide_lists_every_setting() -> None:

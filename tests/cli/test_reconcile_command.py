@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from tests.cli.conftest import run_cli
 from tests.cli.test_commands import assert_one_line_error
+from tests.support.cli import run_cli
 
 
 def test_reconcile_without_database_url_says_what_to_set() -> None:

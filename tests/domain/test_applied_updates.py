@@ -13,8 +13,7 @@ from common.policy_store import load_policies
 from domain.core.machine import MAX_APPLIED, Process
 from domain.errors import DomainError, ErrorCode
 from domain.process import ApprovalInput
-
-from .machine_driver import approval_input
+from tests.support.machine_driver import approval_input
 
 POLICIES = load_policies(Path(__file__).resolve().parents[2] / "policies")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

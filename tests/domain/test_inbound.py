@@ -34,8 +34,7 @@ from domain.inbound import (
     number_pattern,
     text_pattern,
 )
-
-from ..strategies import number_text, numbers, texts
+from tests.support.strategies import number_text, numbers, texts
 
 SETTINGS = settings(max_examples=100, deadline=None)
 

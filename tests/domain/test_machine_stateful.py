@@ -54,9 +54,8 @@ from domain.process import (
 from domain.requests import validate_fields
 from domain.routing import resolve_route
 from domain.signing import Proof
-from tests.strategies import INVALID_RESUBMISSIONS, SUBMISSIONS
-
-from .machine_driver import Driver, FakeDirectory, approval_input
+from tests.support.machine_driver import Driver, FakeDirectory, approval_input
+from tests.support.strategies import INVALID_RESUBMISSIONS, SUBMISSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = load_policies(ROOT / "policies")

@@ -16,8 +16,7 @@ from domain.core.deadlines import DeadlineKind
 from domain.core.machine import Process
 from domain.core.queries import active_stage
 from domain.process import EventKind
-
-from .machine_driver import Driver, FakeDirectory, approval_input
+from tests.support.machine_driver import Driver, FakeDirectory, approval_input
 
 POLICIES = load_policies(Path(__file__).resolve().parents[2] / "policies")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -24,8 +24,8 @@ from db.engine import transaction
 from db.models import DeliveryRow
 from domain.delivery import DeliverBatchInput, DeliverBatchOutput, DeliverNoticesInput
 from notify.webhooks import Subscriber
-from tests.notify.conftest import add_notice, add_request, hold_step, make_notifier
-from tests.notify.receivers import free_port, http_receiver
+from tests.support.notify import add_notice, add_request, hold_step, make_notifier
+from tests.support.receivers import free_port, http_receiver
 
 Sessions = async_sessionmaker[AsyncSession]
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()

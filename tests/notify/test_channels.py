@@ -16,7 +16,7 @@ from notify.email import EmailChannel, SmtpConfig
 from notify.message import Rendered, SendError
 from notify.robots import RobotChannel, RobotConfig
 from notify.webhooks import Subscriber, WebhookChannel, load_subscribers, verify
-from tests.notify.receivers import MailBox, free_port, http_receiver, self_signed, smtp_server
+from tests.support.receivers import MailBox, free_port, http_receiver, self_signed, smtp_server
 
 pytestmark = pytest.mark.process  # real SMTP servers and HTTP receivers on loopback
 

@@ -46,11 +46,11 @@ from domain.process import DecideInput, RequestView
 from notify.robots import RobotChannel, RobotConfig
 from notify.setup import Notifier
 from notify.webhooks import Subscriber
-from tests.notify.conftest import add_notice, add_request, make_notifier, set_preferences
-from tests.notify.receivers import MailBox, free_port, http_receiver, smtp_server
-from tests.stored_histories import current_test, keep
-from tests.workflows.conftest import make_input
-from tests.workflows.conftest import update as signed_update
+from tests.support.notify import add_notice, add_request, make_notifier, set_preferences
+from tests.support.receivers import MailBox, free_port, http_receiver, smtp_server
+from tests.support.stored_histories import current_test, keep
+from tests.support.workflows import make_input
+from tests.support.workflows import update as signed_update
 from worker.main import build_delivery_worker, build_worker
 from worker.schedules import delivery_schedule, ensure_delivery_schedule
 from workflows.delivery import DeliverNoticesWorkflow

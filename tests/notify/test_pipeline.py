@@ -16,14 +16,8 @@ from db.models import DeliveryRow, NotificationRow, UserRow
 from domain.delivery import DeliverInput, DeliverNoticesInput
 from notify.robots import RobotChannel, RobotConfig
 from notify.webhooks import Subscriber
-from tests.notify.conftest import (
-    add_notice,
-    add_request,
-    hold_step,
-    make_notifier,
-    set_preferences,
-)
-from tests.notify.receivers import MailBox, free_port, http_receiver, smtp_server
+from tests.support.notify import add_notice, add_request, hold_step, make_notifier, set_preferences
+from tests.support.receivers import MailBox, free_port, http_receiver, smtp_server
 
 Sessions = async_sessionmaker[AsyncSession]
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()

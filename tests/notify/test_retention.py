@@ -14,8 +14,8 @@ from db.engine import transaction
 from db.models import DeliveryRow
 from domain.delivery import DeliverNoticesInput
 from notify.webhooks import Subscriber
-from tests.notify.conftest import add_notice, add_request, make_notifier
-from tests.notify.receivers import free_port
+from tests.support.notify import add_notice, add_request, make_notifier
+from tests.support.receivers import free_port
 
 Sessions = async_sessionmaker[AsyncSession]
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from common.policy_store import load_policies
-from domain.errors import DomainError, ErrorCode
 from domain.policy import Policy
-from domain.requests import condition_values, validate_fields
-from domain.routing import check_rules, resolve_route
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 @pytest.fixture(scope="session")
@@ -27,31 +21,3 @@ def policies() -> dict[str, Policy]:
 def org() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((ROOT / "org" / "demo.yaml").read_text(encoding="utf-8"))
     return data
-
-
-def _money(amount: str | None) -> Decimal | None:
-    return None if amount is None else Decimal(amount)
-
-
-def stages_of(policy: Policy, amount: str | None, fields: dict[str, Any]) -> list[str]:
-    """The stage keys a request takes, validated exactly as a submission is."""
-    norm = validate_fields(policy, _money(amount), fields)
-    return [s.key for s in resolve_route(policy, _money(amount), norm).stages]
-
-
-def refused_by(policy: Policy, amount: str | None, fields: dict[str, Any]) -> str | None:
-    """The hard rule that refuses the request at submission, or None."""
-    norm = validate_fields(policy, _money(amount), fields)
-    try:
-        check_rules(policy, _money(amount), norm)
-    except DomainError as err:
-        assert err.code is ErrorCode.RULE_VIOLATION
-        rule = err.details["rule"]
-        assert isinstance(rule, str)
-        return rule
-    return None
-
-
-def values_of(policy: Policy, amount: str | None, fields: dict[str, Any]) -> dict[str, Any]:
-    """What conditions see for this request (after validation)."""
-    return condition_values(_money(amount), validate_fields(policy, _money(amount), fields))

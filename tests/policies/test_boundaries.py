@@ -13,8 +13,7 @@ import pytest
 
 from domain.conditions import evaluate
 from domain.policy import Policy
-
-from .conftest import refused_by, stages_of, values_of
+from tests.support.policies import refused_by, stages_of, values_of
 
 Row = tuple[str | None, dict[str, Any], list[str]]
 

@@ -6,9 +6,8 @@ import re
 from typing import Any
 
 from domain.policy import ApproverSpec, Policy
-from tests.policy_versions import version_of
-
-from .conftest import ROOT
+from tests.support.paths import ROOT
+from tests.support.policy_versions import version_of
 
 TYPES = [
     "agreement_change",

@@ -14,8 +14,7 @@ from common.policy_store import PolicyError, load_policy_file
 from domain.errors import DomainError
 from domain.policy import Policy
 from domain.requests import validate_fields
-
-from .conftest import ROOT
+from tests.support.paths import ROOT
 
 POSITIVE = {
     "big_customer_contract",  # a contract

@@ -12,46 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, async_playwright
 
 from api.app import create_app
 from common.settings import Settings
-
-# The API tests' fixtures, reused as they are (here they are this package's own instances).
-from tests.api.conftest import auth, demo_org, settings, worker  # noqa: F401
-
-CHROMIUM = Path(os.environ.get("APPROVALS_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 10_000
-"""Longest wait for anything on the page; a worker on a busy 2-core machine takes seconds."""
-
-
-class _Server(uvicorn.Server):
-    """uvicorn that leaves the signal handlers alone: Ctrl-C stays pytest's."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Browsing, _Server  # noqa: F401
 
 
 @pytest.fixture(scope="module")
-async def base_url(settings: Settings, worker: None) -> AsyncIterator[str]:  # noqa: F811
+async def base_url(settings: Settings, worker: None) -> AsyncIterator[str]:
     """The app (lifespan and all) on 127.0.0.1 at a free port, for as long as the module runs."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -92,43 +67,6 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
             await launched.close()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item,
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Keep each phase's report on the test, so fixtures can tell that it failed."""
-    report = yield
-    setattr(item, f"report_{report.when}", report)
-    return report
-
-
-class Browsing:
-    """New pages in fresh browser contexts (own storage), each photographed on failure.
-
-    ``errors`` collects what the browser reports as broken: uncaught exceptions,
-    console errors (among them anything the Content-Security-Policy blocks).
-    """
-
-    def __init__(self, browser: Browser) -> None:
-        self.browser = browser
-        self.contexts: list[BrowserContext] = []
-        self.pages: list[Page] = []
-        self.errors: list[str] = []
-
-    async def page(self, locale: str = "en-US") -> Page:
-        context = await self.browser.new_context(locale=locale, timezone_id="Asia/Shanghai")
-        context.set_default_timeout(TIMEOUT_MS)
-        self.contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
-        page.on(
-            "console",
-            lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None,
-        )
-        self.pages.append(page)
-        return page
-
-
 @pytest.fixture
 async def browsing(
     browser: Browser, request: pytest.FixtureRequest, tmp_path: Path
@@ -148,3 +86,13 @@ async def browsing(
         for context in session.contexts:
             await context.close()
     assert not session.errors, session.errors
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test, so fixtures can tell that it failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

@@ -14,9 +14,8 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.api.conftest import Auth
-
-from .conftest import TIMEOUT_MS, Browsing
+from tests.support.api import Auth
+from tests.support.browser import TIMEOUT_MS, Browsing
 
 pytestmark = pytest.mark.usefixtures("worker")
 

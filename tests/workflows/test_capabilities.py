@@ -19,8 +19,7 @@ from domain.calendar import next_payout_window
 from domain.constants import Signals
 from domain.policy import Policy
 from domain.process import DecideInput, WithdrawInput
-
-from .conftest import (
+from tests.support.workflows import (
     SETTLE,
     audit_kinds,
     decide_by_signal,

@@ -16,11 +16,9 @@ from db.models import AssignmentRow, NotificationRow
 from domain.constants import Updates
 from domain.policy import Policy
 from domain.process import DecideInput, RequestView
-from tests.cli.conftest import run_cli
-from worker.main import build_worker
-
-from .conftest import (
-    ROOT,
+from tests.support.cli import run_cli
+from tests.support.paths import ROOT
+from tests.support.workflows import (
     _terminate_leftovers,
     audit_kinds,
     eventually,
@@ -29,6 +27,7 @@ from .conftest import (
     state,
     update,
 )
+from worker.main import build_worker
 
 
 async def test_load_org_without_an_approver_hands_their_step_to_their_manager(

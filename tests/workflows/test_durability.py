@@ -13,9 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.constants import WORKFLOW_NAME, Signals, Updates, workflow_id
 from domain.policy import Policy
 from domain.process import ApprovalInput, Carried, DecideInput, ProcessState, RequestView
-from worker.main import build_worker
-
-from .conftest import (
+from tests.support.workflows import (
     _STARTED,
     audit_kinds,
     decide_by_signal,
@@ -25,6 +23,7 @@ from .conftest import (
     start,
     state,
 )
+from worker.main import build_worker
 
 # No workflow cache: each new worker rebuilds the workflow purely from its history,
 # as a process started after a crash would (and no sticky queue of a dead worker).

@@ -17,8 +17,7 @@ from common.signer import vouch
 from domain.constants import Signals, Updates
 from domain.policy import Policy
 from domain.process import DecideInput, MilestoneInput, RequestView
-
-from .conftest import (
+from tests.support.workflows import (
     SETTLE,
     audit_kinds,
     contract_at_first_stage,
@@ -29,6 +28,7 @@ from .conftest import (
     start,
     state,
 )
+
 from .test_messages import refused
 
 CONTRACT = {"contract_no": "HT-ID", "settlement_floor_price": "1"}

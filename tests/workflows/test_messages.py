@@ -24,9 +24,7 @@ from domain.process import (
     TransferInput,
     WithdrawInput,
 )
-from workflows.approval import ApprovalWorkflow
-
-from .conftest import (
+from tests.support.workflows import (
     audit_kinds,
     contract_at_first_stage,
     eventually,
@@ -37,6 +35,7 @@ from .conftest import (
     state,
     update,
 )
+from workflows.approval import ApprovalWorkflow
 
 CONTRACT = {"contract_no": "HT-2", "settlement_floor_price": "1"}
 

@@ -20,9 +20,8 @@ from common.metrics import sdk_runtime
 from common.tracing import build_tracer_provider, tracing_interceptor
 from domain.constants import WORKFLOW_NAME
 from domain.policy import Policy
+from tests.support.workflows import _terminate_leftovers, contract_at_first_stage
 from worker.main import build_worker
-
-from .conftest import _terminate_leftovers, contract_at_first_stage
 
 Sessions = async_sessionmaker[AsyncSession]
 

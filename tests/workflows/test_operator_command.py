@@ -8,9 +8,14 @@ import uuid
 from temporalio.testing import WorkflowEnvironment
 
 from domain.policy import Policy
-from tests.cli.conftest import run_cli
-
-from .conftest import audit_kinds, contract_at_first_stage, eventually, request_id, state
+from tests.support.cli import run_cli
+from tests.support.workflows import (
+    audit_kinds,
+    contract_at_first_stage,
+    eventually,
+    request_id,
+    state,
+)
 
 
 async def test_a_signed_operator_command_acts_and_a_wrong_secret_is_ignored(

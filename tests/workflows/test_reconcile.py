@@ -51,11 +51,16 @@ from domain.process import (
     TransitionRecord,
 )
 from domain.reconcile import ReconcileInput, ReconcileOutput
-from tests.cli.conftest import run_cli
+from tests.support.cli import run_cli
+from tests.support.workflows import (
+    contract_at_first_stage,
+    make_input,
+    request_id,
+    request_row,
+    update,
+)
 from worker.schedules import ensure_reconcile_schedule
 from workflows.reconcile import ReconcileWorkflow
-
-from .conftest import contract_at_first_stage, make_input, request_id, request_row, update
 
 CONTRACT = {"contract_no": "HT-R", "settlement_floor_price": "1"}
 

@@ -1,7 +1,7 @@
 """Every stored history replays on the workflow code as it is now.
 
 The histories in ``tests/histories`` were recorded from real runs of earlier
-code (see :mod:`tests.stored_histories`). A change that breaks one would break
+code (see :mod:`tests.support.stored_histories`). A change that breaks one would break
 the requests of that shape still running in production: guard it with
 ``workflow.patched`` or a new workflow version (docs/versioning.md).
 """
@@ -18,7 +18,7 @@ from temporalio.worker import Replayer
 
 from common.policy_store import load_policies
 from domain.delivery import DELIVERY_WORKFLOW_NAME, DeliveryActivityNames
-from tests.stored_histories import STORED, load, request_type, stored, workflow_type
+from tests.support.stored_histories import STORED, load, request_type, stored, workflow_type
 from workflows.approval import ApprovalWorkflow
 from workflows.delivery import DeliverNoticesWorkflow
 

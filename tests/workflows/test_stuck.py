@@ -17,8 +17,7 @@ from common import search_attributes as sa
 from domain.constants import Signals, Updates
 from domain.policy import Policy
 from domain.process import DecideInput
-
-from .conftest import (
+from tests.support.workflows import (
     audit_kinds,
     contract_at_first_stage,
     eventually,
@@ -28,6 +27,7 @@ from .conftest import (
     state,
     update,
 )
+
 from .test_messages import refused
 
 MARK = "the database refuses this one"

@@ -10,8 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.constants import Signals
 from domain.policy import Policy, ResolveAction
 from domain.process import DecideInput, EventKind, MilestoneInput, ResubmitInput
-
-from .conftest import (
+from tests.support.workflows import (
     audit_kinds,
     decide_by_signal,
     notified,

@@ -25,9 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 from domain.constants import Signals, Updates
 from domain.policy import Policy
 from domain.process import DecideInput, EventKind, MilestoneInput, RequestView
-from tests.conftest import start_dev_server
-
-from .conftest import decide_by_signal, eventually, signed, start, state, worker_queue
+from tests.support.servers import start_dev_server
+from tests.support.workflows import decide_by_signal, eventually, signed, start, state, worker_queue
 
 SUGGEST_AFTER_EVENTS = 25
 

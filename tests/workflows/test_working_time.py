@@ -24,9 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from db.models import RequestRow
 from domain.policy import Policy
 from domain.working_time import BusinessCalendar
+from tests.support.workflows import eventually, request_id, request_row, start, state
 from worker.main import build_worker
-
-from .conftest import eventually, request_id, request_row, start, state
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KNOWN = BusinessCalendar(known_years=frozenset(range(2000, 2200)))

@@ -26,7 +26,8 @@ from typing import Any
 
 from temporalio.client import WorkflowHistory
 
-STORED = Path(__file__).resolve().parent / "histories"
+from tests.support.paths import STORED
+
 _ENV = "APPROVALS_RECORD_HISTORIES"
 
 

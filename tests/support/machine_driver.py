@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar
 
 from db.directory import OrgFile, read_org_file
@@ -45,8 +44,8 @@ from domain.process import (
 from domain.requests import validate_fields
 from domain.routing import resolve_route
 from domain.working_time import BusinessCalendar, DueInput
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 ORG_FILE = ROOT / "org" / "demo.yaml"
 
 _R = TypeVar("_R")

@@ -191,9 +191,7 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
     # One SDK runtime for the process: both roles' workers share its metrics endpoint.
     runtime = sdk_runtime(settings.worker_metrics_address)
     # Waits for Temporal (with back-off) instead of exiting: it may start after the worker.
-    client = await connect_when_ready(
-        settings, runtime=runtime, service=f"approvals-worker-{only}"
-    )
+    client = await connect_when_ready(settings, runtime=runtime, service=f"approvals-worker-{only}")
     sessions = make_sessionmaker(engine)
     metrics_server = serve_metrics(settings.metrics_address)
     refresher: asyncio.Task[None] | None = None

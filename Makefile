@@ -4,7 +4,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two installs: what running needs (`make dev`), and that plus the test tools (`make test`).
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 DATA   ?= .data
 
 # Values for checking docker-compose.yml only; a real deployment sets its own.
@@ -17,6 +19,7 @@ COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcde
 
 help:
 	@echo "make dev    run the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it"
+	@echo "make install  the virtualenv with the test tools (make dev installs only what running needs)"
 	@echo "make test   lint, type-check, validate docker-compose.yml, run every test, browser tests too (what CI runs)"
 	@echo "make test-fast  the pure tests only (marker unit: domain rules, policies, rendering), no server"
 	@echo "make lint   ruff check, ruff format --check, mypy"
@@ -30,21 +33,27 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall only when pyproject.toml is newer than the stamp (or the venv is new).
-$(STAMP): pyproject.toml | $(BIN)/python
+# `make dev` installs the service alone (no pytest, mypy, playwright, schemathesis);
+# the test install holds everything the run install does, so it stamps both.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e .
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[test]'
-	touch $(STAMP)
+	touch $(TEST_STAMP) $(RUN_STAMP)
 
-install: $(STAMP)
+install: $(TEST_STAMP)
 
-dev: $(STAMP)
+dev: $(RUN_STAMP)
 	$(BIN)/approvals dev
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-fmt: $(STAMP)
+fmt: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
@@ -77,7 +86,7 @@ chromium-check:
 	  fi; \
 	fi
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
@@ -104,16 +113,16 @@ clean:
 # More options: make bench BENCH_ARGS="--requests 50 --concurrency 4" (or --no-floor,
 # --floor-only, --serial-requests N, --in-process: all in this one Python process,
 # --api-url URL --token-file .data/dev.env: a `make dev` you started).
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.api_throughput $(BENCH_ARGS)
 
 # Add the histories of this code's test scenarios to tests/histories (one per shape;
 # never replaces a stored one). Run before changing workflow code, commit the new files.
-record-histories: $(STAMP)
+record-histories: $(TEST_STAMP)
 	APPROVALS_RECORD_HISTORIES=tests/histories $(BIN)/pytest -q tests/workflows tests/api tests/notify/test_dispatcher.py
 
 # Open many requests for real, then measure with them open. Takes long: on 2 busy cores the
 # worker opens about 10 requests a second (20,000 in about half an hour). More options: make bench-seed SEED_ARGS="--count 2000"
 # (or --max-cached-workflows N, --api-url http://127.0.0.1:8000 --token-file .data/dev.env).
-bench-seed: $(STAMP)
+bench-seed: $(TEST_STAMP)
 	$(BIN)/python -m bench.seed $(SEED_ARGS)

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import db_errors, errors
+from api import db_errors, docs_ui, errors
 from api.deps import Core
 from api.metrics import HttpMetrics, metrics_endpoint
 from api.routers import deliveries, health, inbox, me, notifications, policies, requests
@@ -140,7 +140,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs is served from the package's assets, not a CDN (api/docs_ui.py); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
+    docs_ui.install(app)
     errors.install(app)
     db_errors.install(app)
     for module in (requests, inbox, notifications, me, policies, health, deliveries):

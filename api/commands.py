@@ -51,8 +51,10 @@ from common import search_attributes as sa
 from common.signer import vouch
 from db import action_keys
 from db import request_queries as q
+from db.directory import names_of
 from db.models import RequestRow
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
+from domain.core.admission import not_eligible_message
 from domain.errors import HTTP_STATUS, DomainError, ErrorCode
 from domain.inbound import check_payload_budget
 from domain.policy import Policy
@@ -620,5 +622,25 @@ async def run_update(
             rpc_timeout=_rpc_timeout(core),
         )
     except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as exc:
-        raise update_error(exc) from exc
+        error = update_error(exc)
+        if error.code == ErrorCode.NOT_ELIGIBLE.value:
+            error = await _with_holders_named(session, user_id, error)
+        raise error from exc
     return result
+
+
+async def _with_holders_named(session: AsyncSession, user_id: str, error: ApiError) -> ApiError:
+    """A "may not decide" refusal naming the step's holders by name and id.
+
+    The caller passed the visibility check (404 otherwise), so they may see who holds it.
+    """
+    holders = error.details.get("holders")
+    if not isinstance(holders, list) or not all(isinstance(h, str) for h in holders):
+        return error
+    names = await names_of(session, holders)
+    await session.commit()
+    shown = [f"{names[h]} ({h})" if h in names else h for h in holders]
+    stage_name = str(error.details.get("stage_name") or error.details.get("stage") or "")
+    details = {**error.details, "holders": [{"id": h, "name": names.get(h)} for h in holders]}
+    message = not_eligible_message(user_id, stage_name, shown)
+    return ApiError(error.status, error.code, message, details, error.headers)

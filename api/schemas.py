@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
+from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText, ShortText
 from domain.policy import StageMode
 
 
@@ -128,9 +128,16 @@ class PolicyList(BaseModel):
 
 
 class PreviewBody(_Body):
+    """What a route depends on; a submission's whole body is taken as it is."""
+
+    type: Id | None = Field(
+        default=None, description="Optional; when given, the request type of the path."
+    )
+    title: ShortText | None = Field(default=None, description="Checked as for a submission.")
     amount: Money | None = None
     fields: FormFields = Field(default_factory=dict, max_length=100)
     customer: OptionalShortText | None = None
+    comment: Comment | None = Field(default=None, description="Checked as for a submission.")
 
 
 class PreviewStage(BaseModel):

@@ -49,6 +49,14 @@ def load_settings() -> Settings:
         raise CliError(f"invalid configuration: {problems}") from exc
 
 
+def stack_settings() -> Settings:
+    """Settings for a command that works beside a running stack (``cli.dev_env``): in
+    development without ``DATABASE_URL``, completed from ``make dev``'s ``dev.env``."""
+    from cli.dev_env import with_dev_stack
+
+    return with_dev_stack(load_settings())
+
+
 def require_database_url(settings: Settings) -> str:
     try:
         return settings.require_database_url()
@@ -116,25 +124,32 @@ def migrate(url: str) -> None:
 
 
 def issue_checked_token(settings: Settings, user_id: str) -> str:
-    """A bearer token for ``user_id``; the user must exist when a database is configured."""
-    if settings.database_url:
-        from db.directory import DirectoryUser, get_user
+    """A bearer token for ``user_id``, an active user of the directory.
 
-        found: list[DirectoryUser | None] = []
+    Never unchecked: a token for a name the directory does not hold would only fail
+    later, at the API, with a 401 that does not say why.
+    """
+    if not settings.database_url:
+        raise CliError(
+            f"cannot check {user_id!r} against the directory: DATABASE_URL is not set "
+            f"and {settings.data_dir / 'dev.env'} does not exist (start `make dev`, or set "
+            "DATABASE_URL)"
+        )
+    from db.directory import DirectoryUser, get_user
 
-        async def work(sessions: Sessions) -> None:
-            async with sessions() as session:
-                found.append(await get_user(session, user_id))
+    found: list[DirectoryUser | None] = []
 
-        with database_errors(settings.database_url):
-            asyncio.run(_with_sessions(settings.database_url, work))
-        user = found[0]
-        if user is None:
-            raise CliError(f"unknown user {user_id!r}: not in the directory")
-        if not user.active:
-            raise CliError(f"user {user_id!r} is inactive")
-    else:
-        log.warning("DATABASE_URL is not set: %r was not checked against the directory", user_id)
+    async def work(sessions: Sessions) -> None:
+        async with sessions() as session:
+            found.append(await get_user(session, user_id))
+
+    with database_errors(settings.database_url):
+        asyncio.run(_with_sessions(settings.database_url, work))
+    user = found[0]
+    if user is None:
+        raise CliError(f"unknown user {user_id!r}: not in the directory")
+    if not user.active:
+        raise CliError(f"user {user_id!r} is inactive: no token for them")
     from api.auth import issue_token
 
     return issue_token(settings, user_id)
@@ -188,7 +203,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = stack_settings()
     url = require_database_url(settings)
     migrate(url)
     log.info("database migrated")
@@ -199,7 +214,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_load_org(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = stack_settings()
     url = require_database_url(settings)
     path = Path(args.file) if args.file else settings.org_file
     load_org(url, path)
@@ -238,7 +253,7 @@ def hand_over_departed_steps(settings: Settings, url: str) -> None:
 def cmd_signal(args: argparse.Namespace) -> int:
     from cli.operator import send
 
-    settings = load_settings()
+    settings = stack_settings()
     workflow = asyncio.run(send(settings, args))
     print(f"signed {args.action} signal sent to {workflow} as {args.actor}")
     return 0
@@ -246,7 +261,7 @@ def cmd_signal(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """One reconciliation pass now, printing each request it recorded as terminated."""
-    settings = load_settings()
+    settings = stack_settings()
     url = require_database_url(settings)
     if args.days <= 0:
         raise CliError("--days must be positive")
@@ -291,7 +306,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    print(issue_checked_token(load_settings(), args.user_id))
+    print(issue_checked_token(stack_settings(), args.user_id))
     return 0
 
 

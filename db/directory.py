@@ -381,6 +381,15 @@ async def active_among(session: AsyncSession, users: Iterable[str]) -> set[str]:
     return set(rows)
 
 
+async def names_of(session: AsyncSession, users: Iterable[str]) -> dict[str, str]:
+    """The directory names of those of ``users`` it holds (active or not): id -> name."""
+    wanted = sorted(set(users))
+    if not wanted:
+        return {}
+    rows = await session.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(wanted)))
+    return {row.id: row.name for row in rows}
+
+
 async def departed_holders(session: AsyncSession) -> dict[str, list[str]]:
     """Requests with a pending step held by someone inactive or unknown: id -> those users."""
     from db.models import AssignmentRow

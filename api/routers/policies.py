@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import CalendarDep, CurrentUser, PoliciesDep, SessionDep
-from api.errors import BODY_ERRORS, ApiError, responses
+from api.errors import BODY_ERRORS, ApiError, field_errors, responses
 from api.schemas import (
     PolicyList,
     PolicySummary,
@@ -77,8 +77,10 @@ async def get_policy(policy_type: PolicyType, user: CurrentUser, policies: Polic
     summary="Preview a request's route",
     description=(
         "The stages a request with these values would take, why each applies, and the people "
-        "it would reach today with the caller as the requester. Invalid fields and broken "
-        "hard rules are answered as for a submission (422)."
+        "it would reach today with the caller as the requester. Takes the body of "
+        "`POST /v1/requests` as it is (its `title` and `comment` are checked, then ignored; "
+        "a `type` must be the path's). Invalid fields and broken hard rules are answered as "
+        "for a submission (422)."
     ),
     responses=responses(401, 404, *BODY_ERRORS),
 )
@@ -91,6 +93,10 @@ async def preview(
     session: SessionDep,
 ) -> Preview:
     policy = _policy(policies, policy_type)
+    if body.type is not None and body.type != policy.type:
+        raise field_errors(
+            [("type", f"must be {policy.type!r}, the request type of the path, or left out")]
+        )
     fields = validate_fields(policy, body.amount, body.fields)
     route = resolve_route(policy, body.amount, fields)
     now = datetime.now(UTC)

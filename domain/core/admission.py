@@ -104,11 +104,24 @@ def check_may_decide(view: ProcessState, actor: str) -> None:
         raise _refuse(
             ErrorCode.ALREADY_DECIDED, f"{actor} has already decided stage {stage.name!r}"
         )
+    # Who may, then: the refusal reaches only those who may see the request (the API
+    # answers 404 to anyone else before asking), so it names the step's holders.
+    holders = list(
+        dict.fromkeys(a.user for s in stage.slots if s.decision is None for a in s.actors)
+    )
     raise _refuse(
         ErrorCode.NOT_ELIGIBLE,
-        f"{actor} may not decide stage {stage.name!r}",
+        not_eligible_message(actor, stage.name, holders),
         stage=stage.key,
+        stage_name=stage.name,
+        holders=holders,
     )
+
+
+def not_eligible_message(actor: str, stage_name: str, holders: list[str]) -> str:
+    """Why ``actor`` may not decide, naming who may (``holders``: ids, or names and ids)."""
+    held = f"it is held by {', '.join(holders)}" if holders else "nobody holds it now"
+    return f"{actor} may not decide stage {stage_name!r}: {held}"
 
 
 def resubmitted(

@@ -206,3 +206,35 @@ async def test_preview_of_a_request_approved_at_once_has_no_deadlines(
     assert resp.status_code == 200, resp.text
     assert resp.json()["stages"] == []
     assert resp.json()["deadlines"] == []
+
+
+async def test_preview_takes_the_submission_body_as_it_is(
+    api: httpx.AsyncClient, auth: Auth
+) -> None:
+    submission = {
+        "type": "big_customer_contract",
+        "title": "Preview first, then submit",
+        "customer": "ACME Ltd",
+        "comment": "the same body for both",
+        **contract_body("450000"),
+    }
+    resp = await preview(api, auth, "big_customer_contract", submission)
+    assert resp.status_code == 200, resp.text
+    plain = await preview(api, auth, "big_customer_contract", contract_body("450000"))
+    assert resp.json()["stages"] == plain.json()["stages"]
+
+
+async def test_preview_with_another_type_in_the_body_names_type(
+    api: httpx.AsyncClient, auth: Auth
+) -> None:
+    body = {"type": "customer_gift", "title": "t", **contract_body("450000")}
+    resp = await preview(api, auth, "big_customer_contract", body)
+    assert resp.status_code == 422
+    error = resp.json()["error"]
+    assert error["code"] == "validation_error"
+    assert [f["field"] for f in error["details"]["fields"]] == ["type"]
+    assert "big_customer_contract" in error["details"]["fields"][0]["message"]
+    # The submission's own checks still apply to what it would carry.
+    resp = await preview(api, auth, "big_customer_contract", {"title": "a\x00b"})
+    assert resp.status_code == 422
+    assert [f["field"] for f in resp.json()["error"]["details"]["fields"]] == ["title"]

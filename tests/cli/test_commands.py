@@ -68,11 +68,11 @@ def test_token_for_an_unknown_user_is_refused(empty_db_url: str) -> None:
     assert_one_line_error(result.stderr, "unknown user 'nobody'")
 
 
-def test_token_without_a_database_is_issued_with_a_warning() -> None:
+def test_token_without_a_directory_to_check_is_refused() -> None:
     result = run_cli("token", "gm_wang")
-    assert result.returncode == 0, result.stderr
-    assert user_id_from_token(Settings(), result.stdout.strip()) == "gm_wang"
-    assert "was not checked" in result.stderr
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert_one_line_error(result.stderr, "cannot check 'gm_wang'", "DATABASE_URL", "make dev")
 
 
 def test_database_that_does_not_answer_is_one_line(tmp_path: Path) -> None:

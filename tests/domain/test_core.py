@@ -106,6 +106,20 @@ def test_only_a_current_holder_may_decide_and_only_once() -> None:
     assert refusal(v, DecideInput(actor="bcd_zheng", action="approve")) is ErrorCode.ALREADY_DECIDED
 
 
+def test_a_refused_decider_is_told_who_holds_the_step() -> None:
+    v = in_review(["bcd_zheng", "dsd_liu"])
+    with pytest.raises(DomainError) as info:
+        admission.check(
+            v,
+            POLICIES["big_customer_contract"],
+            False,
+            DecideInput(actor="am_li", action="approve"),
+        )
+    assert info.value.code is ErrorCode.NOT_ELIGIBLE
+    assert info.value.details["holders"] == ["bcd_zheng", "dsd_liu"]
+    assert "held by bcd_zheng, dsd_liu" in info.value.message
+
+
 def test_a_closed_or_stuck_request_accepts_nothing() -> None:
     v = in_review(["bcd_zheng"])
     approve = DecideInput(actor="bcd_zheng", action="approve")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.support.paths import ROOT
@@ -28,17 +29,23 @@ _SCRUBBED = (
 def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``approvals ARGS`` in a fresh interpreter with a clean environment plus ``env``."""
+    """Run ``approvals ARGS`` in a fresh interpreter with a clean environment plus ``env``.
+
+    Unless ``env`` names one, the data directory is a new empty one: a developer's
+    ``make dev`` (its ``.data/dev.env``) must never be what a test's command talks to.
+    """
     full = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        cwd=cwd or ROOT,
-        timeout=timeout,
-    )
+    with tempfile.TemporaryDirectory(prefix="approvals-cli-data-") as empty:
+        full.setdefault("APPROVALS_DATA_DIR", empty)
+        return subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=full,
+            cwd=cwd or ROOT,
+            timeout=timeout,
+        )
 
 
 async def _admin(url: str, sql: str) -> None:

@@ -90,6 +90,7 @@ def notice_facts(job: DeliveryJob) -> NoticeFacts:
         amount=Decimal(amount) if amount is not None else None,
         stage=stage,
         stage_index=job.stage_index,
+        step_since=job.step_since,
         deadline=deadline,
         customer=req.customer if req is not None else None,
         request_type=req.type if req is not None else None,

@@ -9,7 +9,7 @@ with the reason instead of sending half a message.
 Decision links: for the kinds in :data:`ACTION_KINDS`, and only for a message
 whose :class:`~notify.message.Audience` is one person (the channel says so: the
 recipient's e-mail), the renderer asks the injected ``action_links(user_id,
-request_id, stage_index)`` for ``{"approve": url, "return": url, "reject": url}``;
+request_id, stage_index, step_since)`` for ``{"approve": url, "return": url, "reject": url}``;
 the default gives None, and the message has no buttons. A message for a group (a
 robot's chat, a webhook subscriber) never has them, whatever the kind: it links to
 the request page, where the reader signs in as themselves.
@@ -36,11 +36,14 @@ LOCALES = ("zh-CN", "en")
 ACTION_KINDS = frozenset({"assigned", "reminder", "escalated"})
 """Notices that ask the recipient to decide: they may carry approve/return/reject links."""
 
-ActionLinks = Callable[[str, str, int], dict[str, str] | None]
-"""(user, request, stage index the user holds) → the decision links, or None."""
+ActionLinks = Callable[[str, str, int, datetime], dict[str, str] | None]
+"""(user, request, stage index the user holds, round of that step) → the decision links,
+or None."""
 
 
-def no_action_links(user_id: str, request_id: str, stage_index: int) -> dict[str, str] | None:
+def no_action_links(
+    user_id: str, request_id: str, stage_index: int, step_since: datetime
+) -> dict[str, str] | None:
     """The default: no decision links (the message links to the request only)."""
     return None
 
@@ -57,6 +60,8 @@ class NoticeFacts(BaseModel):
     stage: str | None = None
     stage_index: int | None = None
     """The stage the recipient holds a pending step on, now: decision links bind to it."""
+    step_since: datetime | None = None
+    """The round of that step (when the recipient became eligible on it): links bind to it."""
     deadline: datetime | None = None
     customer: str | None = None
     request_type: str | None = None
@@ -171,8 +176,11 @@ class Renderer:
             and asks_decision
             and facts.request_id
             and facts.stage_index is not None
+            and facts.step_since is not None
         ):
-            actions = self.action_links(facts.recipient, facts.request_id, facts.stage_index)
+            actions = self.action_links(
+                facts.recipient, facts.request_id, facts.stage_index, facts.step_since
+            )
             actions = actions or None
         values: dict[str, Any] = {
             "milestone": None,

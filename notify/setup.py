@@ -72,8 +72,9 @@ class Notifier:
 def build_notifier(settings: Settings, action_links: ActionLinks = no_action_links) -> Notifier:
     """The notifier the settings describe.
 
-    ``action_links(user_id, request_id, stage_index)`` gives the approve/return/reject links of
-    a "your decision is needed" message (default: none).
+    ``action_links(user_id, request_id, stage_index, step_since)`` gives the
+    approve/return/reject links of a "your decision is needed" message for one person
+    (default: none).
     """
     robots: dict[str, RobotChannel] = {}
     for kind, url, secret in (

@@ -39,6 +39,7 @@ def facts(kind: str, **over: object) -> NoticeFacts:
         "amount": Decimal("250000"),
         "stage": "Big-customer department signs",
         "stage_index": 0,
+        "step_since": datetime(2026, 11, 30, 1, 0, tzinfo=UTC),
         "deadline": datetime(2026, 12, 1, 1, 30, tzinfo=UTC),
         "customer": "ACME Ltd",
         "extra": EXTRA,
@@ -97,7 +98,7 @@ def test_html_escapes_what_people_typed() -> None:
 def test_decision_links_only_for_kinds_that_ask_for_a_decision_and_one_person() -> None:
     asked: list[tuple[str, str]] = []
 
-    def links(user_id: str, request_id: str, stage_index: int) -> dict[str, str]:
+    def links(user_id: str, request_id: str, stage_index: int, since: datetime) -> dict[str, str]:
         asked.append((user_id, request_id))
         return {k: f"https://x/a/{k}?t=1&u=2" for k in ("approve", "return", "reject")}
 

@@ -7,6 +7,10 @@ Against the real app, worker, PostgreSQL and Temporal. A big-customer contract o
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common.action_links import link_urls, make_action_links
+from common.action_links import link_key, link_urls, make_action_links
 from common.settings import Settings
 from db.used_links import pending_step
 
@@ -388,3 +392,29 @@ async def test_a_link_from_before_a_return_cannot_approve_the_resubmitted_terms(
     approved = [h for h in view["history"] if h["kind"] == "approved"]
     assert [(h["actor"], h["comment"]) for h in approved] == [("bcd_zheng", "the new terms")]
     assert view["current_approvers"] != ["bcd_zheng"]
+
+
+async def test_a_genuine_link_of_the_first_version_is_refused_as_moved_on(
+    api: httpx.AsyncClient, flow: Flow, settings: Settings
+) -> None:
+    """Links sent before links named their round cannot tell whether their step is
+    still the one they were made for: 410, never an action."""
+    rid = await _waiting_for_bcd(flow)
+    claims = {
+        "v": 1,
+        "l": "first-version-link-id",
+        "u": "bcd_zheng",
+        "r": rid,
+        "s": 0,
+        "a": "approve",
+        "e": int((datetime.now(UTC) + timedelta(hours=1)).timestamp()),
+    }
+    raw = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
+    body = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    mac = hmac.new(link_key(settings), body.encode(), hashlib.sha256).digest()
+    path = f"/act/{body}." + base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    page = await api.get(path)
+    assert page.status_code == 410 and "no longer waiting for you" in page.text
+    posted = await api.post(path, data={"comment": ""}, headers={"Origin": ORIGIN})
+    assert posted.status_code == 410
+    await _nothing_decided(flow, rid)

@@ -50,7 +50,7 @@ from domain.delivery import (
 from domain.delivery import (
     DeliveryActivityNames as Names,
 )
-from notify.message import Rendered, SendError
+from notify.message import Rendered, SendError, check_shareable
 from notify.render import NoticeFacts
 from notify.setup import Notifier
 
@@ -90,6 +90,7 @@ def notice_facts(job: DeliveryJob) -> NoticeFacts:
         amount=Decimal(amount) if amount is not None else None,
         stage=stage,
         stage_index=job.stage_index,
+        step_since=job.step_since,
         deadline=deadline,
         customer=req.customer if req is not None else None,
         request_type=req.type if req is not None else None,
@@ -98,7 +99,13 @@ def notice_facts(job: DeliveryJob) -> NoticeFacts:
 
 
 def webhook_event(job: DeliveryJob, rendered: Rendered) -> dict[str, Any]:
-    """The JSON event a webhook subscriber receives."""
+    """The JSON event a webhook subscriber receives.
+
+    Raises:
+        SendError: permanent, when ``rendered`` was made for one person (with their
+            decision links): a subscriber is never that person.
+    """
+    check_shareable(rendered, f"webhook {job.delivery.target}")
     return {
         "type": f"notice.{job.notice.template}",
         "id": job.delivery.dedupe_id,
@@ -244,7 +251,10 @@ class DeliveryActivities:
         n = self._notifier
         d = job.delivery
         pref = job.preference
-        rendered = n.renderer.render(
+        # Rendered for this channel's audience: decision links only where the recipient
+        # alone reads the message.
+        rendered = n.render_for(
+            d.channel,
             notice_facts(job),
             pref.locale if pref is not None else None,
             pref.time_zone if pref is not None else None,

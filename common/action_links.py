@@ -1,7 +1,7 @@
 """Mint the action links of a "your decision is needed" message.
 
 The impure half of :mod:`domain.action_links`: the random link ids, the settings,
-and the database (which stage the person holds).
+and the database (which step, stage and round, the person holds).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.settings import Settings
-from db.used_links import pending_stage
+from db.used_links import pending_step
 from domain.action_links import ACTIONS, ActionLink, derive_key, mint
 
 ACT_PATH = "/act/"
@@ -25,9 +25,15 @@ def link_key(settings: Settings) -> bytes:
 
 
 def link_urls(
-    settings: Settings, user_id: str, request_id: str, stage_index: int, now: datetime
+    settings: Settings,
+    user_id: str,
+    request_id: str,
+    stage_index: int,
+    step_since: datetime,
+    now: datetime,
 ) -> dict[str, str]:
-    """``{"approve": url, "return": url, "reject": url}`` for that step, each its own link."""
+    """``{"approve": url, "return": url, "reject": url}`` for that round of that step, each
+    its own link."""
     key = link_key(settings)
     expires = now + timedelta(hours=settings.action_link_ttl_hours)
     base = settings.public_base_url.rstrip("/")
@@ -38,6 +44,7 @@ def link_urls(
             user_id=user_id,
             request_id=request_id,
             stage_index=stage_index,
+            step_since=step_since,
             action=action,
             expires_at=expires,
         )
@@ -45,15 +52,18 @@ def link_urls(
     return urls
 
 
-def decision_links(settings: Settings) -> Callable[[str, str, int], dict[str, str]]:
+def decision_links(settings: Settings) -> Callable[[str, str, int, datetime], dict[str, str]]:
     """The link maker the notifier asks for a "your decision is needed" message.
 
-    The delivery activity finds the stage the recipient holds when it sends, so
-    a message sent after the step moved on carries no links.
+    The delivery activity finds the step (stage and round) the recipient holds when
+    it sends, so a message sent after the step moved on carries no links, and one
+    sent for an older round carries links that no longer act.
     """
 
-    def make(user_id: str, request_id: str, stage_index: int) -> dict[str, str]:
-        return link_urls(settings, user_id, request_id, stage_index, datetime.now(UTC))
+    def make(
+        user_id: str, request_id: str, stage_index: int, step_since: datetime
+    ) -> dict[str, str]:
+        return link_urls(settings, user_id, request_id, stage_index, step_since, datetime.now(UTC))
 
     return make
 
@@ -81,10 +91,10 @@ async def make_action_links(
         holds no pending step on the request (nothing to decide, so no links).
     """
     if isinstance(db, AsyncSession):
-        stage = await pending_stage(db, user_id, request_id)
+        step = await pending_step(db, user_id, request_id)
     else:
         async with db() as session:
-            stage = await pending_stage(session, user_id, request_id)
-    if stage is None:
+            step = await pending_step(session, user_id, request_id)
+    if step is None:
         return None
-    return link_urls(settings, user_id, request_id, stage, now)
+    return link_urls(settings, user_id, request_id, step.stage_index, step.since, now)

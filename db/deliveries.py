@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import DeliveryRow, NotificationRow, RequestRow, UserPreferenceRow, UserRow
-from db.used_links import pending_stage, pending_stages
+from db.used_links import PendingStep, pending_step, pending_steps
 from notify.fanout import Recipient, dedupe_id, plan
 from notify.webhooks import Subscriber
 
@@ -150,6 +150,8 @@ class DeliveryJob:
     request: RequestRow | None
     stage_index: int | None = None
     """The stage of the request on which the recipient holds a pending step, now."""
+    step_since: datetime | None = None
+    """The round of that step: when the recipient became eligible on it (links bind to it)."""
 
 
 async def load_job(session: AsyncSession, delivery_id: int) -> DeliveryJob | None:
@@ -158,17 +160,19 @@ async def load_job(session: AsyncSession, delivery_id: int) -> DeliveryJob | Non
         return None
     notice = await session.get(NotificationRow, delivery.notification_id)
     assert notice is not None  # foreign key
+    step = (
+        await pending_step(session, notice.recipient, notice.request_id)
+        if notice.request_id
+        else None
+    )
     return DeliveryJob(
         delivery=delivery,
         notice=notice,
         user=await session.get(UserRow, notice.recipient),
         preference=await session.get(UserPreferenceRow, notice.recipient),
         request=await session.get(RequestRow, notice.request_id) if notice.request_id else None,
-        stage_index=(
-            await pending_stage(session, notice.recipient, notice.request_id)
-            if notice.request_id
-            else None
-        ),
+        stage_index=step.stage_index if step is not None else None,
+        step_since=step.since if step is not None else None,
     )
 
 
@@ -196,13 +200,13 @@ async def load_jobs(session: AsyncSession, delivery_ids: Sequence[int]) -> dict[
         )
     }
     requests: dict[str, RequestRow] = {}
-    stages: dict[tuple[str, str], int] = {}
+    steps: dict[tuple[str, str], PendingStep] = {}
     if request_ids:
         requests = {
             r.id: r
             for r in await session.scalars(select(RequestRow).where(RequestRow.id.in_(request_ids)))
         }
-        stages = await pending_stages(session, who, request_ids)
+        steps = await pending_steps(session, who, request_ids)
     return {
         d.id: DeliveryJob(
             delivery=d,
@@ -210,9 +214,11 @@ async def load_jobs(session: AsyncSession, delivery_ids: Sequence[int]) -> dict[
             user=users.get(n.recipient),
             preference=prefs.get(n.recipient),
             request=requests.get(n.request_id) if n.request_id else None,
-            stage_index=stages.get((n.recipient, n.request_id)) if n.request_id else None,
+            stage_index=step.stage_index if step is not None else None,
+            step_since=step.since if step is not None else None,
         )
         for d, n in pairs
+        for step in [steps.get((n.recipient, n.request_id)) if n.request_id else None]
     }
 
 

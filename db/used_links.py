@@ -1,8 +1,10 @@
-"""Action links that were used, and the step a link is for."""
+"""Action links that were used, and the step (stage and round) a link is for."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -11,54 +13,58 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import AssignmentRow, UsedActionLinkRow
 
 
-async def pending_stage(session: AsyncSession, user_id: str, request_id: str) -> int | None:
-    """The stage of ``request_id`` on which ``user_id`` holds a pending step, if any."""
-    return await session.scalar(
-        select(AssignmentRow.stage_index)
-        .where(
-            AssignmentRow.request_id == request_id,
-            AssignmentRow.user_id == user_id,
-            AssignmentRow.pending,
-        )
-        .order_by(AssignmentRow.stage_index)
-        .limit(1)
-    )
+class PendingStep(NamedTuple):
+    """A step waiting for a user: its stage and its round (when they became eligible)."""
+
+    stage_index: int
+    since: datetime
+    """The earliest ``eligible_since`` of the user's pending rows on that stage: the
+    process's :func:`domain.core.queries.step_round`, to the microsecond."""
 
 
-async def pending_stages(
+async def pending_step(session: AsyncSession, user_id: str, request_id: str) -> PendingStep | None:
+    """The step of ``request_id`` that waits for ``user_id``, if any."""
+    found = await pending_steps(session, [user_id], [request_id])
+    return found.get((user_id, request_id))
+
+
+async def pending_steps(
     session: AsyncSession, user_ids: Collection[str], request_ids: Collection[str]
-) -> dict[tuple[str, str], int]:
-    """:func:`pending_stage` of many (user, request) pairs in one query, keyed by the pair.
+) -> dict[tuple[str, str], PendingStep]:
+    """:func:`pending_step` of many (user, request) pairs in one query, keyed by the pair.
 
     Pairs of the two sets that hold no pending step are missing from the result.
     """
     rows = await session.execute(
-        select(AssignmentRow.user_id, AssignmentRow.request_id, func.min(AssignmentRow.stage_index))
+        select(
+            AssignmentRow.user_id,
+            AssignmentRow.request_id,
+            AssignmentRow.stage_index,
+            func.min(AssignmentRow.eligible_since),
+        )
         .where(
             AssignmentRow.user_id.in_(user_ids),
             AssignmentRow.request_id.in_(request_ids),
             AssignmentRow.pending,
         )
-        .group_by(AssignmentRow.user_id, AssignmentRow.request_id)
+        .group_by(AssignmentRow.user_id, AssignmentRow.request_id, AssignmentRow.stage_index)
     )
-    return {(user, request): stage for user, request, stage in rows}
+    steps: dict[tuple[str, str], PendingStep] = {}
+    for user, request, stage, since in rows:
+        # One stage is active at a time; should the read-model ever show two, the first.
+        if (user, request) not in steps or stage < steps[(user, request)].stage_index:
+            steps[(user, request)] = PendingStep(stage, since)
+    return steps
 
 
 async def step_is_pending(
-    session: AsyncSession, user_id: str, request_id: str, stage_index: int
+    session: AsyncSession, user_id: str, request_id: str, stage_index: int, since: datetime
 ) -> bool:
-    """Whether ``user_id`` still holds a pending step on that stage of that request."""
-    found = await session.scalar(
-        select(
-            exists().where(
-                AssignmentRow.request_id == request_id,
-                AssignmentRow.user_id == user_id,
-                AssignmentRow.stage_index == stage_index,
-                AssignmentRow.pending,
-            )
-        )
-    )
-    return bool(found)
+    """Whether ``user_id`` still holds a pending step on that stage of that request, of the
+    round that began at ``since`` (a return and resubmission, a transfer or a
+    reassignment begins another)."""
+    step = await pending_step(session, user_id, request_id)
+    return step is not None and step == (stage_index, since)
 
 
 async def is_used(session: AsyncSession, link_id: str) -> bool:

@@ -1,7 +1,11 @@
 """Signed, expiring action links: decide a step from a message, without signing in.
 
 A link carries one decision (``approve``, ``return`` or ``reject``) of one user on
-one stage of one request, until it expires. Its token is
+one round of their step on one stage of one request, until it expires. The round
+is the instant the user became eligible on that step (``Actor.since``, the
+assignments' ``eligible_since``): a return and resubmission, a transfer or a
+reassignment starts a new round, and a link of an older one no longer acts (it
+would decide on terms its holder never saw). Its token is
 ``<body>.<signature>``: the body is the claims as compact JSON in unpadded
 base64url, the signature an HMAC-SHA256 over the body *as sent*, keyed with a
 key of its own (:func:`derive_key`), in unpadded base64url. Verification
@@ -25,7 +29,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
 from domain.inbound import InboundError, check_id
@@ -33,7 +37,9 @@ from domain.inbound import InboundError, check_id
 Action = Literal["approve", "return", "reject"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
-VERSION = 1
+VERSION = 2
+"""2: bound to the round of the step (``n``). Tokens of version 1 name no round, so
+they are refused as :attr:`Refusal.OUTDATED`."""
 MAX_TOKEN_LENGTH = 1024
 """No token this module makes comes near it; longer text is not read at all."""
 
@@ -43,6 +49,9 @@ _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _LINK_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MAX_STAGE = 10_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MAX_MICROS = 2**53
 
 
 class Refusal(enum.StrEnum):
@@ -54,6 +63,9 @@ class Refusal(enum.StrEnum):
     """Shaped like a token, but its signature does not match its content."""
     EXPIRED = "expired"
     """Genuine, but past its expiry."""
+    OUTDATED = "outdated"
+    """Genuine, but of an older version that names no round of its step: whether its
+    step is still the one it was made for cannot be told, so it never acts."""
 
 
 class LinkRefused(ValueError):
@@ -64,6 +76,10 @@ class LinkRefused(ValueError):
         self.reason = reason
 
 
+class _Outdated(Exception):
+    """A genuine token of an older version (see :data:`VERSION`)."""
+
+
 @dataclass(frozen=True)
 class ActionLink:
     """What a token grants: ``user_id`` may take ``action`` on one stage, until ``expires_at``."""
@@ -72,6 +88,8 @@ class ActionLink:
     user_id: str
     request_id: str
     stage_index: int
+    step_since: datetime
+    """The round of the step: when ``user_id`` became eligible on it (to the microsecond)."""
     action: Action
     expires_at: datetime
     """Whole seconds, UTC."""
@@ -110,10 +128,19 @@ def _check_claims(link: ActionLink) -> None:
         or not 0 <= link.stage_index < _MAX_STAGE
     ):
         raise ValueError("the stage index must be a small non-negative integer")
+    if not isinstance(link.step_since, datetime) or link.step_since.tzinfo is None:
+        raise ValueError("the step's round must be a timezone-aware instant")
+    if not 0 <= _micros(link.step_since) < _MAX_MICROS:
+        raise ValueError("the step's round is out of range")
     if link.action not in ACTIONS:
         raise ValueError(f"the action must be one of {ACTIONS}")
     if link.expires_at.tzinfo is None:
         raise ValueError("the expiry must be timezone-aware")
+
+
+def _micros(at: datetime) -> int:
+    """``at`` as whole microseconds since the epoch: exact, unlike a float timestamp."""
+    return (at - _EPOCH) // _MICROSECOND
 
 
 def mint(key: bytes, link: ActionLink) -> str:
@@ -129,6 +156,7 @@ def mint(key: bytes, link: ActionLink) -> str:
         "u": link.user_id,
         "r": link.request_id,
         "s": link.stage_index,
+        "n": _micros(link.step_since),
         "a": link.action,
         "e": int(link.expires_at.timestamp()),
     }
@@ -143,16 +171,25 @@ def _claims(body: str) -> ActionLink:
         data = json.loads(raw)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("not JSON") from exc
-    if not isinstance(data, dict) or data.get("v") != VERSION:
+    if not isinstance(data, dict):
+        raise ValueError("not a claims object")
+    version = data.get("v")
+    if isinstance(version, int) and not isinstance(version, bool) and 0 < version < VERSION:
+        raise _Outdated
+    if version != VERSION:
         raise ValueError("not a claims object of this version")
     expiry = data.get("e")
     if not isinstance(expiry, int) or isinstance(expiry, bool) or not 0 < expiry < 2**40:
         raise ValueError("no expiry")
+    since = data.get("n")
+    if not isinstance(since, int) or isinstance(since, bool) or not 0 <= since < _MAX_MICROS:
+        raise ValueError("no round")
     link = ActionLink(
         link_id=data.get("l"),  # type: ignore[arg-type]  # checked below
         user_id=data.get("u"),  # type: ignore[arg-type]
         request_id=data.get("r"),  # type: ignore[arg-type]
         stage_index=data.get("s"),  # type: ignore[arg-type]
+        step_since=_EPOCH + since * _MICROSECOND,
         action=data.get("a"),  # type: ignore[arg-type]
         expires_at=datetime.fromtimestamp(expiry, UTC),
     )
@@ -167,7 +204,8 @@ def verify(key: bytes, token: object, now: datetime) -> ActionLink:
 
     Raises:
         LinkRefused: ``malformed`` (not shaped like a token), ``tampered`` (the
-            signature does not match), ``expired`` (genuine but at or past its expiry).
+            signature does not match), ``outdated`` (genuine but of an older version),
+            ``expired`` (genuine but at or past its expiry).
     """
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
         raise LinkRefused(Refusal.MALFORMED)
@@ -185,6 +223,8 @@ def verify(key: bytes, token: object, now: datetime) -> ActionLink:
         raise LinkRefused(Refusal.TAMPERED)
     try:
         link = _claims(body)
+    except _Outdated:
+        raise LinkRefused(Refusal.OUTDATED) from None
     except ValueError:
         # Signed by us yet unreadable: only a leaked key makes this; never act on it.
         raise LinkRefused(Refusal.TAMPERED) from None

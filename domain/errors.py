@@ -22,6 +22,9 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    ROUND_ENDED = "round_ended"
+    """A decision made for a round of a step that has ended (returned and resubmitted,
+    transferred, reassigned): it would act on terms its maker never saw."""
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -36,6 +39,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.ROUND_ENDED: 409,
 }
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
 from domain.policy import ApproverSpec, Policy, StageMode
@@ -404,6 +404,12 @@ class DecideInput(BaseModel):
     comment: Comment | None = None
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
+    round_since: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The round of the actor's step this decision was made for (a decision link's):
+    the instant they became eligible on it (:func:`domain.core.queries.step_round`).
+    Set, the decision is refused if the step is of another round now. Absent, it is
+    neither sent nor signed (:func:`domain.signing.payload_of`), so messages and stored
+    histories of before it read, verify and replay as they did."""
 
 
 class ResubmitInput(BaseModel):

@@ -14,7 +14,7 @@ from email.utils import formatdate
 
 import aiosmtplib
 
-from notify.message import Rendered, SendError
+from notify.message import Audience, Rendered, SendError
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class EmailChannel:
     """Sends one rendered notice to one address."""
 
     name = "email"
+    audience = Audience.PERSON
+    """The recipient's own mailbox: the one channel their decision links may go to."""
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config

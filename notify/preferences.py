@@ -18,6 +18,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from domain.inbound import ShortText
 
 PersonalChannel = Literal["email", "dingtalk", "wecom", "feishu"]
+"""A channel a person chooses for their notices. Only e-mail reaches them alone: the
+robots post into a group chat, so what they carry has no decision links
+(:class:`notify.message.Audience`)."""
 Locale = Literal["zh-CN", "en"]
 
 DEFAULT_CHANNELS: tuple[PersonalChannel, ...] = ("email",)

@@ -6,9 +6,13 @@ The wording of each notice kind is in ``templates/notices.<locale>.yaml``
 names are errors (``StrictUndefined``), so a broken template fails its delivery
 with the reason instead of sending half a message.
 
-Decision links: for the kinds in :data:`ACTION_KINDS` the renderer asks the
-injected ``action_links(user_id, request_id, stage_index)`` for ``{"approve": url, "return":
-url, "reject": url}``; the default gives None, and the message has no buttons.
+Decision links: for the kinds in :data:`ACTION_KINDS`, and only for a message
+whose :class:`~notify.message.Audience` is one person (the channel says so: the
+recipient's e-mail), the renderer asks the injected ``action_links(user_id,
+request_id, stage_index, step_since)`` for ``{"approve": url, "return": url, "reject": url}``;
+the default gives None, and the message has no buttons. A message for a group (a
+robot's chat, a webhook subscriber) never has them, whatever the kind: it links to
+the request page, where the reader signs in as themselves.
 """
 
 from __future__ import annotations
@@ -25,18 +29,21 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from pydantic import BaseModel
 
-from notify.message import Rendered, SendError
+from notify.message import Audience, Rendered, SendError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 LOCALES = ("zh-CN", "en")
 ACTION_KINDS = frozenset({"assigned", "reminder", "escalated"})
 """Notices that ask the recipient to decide: they may carry approve/return/reject links."""
 
-ActionLinks = Callable[[str, str, int], dict[str, str] | None]
-"""(user, request, stage index the user holds) → the decision links, or None."""
+ActionLinks = Callable[[str, str, int, datetime], dict[str, str] | None]
+"""(user, request, stage index the user holds, round of that step) → the decision links,
+or None."""
 
 
-def no_action_links(user_id: str, request_id: str, stage_index: int) -> dict[str, str] | None:
+def no_action_links(
+    user_id: str, request_id: str, stage_index: int, step_since: datetime
+) -> dict[str, str] | None:
     """The default: no decision links (the message links to the request only)."""
     return None
 
@@ -53,6 +60,8 @@ class NoticeFacts(BaseModel):
     stage: str | None = None
     stage_index: int | None = None
     """The stage the recipient holds a pending step on, now: decision links bind to it."""
+    step_since: datetime | None = None
+    """The round of that step (when the recipient became eligible on it): links bind to it."""
     deadline: datetime | None = None
     customer: str | None = None
     request_type: str | None = None
@@ -129,10 +138,21 @@ class Renderer:
         # The web inbox opens one request from its fragment (api/web/inbox.html).
         return f"{self.base}/inbox#request={request_id}" if request_id else f"{self.base}/inbox"
 
-    def render(self, facts: NoticeFacts, locale: str | None, time_zone: str | None) -> Rendered:
-        """Render, or raise a permanent :class:`SendError` naming what is wrong."""
+    def render(
+        self,
+        facts: NoticeFacts,
+        locale: str | None,
+        time_zone: str | None,
+        *,
+        audience: Audience = Audience.GROUP,
+    ) -> Rendered:
+        """Render, or raise a permanent :class:`SendError` naming what is wrong.
+
+        ``audience`` is the channel's: decision links are made for
+        :attr:`Audience.PERSON` only. The default is the safe one (no links).
+        """
         try:
-            return self._render(facts, locale, time_zone)
+            return self._render(facts, locale, time_zone, audience)
         except (TemplateError, KeyError, TypeError, OSError, yaml.YAMLError) as exc:
             raise SendError(
                 f"template error ({facts.kind}, {locale or self.default_locale}): "
@@ -140,16 +160,27 @@ class Renderer:
                 permanent=True,
             ) from exc
 
-    def _render(self, facts: NoticeFacts, locale: str | None, time_zone: str | None) -> Rendered:
+    def _render(
+        self, facts: NoticeFacts, locale: str | None, time_zone: str | None, audience: Audience
+    ) -> Rendered:
         loc = locale if locale in LOCALES else self.default_locale
         tz = zone(time_zone, self.default_time_zone)
         catalogue = _catalogue(self.template_dir, loc)
         if facts.kind not in catalogue:
             raise KeyError(f"no template for notice kind {facts.kind!r}")
         wording = catalogue[facts.kind]
+        asks_decision = facts.kind in ACTION_KINDS
         actions = None
-        if facts.kind in ACTION_KINDS and facts.request_id and facts.stage_index is not None:
-            actions = self.action_links(facts.recipient, facts.request_id, facts.stage_index)
+        if (
+            audience is Audience.PERSON
+            and asks_decision
+            and facts.request_id
+            and facts.stage_index is not None
+            and facts.step_since is not None
+        ):
+            actions = self.action_links(
+                facts.recipient, facts.request_id, facts.stage_index, facts.step_since
+            )
             actions = actions or None
         values: dict[str, Any] = {
             "milestone": None,
@@ -187,6 +218,7 @@ class Renderer:
             "labels": labels,
             "link": self.link(facts.request_id),
             "actions": actions,
+            "asks_decision": asks_decision,
         }
         return Rendered(
             kind=facts.kind,
@@ -196,6 +228,7 @@ class Renderer:
             html=self._html.get_template("email.html.j2").render(context),
             markdown=strings.get_template("robot.md.j2").render(context).strip(),
             link=context["link"],
+            audience=audience,
             actions=actions,
             facts={k: v for k, v in values.items() if v is not None},
         )

@@ -1,6 +1,7 @@
 """Group robots of DingTalk, WeCom (企业微信) and Feishu (飞书): formats and signing.
 
-Each is one incoming-webhook URL (configuration), posting into a group chat:
+Each is one incoming-webhook URL (configuration), posting into a group chat, so
+what it posts never holds a decision link (anyone in the group could use it):
 
 * DingTalk: ``msgtype: markdown``; with a secret the URL gets ``timestamp`` (ms)
   and ``sign`` = base64(HMAC-SHA256(key=secret, msg="timestamp\\nsecret")).
@@ -26,7 +27,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from notify.message import Rendered, SendError
+from notify.message import Audience, Rendered, SendError, check_shareable
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -78,6 +79,9 @@ class RobotConfig:
 class RobotChannel:
     """Posts one rendered notice into one robot's group."""
 
+    audience = Audience.GROUP
+    """Everyone in the group reads it: never a decision link (see :func:`check_shareable`)."""
+
     def __init__(self, config: RobotConfig) -> None:
         self.config = config
         self.name = config.kind
@@ -87,7 +91,12 @@ class RobotChannel:
         return self.config.timeout
 
     def request(self, rendered: Rendered, now: float | None = None) -> tuple[str, dict[str, Any]]:
-        """The URL and JSON body to post, signed when a secret is configured."""
+        """The URL and JSON body to post, signed when a secret is configured.
+
+        Raises:
+            SendError: permanent, when ``rendered`` was made for one person.
+        """
+        check_shareable(rendered, f"{self.name} robot")
         c = self.config
         now = time.time() if now is None else now
         url = c.url

@@ -8,7 +8,8 @@ from datetime import timedelta
 from common.settings import Settings
 from db.deliveries import PlanConfig
 from notify.email import EmailChannel, SmtpConfig
-from notify.render import ActionLinks, Renderer, no_action_links
+from notify.message import Audience, Rendered
+from notify.render import ActionLinks, NoticeFacts, Renderer, no_action_links
 from notify.robots import RobotChannel, RobotConfig
 from notify.webhooks import WebhookChannel, load_subscribers
 
@@ -38,6 +39,26 @@ class Notifier:
             max_age=self.max_age,
         )
 
+    def audience_of(self, channel: str) -> Audience:
+        """Who reads what ``channel`` sends, as the channel declares it (a group if unknown)."""
+        if channel == "email":
+            return self.email.audience
+        if channel == "webhook":
+            return self.webhooks.audience
+        robot = self.robots.get(channel)
+        return robot.audience if robot is not None else Audience.GROUP
+
+    def render_for(
+        self, channel: str, facts: NoticeFacts, locale: str | None, time_zone: str | None
+    ) -> Rendered:
+        """``facts`` rendered for ``channel``: with the recipient's decision links only if
+        the channel reaches the recipient alone.
+
+        Raises:
+            SendError: permanent, when a template cannot render.
+        """
+        return self.renderer.render(facts, locale, time_zone, audience=self.audience_of(channel))
+
     def timeout_of(self, channel: str) -> float:
         """The longest one send on ``channel`` may take."""
         if channel == "email":
@@ -51,8 +72,9 @@ class Notifier:
 def build_notifier(settings: Settings, action_links: ActionLinks = no_action_links) -> Notifier:
     """The notifier the settings describe.
 
-    ``action_links(user_id, request_id, stage_index)`` gives the approve/return/reject links of
-    a "your decision is needed" message (default: none).
+    ``action_links(user_id, request_id, stage_index, step_since)`` gives the
+    approve/return/reject links of a "your decision is needed" message for one person
+    (default: none).
     """
     robots: dict[str, RobotChannel] = {}
     for kind, url, secret in (

@@ -23,7 +23,7 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from notify.message import SendError
+from notify.message import Audience, SendError
 
 SECRET_PREFIX = "whsec_"
 
@@ -91,6 +91,8 @@ class WebhookChannel:
     """Posts one event to one subscriber."""
 
     name = "webhook"
+    audience = Audience.GROUP
+    """Another system and whoever reads it: never a decision link."""
 
     def __init__(self, subscribers: list[Subscriber], timeout: float = 10.0) -> None:
         self.subscribers = {s.name: s for s in subscribers}

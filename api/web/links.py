@@ -12,6 +12,11 @@ page holds (derived from the token), and a browser that names another origin
 is refused. Every refusal is a page in the reader's language (zh-CN or en, by
 ``?lang=`` or ``Accept-Language``) with a 4xx status: 400 malformed, 403
 tampered or not allowed, 410 used, expired or moved on, never an action.
+
+A link is for one round of its step (see :mod:`domain.action_links`): once the
+request was returned and resubmitted, or the step handed on, the link's round is
+no longer the step's and it answers 410; the decision it sends names its round,
+so the process refuses it too if the step moved on while the form was open.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from domain.action_links import (
 )
 from domain.action_links import verify as verify_token
 from domain.constants import Updates
+from domain.errors import ErrorCode
 from domain.inbound import MAX_COMMENT, InboundError, check_text
 from domain.process import DecideInput
 
@@ -140,7 +146,13 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
-_STATUS_OF_REFUSAL = {Refusal.MALFORMED: 400, Refusal.TAMPERED: 403, Refusal.EXPIRED: 410}
+_PAGE_OF_REFUSAL: dict[Refusal, tuple[int, str]] = {
+    Refusal.MALFORMED: (400, "malformed"),
+    Refusal.TAMPERED: (403, "tampered"),
+    Refusal.EXPIRED: (410, "expired"),
+    # A link of the first version names no round of its step: as good as moved on.
+    Refusal.OUTDATED: (410, "moved_on"),
+}
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 
@@ -264,7 +276,7 @@ async def _live_step(
         link = verify_token(link_key(core.settings), token, now)
     except LinkRefused as exc:
         log.info("action link refused: %s", exc.reason.value)
-        return refused_page(lang, _STATUS_OF_REFUSAL[exc.reason], exc.reason.value)
+        return refused_page(lang, *_PAGE_OF_REFUSAL[exc.reason])
     if await used_links.is_used(session, link.link_id):
         return refused_page(lang, 410, "used")
     user = await get_user(session, link.user_id)
@@ -272,7 +284,7 @@ async def _live_step(
         return refused_page(lang, 403, "not_allowed")
     row = await q.get_request(session, link.request_id)
     if row is None or not await used_links.step_is_pending(
-        session, link.user_id, link.request_id, link.stage_index
+        session, link.user_id, link.request_id, link.stage_index, link.step_since
     ):
         return refused_page(lang, 410, "moved_on")
     view = request_view(row, [])
@@ -417,7 +429,14 @@ async def use_link(
         await session.commit()
         return refused_page(chosen, 410, "used")
     await session.commit()
-    payload = DecideInput(actor=link.user_id, action=link.action, comment=comment or None)
+    # The round goes along: should the step move on between the check above and the
+    # workflow's turn (a return and resubmission racing this form), the process refuses.
+    payload = DecideInput(
+        actor=link.user_id,
+        action=link.action,
+        comment=comment or None,
+        round_since=link.step_since,
+    )
     try:
         view = await commands.run_update(
             core,
@@ -433,6 +452,8 @@ async def use_link(
         await session.rollback()
         await used_links.release(session, link.link_id)
         await session.commit()
+        if exc.code == ErrorCode.ROUND_ENDED:
+            return refused_page(chosen, 410, "moved_on")
         return message_page(chosen, exc.status, "failed_heading", t["failed"].format(reason=exc))
     except Exception:
         await session.rollback()

@@ -20,7 +20,7 @@ from domain.process import (
 from domain.requests import validate_fields
 from domain.routing import Route, resolve_route
 
-from .queries import active_stage, open_milestone
+from .queries import active_stage, open_milestone, step_round
 
 Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
 
@@ -47,6 +47,13 @@ def check(view: ProcessState, policy: Policy, closed: bool, msg: Message) -> Non
         )
     if isinstance(msg, DecideInput):
         check_may_decide(view, msg.actor)
+        if msg.round_since is not None and step_round(view, msg.actor) != msg.round_since:
+            raise _refuse(
+                ErrorCode.ROUND_ENDED,
+                f"the step this decision was made for no longer waits for {msg.actor}: "
+                "the request was returned, resubmitted or handed on since; "
+                "look at it again and decide on what it says now",
+            )
     elif isinstance(msg, TransferInput):
         check_may_decide(view, msg.actor)
         if msg.to_user == view.requester:

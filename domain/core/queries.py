@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from domain.policy import MilestoneSpec, Policy, StageMode
@@ -43,6 +44,23 @@ def current_approvers(view: ProcessState) -> list[str]:
     if stage is None or view.status != Status.IN_REVIEW:
         return []
     return sorted({a.user for s in stage.slots if s.decision is None for a in s.actors})
+
+
+def step_round(view: ProcessState, user: str) -> datetime | None:
+    """The round of ``user``'s step on the active stage: when they became eligible on it.
+
+    The earliest ``since`` of their entries on its undecided slots, so an escalation
+    that adds them elsewhere later keeps the round, while a resubmission (the stage's
+    people resolved again), a transfer or a reassignment to them starts a new one.
+    None when nothing waits for them.
+    """
+    stage = active_stage(view)
+    if stage is None or view.status != Status.IN_REVIEW:
+        return None
+    return min(
+        (a.since for s in stage.slots if s.decision is None for a in s.actors if a.user == user),
+        default=None,
+    )
 
 
 def stage_complete(stage: StageState) -> bool:

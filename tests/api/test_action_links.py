@@ -7,6 +7,10 @@ Against the real app, worker, PostgreSQL and Temporal. A big-customer contract o
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,8 +19,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common.action_links import link_urls, make_action_links
+from common.action_links import link_key, link_urls, make_action_links
 from common.settings import Settings
+from db.used_links import pending_step
 from tests.support.api import Auth, Db
 
 from .test_flows import Flow, contract, unique
@@ -220,11 +225,17 @@ async def test_a_link_for_a_stage_decided_through_the_api_is_refused(
 
 
 async def test_an_expired_link_is_refused(
-    api: httpx.AsyncClient, flow: Flow, settings: Settings
+    api: httpx.AsyncClient,
+    flow: Flow,
+    settings: Settings,
+    db_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     rid = await _waiting_for_bcd(flow)
+    async with db_sessions() as session:
+        step = await pending_step(session, "bcd_zheng", rid)
+    assert step is not None
     long_ago = datetime.now(UTC) - timedelta(hours=settings.action_link_ttl_hours + 1)
-    path = _path(link_urls(settings, "bcd_zheng", rid, 0, long_ago)["approve"])
+    path = _path(link_urls(settings, "bcd_zheng", rid, 0, step.since, long_ago)["approve"])
     page = await api.get(path)
     assert page.status_code == 410 and "expired" in page.text
     posted = await api.post(path, data={"comment": ""}, headers={"Origin": ORIGIN})
@@ -268,7 +279,8 @@ async def test_a_link_acts_only_for_its_own_user(
     # A link made for someone who holds no step on that stage (dsd_liu, the requester):
     # it cannot act for them, and never for bcd_zheng, whoever's token comes along.
     for user in ("dsd_liu", "am_li"):
-        path = _path(link_urls(settings, user, rid, 0, datetime.now(UTC))["approve"])
+        now = datetime.now(UTC)
+        path = _path(link_urls(settings, user, rid, 0, now, now)["approve"])
         assert (await api.get(path)).status_code == 410
         resp = await api.post(
             path, data={"comment": ""}, headers={"Origin": ORIGIN, **auth("bcd_zheng")}
@@ -339,3 +351,70 @@ async def test_two_confirmations_at_once_decide_once(
     view = await _view(flow, rid)
     assert [h["actor"] for h in view["history"] if h["kind"] == "approved"] == ["bcd_zheng"]
     assert view["current_approvers"] == ["dsd_liu"]
+
+
+async def test_a_link_from_before_a_return_cannot_approve_the_resubmitted_terms(
+    api: httpx.AsyncClient,
+    flow: Flow,
+    db: Db,
+    settings: Settings,
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A link is for one round of its step: bcd_zheng's approve link of the first round
+    (opened, its form at hand) is refused once he returned the request and it came back
+    at a higher amount; a link of the new round decides."""
+    rid, old, nonce = await _opened_approve_link(api, flow, settings, db_sessions)
+    assert (await flow.decide("bcd_zheng", rid, "return")).get("status") == "returned"
+    resp = await flow.act("am_li", rid, "resubmit", {"amount": "280000", "comment": "bigger"})
+    assert resp.status_code == 200, resp.text
+    view = await _view(flow, rid)
+    assert (view["status"], view["stage_index"], view["current_approvers"]) == (
+        "in_review",
+        0,
+        ["bcd_zheng"],
+    )
+    assert view["amount"] == "280000.00"
+    kinds = await db.event_kinds(rid)
+
+    page = await api.get(old)
+    assert page.status_code == 410 and "no longer waiting for you" in page.text
+    posted = await api.post(old, data={"nonce": nonce, "comment": ""}, headers={"Origin": ORIGIN})
+    assert posted.status_code == 410 and "no longer waiting for you" in posted.text
+    assert await db.event_kinds(rid) == kinds
+    view = await _view(flow, rid)
+    assert (view["stage_index"], view["current_approvers"]) == (0, ["bcd_zheng"])
+    assert [h for h in view["history"] if h["kind"] == "approved"] == []
+
+    new = (await _links(settings, db_sessions, "bcd_zheng", rid))["approve"]
+    done = await _confirm(api, new, comment="the new terms")
+    assert done.status_code == 200, done.text
+    view = await _view(flow, rid)
+    approved = [h for h in view["history"] if h["kind"] == "approved"]
+    assert [(h["actor"], h["comment"]) for h in approved] == [("bcd_zheng", "the new terms")]
+    assert view["current_approvers"] != ["bcd_zheng"]
+
+
+async def test_a_genuine_link_of_the_first_version_is_refused_as_moved_on(
+    api: httpx.AsyncClient, flow: Flow, settings: Settings
+) -> None:
+    """Links sent before links named their round cannot tell whether their step is
+    still the one they were made for: 410, never an action."""
+    rid = await _waiting_for_bcd(flow)
+    claims = {
+        "v": 1,
+        "l": "first-version-link-id",
+        "u": "bcd_zheng",
+        "r": rid,
+        "s": 0,
+        "a": "approve",
+        "e": int((datetime.now(UTC) + timedelta(hours=1)).timestamp()),
+    }
+    raw = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
+    body = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    mac = hmac.new(link_key(settings), body.encode(), hashlib.sha256).digest()
+    path = f"/act/{body}." + base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    page = await api.get(path)
+    assert page.status_code == 410 and "no longer waiting for you" in page.text
+    posted = await api.post(path, data={"comment": ""}, headers={"Origin": ORIGIN})
+    assert posted.status_code == 410
+    await _nothing_decided(flow, rid)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +36,9 @@ links = st.builds(
     user_id=st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}\Z"),
     request_id=st.uuids().map(str),
     stage_index=st.integers(0, 9_999),
+    step_since=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
     action=st.sampled_from(ACTIONS),
     expires_at=st.integers(1, 10**9).map(lambda s: NOW + timedelta(seconds=s)),
 )
@@ -43,6 +50,7 @@ def _link(**changes: object) -> ActionLink:
         "user_id": "bcd_zheng",
         "request_id": str(uuid.uuid4()),
         "stage_index": 0,
+        "step_since": NOW - timedelta(hours=1, microseconds=7),
         "action": "approve",
         "expires_at": NOW + timedelta(hours=72),
     }
@@ -147,6 +155,8 @@ def test_expiry_is_checked_only_after_the_signature() -> None:
         {"user_id": "no spaces"},
         {"request_id": "not-a-uuid"},
         {"stage_index": -1},
+        {"step_since": datetime(2026, 11, 30, 5, 0)},
+        {"step_since": datetime(1969, 12, 31, tzinfo=UTC)},
         {"action": "withdraw"},
         {"expires_at": datetime(2026, 12, 1)},
     ],
@@ -163,3 +173,37 @@ def test_the_form_nonce_belongs_to_its_token() -> None:
     assert not check_form_nonce(KEY, a, None)
     assert not check_form_nonce(KEY, a, "")
     assert not check_form_nonce(KEY, a, "é" * 43)
+
+
+def test_a_link_names_the_round_of_its_step_to_the_microsecond() -> None:
+    since = datetime(2026, 11, 30, 5, 59, 58, 999_999, tzinfo=UTC)
+    link = verify(KEY, mint(KEY, _link(step_since=since)), NOW)
+    assert link.step_since == since
+    later = verify(KEY, mint(KEY, _link(step_since=since + timedelta(microseconds=1))), NOW)
+    assert later.step_since != since
+
+
+def _signed(claims: dict[str, object]) -> str:
+    """A token as an earlier version of this module made it, with the same key."""
+    raw = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
+    body = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    mac = hmac.new(KEY, body.encode(), hashlib.sha256).digest()
+    return f"{body}." + base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def test_a_genuine_link_of_the_first_version_names_no_round_and_is_outdated() -> None:
+    v1 = {
+        "v": 1,
+        "l": "L" * 22,
+        "u": "bcd_zheng",
+        "r": str(uuid.uuid4()),
+        "s": 0,
+        "a": "approve",
+        "e": int((NOW + timedelta(hours=1)).timestamp()),
+    }
+    assert _refusal(_signed(v1)) is Refusal.OUTDATED
+    # This version's claims without a round are no link at all.
+    assert _refusal(_signed({**v1, "v": 2})) is Refusal.TAMPERED
+    assert _refusal(_signed({**v1, "v": 2, "n": "soon"})) is Refusal.TAMPERED
+    current = verify(KEY, _signed({**v1, "v": 2, "n": 1_700_000_000_000_001}), NOW)
+    assert current.step_since == datetime(2023, 11, 14, 22, 13, 20, 1, tzinfo=UTC)

@@ -177,7 +177,7 @@ async def test_dingtalk_markdown_signed_with_timestamp_and_sign() -> None:
         robot = RobotChannel(
             RobotConfig("dingtalk", f"{recv.url}/robot/send?access_token=tok", secret="SECabc")
         )
-        await robot.send(rendered({"approve": "http://x/a"}))
+        await robot.send(rendered())
     [hit] = recv.hits
     query = parse_qs(urlsplit(hit.path).query)
     assert query["access_token"] == ["tok"]

@@ -269,11 +269,11 @@ async def test_decision_links_reach_the_mail_when_a_link_maker_is_given(sessions
     await add_notice(sessions, rid, "bcd_zheng", "assigned")
     box = MailBox()
 
-    await hold_step(sessions, rid, "bcd_zheng", stage_index=0)
+    held = await hold_step(sessions, rid, "bcd_zheng", stage_index=0)
 
-    def links(user_id: str, request_id: str, stage_index: int) -> dict[str, str]:
+    def links(user_id: str, request_id: str, stage_index: int, since: datetime) -> dict[str, str]:
         return {
-            a: f"https://x/act/{user_id}/{request_id}/{stage_index}/{a}"
+            a: f"https://x/act/{user_id}/{request_id}/{stage_index}/{since:%s%f}/{a}"
             for a in ("approve", "reject")
         }
 
@@ -282,7 +282,8 @@ async def test_decision_links_reach_the_mail_when_a_link_maker_is_given(sessions
         notifier.renderer.action_links = links
         assert await one_pass(DeliveryActivities(sessions, notifier)) == ["sent"]
     html = box.messages[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert f'href="https://x/act/bcd_zheng/{rid}/0/approve"' in html
+    # Bound to the round of the step the recipient holds, to the microsecond.
+    assert f'href="https://x/act/bcd_zheng/{rid}/0/{held:%s%f}/approve"' in html
 
 
 async def test_no_decision_links_once_the_step_has_moved_on(sessions: Sessions) -> None:
@@ -290,7 +291,7 @@ async def test_no_decision_links_once_the_step_has_moved_on(sessions: Sessions) 
     await add_notice(sessions, rid, "bcd_zheng", "assigned")  # nobody holds a step now
     box = MailBox()
 
-    def links(user_id: str, request_id: str, stage_index: int) -> dict[str, str]:
+    def links(user_id: str, request_id: str, stage_index: int, since: datetime) -> dict[str, str]:
         raise AssertionError("no links for a step nobody holds")
 
     async with smtp_server(box) as port:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from notify.message import SendError
+from notify.message import Audience, SendError
 from notify.render import ACTION_KINDS, LOCALES, TEMPLATE_DIR, NoticeFacts, Renderer
 
 # Every kind the approval workflow and reconciliation write today (grep `_notice(`).
@@ -39,6 +39,7 @@ def facts(kind: str, **over: object) -> NoticeFacts:
         "amount": Decimal("250000"),
         "stage": "Big-customer department signs",
         "stage_index": 0,
+        "step_since": datetime(2026, 11, 30, 1, 0, tzinfo=UTC),
         "deadline": datetime(2026, 12, 1, 1, 30, tzinfo=UTC),
         "customer": "ACME Ltd",
         "extra": EXTRA,
@@ -94,23 +95,31 @@ def test_html_escapes_what_people_typed() -> None:
     assert "<script>x</script>" in out.text  # plain text is not HTML
 
 
-def test_decision_links_only_for_kinds_that_ask_for_a_decision() -> None:
+def test_decision_links_only_for_kinds_that_ask_for_a_decision_and_one_person() -> None:
     asked: list[tuple[str, str]] = []
 
-    def links(user_id: str, request_id: str, stage_index: int) -> dict[str, str]:
+    def links(user_id: str, request_id: str, stage_index: int, since: datetime) -> dict[str, str]:
         asked.append((user_id, request_id))
         return {k: f"https://x/a/{k}?t=1&u=2" for k in ("approve", "return", "reject")}
 
     r = Renderer("http://x", action_links=links)
     for kind in KINDS:
-        out = r.render(facts(kind), "en", None)
+        out = r.render(facts(kind), "en", None, audience=Audience.PERSON)
         if kind in ACTION_KINDS:
             assert out.actions is not None and set(out.actions) == {"approve", "return", "reject"}
             assert 'href="https://x/a/approve?t=1&amp;u=2"' in out.html
             assert "https://x/a/reject?t=1&u=2" in out.text
-            assert "[Approve](https://x/a/approve?t=1&u=2)" in out.markdown
         else:
             assert out.actions is None and "https://x/a/" not in out.html
+        # The robots' form never holds them, even in a message made for one person.
+        assert "https://x/a/" not in out.markdown
+        # For a group (and by default) none are asked for.
+        for shared in (
+            r.render(facts(kind), "en", None, audience=Audience.GROUP),
+            r.render(facts(kind), "en", None),
+        ):
+            assert shared.actions is None
+            assert "https://x/a/" not in shared.text + shared.html + shared.markdown
     assert asked == [("bcd_zheng", "r-1")] * len(ACTION_KINDS)
 
 

@@ -90,8 +90,10 @@ async def add_notice(
 
 async def hold_step(
     sessions: async_sessionmaker[AsyncSession], request_id: str, user_id: str, stage_index: int
-) -> None:
-    """``user_id`` holds a pending step on that stage of the request (as the read-model says)."""
+) -> datetime:
+    """``user_id`` holds a pending step on that stage of the request (as the read-model says);
+    returns its round (when they became eligible)."""
+    since = datetime.now(UTC)
     async with transaction(sessions) as s:
         s.add(
             AssignmentRow(
@@ -101,10 +103,11 @@ async def hold_step(
                 slot="big_customer_dept",
                 user_id=user_id,
                 via="role:big_customer_dept",
-                eligible_since=datetime.now(UTC),
+                eligible_since=since,
                 pending=True,
             )
         )
+    return since
 
 
 async def set_preferences(

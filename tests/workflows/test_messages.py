@@ -292,3 +292,22 @@ async def test_a_signal_that_cannot_be_read_is_recorded_as_ignored_and_changes_n
     # Still decidable as ever.
     v = await decide(h, "bcd_zheng")
     assert v.stage_index == 1
+
+
+async def test_a_decision_for_an_ended_round_is_refused_and_one_for_the_current_round_signed(
+    temporal_local: WorkflowEnvironment, local_queue: str, policies: dict[str, Policy], db_sessions
+):
+    """The round a decision names goes over the wire and under the proof: the workflow
+    refuses it when the step is of another round, and takes it when it is the step's."""
+    h = await contract_at_first_stage(temporal_local.client, local_queue, policies, "HT-R1")
+    v = await h.execute_update(Updates.READY, result_type=RequestView)
+    [since] = {a.since for s in v.stages[0].slots for a in s.actors if a.user == "bcd_zheng"}
+    before = await audit_kinds(db_sessions, request_id(h))
+    stale = DecideInput(
+        actor="bcd_zheng", action="approve", round_since=since - timedelta(microseconds=1)
+    )
+    assert await refused(update(h, Updates.DECIDE, stale)) == "round_ended"
+    assert await audit_kinds(db_sessions, request_id(h)) == before
+    current = DecideInput(actor="bcd_zheng", action="approve", round_since=since)
+    v = await update(h, Updates.DECIDE, current)
+    assert v.current_approvers == ["dsd_liu"]

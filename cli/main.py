@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from cli.errors import CliError
 from common.business_calendar import CalendarError
 from common.policy_store import PolicyError
+from common.redaction import configured_secrets, install_log_redaction
 from common.settings import Settings
 from domain.reconcile import DEFAULT_LOOKBACK
 
@@ -43,10 +44,13 @@ log = logging.getLogger("approvals.cli")
 def load_settings() -> Settings:
     """Settings from the environment, with a one-line error when they are invalid."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(str(err["msg"]).removeprefix("Value error, ") for err in exc.errors())
         raise CliError(f"invalid configuration: {problems}") from exc
+    # From now on the logs mask these values too, not only the shapes of secrets.
+    install_log_redaction(configured_secrets(settings))
+    return settings
 
 
 def require_database_url(settings: Settings) -> str:
@@ -367,6 +371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Before any line is logged: every process of the service starts here (the API and
+    # uvicorn's access log, the worker, the deliverer, the dev runner and its children).
+    install_log_redaction()
     if not args.verbose:
         # Their INFO lines are noise at a terminal; -v shows them.
         for name in ("alembic", "pgserver"):

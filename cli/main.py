@@ -41,10 +41,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("approvals.cli")
 
 
-def load_settings() -> Settings:
-    """Settings from the environment, with a one-line error when they are invalid."""
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (``overrides``: by variable name, from the command
+    line), with a one-line error when they are invalid."""
     try:
-        settings = Settings()
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(str(err["msg"]).removeprefix("Value error, ") for err in exc.errors())
         raise CliError(f"invalid configuration: {problems}") from exc
@@ -172,11 +173,14 @@ def cmd_mailcatcher(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    # Through the settings, not set on them afterwards: in development the links'
+    # base URL follows the address the API listens on.
+    overrides: dict[str, Any] = {}
     if args.host:
-        settings.api_host = args.host
+        overrides["APPROVALS_API_HOST"] = args.host
     if args.port:
-        settings.api_port = args.port
+        overrides["APPROVALS_API_PORT"] = args.port
+    settings = load_settings(**overrides)
     import uvicorn
 
     from api.app import create_app

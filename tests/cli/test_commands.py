@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from api.auth import user_id_from_token
 from common.settings import Settings
@@ -119,3 +122,36 @@ def test_dev_on_a_taken_port_names_the_owner_and_the_fix(tmp_path: Path) -> None
     assert_one_line_error(result.stderr, f"port {port}", "already in use", "TEMPORAL_ADDRESS=")
     assert not (data / "pg").exists()
     assert not (data / "run" / "dev.pid").exists(), "the supervisor's pid file was left behind"
+
+
+PRODUCTION: dict[str, Any] = {
+    "APPROVALS_ENV": "production",
+    "APPROVALS_TOKEN_SECRET": "t" * 40,
+    "APPROVALS_SIGNING_SECRET": "s" * 40,
+    "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
+}
+"""A configuration production accepts: what is refused under it is refused for itself."""
+
+
+@pytest.mark.parametrize("command", [("api",), ("worker", "--only", "deliveries")])
+def test_production_refuses_to_start_without_the_public_base_url(command: tuple[str, ...]) -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != "APPROVALS_PUBLIC_BASE_URL"}
+    result = run_cli(*command, env={**env, "DATABASE_URL": "postgresql+asyncpg://u@h/db"})
+    assert result.returncode == 1
+    assert_one_line_error(
+        result.stderr, "invalid configuration", "APPROVALS_PUBLIC_BASE_URL", "production"
+    )
+
+
+def test_in_development_links_follow_the_address_the_api_listens_on() -> None:
+    assert Settings(APPROVALS_API_PORT=18040).public_base_url == "http://127.0.0.1:18040"
+    assert (
+        Settings(APPROVALS_API_HOST="0.0.0.0", APPROVALS_API_PORT=9001).public_base_url
+        == "http://127.0.0.1:9001"
+    )
+    assert Settings(APPROVALS_API_HOST="::1").public_base_url == "http://[::1]:8000"
+    explicit = Settings(
+        APPROVALS_API_PORT=18040, APPROVALS_PUBLIC_BASE_URL="https://approvals.example.com/x"
+    )
+    assert explicit.public_base_url == "https://approvals.example.com/x"
+    assert Settings(**PRODUCTION).public_base_url == "https://approvals.example.com"

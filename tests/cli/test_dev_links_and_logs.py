@@ -1,4 +1,4 @@
-"""`approvals dev` as a user runs it: its logs hold no secret.
+"""`approvals dev` as a user runs it: its links point at its API, its logs hold no secret.
 
 One stack of this module's own, with the API on a free port (never the default 8000).
 """
@@ -53,6 +53,14 @@ def decision_mail(dev_stack: DevStack) -> EmailMessage:
     with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
         request_id = submit(dev_stack, client)
     return mail_of(dev_stack, request_id, "bcd_zheng@demo.example")
+
+
+def test_links_in_the_mail_point_at_the_port_the_api_listens_on(
+    dev_stack: DevStack, decision_mail: EmailMessage
+) -> None:
+    links = links_in(decision_mail)
+    assert any("/act/" in link for link in links), links
+    assert all(link.startswith(f"{dev_stack.api}/") for link in links), (dev_stack.api, links)
 
 
 def log_files(data: Path) -> list[Path]:

@@ -148,10 +148,26 @@ def issue_checked_token(settings: Settings, user_id: str) -> str:
 # --- commands ------------------------------------------------------------------------------
 
 
+def require_development(settings: Settings, command: str, why: str) -> None:
+    """Refuse a development tool outside development, saying why and what to do instead."""
+    if settings.environment != "development":
+        raise CliError(
+            f"`approvals {command}` runs only in development (APPROVALS_ENV="
+            f"{settings.environment}): {why}"
+        )
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    require_development(
+        settings,
+        "dev",
+        "it starts a local stack whose mail catcher keeps every mail in local files. "
+        "Run `approvals api`, `approvals worker` and a real SMTP server instead",
+    )
     from cli.devstack import run_dev
 
-    return run_dev(load_settings())
+    return run_dev(settings)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -165,6 +181,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_mailcatcher(args: argparse.Namespace) -> int:
     settings = load_settings()
+    require_development(
+        settings,
+        "mailcatcher",
+        "it keeps every mail it is sent in local files, links and all, instead of "
+        "delivering it. Point APPROVALS_SMTP_HOST at a real SMTP server",
+    )
     from notify.mailcatcher import serve
 
     port = args.port or settings.mailcatcher_port

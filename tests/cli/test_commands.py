@@ -12,6 +12,7 @@ import pytest
 from api.auth import user_id_from_token
 from common.settings import Settings
 from tests.cli.conftest import ROOT, run_cli
+from tests.cli.dev_stack import free_port
 
 
 def assert_one_line_error(stderr: str, *needles: str) -> None:
@@ -131,6 +132,32 @@ PRODUCTION: dict[str, Any] = {
     "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
 }
 """A configuration production accepts: what is refused under it is refused for itself."""
+
+
+@pytest.mark.parametrize(
+    ("command", "needle"),
+    [("mailcatcher", "keeps every mail"), ("dev", "mail catcher keeps every mail")],
+)
+def test_the_development_mail_sink_and_stack_refuse_to_run_in_production(
+    tmp_path: Path, command: str, needle: str
+) -> None:
+    port = free_port()
+    result = run_cli(
+        command,
+        env={
+            **PRODUCTION,
+            "APPROVALS_DATA_DIR": str(tmp_path / "data"),
+            "APPROVALS_MAILCATCHER_PORT": str(port),
+        },
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert_one_line_error(
+        result.stderr, f"approvals {command}:", "only in development", "production", needle
+    )
+    assert not (tmp_path / "data").exists()  # nothing started, nothing written
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # and nothing listens
 
 
 @pytest.mark.parametrize("command", [("api",), ("worker", "--only", "deliveries")])

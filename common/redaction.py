@@ -29,7 +29,7 @@ import threading
 import traceback
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 if TYPE_CHECKING:
     from common.settings import Settings
@@ -113,14 +113,28 @@ def configured_secrets(settings: Settings) -> list[str]:
         settings.dingtalk_secret,
         settings.feishu_secret,
     ]
-    urls = (settings.database_url, settings.dingtalk_url, settings.wecom_url, settings.feishu_url)
-    for url in urls:
-        values.append(_url_password(url))
+    values.append(_url_password(settings.database_url))
+    for robot in (settings.dingtalk_url, settings.wecom_url, settings.feishu_url):
+        # A robot's URL is its credential: DingTalk's access_token and WeCom's key are in
+        # the query, Feishu's hook id is the last step of the path.
+        values += _url_credentials(robot)
     found: set[str] = set()
     for value in values:
         if value:
             found |= {value, quote(value, safe=""), unquote(value)}
     return sorted(found)
+
+
+def _url_credentials(url: str | None) -> list[str | None]:
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    found: list[str | None] = [parts.password, parts.path.rstrip("/").rpartition("/")[2]]
+    found += [value for _, value in parse_qsl(parts.query)]
+    return found
 
 
 def _url_password(url: str | None) -> str | None:

@@ -158,10 +158,15 @@ def test_configured_secrets_name_every_secret_setting_and_the_database_password(
         APPROVALS_SMTP_PASSWORD="smtp-pa$$word",
         APPROVALS_DINGTALK_SECRET="SEC" + "d" * 30,
         DATABASE_URL="postgresql+asyncpg://approvals:p%40ss-w0rd!@db:5432/approvals",
+        APPROVALS_DINGTALK_URL="https://oapi.dingtalk.com/robot/send?access_token=ding0123456789",
+        APPROVALS_WECOM_URL="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=wecom-0123-4567",
+        APPROVALS_FEISHU_URL="https://open.feishu.cn/open-apis/bot/v2/hook/feishu-0123-4567",
     )
     found = configured_secrets(settings)
     for value in ("t" * 40, "s" * 40, "l" * 40, "smtp-pa$$word", "SEC" + "d" * 30):
         assert value in found
+    for robot in ("ding0123456789", "wecom-0123-4567", "feishu-0123-4567"):
+        assert robot in found
     assert "p@ss-w0rd!" in found and "p%40ss-w0rd!" in found
 
 

@@ -52,7 +52,7 @@ from cli.dev_metrics import metrics_env, metrics_lines
 from cli.embedded_pg import EmbeddedPostgres
 from cli.errors import CliError
 from cli.supervisor import Supervised, Supervisor
-from common.settings import Settings
+from common.settings import Settings, listen_url
 
 log = logging.getLogger("approvals.dev")
 
@@ -185,12 +185,9 @@ def mail_catcher_port(settings: Settings) -> int:
 
 
 def api_base_url(settings: Settings) -> str:
-    host = settings.api_host
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.api_port}"
+    """Where the stack's API answers (the links in messages too, unless
+    APPROVALS_PUBLIC_BASE_URL says otherwise)."""
+    return listen_url(settings.api_host, settings.api_port)
 
 
 def check_port_free(host: str, port: int, *, what: str, fix: str) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from cli.errors import CliError
 from common.business_calendar import CalendarError
 from common.policy_store import PolicyError
+from common.redaction import configured_secrets, install_log_redaction
 from common.settings import Settings
 from domain.reconcile import DEFAULT_LOOKBACK
 
@@ -40,13 +41,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("approvals.cli")
 
 
-def load_settings() -> Settings:
-    """Settings from the environment, with a one-line error when they are invalid."""
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (``overrides``: by variable name, from the command
+    line), with a one-line error when they are invalid."""
     try:
-        return Settings()
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(str(err["msg"]).removeprefix("Value error, ") for err in exc.errors())
         raise CliError(f"invalid configuration: {problems}") from exc
+    # From now on the logs mask these values too, not only the shapes of secrets.
+    install_log_redaction(configured_secrets(settings))
+    return settings
 
 
 def stack_settings() -> Settings:
@@ -158,10 +163,26 @@ def issue_checked_token(settings: Settings, user_id: str) -> str:
 # --- commands ------------------------------------------------------------------------------
 
 
+def require_development(settings: Settings, command: str, why: str) -> None:
+    """Refuse a development tool outside development, saying why and what to do instead."""
+    if settings.environment != "development":
+        raise CliError(
+            f"`approvals {command}` runs only in development (APPROVALS_ENV="
+            f"{settings.environment}): {why}"
+        )
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    require_development(
+        settings,
+        "dev",
+        "it starts a local stack whose mail catcher keeps every mail in local files. "
+        "Run `approvals api`, `approvals worker` and a real SMTP server instead",
+    )
     from cli.devstack import run_dev
 
-    return run_dev(load_settings())
+    return run_dev(settings)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -175,6 +196,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_mailcatcher(args: argparse.Namespace) -> int:
     settings = load_settings()
+    require_development(
+        settings,
+        "mailcatcher",
+        "it keeps every mail it is sent in local files, links and all, instead of "
+        "delivering it. Point APPROVALS_SMTP_HOST at a real SMTP server",
+    )
     from notify.mailcatcher import serve
 
     port = args.port or settings.mailcatcher_port
@@ -183,11 +210,14 @@ def cmd_mailcatcher(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    # Through the settings, not set on them afterwards: in development the links'
+    # base URL follows the address the API listens on.
+    overrides: dict[str, Any] = {}
     if args.host:
-        settings.api_host = args.host
+        overrides["APPROVALS_API_HOST"] = args.host
     if args.port:
-        settings.api_port = args.port
+        overrides["APPROVALS_API_PORT"] = args.port
+    settings = load_settings(**overrides)
     import uvicorn
 
     from api.app import create_app
@@ -382,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Before any line is logged: every process of the service starts here (the API and
+    # uvicorn's access log, the worker, the deliverer, the dev runner and its children).
+    install_log_redaction()
     if not args.verbose:
         # Their INFO lines are noise at a terminal; -v shows them.
         for name in ("alembic", "pgserver"):

@@ -71,10 +71,12 @@ class Settings(BaseSettings):
     # Action links in messages (domain/action_links.py): where they point, how long
     # they last, and their key (unset: derived from APPROVALS_SIGNING_SECRET).
     public_base_url: str = Field(
-        default="http://127.0.0.1:8000",
-        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        default="",
+        pattern=r"^$|^https?://[^\s/?#]+(/[^\s?#]*)?$",
         alias="APPROVALS_PUBLIC_BASE_URL",
     )
+    """Unset: in development, where the API listens (``http://APPROVALS_API_HOST:PORT``);
+    outside development it must be set (the settings refuse to load without it)."""
     action_link_ttl_hours: float = Field(
         default=72.0, gt=0, le=24 * 90, alias="APPROVALS_ACTION_LINK_TTL_HOURS"
     )
@@ -177,6 +179,21 @@ class Settings(BaseSettings):
             raise ValueError("APPROVALS_ACTION_LINK_SECRET, when set, must be 32+ characters")
         return self
 
+    @model_validator(mode="after")
+    def _links_point_somewhere_real(self) -> Settings:
+        if self.public_base_url:
+            return self
+        if self.environment != "development":
+            # A guess (the listening address, a default port) would send every message's
+            # links somewhere people cannot reach, or somewhere else entirely.
+            raise ValueError(
+                "APPROVALS_PUBLIC_BASE_URL must be set outside development "
+                f"(APPROVALS_ENV={self.environment}): the links in messages point there, "
+                "e.g. https://approvals.example.com"
+            )
+        self.public_base_url = listen_url(self.api_host, self.api_port)
+        return self
+
     @property
     def tracing_mode(self) -> Literal["off", "otlp", "console"]:
         """Where traces go: ``APPROVALS_TRACING``, else OTLP if an endpoint is set."""
@@ -191,6 +208,15 @@ class Settings(BaseSettings):
                 "and sets it; otherwise export DATABASE_URL=postgresql+asyncpg://..."
             )
         return self.database_url
+
+
+def listen_url(host: str, port: int) -> str:
+    """``http://host:port`` of a local listener; a wildcard address becomes 127.0.0.1."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 @lru_cache

@@ -45,9 +45,13 @@ def build_email(rendered: Rendered, to: str, sender: str, dedupe_id: str) -> Ema
     msg["Subject"] = rendered.subject
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id(dedupe_id, sender)
+    # set_content() clears every Content-* header of the message it fills, and
+    # add_alternative() moves them into the first part: each part says its language as
+    # it is made, and the multipart says it once it exists.
+    language = [f"Content-Language: {rendered.locale}"]
+    msg.set_content(rendered.text, headers=language)
+    msg.add_alternative(rendered.html, subtype="html", headers=language)
     msg["Content-Language"] = rendered.locale
-    msg.set_content(rendered.text)
-    msg.add_alternative(rendered.html, subtype="html")
     return msg
 
 

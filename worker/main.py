@@ -28,6 +28,7 @@ from common.business_calendar import (
 )
 from common.metrics import refresh_forever, register_business_collector, sdk_runtime
 from common.metrics import serve as serve_metrics
+from common.redaction import configured_secrets, install_log_redaction
 from common.settings import DEV_SIGNING_SECRET, Settings, get_settings
 from common.temporal import connect_when_ready
 from db.engine import make_engine, make_sessionmaker
@@ -178,6 +179,7 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
     ``only`` chooses the task queues polled (see :data:`Role`).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_redaction(configured_secrets(settings))  # as `approvals worker` does
     today = datetime.now(UTC).date()
     calendar = load_business_calendar(settings, today)
     # Counted and logged, never fatal: deadlines in an unknown year are provisional.

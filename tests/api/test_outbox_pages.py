@@ -72,6 +72,7 @@ async def test_caught_mails_are_kept_and_listed_escaped_in_development_only(
             APPROVALS_ENV="production",
             APPROVALS_TOKEN_SECRET="t" * 40,
             APPROVALS_SIGNING_SECRET="s" * 40,
+            APPROVALS_PUBLIC_BASE_URL="https://approvals.example.com",
         )
     )
     async with running(prod) as client:

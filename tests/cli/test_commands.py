@@ -5,10 +5,14 @@ from __future__ import annotations
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from api.auth import user_id_from_token
 from common.settings import Settings
 from tests.support.cli import run_cli
+from tests.support.dev_stack import free_port
 from tests.support.paths import ROOT
 
 
@@ -120,3 +124,62 @@ def test_dev_on_a_taken_port_names_the_owner_and_the_fix(tmp_path: Path) -> None
     assert_one_line_error(result.stderr, f"port {port}", "already in use", "TEMPORAL_ADDRESS=")
     assert not (data / "pg").exists()
     assert not (data / "run" / "dev.pid").exists(), "the supervisor's pid file was left behind"
+
+
+PRODUCTION: dict[str, Any] = {
+    "APPROVALS_ENV": "production",
+    "APPROVALS_TOKEN_SECRET": "t" * 40,
+    "APPROVALS_SIGNING_SECRET": "s" * 40,
+    "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
+}
+"""A configuration production accepts: what is refused under it is refused for itself."""
+
+
+@pytest.mark.parametrize(
+    ("command", "needle"),
+    [("mailcatcher", "keeps every mail"), ("dev", "mail catcher keeps every mail")],
+)
+def test_the_development_mail_sink_and_stack_refuse_to_run_in_production(
+    tmp_path: Path, command: str, needle: str
+) -> None:
+    port = free_port()
+    result = run_cli(
+        command,
+        env={
+            **PRODUCTION,
+            "APPROVALS_DATA_DIR": str(tmp_path / "data"),
+            "APPROVALS_MAILCATCHER_PORT": str(port),
+        },
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert_one_line_error(
+        result.stderr, f"approvals {command}:", "only in development", "production", needle
+    )
+    assert not (tmp_path / "data").exists()  # nothing started, nothing written
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # and nothing listens
+
+
+@pytest.mark.parametrize("command", [("api",), ("worker", "--only", "deliveries")])
+def test_production_refuses_to_start_without_the_public_base_url(command: tuple[str, ...]) -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != "APPROVALS_PUBLIC_BASE_URL"}
+    result = run_cli(*command, env={**env, "DATABASE_URL": "postgresql+asyncpg://u@h/db"})
+    assert result.returncode == 1
+    assert_one_line_error(
+        result.stderr, "invalid configuration", "APPROVALS_PUBLIC_BASE_URL", "production"
+    )
+
+
+def test_in_development_links_follow_the_address_the_api_listens_on() -> None:
+    assert Settings(APPROVALS_API_PORT=18040).public_base_url == "http://127.0.0.1:18040"
+    assert (
+        Settings(APPROVALS_API_HOST="0.0.0.0", APPROVALS_API_PORT=9001).public_base_url
+        == "http://127.0.0.1:9001"
+    )
+    assert Settings(APPROVALS_API_HOST="::1").public_base_url == "http://[::1]:8000"
+    explicit = Settings(
+        APPROVALS_API_PORT=18040, APPROVALS_PUBLIC_BASE_URL="https://approvals.example.com/x"
+    )
+    assert explicit.public_base_url == "https://approvals.example.com/x"
+    assert Settings(**PRODUCTION).public_base_url == "https://approvals.example.com"

@@ -7,114 +7,23 @@ API as the supervisor's children), on free ports and a data directory of its own
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-from cli.children import PidRecord
-from tests.support.paths import ROOT
+from tests.support.dev_stack import DevStack, start_dev_stack, submit
 
-START_TIMEOUT = 240.0
 RECOVERY_TIMEOUT = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class DevStack:
-    process: subprocess.Popen[bytes]
-    data: Path
-    api: str
-    tokens: dict[str, str]
-    output: Path
-
-    def pid_of(self, child: str) -> int:
-        record = PidRecord.read(self.data / "run" / f"{child}.pid")
-        assert record is not None and record.is_running(), f"{child} is not running"
-        return record.pid
-
-    def headers(self, user: str, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[user]}", **extra}
-
-    def said(self) -> str:
-        return self.output.read_text(errors="replace")
-
-
-def _tokens(env_file: Path) -> dict[str, str]:
-    tokens = {}
-    for line in env_file.read_text().splitlines():
-        if line.startswith("export TOKEN_"):
-            user, _, token = line.removeprefix("export TOKEN_").partition("=")
-            tokens[user] = token.strip("'")
-    return tokens
 
 
 @pytest.fixture(scope="module")
 def dev_stack() -> Iterator[DevStack]:
-    # Not under pytest's basetemp: a pytest started meanwhile (another suite on this
-    # machine) makes /tmp/pytest-of-<user> private again, and as root the embedded
-    # PostgreSQL runs as the `pgserver` user, who must reach its data directory.
-    root = Path(tempfile.mkdtemp(prefix="approvals-dev-"))
-    data = root / "data"
-    api_port, grpc_port, ui_port = _free_port(), _free_port(), _free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("APPROVALS_") and k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")
-    }
-    env.update(
-        APPROVALS_DATA_DIR=str(data),
-        APPROVALS_API_PORT=str(api_port),
-        APPROVALS_TEMPORAL_UI_PORT=str(ui_port),
-        TEMPORAL_ADDRESS=f"localhost:{grpc_port}",
-    )
-    output = root / "dev.out"
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "dev"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while "stack is up" not in output.read_text(errors="replace"):
-            assert process.poll() is None, output.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, output.read_text(errors="replace")[-3000:]
-            time.sleep(0.5)
-        yield DevStack(
-            process,
-            data,
-            f"http://127.0.0.1:{api_port}",
-            _tokens(data / "dev.env"),
-            output,
-        )
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(90)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        shutil.rmtree(root, ignore_errors=True)
+    with start_dev_stack() as stack:
+        yield stack
 
 
 def _gone(pid: int) -> bool:
@@ -135,30 +44,12 @@ def _wait_until_said(stack: DevStack, text: str, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def _submit(stack: DevStack, client: httpx.Client) -> str:
-    response = client.post(
-        "/v1/requests",
-        headers=stack.headers("am_li", **{"Idempotency-Key": f"restart-{uuid.uuid4()}"}),
-        json={
-            "type": "big_customer_contract",
-            "title": "Supply contract decided across a worker crash",
-            "customer": "ACME Ltd",
-            "amount": "250000",
-            "fields": {"contract_no": "C-RESTART-1", "settlement_floor_price": "180000"},
-        },
-    )
-    assert response.status_code == 201, response.text
-    view = response.json()
-    assert view["stages"][0]["status"] == "active"
-    return str(view["id"])
-
-
 @pytest.mark.parametrize("sent", ["while_down", "at_the_kill"])
 def test_decision_sent_while_the_worker_is_killed_completes_after_its_restart(
     dev_stack: DevStack, record_property: Callable[[str, object], None], sent: str
 ) -> None:
     with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
-        request_id = _submit(dev_stack, client)
+        request_id = submit(dev_stack, client)
         worker = dev_stack.pid_of("worker")
 
         _killed(worker)
@@ -244,7 +135,7 @@ def _submits_again(stack: DevStack, since: float) -> float:
     with httpx.Client(base_url=stack.api, timeout=30) as client:
         while True:
             try:
-                _submit(stack, client)
+                submit(stack, client)
                 return time.monotonic() - since
             except (AssertionError, httpx.TransportError):
                 # 503 + Retry-After (or a 202) while the part is down: try again.
@@ -286,7 +177,7 @@ def test_a_killed_deliverer_is_restarted_and_the_assigned_mail_reaches_the_mail_
     _wait_until_said(dev_stack, "deliverer is back", timeout=RECOVERY_TIMEOUT)
     assert dev_stack.pid_of("deliverer") != deliverer
     with httpx.Client(base_url=dev_stack.api, timeout=60) as client:
-        request_id = _submit(dev_stack, client)
+        request_id = submit(dev_stack, client)
         deadline = time.monotonic() + 90
         while True:
             page = client.get("/dev/mails")

@@ -24,7 +24,7 @@ def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.skip("docker-compose is not installed (`make test` installs it)")
-    secrets = ("APPROVALS_TOKEN_SECRET", "APPROVALS_SIGNING_SECRET")
+    secrets = ("APPROVALS_TOKEN_SECRET", "APPROVALS_SIGNING_SECRET", "APPROVALS_PUBLIC_BASE_URL")
     clean = {k: v for k, v in os.environ.items() if k not in secrets}
     clean.pop("POSTGRES_PASSWORD", None)
     return subprocess.run(
@@ -42,6 +42,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "pw",
     "APPROVALS_TOKEN_SECRET": "s" * 40,
     "APPROVALS_SIGNING_SECRET": "k" * 40,
+    "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
 }
 
 
@@ -51,6 +52,13 @@ def test_compose_refuses_to_start_without_the_signing_secret() -> None:
     )
     assert result.returncode != 0
     assert "set APPROVALS_SIGNING_SECRET" in result.stderr
+
+
+def test_compose_refuses_to_start_without_the_public_base_url() -> None:
+    without = {k: v for k, v in SECRETS.items() if k != "APPROVALS_PUBLIC_BASE_URL"}
+    result = _compose("config", "-q", env=without)
+    assert result.returncode != 0
+    assert "set APPROVALS_PUBLIC_BASE_URL" in result.stderr
 
 
 def test_compose_keeps_temporal_off_public_interfaces() -> None:

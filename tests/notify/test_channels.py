@@ -55,6 +55,20 @@ async def test_email_arrives_as_text_and_html_with_the_dedupe_id_as_message_id()
     assert html is not None and "<b>your</b>" in html.get_content()
 
 
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+async def test_email_says_its_language_in_the_message_and_in_each_part(locale: str) -> None:
+    box = MailBox()
+    async with smtp_server(box) as port:
+        channel = EmailChannel(SmtpConfig("127.0.0.1", port, sender="approvals@corp.test"))
+        await channel.send(
+            rendered().model_copy(update={"locale": locale}), "bcd_zheng@demo.example", "ntf-l"
+        )
+    [msg] = box.messages
+    assert msg["Content-Language"] == locale
+    parts = [msg.get_body(("plain",)), msg.get_body(("html",))]
+    assert [p["Content-Language"] for p in parts if p is not None] == [locale, locale]
+
+
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 async def test_email_over_starttls_or_implicit_tls_with_login(
     tmp_path: Path, security: Literal["starttls", "tls"]

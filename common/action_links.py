@@ -1,7 +1,8 @@
 """Mint the action links of a "your decision is needed" message.
 
-The impure half of :mod:`domain.action_links`: the random link ids, the settings,
-and the database (which step, stage and round, the person holds).
+The impure half of :mod:`domain.action_links`: the random link ids and the settings.
+Which step (stage and round) a person holds is the database's to say
+(:func:`db.used_links.make_action_links`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from common.settings import Settings
-from db.used_links import pending_step
 from domain.action_links import ACTIONS, ActionLink, derive_key, mint
 
 ACT_PATH = "/act/"
@@ -66,35 +64,3 @@ def decision_links(settings: Settings) -> Callable[[str, str, int, datetime], di
         return link_urls(settings, user_id, request_id, stage_index, step_since, datetime.now(UTC))
 
     return make
-
-
-async def make_action_links(
-    settings: Settings,
-    db: AsyncSession | async_sessionmaker[AsyncSession],
-    user_id: str,
-    request_id: str,
-    now: datetime,
-) -> dict[str, str] | None:
-    """The approve/return/reject links of ``user_id``'s pending step on ``request_id``.
-
-    Args:
-        settings: gives the base URL (APPROVALS_PUBLIC_BASE_URL), the lifetime
-            (APPROVALS_ACTION_LINK_TTL_HOURS) and the key.
-        db: a session (only read, never committed: the caller's transaction is
-            its own) or a session factory (a session of its own is opened).
-        user_id: who will act; the links act as this user only.
-        request_id: the request (a UUID string).
-        now: an aware datetime; the links expire a TTL after it.
-
-    Returns:
-        ``{"approve": url, "return": url, "reject": url}``, or None when the user
-        holds no pending step on the request (nothing to decide, so no links).
-    """
-    if isinstance(db, AsyncSession):
-        step = await pending_step(db, user_id, request_id)
-    else:
-        async with db() as session:
-            step = await pending_step(session, user_id, request_id)
-    if step is None:
-        return None
-    return link_urls(settings, user_id, request_id, step.stage_index, step.since, now)

@@ -8,8 +8,10 @@ from typing import NamedTuple
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common.action_links import link_urls
+from common.settings import Settings
 from db.models import AssignmentRow, UsedActionLinkRow
 
 
@@ -99,3 +101,35 @@ async def claim(
 async def release(session: AsyncSession, link_id: str) -> None:
     """Forget a claim whose action did not happen, so the link may be tried again."""
     await session.execute(delete(UsedActionLinkRow).where(UsedActionLinkRow.link_id == link_id))
+
+
+async def make_action_links(
+    settings: Settings,
+    db: AsyncSession | async_sessionmaker[AsyncSession],
+    user_id: str,
+    request_id: str,
+    now: datetime,
+) -> dict[str, str] | None:
+    """The approve/return/reject links of ``user_id``'s pending step on ``request_id``.
+
+    Args:
+        settings: gives the base URL (APPROVALS_PUBLIC_BASE_URL), the lifetime
+            (APPROVALS_ACTION_LINK_TTL_HOURS) and the key.
+        db: a session (only read, never committed: the caller's transaction is
+            its own) or a session factory (a session of its own is opened).
+        user_id: who will act; the links act as this user only.
+        request_id: the request (a UUID string).
+        now: an aware datetime; the links expire a TTL after it.
+
+    Returns:
+        ``{"approve": url, "return": url, "reject": url}``, or None when the user
+        holds no pending step on the request (nothing to decide, so no links).
+    """
+    if isinstance(db, AsyncSession):
+        step = await pending_step(db, user_id, request_id)
+    else:
+        async with db() as session:
+            step = await pending_step(session, user_id, request_id)
+    if step is None:
+        return None
+    return link_urls(settings, user_id, request_id, step.stage_index, step.since, now)

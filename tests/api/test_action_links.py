@@ -19,9 +19,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common.action_links import link_key, link_urls, make_action_links
+from common.action_links import link_key, link_urls
 from common.settings import Settings
-from db.used_links import pending_step
+from db.used_links import make_action_links, pending_step
 from tests.support.api import Auth, Db
 
 from .test_flows import Flow, contract, unique

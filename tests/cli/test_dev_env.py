@@ -113,6 +113,7 @@ def test_dev_env_is_not_read_outside_development(directory_url: str, tmp_path: P
             "APPROVALS_ENV": "production",
             "APPROVALS_TOKEN_SECRET": "a-production-token-secret-0123456789abcdef",
             "APPROVALS_SIGNING_SECRET": "a-production-signing-secret-0123456789abcdef",
+            "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
         },
     )
 

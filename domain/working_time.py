@@ -200,6 +200,16 @@ class BusinessCalendar(BaseModel):
 
     # -- deadlines ------------------------------------------------------------------
 
+    def deadline(self, start: datetime, span: timedelta) -> Due:
+        """When a deadline of ``span`` whose clock starts at ``start`` falls, counted as the
+        workflow counts it (:func:`clock_start`, then :meth:`due`).
+
+        The one function for every deadline shown or kept: the ``due_at`` activity the
+        workflow asks and the API's preview both call it, so a preview never says
+        15:30:30 where the request will say 15:30.
+        """
+        return self.due(clock_start(start, span), span)
+
     def due(self, start: datetime, span: timedelta) -> Due:
         """When ``span`` from ``start`` is due: working hours, working days or calendar time.
 
@@ -263,6 +273,19 @@ class BusinessCalendar(BaseModel):
         at = local_end.replace(tzinfo=self.zone).astimezone(UTC)
         years = range(first.year, local_end.year + 1)
         return Due(at=at, working=True, provisional=any(y not in self.known_years for y in years))
+
+
+def clock_start(start: datetime, span: timedelta) -> datetime:
+    """The instant a deadline of ``span`` counts from, when its clock starts at ``start``.
+
+    Working time counts from the whole minute, as people read deadlines: a request
+    that arrives at 17:00:00.024 is due when one that arrived at 17:00 is, not after
+    lunch. Calendar time counts from ``start`` itself (the workflow adds it without a
+    look-up, so the histories of calendar-time requests never change).
+    """
+    if isinstance(span, Span) and span.working:
+        return start.replace(second=0, microsecond=0)
+    return start
 
 
 def _span(period: WorkingPeriod) -> timedelta:

@@ -19,9 +19,12 @@ from pydantic import ValidationError
 
 from common.business_calendar import build_calendar
 from common.policy_store import load_policies
+from db.directory import read_org_file
+from domain.core.machine import Process
 from domain.deadline_preview import preview_deadlines
 from domain.durations import Span
 from domain.working_time import BusinessCalendar, Due, WorkingPeriod, parse_working_hours
+from tests.support.machine_driver import ORG_FILE, Driver, FakeDirectory, approval_input
 
 SH = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,3 +265,19 @@ def test_preview_shows_the_deadlines_a_request_would_get(china: BusinessCalendar
     assert local(complaint_reply.due) == sh(2026, 11, 30, 12)
     # The JSON the API would show says which kind of time each is.
     assert resolve.model_dump(mode="json")["span"] == "P3D working"
+
+
+def test_the_preview_counts_from_the_whole_minute_as_the_workflow_does() -> None:
+    """A start at 10:00:30: the workflow counts 4 working hours from 10:00, so 15:30:00
+    (lunch 12:00-13:30 skipped); the preview said 15:30:30 before it used the same clock."""
+    policy = load_policies(ROOT / "policies")["customer_complaint"]
+    calendar = BusinessCalendar(known_years=frozenset({2026}))
+    monday = datetime(2026, 11, 30, 10, 0, 30, 250_000, tzinfo=SH)
+
+    reply, _ = preview_deadlines(policy, calendar, monday)
+    assert local(reply.due) == sh(2026, 11, 30, 15, 30)
+
+    fields = {"category": "staff", "major": False, "description": "rude on the phone"}
+    process = Process(approval_input(policy, None, fields), lambda: monday)
+    Driver(FakeDirectory(read_org_file(ORG_FILE), calendar=calendar)).run(process, process.submit())
+    assert process.view.stages[0].reply_due == reply.due.at

@@ -195,6 +195,30 @@ class BusinessCalendar(BaseModel):
         t = local.time().replace(tzinfo=None)
         return any(p.start <= t <= p.end for p in self.hours)
 
+    def next_working_instant(self, instant: datetime) -> datetime:
+        """``instant`` itself when it falls inside working hours, else the opening of the
+        next working period (the first instant anyone is at work again), in UTC.
+
+        Inside means from a period's opening up to, not including, its closing: a notice
+        held at 18:00 waits for the next morning rather than arrive as the office shuts.
+        Nights, lunch, weekends and holidays move to the next opening; make-up workdays
+        (调休) are working days.
+        """
+        _require_aware(instant)
+        local = instant.astimezone(self.zone).replace(tzinfo=None)
+        day = local.date()
+        for _ in range(_MAX_DAYS):
+            if self.is_working_day(day):
+                for period in self.hours:
+                    opens = datetime.combine(day, period.start)
+                    closes = datetime.combine(day, period.end)
+                    if local < closes:
+                        if local >= opens:
+                            return instant.astimezone(UTC)
+                        return opens.replace(tzinfo=self.zone).astimezone(UTC)
+            day += timedelta(days=1)
+        raise AssertionError("unreachable: the calendar validator guarantees working days")
+
     def working_day_length(self) -> timedelta:
         return sum((_span(p) for p in self.hours), timedelta(0))
 

@@ -285,3 +285,14 @@ def test_the_preview_counts_from_the_whole_minute_as_the_workflow_does() -> None
     process = Process(approval_input(policy, None, fields), lambda: monday)
     Driver(FakeDirectory(read_org_file(ORG_FILE), calendar=calendar)).run(process, process.submit())
     assert process.view.stages[0].reply_due == reply.due.at
+
+
+def test_a_contract_previewed_on_sunday_evening_is_due_in_working_hours(
+    china: BusinessCalendar,
+) -> None:
+    """Issue 14: the preview said 01:19 at night for a contract submitted Sunday 19:19."""
+    contract = load_policies(ROOT / "policies")["big_customer_contract"]
+    reply, resolve = preview_deadlines(contract, china, sh(2026, 12, 6, 19, 19))
+    assert local(reply.due) == sh(2026, 12, 7, 14, 30)  # Monday: 09:00-12:00, 13:30-14:30
+    assert local(resolve.due) == sh(2026, 12, 9, 18)  # the 3rd working day, at closing
+    assert china.is_working_time(reply.due.at) and china.is_working_time(resolve.due.at)

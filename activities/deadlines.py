@@ -24,6 +24,7 @@ class DeadlineActivities:
     async def due_at(self, input: DueInput) -> Due:
         """``input.start`` plus ``input.span``: working time on the calendar, or calendar time.
 
-        Pure and idempotent: the same input on the same calendar gives the same answer.
+        Counted by :meth:`BusinessCalendar.deadline`, as the API's preview counts. Pure and
+        idempotent: the same input on the same calendar gives the same answer.
         """
-        return self._calendar.due(input.start, input.span)
+        return self._calendar.deadline(input.start, input.span)

@@ -9,7 +9,7 @@ same dedupe id.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import DeliveryRow, NotificationRow, RequestRow, UserPreferenceRow, UserRow
 from db.used_links import PendingStep, pending_step, pending_steps
+from domain.delivery import deliver_not_before
+from domain.working_time import BusinessCalendar
 from notify.fanout import Recipient, dedupe_id, plan
 from notify.webhooks import Subscriber
 
@@ -33,10 +35,21 @@ class PlanConfig:
     max_age: timedelta
     """Older notices are marked planned without deliveries (a backlog from before the
     pipeline existed, or from a long outage, is not worth sending late)."""
+    calendar: BusinessCalendar | None = None
+    """Reminders and urgent notices planned outside working hours on this calendar wait
+    for the next working hour (:func:`domain.delivery.deliver_not_before`); None sends
+    every delivery at once."""
+    send_at_once: frozenset[str] = field(default_factory=frozenset)
+    """Request types whose policy says ``notices: {hold_to_working_hours: false}``."""
 
 
 async def plan_deliveries(session: AsyncSession, now: datetime, config: PlanConfig) -> int:
-    """Fan out up to :data:`PLAN_BATCH` unplanned notices; the number planned."""
+    """Fan out up to :data:`PLAN_BATCH` unplanned notices; the number planned.
+
+    Each delivery is due at once (``next_attempt_at`` now), but a reminder or urgent
+    notice to people planned outside working hours is due at the next working hour:
+    the claim takes no row before its time, so nobody is mailed or pinged at night.
+    """
     notices = list(
         await session.scalars(
             select(NotificationRow)
@@ -59,10 +72,18 @@ async def plan_deliveries(session: AsyncSession, now: datetime, config: PlanConf
             select(UserPreferenceRow).where(UserPreferenceRow.user_id.in_(who))
         )
     }
+    request_ids = {n.request_id for n in notices if n.request_id}
+    types: dict[str, str] = {}
+    if request_ids and config.calendar is not None:
+        found = await session.execute(
+            select(RequestRow.id, RequestRow.policy_type).where(RequestRow.id.in_(request_ids))
+        )
+        types = {rid: policy_type for rid, policy_type in found}
     rows: list[dict[str, Any]] = []
     for n in notices:
         if n.created_at < now - config.max_age:
             continue
+        hold = types.get(n.request_id or "") not in config.send_at_once
         pref = prefs.get(n.recipient)
         channels = (
             pref.channels
@@ -80,7 +101,9 @@ async def plan_deliveries(session: AsyncSession, now: datetime, config: PlanConf
                     "status": p.status,
                     "attempts": 0,
                     "last_error": p.reason,
-                    "next_attempt_at": now,
+                    "next_attempt_at": deliver_not_before(
+                        n.template, p.channel, now, config.calendar, hold
+                    ),
                     "dedupe_id": dedupe_id(n.dedupe_key, p.channel, p.target),
                 }
             )

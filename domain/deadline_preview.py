@@ -33,6 +33,8 @@ def preview_deadlines(
 ) -> tuple[DeadlinePreview, ...]:
     """The reply (first stage) and resolve deadlines of a request submitted at ``submitted_at``.
 
+    Counted by :meth:`BusinessCalendar.deadline`, the function the workflow's ``due_at``
+    look-up uses, so working time counts from the whole minute here as it does there.
     A policy without stages (approved at once) has none.
     """
     if not policy.stages:
@@ -40,9 +42,11 @@ def preview_deadlines(
     timers = policy.timers
     return (
         DeadlinePreview(
-            clock="reply", span=timers.reply, due=calendar.due(submitted_at, timers.reply)
+            clock="reply", span=timers.reply, due=calendar.deadline(submitted_at, timers.reply)
         ),
         DeadlinePreview(
-            clock="resolve", span=timers.resolve, due=calendar.due(submitted_at, timers.resolve)
+            clock="resolve",
+            span=timers.resolve,
+            due=calendar.deadline(submitted_at, timers.resolve),
         ),
     )

@@ -7,9 +7,12 @@ them through the sandbox, so this module holds only pydantic models and names.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:  # the rule below takes a calendar; the workflow never imports one
+    from domain.working_time import BusinessCalendar
 
 DELIVERY_WORKFLOW_NAME: Final = "DeliverNotices"
 DELIVERY_SCHEDULE_ID: Final = "approvals-deliver-notices"
@@ -58,6 +61,43 @@ PERSONAL_CHANNELS: Final[tuple[str, ...]] = ("email", "dingtalk", "wecom", "feis
 """Channels a user may choose; webhooks go to subscribers, whoever the recipient."""
 
 DeliveryStatus = Literal["pending", "sent", "failed", "skipped"]
+
+HELD_KINDS: Final = frozenset(
+    {
+        "reminder",
+        "escalated",
+        "overdue",
+        "expired",
+        "milestone_reminder",
+        "lapsed",
+        "watch_notice",
+    }
+)
+"""Reminders and urgent notices: the ones a deadline firing sends. A deadline in calendar
+time (or an escalation up a chain) may fire at night; these wait for the next working
+hour unless the request type's policy says ``notices: {hold_to_working_hours: false}``."""
+HELD_CHANNELS: Final = frozenset({"email", "dingtalk", "wecom", "feishu"})
+"""Channels that reach people (a mailbox, a group chat). Webhooks go to systems, which
+take their events at any hour; the in-app notice is there at once on every channel."""
+
+
+def deliver_not_before(
+    kind: str,
+    channel: str,
+    planned_at: datetime,
+    calendar: BusinessCalendar | None,
+    hold: bool = True,
+) -> datetime:
+    """The first instant a delivery of a ``kind`` notice on ``channel`` may be sent.
+
+    ``planned_at`` itself, unless the notice is a reminder or urgent notice
+    (:data:`HELD_KINDS`) to people (:data:`HELD_CHANNELS`), its policy holds notices
+    (``hold``) and a business calendar is given: then the next working instant on it
+    (``planned_at`` itself inside working hours). Never earlier than ``planned_at``.
+    """
+    if calendar is None or not hold or kind not in HELD_KINDS or channel not in HELD_CHANNELS:
+        return planned_at
+    return max(planned_at, calendar.next_working_instant(planned_at))
 
 
 class DeliverNoticesInput(BaseModel):

@@ -323,6 +323,17 @@ class AmountSpec(_Strict):
     """The amount must be more than 0 (a contract, an order, a gift), not merely >= 0."""
 
 
+class NoticeOptions(_Strict):
+    """How the request type's notices reach people (additive: a policy without it holds)."""
+
+    hold_to_working_hours: bool = True
+    """Reminders and urgent notices (:data:`domain.delivery.HELD_KINDS`: a reminder, an
+    escalation, overdue, a milestone reminder …) planned outside working hours wait
+    for the next working hour on the business calendar before they are mailed or
+    posted to a chat; ``false`` sends them at once, night or weekend. The in-app
+    notice is there at once either way."""
+
+
 class Policy(_Strict):
     """One request type."""
 
@@ -341,6 +352,7 @@ class Policy(_Strict):
     payout: PayoutSpec | None = None
     review_cycle: ReviewCycle | None = None
     watch: Watch | None = None
+    notices: NoticeOptions = NoticeOptions()
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> Policy:

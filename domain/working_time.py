@@ -195,10 +195,44 @@ class BusinessCalendar(BaseModel):
         t = local.time().replace(tzinfo=None)
         return any(p.start <= t <= p.end for p in self.hours)
 
+    def next_working_instant(self, instant: datetime) -> datetime:
+        """``instant`` itself when it falls inside working hours, else the opening of the
+        next working period (the first instant anyone is at work again), in UTC.
+
+        Inside means from a period's opening up to, not including, its closing: a notice
+        held at 18:00 waits for the next morning rather than arrive as the office shuts.
+        Nights, lunch, weekends and holidays move to the next opening; make-up workdays
+        (调休) are working days.
+        """
+        _require_aware(instant)
+        local = instant.astimezone(self.zone).replace(tzinfo=None)
+        day = local.date()
+        for _ in range(_MAX_DAYS):
+            if self.is_working_day(day):
+                for period in self.hours:
+                    opens = datetime.combine(day, period.start)
+                    closes = datetime.combine(day, period.end)
+                    if local < closes:
+                        if local >= opens:
+                            return instant.astimezone(UTC)
+                        return opens.replace(tzinfo=self.zone).astimezone(UTC)
+            day += timedelta(days=1)
+        raise AssertionError("unreachable: the calendar validator guarantees working days")
+
     def working_day_length(self) -> timedelta:
         return sum((_span(p) for p in self.hours), timedelta(0))
 
     # -- deadlines ------------------------------------------------------------------
+
+    def deadline(self, start: datetime, span: timedelta) -> Due:
+        """When a deadline of ``span`` whose clock starts at ``start`` falls, counted as the
+        workflow counts it (:func:`clock_start`, then :meth:`due`).
+
+        The one function for every deadline shown or kept: the ``due_at`` activity the
+        workflow asks and the API's preview both call it, so a preview never says
+        15:30:30 where the request will say 15:30.
+        """
+        return self.due(clock_start(start, span), span)
 
     def due(self, start: datetime, span: timedelta) -> Due:
         """When ``span`` from ``start`` is due: working hours, working days or calendar time.
@@ -263,6 +297,19 @@ class BusinessCalendar(BaseModel):
         at = local_end.replace(tzinfo=self.zone).astimezone(UTC)
         years = range(first.year, local_end.year + 1)
         return Due(at=at, working=True, provisional=any(y not in self.known_years for y in years))
+
+
+def clock_start(start: datetime, span: timedelta) -> datetime:
+    """The instant a deadline of ``span`` counts from, when its clock starts at ``start``.
+
+    Working time counts from the whole minute, as people read deadlines: a request
+    that arrives at 17:00:00.024 is due when one that arrived at 17:00 is, not after
+    lunch. Calendar time counts from ``start`` itself (the workflow adds it without a
+    look-up, so the histories of calendar-time requests never change).
+    """
+    if isinstance(span, Span) and span.working:
+        return start.replace(second=0, microsecond=0)
+    return start
 
 
 def _span(period: WorkingPeriod) -> timedelta:

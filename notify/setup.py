@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from common.settings import Settings
 from db.deliveries import PlanConfig
+from domain.policy import Policy
+from domain.working_time import BusinessCalendar
 from notify.email import EmailChannel, SmtpConfig
 from notify.message import Audience, Rendered
 from notify.render import ActionLinks, NoticeFacts, Renderer, no_action_links
@@ -30,6 +33,11 @@ class Notifier:
     keeps them (``APPROVALS_DELIVERY_RETENTION_DAYS``, 0 for none)."""
     concurrency: int = 8
     """Sends of one channel's batch under way at once (``APPROVALS_DELIVERY_CONCURRENCY``)."""
+    calendar: BusinessCalendar | None = None
+    """Reminders and urgent notices planned outside working hours on this calendar wait
+    for the next working hour; None (tests, tools) sends every notice at once."""
+    send_at_once: frozenset[str] = frozenset()
+    """Request types whose policy says ``notices: {hold_to_working_hours: false}``."""
 
     def plan_config(self) -> PlanConfig:
         return PlanConfig(
@@ -37,6 +45,8 @@ class Notifier:
             robots=set(self.robots),
             default_channels=self.default_channels,
             max_age=self.max_age,
+            calendar=self.calendar,
+            send_at_once=self.send_at_once,
         )
 
     def audience_of(self, channel: str) -> Audience:
@@ -69,12 +79,20 @@ class Notifier:
         return robot.timeout if robot is not None else 10.0
 
 
-def build_notifier(settings: Settings, action_links: ActionLinks = no_action_links) -> Notifier:
+def build_notifier(
+    settings: Settings,
+    action_links: ActionLinks = no_action_links,
+    *,
+    calendar: BusinessCalendar | None = None,
+    policies: Mapping[str, Policy] | None = None,
+) -> Notifier:
     """The notifier the settings describe.
 
     ``action_links(user_id, request_id, stage_index, step_since)`` gives the
     approve/return/reject links of a "your decision is needed" message for one person
-    (default: none).
+    (default: none). With a ``calendar``, reminders and urgent notices wait for its next
+    working hour, except those of the request types whose policy in ``policies`` says
+    ``notices: {hold_to_working_hours: false}``.
     """
     robots: dict[str, RobotChannel] = {}
     for kind, url, secret in (
@@ -116,4 +134,8 @@ def build_notifier(settings: Settings, action_links: ActionLinks = no_action_lin
             else None
         ),
         concurrency=settings.delivery_concurrency,
+        calendar=calendar,
+        send_at_once=frozenset(
+            name for name, p in (policies or {}).items() if not p.notices.hold_to_working_hours
+        ),
     )

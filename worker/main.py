@@ -28,6 +28,7 @@ from common.business_calendar import (
 )
 from common.metrics import refresh_forever, register_business_collector, sdk_runtime
 from common.metrics import serve as serve_metrics
+from common.policy_store import load_policies
 from common.redaction import configured_secrets, install_log_redaction
 from common.settings import DEV_SIGNING_SECRET, Settings, get_settings
 from common.temporal import connect_when_ready
@@ -197,7 +198,14 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
     sessions = make_sessionmaker(engine)
     metrics_server = serve_metrics(settings.metrics_address)
     refresher: asyncio.Task[None] | None = None
-    notifier = build_notifier(settings, action_links=decision_links(settings))
+    # Reminders and urgent notices wait for the working hours of the calendar the
+    # deadlines count on, unless the request type's policy says otherwise.
+    notifier = build_notifier(
+        settings,
+        action_links=decision_links(settings),
+        calendar=calendar,
+        policies=load_policies(settings.policy_dir),
+    )
     workers: list[Worker] = []
     if only in ("approvals", "both"):
         workers.append(

@@ -53,7 +53,7 @@ from domain.process import (
     WithdrawInput,
     stages_of,
 )
-from domain.working_time import Due, DueInput
+from domain.working_time import Due, DueInput, clock_start
 
 from . import admission, aftercare, review
 from .deadlines import Deadline, DeadlineKind, next_deadline
@@ -370,12 +370,9 @@ class Process:
         if not (isinstance(span, Span) and span.working):
             self.view.working_time.pop(kind, None)
             return start + span
-        # Counted in whole minutes, as people read deadlines: a request that arrives at
-        # 17:00:00.024 is due when one that arrived at 17:00 is, not after lunch.
-        start = start.replace(second=0, microsecond=0)
         out = yield from self.look_up(
             Activities.DUE_AT,
-            DueInput(start=start, span=span),
+            DueInput(start=clock_start(start, span), span=span),
             Due,
             f"{kind} due: {span.describe()}",
         )

@@ -1,7 +1,7 @@
 """A running request keeps the route and version it was submitted under.
 
 The policy file changes and the API and the worker restart; the request in
-flight still follows version 1, while a new submission takes version 2.
+flight still follows the shipped version, while a new submission takes the next.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from tests.support.api import Auth, make_settings, running, temporal_target
 from tests.support.paths import ROOT
+from tests.support.policy_versions import version_of
 from worker.main import build_worker
 
 BODY = {
@@ -52,13 +53,14 @@ async def test_policy_change_and_restart_do_not_reroute_a_running_request(
         r = await api.post("/v1/requests", json=BODY, headers=auth("am_li"))
         assert r.status_code == 201, r.text
         first = r.json()
-    assert first["policy_version"] == 1
+    shipped = version_of("big_customer_contract")
+    assert first["policy_version"] == shipped
     assert stage_keys(first) == ["big_customer_dept_sign", "deputy_sales_director_approve"]
 
-    # Version 2: the middle tier now also needs the sales director.
+    # The next version: the middle tier now also needs the sales director.
     path = policy_dir / "big_customer_contract.yaml"
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    doc["version"] = 2
+    doc["version"] = shipped + 1
     for stage in doc["stages"]:
         if stage["key"] == "sales_director_approve":
             stage["when"] = {"field": "amount", "op": "gt", "value": 100000}
@@ -70,7 +72,7 @@ async def test_policy_change_and_restart_do_not_reroute_a_running_request(
         running(create_app(settings)) as api,
     ):
         r = await api.get(f"/v1/requests/{first['id']}", headers=auth("am_li"))
-        assert r.json()["policy_version"] == 1
+        assert r.json()["policy_version"] == shipped
         assert stage_keys(r.json()) == stage_keys(first)
         for approver in ("bcd_zheng", "dsd_liu"):
             r = await api.post(
@@ -79,13 +81,13 @@ async def test_policy_change_and_restart_do_not_reroute_a_running_request(
                 headers=auth(approver),
             )
             assert r.status_code == 200, r.text
-        assert r.json()["status"] == "approved"  # version 1's route: no sales director
+        assert r.json()["status"] == "approved"  # the shipped route: no sales director
 
         r = await api.post(
             "/v1/requests", json={**BODY, "title": "Under v2"}, headers=auth("am_li")
         )
         assert r.status_code == 201, r.text
-        assert r.json()["policy_version"] == 2
+        assert r.json()["policy_version"] == shipped + 1
         assert stage_keys(r.json()) == [
             "big_customer_dept_sign",
             "deputy_sales_director_approve",

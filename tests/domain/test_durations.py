@@ -149,8 +149,8 @@ def test_every_shipped_policy_round_trips_through_json_as_the_workflow_input_doe
     for policy in load_policies(ROOT / "policies").values():
         assert Policy.model_validate_json(policy.model_dump_json()) == policy
         timers = policy.model_dump(mode="json")["timers"]
-        assert timers["resubmit"] == "P7D"
-        assert timers["reply"] in ("PT4H", "PT4H working")
+        assert timers["resubmit"] == "P5D working"
+        assert timers["reply"] == "PT4H working"
         assert timers["resolve"] in ("P3D", "P3D working")
 
 
@@ -167,11 +167,26 @@ def test_the_policies_mark_working_time_where_the_documents_say_so() -> None:
     assert not deposit.working  # the 7-day deposit is calendar time
 
 
+def test_every_human_deadline_counts_working_time_but_the_complaints_3_days() -> None:
+    """Issue 14: a 4-hour reply due at 01:19 escalated every evening request overnight.
+    Reply, resolve and resubmit count working time in every shipped policy; the one
+    calendar-time exception is the complaint's resolve, which POLICIES.md keeps in days."""
+    calendar_time = {
+        (policy.type, clock)
+        for policy in load_policies(ROOT / "policies").values()
+        for clock in ("reply", "resolve", "resubmit")
+        if not getattr(policy.timers, clock).working
+    }
+    assert calendar_time == {("customer_complaint", "resolve")}
+
+
 def _policy_with(tmp_path: Path, reply: str) -> Path:
     text = (ROOT / "policies" / "customer_gift.yaml").read_text(encoding="utf-8")
-    assert "  reply: PT4H\n" in text
+    assert "  reply: PT4H working\n" in text
     path = tmp_path / "customer_gift.yaml"
-    path.write_text(text.replace("  reply: PT4H\n", f"  reply: {reply}\n"), encoding="utf-8")
+    path.write_text(
+        text.replace("  reply: PT4H working\n", f"  reply: {reply}\n"), encoding="utf-8"
+    )
     return path
 
 
@@ -187,6 +202,7 @@ def test_a_bad_duration_in_a_policy_names_the_file_and_the_field(tmp_path: Path)
 def test_a_working_duration_in_a_policy_is_accepted(tmp_path: Path) -> None:
     policy = load_policy_file(_policy_with(tmp_path, "4 working hours"))
     assert policy.timers.reply == Span.parse("PT4H working")
+    assert load_policy_file(_policy_with(tmp_path, "PT4H")).timers.reply == Span.parse("PT4H")
 
 
 def test_a_zero_working_reply_is_refused(tmp_path: Path) -> None:

@@ -310,7 +310,8 @@ class ProcessMachine(RuleBasedStateMachine):
             assert self.p.finished and self.p.view.status is Status.REJECTED
         else:
             assert self.p.view.status is Status.RETURNED
-            assert self.p.view.resubmit_due == self.now + self.p.policy.timers.resubmit
+            resubmit = self.directory.calendar.deadline(self.now, self.p.policy.timers.resubmit)
+            assert self.p.view.resubmit_due == resubmit.at
 
     @precondition(lambda self: self.process is not None and bool(self.p.view.current_approvers))
     @rule(from_signal=st.booleans(), data=st.data())
@@ -640,7 +641,8 @@ def test_a_reply_timeout_writes_the_next_reply_due() -> None:
     )
     fire_next_deadline(machine, DeadlineKind.REPLY)
     stage = machine.p.view.stages[0]
-    assert stage.reply_due == machine.now + timedelta(hours=4)  # the state moved on
+    reply = machine.directory.calendar.deadline(machine.now, machine.p.policy.timers.reply)
+    assert reply.working and stage.reply_due == reply.at  # the state moved on
     last = machine.records[-1].view
     assert last is not None
     written = last.stages[0]

@@ -19,9 +19,12 @@ from pydantic import ValidationError
 
 from common.business_calendar import build_calendar
 from common.policy_store import load_policies
+from db.directory import read_org_file
+from domain.core.machine import Process
 from domain.deadline_preview import preview_deadlines
 from domain.durations import Span
 from domain.working_time import BusinessCalendar, Due, WorkingPeriod, parse_working_hours
+from tests.support.machine_driver import ORG_FILE, Driver, FakeDirectory, approval_input
 
 SH = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,11 +257,42 @@ def test_preview_shows_the_deadlines_a_request_would_get(china: BusinessCalendar
     policies = load_policies(ROOT / "policies")
     friday = sh(2026, 11, 27, 17)
     reply, resolve = preview_deadlines(policies["special_discount"], china, friday)
-    assert (reply.clock, reply.span, reply.due.working) == ("reply", Span.parse("PT4H"), False)
-    assert reply.due.at == sh(2026, 11, 27, 21)
+    assert (reply.clock, reply.span, reply.due.working) == (
+        "reply",
+        Span.parse("PT4H working"),
+        True,
+    )
+    assert local(reply.due) == sh(2026, 11, 30, 12)  # not 21:00 on Friday evening
     assert resolve.span == Span.parse("3 working days")
     assert local(resolve.due) == sh(2026, 12, 2, 18) and resolve.due.working
     complaint_reply, _ = preview_deadlines(policies["customer_complaint"], china, friday)
     assert local(complaint_reply.due) == sh(2026, 11, 30, 12)
     # The JSON the API would show says which kind of time each is.
     assert resolve.model_dump(mode="json")["span"] == "P3D working"
+
+
+def test_the_preview_counts_from_the_whole_minute_as_the_workflow_does() -> None:
+    """A start at 10:00:30: the workflow counts 4 working hours from 10:00, so 15:30:00
+    (lunch 12:00-13:30 skipped); the preview said 15:30:30 before it used the same clock."""
+    policy = load_policies(ROOT / "policies")["customer_complaint"]
+    calendar = BusinessCalendar(known_years=frozenset({2026}))
+    monday = datetime(2026, 11, 30, 10, 0, 30, 250_000, tzinfo=SH)
+
+    reply, _ = preview_deadlines(policy, calendar, monday)
+    assert local(reply.due) == sh(2026, 11, 30, 15, 30)
+
+    fields = {"category": "staff", "major": False, "description": "rude on the phone"}
+    process = Process(approval_input(policy, None, fields), lambda: monday)
+    Driver(FakeDirectory(read_org_file(ORG_FILE), calendar=calendar)).run(process, process.submit())
+    assert process.view.stages[0].reply_due == reply.due.at
+
+
+def test_a_contract_previewed_on_sunday_evening_is_due_in_working_hours(
+    china: BusinessCalendar,
+) -> None:
+    """Issue 14: the preview said 01:19 at night for a contract submitted Sunday 19:19."""
+    contract = load_policies(ROOT / "policies")["big_customer_contract"]
+    reply, resolve = preview_deadlines(contract, china, sh(2026, 12, 6, 19, 19))
+    assert local(reply.due) == sh(2026, 12, 7, 14, 30)  # Monday: 09:00-12:00, 13:30-14:30
+    assert local(resolve.due) == sh(2026, 12, 9, 18)  # the 3rd working day, at closing
+    assert china.is_working_time(reply.due.at) and china.is_working_time(resolve.due.at)

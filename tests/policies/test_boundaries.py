@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from domain.conditions import evaluate
+from domain.durations import Span
 from domain.policy import Policy
 from tests.support.policies import refused_by, stages_of, values_of
 
@@ -342,7 +343,10 @@ def test_special_discount_pays_out_after_full_payment_in_windows(
     assert policy.payout is not None
     assert policy.payout.after_milestone == paid.name
     assert policy.payout.windows == ((7, 10), (25, 27))
-    assert (policy.timers.reply.total_seconds(), policy.timers.resolve.days) == (4 * 3600, 3)
+    assert (policy.timers.reply, policy.timers.resolve) == (
+        Span.parse("4 working hours"),
+        Span.parse("3 working days"),  # 三个工作日内 [004 §6.14.2]
+    )
 
 
 # --- 12. credit line [004 §5.11] ----------------------------------------------------
@@ -472,8 +476,9 @@ def test_major_complaints_copy_customer_management(
 
 def test_complaint_timers_are_reply_4h_resolve_3d(policies: dict[str, Policy]) -> None:
     policy = policies["customer_complaint"]
-    assert policy.timers.reply.total_seconds() == 4 * 3600
-    assert policy.timers.resolve.days == 3
+    assert policy.timers.reply == Span.parse("4 working hours")
+    assert policy.timers.resolve == Span.parse("P3D")  # 三日内解决: calendar days
+    assert policy.timers.resubmit == Span.parse("5 working days")
     assert policy.amount.required is False
 
 
@@ -494,3 +499,26 @@ def test_overdue_receivable_ladder_then_management_then_board(
     assert watch.review_after.days == 180
     reported_to = [(a.role, a.manager) for a in watch.steps[0].notify]
     assert reported_to == [(None, 1), ("finance_head", None)]
+
+
+# --- timers: human deadlines in working time (issue 14, item 9) ------------------------
+
+
+def test_every_policy_times_its_people_in_working_time(policies: dict[str, Policy]) -> None:
+    """4 working hours to reply, 3 working days to decide, 5 working days to resubmit;
+    only the complaint's 三日内解决 stays in calendar days [004 §6.10.5]."""
+    for policy in policies.values():
+        t = policy.timers
+        resolve = "P3D" if policy.type == "customer_complaint" else "P3D working"
+        assert (t.reply, t.resolve, t.resubmit) == (
+            Span.parse("PT4H working"),
+            Span.parse(resolve),
+            Span.parse("P5D working"),
+        ), policy.type
+
+
+def test_milestone_deadlines_stay_calendar_time(policies: dict[str, Policy]) -> None:
+    """ "A 7-day deadline must fire on day 7": deposits and payments count every day."""
+    dues = {(p.type, m.name): m.due for p in policies.values() for m in p.milestones}
+    assert dues and not any(d.working for d in dues.values())
+    assert dues[("retail_bulk_discount", "deposit")] == Span.parse("P7D")

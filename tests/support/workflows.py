@@ -23,6 +23,7 @@ from common.settings import DEV_SIGNING_SECRET
 from common.signer import vouch
 from db.models import EventRow, NotificationRow, RequestRow
 from domain.constants import WORKFLOW_NAME, Queries, Signals, Updates, workflow_id
+from domain.durations import Span
 from domain.policy import Policy
 from domain.process import ApprovalInput, DecideInput, MilestoneInput, RequestView
 from domain.requests import validate_fields
@@ -48,6 +49,25 @@ def make_input(
         policy=policy,
         route=resolve_route(policy, amount, norm),
     )
+
+
+def in_calendar_time(policy: Policy) -> Policy:
+    """``policy`` with the reply, resolve and resubmit clocks of before issue 14: 4 hours,
+    3 days and 7 days of calendar time.
+
+    For the tests of the timer machinery (remind, escalate, overdue, expire), whose
+    instants must not depend on the day of the week the suite runs on. The shipped
+    policies count these in working time; that path through the workflow is pinned,
+    on a calendar of its own, in ``tests/workflows/test_working_time.py``.
+    """
+    timers = policy.timers.model_copy(
+        update={
+            "reply": Span(hours=4),
+            "resolve": Span(days=3),
+            "resubmit": Span(days=7),
+        }
+    )
+    return policy.model_copy(update={"timers": timers})
 
 
 async def start(

@@ -1,4 +1,9 @@
-"""Every timer path, under time skipping: reply, resolve, resubmit, milestone reminder/lapse."""
+"""Every timer path, under time skipping: reply, resolve, resubmit, milestone reminder/lapse.
+
+The reply, resolve and resubmit tests run the contract policy in calendar time
+(:func:`in_calendar_time`): what they pin is the machinery, at instants that do not
+depend on the weekday; working-time deadlines are pinned in ``test_working_time.py``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from domain.process import DecideInput, EventKind, MilestoneInput, ResubmitInput
 from tests.support.workflows import (
     audit_kinds,
     decide_by_signal,
+    in_calendar_time,
     notified,
     pay_by_signal,
     request_id,
@@ -32,7 +38,7 @@ async def test_reply_timeout_reminds_and_escalates_up_the_chain_until_the_top(
     h = await start(
         temporal_ts.client,
         ts_queue,
-        policies["big_customer_contract"],
+        in_calendar_time(policies["big_customer_contract"]),
         "am_li",
         Decimal(50000),
         CONTRACT_FIELDS,
@@ -76,7 +82,7 @@ async def test_a_decision_just_before_the_reply_deadline_is_not_escalated(
     h = await start(
         temporal_ts.client,
         ts_queue,
-        policies["big_customer_contract"],
+        in_calendar_time(policies["big_customer_contract"]),
         "am_li",
         Decimal(50000),
         CONTRACT_FIELDS,
@@ -100,7 +106,7 @@ async def test_resolve_timeout_marks_overdue_notifies_top_and_escalates(
     h = await start(
         temporal_ts.client,
         ts_queue,
-        policies["big_customer_contract"],
+        in_calendar_time(policies["big_customer_contract"]),
         "am_sun",
         Decimal(250000),
         CONTRACT_FIELDS,
@@ -125,7 +131,7 @@ async def test_resolve_timeout_marks_overdue_notifies_top_and_escalates(
 async def test_resolve_timeout_with_auto_reject_rejects(
     temporal_ts: WorkflowEnvironment, ts_queue: str, policies: dict[str, Policy], db_sessions
 ):
-    base = policies["big_customer_contract"]
+    base = in_calendar_time(policies["big_customer_contract"])
     policy = base.model_copy(
         update={
             "timers": base.timers.model_copy(update={"resolve_action": ResolveAction.AUTO_REJECT})
@@ -147,7 +153,7 @@ async def test_returned_request_expires_when_not_resubmitted(
     h = await start(
         temporal_ts.client,
         ts_queue,
-        policies["big_customer_contract"],
+        in_calendar_time(policies["big_customer_contract"]),
         "am_li",
         Decimal(50000),
         CONTRACT_FIELDS,
@@ -176,7 +182,7 @@ async def test_resubmit_with_a_new_amount_takes_the_new_route(
     h = await start(
         temporal_ts.client,
         ts_queue,
-        policies["big_customer_contract"],
+        in_calendar_time(policies["big_customer_contract"]),
         "am_li",
         Decimal(50000),
         CONTRACT_FIELDS,

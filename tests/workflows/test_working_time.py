@@ -9,7 +9,6 @@ the calendar's own arithmetic on real 2026 dates is pinned in
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -24,8 +23,15 @@ from temporalio.testing import WorkflowEnvironment
 from db.models import RequestRow
 from domain.policy import Policy
 from domain.working_time import BusinessCalendar
-from tests.support.workflows import eventually, request_id, request_row, start, state
-from worker.main import build_worker
+from tests.support.workflows import (
+    eventually,
+    in_calendar_time,
+    request_id,
+    request_row,
+    start,
+    state,
+    worker_queue,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KNOWN = BusinessCalendar(known_years=frozenset(range(2000, 2200)))
@@ -39,8 +45,9 @@ COMPLAINT = {"category": "staff", "major": False, "description": "rude on the ph
 async def worker_with(
     env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession], calendar: BusinessCalendar
 ) -> AsyncIterator[str]:
-    queue = f"wt-{uuid.uuid4()}"
-    async with build_worker(env.client, sessions, queue, calendar=calendar):
+    # worker_queue ends what the test left running: a workflow without its worker would
+    # hold the time-skipping server's shared clock still for the next test.
+    async with worker_queue(env.client, sessions, "wt", calendar=calendar) as queue:
         yield queue
 
 
@@ -62,6 +69,62 @@ async def next_friday_17(env: WorkflowEnvironment) -> datetime:
         friday += timedelta(days=7)
     await env.sleep(friday - now)
     return friday
+
+
+async def next_local(env: WorkflowEnvironment, weekday: int, hour: int, minute: int) -> datetime:
+    """Skip the test server's clock to the next ``weekday`` (Monday 0) at hour:minute in
+    Shanghai."""
+    now = await env.get_current_time()
+    local = now.astimezone(SHANGHAI)
+    then = (local + timedelta(days=(weekday - local.weekday()) % 7)).replace(
+        hour=hour, minute=minute, second=0, microsecond=0
+    )
+    if then <= local:
+        then += timedelta(days=7)
+    await env.sleep(then - now)
+    return then
+
+
+async def test_a_contract_submitted_sunday_evening_is_due_and_escalated_in_working_hours(
+    temporal_ts: WorkflowEnvironment,
+    db_sessions: async_sessionmaker[AsyncSession],
+    org: None,
+    policies: dict[str, Policy],
+) -> None:
+    """Issue 14: submitted Sunday 19:19, the contract's 4-hour reply fell due at 01:19 and
+    its approver was escalated past overnight. Now every clock counts working time."""
+    async with worker_with(temporal_ts, db_sessions, KNOWN) as queue:
+        sunday = await next_local(temporal_ts, 6, 19, 19)
+        h = await start(
+            temporal_ts.client,
+            queue,
+            policies["big_customer_contract"],
+            "am_li",
+            Decimal(250000),
+            {"contract_no": "HT-1", "settlement_floor_price": "90000"},
+        )
+        await assigned(h)
+        v = await state(h)
+        monday = sunday + timedelta(days=1)
+        # Monday 09:00-12:00 is 3 h, after lunch 13:30-14:30 the fourth.
+        reply_due = v.stages[0].reply_due
+        assert reply_due is not None and KNOWN.is_working_time(reply_due)
+        assert reply_due == monday.replace(hour=14, minute=30)
+        # 3 working days: Sunday does not count; Monday, Tuesday, Wednesday to closing time.
+        assert v.resolve_due == (sunday + timedelta(days=3)).replace(hour=18, minute=0)
+        assert v.working_time["reply"].span == "4 working hours"
+        assert v.working_time["resolve"].span == "3 working days"
+
+        # Nothing happens at night: not at 01:19, not before 14:30.
+        await temporal_ts.sleep(monday.replace(hour=1, minute=20) - sunday)
+        kinds = [e.kind for e in (await state(h)).history]
+        assert "reminded" not in kinds and "escalated" not in kinds
+        now = await temporal_ts.get_current_time()
+        await temporal_ts.sleep(reply_due - now - timedelta(minutes=1))
+        assert "escalated" not in [e.kind for e in (await state(h)).history]
+        await temporal_ts.sleep(timedelta(minutes=2))
+        escalated = [e for e in (await state(h)).history if e.kind == "escalated"]
+        assert len(escalated) == 1 and KNOWN.is_working_time(escalated[0].at)
 
 
 async def test_a_4_working_hour_reply_from_friday_17h_falls_on_monday_noon_and_fires_then(
@@ -149,7 +212,7 @@ async def test_calendar_time_deadlines_ask_no_calendar(
         h = await start(
             temporal_ts.client,
             queue,
-            policies["big_customer_contract"],
+            in_calendar_time(policies["big_customer_contract"]),
             "am_li",
             Decimal(250000),
             {"contract_no": "HT-1", "settlement_floor_price": "90000"},

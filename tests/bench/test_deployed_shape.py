@@ -1,10 +1,11 @@
 """``make bench``'s default: the project as deployed, ``approvals dev`` started for the run.
 
 Through the real command, with a tiny count: it starts the stack as separate
-processes, measures the project and the floor on it, prints where the CPU went,
-and leaves no process of that stack running, also when interrupted with Ctrl-C.
-The stack's temporary directory is under a ``TMPDIR`` of the test's own, so
-every process it started can be recognised by its command line or environment.
+processes, measures the project and the floor on it and on a Temporal server of
+the floor's own, prints where the CPU went, and leaves no process of the stack
+or of that server running, also when interrupted with Ctrl-C. Their temporary
+directories are under a ``TMPDIR`` of the test's own, so every process the run
+started can be recognised by its command line or environment.
 """
 
 from __future__ import annotations
@@ -76,28 +77,37 @@ def test_default_run_starts_separate_processes_measures_them_and_stops_every_one
     assert bench.returncode == 0, out
     assert "== project vs floor" in out
     assert "decision p50, 1 in flight" in out
+    assert "== own floor (bare Temporal on a server of its own), 2 in flight" in out
     stack = next(line for line in out.splitlines() if line.startswith("stack "))
     for part in ("separate processes:", "api", "worker", "temporal", "postgres", "mailcatcher"):
         assert part in stack, stack
     # Where the CPU went: a row per process with a figure in each column.
     lines = out.splitlines()
     start = lines.index("== CPU seconds per process while measuring (user + system)")
+    assert lines[start + 1].split()[-4:] == ["shared", "floor", "own", "floor"]
     rows = itertools.takewhile(bool, lines[start + 3 :])
-    table = {line.rsplit(maxsplit=3)[0]: line.split()[-3:] for line in rows}
-    for process in ("api", "worker", "temporal", "postgres", "bench (this process)"):
+    table = {line.rsplit(maxsplit=4)[0]: line.split()[-4:] for line in rows}
+    processes = ("api", "worker", "temporal", "temporal (floor's own)", "postgres")
+    for process in (*processes, "bench (this process)"):
         assert all(cell.replace(".", "").isdigit() for cell in table[process]), table
     assert table["CPU ms per approval"][1] == "-"  # reads approve nothing
     assert float(table["all processes"][0]) > 0
+    # The own floor ran on its own server, and that server's CPU is counted.
+    assert float(table["temporal (floor's own)"][3]) > 0, table
 
     assert _processes_of(bench_tmp) == []
     assert list(bench_tmp.glob("approvals-bench-*")) == []  # the stack's directory is deleted
 
 
-def test_ctrl_c_while_measuring_stops_the_stack_it_started(bench_tmp: Path) -> None:
+def test_ctrl_c_while_measuring_stops_the_stack_and_the_floors_server(bench_tmp: Path) -> None:
     bench = _bench(bench_tmp, "--requests", "200", "--concurrency", "2")
     try:
         deadline = time.monotonic() + RUN_TIMEOUT
-        while not list(bench_tmp.glob("approvals-bench-*/data/dev.env")):
+        # Both up: the stack, and the Temporal server of the floor's own (its store written).
+        while not (
+            list(bench_tmp.glob("approvals-bench-*/data/dev.env"))
+            and list(bench_tmp.glob("approvals-bench-floor-*/temporal.db"))
+        ):
             assert bench.poll() is None, bench.communicate()[0]
             assert time.monotonic() < deadline, "the stack did not come up"
             time.sleep(0.2)

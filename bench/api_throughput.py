@@ -50,7 +50,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -77,13 +77,11 @@ from bench.stack import (
     remote_stack,
 )
 
-if TYPE_CHECKING:
-    from bench.own_temporal import OwnTemporal
-
 REQUEST_TYPE = "big_customer_contract"
 AMOUNT = "250000"
 PHASES = ("submit", "approve_stage1", "inbox", "approve_stage2", "list")
 MAX_ERROR_SAMPLES = 5
+FLOOR_SHAPE = "BenchFloorWorkflow: start + 2 updates, one no-op activity per step"
 
 
 # --- options ---------------------------------------------------------------------------
@@ -421,13 +419,13 @@ async def run_phases(
     )
 
 
-async def run_benchmark(
-    stack: Stack, options: Options, run_id: str, *, own: OwnTemporal | None = None
-) -> BenchReport:
+async def run_benchmark(stack: Stack, options: Options, run_id: str) -> BenchReport:
     """The project's passes (``--concurrency``, then one at a time), then the floors'.
 
-    The floor runs first on the stack's Temporal (the shared floor), then, when ``own``
-    is given, on that server of its own (the own floor).
+    The floor runs first on the stack's Temporal (the shared floor), then (unless
+    ``--no-own-floor``) on a Temporal server started for it alone (the own floor). That
+    server runs only while its floor is measured, so it is not in the way of the
+    project's figures nor of the shared floor's.
     """
     serial = dataclasses.replace(options, requests=options.serial_requests, concurrency=1)
     if options.project:
@@ -452,25 +450,31 @@ async def run_benchmark(
     if options.floor:
         if stack.temporal is None:
             raise BenchError("the floor needs the stack's Temporal, and this stack has none")
-        shape = "BenchFloorWorkflow: start + 2 updates, one no-op activity per step"
         (
             report.floor_phases,
             report.floor_serial_phases,
             task_queue,
         ) = await measure_floor(stack.temporal, options, report, stack.cpu_probe)
         report.settings["shared floor"] = (
-            f"{shape}, on the stack's Temporal server, own worker (task queue {task_queue})"
+            f"{FLOOR_SHAPE}, on the stack's Temporal server, own worker (task queue {task_queue})"
         )
-        if own is not None:
+    if options.floor and options.own_floor:
+        from bench.own_temporal import own_temporal_server
+
+        namespace = stack.settings.temporal_namespace if stack.settings else "default"
+        async with own_temporal_server(namespace=namespace) as own:
+            # Its CPU is read with the stack's, so the table shows where the floor's went.
+            probe = own.with_cpu(stack.cpu_probe) if stack.cpu_probe is not None else None
             (
                 report.own_floor_phases,
                 report.own_floor_serial_phases,
                 task_queue,
-            ) = await measure_floor(own.client, options, report, stack.cpu_probe)
-            report.settings["own floor"] = (
-                f"{shape}, on a Temporal dev server of its own at {own.address} "
-                f"(--db-filename {own.db_file}), own worker (task queue {task_queue})"
-            )
+            ) = await measure_floor(own.client, options, report, probe)
+        report.settings["own floor"] = (
+            f"{FLOOR_SHAPE}, on a Temporal dev server of its own at {own.address} "
+            f"(--db-filename {own.db_file}), started for it and stopped after it, "
+            f"own worker (task queue {task_queue})"
+        )
     return report
 
 
@@ -544,20 +548,10 @@ async def main(
         )
     write = (out or sys.stdout).write
     reports: list[BenchReport] = []
-    async with contextlib.AsyncExitStack() as started:
-        stack = await started.enter_async_context(stack_cm)
-        own: OwnTemporal | None = None
-        if options.own_floor:
-            from bench.own_temporal import own_temporal_server
-
-            namespace = stack.settings.temporal_namespace if stack.settings else "default"
-            own = await started.enter_async_context(own_temporal_server(namespace=namespace))
-            if stack.cpu_probe is not None:
-                # Its CPU is read with the stack's, so the table shows where the floor's went.
-                stack.cpu_probe = own.with_cpu(stack.cpu_probe)
+    async with stack_cm as stack:
         for n in range(1, options.rounds + 1):
             suffix = f"-r{n}" if options.rounds > 1 else ""
-            reports.append(await run_benchmark(stack, options, run_id + suffix, own=own))
+            reports.append(await run_benchmark(stack, options, run_id + suffix))
             if options.rounds > 1:
                 write(f"==== round {n} of {options.rounds}\n")
             write(render(reports[-1]))

@@ -6,9 +6,13 @@ Temporal gives the project as deployed. :func:`own_temporal_server` starts a sec
 server for the floor alone, with the command line ``approvals dev`` gives the stack's
 (:func:`cli.devstack.temporal_command`: the same on-disk SQLite store through
 ``--db-filename``, namespace, search attributes, dynamic config and log level), on free
-ports, in a temporary directory of its own. It runs in a session of its own, so a Ctrl-C
-at the terminal reaches the benchmark, which stops it; on exit (also on an error,
-Ctrl-C or SIGTERM) it is stopped (SIGTERM, then SIGKILL) and its directory deleted.
+ports, in a temporary directory of its own. The benchmark starts one for each
+measurement of the own floor (each round) and stops it right after, so it never runs
+while the project or the shared floor is measured, and its start-up is not timed.
+
+It runs in a session of its own, so a Ctrl-C at the terminal reaches the benchmark,
+which stops it; on exit (also on an error, Ctrl-C or SIGTERM, during start-up too) it is
+stopped (SIGTERM to its process group, SIGKILL after 20 s) and its directory deleted.
 """
 
 from __future__ import annotations

@@ -142,12 +142,15 @@ async def test_floor_only_runs_the_bare_workflow_through_both_updates_without_th
 ) -> None:
     out = io.StringIO()
     report = await main(
-        ["--floor-only", "--requests", "3", "--concurrency", "2", "--serial-requests", "1"],
+        [
+            "--floor-only", "--rounds", "2", "--requests", "3", "--concurrency", "2",
+            "--serial-requests", "1",
+        ],
         pg_url=pg_url,
         temporal=temporal_local,
         sessions=db_sessions,
         out=out,
-    )
+    )  # fmt: skip
 
     # Each update was answered with the state after its activity: any other answer
     # would be an error sample.
@@ -159,7 +162,7 @@ async def test_floor_only_runs_the_bare_workflow_through_both_updates_without_th
         ("approve_stage2", 3),
     ]
     assert [p.count for p in report.floor_serial_phases] == [1, 1, 1]
-    # Both floors: the same phases on a Temporal server of its own, which is gone now.
+    # Both floors: the same phases on a Temporal server of its own.
     assert [(p.name, p.count) for p in report.own_floor_phases] == [
         ("submit", 3),
         ("approve_stage1", 3),
@@ -169,15 +172,21 @@ async def test_floor_only_runs_the_bare_workflow_through_both_updates_without_th
     own = report.settings["own floor"]
     shared_address = temporal_local.client.service_client.config.target_host
     assert "on a Temporal dev server of its own" in own and shared_address not in own
-    found = re.search(r"--db-filename (\S+)\)", own)
-    assert found is not None, own
-    store = Path(found[1])
-    assert store.name == "temporal.db" and not store.parent.exists()
 
     printed = out.getvalue()
     assert "== shared floor (bare Temporal on the stack's server), 2 in flight" in printed
     assert "== own floor (bare Temporal on a server of its own), 2 in flight" in printed
     assert "== project vs floor" not in printed
+    # A server for each round's own floor, on an SQLite store of its own, all gone now.
+    stores = [Path(p) for p in re.findall(r"--db-filename (\S+)\)", printed)]
+    assert len(stores) == 2 and stores[0] != stores[1], stores
+    assert all(s.name == "temporal.db" and not s.parent.exists() for s in stores)
+    # Each floor's figures' medians over the rounds (no project: no ratios).
+    lines = printed.splitlines()
+    start = lines.index("== median figures over 2 rounds")
+    assert lines[start + 1].split() == ["figure", "shared", "floor", "own", "floor"]
+    row = next(line for line in lines[start:] if line.startswith("approvals/s, 2 in flight"))
+    assert row.split()[-4:-3] != ["-"] and row.endswith("/s"), row
 
 
 async def test_no_own_floor_measures_the_shared_floor_alone(

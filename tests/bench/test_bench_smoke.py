@@ -30,8 +30,9 @@ from bench.report import (
     render_comparison,
     render_rounds,
 )
-from bench.stack import in_process_stack
+from bench.stack import BenchError, in_process_stack, remote_stack
 from db.models import AssignmentRow, EventRow, RequestRow
+from tests.conftest import closed_port
 
 
 async def test_benchmark_runs_every_phase_without_errors_on_the_real_stack(
@@ -391,3 +392,20 @@ async def test_seeding_opens_requests_for_real_and_measures_with_them_open(
         assert {rid for rid, user in by_request.items() if user == "bcd_zheng"} == (
             set(rows) - decided
         )
+
+
+async def test_api_url_with_no_temporal_answering_is_a_clear_bench_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # connect() raises ConnectionError, which once escaped as a traceback instead of
+    # the benchmark's message and exit code 2.
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"localhost:{closed_port()}")
+    with pytest.raises(BenchError, match="does not answer"):
+        async with remote_stack(
+            f"http://127.0.0.1:{closed_port()}",
+            token_file=None,
+            concurrency=1,
+            request_timeout=1,
+            connect_temporal=True,
+        ):
+            pass

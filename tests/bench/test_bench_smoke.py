@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench import seed
 from bench.api_throughput import PHASES, main, parse_options, run_phases
+from bench.deployed import free_port
 from bench.report import (
     BenchReport,
     PhaseResult,
@@ -32,7 +33,6 @@ from bench.report import (
 )
 from bench.stack import BenchError, in_process_stack, remote_stack
 from db.models import AssignmentRow, EventRow, RequestRow
-from tests.conftest import closed_port
 
 
 async def test_benchmark_runs_every_phase_without_errors_on_the_real_stack(
@@ -399,10 +399,10 @@ async def test_api_url_with_no_temporal_answering_is_a_clear_bench_error(
 ) -> None:
     # connect() raises ConnectionError, which once escaped as a traceback instead of
     # the benchmark's message and exit code 2.
-    monkeypatch.setenv("TEMPORAL_ADDRESS", f"localhost:{closed_port()}")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"localhost:{free_port()}")
     with pytest.raises(BenchError, match="does not answer"):
         async with remote_stack(
-            f"http://127.0.0.1:{closed_port()}",
+            f"http://127.0.0.1:{free_port()}",
             token_file=None,
             concurrency=1,
             request_timeout=1,

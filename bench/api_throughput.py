@@ -26,7 +26,9 @@ Each of ``--requests`` big-customer contracts of 250,000 takes two stages
    run's customer.
 
 The output is a table per pass (count, errors, requests per second,
-p50/p90/p99/max latency), the project beside the floor (:mod:`bench.floor`),
+p50/p90/p99/max latency), the project beside the floor (:mod:`bench.floor`) on
+the stack's shared Temporal server and on a server of its own
+(:mod:`bench.own_temporal`; ``--no-own-floor`` leaves that one out),
 on a stack it started the CPU seconds each process spent (:mod:`bench.cpu`),
 the machine and the settings. The exit code is 1 when any request
 failed: a status other than the expected 201/200, a timeout, or an answer that
@@ -52,6 +54,7 @@ from typing import Any, TextIO
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from bench.cpu import spent
@@ -78,6 +81,7 @@ REQUEST_TYPE = "big_customer_contract"
 AMOUNT = "250000"
 PHASES = ("submit", "approve_stage1", "inbox", "approve_stage2", "list")
 MAX_ERROR_SAMPLES = 5
+FLOOR_SHAPE = "BenchFloorWorkflow: start + 2 updates, one no-op activity per step"
 
 
 # --- options ---------------------------------------------------------------------------
@@ -94,6 +98,7 @@ class Options:
     serial_requests: int = 20
     project: bool = True
     floor: bool = True
+    own_floor: bool = True
     in_process: bool = False
     rounds: int = 1
 
@@ -161,19 +166,25 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         "--rounds",
         type=_positive_int,
         default=1,
-        help="measure project and floor this many times in turn on the same stack, then "
-        "print each ratio's median over the rounds (1)",
+        help="measure the project and both floors this many times in turn on the same "
+        "stack, then print each ratio's and each figure's median over the rounds (1)",
     )
     which = parser.add_mutually_exclusive_group()
     which.add_argument(
         "--no-floor",
         action="store_true",
-        help="measure the project only (no bare-Temporal floor, no comparison)",
+        help="measure the project only (neither bare-Temporal floor, no comparison)",
     )
     which.add_argument(
         "--floor-only",
         action="store_true",
-        help="measure the bare-Temporal floor only (no API requests)",
+        help="measure the bare-Temporal floors only (no API requests)",
+    )
+    parser.add_argument(
+        "--no-own-floor",
+        action="store_true",
+        help="skip the floor on a Temporal server of its own (saves starting that server "
+        "and running the floor twice); the floor on the stack's server still runs",
     )
     args = parser.parse_args(argv)
     if args.token_file is not None and args.api_url is None:
@@ -188,6 +199,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         serial_requests=args.serial_requests,
         project=not args.floor_only,
         floor=not args.no_floor,
+        own_floor=not args.no_floor and not args.no_own_floor,
         in_process=args.in_process,
         rounds=args.rounds,
     )
@@ -408,7 +420,13 @@ async def run_phases(
 
 
 async def run_benchmark(stack: Stack, options: Options, run_id: str) -> BenchReport:
-    """The project's passes (``--concurrency``, then one at a time), then the floor's."""
+    """The project's passes (``--concurrency``, then one at a time), then the floors'.
+
+    The floor runs first on the stack's Temporal (the shared floor), then (unless
+    ``--no-own-floor``) on a Temporal server started for it alone (the own floor). That
+    server runs only while its floor is measured, so it is not in the way of the
+    project's figures nor of the shared floor's.
+    """
     serial = dataclasses.replace(options, requests=options.serial_requests, concurrency=1)
     if options.project:
         report = await run_phases(stack, options, run_id)
@@ -430,27 +448,64 @@ async def run_benchmark(stack: Stack, options: Options, run_id: str) -> BenchRep
             customer="",
         )
     if options.floor:
-        from bench.floor import floor_worker, run_floor_phases  # imports this module
-
         if stack.temporal is None:
             raise BenchError("the floor needs the stack's Temporal, and this stack has none")
-        async with floor_worker(stack.temporal) as task_queue:
-            for passed, target in ((options, "floor_phases"), (serial, "floor_serial_phases")):
-                phases = await run_floor_phases(
-                    stack.temporal,
-                    task_queue,
-                    requests=passed.requests,
-                    concurrency=passed.concurrency,
-                    call_timeout=options.request_timeout,
-                    samples=report.samples,
-                    cpu_probe=stack.cpu_probe,
-                )
-                setattr(report, target, phases)
-        report.settings["floor"] = (
-            "BenchFloorWorkflow: start + 2 updates, one no-op activity per step, on the "
-            f"same Temporal server, own worker (task queue {task_queue})"
+        (
+            report.floor_phases,
+            report.floor_serial_phases,
+            task_queue,
+        ) = await measure_floor(stack.temporal, options, report, stack.cpu_probe)
+        report.settings["shared floor"] = (
+            f"{FLOOR_SHAPE}, on the stack's Temporal server, own worker (task queue {task_queue})"
+        )
+    if options.floor and options.own_floor:
+        from bench.own_temporal import own_temporal_server
+
+        namespace = stack.settings.temporal_namespace if stack.settings else "default"
+        async with own_temporal_server(namespace=namespace) as own:
+            # Its CPU is read with the stack's, so the table shows where the floor's went.
+            probe = own.with_cpu(stack.cpu_probe) if stack.cpu_probe is not None else None
+            (
+                report.own_floor_phases,
+                report.own_floor_serial_phases,
+                task_queue,
+            ) = await measure_floor(own.client, options, report, probe)
+        report.settings["own floor"] = (
+            f"{FLOOR_SHAPE}, on a Temporal dev server of its own at {own.address} "
+            f"(--db-filename {own.db_file}), started for it and stopped after it, "
+            f"own worker (task queue {task_queue})"
         )
     return report
+
+
+async def measure_floor(
+    client: Client, options: Options, report: BenchReport, cpu_probe: CpuProbe | None
+) -> tuple[list[PhaseResult], list[PhaseResult], str]:
+    """The floor on ``client``'s server: ``--concurrency`` in flight, then one at a time.
+
+    Its errors are added to ``report``'s samples; returns both passes' phases and the
+    task queue its worker polled.
+    """
+    from bench.floor import floor_worker, run_floor_phases  # imports this module
+
+    passes: list[list[PhaseResult]] = []
+    async with floor_worker(client) as task_queue:
+        for requests, concurrency in (
+            (options.requests, options.concurrency),
+            (options.serial_requests, 1),
+        ):
+            passes.append(
+                await run_floor_phases(
+                    client,
+                    task_queue,
+                    requests=requests,
+                    concurrency=concurrency,
+                    call_timeout=options.request_timeout,
+                    samples=report.samples,
+                    cpu_probe=cpu_probe,
+                )
+            )
+    return passes[0], passes[1], task_queue
 
 
 async def main(

@@ -74,7 +74,13 @@ def render_cpu(columns: Sequence[tuple[str, Sequence[CpuSeconds], int | None]]) 
     names: list[str] = []
     for _, readings, _ in columns:
         for reading in readings:
-            names += [n for n in reading if n not in names]
+            # A process seen only in a later column goes after the one it follows there
+            # (the floor's own Temporal under the stack's), not at the end.
+            previous: str | None = None
+            for name in reading:
+                if name not in names:
+                    names.insert(names.index(previous) + 1 if previous else len(names), name)
+                previous = name
     width = max([24, *(len(n) + 2 for n in names)])
 
     def cell(value: float | None) -> str:

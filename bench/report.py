@@ -4,6 +4,12 @@ A :class:`PhaseResult` per phase (every request timed on its own, and the CPU
 each process spent when the stack's processes can be seen), gathered into a
 :class:`BenchReport`; the headline figures set the project beside the bare-Temporal
 floor (:func:`headlines`), and :func:`render` prints the tables.
+
+There are two floors. The **shared floor** runs on the stack's own Temporal server,
+the one the project uses too: the ratios to it are the headline, the one the targets
+apply to (the figures published before had only this floor). The **own floor** runs
+on a Temporal dev server of its own with the same on-disk store
+(:mod:`bench.own_temporal`): what Temporal does with nothing else on its server.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import math
 import os
 import platform
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bench.cpu import render_cpu
@@ -64,8 +70,10 @@ class BenchReport:
 
     ``phases`` are the project's with ``--concurrency`` in flight (none with
     ``--floor-only``), ``serial_phases`` its one-at-a-time pass; ``floor_phases``
-    and ``floor_serial_phases`` the same for the bare-Temporal floor (none with
-    ``--no-floor``).
+    and ``floor_serial_phases`` the same for the bare-Temporal floor on the stack's
+    shared server (none with ``--no-floor``), ``own_floor_phases`` and
+    ``own_floor_serial_phases`` for the floor on a server of its own (none with
+    ``--no-floor`` or ``--no-own-floor``).
     """
 
     phases: list[PhaseResult]
@@ -76,12 +84,21 @@ class BenchReport:
     serial_phases: list[PhaseResult] = field(default_factory=list)
     floor_phases: list[PhaseResult] = field(default_factory=list)
     floor_serial_phases: list[PhaseResult] = field(default_factory=list)
+    own_floor_phases: list[PhaseResult] = field(default_factory=list)
+    own_floor_serial_phases: list[PhaseResult] = field(default_factory=list)
     failed_rounds: int = 0
     """With ``--rounds``: how many rounds had errors (this report is the last round's)."""
 
     @property
     def errors(self) -> int:
-        runs = (self.phases, self.serial_phases, self.floor_phases, self.floor_serial_phases)
+        runs = (
+            self.phases,
+            self.serial_phases,
+            self.floor_phases,
+            self.floor_serial_phases,
+            self.own_floor_phases,
+            self.own_floor_serial_phases,
+        )
         return sum(p.errors for run in runs for p in run)
 
     @property
@@ -102,20 +119,35 @@ def machine_facts() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Headline:
-    """One row of the comparison: a figure of the project, of the floor, and the target."""
+    """One row of the comparison: a figure of the project, of both floors, and the target.
+
+    ``floor`` is the shared floor's (on the stack's server) and ``target`` applies to
+    :attr:`ratio`, the project's to it; ``own_floor`` is the floor's on a server of its
+    own (None when not measured).
+    """
 
     figure: str
     unit: str
     project: float | None
     floor: float | None
     target: str = ""
+    own_floor: float | None = None
 
     @property
     def ratio(self) -> float | None:
-        """project / floor (latency: how many times slower; throughput: what fraction)."""
-        if self.project is None or not self.floor:
-            return None
-        return self.project / self.floor
+        """project / shared floor (latency: how many times slower; throughput: what fraction)."""
+        return _ratio(self.project, self.floor)
+
+    @property
+    def own_ratio(self) -> float | None:
+        """project / own floor."""
+        return _ratio(self.project, self.own_floor)
+
+
+def _ratio(project: float | None, floor: float | None) -> float | None:
+    if project is None or not floor:
+        return None
+    return project / floor
 
 
 def _by_name(phases: Sequence[PhaseResult], *names: str) -> list[PhaseResult]:
@@ -156,32 +188,38 @@ TARGET_THROUGHPUT = 0.8  # approvals/s with --concurrency in flight: at least 0.
 
 
 def headlines(report: BenchReport, concurrency: int) -> list[Headline]:
-    """The comparison rows: project vs floor, one at a time and ``concurrency`` in flight."""
+    """The comparison rows: project vs both floors, one at a time and ``concurrency`` in flight."""
     many = f"{concurrency} in flight"
+    serial = (report.serial_phases, report.floor_serial_phases, report.own_floor_serial_phases)
+    loaded = (report.phases, report.floor_phases, report.own_floor_phases)
+
+    def row(
+        figure: str,
+        unit: str,
+        measure: Callable[[Sequence[PhaseResult]], float | None],
+        runs: tuple[list[PhaseResult], list[PhaseResult], list[PhaseResult]],
+        target: str = "",
+    ) -> Headline:
+        project, shared, own = (measure(run) if run else None for run in runs)
+        return Headline(figure, unit, project, shared, target, own_floor=own)
+
     return [
-        Headline(
+        row(
             "decision p50, 1 in flight",
             "ms",
-            decision_p50(report.serial_phases),
-            decision_p50(report.floor_serial_phases),
+            decision_p50,
+            serial,
             f"<= {TARGET_DECISION_SERIAL:g}x",
         ),
-        Headline(
-            f"decision p50, {many}",
-            "ms",
-            decision_p50(report.phases),
-            decision_p50(report.floor_phases),
-        ),
-        Headline(
+        row(f"decision p50, {many}", "ms", decision_p50, loaded),
+        row(
             f"approvals/s, {many}",
             "/s",
-            approvals_per_second(report.phases),
-            approvals_per_second(report.floor_phases),
+            approvals_per_second,
+            loaded,
             f">= {TARGET_THROUGHPUT:g}x",
         ),
-        Headline(
-            f"submit p50, {many}", "ms", submit_p50(report.phases), submit_p50(report.floor_phases)
-        ),
+        row(f"submit p50, {many}", "ms", submit_p50, loaded),
     ]
 
 
@@ -193,21 +231,43 @@ def _target_note(row: Headline) -> str:
     return f"{row.target} ({'met' if met else 'not yet'})"
 
 
+FLOOR_LEGEND = (
+    "shared floor: bare Temporal on the stack's server, the one the project uses; the "
+    "targets apply to project/shared",
+    "own floor:    bare Temporal on a dev server of its own, same on-disk SQLite store, "
+    "nothing else on it",
+)
+
+
+def _cell(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.1f} {unit}"
+
+
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
 def render_comparison(rows: Sequence[Headline]) -> list[str]:
-    """The side-by-side table: project, floor, project/floor, target."""
-
-    def cell(value: float | None, unit: str) -> str:
-        return "-" if value is None else f"{value:.1f} {unit}"
-
-    header = f"{'figure':<28}{'project':>12}{'floor':>12}{'project/floor':>15}  target"
-    lines = [header, "-" * (len(header) + 16)]
+    """The side-by-side table: project, shared floor, project/shared and its target, then
+    (when measured) the own floor and project/own."""
+    own = any(row.own_floor is not None for row in rows)
+    header = (
+        f"{'figure':<28}{'project':>12}{'shared floor':>14}{'project/shared':>16}  {'target':<18}"
+    )
+    if own:
+        header += f"{'own floor':>12}{'project/own':>13}"
+    lines = [header.rstrip(), "-" * max(len(header), 92)]
     for row in rows:
-        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
-        lines.append(
-            f"{row.figure:<28}{cell(row.project, row.unit):>12}{cell(row.floor, row.unit):>12}"
-            f"{ratio:>15}  {_target_note(row)}".rstrip()
+        line = (
+            f"{row.figure:<28}{_cell(row.project, row.unit):>12}"
+            f"{_cell(row.floor, row.unit):>14}{_times(row.ratio):>16}  "
+            f"{_target_note(row):<18}"
         )
-    return lines
+        if own:
+            line += f"{_cell(row.own_floor, row.unit):>12}{_times(row.own_ratio):>13}"
+        lines.append(line.rstrip())
+    legend = FLOOR_LEGEND if own else FLOOR_LEGEND[:1]
+    return [*lines, *legend]
 
 
 def render_phases(phases: Sequence[PhaseResult]) -> list[str]:
@@ -226,14 +286,20 @@ def render_phases(phases: Sequence[PhaseResult]) -> list[str]:
     return lines
 
 
+SHARED_TITLE = "shared floor (bare Temporal on the stack's server)"
+OWN_TITLE = "own floor (bare Temporal on a server of its own)"
+
+
 def render(report: BenchReport) -> str:
     """The report as the tables and notes the benchmark prints."""
     concurrency = int(report.settings.get("concurrency", "0"))
     runs = [
         (f"project, {concurrency} in flight", report.phases),
         ("project, 1 in flight", report.serial_phases),
-        (f"floor (bare Temporal), {concurrency} in flight", report.floor_phases),
-        ("floor (bare Temporal), 1 in flight", report.floor_serial_phases),
+        (f"{SHARED_TITLE}, {concurrency} in flight", report.floor_phases),
+        (f"{SHARED_TITLE}, 1 in flight", report.floor_serial_phases),
+        (f"{OWN_TITLE}, {concurrency} in flight", report.own_floor_phases),
+        (f"{OWN_TITLE}, 1 in flight", report.own_floor_serial_phases),
     ]
     lines: list[str] = []
     for title, phases in runs:
@@ -261,7 +327,8 @@ def render_cpu_use(report: BenchReport) -> list[str]:
     """CPU seconds per process: the project's writes and reads, the floor (when measured)."""
     project = [*report.phases, *report.serial_phases]
     floor = [*report.floor_phases, *report.floor_serial_phases]
-    if not any(p.cpu is not None for p in (*project, *floor)):
+    own = [*report.own_floor_phases, *report.own_floor_serial_phases]
+    if not any(p.cpu is not None for p in (*project, *floor, *own)):
         return []
 
     def cpu(phases: Sequence[PhaseResult]) -> list[Mapping[str, float | None]]:
@@ -272,34 +339,94 @@ def render_cpu_use(report: BenchReport) -> list[str]:
         columns.append(("project writes", cpu(_by_name(project, *WRITES)), approved(project)))
         columns.append(("project reads", cpu(_by_name(project, *READS)), None))
     if floor:
-        columns.append(("floor", cpu(floor), approved(floor)))
+        columns.append(("shared floor", cpu(floor), approved(floor)))
+    if own:
+        columns.append(("own floor", cpu(own), approved(own)))
     return [
         "== CPU seconds per process while measuring (user + system)",
         *render_cpu(columns),
         "(writes: submit and both decisions, both passes; reads: inbox and list;",
-        " the floor's worker runs in the bench process)",
+        " shared floor: on the stack's temporal; own floor: on temporal (floor's own);",
+        " the floors' worker runs in the bench process)",
         "",
     ]
 
 
 def render_rounds(reports: Sequence[BenchReport]) -> str:
-    """Each headline ratio round by round, and its median: one run on a busy machine can
-    be a fifth off, the median of several much less."""
-    if not reports or not (reports[0].phases and reports[0].floor_phases):
+    """Each ratio round by round with its median, then each figure's median: one run on a
+    busy machine can be a fifth off, the median of several much less.
+
+    The ratios to the shared floor come first (the targets apply to them), then those to
+    the own floor; the figures' medians cover the project and both floors, so the floors
+    can be quoted too (also with ``--floor-only``).
+    """
+    if not reports:
         return ""
-    concurrency = int(reports[0].settings.get("concurrency", "0"))
+    first = reports[0]
+    concurrency = int(first.settings.get("concurrency", "0"))
     rows = [headlines(r, concurrency) for r in reports]
-    header = f"{'figure':<28}{'rounds (project/floor)':<40}{'median':>8}  target"
-    lines = [f"== project vs floor, {len(reports)} rounds", header, "-" * (len(header) + 16)]
-    for i, first in enumerate(rows[0]):
-        ratios = [x for r in rows if (x := r[i].ratio) is not None]
-        each = " ".join(f"{x:.2f}x" for x in ratios)
-        if not ratios:
-            lines.append(f"{first.figure:<28}{'-':<40}{'-':>8}  {first.target}".rstrip())
-            continue
-        mid = statistics.median(ratios)
-        median_row = Headline(first.figure, first.unit, mid, 1.0, first.target)
-        lines.append(
-            f"{first.figure:<28}{each:<40}{mid:>7.2f}x  {_target_note(median_row)}".rstrip()
+    n = len(reports)
+    lines: list[str] = []
+    if first.phases and first.floor_phases:
+        lines += _ratio_rounds(
+            f"== project vs shared floor, {n} rounds (the ratios the targets apply to)",
+            rows,
+            lambda h: h.ratio,
+            targets=True,
         )
-    return "\n".join(lines) + "\n"
+    if first.phases and first.own_floor_phases:
+        lines += _ratio_rounds(
+            f"== project vs own floor, {n} rounds", rows, lambda h: h.own_ratio, targets=False
+        )
+    lines += _median_figures(f"== median figures over {n} rounds", rows)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _ratio_rounds(
+    title: str,
+    rows: Sequence[Sequence[Headline]],
+    ratio_of: Callable[[Headline], float | None],
+    *,
+    targets: bool,
+) -> list[str]:
+    header = f"{'figure':<28}{'rounds (project/floor)':<40}{'median':>8}"
+    header += "  target" if targets else ""
+    lines = [title, header, "-" * (len(header) + (16 if targets else 0))]
+    for i, headline in enumerate(rows[0]):
+        target = headline.target if targets else ""
+        ratios = [x for r in rows if (x := ratio_of(r[i])) is not None]
+        if not ratios:
+            lines.append(f"{headline.figure:<28}{'-':<40}{'-':>8}  {target}".rstrip())
+            continue
+        each = " ".join(f"{x:.2f}x" for x in ratios)
+        mid = statistics.median(ratios)
+        note = _target_note(Headline(headline.figure, headline.unit, mid, 1.0, target))
+        lines.append(f"{headline.figure:<28}{each:<40}{mid:>7.2f}x  {note}".rstrip())
+    return [*lines, ""]
+
+
+def _median_figures(title: str, rows: Sequence[Sequence[Headline]]) -> list[str]:
+    """Each figure's median over the rounds, for the project and each floor measured."""
+    columns: list[tuple[str, Callable[[Headline], float | None]]] = [
+        ("project", lambda h: h.project),
+        ("shared floor", lambda h: h.floor),
+        ("own floor", lambda h: h.own_floor),
+    ]
+    measured = [
+        (name, get) for name, get in columns if any(get(h) is not None for r in rows for h in r)
+    ]
+    if not measured:
+        return []
+    header = f"{'figure':<28}" + "".join(f"{name:>14}" for name, _ in measured)
+    lines = [title, header, "-" * len(header)]
+    for i, headline in enumerate(rows[0]):
+        cells = ""
+        for _, get in measured:
+            values = [x for r in rows if (x := get(r[i])) is not None]
+            mid = statistics.median(values) if values else None
+            cells += f"{_cell(mid, headline.unit):>14}"
+        lines.append(f"{headline.figure:<28}{cells}")
+    names = [name for name, _ in measured]
+    legend = [FLOOR_LEGEND[0]] if "shared floor" in names else []
+    legend += [FLOOR_LEGEND[1]] if "own floor" in names else []
+    return [*lines, *legend, ""]

@@ -279,7 +279,7 @@ async def remote_stack(
             ) from None
         try:
             temporal = await connect(settings)
-        except RuntimeError as exc:
+        except (ConnectionError, RuntimeError) as exc:  # connect() names the address
             raise BenchError(
                 f"Temporal at {settings.temporal_address} does not answer ({exc}): pass "
                 "--token-file .data/dev.env or set TEMPORAL_ADDRESS"

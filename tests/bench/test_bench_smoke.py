@@ -3,7 +3,8 @@
 These tests check that the API benchmark finishes without errors, prints a row
 per phase with the right counts, really takes every request through both
 stages, and counts a refused request as an error; that the bare-Temporal floor
-runs beside it and the comparison is printed; and that the seeding benchmark
+runs beside it, on the stack's server and on a server of its own that the run
+starts and stops, and the comparison with both is printed; and that the seeding benchmark
 opens requests for real and measures with them open. Speed is what the
 benchmarks print; no test asserts it.
 """
@@ -11,6 +12,8 @@ benchmarks print; no test asserts it.
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench import seed
 from bench.api_throughput import PHASES, main, parse_options, run_phases
+from bench.deployed import free_port
 from bench.report import (
     BenchReport,
     PhaseResult,
@@ -27,7 +31,7 @@ from bench.report import (
     render_comparison,
     render_rounds,
 )
-from bench.stack import in_process_stack
+from bench.stack import BenchError, in_process_stack, remote_stack
 from db.models import AssignmentRow, EventRow, RequestRow
 
 
@@ -71,7 +75,12 @@ async def test_benchmark_runs_every_phase_without_errors_on_the_real_stack(
     assert counts(report.serial_phases) == dict.fromkeys(writes, (2, 0))
     assert counts(report.floor_phases) == dict.fromkeys(writes, (4, 0))
     assert counts(report.floor_serial_phases) == dict.fromkeys(writes, (2, 0))
+    assert counts(report.own_floor_phases) == dict.fromkeys(writes, (4, 0))
+    assert counts(report.own_floor_serial_phases) == dict.fromkeys(writes, (2, 0))
     assert "== project vs floor" in printed
+    header = printed[printed.index("== project vs floor") + 1].split()
+    shared = ["project", "shared", "floor", "project/shared", "target"]
+    assert header == ["figure", *shared, "own", "floor", "project/own"]
     for figure in (
         "decision p50, 1 in flight",
         "decision p50, 2 in flight",
@@ -79,7 +88,8 @@ async def test_benchmark_runs_every_phase_without_errors_on_the_real_stack(
         "submit p50, 2 in flight",
     ):
         row = next(line for line in printed if line.startswith(figure))
-        assert row.split()[-1].endswith("x") or ")" in row, row
+        # A ratio to each floor: project/shared (beside its target), then project/own.
+        assert len(re.findall(r"\d+\.\d\dx", row)) >= 2 and row.endswith("x"), row
 
     # The figures are about real work: every contract went through both stages.
     async with db_sessions() as s:
@@ -133,12 +143,15 @@ async def test_floor_only_runs_the_bare_workflow_through_both_updates_without_th
 ) -> None:
     out = io.StringIO()
     report = await main(
-        ["--floor-only", "--requests", "3", "--concurrency", "2", "--serial-requests", "1"],
+        [
+            "--floor-only", "--rounds", "2", "--requests", "3", "--concurrency", "2",
+            "--serial-requests", "1",
+        ],
         pg_url=pg_url,
         temporal=temporal_local,
         sessions=db_sessions,
         out=out,
-    )
+    )  # fmt: skip
 
     # Each update was answered with the state after its activity: any other answer
     # would be an error sample.
@@ -150,9 +163,65 @@ async def test_floor_only_runs_the_bare_workflow_through_both_updates_without_th
         ("approve_stage2", 3),
     ]
     assert [p.count for p in report.floor_serial_phases] == [1, 1, 1]
+    # Both floors: the same phases on a Temporal server of its own.
+    assert [(p.name, p.count) for p in report.own_floor_phases] == [
+        ("submit", 3),
+        ("approve_stage1", 3),
+        ("approve_stage2", 3),
+    ]
+    assert [p.count for p in report.own_floor_serial_phases] == [1, 1, 1]
+    own = report.settings["own floor"]
+    shared_address = temporal_local.client.service_client.config.target_host
+    assert "on a Temporal dev server of its own" in own and shared_address not in own
+
     printed = out.getvalue()
-    assert "== floor (bare Temporal), 2 in flight" in printed
+    assert "== shared floor (bare Temporal on the stack's server), 2 in flight" in printed
+    assert "== own floor (bare Temporal on a server of its own), 2 in flight" in printed
     assert "== project vs floor" not in printed
+    # A server for each round's own floor, on an SQLite store of its own, all gone now.
+    stores = [Path(p) for p in re.findall(r"--db-filename (\S+)\)", printed)]
+    assert len(stores) == 2 and stores[0] != stores[1], stores
+    assert all(s.name == "temporal.db" and not s.parent.exists() for s in stores)
+    # Each floor's figures' medians over the rounds (no project: no ratios).
+    lines = printed.splitlines()
+    start = lines.index("== median figures over 2 rounds")
+    assert lines[start + 1].split() == ["figure", "shared", "floor", "own", "floor"]
+    row = next(line for line in lines[start:] if line.startswith("approvals/s, 2 in flight"))
+    assert row.split()[-4:-3] != ["-"] and row.endswith("/s"), row
+
+
+async def test_no_own_floor_measures_the_shared_floor_alone(
+    pg_url: str,
+    temporal_local: WorkflowEnvironment,
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    out = io.StringIO()
+    report = await main(
+        [
+            "--floor-only", "--no-own-floor", "--rounds", "2", "--requests", "2",
+            "--concurrency", "2", "--serial-requests", "1",
+        ],
+        pg_url=pg_url,
+        temporal=temporal_local,
+        sessions=db_sessions,
+        out=out,
+    )  # fmt: skip
+
+    assert not report.failed
+    assert [p.count for p in report.floor_phases] == [2, 2, 2]
+    assert report.own_floor_phases == [] and report.own_floor_serial_phases == []
+    assert "own floor" not in report.settings
+    printed = out.getvalue()
+    assert "== own floor" not in printed
+    # Two rounds of the floor alone: its figures' medians, and no ratio without a project.
+    lines = printed.splitlines()
+    start = lines.index("== median figures over 2 rounds")
+    assert lines[start + 1].split() == ["figure", "shared", "floor"]
+    assert lines[start + 3].startswith("decision p50, 1 in flight")
+    assert "rounds (the ratios the targets apply to)" not in printed
+    assert not parse_options(["--no-own-floor"]).own_floor
+    assert parse_options(["--no-own-floor"]).floor
+    assert not parse_options(["--no-floor"]).own_floor
 
 
 def _phase(name: str, latencies: list[float], seconds: float, errors: int = 0) -> PhaseResult:
@@ -176,6 +245,8 @@ def test_the_comparison_divides_project_by_floor_and_notes_the_targets() -> None
         serial_phases=run(120.0, 1.0),
         floor_phases=run(100.0, 1.0),
         floor_serial_phases=run(100.0, 1.0),
+        own_floor_phases=run(60.0, 0.5),
+        own_floor_serial_phases=run(80.0, 1.0),
     )
     rows = {row.figure: row for row in headlines(report, 8)}
 
@@ -185,9 +256,27 @@ def test_the_comparison_divides_project_by_floor_and_notes_the_targets() -> None
     assert rows["approvals/s, 8 in flight"].project == pytest.approx(4 / 6)
     assert rows["approvals/s, 8 in flight"].ratio == pytest.approx(0.5)
     assert rows["submit p50, 8 in flight"].ratio == pytest.approx(3.0)
-    table = "\n".join(render_comparison(list(rows.values())))
-    assert "1.20x  <= 1.5x (met)" in table
-    assert "0.50x  >= 0.8x (not yet)" in table
+    # The own floor beside it: its own figures, and the project's ratio to them.
+    assert rows["decision p50, 1 in flight"].own_floor == pytest.approx(80.0)
+    assert rows["decision p50, 1 in flight"].own_ratio == pytest.approx(1.5)
+    assert rows["decision p50, 8 in flight"].own_ratio == pytest.approx(5.0)
+    assert rows["approvals/s, 8 in flight"].own_floor == pytest.approx(4 / 1.5)
+    assert rows["approvals/s, 8 in flight"].own_ratio == pytest.approx(0.25)
+    table = render_comparison(list(rows.values()))
+    text = "\n".join(table)
+    # The target stands beside the ratio to the shared floor, the one it applies to.
+    assert "1.20x  <= 1.5x (met)" in text
+    assert "0.50x  >= 0.8x (not yet)" in text
+    (row,) = [line for line in table if line.startswith("approvals/s")]
+    assert row.split()[-3:] == ["2.7", "/s", "0.25x"]
+    assert any(line.startswith("shared floor:") for line in table)
+    assert any(line.startswith("own floor:") for line in table)
+
+    # Without the own floor (--no-own-floor), its columns are not printed.
+    report.own_floor_phases = report.own_floor_serial_phases = []
+    table = render_comparison(headlines(report, 8))
+    assert "own floor" not in table[0] and "project/own" not in table[0]
+    assert not any(line.startswith("own floor:") for line in table)
 
 
 def test_rounds_print_each_ratio_and_its_median_against_the_target() -> None:
@@ -198,6 +287,7 @@ def test_rounds_print_each_ratio_and_its_median_against_the_target() -> None:
             _phase("approve_stage2", [100.0] * 4, project_seconds),
         ]
         floor = [_phase(p.name, p.latencies_ms, 1.0) for p in run]
+        own = [_phase(p.name, [x / 2 for x in p.latencies_ms], 0.5) for p in run]
         return BenchReport(
             phases=run,
             samples=[],
@@ -207,13 +297,31 @@ def test_rounds_print_each_ratio_and_its_median_against_the_target() -> None:
             serial_phases=run,
             floor_phases=floor,
             floor_serial_phases=floor,
+            own_floor_phases=own,
+            own_floor_serial_phases=own,
         )
 
-    # Throughput ratios 1/2, 1/1 and 1/1.25 (0.5x, 1.0x, 0.8x): the median is 0.8x.
-    table = render_rounds([report(2.0), report(1.0), report(1.25)])
-    (row,) = [line for line in table.splitlines() if line.startswith("approvals/s")]
-    assert row.split()[4:7] == ["0.50x", "1.00x", "0.80x"]
-    assert row.endswith("0.80x  >= 0.8x (met)")
+    text = render_rounds([report(2.0), report(1.0), report(1.25)])
+    sections = {part.splitlines()[0]: part.splitlines()[1:] for part in text.strip().split("\n\n")}
+
+    def row(section: str, figure: str) -> str:
+        (found,) = [line for line in sections[section] if line.startswith(figure)]
+        return found
+
+    # Throughput ratios to the shared floor 1/2, 1/1 and 1/1.25 (0.5x, 1.0x, 0.8x): the
+    # median is 0.8x, and the target applies to it.
+    shared = row(
+        "== project vs shared floor, 3 rounds (the ratios the targets apply to)", "approvals/s"
+    )
+    assert shared.split()[4:7] == ["0.50x", "1.00x", "0.80x"]
+    assert shared.endswith("0.80x  >= 0.8x (met)")
+    # The own floor is twice as fast: half those ratios, with no target beside them.
+    own = row("== project vs own floor, 3 rounds", "approvals/s")
+    assert own.split()[4:] == ["0.25x", "0.50x", "0.40x", "0.40x"]
+    assert row("== project vs own floor, 3 rounds", "decision p50, 1").split()[-1] == "2.00x"
+    # Each figure's median, the floors' too: 4 approvals in 3 s, and in 1.5 s.
+    medians = row("== median figures over 3 rounds", "approvals/s")
+    assert medians.split()[-6:] == ["1.1", "/s", "1.3", "/s", "2.7", "/s"]
     assert parse_options(["--rounds", "3"]).rounds == 3
     with pytest.raises(SystemExit):
         parse_options(["--rounds", "0"])
@@ -284,3 +392,20 @@ async def test_seeding_opens_requests_for_real_and_measures_with_them_open(
         assert {rid for rid, user in by_request.items() if user == "bcd_zheng"} == (
             set(rows) - decided
         )
+
+
+async def test_api_url_with_no_temporal_answering_is_a_clear_bench_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # connect() raises ConnectionError, which once escaped as a traceback instead of
+    # the benchmark's message and exit code 2.
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"localhost:{free_port()}")
+    with pytest.raises(BenchError, match="does not answer"):
+        async with remote_stack(
+            f"http://127.0.0.1:{free_port()}",
+            token_file=None,
+            concurrency=1,
+            request_timeout=1,
+            connect_temporal=True,
+        ):
+            pass

@@ -1,10 +1,12 @@
 """``make bench``'s default: the project as deployed, ``approvals dev`` started for the run.
 
 Through the real command, with a tiny count: it starts the stack as separate
-processes, measures the project and the floor on it, prints where the CPU went,
-and leaves no process of that stack running, also when interrupted with Ctrl-C.
-The stack's temporary directory is under a ``TMPDIR`` of the test's own, so
-every process it started can be recognised by its command line or environment.
+processes, measures the project and the floor on it and on a Temporal server of
+the floor's own, prints where the CPU went, and leaves no process of the stack
+or of that server running; the stack also not when interrupted with Ctrl-C
+(that server's own start and stop: ``test_own_temporal.py``). Their temporary
+directories are under a ``TMPDIR`` of the test's own, so every process the run
+started can be recognised by its command line or environment.
 """
 
 from __future__ import annotations
@@ -76,18 +78,23 @@ def test_default_run_starts_separate_processes_measures_them_and_stops_every_one
     assert bench.returncode == 0, out
     assert "== project vs floor" in out
     assert "decision p50, 1 in flight" in out
+    assert "== own floor (bare Temporal on a server of its own), 2 in flight" in out
     stack = next(line for line in out.splitlines() if line.startswith("stack "))
     for part in ("separate processes:", "api", "worker", "temporal", "postgres", "mailcatcher"):
         assert part in stack, stack
     # Where the CPU went: a row per process with a figure in each column.
     lines = out.splitlines()
     start = lines.index("== CPU seconds per process while measuring (user + system)")
+    assert lines[start + 1].split()[-4:] == ["shared", "floor", "own", "floor"]
     rows = itertools.takewhile(bool, lines[start + 3 :])
-    table = {line.rsplit(maxsplit=3)[0]: line.split()[-3:] for line in rows}
-    for process in ("api", "worker", "temporal", "postgres", "bench (this process)"):
+    table = {line.rsplit(maxsplit=4)[0]: line.split()[-4:] for line in rows}
+    processes = ("api", "worker", "temporal", "temporal (floor's own)", "postgres")
+    for process in (*processes, "bench (this process)"):
         assert all(cell.replace(".", "").isdigit() for cell in table[process]), table
     assert table["CPU ms per approval"][1] == "-"  # reads approve nothing
     assert float(table["all processes"][0]) > 0
+    # The own floor ran on its own server, and that server's CPU is counted.
+    assert float(table["temporal (floor's own)"][3]) > 0, table
 
     assert _processes_of(bench_tmp) == []
     assert list(bench_tmp.glob("approvals-bench-*")) == []  # the stack's directory is deleted
@@ -159,3 +166,16 @@ def test_cpu_per_phase_is_the_difference_and_a_restarted_process_is_not_guessed(
     # The total leaves out what could not be read; 1.5 s over 10 approvals is 150 ms each.
     assert rows["all processes"] == ["1.50", "0.25"]
     assert rows["CPU ms per approval"] == ["150.0", "-"]
+
+    # A process only the last column saw (the floor's own server) is listed under the one
+    # it follows in that column's readings, and spent nothing in the other columns.
+    table = render_cpu(
+        [
+            ("shared floor", [{"temporal": 2.0, "bench": 1.0}], 4),
+            ("own floor", [{"temporal": 0.25, "temporal (floor's own)": 1.5, "bench": 1.0}], 4),
+        ]
+    )
+    rows = {line.rsplit(maxsplit=2)[0]: line.split()[-2:] for line in table[2:]}
+    assert list(rows)[:3] == ["temporal", "temporal (floor's own)", "bench"]
+    assert rows["temporal (floor's own)"] == ["0.00", "1.50"]
+    assert rows["all processes"] == ["3.00", "2.75"]

@@ -22,7 +22,7 @@ help:
 	@echo "make install  the virtualenv with the test tools (make dev installs only what running needs)"
 	@echo "make test   lint, type-check, validate docker-compose.yml, run every test, browser tests too (what CI runs)"
 	@echo "make test-fast  the pure tests only (marker unit: domain rules, policies, rendering), no server"
-	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make lint   ruff check, ruff format --check, mypy, the import-linter contracts (layers)"
 	@echo "make fmt    ruff --fix and ruff format"
 	@echo "make clean  delete $(DATA)/ (database, Temporal history, logs) and tool caches, without asking"
 	@echo "make bench       the dev stack as separate processes: throughput, latency, CPU per process, beside a bare-Temporal floor"
@@ -52,6 +52,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 fmt: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
@@ -90,6 +91,7 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 	$(MAKE) --no-print-directory compose-check
 	$(MAKE) --no-print-directory chromium-check
 	$(BIN)/pytest

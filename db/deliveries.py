@@ -9,7 +9,7 @@ same dedupe id.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -20,27 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import DeliveryRow, NotificationRow, RequestRow, UserPreferenceRow, UserRow
 from db.used_links import PendingStep, pending_step, pending_steps
 from domain.delivery import deliver_not_before
-from domain.working_time import BusinessCalendar
-from notify.fanout import Recipient, dedupe_id, plan
-from notify.webhooks import Subscriber
+from notify.fanout import PlanConfig, Recipient, dedupe_id, plan
 
 PLAN_BATCH = 200
-
-
-@dataclass(frozen=True)
-class PlanConfig:
-    subscribers: list[Subscriber]
-    robots: set[str]
-    default_channels: tuple[str, ...]
-    max_age: timedelta
-    """Older notices are marked planned without deliveries (a backlog from before the
-    pipeline existed, or from a long outage, is not worth sending late)."""
-    calendar: BusinessCalendar | None = None
-    """Reminders and urgent notices planned outside working hours on this calendar wait
-    for the next working hour (:func:`domain.delivery.deliver_not_before`); None sends
-    every delivery at once."""
-    send_at_once: frozenset[str] = field(default_factory=frozenset)
-    """Request types whose policy says ``notices: {hold_to_working_hours: false}``."""
 
 
 async def plan_deliveries(session: AsyncSession, now: datetime, config: PlanConfig) -> int:

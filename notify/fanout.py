@@ -9,8 +9,10 @@ inactive) gets a ``skipped`` row with the reason, so an admin sees why.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+from domain.working_time import BusinessCalendar
 from notify.preferences import channels_for
 from notify.webhooks import Subscriber
 
@@ -64,3 +66,21 @@ def plan(
                 Planned(channel, "", "skipped", f"the {channel} robot is not configured")
             )
     return planned
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """What planning needs to know besides the notices: who and what is configured."""
+
+    subscribers: list[Subscriber]
+    robots: set[str]
+    default_channels: tuple[str, ...]
+    max_age: timedelta
+    """Older notices are marked planned without deliveries (a backlog from before the
+    pipeline existed, or from a long outage, is not worth sending late)."""
+    calendar: BusinessCalendar | None = None
+    """Reminders and urgent notices planned outside working hours on this calendar wait
+    for the next working hour (:func:`domain.delivery.deliver_not_before`); None sends
+    every delivery at once."""
+    send_at_once: frozenset[str] = field(default_factory=frozenset)
+    """Request types whose policy says ``notices: {hold_to_working_hours: false}``."""

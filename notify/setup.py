@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from common.settings import Settings
-from db.deliveries import PlanConfig
 from domain.policy import Policy
 from domain.working_time import BusinessCalendar
 from notify.email import EmailChannel, SmtpConfig
+from notify.fanout import PlanConfig
 from notify.message import Audience, Rendered
 from notify.render import ActionLinks, NoticeFacts, Renderer, no_action_links
 from notify.robots import RobotChannel, RobotConfig

@@ -12,7 +12,8 @@ DATA   ?= .data
 # Values for checking docker-compose.yml only; a real deployment sets its own.
 COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcdef \
                      APPROVALS_SIGNING_SECRET=compose-config-check-signing-0123456789 \
-                     POSTGRES_PASSWORD=compose-config-check
+                     POSTGRES_PASSWORD=compose-config-check \
+                     APPROVALS_PUBLIC_BASE_URL=https://approvals.example.com
 
 .DEFAULT_GOAL := help
 .PHONY: help install dev test test-fast lint fmt compose-check chromium-check clean bench bench-seed record-histories

@@ -6,9 +6,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from domain.policy import MilestoneSpec, Policy, StageMode
 from domain.process import (
+    AppliedUpdate,
     MilestoneState,
     MilestoneStatus,
-    ProcessState,
+    RequestState,
     StageState,
     StageStatus,
     Status,
@@ -20,7 +21,7 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def active_stage(view: ProcessState) -> StageState | None:
+def active_stage(view: RequestState) -> StageState | None:
     """The stage waiting for decisions, if any."""
     i = view.stage_index
     if i is None or i >= len(view.stages):
@@ -29,7 +30,7 @@ def active_stage(view: ProcessState) -> StageState | None:
     return stage if stage.status is StageStatus.ACTIVE else None
 
 
-def open_milestone(view: ProcessState) -> MilestoneState | None:
+def open_milestone(view: RequestState) -> MilestoneState | None:
     return next((m for m in view.milestones if m.status is MilestoneStatus.OPEN), None)
 
 
@@ -37,7 +38,7 @@ def milestone_spec(policy: Policy, milestone: MilestoneState) -> MilestoneSpec:
     return next(s for s in policy.milestones if s.name == milestone.name)
 
 
-def current_approvers(view: ProcessState) -> list[str]:
+def current_approvers(view: RequestState) -> list[str]:
     """Who may decide now: everyone on an undecided slot of the active stage."""
     stage = active_stage(view)
     if stage is None or view.status != Status.IN_REVIEW:
@@ -52,7 +53,12 @@ def stage_complete(stage: StageState) -> bool:
     return all(s.decision == "approve" for s in stage.slots)
 
 
-def outstanding(view: ProcessState) -> Decimal | None:
+def handled(state: RequestState, update_id: str) -> AppliedUpdate | None:
+    """How the update with this id ended, if this request's process (any run) handled it."""
+    return state.applied.get(update_id)
+
+
+def outstanding(view: RequestState) -> Decimal | None:
     """What the open milestone still lacks, when it has a required amount."""
     m = open_milestone(view)
     if m is None or m.required is None:

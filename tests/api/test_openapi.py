@@ -119,4 +119,4 @@ def test_process_internals_stay_out_of_the_public_schema() -> None:
     slot = schema["SlotView"]["properties"]
     assert "escalation_frontier" not in slot
     assert "awaiting" not in schema["RequestView"]["properties"]
-    assert "ProcessState" not in schema
+    assert "ProcessState" not in schema and "RequestState" not in schema

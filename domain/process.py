@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
 from domain.policy import ApproverSpec, Policy, StageMode
@@ -59,6 +59,14 @@ def awaiting(milestone: str) -> str:
     return f"awaiting_{milestone}"
 
 
+AwaitingLabel = Annotated[str, StringConstraints(pattern=r"^awaiting_[A-Za-z0-9_]+$")]
+"""``awaiting_<milestone>``: an approved request waiting for that milestone."""
+
+StatusLabel = Status | AwaitingLabel
+"""A request's status as people and the API see it: a :class:`Status` value, or
+``awaiting_<milestone>`` while a milestone is open (the milestones are the policy's)."""
+
+
 class EventKind(StrEnum):
     SUBMITTED = "submitted"
     ASSIGNED = "assigned"
@@ -96,11 +104,33 @@ SYSTEM = "system"
 """The actor of transitions made by timers."""
 
 
+class Via(StrEnum):
+    """Why a person may act for a slot (besides ``role:<name>``: they hold the role)."""
+
+    MANAGER = "manager"
+    USER = "user"
+    DELEGATION = "delegation"
+    FALLBACK = "fallback"  # nobody named: the requester's manager, or an administrator
+    ESCALATION = "escalation"
+    REASSIGNMENT = "reassignment"  # stepped in for someone who left the directory
+    TRANSFER = "transfer"
+
+
+RoleVia = Annotated[str, StringConstraints(pattern=r"^role:.+$")]
+"""``role:<name>``: they hold the role the policy names."""
+
+ActorVia = Via | RoleVia
+
+
+def via_role(role: str) -> str:
+    return f"role:{role}"
+
+
 class Actor(Frozen):
     """A person who may act for a slot, and why."""
 
     user: str
-    via: str  # "role:<name>", "manager", "user", "delegation", "escalation", "transfer"
+    via: ActorVia
     on_behalf_of: str | None = None
     since: datetime
 
@@ -278,7 +308,7 @@ class RequestView(BaseModel):
     comment: str | None = None
     policy_type: str
     policy_version: int
-    status: str
+    status: StatusLabel
     """A :class:`Status` value, or ``awaiting_<milestone>`` while a milestone is open."""
     stage_index: int | None = None
     stages: list[StageView] = Field(default_factory=list)
@@ -567,6 +597,10 @@ class PayoutInput(BaseModel):
     amount: Decimal | None
     beneficiary: str | None
     method: str
+
+
+class PayoutStatus(StrEnum):
+    INSTRUCTED = "instructed"  # finance was told to pay (once per idempotency key)
 
 
 class PayoutOutput(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from domain.process import Actor, Slot
+from domain.process import Actor, Slot, Via
 
 
 def escalate(
@@ -28,7 +28,7 @@ def escalate(
                 if boss == requester:
                     continue
                 if not any(a.user == boss for a in actors):
-                    actors.append(Actor(user=boss, via="escalation", since=now))
+                    actors.append(Actor(user=boss, via=Via.ESCALATION, since=now))
                     added.add(boss)
                 if boss not in new_frontier:
                     new_frontier.append(boss)
@@ -66,7 +66,7 @@ def hand_over(
                 if boss == requester or boss in gone:
                     continue
                 if not any(a.user == boss for a in actors):
-                    actors.append(Actor(user=boss, via="reassignment", since=now))
+                    actors.append(Actor(user=boss, via=Via.REASSIGNMENT, since=now))
                     added.add(boss)
                 if boss not in frontier:
                     frontier.append(boss)

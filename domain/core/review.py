@@ -28,6 +28,7 @@ from domain.process import (
     StageStatus,
     Status,
     TransferInput,
+    Via,
     WithdrawInput,
     stages_of,
 )
@@ -230,7 +231,7 @@ def transfer(
             kept.append(
                 Actor(
                     user=msg.to_user,
-                    via="transfer",
+                    via=Via.TRANSFER,
                     on_behalf_of=giver.on_behalf_of or msg.actor,
                     since=now,
                 )

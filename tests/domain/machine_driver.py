@@ -216,6 +216,8 @@ class Driver:
     """When set, every ``Verify`` answers with this reason (a forged proof); otherwise
     only a proof older than ``signing.MAX_AGE`` is refused."""
     payouts: list[str] = field(default_factory=list)
+    paid_out: list[Decimal | None] = field(default_factory=list)
+    """The amount of each payout made, in order."""
     patched: bool = True
     """How every ``Patched`` is answered: True as for a request on today's code, False
     as while replaying a history the older rules made."""
@@ -224,6 +226,7 @@ class Driver:
     def run(self, ctx: Context, state: RequestState, inp: Input) -> Outcome:
         """Like the workflow's shell: a transition's writes go out together when it ends,
         with the read-model of the state it returned."""
+        before = state.model_dump()
         step = machine.transition(ctx, state, inp)
         result: Any = None
         written: list[TransitionRecord] = []
@@ -232,6 +235,7 @@ class Driver:
                 effect = step.send(result)
             except StopIteration as done:
                 outcome: Outcome = done.value
+                assert state.model_dump() == before, "the transition changed its state in place"
                 if written:
                     view = view_of(outcome.state, history=False)
                     self._check_written(outcome.state, view)
@@ -260,6 +264,7 @@ class Driver:
         if isinstance(effect, Pay):
             assert effect.arg.idempotency_key not in self.payouts, "paid twice"
             self.payouts.append(effect.arg.idempotency_key)
+            self.paid_out.append(effect.arg.amount)
             return PayoutOutput(reference=f"PO-{len(self.payouts)}")
         if isinstance(effect, FlagStuck | Unflag):
             self.flags.append(effect)

@@ -7,9 +7,10 @@ returned and resubmitted, withdrawn, paid for, left by its approvers, and left
 to its deadlines, by the right people and by anyone else, as signals and as
 updates. After every input the request's whole life is checked: one outcome at
 most and nothing but ``ignored`` after it, contiguous sequence numbers, never
-the requester among the deciders, deadlines never before the last transition,
-refusals with the right code that change nothing, and written snapshots that
-are the public view of the state.
+the requester among the deciders, deadlines never behind the clock, money paid
+never beyond what is due, refusals with the right code that change nothing,
+written snapshots that are the public view of the state, and no state ever
+changed in place (the driver compares each input's state after its transition).
 """
 
 from __future__ import annotations
@@ -588,6 +589,39 @@ class ProcessMachine(RuleBasedStateMachine):
         ladder = {watch.anchor + s.after for s in spec.steps} | {watch.anchor + spec.review_after}
         assert due.at in ladder, (due, last, ladder)
         assert watch.anchor < self.p.state.submitted_at
+
+    @invariant()
+    def no_deadline_is_behind_the_clock(self) -> None:
+        """What the process waits for lies ahead (the workflow would fire a past one at
+        once): only a receivable's ladder, anchored at an invoice's past due date, may
+        name instants already gone."""
+        if self.process is None:
+            return
+        due = self.p.next_deadline()
+        if due is None or due.at > self.now:
+            return
+        watch, spec = self.p.state.watch, self.p.policy.watch
+        assert watch is not None and spec is not None, (due, self.now)
+        assert watch.anchor < self.p.state.submitted_at
+
+    @invariant()
+    def money_paid_never_exceeds_money_due(self) -> None:
+        """A milestone is met the moment its payments reach what it requires (an open one
+        always lacks some), its paid sum is its payments', and a payout pays the approved
+        amount, once per cycle."""
+        if self.process is None:
+            return
+        s = self.p.state
+        for m in s.milestones:
+            assert m.paid == sum((p.amount or 0 for p in m.payments), Decimal(0)), m
+            if m.status.value == "open" and m.required is not None:
+                assert m.paid < m.required, m
+            if m.status.value == "met" and m.required is not None:
+                assert m.paid >= m.required, m
+        assert len(self.driver.paid_out) <= s.review_cycle + 1
+        assert all(amount == s.amount for amount in self.driver.paid_out)
+        if s.payout is not None and s.payout.paid_at is not None:
+            assert self.driver.paid_out and s.payout.amount == s.amount
 
     @invariant()
     def the_read_model_shows_the_state(self) -> None:

@@ -33,6 +33,7 @@ from domain.process import (
     Notice,
     PayoutInput,
     PayoutOutput,
+    PayoutStatus,
     RequestView,
     ResolveAssigneesInput,
     ResolveAssigneesOutput,
@@ -146,7 +147,7 @@ class ApprovalActivities:
                     amount=input.amount,
                     beneficiary=input.beneficiary,
                     method=input.method,
-                    status="instructed",
+                    status=PayoutStatus.INSTRUCTED,
                 )
                 .on_conflict_do_nothing(index_elements=[PayoutRow.idempotency_key])
             )

@@ -353,7 +353,10 @@ def _closed_view(view: dict[str, Any] | None, closed_at: datetime) -> dict[str, 
     for stage in closed.stages:
         if stage.status is StageStatus.ACTIVE:
             stage.status = StageStatus.CLOSED
-    for milestone in closed.milestones:
-        if milestone.status is MilestoneStatus.OPEN:
-            milestone.status = MilestoneStatus.CLOSED
+    closed.milestones = [
+        m.model_copy(update={"status": MilestoneStatus.CLOSED})
+        if m.status is MilestoneStatus.OPEN
+        else m
+        for m in closed.milestones
+    ]
     return closed.model_dump(mode="json")

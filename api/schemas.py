@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText, ShortText
 from domain.policy import StageMode
+from domain.process import ActorVia, StatusLabel
 
 
 class _Body(BaseModel):
@@ -62,7 +63,7 @@ class RequestSummary(BaseModel):
     requester: str
     customer: str | None
     amount: Decimal | None
-    status: str
+    status: StatusLabel
     stage_key: str | None
     current_approvers: list[str]
     overdue: bool
@@ -88,11 +89,11 @@ class InboxItem(BaseModel):
     requester: str
     customer: str | None
     amount: Decimal | None
-    status: str
+    status: StatusLabel
     stage_index: int
     stage_key: str
     stage_name: str
-    via: str = Field(description="Why I may act: `role:<name>`, `manager`, `delegation`, ...")
+    via: ActorVia = Field(description="Why I may act: `role:<name>`, or a reason listed.")
     on_behalf_of: str | None = Field(description="Whom I act for, when I am their delegate.")
     eligible_since: datetime
     due: datetime | None = Field(description="When this step's reply is due.")

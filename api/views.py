@@ -8,7 +8,7 @@ from typing import Any
 
 from api.schemas import InboxItem, RequestSummary
 from db.models import AssignmentRow, EventRow, RequestRow
-from domain.process import EventKind, HistoryEvent, RequestView, stages_of
+from domain.process import EventKind, HistoryEvent, RequestView, stage_views_of
 from domain.routing import Route
 
 
@@ -47,7 +47,7 @@ def request_view(row: RequestRow, events: Iterable[EventRow]) -> RequestView:
         policy_version=row.policy_version,
         status=row.status,
         stage_index=row.stage_index,
-        stages=stages_of(route),
+        stages=stage_views_of(route),
         submitted_at=row.created_at,
         resolve_due=row.resolve_due,
         overdue=row.overdue,

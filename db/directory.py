@@ -33,7 +33,7 @@ from db.preferences import sync_org_preferences
 from domain.errors import field_problems
 from domain.inbound import Comment, Id, ShortText
 from domain.policy import ApproverSpec, StageMode
-from domain.process import Actor, Slot
+from domain.process import Actor, ActorVia, Slot, Via, via_role
 from notify.preferences import Locale, PersonalChannel, TimeZoneName
 
 # Everything in the org file that becomes a stored id or text is an inbound type
@@ -564,22 +564,22 @@ class _Resolver:
             self._delegations = found
         return self._delegations
 
-    def actor(self, user: str, via: str, on_behalf_of: str | None = None) -> Actor:
+    def actor(self, user: str, via: ActorVia, on_behalf_of: str | None = None) -> Actor:
         return Actor(user=user, via=via, on_behalf_of=on_behalf_of, since=self.at)
 
     async def named_by(self, spec: ApproverSpec) -> list[Actor]:
         """The people a spec names, before the requester rule and delegations."""
         if spec.role is not None:
             holders = await users_with_role(self.session, spec.role)
-            return [self.actor(u, f"role:{spec.role}") for u in holders]
+            return [self.actor(u, via_role(spec.role)) for u in holders]
         if spec.manager is not None:
             chain = await self.chain()
             if len(chain) < spec.manager:
                 return []
-            return [self.actor(chain[spec.manager - 1], "manager")]
+            return [self.actor(chain[spec.manager - 1], Via.MANAGER)]
         assert spec.user is not None  # ApproverSpec guarantees exactly one
         user = await self.session.get(UserRow, spec.user)
-        return [self.actor(user.id, "user")] if user is not None and user.active else []
+        return [self.actor(user.id, Via.USER)] if user is not None and user.active else []
 
     async def finish(self, found: Iterable[Actor]) -> list[Actor]:
         actors = {a.user: a for a in found if a.user != self.requester}
@@ -587,7 +587,7 @@ class _Resolver:
         for principal in sorted(actors):
             for delegate in delegates.get(principal, []):
                 if delegate != self.requester and delegate not in actors:
-                    actors[delegate] = self.actor(delegate, "delegation", on_behalf_of=principal)
+                    actors[delegate] = self.actor(delegate, Via.DELEGATION, on_behalf_of=principal)
         if not actors:
             actors = {a.user: a for a in await self.fallback()}
         return [actors[u] for u in sorted(actors)]
@@ -596,7 +596,7 @@ class _Resolver:
         """Nobody else can decide: the requester's manager, else the administrators."""
         for manager in await self.chain():
             if manager != self.requester:
-                return [self.actor(manager, "fallback")]
+                return [self.actor(manager, Via.FALLBACK)]
         return [
-            self.actor(u, "fallback") for u in await admins(self.session) if u != self.requester
+            self.actor(u, Via.FALLBACK) for u in await admins(self.session) if u != self.requester
         ]

@@ -7,7 +7,8 @@ them through the sandbox, so this module holds only pydantic models and names.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, Field
 
@@ -55,12 +56,25 @@ def batch_heartbeat_timeout(timeout_seconds: float) -> timedelta:
     return timedelta(seconds=send_limit(timeout_seconds) + RECORD_SECONDS + 25)
 
 
-Channel = Literal["email", "webhook", "dingtalk", "wecom", "feishu"]
-CHANNELS: Final[tuple[str, ...]] = ("email", "webhook", "dingtalk", "wecom", "feishu")
+class Channel(StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+    DINGTALK = "dingtalk"
+    WECOM = "wecom"
+    FEISHU = "feishu"
+
+
+CHANNELS: Final[tuple[str, ...]] = tuple(c.value for c in Channel)
 PERSONAL_CHANNELS: Final[tuple[str, ...]] = ("email", "dingtalk", "wecom", "feishu")
 """Channels a user may choose; webhooks go to subscribers, whoever the recipient."""
 
-DeliveryStatus = Literal["pending", "sent", "failed", "skipped"]
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its (next) attempt
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the channel's attempts
+    SKIPPED = "skipped"  # the recipient cannot be reached on this channel
+
 
 HELD_KINDS: Final = frozenset(
     {

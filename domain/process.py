@@ -9,14 +9,20 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.routing import Route
 from domain.signing import Proof
+
+
+class Frozen(BaseModel):
+    """A value: never changed in place; a change is a new value (``model_copy(update=)``)."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 class Status(StrEnum):
@@ -51,6 +57,14 @@ TERMINAL = frozenset(
 
 def awaiting(milestone: str) -> str:
     return f"awaiting_{milestone}"
+
+
+AwaitingLabel = Annotated[str, StringConstraints(pattern=r"^awaiting_[A-Za-z0-9_]+$")]
+"""``awaiting_<milestone>``: an approved request waiting for that milestone."""
+
+StatusLabel = Status | AwaitingLabel
+"""A request's status as people and the API see it: a :class:`Status` value, or
+``awaiting_<milestone>`` while a milestone is open (the milestones are the policy's)."""
 
 
 class EventKind(StrEnum):
@@ -90,11 +104,33 @@ SYSTEM = "system"
 """The actor of transitions made by timers."""
 
 
-class Actor(BaseModel):
+class Via(StrEnum):
+    """Why a person may act for a slot (besides ``role:<name>``: they hold the role)."""
+
+    MANAGER = "manager"
+    USER = "user"
+    DELEGATION = "delegation"
+    FALLBACK = "fallback"  # nobody named: the requester's manager, or an administrator
+    ESCALATION = "escalation"
+    REASSIGNMENT = "reassignment"  # stepped in for someone who left the directory
+    TRANSFER = "transfer"
+
+
+RoleVia = Annotated[str, StringConstraints(pattern=r"^role:.+$")]
+"""``role:<name>``: they hold the role the policy names."""
+
+ActorVia = Via | RoleVia
+
+
+def via_role(role: str) -> str:
+    return f"role:{role}"
+
+
+class Actor(Frozen):
     """A person who may act for a slot, and why."""
 
     user: str
-    via: str  # "role:<name>", "manager", "user", "delegation", "escalation", "transfer"
+    via: ActorVia
     on_behalf_of: str | None = None
     since: datetime
 
@@ -129,11 +165,19 @@ class SlotView(BaseModel):
         return any(a.user == user for a in self.actors)
 
 
-class Slot(SlotView):
+class Slot(Frozen):
     """A slot as the process keeps it: with whom the next escalation starts from."""
 
-    escalation_frontier: list[str] = Field(default_factory=list)
+    label: str
+    actors: tuple[Actor, ...] = ()
+    decision: Literal["approve"] | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    escalation_frontier: tuple[str, ...] = ()
     """Whom the next reply-timeout escalates from: the last people added."""
+
+    def may_act(self, user: str) -> bool:
+        return any(a.user == user for a in self.actors)
 
 
 class StageView(BaseModel):
@@ -150,30 +194,50 @@ class StageView(BaseModel):
     escalations: int = 0
 
 
-class StageState(StageView):
+class StageState(Frozen):
     """A stage as the process keeps it (its slots carry escalation frontiers)."""
 
-    slots: list[Slot] = Field(default_factory=list)  # type: ignore[assignment]
+    index: int
+    key: str
+    name: str
+    mode: StageMode
+    reason: str
+    approvers: tuple[ApproverSpec, ...]
+    status: StageStatus = StageStatus.PENDING
+    slots: tuple[Slot, ...] = ()
+    started_at: datetime | None = None
+    reply_due: datetime | None = None
+    escalations: int = 0
 
 
-def stages_of(route: Route) -> list[StageState]:
+def stages_of(route: Route) -> tuple[StageState, ...]:
     """The route's stages as (not yet started) stage states."""
-    return [
+    return tuple(
         StageState(
+            index=i, key=s.key, name=s.name, mode=s.mode, reason=s.reason, approvers=s.approvers
+        )
+        for i, s in enumerate(route.stages)
+    )
+
+
+def stage_views_of(route: Route) -> list[StageView]:
+    """The route's stages as people see them before any has started."""
+    return [
+        StageView(
             index=i, key=s.key, name=s.name, mode=s.mode, reason=s.reason, approvers=s.approvers
         )
         for i, s in enumerate(route.stages)
     ]
 
 
-class Payment(BaseModel):
+class Payment(Frozen):
     amount: Decimal | None
     reference: str
     by: str
     at: datetime
 
 
-class MilestoneState(BaseModel):
+class MilestoneState(Frozen):
     name: str
     title: str
     required: Decimal | None
@@ -182,10 +246,10 @@ class MilestoneState(BaseModel):
     opened_at: datetime | None = None
     due: datetime | None = None
     reminded: bool = False
-    payments: list[Payment] = Field(default_factory=list)
+    payments: tuple[Payment, ...] = ()
 
 
-class PayoutState(BaseModel):
+class PayoutState(Frozen):
     title: str
     amount: Decimal | None
     window_opens: datetime | None = None
@@ -193,14 +257,14 @@ class PayoutState(BaseModel):
     reference: str | None = None
 
 
-class WatchState(BaseModel):
+class WatchState(Frozen):
     anchor: datetime
     next_step: int = 0
     next_at: datetime | None = None
     review_at: datetime
 
 
-class StuckState(BaseModel):
+class StuckState(Frozen):
     """A transition that could not be written yet, and why."""
 
     since: datetime
@@ -208,7 +272,7 @@ class StuckState(BaseModel):
     attempts: int
 
 
-class DueNote(BaseModel):
+class DueNote(Frozen):
     """How a deadline counted in working time was computed (the instant is beside it)."""
 
     at: datetime
@@ -221,7 +285,7 @@ class DueNote(BaseModel):
 DueKind = Literal["reply", "resolve", "resubmit", "milestone"]
 
 
-class HistoryEvent(BaseModel):
+class HistoryEvent(Frozen):
     seq: int
     at: datetime
     kind: EventKind
@@ -244,7 +308,7 @@ class RequestView(BaseModel):
     comment: str | None = None
     policy_type: str
     policy_version: int
-    status: str
+    status: StatusLabel
     """A :class:`Status` value, or ``awaiting_<milestone>`` while a milestone is open."""
     stage_index: int | None = None
     stages: list[StageView] = Field(default_factory=list)
@@ -276,23 +340,64 @@ _AWAITING_PREFIX = "awaiting_"
 _STATUS_VALUES = frozenset(s.value for s in Status)
 
 
-class ProcessState(RequestView):
-    """The process's own state: the view plus what only the process needs.
+class RequestState(Frozen):
+    """One request as its process keeps it: a value, never changed in place.
 
-    Kept apart from :class:`RequestView`, so internal fields (escalation
-    frontiers) never reach the API, and the status is an enum: ``awaiting_<m>``
-    is :attr:`Status.AWAITING` with :attr:`awaiting` naming the milestone.
+    The process's rules (:mod:`domain.core`) map a state and an input to the next
+    state; people see it through :func:`domain.core.projection.view_of`. The field
+    names are those of the state carried over continue-as-new by earlier runs
+    (a ``RequestView`` with internal fields), so that state still reads.
     """
 
+    id: str
+    type: str
+    title: str
+    requester: str
+    customer: str | None
+    amount: Decimal | None
+    fields: dict[str, Any]
+    comment: str | None = None
+    policy_type: str
+    policy_version: int
     status: Status
     awaiting: str | None = None
     """The milestone the request awaits, while :attr:`status` is ``AWAITING``."""
-    stages: list[StageState] = Field(default_factory=list)  # type: ignore[assignment]
+    stage_index: int | None = None
+    stages: tuple[StageState, ...] = ()
+    milestones: tuple[MilestoneState, ...] = ()
+    submitted_at: datetime
+    resolve_due: datetime | None = None
+    resubmit_due: datetime | None = None
+    overdue: bool = False
+    closed_at: datetime | None = None
+    """Set when the request closes: nothing changes it any more."""
+    cc: tuple[str, ...] = ()
+    payout: PayoutState | None = None
+    review_cycle: int = 0
+    next_review: datetime | None = None
+    watch: WatchState | None = None
+    stuck: StuckState | None = None
+    """Set while a transition cannot be written; the workflow retries until it can."""
+    working_time: dict[DueKind, DueNote] = Field(default_factory=dict)
+    """How the deadlines counted in working time were computed (a note per kind)."""
+    history: tuple[HistoryEvent, ...] = ()
+    """The transitions of this run (a continued run starts with the last few)."""
+    seq: int = 0
+    """The sequence number of the last transition."""
+    resolve_fired: bool = False
+    continue_requested: bool = False
+    """The process asks for a fresh run once idle (each credit-line cycle)."""
+    nonces: dict[str, datetime] = Field(default_factory=dict)
+    """Proof nonces seen within :data:`domain.signing.MAX_AGE`: each proof is single-use."""
+    applied: dict[str, AppliedUpdate] = Field(default_factory=dict)
+    """Update ids already handled, with their outcome. Temporal answers a repeated update
+    id with the first outcome only within one run; this carries that promise over, so
+    a payment retried under its Idempotency-Key is never counted twice."""
 
     @model_validator(mode="before")
     @classmethod
     def _split_awaiting(cls, data: Any) -> Any:
-        # State carried by runs before this type existed says "awaiting_<milestone>".
+        # State carried by runs before ``awaiting`` existed says "awaiting_<milestone>".
         if isinstance(data, dict):
             status = data.get("status")
             if (
@@ -314,39 +419,10 @@ class ProcessState(RequestView):
             return awaiting(self.awaiting)
         return self.status.value
 
-    def await_milestone(self, name: str) -> None:
-        self.status = Status.AWAITING
-        self.awaiting = name
-
-    def public(self, *, history: bool = True) -> RequestView:
-        """The view people may see: no internal fields, the status as its label."""
-        exclude = {"status", "awaiting"} if history else {"status", "awaiting", "history", "stuck"}
-        shown = self.model_dump(exclude=exclude | {"working_time", "provisional"})
-        notes = self.current_working_time()
-        return RequestView.model_validate(
-            {
-                **shown,
-                "status": self.label,
-                "working_time": notes,
-                "provisional": any(n.provisional for n in notes.values()),
-            }
-        )
-
-    def current_working_time(self) -> dict[DueKind, DueNote]:
-        """The notes of deadlines that still apply, as the view's instants show them."""
-        stage = (
-            self.stages[self.stage_index]
-            if self.stage_index is not None and self.stage_index < len(self.stages)
-            else None
-        )
-        milestone = next((m for m in self.milestones if m.status is MilestoneStatus.OPEN), None)
-        current: dict[DueKind, datetime | None] = {
-            "reply": stage.reply_due if stage and stage.status is StageStatus.ACTIVE else None,
-            "resolve": self.resolve_due,
-            "resubmit": self.resubmit_due,
-            "milestone": milestone.due if milestone else None,
-        }
-        return {k: n for k, n in self.working_time.items() if n.at == current.get(k)}
+    @property
+    def finished(self) -> bool:
+        """Closed: the workflow ends once its handlers are done."""
+        return self.closed_at is not None
 
 
 class ApprovalInput(BaseModel):
@@ -368,7 +444,7 @@ class ApprovalInput(BaseModel):
     """Set only by continue-as-new: the state to resume from."""
 
 
-class AppliedUpdate(BaseModel):
+class AppliedUpdate(Frozen):
     """How an update the process already handled ended: applied, or refused and why."""
 
     at: datetime
@@ -377,18 +453,25 @@ class AppliedUpdate(BaseModel):
     message: str | None = None
 
 
+RequestState.model_rebuild()
+
+
 class Carried(BaseModel):
     """What a continued-as-new run resumes from (the history lives in the audit table)."""
 
-    view: ProcessState
-    seq: int
-    resolve_fired: bool
-    nonces: dict[str, datetime] = Field(default_factory=dict)
-    """Proof nonces seen within :data:`domain.signing.MAX_AGE`: each proof is single-use."""
-    applied: dict[str, AppliedUpdate] = Field(default_factory=dict)
-    """Update ids already handled, with their outcome. Temporal answers a repeated update
-    id with the first outcome only within one run; this carries that promise over, so
-    a payment retried under its Idempotency-Key is never counted twice."""
+    state: RequestState
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_view(cls, data: Any) -> Any:
+        # Runs before RequestState carried {view, seq, resolve_fired, nonces, applied}.
+        if isinstance(data, dict) and "state" not in data and "view" in data:
+            view = data["view"]
+            if isinstance(view, BaseModel):
+                view = view.model_dump()
+            extra = {k: data[k] for k in ("seq", "resolve_fired", "nonces", "applied") if k in data}
+            data = {"state": {**view, **extra}}
+        return data
 
 
 # --- messages (updates and signals carry the same payloads) -----------------
@@ -520,6 +603,10 @@ class PayoutInput(BaseModel):
     amount: Decimal | None
     beneficiary: str | None
     method: str
+
+
+class PayoutStatus(StrEnum):
+    INSTRUCTED = "instructed"  # finance was told to pay (once per idempotency key)
 
 
 class PayoutOutput(BaseModel):

@@ -1,18 +1,13 @@
 """ApprovalWorkflow: one durable process per request, for every request type.
 
-The workflow is a shell around the pure process (:class:`domain.core.machine.Process`).
-It queues what arrives (updates and signals never change state themselves),
-feeds one input at a time to the process, and carries out the effects the
-process yields: transitions written, directory look-ups, proofs checked, a
-payout made (:mod:`workflows.effects`). Only when it is idle again does it mark
-the input done, so an update answers with the settled state (the next stage
-already assigned and written to the database), and two concurrent decisions
-never interleave half-way.
-
-Deadlines are not separate coroutines: in every state the process names the
-earliest deadline that applies (:meth:`Process.next_deadline`), and the loop
-waits for "an input arrived" with that timeout. Timers are therefore durable
-Temporal timers, recomputed from state, never polled.
+A shell around the pure process (:mod:`domain.core.machine`). It holds the one
+state variable and only ever replaces it with what the process returns. Messages
+are queued (handlers never change state) and fed to the process one at a time;
+the effects it yields are carried out by :mod:`workflows.effects`. Only when the
+loop is idle again is an input marked done, so an update answers with the settled
+state, and two concurrent decisions never interleave half-way. In every state the
+process names its earliest deadline, and the loop waits for an input with that
+timeout: durable Temporal timers, recomputed from state, never polled.
 """
 
 from __future__ import annotations
@@ -26,20 +21,25 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.constants import WORKFLOW_NAME, Queries, Signals, Updates
-    from domain.core.machine import Message, Process
-    from domain.errors import DomainError, ErrorCode, unreadable_problems
+    from domain.core import machine
+    from domain.core.inputs import DeadlineReached, Handle, Input, Message, Submit, Unreadable
+    from domain.core.projection import view_of
+    from domain.core.queries import handled
+    from domain.core.steps import Context
+    from domain.errors import DomainError
     from domain.process import (
         ApprovalInput,
         DecideInput,
         DirectoryChangedInput,
         MilestoneInput,
+        RequestState,
         RequestView,
         ResubmitInput,
         TransferInput,
         WithdrawInput,
     )
     from workflows.effects import ONE_WRITE, Effects
-
+    from workflows.messages import earlier_refusal, read_signal, refusal, update_id
 
 RECORD_UNREADABLE = "record-unreadable-signals"
 """Patch: a signal whose payload cannot be read is recorded as ignored (an audit row
@@ -48,75 +48,44 @@ naming the signal and what was wrong), where runs before it dropped it unseen.""
 _M = TypeVar("_M", bound=Message | DirectoryChangedInput)
 
 
-@dataclass(frozen=True)
-class _Unreadable:
-    """A signal whose payload did not decode into its message type."""
-
-    signal: str
-    problem: str
-
-
-def _read(raw: RawValue, kind: type[_M], signal: str) -> _M | _Unreadable:
-    """The signal's message, or what was wrong with it (the SDK would drop it silently)."""
-    try:
-        return workflow.payload_converter().from_payload(raw.payload, kind)
-    except Exception as exc:  # whatever the sender's bytes cause, it is the sender's
-        return _Unreadable(signal, unreadable_problems(exc))
-
-
 @dataclass
 class _Action:
     """One queued input, processed by the main loop in arrival order."""
 
-    message: Message | DirectoryChangedInput | _Unreadable
-    from_signal: bool
-    update_id: str | None = None
+    input: Input
     done: bool = False
     error: ApplicationError | None = None
-
-
-def _refusal(err: DomainError) -> ApplicationError:
-    """A business refusal as Temporal carries it: the API maps its type to a status."""
-    return ApplicationError(err.message, err.details or {}, type=err.code.value, non_retryable=True)
-
-
-def _update_id() -> str | None:
-    info = workflow.current_update_info()
-    return info.id if info is not None else None
 
 
 @workflow.defn(name=WORKFLOW_NAME)
 class ApprovalWorkflow:
     @workflow.init
     def __init__(self, inp: ApprovalInput) -> None:
-        self._process = Process(inp, workflow.now)
-        self._effects = Effects(self._process)
+        self._ctx = Context(inp.policy, workflow.now)
+        self._state: RequestState = machine.start(inp, workflow.now())
+        self._effects = Effects(self._feed)
         self._queue: list[_Action] = []
         self._processed: list[_Action] = []
         self._ready = False
 
-    # ------------------------------------------------------------------ run
-
     @workflow.run
     async def run(self, inp: ApprovalInput) -> RequestView:
-        p = self._process
         self._effects.start(one_write=workflow.patched(ONE_WRITE))
-        if not p.resumed:
-            await self._effects.drive(p.submit())
-        while not p.finished:
+        if inp.carried is None:
+            await self._apply(Submit())
+        while not self._state.finished:
             if self._queue:
                 await self._take(self._queue.pop(0))
                 continue
-            await self._effects.flush()
-            self._settle()
+            await self._settle()
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 # An input that came meanwhile is handled first (patched: the old code
                 # carried on without it, and its histories must replay as they were).
                 if not (self._queue and self._effects.batched):
-                    workflow.continue_as_new(p.carry())
+                    workflow.continue_as_new(machine.carry(inp, self._state))
                 continue
-            deadline = p.next_deadline()
+            deadline = machine.deadline(self._state, inp.policy)
             if deadline is None:  # nothing timed in this state: wait for an input
                 await workflow.wait_condition(lambda: bool(self._queue))
                 continue
@@ -130,63 +99,49 @@ class ApprovalWorkflow:
                     continue
                 except TimeoutError:
                     pass
-            await self._effects.drive(p.on_deadline(deadline.kind))
-        # Closed: refuse whatever arrived too late, then let handlers finish.
-        while self._queue:
-            action = self._queue.pop(0)
-            if isinstance(action.message, DirectoryChangedInput | _Unreadable):
-                action.error = _refusal(
-                    DomainError(ErrorCode.INVALID_STATE, "the request is closed")
-                )
-            else:
-                late = p.refuse_closed(action.message, action.from_signal)
-                refused = await self._effects.drive(late)
-                action.error = _refusal(refused)
-                if action.update_id is not None:
-                    p.remember(action.update_id, refused)
-            self._processed.append(action)
-        await self._effects.flush()
-        self._settle()
+            await self._apply(DeadlineReached(deadline.kind))
+        while self._queue:  # closed: the process refuses whatever arrived too late
+            await self._take(self._queue.pop(0))
+        await self._settle()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return p.view.public()
+        return view_of(self._state)
+
+    def _should_continue_as_new(self) -> bool:
+        wanted = self._state.continue_requested or workflow.info().is_continue_as_new_suggested()
+        return wanted and not self._queue
+
+    async def _apply(self, inp: Input) -> DomainError | None:
+        outcome = await self._effects.drive(machine.transition(self._ctx, self._state, inp))
+        self._state = outcome.state
+        return outcome.refusal
+
+    async def _feed(self, inp: Input) -> RequestState:
+        await self._apply(inp)
+        return self._state
 
     async def _take(self, action: _Action) -> None:
-        msg = action.message
-        if isinstance(msg, DirectoryChangedInput):
-            await self._effects.drive(self._process.directory_changed(msg))
-        elif isinstance(msg, _Unreadable):
-            await self._effects.drive(self._process.ignore_unreadable(msg.signal, msg.problem))
-        else:
-            err = await self._effects.drive(self._process.handle(msg, action.from_signal))
-            if err is not None:
-                action.error = _refusal(err)
-            if action.update_id is not None:
-                self._process.remember(action.update_id, err)
+        err = await self._apply(action.input)
+        action.error = refusal(err) if err is not None else None
         self._processed.append(action)
 
-    def _settle(self) -> None:
-        """The loop is idle: publish state and release the updates that waited for it."""
+    async def _settle(self) -> None:
+        """The loop is idle: write, publish, and release the updates that waited for it."""
+        await self._effects.flush(self._state)
         for action in self._processed:
             action.done = True
         self._processed.clear()
         self._ready = True
-        self._effects.publish()
-
-    def _should_continue_as_new(self) -> bool:
-        wanted = self._process.continue_requested or workflow.info().is_continue_as_new_suggested()
-        return wanted and not self._queue
-
-    # ----------------------------------------------------------- messages
+        self._effects.publish(self._state)
 
     @workflow.query(name=Queries.STATE)
     def state(self) -> RequestView:
-        return self._process.view.public()
+        return view_of(self._state)
 
     @workflow.update(name=Updates.READY)
     async def ready(self) -> RequestView:
         """Wait until the request is assigned and persisted, then answer its view."""
         await workflow.wait_condition(lambda: self._ready)
-        return self._process.view.public()
+        return view_of(self._state)
 
     @workflow.update(name=Updates.DECIDE)
     async def decide(self, inp: DecideInput) -> RequestView:
@@ -254,46 +209,38 @@ class ApprovalWorkflow:
         self._signalled(raw, DirectoryChangedInput, Signals.DIRECTORY_CHANGED)
 
     def _signalled(self, raw: RawValue, kind: type[_M], signal: str) -> None:
-        """Queue a signal's message; one that cannot be read is queued to be recorded."""
-        message = _read(raw, kind, signal)
-        if isinstance(message, _Unreadable):
-            workflow.logger.warning("unreadable %s signal: %s", signal, message.problem)
+        """Queue a signal's input; one that cannot be read is queued to be recorded."""
+        inp = read_signal(raw, kind, signal)
+        if isinstance(inp, Unreadable):
+            workflow.logger.warning("unreadable %s signal: %s", signal, inp.problem)
             # Runs before the patch dropped it unseen, and it woke nothing: queueing it
             # would end their timers early, so they still drop it.
             if not workflow.patched(RECORD_UNREADABLE):
                 return
-        self._queue.append(_Action(message, from_signal=True))
+        self._queue.append(_Action(inp))
 
     async def _submit_action(self, message: Message) -> RequestView:
-        update_id = _update_id()
-        earlier = self._process.handled(update_id) if update_id is not None else None
+        uid = update_id()
+        earlier = handled(self._state, uid) if uid is not None else None
         if earlier is not None:
             # The same update id again, in a later run than the one that handled it
             # (Temporal itself answers a repeat within one run): the same outcome.
             if earlier.code is not None:
-                raise ApplicationError(
-                    earlier.message or "", {}, type=earlier.code, non_retryable=True
-                )
-            return self._process.view.public()
-        action = _Action(message, from_signal=False, update_id=update_id)
+                raise earlier_refusal(earlier)
+            return view_of(self._state)
+        action = _Action(Handle(message, from_signal=False, update_id=uid))
         self._queue.append(action)
         await workflow.wait_condition(lambda: action.done)
         if action.error is not None:
             raise action.error
-        return self._process.view.public()
+        return view_of(self._state)
 
     def _check(self, msg: Message) -> None:
-        """Refuse a message that is not allowed now (validators and the loop alike).
-
-        An update id handled before is let through: its handler answers as it did then.
-        """
-        update_id = _update_id()
-        if update_id is not None and self._process.handled(update_id) is not None:
-            return
+        """Refuse a message that is not allowed now (validators and the loop alike)."""
         try:
-            self._process.check(msg)
+            machine.check(self._state, self._ctx.policy, msg, update_id())
         except DomainError as err:
-            raise _refusal(err) from None
+            raise refusal(err) from None
 
 
 __all__ = ["ApprovalWorkflow"]

@@ -1,13 +1,15 @@
 """Carrying out the process's effects with Temporal: activities, local activities, attributes.
 
-:class:`Effects` drives a step of :class:`domain.core.machine.Process` to its
-end, turning each effect it yields into the Temporal command it stands for, in
-the order yielded. That order is what the stored histories (``tests/histories``)
-pin: change it only behind ``workflow.patched`` (docs/versioning.md).
+:class:`Effects` drives a step of the process (:func:`domain.core.machine.transition`)
+to its end, turning each effect it yields into the Temporal command it stands for,
+in the order yielded. That order is what the stored histories (``tests/histories``)
+pin: change it only behind ``workflow.patched`` (docs/versioning.md). What a write
+comes to (failed, then written) goes back to the process as an input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -18,13 +20,23 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain.constants import Activities
     from domain.core.details import details
-    from domain.core.effects import Effect, LookUp, Patched, Pay, Step, Verify, Write
-    from domain.core.machine import Process
+    from domain.core.effects import (
+        Effect,
+        FlagStuck,
+        LookUp,
+        Patched,
+        Pay,
+        Step,
+        Unflag,
+        Verify,
+        Write,
+    )
+    from domain.core.inputs import Input, WriteFailed, WriteSucceeded
+    from domain.core.projection import view_of
     from domain.core.queries import current_approvers
     from domain.process import (
-        MarkStuckInput,
         PayoutOutput,
-        StuckState,
+        RequestState,
         TransitionBatch,
         TransitionRecord,
         VerifyProofOutput,
@@ -71,12 +83,19 @@ batches with a regular activity."""
 
 _R = TypeVar("_R")
 
+Feed = Callable[[Input], Awaitable[RequestState]]
+"""Hands an input to the process and answers the state it returns (the workflow's)."""
+
 
 class Effects:
-    """The Temporal side of one request's process."""
+    """The Temporal side of one request's process.
 
-    def __init__(self, process: Process) -> None:
-        self._process = process
+    Args:
+        feed: how what a write came to goes back to the process, as an input.
+    """
+
+    def __init__(self, feed: Feed) -> None:
+        self._feed = feed
         self.batched = False  # set at the start of the run: see ONE_WRITE
         self.local_writes = False  # likewise: see LOCAL_WRITES
         self._pending: list[TransitionRecord] = []
@@ -127,6 +146,11 @@ class Effects:
                 retry_policy=_RETRY,
                 summary=effect.summary,
             )
+        if isinstance(effect, FlagStuck):
+            return await self._flag_stuck(effect)
+        if isinstance(effect, Unflag):
+            workflow.upsert_search_attributes([sa.STUCK.value_set(False)])
+            return None
         raise AssertionError(f"unknown effect {effect!r}")
 
     async def _look_up(self, q: LookUp) -> Any:
@@ -155,22 +179,43 @@ class Effects:
             summary=q.summary,
         )
 
+    async def _flag_stuck(self, flag: FlagStuck) -> None:
+        stuck = flag.arg.stuck
+        workflow.logger.error(
+            "request %s is stuck after %d attempts: %s",
+            flag.arg.request_id,
+            stuck.attempts,
+            stuck.reason,
+        )
+        workflow.upsert_search_attributes([sa.STUCK.value_set(True)])
+        workflow.set_current_details(details(flag.state))
+        try:
+            await workflow.execute_activity(
+                Activities.MARK_STUCK,
+                flag.arg,
+                start_to_close_timeout=_ACTIVITY_TIMEOUT,
+                retry_policy=_FLAG_RETRY,
+                summary="flag: stuck",
+            )
+        except ActivityError:
+            pass  # the database is out of reach: the search attribute and the log say it
+
     # ------------------------------------------------------------ writing
 
     async def _record(self, write: Write) -> None:
         if not self.batched:
             record = TransitionRecord(
-                view=self._process.snapshot(), event=write.event, notices=write.notices
+                view=view_of(write.state, history=False), event=write.event, notices=write.notices
             )
             summary = f"record #{write.event.seq}: {write.event.kind}"
-            await self._write(Activities.RECORD_TRANSITION, record, summary)
+            await self._write(Activities.RECORD_TRANSITION, record, summary, write.state)
             return
-        # The read-model goes with the batch, as the process stands when it is written.
+        # The read-model goes with the batch, as the state stands when it is written.
         self._pending.append(TransitionRecord(event=write.event, notices=write.notices))
         if len(self._pending) >= _MAX_BATCH:
-            await self.flush()
+            await self.flush(write.state)
 
-    async def flush(self) -> None:
+    async def flush(self, state: RequestState) -> None:
         """Write the transitions recorded since the last flush: one activity, one transaction."""
         if not self._pending:
             return
@@ -178,17 +223,22 @@ class Effects:
         kinds = ", ".join(r.event.kind.value for r in batch)
         first, last = batch[0].event.seq, batch[-1].event.seq
         span = f"#{first}" if first == last else f"#{first}-{last}"
-        batch_of = TransitionBatch(records=batch, view=self._process.snapshot())
+        batch_of = TransitionBatch(records=batch, view=view_of(state, history=False))
         await self._write(
             Activities.RECORD_TRANSITIONS,
             batch_of,
             f"record {span}: {kinds}",
+            state,
             local=self.local_writes,
         )
 
-    async def _write(self, activity: str, arg: Any, summary: str, *, local: bool = False) -> None:
-        """Write transitions; while that fails, say so loudly and keep retrying."""
-        view = self._process.view
+    async def _write(
+        self, activity: str, arg: Any, summary: str, state: RequestState, *, local: bool = False
+    ) -> None:
+        """Write transitions; while that fails, say so loudly and keep retrying.
+
+        ``state`` is the one the transitions lead to: published once they are written.
+        """
         failures = 0
         while True:
             try:
@@ -204,67 +254,45 @@ class Effects:
             except (ActivityError, ApplicationError) as err:
                 # (A local activity's failure may arrive as its bare ApplicationError.)
                 failures += 1
-                await self._flag_stuck(err, failures, summary)
+                cause: BaseException = err
+                while cause.__cause__ is not None:
+                    cause = cause.__cause__
+                attempts = failures * (_RECORD_RETRY.maximum_attempts or 1)
+                failed = WriteFailed(f"{summary}: {cause}"[:1000], workflow.now(), attempts)
+                await self._feed(failed)
                 pause = min(_STUCK_RETRY_FIRST * 2 ** (failures - 1), _STUCK_RETRY_MAX)
                 await workflow.sleep(pause, summary=f"stuck, retrying: {summary}")
-        if view.stuck is not None:
-            workflow.logger.info("request %s is no longer stuck: %s written", view.id, summary)
-            view.stuck = None
-            workflow.upsert_search_attributes([sa.STUCK.value_set(False)])
-            self.publish()
-
-    async def _flag_stuck(self, err: BaseException, failures: int, summary: str) -> None:
-        view = self._process.view
-        cause: BaseException = err
-        while cause.__cause__ is not None:
-            cause = cause.__cause__
-        reason = f"{summary}: {cause}"[:1000]
-        attempts = failures * (_RECORD_RETRY.maximum_attempts or 1)
-        since = view.stuck.since if view.stuck else workflow.now()
-        view.stuck = StuckState(since=since, reason=reason, attempts=attempts)
-        workflow.logger.error(
-            "request %s is stuck after %d attempts: %s", view.id, attempts, reason
-        )
-        workflow.upsert_search_attributes([sa.STUCK.value_set(True)])
-        workflow.set_current_details(details(view))
-        try:
-            await workflow.execute_activity(
-                Activities.MARK_STUCK,
-                MarkStuckInput(request_id=view.id, stuck=view.stuck),
-                start_to_close_timeout=_ACTIVITY_TIMEOUT,
-                retry_policy=_FLAG_RETRY,
-                summary="flag: stuck",
-            )
-        except ActivityError:
-            pass  # the database is out of reach: the search attribute and the log say it
+        if failures:
+            workflow.logger.info("request %s is no longer stuck: %s written", state.id, summary)
+            await self._feed(WriteSucceeded())
+            self.publish(state)
 
     # --------------------------------------------------------- publishing
 
-    def publish(self) -> None:
+    def publish(self, s: RequestState) -> None:
         """Search attributes (only when they changed) and the UI's current details."""
-        v = self._process.view
-        v.current_approvers = current_approvers(v)
+        approvers = current_approvers(s)
         values = (
-            v.label,
-            tuple(v.current_approvers),
-            v.overdue,
-            float(v.amount) if v.amount is not None else None,
+            s.label,
+            tuple(approvers),
+            s.overdue,
+            float(s.amount) if s.amount is not None else None,
         )
         if values != self._last_search_attributes:
             self._last_search_attributes = values
             updates: list[SearchAttributeUpdate[Any]] = [
-                sa.REQUEST_STATUS.value_set(v.label),
-                sa.CURRENT_APPROVERS.value_set(list(v.current_approvers)),
-                sa.OVERDUE.value_set(v.overdue),
-                sa.REQUEST_TYPE.value_set(v.type),
-                sa.REQUESTER.value_set(v.requester),
+                sa.REQUEST_STATUS.value_set(s.label),
+                sa.CURRENT_APPROVERS.value_set(approvers),
+                sa.OVERDUE.value_set(s.overdue),
+                sa.REQUEST_TYPE.value_set(s.type),
+                sa.REQUESTER.value_set(s.requester),
             ]
-            if v.customer:
-                updates.append(sa.CUSTOMER_ID.value_set(v.customer))
-            if v.amount is not None:
-                updates.append(sa.AMOUNT.value_set(float(v.amount)))
+            if s.customer:
+                updates.append(sa.CUSTOMER_ID.value_set(s.customer))
+            if s.amount is not None:
+                updates.append(sa.AMOUNT.value_set(float(s.amount)))
             workflow.upsert_search_attributes(updates)
-        workflow.set_current_details(details(v))
+        workflow.set_current_details(details(s))
 
 
 __all__ = ["LOCAL_WRITES", "ONE_WRITE", "Effects"]

@@ -6,7 +6,7 @@ For administrators only: a delivery names people's addresses and the request.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
@@ -16,6 +16,7 @@ from api.errors import ApiError, not_found, responses
 from db.deliveries import list_deliveries, retry_delivery
 from db.directory import DirectoryUser
 from db.models import DeliveryRow, NotificationRow
+from domain.delivery import Channel, DeliveryStatus
 from domain.errors import ErrorCode
 
 router = APIRouter(prefix="/v1/admin/deliveries", tags=["admin"])
@@ -32,9 +33,9 @@ class Delivery(BaseModel):
     request_id: str | None
     recipient: str
     kind: str = Field(description="The notice kind (`assigned`, `reminder`, ...).")
-    channel: str = Field(description="`email`, `webhook`, `dingtalk`, `wecom` or `feishu`.")
+    channel: Channel
     target: str = Field(description="The address, webhook subscriber or robot.")
-    status: str = Field(description="`pending`, `sent`, `failed` or `skipped`.")
+    status: DeliveryStatus
     attempts: int
     last_error: str | None
     next_attempt_at: datetime
@@ -82,12 +83,12 @@ def _require_admin(user: DirectoryUser) -> None:
 async def deliveries(
     user: CurrentUser,
     session: SessionDep,
-    status: Literal["pending", "sent", "failed", "skipped"] | None = None,
+    status: DeliveryStatus | None = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DeliveryPage:
     _require_admin(user)
-    rows = await list_deliveries(session, status, limit + 1, before)
+    rows = await list_deliveries(session, status.value if status else None, limit + 1, before)
     more = len(rows) > limit
     rows = rows[:limit]
     return DeliveryPage(

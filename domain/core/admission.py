@@ -11,7 +11,7 @@ from domain.process import (
     TERMINAL,
     DecideInput,
     MilestoneInput,
-    ProcessState,
+    RequestState,
     ResubmitInput,
     Status,
     TransferInput,
@@ -20,9 +20,8 @@ from domain.process import (
 from domain.requests import validate_fields
 from domain.routing import Route, resolve_route
 
+from .inputs import Message
 from .queries import active_stage, open_milestone, step_round
-
-Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
 
 WITHDRAWABLE = (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING)
 
@@ -31,13 +30,13 @@ def _refuse(code: ErrorCode, message: str, **details: Any) -> DomainError:
     return DomainError(code, message, details)
 
 
-def check(view: ProcessState, policy: Policy, closed: bool, msg: Message) -> None:
+def check(view: RequestState, policy: Policy, msg: Message) -> None:
     """Refuse ``msg`` when it is not allowed now.
 
     Raises:
         DomainError: with the code the API maps to its status (409, 403, 422, 503).
     """
-    if closed or view.status in TERMINAL:
+    if view.finished or view.status in TERMINAL:
         raise _refuse(ErrorCode.INVALID_STATE, f"the request is {view.label}: no more actions")
     if view.stuck is not None:
         raise _refuse(
@@ -95,12 +94,12 @@ def check(view: ProcessState, policy: Policy, closed: bool, msg: Message) -> Non
             raise _refuse(ErrorCode.VALIDATION, "amount must be positive", field="amount")
 
 
-def _check_requester(view: ProcessState, actor: str, what: str) -> None:
+def _check_requester(view: RequestState, actor: str, what: str) -> None:
     if actor != view.requester:
         raise _refuse(ErrorCode.FORBIDDEN, f"only the requester may {what} this request")
 
 
-def check_may_decide(view: ProcessState, actor: str) -> None:
+def check_may_decide(view: RequestState, actor: str) -> None:
     """``actor`` may decide the active stage now (eligible, not decided yet)."""
     stage = active_stage(view)
     if stage is None or view.status != Status.IN_REVIEW:
@@ -132,7 +131,7 @@ def not_eligible_message(actor: str, stage_name: str, holders: list[str]) -> str
 
 
 def resubmitted(
-    view: ProcessState, policy: Policy, msg: ResubmitInput
+    view: RequestState, policy: Policy, msg: ResubmitInput
 ) -> tuple[Decimal | None, dict[str, Any], Route]:
     """The amount, fields and route a resubmission leads to.
 

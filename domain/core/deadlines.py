@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.policy import Policy
-from domain.process import DueKind, ProcessState, Status
+from domain.process import DueKind, RequestState, Status
 
 from .queries import active_stage, milestone_spec, open_milestone
 
@@ -32,7 +32,7 @@ class Deadline:
     kind: DeadlineKind
 
 
-def _summary(view: ProcessState, kind: DueKind, at: datetime, text: str) -> str:
+def _summary(view: RequestState, kind: DueKind, at: datetime, text: str) -> str:
     """The timer's summary; it says so when the instant was counted in working time."""
     note = view.working_time.get(kind)
     if note is None or note.at != at:
@@ -40,7 +40,7 @@ def _summary(view: ProcessState, kind: DueKind, at: datetime, text: str) -> str:
     return f"{text} ({note.span}{', provisional' if note.provisional else ''})"
 
 
-def next_deadline(view: ProcessState, policy: Policy, resolve_fired: bool) -> Deadline | None:
+def next_deadline(view: RequestState, policy: Policy) -> Deadline | None:
     """The earliest deadline of the state; the first listed wins a tie."""
     options: list[Deadline] = []
     if view.status == Status.IN_REVIEW:
@@ -48,7 +48,7 @@ def next_deadline(view: ProcessState, policy: Policy, resolve_fired: bool) -> De
         if stage is not None and stage.reply_due is not None:
             summary = _summary(view, "reply", stage.reply_due, f"reply due: {stage.key}")
             options.append(Deadline(stage.reply_due, summary, DeadlineKind.REPLY))
-        if view.resolve_due is not None and not resolve_fired:
+        if view.resolve_due is not None and not view.resolve_fired:
             summary = _summary(view, "resolve", view.resolve_due, "resolve due")
             options.append(Deadline(view.resolve_due, summary, DeadlineKind.RESOLVE))
     elif view.status == Status.RETURNED and view.resubmit_due is not None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.process import ProcessState, Status
+from domain.process import RequestState, Status
 
-from .queries import active_stage, open_milestone, outstanding
+from .queries import active_stage, current_approvers, open_milestone, outstanding
 
 
 def when(at: datetime | None) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC" if at is not None else "-"
 
 
-def details(view: ProcessState) -> str:
+def details(view: RequestState) -> str:
     """Where the request stands, who it waits on and until when."""
     v = view
     lines = [f"**{v.title}** · {v.type} v{v.policy_version} · by {v.requester}"]
@@ -27,7 +27,7 @@ def details(view: ProcessState) -> str:
     if v.status == Status.IN_REVIEW and stage is not None:
         lines.append(
             f"In review at stage {stage.index + 1}/{len(v.stages)}: *{stage.name}*; "
-            f"waiting on {', '.join(v.current_approvers) or 'nobody (unassigned)'}"
+            f"waiting on {', '.join(current_approvers(v)) or 'nobody (unassigned)'}"
         )
         if stage.reply_due:
             lines.append(f"Reply due {when(stage.reply_due)}")

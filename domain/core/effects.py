@@ -1,9 +1,10 @@
 """What the process asks the world to do, as data.
 
-A step of the process (:mod:`domain.core.machine`) is a generator: it yields
-one effect at a time and is resumed with the effect's result. The workflow
-carries effects out with Temporal (activities, local activities); a test
-carries them out with plain functions. So the rules never touch a server, a
+A step of the process (:mod:`domain.core.machine`) is a generator over immutable
+state: it yields one effect at a time, is sent the effect's result (an input to
+the process like any other) and returns the next state. The workflow carries
+effects out with Temporal (activities, local activities, search attributes); a
+test carries them out with plain functions. So the rules never touch a server, a
 database or a clock, and the order of effects is the order of the workflow's
 commands, which the stored histories pin.
 """
@@ -16,21 +17,29 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from domain.process import HistoryEvent, Notice, PayoutInput, VerifyProofInput
+from domain.process import (
+    HistoryEvent,
+    MarkStuckInput,
+    Notice,
+    PayoutInput,
+    RequestState,
+    VerifyProofInput,
+)
 
 R = TypeVar("R")
 
 
 @dataclass(frozen=True)
 class Write:
-    """Persist one transition: its audit event and notices, and the read-model as the
-    process stands (:meth:`~domain.core.machine.Process.snapshot`). Result: None.
+    """Persist one transition: its audit event and notices. Result: None.
 
-    The snapshot is taken when the write is carried out, so a write deferred to the
-    end of a step shows the state at the end of the step."""
+    ``state`` is the state right after the transition: a write carried out at once
+    sends its projection as the read-model; writes batched until the step ends send
+    the state the step returned."""
 
     event: HistoryEvent
     notices: list[Notice]
+    state: RequestState
 
 
 @dataclass(frozen=True)
@@ -71,10 +80,37 @@ class Patched:
     change: str
 
 
-Effect = Write | LookUp | Verify | Pay | Patched
+@dataclass(frozen=True)
+class FlagStuck:
+    """Say loudly that transitions cannot be written (search attribute, read-model
+    flag, an ERROR log). Result: None, whether or not the flag could be stored."""
+
+    arg: MarkStuckInput
+    state: RequestState
+    """The state as flagged (the Temporal UI's current details show it)."""
+
+
+@dataclass(frozen=True)
+class Unflag:
+    """The transitions are written again: clear the stuck search attribute. Result: None."""
+
+    request_id: str
+
+
+Effect = Write | LookUp | Verify | Pay | Patched | FlagStuck | Unflag
 
 Step = Generator[Effect, Any, R]
 """A step of the process: yields effects, is sent their results, returns ``R``."""
 
 
-__all__ = ["Effect", "LookUp", "Patched", "Pay", "Step", "Verify", "Write"]
+__all__ = [
+    "Effect",
+    "FlagStuck",
+    "LookUp",
+    "Patched",
+    "Pay",
+    "Step",
+    "Unflag",
+    "Verify",
+    "Write",
+]

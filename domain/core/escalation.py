@@ -2,64 +2,77 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from domain.process import Actor, Slot
+from domain.process import Actor, Slot, Via
 
 
 def escalate(
-    waiting: list[Slot], next_up: dict[str, list[str]], requester: str, now: datetime
-) -> list[str]:
+    waiting: Sequence[Slot], next_up: dict[str, list[str]], requester: str, now: datetime
+) -> tuple[list[Slot], list[str]]:
     """Make the people one level up from each slot's frontier eligible on it.
 
     ``next_up`` maps a user to the people above them. The requester never
     becomes eligible. Each slot's frontier moves up to the people found, so the
-    next escalation starts from there. Returns who was added, sorted.
+    next escalation starts from there. Returns the slots as they become, in the
+    order given, and who was added, sorted.
     """
     added: set[str] = set()
+    slots: list[Slot] = []
     for slot in waiting:
+        actors = list(slot.actors)
         new_frontier: list[str] = []
         for user in slot.escalation_frontier or list(next_up):
             for boss in next_up.get(user, []):
                 if boss == requester:
                     continue
-                if not slot.may_act(boss):
-                    slot.actors.append(Actor(user=boss, via="escalation", since=now))
+                if not any(a.user == boss for a in actors):
+                    actors.append(Actor(user=boss, via=Via.ESCALATION, since=now))
                     added.add(boss)
                 if boss not in new_frontier:
                     new_frontier.append(boss)
-        if new_frontier:
-            slot.escalation_frontier = new_frontier
-    return sorted(added)
+        frontier = tuple(new_frontier) if new_frontier else slot.escalation_frontier
+        slots.append(
+            slot.model_copy(update={"actors": tuple(actors), "escalation_frontier": frontier})
+        )
+    return slots, sorted(added)
 
 
 def hand_over(
-    waiting: list[Slot],
+    waiting: Sequence[Slot],
     gone: set[str],
     next_up: dict[str, list[str]],
     requester: str,
     now: datetime,
-) -> list[str]:
+) -> tuple[list[Slot], list[str]]:
     """Take ``gone`` off the slots and make the people above them eligible instead.
 
-    Returns who was added, sorted. A slot whose holders all left and who have
-    nobody above stays without actors (the caller records it as unassigned).
+    Returns the slots as they become, in the order given, and who was added,
+    sorted. A slot whose holders all left and who have nobody above stays without
+    actors (the caller records it as unassigned).
     """
     added: set[str] = set()
+    slots: list[Slot] = []
     for slot in waiting:
         left = [a for a in slot.actors if a.user in gone]
         if not left:
+            slots.append(slot)
             continue
-        slot.actors = [a for a in slot.actors if a.user not in gone]
+        actors = [a for a in slot.actors if a.user not in gone]
         frontier = [u for u in slot.escalation_frontier if u not in gone]
         for actor in left:
             for boss in next_up.get(actor.user, []):
                 if boss == requester or boss in gone:
                     continue
-                if not slot.may_act(boss):
-                    slot.actors.append(Actor(user=boss, via="reassignment", since=now))
+                if not any(a.user == boss for a in actors):
+                    actors.append(Actor(user=boss, via=Via.REASSIGNMENT, since=now))
                     added.add(boss)
                 if boss not in frontier:
                     frontier.append(boss)
-        slot.escalation_frontier = frontier
-    return sorted(added)
+        slots.append(
+            slot.model_copy(
+                update={"actors": tuple(actors), "escalation_frontier": tuple(frontier)}
+            )
+        )
+    return slots, sorted(added)

@@ -1,66 +1,66 @@
 """The approval process as a state machine: (state, input) → (state, effects).
 
-:class:`Process` holds the internal state of one request. Its inputs are a
-message (decide, transfer, resubmit, withdraw, milestone), a hint that the
-directory changed, or a deadline; each input is a :data:`~domain.core.effects.Step`
-that yields effects as data (write this transition, ask the directory, check
-this proof, pay out) and is resumed with their results. Nothing here imports
-Temporal, a database or the clock (the clock is a function passed in), so every
-rule runs in a unit test in microseconds, and the workflow is a shell that feeds
-inputs in and carries effects out.
+The state is a value (:class:`~domain.process.RequestState`); an input
+(:mod:`domain.core.inputs`) is a message, a deadline, a hint that the directory
+changed, or what became of a write. :func:`transition` is the one entry: it
+dispatches the input to its step, a generator that yields effects as data (write
+this transition, ask the directory, check this proof, pay out), is sent their
+results, and returns the next state. Nothing here imports Temporal, a database or
+the clock (the clock is a function in the :class:`~domain.core.steps.Context`),
+so every rule runs in a unit test in microseconds, and the workflow is a shell
+that feeds inputs in, carries effects out and keeps the state the core returns.
 
 The rules themselves live in :mod:`domain.core.review` (the stages) and
-:mod:`domain.core.aftercare` (what follows an approval); this module keeps the
-state, the admission of messages and the bookkeeping every transition shares.
+:mod:`domain.core.aftercare` (what follows an approval); :mod:`domain.core.admission`
+says which messages are allowed; people see the state through
+:func:`domain.core.projection.view_of`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
+from dataclasses import dataclass
+from datetime import datetime
 
 from domain import signing
-from domain.constants import Activities, Updates
-from domain.durations import Span
+from domain.constants import Updates
 from domain.errors import DomainError, ErrorCode
-from domain.policy import ApproverSpec, Policy, StageMode
+from domain.policy import Policy
 from domain.process import (
-    SYSTEM,
     AppliedUpdate,
     ApprovalInput,
     Carried,
     DecideInput,
-    DirectoryChangedInput,
-    DueKind,
-    DueNote,
     EventKind,
-    HistoryEvent,
+    MarkStuckInput,
     MilestoneInput,
-    Notice,
-    ProcessState,
-    RequestView,
-    ResolveAssigneesInput,
-    ResolveAssigneesOutput,
+    RequestState,
     ResubmitInput,
-    Slot,
     Status,
+    StuckState,
     TransferInput,
     VerifyProofInput,
     VerifyProofOutput,
     WithdrawInput,
     stages_of,
 )
-from domain.working_time import Due, DueInput, clock_start
 
 from . import admission, aftercare, review
 from .deadlines import Deadline, DeadlineKind, next_deadline
-from .effects import LookUp, Step, Verify, Write
-from .queries import current_approvers
-
-Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
+from .effects import FlagStuck, Step, Unflag, Verify
+from .inputs import (
+    DeadlineReached,
+    DirectoryChanged,
+    Handle,
+    Input,
+    Message,
+    Submit,
+    Unreadable,
+    WriteFailed,
+    WriteSucceeded,
+)
+from .queries import handled
+from .steps import Context, put, record
 
 MESSAGE_NAMES: dict[type, str] = {
     DecideInput: Updates.DECIDE,
@@ -71,19 +71,6 @@ MESSAGE_NAMES: dict[type, str] = {
 }
 """The name a message's proof is signed for: the update's, for its signal too."""
 
-OUTCOMES = frozenset(
-    {
-        EventKind.REQUEST_APPROVED,
-        EventKind.REJECTED,
-        EventKind.WITHDRAWN,
-        EventKind.LAPSED,
-        EventKind.EXPIRED,
-        EventKind.COMPLETED,
-        EventKind.SETTLED,
-    }
-)
-"""Transitions the people copied (CC) are told of."""
-
 MAX_NONCES = 2000
 UNKNOWN_SENDER = "(unreadable)"
 """The actor of an ignored signal whose payload could not be read (not a valid user id)."""
@@ -91,222 +78,157 @@ MAX_APPLIED = 500
 """Update ids remembered across continue-as-new (the most recent ones)."""
 KEEP_EVENTS_ON_CONTINUE = 50
 
-_R = TypeVar("_R", bound=BaseModel)
+CLOSED = "the request is closed"
 
 
-class Process:
-    """One request's process state and the steps that change it.
+@dataclass(frozen=True)
+class Outcome:
+    """The state after an input, and why the input was refused (None: it was not)."""
 
-    Args:
-        inp: the workflow's input: the request, its policy snapshot and route,
-            and (after continue-as-new) the state carried over.
-        clock: the current instant; the workflow passes ``workflow.now``.
+    state: RequestState
+    refusal: DomainError | None = None
+
+
+# ------------------------------------------------------------------ the state
+
+
+def start(inp: ApprovalInput, now: datetime) -> RequestState:
+    """The state a run starts from: the one carried over, or a request just submitted."""
+    if inp.carried is not None:
+        return inp.carried.state
+    return RequestState(
+        id=inp.request_id,
+        type=inp.policy.type,
+        title=inp.title,
+        requester=inp.requester,
+        customer=inp.customer,
+        amount=inp.amount,
+        fields=inp.fields,
+        comment=inp.comment,
+        policy_type=inp.policy.type,
+        policy_version=inp.policy.version,
+        status=Status.IN_REVIEW,
+        stages=stages_of(inp.route),
+        submitted_at=now,
+    )
+
+
+def carry(inp: ApprovalInput, s: RequestState) -> ApprovalInput:
+    """The input of the next run (continue-as-new): the state, a short history."""
+    kept = put(s, history=s.history[-KEEP_EVENTS_ON_CONTINUE:], continue_requested=False)
+    return inp.model_copy(update={"carried": Carried(state=kept)})
+
+
+def deadline(s: RequestState, policy: Policy) -> Deadline | None:
+    """The earliest deadline of the state (timers as data); None once closed."""
+    return None if s.finished else next_deadline(s, policy)
+
+
+def check(s: RequestState, policy: Policy, msg: Message, update_id: str | None = None) -> None:
+    """Refuse ``msg`` when it is not allowed now (an update's validator).
+
+    An update id handled before is let through: it is answered as it was then.
+
+    Raises:
+        DomainError: with the code the API maps to its status.
     """
+    if update_id is not None and handled(s, update_id) is not None:
+        return
+    admission.check(s, policy, msg)
 
-    def __init__(self, inp: ApprovalInput, clock: Callable[[], datetime]) -> None:
-        self.input = inp
-        self.policy: Policy = inp.policy
-        self.now = clock
-        self.finished = False
-        self.continue_requested = False
-        self.operator: str | None = None  # who vouches for the message in hand (operators)
-        self.nonces: dict[str, datetime] = {}
-        self.applied: dict[str, AppliedUpdate] = {}
-        if inp.carried is not None:
-            self.view = inp.carried.view
-            self.seq = inp.carried.seq
-            self.resolve_fired = inp.carried.resolve_fired
-            self.nonces = dict(inp.carried.nonces)
-            self.applied = dict(inp.carried.applied)
-            self.resumed = True
-        else:
-            self.view = ProcessState(
-                id=inp.request_id,
-                type=inp.policy.type,
-                title=inp.title,
-                requester=inp.requester,
-                customer=inp.customer,
-                amount=inp.amount,
-                fields=inp.fields,
-                comment=inp.comment,
-                policy_type=inp.policy.type,
-                policy_version=inp.policy.version,
-                status=Status.IN_REVIEW,
-                stages=stages_of(inp.route),
-                milestones=[],
-                submitted_at=clock(),
-            )
-            self.seq = 0
-            self.resolve_fired = False
-            self.resumed = False
 
-    # ------------------------------------------------------------ inputs
+# -------------------------------------------------------------- the one entry
 
-    def submit(self) -> Step[None]:
-        """The request arrives: record it, copy people in, open the first stage."""
-        yield from review.submit(self)
 
-    def check(self, msg: Message) -> None:
-        """Refuse ``msg`` when it is not allowed now.
+def transition(ctx: Context, s: RequestState, inp: Input) -> Step[Outcome]:
+    """Apply one input to ``s``: the effects it takes, then the next state."""
+    if isinstance(inp, Submit):
+        return Outcome((yield from review.submit(ctx, s)))
+    if isinstance(inp, Handle):
+        return (yield from _handle(ctx, s, inp))
+    if isinstance(inp, DeadlineReached):
+        return Outcome((yield from _DEADLINES[inp.kind](ctx, s)))
+    if isinstance(inp, WriteFailed | WriteSucceeded):
+        return Outcome((yield from _written(s, inp)))
+    if s.finished:
+        return Outcome(s, DomainError(ErrorCode.INVALID_STATE, CLOSED))
+    if isinstance(inp, DirectoryChanged):
+        # Someone may have left: the directory itself says who (the hint proves nothing).
+        return Outcome((yield from review.reassign_departed(ctx, s)))
+    return Outcome((yield from _ignore_unreadable(ctx, s, inp)))
 
-        Raises:
-            DomainError: with the code the API maps to its status.
-        """
-        admission.check(self.view, self.policy, self.finished, msg)
 
-    def handle(self, msg: Message, from_signal: bool) -> Step[DomainError | None]:
-        """Admit and apply one message; returns the refusal, if any.
+_DEADLINES: dict[DeadlineKind, Callable[[Context, RequestState], Step[RequestState]]] = {
+    DeadlineKind.REPLY: review.on_reply_due,
+    DeadlineKind.RESOLVE: review.on_resolve_due,
+    DeadlineKind.RESUBMIT: review.on_resubmit_due,
+    DeadlineKind.PAYOUT_WINDOW: aftercare.on_payout_window,
+    DeadlineKind.REVIEW: review.on_review_due,
+    DeadlineKind.WATCH_STEP: aftercare.on_watch_step,
+    DeadlineKind.WATCH_REVIEW: review.on_watch_review,
+    DeadlineKind.MILESTONE_REMINDER: aftercare.on_milestone_reminder,
+    DeadlineKind.MILESTONE_DUE: aftercare.on_milestone_due,
+}
 
-        A refused signal is recorded as ``ignored`` (nobody waits for its
-        answer); a refused update's caller gets the refusal. A message nobody
-        vouches for is recorded either way.
-        """
-        try:
-            self.check(msg)
-        except DomainError as err:
-            if from_signal:
-                yield from self.ignore(msg, err, from_signal)
-            return err
-        unproven = yield from self._unproven(msg)
+
+# ---------------------------------------------------------------- messages
+
+
+def _handle(ctx: Context, s: RequestState, inp: Handle) -> Step[Outcome]:
+    """Admit and apply one message; an update's outcome is remembered under its id.
+
+    A refused signal is recorded as ``ignored`` (nobody waits for its answer); a
+    refused update's caller gets the refusal. A message nobody vouches for is
+    recorded either way.
+    """
+    msg = inp.message
+    refusal = _admission(s, ctx.policy, msg)
+    if refusal is not None:
+        if inp.from_signal:
+            s = yield from _ignore(ctx, s, msg, refusal, inp.from_signal)
+    else:
+        s, unproven = yield from _unproven(ctx, s, msg)
         if unproven is not None:
             refusal = DomainError(ErrorCode.UNAUTHENTICATED, unproven)
-            yield from self.ignore(msg, refusal, from_signal)
-            return refusal
-        self.operator = msg.proof.operator if msg.proof and msg.proof.by == "operator" else None
-        try:
-            yield from review.apply(self, msg)
-        finally:
-            self.operator = None
-        return None
+            s = yield from _ignore(ctx, s, msg, refusal, inp.from_signal)
+        else:
+            operator = msg.proof.operator if msg.proof and msg.proof.by == "operator" else None
+            s = yield from _apply(ctx, s, msg, operator)
+    if inp.update_id is not None:
+        s = remember(s, inp.update_id, refusal, ctx.now())
+    return Outcome(s, refusal)
 
-    def refuse_closed(self, msg: Message, from_signal: bool) -> Step[DomainError]:
-        """A message that arrived after the request closed."""
-        err = DomainError(ErrorCode.INVALID_STATE, "the request is closed")
-        if from_signal:
-            yield from self.ignore(msg, err, from_signal)
+
+def _admission(s: RequestState, policy: Policy, msg: Message) -> DomainError | None:
+    if s.finished:
+        return DomainError(ErrorCode.INVALID_STATE, CLOSED)
+    try:
+        admission.check(s, policy, msg)
+    except DomainError as err:
         return err
+    return None
 
-    def directory_changed(self, hint: DirectoryChangedInput) -> Step[None]:
-        """Someone may have left: the directory itself says who (the hint proves nothing)."""
-        if not self.finished:
-            yield from review.reassign_departed(self)
 
-    def next_deadline(self) -> Deadline | None:
-        """The earliest deadline of the current state (timers as data)."""
-        return next_deadline(self.view, self.policy, self.resolve_fired)
+def _apply(ctx: Context, s: RequestState, msg: Message, operator: str | None) -> Step[RequestState]:
+    if isinstance(msg, DecideInput):
+        return (yield from review.decide(ctx, s, msg, operator))
+    if isinstance(msg, TransferInput):
+        return (yield from review.transfer(ctx, s, msg, operator))
+    if isinstance(msg, ResubmitInput):
+        return (yield from review.resubmit(ctx, s, msg, operator))
+    if isinstance(msg, WithdrawInput):
+        return (yield from review.withdraw(ctx, s, msg, operator))
+    return (yield from aftercare.record_milestone(ctx, s, msg, operator))
 
-    def on_deadline(self, kind: DeadlineKind) -> Step[None]:
-        """A deadline of :meth:`next_deadline` has come."""
-        handlers: dict[DeadlineKind, Callable[[Process], Step[None]]] = {
-            DeadlineKind.REPLY: review.on_reply_due,
-            DeadlineKind.RESOLVE: review.on_resolve_due,
-            DeadlineKind.RESUBMIT: review.on_resubmit_due,
-            DeadlineKind.PAYOUT_WINDOW: aftercare.on_payout_window,
-            DeadlineKind.REVIEW: aftercare.on_review_due,
-            DeadlineKind.WATCH_STEP: aftercare.on_watch_step,
-            DeadlineKind.WATCH_REVIEW: aftercare.on_watch_review,
-            DeadlineKind.MILESTONE_REMINDER: aftercare.on_milestone_reminder,
-            DeadlineKind.MILESTONE_DUE: aftercare.on_milestone_due,
-        }
-        yield from handlers[kind](self)
 
-    def carry(self) -> ApprovalInput:
-        """The input of the next run (continue-as-new): the state, a short history."""
-        view = self.view.model_copy(
-            update={"history": self.view.history[-KEEP_EVENTS_ON_CONTINUE:]}
-        )
-        return self.input.model_copy(
-            update={
-                "carried": Carried(
-                    view=view,
-                    seq=self.seq,
-                    resolve_fired=self.resolve_fired,
-                    nonces=self.nonces,
-                    applied=self.applied,
-                )
-            }
-        )
-
-    def handled(self, update_id: str) -> AppliedUpdate | None:
-        """How the update with this id ended, if this process (any run) handled it."""
-        return self.applied.get(update_id)
-
-    def remember(self, update_id: str, refusal: DomainError | None) -> None:
-        """Record how an update ended, so that the same id is answered alike later."""
-        self.applied.pop(update_id, None)  # the latest outcome goes last
-        self.applied[update_id] = AppliedUpdate(
-            at=self.now(),
-            code=refusal.code.value if refusal is not None else None,
-            message=refusal.message if refusal is not None else None,
-        )
-        if len(self.applied) > MAX_APPLIED:
-            # dicts keep insertion order: the oldest go first.
-            for stale in list(self.applied)[: len(self.applied) - MAX_APPLIED]:
-                del self.applied[stale]
-
-    # ------------------------------------------------------- bookkeeping
-
-    def close(self, status: Status) -> None:
-        self.view.status = status
-        self.view.closed_at = self.now()
-        self.finished = True
-
-    def notice(self, recipient: str, template: str, **payload: Any) -> Notice:
-        """A notice for the next transition; :meth:`record` gives it its dedupe key."""
-        return Notice(
-            recipient=recipient,
-            template=template,
-            payload={"request_id": self.view.id, "title": self.view.title, **payload},
-            dedupe_key="",
-        )
-
-    def record(
-        self,
-        kind: EventKind,
-        actor: str,
-        comment: str | None,
-        data: dict[str, Any] | None = None,
-        *,
-        notices: list[Notice] | None = None,
-        on_behalf_of: str | None = None,
-    ) -> Step[None]:
-        """One transition: the audit event, its notices and the state after it, written."""
-        if self.operator is not None and actor != SYSTEM:
-            data = {**(data or {}), "operator": self.operator}
-        if kind in OUTCOMES and self.view.cc:
-            notices = [
-                *(notices or []),
-                *(self.notice(u, "cc_outcome", outcome=kind.value) for u in self.view.cc),
-            ]
-        self.seq += 1
-        # Keyed by the transition's sequence number: unique per transition, and
-        # stable across retries of its activity.
-        keyed = [
-            n.model_copy(
-                update={"dedupe_key": f"{self.view.id}:{self.seq}:{n.template}:{n.recipient}"}
-            )
-            for n in notices or []
-        ]
-        self.view.current_approvers = current_approvers(self.view)
-        event = HistoryEvent(
-            seq=self.seq,
-            at=self.now(),
-            kind=kind,
-            actor=actor,
-            on_behalf_of=on_behalf_of,
-            comment=comment,
-            data=data or {},
-        )
-        self.view.history.append(event)
-        yield Write(event, keyed)
-
-    def snapshot(self) -> RequestView:
-        """The read-model as the process stands: the public view, without history."""
-        return self.view.public(history=False)
-
-    def ignore(self, msg: Message, err: DomainError, from_signal: bool) -> Step[None]:
-        """Record a refused message: who tried what, and why it was refused."""
-        yield from self.record(
+def _ignore(
+    ctx: Context, s: RequestState, msg: Message, err: DomainError, from_signal: bool
+) -> Step[RequestState]:
+    """Record a refused message: who tried what, and why it was refused."""
+    return (
+        yield from record(
+            ctx,
+            s,
             EventKind.IGNORED,
             actor=msg.actor,
             comment=msg.comment,
@@ -316,117 +238,97 @@ class Process:
                 "code": err.code.value,
             },
         )
+    )
 
-    def ignore_unreadable(self, signal: str, problem: str) -> Step[None]:
-        """Record a signal whose payload could not be read: nobody is named, nothing changes.
 
-        Its sender is unknown (the actor is part of what could not be read), so the row
-        names :data:`UNKNOWN_SENDER`, which no directory user can be.
-        """
-        if self.finished:
-            return
-        yield from self.record(
+def _ignore_unreadable(ctx: Context, s: RequestState, inp: Unreadable) -> Step[RequestState]:
+    """Record a signal whose payload could not be read: nobody is named, nothing changes.
+
+    Its sender is unknown (the actor is part of what could not be read), so the row
+    names :data:`UNKNOWN_SENDER`, which no directory user can be.
+    """
+    return (
+        yield from record(
+            ctx,
+            s,
             EventKind.IGNORED,
             actor=UNKNOWN_SENDER,
             comment=None,
-            data={"signal": signal, "reason": problem, "code": ErrorCode.VALIDATION.value},
+            data={
+                "signal": inp.signal,
+                "reason": inp.problem,
+                "code": ErrorCode.VALIDATION.value,
+            },
         )
+    )
 
-    def look_up(
-        self, activity: str, arg: BaseModel, result_type: type[_R], summary: str
-    ) -> Step[_R]:
-        out = yield LookUp(activity, arg, result_type, summary)
-        assert isinstance(out, result_type)
-        return out
 
-    def resolve_slots(
-        self, key: str, mode: StageMode, approvers: tuple[ApproverSpec, ...], summary: str
-    ) -> Step[list[Slot]]:
-        """Who the directory names for ``approvers`` now (the requester never among them)."""
-        out = yield from self.look_up(
-            Activities.RESOLVE_ASSIGNEES,
-            ResolveAssigneesInput(
-                request_id=self.view.id,
-                requester=self.view.requester,
-                stage_key=key,
-                mode=mode,
-                approvers=approvers,
-                at=self.now(),
-            ),
-            ResolveAssigneesOutput,
-            summary,
+def remember(
+    s: RequestState, update_id: str, refusal: DomainError | None, at: datetime
+) -> RequestState:
+    """``s`` remembering how an update ended, so that the same id is answered alike later."""
+    applied = {k: v for k, v in s.applied.items() if k != update_id}  # the latest goes last
+    applied[update_id] = AppliedUpdate(
+        at=at,
+        code=refusal.code.value if refusal is not None else None,
+        message=refusal.message if refusal is not None else None,
+    )
+    # dicts keep insertion order: the oldest go first.
+    return put(s, applied=dict(list(applied.items())[-MAX_APPLIED:]))
+
+
+# ---------------------------------------------------------------- identity
+
+
+def _unproven(ctx: Context, s: RequestState, msg: Message) -> Step[tuple[RequestState, str | None]]:
+    """Why nobody vouches for ``msg.actor`` (None when a valid, fresh proof does), and
+    ``s`` with that proof's nonce spent."""
+    proof = msg.proof
+    if proof is not None and proof.nonce in s.nonces:
+        return s, "the message's proof was already used"
+    out = yield Verify(
+        VerifyProofInput(
+            request_id=s.id,
+            message=MESSAGE_NAMES[type(msg)],
+            payload=signing.payload_of(msg),
+            proof=proof,
         )
-        return out.slots
-
-    def due(self, kind: DueKind, start: datetime, span: timedelta) -> Step[datetime]:
-        """When a deadline of ``span`` from ``start`` falls.
-
-        Calendar time is plain arithmetic (no effect, so no command: the histories of
-        calendar-time requests are unchanged). Working time is asked of the business
-        calendar through a look-up whose answer the history records, so a calendar
-        updated later never changes this request's replay; the note says how it was
-        counted (and whether provisionally) for the API, the inbox and the notices.
-        """
-        if not (isinstance(span, Span) and span.working):
-            self.view.working_time.pop(kind, None)
-            return start + span
-        out = yield from self.look_up(
-            Activities.DUE_AT,
-            DueInput(start=clock_start(start, span), span=span),
-            Due,
-            f"{kind} due: {span.describe()}",
-        )
-        self.view.working_time[kind] = DueNote(
-            at=out.at, span=span.describe(), provisional=out.provisional
-        )
-        return out.at
-
-    def due_facts(self, kind: DueKind, at: datetime | None) -> dict[str, Any]:
-        """What a notice says of a deadline: its instant and how it was counted."""
-        if at is None:
-            return {}
-        note = self.view.working_time.get(kind)
-        if note is None or note.at != at:
-            return {"due": at.isoformat()}
-        return {"due": at.isoformat(), "working_time": note.span, "provisional": note.provisional}
-
-    def people(self, key: str, approvers: tuple[ApproverSpec, ...]) -> Step[list[str]]:
-        """Everyone ``approvers`` names today; the requester only where named as such."""
-        v = self.view
-        named = {v.requester} if any(a.requester for a in approvers) else set()
-        others = tuple(a for a in approvers if not a.requester)
-        if not others:
-            return sorted(named)
-        slots = yield from self.resolve_slots(key, StageMode.ANY, others, f"who is {key}")
-        return sorted(named | {a.user for s in slots for a in s.actors})
-
-    # ---------------------------------------------------------- identity
-
-    def _unproven(self, msg: Message) -> Step[str | None]:
-        """Why nobody vouches for ``msg.actor``, or None when a valid, fresh proof does."""
-        proof = msg.proof
-        if proof is not None and proof.nonce in self.nonces:
-            return "the message's proof was already used"
-        out = yield Verify(
-            VerifyProofInput(
-                request_id=self.view.id,
-                message=MESSAGE_NAMES[type(msg)],
-                payload=signing.payload_of(msg),
-                proof=proof,
-            )
-        )
-        assert isinstance(out, VerifyProofOutput)
-        if out.reason is None and proof is not None:
-            self._remember_nonce(proof.nonce, proof.issued_at)
-        return out.reason
-
-    def _remember_nonce(self, nonce: str, issued_at: datetime) -> None:
-        horizon = self.now() - signing.MAX_AGE - signing.CLOCK_SKEW
-        kept = {n: at for n, at in self.nonces.items() if at >= horizon}
-        kept[nonce] = issued_at
+    )
+    assert isinstance(out, VerifyProofOutput)
+    if out.reason is None and proof is not None:
+        horizon = ctx.now() - signing.MAX_AGE - signing.CLOCK_SKEW
+        kept = {n: at for n, at in s.nonces.items() if at >= horizon}
+        kept[proof.nonce] = proof.issued_at
         # Bounded: the oldest go first (their proofs expire first anyway).
-        newest = sorted(kept.items(), key=lambda item: item[1])[-MAX_NONCES:]
-        self.nonces = dict(newest)
+        s = put(s, nonces=dict(sorted(kept.items(), key=lambda item: item[1])[-MAX_NONCES:]))
+    return s, out.reason
 
 
-__all__ = ["MESSAGE_NAMES", "Message", "Process"]
+# ------------------------------------------------------------------ writes
+
+
+def _written(s: RequestState, inp: WriteFailed | WriteSucceeded) -> Step[RequestState]:
+    """A write failed (the request is stuck until one succeeds), or succeeded."""
+    if isinstance(inp, WriteSucceeded):
+        if s.stuck is None:
+            return s
+        s = put(s, stuck=None)
+        yield Unflag(s.id)
+        return s
+    since = s.stuck.since if s.stuck is not None else inp.at
+    stuck = StuckState(since=since, reason=inp.reason, attempts=inp.attempts)
+    s = put(s, stuck=stuck)
+    yield FlagStuck(MarkStuckInput(request_id=s.id, stuck=stuck), s)
+    return s
+
+
+__all__ = [
+    "MESSAGE_NAMES",
+    "Outcome",
+    "carry",
+    "check",
+    "deadline",
+    "remember",
+    "start",
+    "transition",
+]

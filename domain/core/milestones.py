@@ -6,13 +6,13 @@ from decimal import Decimal
 
 from domain.conditions import evaluate
 from domain.policy import MilestoneSpec
-from domain.process import MilestoneState, ProcessState
+from domain.process import MilestoneState, RequestState
 from domain.requests import condition_values
 
 from .queries import money
 
 
-def milestone_state(spec: MilestoneSpec, view: ProcessState) -> MilestoneState:
+def milestone_state(spec: MilestoneSpec, view: RequestState) -> MilestoneState:
     """A pending milestone with its required amount: fixed, from a field, or a percentage."""
     required: Decimal | None = None
     if spec.amount is not None:

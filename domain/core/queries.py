@@ -7,9 +7,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from domain.policy import MilestoneSpec, Policy, StageMode
 from domain.process import (
+    AppliedUpdate,
     MilestoneState,
     MilestoneStatus,
-    ProcessState,
+    RequestState,
     StageState,
     StageStatus,
     Status,
@@ -21,7 +22,7 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def active_stage(view: ProcessState) -> StageState | None:
+def active_stage(view: RequestState) -> StageState | None:
     """The stage waiting for decisions, if any."""
     i = view.stage_index
     if i is None or i >= len(view.stages):
@@ -30,7 +31,7 @@ def active_stage(view: ProcessState) -> StageState | None:
     return stage if stage.status is StageStatus.ACTIVE else None
 
 
-def open_milestone(view: ProcessState) -> MilestoneState | None:
+def open_milestone(view: RequestState) -> MilestoneState | None:
     return next((m for m in view.milestones if m.status is MilestoneStatus.OPEN), None)
 
 
@@ -38,7 +39,7 @@ def milestone_spec(policy: Policy, milestone: MilestoneState) -> MilestoneSpec:
     return next(s for s in policy.milestones if s.name == milestone.name)
 
 
-def current_approvers(view: ProcessState) -> list[str]:
+def current_approvers(view: RequestState) -> list[str]:
     """Who may decide now: everyone on an undecided slot of the active stage."""
     stage = active_stage(view)
     if stage is None or view.status != Status.IN_REVIEW:
@@ -46,7 +47,7 @@ def current_approvers(view: ProcessState) -> list[str]:
     return sorted({a.user for s in stage.slots if s.decision is None for a in s.actors})
 
 
-def step_round(view: ProcessState, user: str) -> datetime | None:
+def step_round(view: RequestState, user: str) -> datetime | None:
     """The round of ``user``'s step on the active stage: when they became eligible on it.
 
     The earliest ``since`` of their entries on its undecided slots, so an escalation
@@ -70,7 +71,12 @@ def stage_complete(stage: StageState) -> bool:
     return all(s.decision == "approve" for s in stage.slots)
 
 
-def outstanding(view: ProcessState) -> Decimal | None:
+def handled(state: RequestState, update_id: str) -> AppliedUpdate | None:
+    """How the update with this id ended, if this request's process (any run) handled it."""
+    return state.applied.get(update_id)
+
+
+def outstanding(view: RequestState) -> Decimal | None:
     """What the open milestone still lacks, when it has a required amount."""
     m = open_milestone(view)
     if m is None or m.required is None:

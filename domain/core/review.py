@@ -1,13 +1,14 @@
 """The review: stages opened, decided, transferred, returned, escalated and handed over.
 
-Each function is a step of :class:`~domain.core.machine.Process`: it changes the
-state and yields the effects (transitions to write, look-ups to make) in the
-order the workflow carries them out.
+Each function is a step over immutable state (:mod:`domain.core.steps`): it takes
+the state, yields the effects (transitions to write, look-ups to make) in the order
+the workflow carries them out, and returns the next state. When the route is done,
+:mod:`domain.core.aftercare` takes over.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from domain.conditions import evaluate
 from domain.constants import Activities
@@ -21,169 +22,207 @@ from domain.process import (
     EventKind,
     InactiveUsersInput,
     InactiveUsersOutput,
-    MilestoneInput,
+    RequestState,
     ResubmitInput,
     Slot,
-    StageState,
     StageStatus,
     Status,
     TransferInput,
+    Via,
     WithdrawInput,
     stages_of,
 )
 from domain.requests import condition_values
+from domain.routing import resolve_route
 
 from . import admission, aftercare, escalation
 from .effects import Patched, Step
 from .queries import active_stage, current_approvers, stage_complete
-
-if TYPE_CHECKING:
-    from .machine import Message, Process
+from .queries import outstanding as outstanding_of
+from .steps import (
+    Context,
+    close,
+    due,
+    due_facts,
+    look_up,
+    notice,
+    people,
+    put,
+    record,
+    resolve_slots,
+    with_slots,
+    with_stage,
+)
 
 TOP_STEPS_IN = "top-authority-steps-in"
 """Change: at the resolve timeout the top authority steps in on a slot with no one left
 above its holders. Requests that met that dead end before it replay as they were."""
 
 
-def submit(p: Process) -> Step[None]:
-    v = p.view
-    if p.policy.watch is None:
-        v.resolve_due = yield from p.due("resolve", p.now(), p.policy.timers.resolve)
-    yield from p.record(
+def submit(ctx: Context, s: RequestState) -> Step[RequestState]:
+    """The request arrives: record it, copy people in, open the first stage."""
+    if ctx.policy.watch is None:
+        s, at = yield from due(s, "resolve", ctx.now(), ctx.policy.timers.resolve)
+        s = put(s, resolve_due=at)
+    s = yield from record(
+        ctx,
+        s,
         EventKind.SUBMITTED,
-        v.requester,
-        v.comment,
+        s.requester,
+        s.comment,
         {
-            "policy": f"{v.policy_type} v{v.policy_version}",
-            "route": [{"stage": s.key, "reason": s.reason} for s in v.stages],
+            "policy": f"{s.policy_type} v{s.policy_version}",
+            "route": [{"stage": st.key, "reason": st.reason} for st in s.stages],
         },
     )
-    yield from copy_in(p)
-    if p.policy.watch is not None:
-        yield from aftercare.start_watch(p)
-        return
-    yield from advance(p, 0)
+    s = yield from copy_in(ctx, s)
+    if ctx.policy.watch is not None:
+        return (yield from aftercare.start_watch(ctx, s))
+    return (yield from advance(ctx, s, 0))
 
 
-def copy_in(p: Process) -> Step[None]:
+def copy_in(ctx: Context, s: RequestState) -> Step[RequestState]:
     """CC (抄送): people told at submission and of the outcome, deciding nothing."""
-    values = condition_values(p.view.amount, p.view.fields)
-    specs = tuple(c.who for c in p.policy.cc if c.when is None or evaluate(c.when, values))
+    values = condition_values(s.amount, s.fields)
+    specs = tuple(c.who for c in ctx.policy.cc if c.when is None or evaluate(c.when, values))
     if not specs:
-        return
-    p.view.cc = yield from p.people("copied", specs)
-    yield from p.record(
-        EventKind.CC,
-        SYSTEM,
-        None,
-        {"people": p.view.cc},
-        notices=[p.notice(u, "cc_submitted") for u in p.view.cc],
+        return s
+    copied = yield from people(ctx, s, "copied", specs)
+    s = put(s, cc=tuple(copied))
+    return (
+        yield from record(
+            ctx,
+            s,
+            EventKind.CC,
+            SYSTEM,
+            None,
+            {"people": copied},
+            notices=[notice(s, u, "cc_submitted") for u in copied],
+        )
     )
 
 
-def apply(p: Process, msg: Message) -> Step[None]:
-    """Apply an admitted message."""
-    if isinstance(msg, DecideInput):
-        yield from decide(p, msg)
-    elif isinstance(msg, TransferInput):
-        yield from transfer(p, msg)
-    elif isinstance(msg, ResubmitInput):
-        yield from resubmit(p, msg)
-    elif isinstance(msg, WithdrawInput):
-        yield from withdraw(p, msg)
-    elif isinstance(msg, MilestoneInput):
-        yield from aftercare.record_milestone(p, msg)
-
-
-def advance(p: Process, index: int) -> Step[None]:
+def advance(ctx: Context, s: RequestState, index: int) -> Step[RequestState]:
     """Activate stage ``index``, or approve when the route is done."""
-    v = p.view
-    if index >= len(v.stages):
-        yield from aftercare.approve(p)
-        return
-    stage = v.stages[index]
-    now = p.now()
-    stage.slots = yield from p.resolve_slots(
-        stage.key, stage.mode, stage.approvers, f"who decides: {stage.name}"
+    if index >= len(s.stages):
+        return (yield from aftercare.approve(ctx, s))
+    stage = s.stages[index]
+    now = ctx.now()
+    slots = yield from resolve_slots(
+        ctx, s, stage.key, stage.mode, stage.approvers, f"who decides: {stage.name}"
     )
-    for slot in stage.slots:
-        slot.escalation_frontier = [a.user for a in slot.actors]
-    stage.status = StageStatus.ACTIVE
-    stage.started_at = now
-    stage.reply_due = yield from p.due("reply", now, p.policy.timers.reply)
-    v.stage_index = index
-    v.status = Status.IN_REVIEW
-    people = sorted({a.user for s in stage.slots for a in s.actors})
-    reply = p.due_facts("reply", stage.reply_due)
-    yield from p.record(
-        EventKind.ASSIGNED,
-        SYSTEM,
-        None,
-        {
-            "stage": stage.key,
-            "stage_name": stage.name,
-            "reason": stage.reason,
-            "people": people,
-            "unassigned": [s.label for s in stage.slots if not s.actors],
-        },
-        notices=[p.notice(u, "assigned", stage=stage.name, **reply) for u in people],
+    s, reply_due = yield from due(s, "reply", now, ctx.policy.timers.reply)
+    stage = put(
+        stage,
+        slots=tuple(
+            put(slot, escalation_frontier=tuple(a.user for a in slot.actors)) for slot in slots
+        ),
+        status=StageStatus.ACTIVE,
+        started_at=now,
+        reply_due=reply_due,
+    )
+    s = put(with_stage(s, stage), stage_index=index, status=Status.IN_REVIEW)
+    assigned = sorted({a.user for slot in stage.slots for a in slot.actors})
+    reply = due_facts(s, "reply", reply_due)
+    return (
+        yield from record(
+            ctx,
+            s,
+            EventKind.ASSIGNED,
+            SYSTEM,
+            None,
+            {
+                "stage": stage.key,
+                "stage_name": stage.name,
+                "reason": stage.reason,
+                "people": assigned,
+                "unassigned": [slot.label for slot in stage.slots if not slot.actors],
+            },
+            notices=[notice(s, u, "assigned", stage=stage.name, **reply) for u in assigned],
+        )
     )
 
 
-def decide(p: Process, msg: DecideInput) -> Step[None]:
-    stage = active_stage(p.view)
+def decide(
+    ctx: Context, s: RequestState, msg: DecideInput, operator: str | None
+) -> Step[RequestState]:
+    stage = active_stage(s)
     assert stage is not None  # admitted
-    now = p.now()
-    mine = [s for s in stage.slots if s.decision is None and s.may_act(msg.actor)]
-    on_behalf = next((a.on_behalf_of for s in mine for a in s.actors if a.user == msg.actor), None)
+    now = ctx.now()
+    mine = {
+        i: slot
+        for i, slot in enumerate(stage.slots)
+        if slot.decision is None and slot.may_act(msg.actor)
+    }
+    on_behalf = next(
+        (a.on_behalf_of for slot in mine.values() for a in slot.actors if a.user == msg.actor),
+        None,
+    )
     data: dict[str, Any] = {"stage": stage.key, "stage_name": stage.name}
     if msg.action == "approve":
-        for slot in mine:
-            slot.decision = "approve"
-            slot.decided_by = msg.actor
-            slot.decided_at = now
-        yield from p.record(
-            EventKind.APPROVED, msg.actor, msg.comment, data, on_behalf_of=on_behalf
+        stage = with_slots(
+            stage,
+            {
+                i: put(slot, decision="approve", decided_by=msg.actor, decided_at=now)
+                for i, slot in mine.items()
+            },
         )
-        if stage_complete(stage):
-            stage.status = StageStatus.APPROVED
-            yield from p.record(EventKind.STAGE_COMPLETED, SYSTEM, None, data)
-            yield from advance(p, stage.index + 1)
-        return
-    if msg.action == "reject":
-        requester_notice = [p.notice(p.view.requester, msg.action)]
-        stage.status = StageStatus.REJECTED
-        p.close(Status.REJECTED)
-        yield from p.record(
-            EventKind.REJECTED,
+        s = yield from record(
+            ctx,
+            with_stage(s, stage),
+            EventKind.APPROVED,
             msg.actor,
             msg.comment,
             data,
-            notices=requester_notice,
             on_behalf_of=on_behalf,
+            operator=operator,
         )
-        return
-    stage.status = StageStatus.RETURNED
-    p.view.status = Status.RETURNED
-    p.view.resubmit_due = yield from p.due("resubmit", now, p.policy.timers.resubmit)
-    requester_notice = [
-        p.notice(p.view.requester, msg.action, **p.due_facts("resubmit", p.view.resubmit_due))
-    ]
-    yield from p.record(
-        EventKind.RETURNED,
-        msg.actor,
-        msg.comment,
-        {**data, "resubmit_due": p.view.resubmit_due.isoformat()},
-        notices=requester_notice,
-        on_behalf_of=on_behalf,
+        if not stage_complete(stage):
+            return s
+        s = with_stage(s, put(stage, status=StageStatus.APPROVED))
+        s = yield from record(ctx, s, EventKind.STAGE_COMPLETED, SYSTEM, None, data)
+        return (yield from advance(ctx, s, stage.index + 1))
+    if msg.action == "reject":
+        s = close(ctx, with_stage(s, put(stage, status=StageStatus.REJECTED)), Status.REJECTED)
+        return (
+            yield from record(
+                ctx,
+                s,
+                EventKind.REJECTED,
+                msg.actor,
+                msg.comment,
+                data,
+                notices=[notice(s, s.requester, msg.action)],
+                on_behalf_of=on_behalf,
+                operator=operator,
+            )
+        )
+    s = put(with_stage(s, put(stage, status=StageStatus.RETURNED)), status=Status.RETURNED)
+    s, resubmit_due = yield from due(s, "resubmit", now, ctx.policy.timers.resubmit)
+    s = put(s, resubmit_due=resubmit_due)
+    return (
+        yield from record(
+            ctx,
+            s,
+            EventKind.RETURNED,
+            msg.actor,
+            msg.comment,
+            {**data, "resubmit_due": resubmit_due.isoformat()},
+            notices=[notice(s, s.requester, msg.action, **due_facts(s, "resubmit", resubmit_due))],
+            on_behalf_of=on_behalf,
+            operator=operator,
+        )
     )
 
 
-def transfer(p: Process, msg: TransferInput) -> Step[None]:
-    stage = active_stage(p.view)
+def transfer(
+    ctx: Context, s: RequestState, msg: TransferInput, operator: str | None
+) -> Step[RequestState]:
+    stage = active_stage(s)
     assert stage is not None  # admitted
-    now = p.now()
-    for slot in stage.slots:
+    now = ctx.now()
+    changed: dict[int, Slot] = {}
+    for i, slot in enumerate(stage.slots):
         if slot.decision is not None or not slot.may_act(msg.actor):
             continue
         kept = [a for a in slot.actors if a.user != msg.actor]
@@ -192,67 +231,85 @@ def transfer(p: Process, msg: TransferInput) -> Step[None]:
             kept.append(
                 Actor(
                     user=msg.to_user,
-                    via="transfer",
+                    via=Via.TRANSFER,
                     on_behalf_of=giver.on_behalf_of or msg.actor,
                     since=now,
                 )
             )
-        slot.actors = kept
-        slot.escalation_frontier = [msg.to_user]
-    yield from p.record(
-        EventKind.TRANSFERRED,
-        msg.actor,
-        msg.comment,
-        {"stage": stage.key, "to_user": msg.to_user},
-        notices=[p.notice(msg.to_user, "transferred", stage=stage.name)],
+        changed[i] = put(slot, actors=tuple(kept), escalation_frontier=(msg.to_user,))
+    s = with_stage(s, with_slots(stage, changed))
+    return (
+        yield from record(
+            ctx,
+            s,
+            EventKind.TRANSFERRED,
+            msg.actor,
+            msg.comment,
+            {"stage": stage.key, "to_user": msg.to_user},
+            notices=[notice(s, msg.to_user, "transferred", stage=stage.name)],
+            operator=operator,
+        )
     )
 
 
-def withdraw(p: Process, msg: WithdrawInput) -> Step[None]:
-    stage = active_stage(p.view)
-    notices = [p.notice(u, "withdrawn") for u in current_approvers(p.view)]
+def withdraw(
+    ctx: Context, s: RequestState, msg: WithdrawInput, operator: str | None
+) -> Step[RequestState]:
+    notices = [notice(s, u, "withdrawn") for u in current_approvers(s)]
+    stage = active_stage(s)
     if stage is not None:
-        stage.status = StageStatus.CLOSED
-    p.close(Status.WITHDRAWN)
-    yield from p.record(EventKind.WITHDRAWN, msg.actor, msg.comment, notices=notices)
+        s = with_stage(s, put(stage, status=StageStatus.CLOSED))
+    s = close(ctx, s, Status.WITHDRAWN)
+    return (
+        yield from record(
+            ctx, s, EventKind.WITHDRAWN, msg.actor, msg.comment, notices=notices, operator=operator
+        )
+    )
 
 
-def resubmit(p: Process, msg: ResubmitInput) -> Step[None]:
-    amount, fields, route = admission.resubmitted(p.view, p.policy, msg)
-    v = p.view
+def resubmit(
+    ctx: Context, s: RequestState, msg: ResubmitInput, operator: str | None
+) -> Step[RequestState]:
+    amount, fields, route = admission.resubmitted(s, ctx.policy, msg)
     changed = {
         k: True
-        for k, old, new in (("amount", v.amount, amount), ("fields", v.fields, fields))
+        for k, old, new in (("amount", s.amount, amount), ("fields", s.fields, fields))
         if old != new
     }
-    v.amount, v.fields = amount, fields
-    v.stages = stages_of(route)
-    v.status = Status.IN_REVIEW
-    v.resubmit_due = None
-    v.overdue = False
-    v.stage_index = None
-    v.resolve_due = yield from p.due("resolve", p.now(), p.policy.timers.resolve)
-    p.resolve_fired = False
-    yield from p.record(
+    s = put(
+        s,
+        amount=amount,
+        fields=fields,
+        stages=stages_of(route),
+        status=Status.IN_REVIEW,
+        resubmit_due=None,
+        overdue=False,
+        stage_index=None,
+        resolve_fired=False,
+    )
+    s, resolve_due = yield from due(s, "resolve", ctx.now(), ctx.policy.timers.resolve)
+    s = yield from record(
+        ctx,
+        put(s, resolve_due=resolve_due),
         EventKind.RESUBMITTED,
         msg.actor,
         msg.comment,
-        {"changed": sorted(changed), "stages": [s.key for s in route.stages]},
+        {"changed": sorted(changed), "stages": [st.key for st in route.stages]},
+        operator=operator,
     )
-    yield from advance(p, 0)
+    return (yield from advance(ctx, s, 0))
 
 
-def reassign_departed(p: Process) -> Step[None]:
+def reassign_departed(ctx: Context, s: RequestState) -> Step[RequestState]:
     """Take people who left the directory off the active step; their managers step in."""
-    v = p.view
-    stage = active_stage(v)
-    if stage is None or v.status != Status.IN_REVIEW:
-        return
-    waiting = [s for s in stage.slots if s.decision is None]
-    holders = sorted({a.user for s in waiting for a in s.actors})
+    stage = active_stage(s)
+    if stage is None or s.status != Status.IN_REVIEW:
+        return s
+    waiting = {i: slot for i, slot in enumerate(stage.slots) if slot.decision is None}
+    holders = sorted({a.user for slot in waiting.values() for a in slot.actors})
     if not holders:
-        return
-    found = yield from p.look_up(
+        return s
+    found = yield from look_up(
         Activities.INACTIVE_USERS,
         InactiveUsersInput(users=holders),
         InactiveUsersOutput,
@@ -260,170 +317,231 @@ def reassign_departed(p: Process) -> Step[None]:
     )
     gone = set(found.inactive)
     if not gone:
-        return
-    up = yield from p.look_up(
+        return s
+    up = yield from look_up(
         Activities.RESOLVE_ESCALATION,
         EscalationInput(
-            request_id=v.id,
-            requester=v.requester,
+            request_id=s.id,
+            requester=s.requester,
             users=sorted(gone),
-            escalation_role=p.policy.timers.escalation_role,
-            at=p.now(),
+            escalation_role=ctx.policy.timers.escalation_role,
+            at=ctx.now(),
         ),
         EscalationOutput,
         f"who steps in: {stage.name}",
     )
-    added = escalation.hand_over(waiting, gone, up.next_up, v.requester, p.now())
-    yield from p.record(
-        EventKind.REASSIGNED,
-        SYSTEM,
-        None,
-        {
-            "stage": stage.key,
-            "removed": sorted(gone & set(holders)),
-            "added": sorted(added),
-            "unassigned": [s.label for s in waiting if not s.actors],
-            "reason": "left the directory",
-        },
-        notices=[p.notice(u, "assigned", stage=stage.name) for u in sorted(added)],
+    slots, added = escalation.hand_over(
+        list(waiting.values()), gone, up.next_up, s.requester, ctx.now()
+    )
+    s = with_stage(s, with_slots(stage, dict(zip(waiting, slots, strict=True))))
+    return (
+        yield from record(
+            ctx,
+            s,
+            EventKind.REASSIGNED,
+            SYSTEM,
+            None,
+            {
+                "stage": stage.key,
+                "removed": sorted(gone & set(holders)),
+                "added": added,
+                "unassigned": [slot.label for slot in slots if not slot.actors],
+                "reason": "left the directory",
+            },
+            notices=[notice(s, u, "assigned", stage=stage.name) for u in added],
+        )
     )
 
 
 # ------------------------------------------------------------------ deadlines
 
 
-def on_reply_due(p: Process) -> Step[None]:
+def on_reply_due(ctx: Context, s: RequestState) -> Step[RequestState]:
     """Nobody acted in time: remind the assignees, then escalate one level up."""
-    stage = active_stage(p.view)
+    stage = active_stage(s)
     assert stage is not None
-    now = p.now()
-    waiting = [s for s in stage.slots if s.decision is None]
-    reminded = sorted({a.user for s in waiting for a in s.actors})
-    yield from p.record(
+    now = ctx.now()
+    waiting = [slot for slot in stage.slots if slot.decision is None]
+    reminded = sorted({a.user for slot in waiting for a in slot.actors})
+    reply = due_facts(s, "reply", stage.reply_due)
+    s = yield from record(
+        ctx,
+        s,
         EventKind.REMINDED,
         SYSTEM,
         None,
         {"stage": stage.key, "people": reminded},
-        notices=[
-            p.notice(u, "reminder", stage=stage.name, **p.due_facts("reply", stage.reply_due))
-            for u in reminded
-        ],
+        notices=[notice(s, u, "reminder", stage=stage.name, **reply) for u in reminded],
     )
-    frontier = sorted({u for s in waiting for u in s.escalation_frontier})
-    added = yield from escalate(p, stage, waiting, frontier, reason="reply timeout")
-    stage.escalations += 1
-    if not added or stage.escalations >= p.policy.timers.max_escalations:
-        stage.reply_due = None  # the top of the chain: nobody further to escalate to
+    frontier = sorted({u for slot in waiting for u in slot.escalation_frontier})
+    s, added = yield from escalate(ctx, s, frontier, reason="reply timeout")
+    stage = active_stage(s)
+    assert stage is not None
+    escalations = stage.escalations + 1
+    if not added or escalations >= ctx.policy.timers.max_escalations:
+        reply_due = None  # the top of the chain: nobody further to escalate to
     else:
-        stage.reply_due = yield from p.due("reply", now, p.policy.timers.reply)
+        s, reply_due = yield from due(s, "reply", now, ctx.policy.timers.reply)
+    return with_stage(s, put(stage, escalations=escalations, reply_due=reply_due))
 
 
 def escalate(
-    p: Process, stage: StageState, waiting: list[Slot], frontier: list[str], reason: str
-) -> Step[list[str]]:
-    """Make the next person up from ``frontier`` eligible on ``waiting`` slots."""
+    ctx: Context, s: RequestState, frontier: list[str], reason: str
+) -> Step[tuple[RequestState, list[str]]]:
+    """Make the next person up from ``frontier`` eligible on the active stage's open slots."""
     if not frontier:
-        return []
-    out = yield from p.look_up(
+        return s, []
+    stage = active_stage(s)
+    assert stage is not None
+    out = yield from look_up(
         Activities.RESOLVE_ESCALATION,
         EscalationInput(
-            request_id=p.view.id,
-            requester=p.view.requester,
+            request_id=s.id,
+            requester=s.requester,
             users=frontier,
-            escalation_role=p.policy.timers.escalation_role,
-            at=p.now(),
+            escalation_role=ctx.policy.timers.escalation_role,
+            at=ctx.now(),
         ),
         EscalationOutput,
         f"who is next up: {stage.name}",
     )
-    return (
-        yield from add_escalated(
-            p, stage, waiting, {u: out.next_up.get(u, []) for u in frontier}, reason
-        )
-    )
+    next_up = {u: out.next_up.get(u, []) for u in frontier}
+    return (yield from add_escalated(ctx, s, next_up, reason))
 
 
 def add_escalated(
-    p: Process,
-    stage: StageState,
-    waiting: list[Slot],
-    next_up: dict[str, list[str]],
-    reason: str,
-) -> Step[list[str]]:
-    people = escalation.escalate(waiting, next_up, p.view.requester, p.now())
-    if people:
-        yield from p.record(
+    ctx: Context, s: RequestState, next_up: dict[str, list[str]], reason: str
+) -> Step[tuple[RequestState, list[str]]]:
+    stage = active_stage(s)
+    assert stage is not None
+    waiting = {i: slot for i, slot in enumerate(stage.slots) if slot.decision is None}
+    slots, added = escalation.escalate(list(waiting.values()), next_up, s.requester, ctx.now())
+    s = with_stage(s, with_slots(stage, dict(zip(waiting, slots, strict=True))))
+    if added:
+        s = yield from record(
+            ctx,
+            s,
             EventKind.ESCALATED,
             SYSTEM,
             None,
-            {"stage": stage.key, "to": people, "reason": reason},
-            notices=[p.notice(u, "escalated", stage=stage.name) for u in people],
+            {"stage": stage.key, "to": added, "reason": reason},
+            notices=[notice(s, u, "escalated", stage=stage.name) for u in added],
         )
-    return people
+    return s, added
 
 
-def on_resolve_due(p: Process) -> Step[None]:
+def on_resolve_due(ctx: Context, s: RequestState) -> Step[RequestState]:
     """No final decision in time: mark overdue, tell the top, apply the policy's action."""
-    p.resolve_fired = True
-    v = p.view
-    v.overdue = True
-    top = yield from top_authority(p)
-    yield from p.record(
+    s = put(s, resolve_fired=True, overdue=True)
+    top = yield from top_authority(ctx, s)
+    s = yield from record(
+        ctx,
+        s,
         EventKind.OVERDUE,
         SYSTEM,
         None,
-        {"action": p.policy.timers.resolve_action.value, "top_authority": top},
-        notices=[p.notice(u, "overdue") for u in sorted({v.requester, *top})],
+        {"action": ctx.policy.timers.resolve_action.value, "top_authority": top},
+        notices=[notice(s, u, "overdue") for u in sorted({s.requester, *top})],
     )
-    stage = active_stage(v)
+    stage = active_stage(s)
     if stage is None:
-        return
-    if p.policy.timers.resolve_action is ResolveAction.AUTO_REJECT:
-        stage.status = StageStatus.REJECTED
-        p.close(Status.REJECTED)
-        yield from p.record(
-            EventKind.REJECTED,
-            SYSTEM,
-            "rejected automatically: no decision in time",
-            {"stage": stage.key, "automatic": True},
-            notices=[p.notice(v.requester, "reject")],
+        return s
+    if ctx.policy.timers.resolve_action is ResolveAction.AUTO_REJECT:
+        s = close(ctx, with_stage(s, put(stage, status=StageStatus.REJECTED)), Status.REJECTED)
+        return (
+            yield from record(
+                ctx,
+                s,
+                EventKind.REJECTED,
+                SYSTEM,
+                "rejected automatically: no decision in time",
+                {"stage": stage.key, "automatic": True},
+                notices=[notice(s, s.requester, "reject")],
+            )
         )
-        return
-    waiting = [s for s in stage.slots if s.decision is None]
-    fresh = [u for u in top if not any(s.may_act(u) for s in waiting)]
+    waiting = [slot for slot in stage.slots if slot.decision is None]
+    fresh = [u for u in top if not any(slot.may_act(u) for slot in waiting)]
     if fresh:
-        sources = {u for s in waiting for u in s.escalation_frontier}
+        sources = {u for slot in waiting for u in slot.escalation_frontier}
         # A slot whose holders and everyone above them left has no frontier: the top
         # authority steps in there all the same, or nobody could ever decide it.
         if not sources and (yield Patched(TOP_STEPS_IN)):
-            sources = {v.requester}
-        yield from add_escalated(
-            p, stage, waiting, {u: fresh for u in sorted(sources)}, reason="resolve timeout"
-        )
+            sources = {s.requester}
+        next_up = {u: fresh for u in sorted(sources)}
+        s, _ = yield from add_escalated(ctx, s, next_up, reason="resolve timeout")
     else:
-        frontier = sorted({u for s in waiting for u in s.escalation_frontier})
-        yield from escalate(p, stage, waiting, frontier, reason="resolve timeout")
+        frontier = sorted({u for slot in waiting for u in slot.escalation_frontier})
+        s, _ = yield from escalate(ctx, s, frontier, reason="resolve timeout")
+    return s
 
 
-def top_authority(p: Process) -> Step[list[str]]:
+def top_authority(ctx: Context, s: RequestState) -> Step[list[str]]:
     """The people of the route's last stage, as the directory has them today."""
-    v = p.view
-    if not v.stages:
+    if not s.stages:
         return []
-    last = v.stages[-1]
+    last = s.stages[-1]
     if last.slots:
-        return sorted({a.user for s in last.slots for a in s.actors})
-    slots = yield from p.resolve_slots(
-        last.key, last.mode, last.approvers, "who is the top authority"
+        return sorted({a.user for slot in last.slots for a in slot.actors})
+    slots = yield from resolve_slots(
+        ctx, s, last.key, last.mode, last.approvers, "who is the top authority"
     )
-    return sorted({a.user for s in slots for a in s.actors})
+    return sorted({a.user for slot in slots for a in slot.actors})
 
 
-def on_resubmit_due(p: Process) -> Step[None]:
-    p.close(Status.EXPIRED)
-    yield from p.record(
-        EventKind.EXPIRED,
+def on_resubmit_due(ctx: Context, s: RequestState) -> Step[RequestState]:
+    s = close(ctx, s, Status.EXPIRED)
+    return (
+        yield from record(
+            ctx,
+            s,
+            EventKind.EXPIRED,
+            SYSTEM,
+            "not resubmitted in time",
+            notices=[notice(s, s.requester, "expired")],
+        )
+    )
+
+
+# ------------------------------------------------------------- reviews again
+
+
+def on_review_due(ctx: Context, s: RequestState) -> Step[RequestState]:
+    """A request in force is re-evaluated: a new cycle of the route."""
+    cycle = ctx.policy.review_cycle
+    assert cycle is not None
+    route = resolve_route(ctx.policy, s.amount, s.fields)
+    s = put(
+        s,
+        review_cycle=s.review_cycle + 1,
+        next_review=None,
+        stages=stages_of(route),
+        overdue=False,
+        resolve_fired=False,
+    )
+    s, resolve_due = yield from due(s, "resolve", ctx.now(), ctx.policy.timers.resolve)
+    s = yield from record(
+        ctx,
+        put(s, resolve_due=resolve_due),
+        EventKind.REVIEW_STARTED,
         SYSTEM,
-        "not resubmitted in time",
-        notices=[p.notice(p.view.requester, "expired")],
+        cycle.title,
+        {"cycle": s.review_cycle, "stages": [st.key for st in route.stages]},
+        notices=[notice(s, s.requester, "review_started")],
     )
+    return (yield from advance(ctx, s, 0))
+
+
+def on_watch_review(ctx: Context, s: RequestState) -> Step[RequestState]:
+    """A receivable still unpaid at its review date goes to the route's approvers."""
+    assert s.watch is not None
+    s = put(s, watch=put(s.watch, next_at=None))
+    s, resolve_due = yield from due(s, "resolve", ctx.now(), ctx.policy.timers.resolve)
+    s = yield from record(
+        ctx,
+        put(s, resolve_due=resolve_due),
+        EventKind.REVIEW_STARTED,
+        SYSTEM,
+        "still unpaid: the decision goes to the route's approvers",
+        {"outstanding": str(outstanding_of(s))},
+    )
+    return (yield from advance(ctx, s, 0))

@@ -48,7 +48,7 @@ from domain.process import (
     ResubmitInput,
     TransferInput,
     TransitionRecord,
-    stages_of,
+    stage_views_of,
 )
 from domain.requests import Submission, validate_fields
 from domain.routing import resolve_route
@@ -123,7 +123,7 @@ def _view(request_id: str, requester: str, **values: Any) -> RequestView:
         policy_type=POLICY.type,
         policy_version=POLICY.version,
         status="in_review",
-        stages=stages_of(route),
+        stages=stage_views_of(route),
         submitted_at=T0,
         **values,
     )

@@ -22,9 +22,9 @@ from domain.process import (
     HistoryEvent,
     Notice,
     RequestView,
-    Slot,
-    StageState,
+    SlotView,
     StageStatus,
+    StageView,
     TransitionBatch,
     TransitionRecord,
 )
@@ -32,8 +32,8 @@ from domain.process import (
 T0 = datetime(2025, 3, 3, 1, 0, tzinfo=UTC)
 
 
-def _stage(index: int, key: str, role: str, **kw: Any) -> StageState:
-    return StageState(
+def _stage(index: int, key: str, role: str, **kw: Any) -> StageView:
+    return StageView(
         index=index,
         key=key,
         name=key.replace("_", " "),
@@ -44,9 +44,9 @@ def _stage(index: int, key: str, role: str, **kw: Any) -> StageState:
     )
 
 
-def _slot(role: str, *users: str, **kw: Any) -> Slot:
+def _slot(role: str, *users: str, **kw: Any) -> SlotView:
     actors = [Actor(user=u, via=f"role:{role}", since=T0) for u in users]
-    return Slot(label=f"role {role}", actors=actors, **kw)
+    return SlotView(label=f"role {role}", actors=actors, **kw)
 
 
 def _view(request_id: str, **kw: Any) -> RequestView:
@@ -355,7 +355,7 @@ async def test_assignments_match_the_view(
                 decided_at=T0,
             ),
             _slot("purchasing_manager", "pm_luo"),
-            Slot(
+            SlotView(
                 label="role merchant_manager",
                 actors=[
                     Actor(user="mm_hu", via="role:merchant_manager", since=T0),

@@ -119,4 +119,29 @@ def test_process_internals_stay_out_of_the_public_schema() -> None:
     slot = schema["SlotView"]["properties"]
     assert "escalation_frontier" not in slot
     assert "awaiting" not in schema["RequestView"]["properties"]
-    assert "ProcessState" not in schema
+    assert "ProcessState" not in schema and "RequestState" not in schema
+
+
+def test_statuses_reasons_and_channels_list_their_values() -> None:
+    """Clients see every value (the request's status label keeps its JSON: a status, or
+    ``awaiting_<milestone>`` while a milestone is open)."""
+    from api.app import create_app
+    from domain.delivery import Channel, DeliveryStatus
+    from domain.process import Status, Via
+
+    schema = create_app().openapi()["components"]["schemas"]
+    assert schema["Status"]["enum"] == [s.value for s in Status]
+    assert schema["Via"]["enum"] == [v.value for v in Via]
+    assert schema["Channel"]["enum"] == [c.value for c in Channel]
+    assert schema["DeliveryStatus"]["enum"] == [d.value for d in DeliveryStatus]
+    for model in ("RequestView", "RequestSummary", "InboxItem"):
+        status = schema[model]["properties"]["status"]["anyOf"]
+        assert status[0] == {"$ref": "#/components/schemas/Status"}
+        assert status[1]["pattern"].startswith("^awaiting_")
+    for model in ("Actor", "InboxItem"):
+        via = schema[model]["properties"]["via"]["anyOf"]
+        assert via[0] == {"$ref": "#/components/schemas/Via"}
+        assert via[1]["pattern"].startswith("^role:")
+    delivery = schema["Delivery"]["properties"]
+    assert delivery["status"] == {"$ref": "#/components/schemas/DeliveryStatus"}
+    assert delivery["channel"] == {"$ref": "#/components/schemas/Channel"}

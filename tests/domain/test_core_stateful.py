@@ -15,6 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from domain.core import admission, escalation
 from domain.core.queries import active_stage, current_approvers, stage_complete
+from domain.core.steps import put, with_slots, with_stage
 from domain.errors import DomainError, ErrorCode
 from domain.process import DecideInput, Slot, StageMode, StageStatus
 
@@ -33,10 +34,16 @@ class StepMachine(RuleBasedStateMachine):
         self.decided: set[str] = set()
         self.now = T0
 
-    def _waiting(self) -> list[Slot]:
+    def _waiting(self) -> dict[int, Slot]:
         stage = active_stage(self.view)
         assert stage is not None
-        return [s for s in stage.slots if s.decision is None]
+        return {i: s for i, s in enumerate(stage.slots) if s.decision is None}
+
+    def _replace(self, waiting: dict[int, Slot], slots: list[Slot]) -> None:
+        stage = active_stage(self.view)
+        assert stage is not None
+        changed = dict(zip(waiting, slots, strict=True))
+        self.view = with_stage(self.view, with_slots(stage, changed))
 
     def _open(self) -> bool:
         return active_stage(self.view) is not None
@@ -45,7 +52,9 @@ class StepMachine(RuleBasedStateMachine):
     @rule(up=st.dictionaries(people, st.lists(people, max_size=3), max_size=4))
     def escalate(self, up: dict[str, list[str]]) -> None:
         self.now += timedelta(hours=4)
-        escalation.escalate(self._waiting(), up, REQUESTER, self.now)
+        waiting = self._waiting()
+        slots, _ = escalation.escalate(list(waiting.values()), up, REQUESTER, self.now)
+        self._replace(waiting, slots)
 
     @precondition(_open)
     @rule(
@@ -53,7 +62,9 @@ class StepMachine(RuleBasedStateMachine):
         up=st.dictionaries(people, st.lists(people, max_size=2)),
     )
     def someone_leaves(self, gone: set[str], up: dict[str, list[str]]) -> None:
-        escalation.hand_over(self._waiting(), gone, up, REQUESTER, self.now)
+        waiting = self._waiting()
+        slots, _ = escalation.hand_over(list(waiting.values()), gone, up, REQUESTER, self.now)
+        self._replace(waiting, slots)
 
     @rule(actor=people)
     def decide(self, actor: str) -> None:
@@ -61,27 +72,33 @@ class StepMachine(RuleBasedStateMachine):
         stage = active_stage(self.view)
         if stage is None:  # the step is closed: nobody gets in any more
             try:
-                admission.check(self.view, self.policy, False, msg)
+                admission.check(self.view, self.policy, msg)
             except DomainError as err:
                 assert err.code is ErrorCode.INVALID_STATE
                 return
             raise AssertionError("a closed step let a decision in")
         eligible = any(s.decision is None and s.may_act(actor) for s in stage.slots)
         try:
-            admission.check(self.view, self.policy, False, msg)
+            admission.check(self.view, self.policy, msg)
         except DomainError as err:
             assert not eligible
             again = actor in self.decided
             assert err.code is (ErrorCode.ALREADY_DECIDED if again else ErrorCode.NOT_ELIGIBLE)
             return
         assert eligible and actor not in self.decided and actor != REQUESTER
-        for slot in stage.slots:
-            if slot.decision is None and slot.may_act(actor):
-                slot.decision, slot.decided_by, slot.decided_at = "approve", actor, self.now
+        decided = {
+            i: put(slot, decision="approve", decided_by=actor, decided_at=self.now)
+            for i, slot in enumerate(stage.slots)
+            if slot.decision is None and slot.may_act(actor)
+        }
+        stage = with_slots(stage, decided)
         self.decided.add(actor)
         if stage_complete(stage):
-            stage.status = StageStatus.APPROVED
-            self.view.stage_index = None
+            self.view = put(
+                with_stage(self.view, put(stage, status=StageStatus.APPROVED)), stage_index=None
+            )
+        else:
+            self.view = with_stage(self.view, stage)
 
     @invariant()
     def the_requester_never_holds_the_step(self) -> None:

@@ -19,8 +19,9 @@ import pytest
 
 from common.policy_store import load_policies
 from domain.core import admission
-from domain.core.machine import Process
+from domain.core.inputs import Handle, Submit
 from domain.core.queries import active_stage, step_round
+from domain.core.steps import put, with_stage
 from domain.errors import HTTP_STATUS, DomainError, ErrorCode
 from domain.process import (
     Actor,
@@ -33,7 +34,7 @@ from domain.process import (
     TransferInput,
 )
 from domain.signing import payload_of
-from tests.support.machine_driver import Driver, FakeDirectory, approval_input
+from tests.support.machine_driver import Driver, FakeDirectory, Request, approval_input
 
 POLICIES = load_policies(Path(__file__).resolve().parents[2] / "policies")
 CONTRACT = POLICIES["big_customer_contract"]
@@ -51,38 +52,38 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def _contract(clock: Callable[[], datetime]) -> Process:
+def _contract(clock: Callable[[], datetime], driver: Driver) -> Request:
     """A 250,000 contract by am_li: bcd_zheng signs, dsd_liu (the top authority) approves."""
     fields = {"contract_no": "HT-1", "settlement_floor_price": "1"}
-    return Process(approval_input(CONTRACT, Decimal(250000), fields), clock)
+    return Request(approval_input(CONTRACT, Decimal(250000), fields), clock, driver)
 
 
-def _decide(driver: Driver, p: Process, msg: DecideInput | ResubmitInput | TransferInput) -> None:
-    refusal = driver.run(p, p.handle(msg, from_signal=False))
+def _decide(p: Request, msg: DecideInput | ResubmitInput | TransferInput) -> None:
+    refusal = p.feed(Handle(msg, from_signal=False))
     assert refusal is None, refusal
 
 
-def _refused(driver: Driver, p: Process, msg: DecideInput) -> DomainError:
-    seq = p.seq
-    refusal = driver.run(p, p.handle(msg, from_signal=False))
+def _refused(p: Request, msg: DecideInput) -> DomainError:
+    seq = p.state.seq
+    refusal = p.feed(Handle(msg, from_signal=False))
     assert refusal is not None
-    assert p.seq == seq  # a refused update writes nothing
+    assert p.state.seq == seq  # a refused update writes nothing
     return refusal
 
 
 def test_a_decision_for_the_current_round_or_for_none_is_admitted() -> None:
     clock = Clock()
-    p = _contract(clock)
-    Driver(FakeDirectory.demo()).run(p, p.submit())
-    assert step_round(p.view, "bcd_zheng") == T0
+    p = _contract(clock, Driver(FakeDirectory.demo()))
+    p.feed(Submit())
+    assert step_round(p.state, "bcd_zheng") == T0
     for round_since in (None, T0):
         msg = DecideInput(actor="bcd_zheng", action="approve", round_since=round_since)
-        admission.check(p.view, CONTRACT, False, msg)
+        admission.check(p.state, CONTRACT, msg)
     stale = DecideInput(
         actor="bcd_zheng", action="approve", round_since=T0 - timedelta(microseconds=1)
     )
     with pytest.raises(DomainError) as info:
-        admission.check(p.view, CONTRACT, False, stale)
+        admission.check(p.state, CONTRACT, stale)
     assert info.value.code is ErrorCode.ROUND_ENDED
     assert HTTP_STATUS[ErrorCode.ROUND_ENDED] == 409
     assert "no longer waits" in info.value.message
@@ -90,56 +91,57 @@ def test_a_decision_for_the_current_round_or_for_none_is_admitted() -> None:
 
 def test_after_a_return_and_a_resubmission_a_decision_for_the_first_round_is_refused() -> None:
     clock = Clock()
-    p = _contract(clock)
     driver = Driver(FakeDirectory.demo())
-    driver.run(p, p.submit())
-    first = step_round(p.view, "bcd_zheng")
+    p = _contract(clock, driver)
+    p.feed(Submit())
+    first = step_round(p.state, "bcd_zheng")
     assert first == T0
     clock.later(minutes=5)
-    _decide(driver, p, DecideInput(actor="bcd_zheng", action="return"))
-    assert step_round(p.view, "bcd_zheng") is None  # nothing waits for him while returned
+    _decide(p, DecideInput(actor="bcd_zheng", action="return"))
+    assert step_round(p.state, "bcd_zheng") is None  # nothing waits for him while returned
     clock.later(hours=1)
-    _decide(driver, p, ResubmitInput(actor="am_li", amount=Decimal(280000)))
-    second = step_round(p.view, "bcd_zheng")
+    _decide(p, ResubmitInput(actor="am_li", amount=Decimal(280000)))
+    second = step_round(p.state, "bcd_zheng")
     assert second == clock.now != first
 
     clock.later(minutes=1)
     old = DecideInput(actor="bcd_zheng", action="approve", round_since=first)
-    assert _refused(driver, p, old).code is ErrorCode.ROUND_ENDED
-    stage = active_stage(p.view)
-    assert stage is not None and stage.index == 0 and p.view.amount == Decimal(280000)
+    assert _refused(p, old).code is ErrorCode.ROUND_ENDED
+    stage = active_stage(p.state)
+    assert stage is not None and stage.index == 0 and p.state.amount == Decimal(280000)
     assert all(s.decision is None for s in stage.slots)
 
-    _decide(driver, p, DecideInput(actor="bcd_zheng", action="approve", round_since=second))
+    _decide(p, DecideInput(actor="bcd_zheng", action="approve", round_since=second))
     assert [r.event.kind for r in driver.records].count(EventKind.APPROVED) == 1
-    assert p.view.stage_index == 1
+    assert p.state.stage_index == 1
 
 
 def test_a_transfer_starts_a_new_round_and_an_escalation_does_not() -> None:
     clock = Clock()
-    p = _contract(clock)
     driver = Driver(FakeDirectory.demo())
-    driver.run(p, p.submit())
-    stage = active_stage(p.view)
+    p = _contract(clock, driver)
+    p.feed(Submit())
+    stage = active_stage(p.state)
     assert stage is not None
     clock.later(minutes=1)
-    _decide(driver, p, TransferInput(actor="bcd_zheng", to_user="dsd_liu"))
+    _decide(p, TransferInput(actor="bcd_zheng", to_user="dsd_liu"))
     clock.later(minutes=1)
-    _decide(driver, p, TransferInput(actor="dsd_liu", to_user="bcd_zheng"))
-    back = step_round(p.view, "bcd_zheng")
+    _decide(p, TransferInput(actor="dsd_liu", to_user="bcd_zheng"))
+    back = step_round(p.state, "bcd_zheng")
     assert back == clock.now != T0
     old = DecideInput(actor="bcd_zheng", action="reject", round_since=T0)
-    assert _refused(driver, p, old).code is ErrorCode.ROUND_ENDED
+    assert _refused(p, old).code is ErrorCode.ROUND_ENDED
     # Added on another slot later (an escalation): the step's round stays the earliest.
-    stage.slots.append(
-        Slot(
-            label="extra",
-            actors=[Actor(user="bcd_zheng", via="escalation", since=clock.now + timedelta(days=1))],
-        )
+    extra = Slot(
+        label="extra",
+        actors=(Actor(user="bcd_zheng", via="escalation", since=clock.now + timedelta(days=1)),),
     )
-    assert step_round(p.view, "bcd_zheng") == back
-    _decide(driver, p, DecideInput(actor="bcd_zheng", action="reject", round_since=back))
-    assert p.view.status is Status.REJECTED and stage.status is StageStatus.REJECTED
+    current = active_stage(p.state)
+    assert current is not None
+    widened = with_stage(p.state, put(current, slots=(*current.slots, extra)))
+    assert step_round(widened, "bcd_zheng") == back
+    _decide(p, DecideInput(actor="bcd_zheng", action="reject", round_since=back))
+    assert p.state.status is Status.REJECTED and stage.status is StageStatus.REJECTED
 
 
 def test_a_decision_without_a_round_is_sent_and_signed_as_before() -> None:

@@ -20,11 +20,11 @@ from pydantic import ValidationError
 from common.business_calendar import build_calendar
 from common.policy_store import load_policies
 from db.directory import read_org_file
-from domain.core.machine import Process
+from domain.core.inputs import Submit
 from domain.deadline_preview import preview_deadlines
 from domain.durations import Span
 from domain.working_time import BusinessCalendar, Due, WorkingPeriod, parse_working_hours
-from tests.support.machine_driver import ORG_FILE, Driver, FakeDirectory, approval_input
+from tests.support.machine_driver import ORG_FILE, Driver, FakeDirectory, Request, approval_input
 
 SH = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parents[2]
@@ -282,9 +282,10 @@ def test_the_preview_counts_from_the_whole_minute_as_the_workflow_does() -> None
     assert local(reply.due) == sh(2026, 11, 30, 15, 30)
 
     fields = {"category": "staff", "major": False, "description": "rude on the phone"}
-    process = Process(approval_input(policy, None, fields), lambda: monday)
-    Driver(FakeDirectory(read_org_file(ORG_FILE), calendar=calendar)).run(process, process.submit())
-    assert process.view.stages[0].reply_due == reply.due.at
+    driver = Driver(FakeDirectory(read_org_file(ORG_FILE), calendar=calendar))
+    process = Request(approval_input(policy, None, fields), lambda: monday, driver)
+    process.feed(Submit())
+    assert process.state.stages[0].reply_due == reply.due.at
 
 
 def test_a_contract_previewed_on_sunday_evening_is_due_in_working_hours(

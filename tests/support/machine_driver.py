@@ -1,6 +1,6 @@
-"""A pure driver for :class:`domain.core.machine.Process`: effects answered by plain functions.
+"""A pure driver for the process (:mod:`domain.core.machine`): effects answered by plain functions.
 
-:class:`Driver` runs a step to its end as ``workflows/effects.py`` does, but with
+:class:`Driver` runs a transition to its end as ``workflows/effects.py`` does, but with
 no server: a ``Write`` is collected, a ``LookUp`` is answered by :class:`FakeDirectory`
 (built from ``org/demo.yaml`` with the semantics of ``db/directory.py``), a
 ``Verify`` says yes (or the refusal the test chooses), a ``Pay`` returns a
@@ -10,17 +10,23 @@ without internal fields, whose status is the process's label at that instant.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from db.directory import OrgFile, read_org_file
 from domain import signing
 from domain.constants import Activities
-from domain.core.effects import LookUp, Patched, Pay, Step, Verify, Write
-from domain.core.machine import Process
+from domain.core import machine
+from domain.core.deadlines import Deadline
+from domain.core.effects import FlagStuck, LookUp, Patched, Pay, Unflag, Verify, Write
+from domain.core.inputs import Input
+from domain.core.machine import Outcome
+from domain.core.projection import view_of
+from domain.core.steps import Context
+from domain.errors import DomainError
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.process import (
     Actor,
@@ -30,7 +36,7 @@ from domain.process import (
     InactiveUsersInput,
     InactiveUsersOutput,
     PayoutOutput,
-    ProcessState,
+    RequestState,
     RequestView,
     ResolveAssigneesInput,
     ResolveAssigneesOutput,
@@ -48,14 +54,13 @@ from tests.support.paths import ROOT
 
 ORG_FILE = ROOT / "org" / "demo.yaml"
 
-_R = TypeVar("_R")
 
 INTERNAL_FIELDS = frozenset(
-    (set(ProcessState.model_fields) - set(RequestView.model_fields))
+    (set(RequestState.model_fields) - set(RequestView.model_fields))
     | (set(Slot.model_fields) - set(SlotView.model_fields))
     | (set(StageState.model_fields) - set(StageView.model_fields))
 )
-"""Keys only the process's own state has (``awaiting``, ``escalation_frontier``)."""
+"""Keys only the process's own state has (``awaiting``, ``escalation_frontier``, ``nonces``)."""
 
 
 @dataclass
@@ -202,7 +207,7 @@ def internal_keys(data: Any) -> set[str]:
 
 @dataclass
 class Driver:
-    """Runs steps of one process to their end, answering their effects."""
+    """Runs transitions of one request to their end, answering their effects."""
 
     directory: FakeDirectory
     records: list[TransitionRecord] = field(default_factory=list)
@@ -210,31 +215,39 @@ class Driver:
     """When set, every ``Verify`` answers with this reason (a forged proof); otherwise
     only a proof older than ``signing.MAX_AGE`` is refused."""
     payouts: list[str] = field(default_factory=list)
+    paid_out: list[Decimal | None] = field(default_factory=list)
+    """The amount of each payout made, in order."""
     patched: bool = True
     """How every ``Patched`` is answered: True as for a request on today's code, False
     as while replaying a history the older rules made."""
+    flags: list[FlagStuck | Unflag] = field(default_factory=list)
 
-    def run(self, process: Process, step: Step[_R]) -> _R:
-        """Like the workflow's shell: a step's writes go out together when it ends, with
-        the read-model as the process stands then."""
+    def run(self, ctx: Context, state: RequestState, inp: Input) -> Outcome:
+        """Like the workflow's shell: a transition's writes go out together when it ends,
+        with the read-model of the state it returned."""
+        before = state.model_dump()
+        step = machine.transition(ctx, state, inp)
         result: Any = None
         written: list[TransitionRecord] = []
         while True:
             try:
                 effect = step.send(result)
             except StopIteration as done:
+                outcome: Outcome = done.value
+                assert state.model_dump() == before, "the transition changed its state in place"
                 if written:
-                    view = process.snapshot()
-                    self._check_written(process, view)
+                    view = view_of(outcome.state, history=False)
+                    self._check_written(outcome.state, view)
                     self.records.extend(r.model_copy(update={"view": view}) for r in written)
-                return done.value
+                return outcome
             if isinstance(effect, Write):
+                assert effect.state.seq == effect.event.seq
                 written.append(TransitionRecord(event=effect.event, notices=effect.notices))
                 result = None
                 continue
-            result = self._carry_out(process, effect)
+            result = self._carry_out(ctx, effect)
 
-    def _carry_out(self, process: Process, effect: Any) -> Any:
+    def _carry_out(self, ctx: Context, effect: Any) -> Any:
         if isinstance(effect, LookUp):
             out = self.directory.answer(effect)
             assert isinstance(out, effect.result_type)
@@ -242,7 +255,7 @@ class Driver:
         if isinstance(effect, Verify):
             proof = effect.arg.proof
             if self.refuse_proof is None and proof is not None:
-                if process.now() - proof.issued_at > signing.MAX_AGE:
+                if ctx.now() - proof.issued_at > signing.MAX_AGE:
                     return VerifyProofOutput(reason="the proof has expired")
             return VerifyProofOutput(reason=self.refuse_proof)
         if isinstance(effect, Patched):
@@ -250,16 +263,52 @@ class Driver:
         if isinstance(effect, Pay):
             assert effect.arg.idempotency_key not in self.payouts, "paid twice"
             self.payouts.append(effect.arg.idempotency_key)
+            self.paid_out.append(effect.arg.amount)
             return PayoutOutput(reference=f"PO-{len(self.payouts)}")
+        if isinstance(effect, FlagStuck | Unflag):
+            self.flags.append(effect)
+            return None
         raise AssertionError(f"unknown effect {effect!r}")
 
     @staticmethod
-    def _check_written(process: Process, view: RequestView) -> None:
+    def _check_written(state: RequestState, view: RequestView) -> None:
         assert type(view) is RequestView, type(view)
         assert not internal_keys(view.model_dump()), internal_keys(view.model_dump())
         assert view.history == []
-        assert view.status == process.view.label, (view.status, process.view.label)
-        assert view.model_dump() == process.view.public(history=False).model_dump()
+        assert view.status == state.label, (view.status, state.label)
+
+
+class Request:
+    """One request's process run the way the workflow runs it: the shell's one state
+    variable, replaced only by what the process returns."""
+
+    def __init__(self, inp: ApprovalInput, clock: Callable[[], datetime], driver: Driver) -> None:
+        self.input = inp
+        self.ctx = Context(inp.policy, clock)
+        self.state = machine.start(inp, clock())
+        self.driver = driver
+
+    @property
+    def policy(self) -> Policy:
+        return self.ctx.policy
+
+    @property
+    def finished(self) -> bool:
+        return self.state.finished
+
+    def feed(self, inp: Input) -> DomainError | None:
+        outcome = self.driver.run(self.ctx, self.state, inp)
+        self.state = outcome.state
+        return outcome.refusal
+
+    def next_deadline(self) -> Deadline | None:
+        return machine.deadline(self.state, self.policy)
+
+    def carry(self) -> ApprovalInput:
+        """The next run's input, as Temporal passes it (through JSON)."""
+        return ApprovalInput.model_validate_json(
+            machine.carry(self.input, self.state).model_dump_json()
+        )
 
 
 def approval_input(
@@ -278,4 +327,4 @@ def approval_input(
     )
 
 
-__all__ = ["Driver", "FakeDirectory", "approval_input", "internal_keys"]
+__all__ = ["Driver", "FakeDirectory", "Request", "approval_input", "internal_keys"]

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.constants import WORKFLOW_NAME, Signals, Updates, workflow_id
 from domain.policy import Policy
-from domain.process import ApprovalInput, Carried, DecideInput, ProcessState, RequestView
+from domain.process import ApprovalInput, Carried, DecideInput, RequestState, RequestView
 from tests.support.workflows import (
     _STARTED,
     audit_kinds,
@@ -79,9 +79,12 @@ async def test_a_continued_run_resumes_at_its_stage_without_resubmitting(
     await h.terminate("simulate continue-as-new into a new run")
 
     # The same carried state continue-as-new would pass, started as a new run.
-    # (The query answers the public view; the process state is the view plus internals.)
-    resumed = ProcessState.model_validate(before.model_dump())
-    carried = Carried(view=resumed, seq=len(before.history), resolve_fired=False)
+    # (The query answers the public view; the state reads it, as it reads the old carried
+    # shape {view, seq, resolve_fired}.)
+    resumed = RequestState.model_validate(before.model_dump())
+    carried = Carried.model_validate(
+        {"view": resumed, "seq": len(before.history), "resolve_fired": False}
+    )
     fresh: ApprovalInput = make_input(
         policy, "am_li", Decimal(250000), {"contract_no": "HT-9", "settlement_floor_price": "1"}
     )

@@ -141,7 +141,8 @@ def test_a_transfer_starts_a_new_round_and_an_escalation_does_not() -> None:
     widened = with_stage(p.state, put(current, slots=(*current.slots, extra)))
     assert step_round(widened, "bcd_zheng") == back
     _decide(p, DecideInput(actor="bcd_zheng", action="reject", round_since=back))
-    assert p.state.status is Status.REJECTED and stage.status is StageStatus.REJECTED
+    assert p.state.status is Status.REJECTED
+    assert p.state.stages[stage.index].status is StageStatus.REJECTED
 
 
 def test_a_decision_without_a_round_is_sent_and_signed_as_before() -> None:

@@ -113,6 +113,17 @@ async def test_a_control_character_or_surrogate_in_any_submitted_text_is_named(
     assert await db.count_for_customer(customer) == 0
 
 
+@pytest.mark.parametrize("path", ["title", "comment", "fields.contract_no"])
+@pytest.mark.parametrize("bad", [f"a{NUL}b", "\ud800", "a\x85b"])
+async def test_a_control_character_or_surrogate_in_a_previewed_body_is_named(
+    api: httpx.AsyncClient, auth: Auth, path: str, bad: str
+) -> None:
+    """The preview takes the submission body as it is, and checks it as a submission."""
+    body = with_value(contract(unique("Hostile preview")), path, bad)
+    resp = await post(api, auth, "am_li", "/v1/policies/big_customer_contract/preview", body)
+    assert named(resp) == [path]
+
+
 async def test_a_newline_is_refused_in_one_line_text_but_kept_in_comments(
     api: httpx.AsyncClient, auth: Auth
 ) -> None:

@@ -15,6 +15,7 @@ from api.app import create_app
 from common import search_attributes as sa
 from domain.constants import workflow_id
 from tests.support.api import Auth, Db, make_settings, running, temporal_target
+from tests.support.policy_versions import version_of
 
 
 def _closed_port() -> int:
@@ -143,7 +144,7 @@ async def test_without_a_worker_submit_is_accepted_202_and_actions_are_503(
         assert (row.status, row.policy_type, row.policy_version) == (
             "submitted",
             "big_customer_contract",
-            1,
+            version_of("big_customer_contract"),
         )
         desc = await handle.describe()
         assert desc.status == WorkflowExecutionStatus.RUNNING

@@ -82,11 +82,12 @@ SEEDED: list[str] = []
 """Ids of the requests the fixture submits before fuzzing (random ids only ever 404)."""
 
 # Strings that plain generation seldom makes but clients do send: NUL, other
-# control characters, lone surrogates (valid as JSON escapes), exotic numbers.
+# control characters, exotic numbers. Lone surrogates (valid as JSON escapes) are
+# left to tests/api/test_hostile_input.py: schemathesis re-validates a steered body
+# with a validator that cannot encode them, and fails before anything is sent.
 _HOSTILE_CHARS = ["a\x00b", "\x00", "tab\x1fsep", "\x7f"]
-_HOSTILE_TEXT = st.sampled_from([*_HOSTILE_CHARS, "\ud800", "x\udfffy"])
-# A URL cannot carry a lone surrogate at all (it has no UTF-8 form).
-_HOSTILE_QUERY_TEXT = st.sampled_from(_HOSTILE_CHARS)
+_HOSTILE_TEXT = st.sampled_from(_HOSTILE_CHARS)
+_HOSTILE_QUERY_TEXT = _HOSTILE_TEXT
 _EXOTIC_NUMBERS = st.sampled_from(["1e5", "1E+400", "1e-400", "1_000", "0x10", " 5 ", "-0", "+7"])
 
 # Values a form field might be sent as: any JSON scalar, text in every shape.

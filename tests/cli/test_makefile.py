@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,11 +15,15 @@ from tests.support.paths import ROOT
 def planned(target: str, venv: Path) -> list[str]:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
+    # Under `make test` this runs inside make: its MAKEFLAGS and MAKELEVEL would make the
+    # inner make print "Entering/Leaving directory" lines among the commands.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     result = subprocess.run(
-        ["make", "-n", f"VENV={venv}", target],
+        ["make", "--no-print-directory", "-n", f"VENV={venv}", target],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=env,
         check=True,
     )
     return result.stdout.splitlines()

@@ -27,7 +27,6 @@ process's pid file), ``run/supervisord.conf`` (for ``supervisorctl -c``) and
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import shlex
@@ -253,22 +252,18 @@ def died_during_start(name: str, state: dict[str, object], log_file: Path) -> Cl
 
 
 def readiness(url: str) -> tuple[bool, str]:
-    """``/readyz``: (True, "") when ready, else (False, what it says is down)."""
+    """``/readyz``: (True, "") when ready, else (False, what it answered)."""
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
             return resp.status == 200, ""
     except urllib.error.HTTPError as exc:
-        try:
-            checks = json.loads(exc.read())["error"]["details"]["checks"]
-            return False, ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok")
-        except (ValueError, KeyError, TypeError):
-            return False, f"HTTP {exc.code}"
+        return False, exc.read().decode(errors="replace")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return False, f"the API does not answer ({exc})"
 
 
-def check_alive(supervisord: Supervisord, paths: DevPaths, names: Sequence[str]) -> None:
-    """Raise if supervisord, or one of ``names``, died (before the stack was up)."""
+def check_alive(supervisord: Supervisord, paths: DevPaths, names: Sequence[str]) -> bool:
+    """True; raises if supervisord, or one of ``names``, died (before the stack was up)."""
     if not supervisord.running():
         raise CliError(
             f"supervisord exited with code {supervisord.process.returncode}; see "
@@ -279,6 +274,7 @@ def check_alive(supervisord: Supervisord, paths: DevPaths, names: Sequence[str])
         state = states.get(name)
         if state is not None and state["statename"] in DIED:
             raise died_during_start(name, state, paths.log_file(name))
+    return True
 
 
 def database_setup(settings: Settings, database_url: str) -> None:
@@ -477,25 +473,24 @@ def _run(
         raise CliError(f"org file not found: {settings.org_file} (APPROVALS_ORG_FILE)")
     find_temporal()
     temporal_host, temporal_port = temporal_host_port(settings.temporal_address)
-    check_port_free(
-        temporal_host,
-        temporal_port,
-        what="Temporal gRPC, TEMPORAL_ADDRESS",
-        fix=f"set TEMPORAL_ADDRESS=localhost:{temporal_port + 10} "
-        f"APPROVALS_TEMPORAL_UI_PORT={settings.temporal_ui_port + 10}",
-    )
-    check_port_free(
-        "localhost",
-        settings.temporal_ui_port,
-        what="Temporal UI, APPROVALS_TEMPORAL_UI_PORT",
-        fix=f"set APPROVALS_TEMPORAL_UI_PORT={settings.temporal_ui_port + 10}",
-    )
-    check_port_free(
-        settings.api_host if settings.api_host not in ("0.0.0.0", "::") else "127.0.0.1",
-        settings.api_port,
-        what="API, APPROVALS_API_PORT",
-        fix=f"set APPROVALS_API_PORT={settings.api_port + 10}",
-    )
+    ui, api = settings.temporal_ui_port, settings.api_port
+    api_host = settings.api_host if settings.api_host not in ("0.0.0.0", "::") else "127.0.0.1"
+    for host, port, what, fix in (
+        (
+            temporal_host,
+            temporal_port,
+            "Temporal gRPC, TEMPORAL_ADDRESS",
+            f"TEMPORAL_ADDRESS=localhost:{temporal_port + 10} APPROVALS_TEMPORAL_UI_PORT={ui + 10}",
+        ),
+        (
+            "localhost",
+            ui,
+            "Temporal UI, APPROVALS_TEMPORAL_UI_PORT",
+            f"APPROVALS_TEMPORAL_UI_PORT={ui + 10}",
+        ),
+        (api_host, api, "API, APPROVALS_API_PORT", f"APPROVALS_API_PORT={api + 10}"),
+    ):
+        check_port_free(host, port, what=what, fix=f"set {fix}")
 
     pg: EmbeddedPostgres | None = None
     if settings.database_url:
@@ -534,7 +529,8 @@ def _run(
         log.info("waiting for PostgreSQL in %s", paths.pg)
         asyncio.run(
             pg.wait_ready(
-                lambda: not _died(supervisord, "postgres"), give_up_after=POSTGRES_START_TIMEOUT
+                lambda: check_alive(supervisord, paths, ["postgres"]),
+                give_up_after=POSTGRES_START_TIMEOUT,
             )
         )
     database_setup(settings, database_url)
@@ -576,10 +572,3 @@ def _run(
         f"supervisord exited with code {supervisord.process.returncode}; see "
         f"{paths.logs / 'supervisord.log'}"
     )
-
-
-def _died(supervisord: Supervisord, name: str) -> bool:
-    if not supervisord.running():
-        return True
-    state = supervisord.states().get(name)
-    return state is not None and state["statename"] in DIED

@@ -73,13 +73,15 @@ class Program:
         return [sys.executable, "-m", "cli.children", str(self.pid_file), "--", *self.argv]
 
 
-def _escape(value: str) -> str:
-    """supervisord expands ``%(name)s`` in its values: a literal ``%`` is ``%%``."""
-    return value.replace("%", "%%")
+def _value(value: object) -> str:
+    """A value as supervisord reads it: booleans spelt out, a literal ``%`` as ``%%``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).replace("%", "%%")
 
 
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
+def _environment(env: Mapping[str, str]) -> str:
+    return ",".join(f'{key}="{value}"' for key, value in sorted(env.items()))
 
 
 @dataclass(frozen=True)
@@ -110,58 +112,46 @@ class Config:
 
     def render(self, programs: Sequence[Program], *, cwd: Path) -> str:
         """The configuration file's text."""
-        lines = [
-            "; Written by `approvals dev` at each start: edits are lost.",
-            "[unix_http_server]",
-            f"file={_escape(str(self.socket))}",
-            "chmod=0700",
-            "username=dev",
-            f"password={self.password}",
-            "",
-            "[supervisord]",
-            "nodaemon=true",
-            f"logfile={_escape(str(self.log_dir / 'supervisord.log'))}",
-            "logfile_maxbytes=10MB",
-            "logfile_backups=1",
-            f"pidfile={_escape(str(self.pid_file))}",
-            f"childlogdir={_escape(str(self.log_dir))}",
-            f"directory={_escape(str(cwd))}",
-            *(["user=root"] if os.geteuid() == 0 else []),
-            "",
-            "[rpcinterface:supervisor]",
-            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
-            "",
-            "[supervisorctl]",
-            f"serverurl=unix://{_escape(str(self.socket))}",
-            "username=dev",
-            f"password={self.password}",
-        ]
-        for program in programs:
-            lines += [
-                "",
-                f"[program:{program.name}]",
-                f"command={_escape(shlex.join(program.command()))}",
-                f"directory={_escape(str(cwd))}",
-                f"priority={program.priority}",
-                f"autostart={_bool(program.autostart)}",
-                "autorestart=true",
-                f"startsecs={START_SECONDS}",
-                f"startretries={START_RETRIES}",
-                f"stopsignal={program.stop_signal}",
-                f"stopwaitsecs={STOP_WAIT_SECONDS}",
-                f"stopasgroup={_bool(program.stop_as_group)}",
-                "killasgroup=true",
-                "redirect_stderr=true",
-                f"stdout_logfile={_escape(str(self.log_dir / f'{program.name}.log'))}",
-                "stdout_logfile_maxbytes=0",
-            ]
-            if program.user:
-                lines.append(f"user={program.user}")
-            if program.env:
-                pairs = ",".join(
-                    f'{key}="{_escape(value)}"' for key, value in sorted(program.env.items())
-                )
-                lines.append(f"environment={pairs}")
+        auth = {"username": "dev", "password": self.password}
+        sections: dict[str, dict[str, object]] = {
+            "unix_http_server": {"file": self.socket, "chmod": "0700", **auth},
+            "supervisord": {
+                "nodaemon": True,
+                "logfile": self.log_dir / "supervisord.log",
+                "logfile_maxbytes": "10MB",
+                "logfile_backups": 1,
+                "pidfile": self.pid_file,
+                "childlogdir": self.log_dir,
+                "directory": cwd,
+                **({"user": "root"} if os.geteuid() == 0 else {}),
+            },
+            "rpcinterface:supervisor": {
+                "supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface"
+            },
+            "supervisorctl": {"serverurl": f"unix://{self.socket}", **auth},
+        }
+        for p in programs:
+            sections[f"program:{p.name}"] = {
+                "command": shlex.join(p.command()),
+                "directory": cwd,
+                "priority": p.priority,
+                "autostart": p.autostart,
+                "autorestart": True,
+                "startsecs": START_SECONDS,
+                "startretries": START_RETRIES,
+                "stopsignal": p.stop_signal,
+                "stopwaitsecs": STOP_WAIT_SECONDS,
+                "stopasgroup": p.stop_as_group,
+                "killasgroup": True,
+                "redirect_stderr": True,
+                "stdout_logfile": self.log_dir / f"{p.name}.log",
+                "stdout_logfile_maxbytes": 0,
+                **({"user": p.user} if p.user else {}),
+                **({"environment": _environment(p.env)} if p.env else {}),
+            }
+        lines = ["; Written by `approvals dev` at each start: edits are lost."]
+        for name, values in sections.items():
+            lines += ["", f"[{name}]", *(f"{k}={_value(v)}" for k, v in values.items())]
         return "\n".join(lines) + "\n"
 
     def write(self, programs: Sequence[Program], *, cwd: Path) -> None:

@@ -1,10 +1,9 @@
-"""Child processes of ``approvals dev``: start, watch, stop, and recover after a crash.
+"""Pid files of ``approvals dev``'s processes, and recovery after a crash.
 
-Each child runs in its own session (process group), so a Ctrl-C in the terminal
-reaches only the supervisor, which then stops the children in a fixed order.
-Each child has a pid file in ``.data/run/``; a pid file records the process's
-start time as well, so that after a crash a recycled pid is never mistaken for
-one of ours.
+Each supervised process writes ``.data/run/<name>.pid`` itself as it starts
+(``python -m cli.children PIDFILE -- COMMAND...`` writes it, then becomes COMMAND
+with the same pid). A pid file records the process's start time as well, so that
+after a crash a recycled pid is never mistaken for one of ours.
 """
 
 from __future__ import annotations
@@ -15,10 +14,8 @@ import logging
 import os
 import signal
 import socket
-import subprocess
-import time
-from collections import deque
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,76 +140,6 @@ def clear_stale_pid_file(path: Path, *, timeout: float = 15.0) -> str | None:
     return f"stopped {name} left running by an earlier run (pid {record.pid})"
 
 
-class Child:
-    """One supervised child process with its log file and pid file."""
-
-    def __init__(self, name: str, argv: Sequence[str], *, run_dir: Path, log_dir: Path) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.pid_file = run_dir / f"{name}.pid"
-        self.log_file = log_dir / f"{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(
-        self, env: Mapping[str, str], *, cwd: Path | None = None, restart: bool = False
-    ) -> None:
-        """Start the process; ``restart`` appends to its log instead of starting a new one."""
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        if self.log_file.exists() and not restart:
-            # Keep the previous run's log beside the new one: it is what explains a crash.
-            self.log_file.replace(self.log_file.with_suffix(".log.1"))
-        with self.log_file.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=dict(env),
-                cwd=cwd,
-                start_new_session=True,
-            )
-        try:
-            PidRecord.of(self.process.pid).write(self.pid_file)
-        except psutil.NoSuchProcess:
-            pass  # died at once; the supervisor reports it with the log's last lines
-        log.info("started %s (pid %s), log: %s", self.name, self.process.pid, self.log_file)
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    def exit_code(self) -> int | None:
-        """None while running; the exit code once it has ended."""
-        if self.process is None:
-            return None
-        return self.process.poll()
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, *, timeout: float = 20.0) -> None:
-        if self.process is not None and self.process.poll() is None:
-            log.info("stopping %s (pid %s)", self.name, self.process.pid)
-            stop_process_group(self.process.pid, timeout=timeout)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(1)
-        self.pid_file.unlink(missing_ok=True)
-
-    def note(self, text: str) -> None:
-        """Append a line of the supervisor's to this child's log (e.g. why it was restarted)."""
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with contextlib.suppress(OSError), self.log_file.open("a", encoding="utf-8") as fh:
-            fh.write(f"--- {stamp} {text}\n")
-
-    def tail(self, lines: int = 20) -> list[str]:
-        """The last ``lines`` lines of this child's log."""
-        try:
-            with self.log_file.open(encoding="utf-8", errors="replace") as fh:
-                return [line.rstrip("\n") for line in deque(fh, maxlen=lines)]
-        except OSError:
-            return []
-
-
 def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
     """True if something accepts TCP connections on ``host:port``."""
     try:
@@ -238,3 +165,24 @@ def port_owner(port: int) -> str | None:
                 cmd = "?"
             return f"pid {conn.pid} ({cmd[:120]})"
     return None
+
+
+def exec_with_pid_file(pid_file: Path, argv: Sequence[str]) -> None:
+    """Write this process's :class:`PidRecord` to ``pid_file``, then become ``argv``.
+
+    The pid and the start time survive ``exec``: the record names the program itself.
+    """
+    record = PidRecord.of(os.getpid())
+    PidRecord(record.pid, record.create_time, tuple(argv)).write(pid_file)
+    os.execvp(argv[0], list(argv))
+
+
+def main(args: Sequence[str]) -> None:
+    """``python -m cli.children PIDFILE -- COMMAND...``"""
+    if len(args) < 3 or args[1] != "--":
+        sys.exit("usage: python -m cli.children PIDFILE -- COMMAND...")
+    exec_with_pid_file(Path(args[0]), args[2:])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

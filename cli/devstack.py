@@ -1,31 +1,27 @@
 """``approvals dev``: the whole stack on one machine, in one command.
 
-Order of start: embedded PostgreSQL (unless DATABASE_URL is set) → migrations and
-the demo org → ``temporal server start-dev`` → mail catcher → worker (the approvals)
-→ deliverer (the notices' sends, on their own task queue) → API. Ctrl-C (or SIGTERM,
-SIGHUP) stops them in the reverse order, and nothing is restarted after that.
+What is ours: the checks before anything starts (policies, org file, free ports), the
+embedded PostgreSQL's cluster, the migrations and the demo org, the ``dev.env`` file
+and the banner. The supervising is supervisord's (:mod:`cli.supervisord`): it runs
+PostgreSQL, the Temporal dev server, the mail catcher, the worker (the approvals), the
+deliverer (the notices' sends) and the API, restarts whatever dies with back-off, and
+stops them all in the reverse order when ``approvals dev`` gets Ctrl-C (or SIGTERM,
+SIGHUP).
 
-During start-up a child that dies stops the stack (that is a configuration or code
-problem, and a restart would only repeat it). Once the stack is up, ``approvals dev``
-is a supervisor (``cli.supervisor``): whatever dies is started again with
-exponential back-off, and the rest keeps running. That is safe for every part:
-
-* worker, deliverer and API hold no state of their own: Temporal keeps the workflows (a
-  workflow task of a killed worker is handed to the restarted one), PostgreSQL the
-  read-model.
-* the Temporal dev server keeps its state in one SQLite file, which survives a
-  killed process (SQLite's journal rolls back a half-written transaction); starting
-  the server again on it is exactly what the next ``make dev`` would do. The worker's
-  pollers and the API's client reconnect by themselves.
-* PostgreSQL is built to start after a crash: it replays its write-ahead log. Its
-  stale lock files are cleared as at start-up; while the killed server's backends
-  still hold its shared memory it refuses to start, and the next attempt follows
-  after the back-off. A ``DATABASE_URL`` of your own is not ours to restart.
+Order of start: PostgreSQL → migrations and the demo org → everything else at once.
+No other ordering is needed: each process waits for what it depends on, as in
+production (the worker and the deliverer retry Temporal with back-off, the API
+answers ``/readyz`` 503 until the database, Temporal and a worker are there). The
+banner is printed once ``/readyz`` answers 200. A process that dies before that
+stops the stack with the last lines of its log (a configuration or code problem:
+restarting would only repeat it).
 
 Everything lives under ``settings.data_dir`` (``.data/``): ``pg/`` (PostgreSQL),
 ``temporal.db`` (Temporal's SQLite store, so workflows survive restarts),
-``logs/<child>.log``, ``logs/dev.log`` (what the supervisor said), ``run/<child>.pid``
-and ``dev.env`` (the URLs and a token per demo user, for ``source .data/dev.env``).
+``logs/<name>.log`` (the previous run's kept as ``<name>.log.1``), ``logs/dev.log``
+(what ``approvals dev`` said), ``logs/supervisord.log``, ``run/<name>.pid`` (each
+process's pid file), ``run/supervisord.conf`` (for ``supervisorctl -c``) and
+``dev.env`` (the URLs and a token per demo user, for ``source .data/dev.env``).
 """
 
 from __future__ import annotations
@@ -41,25 +37,27 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections import ChainMap
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from cli.children import Child, PidRecord, clear_stale_pid_file, port_answers, port_owner
+from cli.children import PidRecord, clear_stale_pid_file, port_answers, port_owner
 from cli.dev_metrics import metrics_env, metrics_lines
 from cli.embedded_pg import EmbeddedPostgres
 from cli.errors import CliError
-from cli.supervisor import Supervised, Supervisor
+from cli.supervisord import DIED, Config, Program, Supervisord
 from common.settings import Settings, listen_url
 
 log = logging.getLogger("approvals.dev")
 
-# Children in start order; stopped in the reverse order.
-CHILDREN = ("temporal", "mailcatcher", "worker", "deliverer", "api")
-TEMPORAL_START_TIMEOUT = 90.0
-API_START_TIMEOUT = 90.0
+# Supervised programs in start order (supervisord's priority); stopped in the reverse order.
+PROGRAMS = ("postgres", "temporal", "mailcatcher", "worker", "deliverer", "api")
+POSTGRES_START_TIMEOUT = 90.0
+SUPERVISORD_START_TIMEOUT = 30.0
+READY_TIMEOUT = 180.0
+STOP_TIMEOUT = 120.0
 POLL = 0.25
 
 
@@ -104,6 +102,12 @@ class DevPaths:
     @property
     def supervisor_log(self) -> Path:
         return self.logs / "dev.log"
+
+    def pid_file(self, program: str) -> Path:
+        return self.run / f"{program}.pid"
+
+    def log_file(self, program: str) -> Path:
+        return self.logs / f"{program}.log"
 
 
 def temporal_host_port(address: str) -> tuple[str, int]:
@@ -199,24 +203,6 @@ def check_port_free(host: str, port: int, *, what: str, fix: str) -> None:
     raise CliError(f"port {port} ({what}) is already in use{who}. Stop that process, or {fix}")
 
 
-@dataclass
-class Stack:
-    """The running parts, stopped in the reverse order of their start."""
-
-    stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
-
-    def push(self, name: str, stop: Callable[[], None]) -> None:
-        self.stops.append((name, stop))
-
-    def stop_all(self) -> None:
-        while self.stops:
-            name, stop = self.stops.pop()
-            try:
-                stop()
-            except Exception:
-                log.exception("stopping %s failed", name)
-
-
 _WATCHED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -237,109 +223,58 @@ def claim_supervisor(paths: DevPaths) -> None:
 
 def recover_from_crash(paths: DevPaths) -> None:
     """Clear what a crashed run left behind: pid files and the processes they name."""
-    for name in reversed(CHILDREN):
-        note = clear_stale_pid_file(paths.run / f"{name}.pid")
+    for name in reversed(PROGRAMS):
+        note = clear_stale_pid_file(paths.pid_file(name))
         if note:
             log.info(note)
 
 
-def wait_for(
-    ready: Callable[[], bool],
-    *,
-    child: Child,
-    timeout: float,
-    what: str,
-) -> None:
-    """Poll ``ready`` until true; fail if ``child`` dies or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return
-        if not child.running():
-            raise ChildDied(child)
-        time.sleep(POLL)
-    raise CliError(
-        f"{what} did not become ready within {timeout:.0f} s; see {child.log_file}:\n"
-        + "\n".join(child.tail(15))
-    )
+def keep_previous_log(path: Path) -> None:
+    """``<name>.log`` becomes ``<name>.log.1``: the previous run's log is what explains a crash."""
+    if path.exists():
+        path.replace(path.with_name(path.name + ".1"))
 
 
-class ChildDied(CliError):
-    """A child process ended on its own."""
-
-    def __init__(self, child: Child) -> None:
-        lines = "\n".join(f"    {line}" for line in child.tail(20))
-        super().__init__(
-            f"{child.name} {describe_exit(child.exit_code())}; last lines of "
-            f"{child.log_file}:\n{lines}"
-        )
-        self.child = child
-
-
-def describe_exit(code: int | None) -> str:
-    """``exited with code 3`` / ``was killed by SIGKILL``."""
-    if code is not None and code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
-
-
-def http_ok(url: str) -> bool:
+def tail(path: Path, lines: int = 20) -> list[str]:
+    """The last ``lines`` lines of ``path``."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            return [line.rstrip("\n") for line in deque(fh, maxlen=lines)]
+    except OSError:
+        return []
 
 
-async def _temporal_ready(settings: Settings) -> bool:
-    """The frontend answers and our search attributes are registered in the namespace."""
-    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+def died_during_start(name: str, state: dict[str, object], log_file: Path) -> CliError:
+    """The error for ``name`` dead before the stack was up: how, and its last log lines."""
+    how = state.get("spawnerr") or state.get("description") or state.get("statename")
+    lines = "\n".join(f"    {line}" for line in tail(log_file))
+    return CliError(f"{name} died during start-up ({how}); last lines of {log_file}:\n{lines}")
 
-    from common.search_attributes import ALL
-    from common.temporal import connect
 
+def readiness(url: str) -> tuple[bool, str]:
+    """``/readyz``: (True, "") when ready, else (False, what it answered)."""
     try:
-        client = await asyncio.wait_for(connect(settings), timeout=5)
-        resp = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=settings.temporal_namespace)
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status == 200, ""
+    except urllib.error.HTTPError as exc:
+        return False, exc.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return False, f"the API does not answer ({exc})"
+
+
+def check_alive(supervisord: Supervisord, paths: DevPaths, names: Sequence[str]) -> bool:
+    """True; raises if supervisord, or one of ``names``, died (before the stack was up)."""
+    if not supervisord.running():
+        raise CliError(
+            f"supervisord exited with code {supervisord.process.returncode}; see "
+            f"{paths.logs / 'supervisord.log'}"
         )
-    except Exception:
-        return False
-    return all(key.name in resp.custom_attributes for key in ALL)
-
-
-async def _worker_polling(
-    settings: Settings, pid: int | None = None, task_queue: str | None = None
-) -> bool:
-    """A worker polls ``task_queue`` (default: the approvals'), so its work is picked up
-    at once.
-
-    With ``pid``, only that process counts: the server lists a dead worker's pollers
-    for a while after it died. The SDK's default worker identity is ``<pid>@<host>``.
-    """
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
-    from common.temporal import connect
-
-    try:
-        client = await asyncio.wait_for(connect(settings), timeout=5)
-        resp = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=settings.temporal_namespace,
-                task_queue=TaskQueue(name=task_queue or settings.task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            )
-        )
-    except Exception:
-        return False
-    if pid is None:
-        return len(resp.pollers) > 0
-    return any(poller.identity.startswith(f"{pid}@") for poller in resp.pollers)
+    states = supervisord.states() if names else {}
+    for name in names:
+        state = states.get(name)
+        if state is not None and state["statename"] in DIED:
+            raise died_during_start(name, state, paths.log_file(name))
+    return True
 
 
 def database_setup(settings: Settings, database_url: str) -> None:
@@ -444,19 +379,54 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
+def programs(
+    settings: Settings,
+    paths: DevPaths,
+    pg: EmbeddedPostgres | None,
+    catcher_port: int,
+    metrics: dict[str, dict[str, str]],
+) -> list[Program]:
+    """What supervisord runs, in start order."""
+    me = [sys.executable, "-m", "cli.main"]
+    run: list[Program] = []
+    if pg is not None:
+        # Started with supervisord; the rest once the database is migrated.
+        run.append(
+            Program(
+                "postgres",
+                pg.argv(),
+                priority=10,
+                autostart=True,
+                stop_signal="INT",  # fast shutdown: the postmaster stops its backends
+                stop_as_group=False,
+                user=pg.user,
+            )
+        )
+    for priority, name, argv, env in (
+        (20, "temporal", temporal_command(find_temporal(), settings, paths), {}),
+        (30, "mailcatcher", [*me, "mailcatcher", "--port", str(catcher_port)], {}),
+        (40, "worker", [*me, "worker", "--only", "approvals"], metrics["worker"]),
+        (50, "deliverer", [*me, "worker", "--only", "deliveries"], metrics["deliverer"]),
+        (60, "api", [*me, "api"], {}),
+    ):
+        run.append(Program(name, argv, priority=priority, pid_file=paths.pid_file(name), env=env))
+    return run
+
+
 def run_dev(settings: Settings) -> int:
-    """Run the stack until Ctrl-C or a child's death; returns the exit code."""
+    """Run the stack until Ctrl-C (or SIGTERM, SIGHUP); returns the exit code."""
     quiet_libraries()
     paths = DevPaths(settings.data_dir.resolve())
     for folder in (paths.root, paths.run, paths.logs):
         folder.mkdir(parents=True, exist_ok=True)
-    stack = Stack()
     file_log = logging.FileHandler(paths.supervisor_log, encoding="utf-8")
     file_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(file_log)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in _WATCHED}
+    running: list[Supervisord] = []
+    pg: list[EmbeddedPostgres] = []
     try:
-        return _run(settings, paths, stack)
+        return _run(settings, paths, running, pg)
     except Stop as stop:
         log.info("%s received: stopping", stop)
         return 0
@@ -464,19 +434,34 @@ def run_dev(settings: Settings) -> int:
         # A second Ctrl-C must not interrupt the ordered shutdown half-way.
         for sig in _WATCHED:
             signal.signal(sig, signal.SIG_IGN)
-        started = bool(stack.stops)
-        stack.stop_all()
+        if running:
+            shut_down(running[0], paths, pg[0] if pg else None)
+            log.info("all stopped")
         if PidRecord.read(paths.supervisor_pid) == PidRecord.of(os.getpid()):
             paths.supervisor_pid.unlink(missing_ok=True)
-        if started:
-            log.info("all stopped")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.removeHandler(file_log)
         file_log.close()
 
 
-def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
+def shut_down(supervisord: Supervisord, paths: DevPaths, pg: EmbeddedPostgres | None) -> None:
+    """supervisord stops every program in order; then nothing of the stack may remain."""
+    log.info("stopping the stack")
+    supervisord.stop(STOP_TIMEOUT)
+    # The programs cannot remove their own pid files; should supervisord have died
+    # first, this stops what it left running.
+    for name in reversed(PROGRAMS):
+        note = clear_stale_pid_file(paths.pid_file(name))
+        if note and not note.startswith("removed stale"):
+            log.warning(note)
+    if pg is not None:
+        pg.stop()
+
+
+def _run(
+    settings: Settings, paths: DevPaths, running: list[Supervisord], pgs: list[EmbeddedPostgres]
+) -> int:
     claim_supervisor(paths)
     recover_from_crash(paths)
 
@@ -486,108 +471,82 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
     load_policies(settings.policy_dir)
     if not settings.org_file.is_file():
         raise CliError(f"org file not found: {settings.org_file} (APPROVALS_ORG_FILE)")
-    temporal_bin = find_temporal()
+    find_temporal()
     temporal_host, temporal_port = temporal_host_port(settings.temporal_address)
-    check_port_free(
-        temporal_host,
-        temporal_port,
-        what="Temporal gRPC, TEMPORAL_ADDRESS",
-        fix=f"set TEMPORAL_ADDRESS=localhost:{temporal_port + 10} "
-        f"APPROVALS_TEMPORAL_UI_PORT={settings.temporal_ui_port + 10}",
-    )
-    check_port_free(
-        "localhost",
-        settings.temporal_ui_port,
-        what="Temporal UI, APPROVALS_TEMPORAL_UI_PORT",
-        fix=f"set APPROVALS_TEMPORAL_UI_PORT={settings.temporal_ui_port + 10}",
-    )
-    check_port_free(
-        settings.api_host if settings.api_host not in ("0.0.0.0", "::") else "127.0.0.1",
-        settings.api_port,
-        what="API, APPROVALS_API_PORT",
-        fix=f"set APPROVALS_API_PORT={settings.api_port + 10}",
-    )
+    ui, api = settings.temporal_ui_port, settings.api_port
+    api_host = settings.api_host if settings.api_host not in ("0.0.0.0", "::") else "127.0.0.1"
+    for host, port, what, fix in (
+        (
+            temporal_host,
+            temporal_port,
+            "Temporal gRPC, TEMPORAL_ADDRESS",
+            f"TEMPORAL_ADDRESS=localhost:{temporal_port + 10} APPROVALS_TEMPORAL_UI_PORT={ui + 10}",
+        ),
+        (
+            "localhost",
+            ui,
+            "Temporal UI, APPROVALS_TEMPORAL_UI_PORT",
+            f"APPROVALS_TEMPORAL_UI_PORT={ui + 10}",
+        ),
+        (api_host, api, "API, APPROVALS_API_PORT", f"APPROVALS_API_PORT={api + 10}"),
+    ):
+        check_port_free(host, port, what=what, fix=f"set {fix}")
 
-    # 1. PostgreSQL
     pg: EmbeddedPostgres | None = None
     if settings.database_url:
         database_url = settings.database_url
         log.info("using DATABASE_URL from the environment")
     else:
         pg = EmbeddedPostgres(paths.pg)
-        log.info("starting embedded PostgreSQL in %s", paths.pg)
-        stack.push("postgres", pg.stop)
-        database_url = pg.start()
+        pg.prepare()
+        pgs.append(pg)
+        database_url = pg.url()
 
-    # 2. schema and directory
-    database_setup(settings, database_url)
-
-    # 3. Temporal
-    temporal = Child(
-        "temporal",
-        temporal_command(temporal_bin, settings, paths),
-        run_dir=paths.run,
-        log_dir=paths.logs,
-    )
-    stack.push("temporal", temporal.stop)
-    temporal.start(os.environ)
-    wait_for(
-        lambda: (
-            port_answers(temporal_host, temporal_port) and asyncio.run(_temporal_ready(settings))
-        ),
-        child=temporal,
-        timeout=TEMPORAL_START_TIMEOUT,
-        what="Temporal",
-    )
-    log.info("Temporal is ready on %s", settings.temporal_address)
-
-    # 4. the mail catcher, then worker and API (whose e-mail goes to the catcher)
     env = child_env(settings, database_url)
-    me = [sys.executable, "-m", "cli.main"]
     catcher_port = mail_catcher_port(settings)
-    catcher = Child(
-        "mailcatcher",
-        [*me, "mailcatcher", "--port", str(catcher_port)],
-        run_dir=paths.run,
-        log_dir=paths.logs,
-    )
-    stack.push("mailcatcher", catcher.stop)
-    catcher.start(env)
     if "APPROVALS_SMTP_HOST" not in os.environ:
         env.update(APPROVALS_SMTP_HOST="127.0.0.1", APPROVALS_SMTP_PORT=str(catcher_port))
-    # Each worker child serves its metrics on ports of its own; a ChainMap still sees a
-    # DATABASE_URL changed in ``env`` by a restart of PostgreSQL.
     metrics = metrics_env(settings)
-    worker_env = ChainMap(metrics["worker"], env)
-    deliverer_env = ChainMap(metrics["deliverer"], env)
-    worker = Child(
-        "worker", [*me, "worker", "--only", "approvals"], run_dir=paths.run, log_dir=paths.logs
-    )
-    stack.push("worker", worker.stop)
-    worker.start(worker_env)
-    deliverer = Child(
-        "deliverer", [*me, "worker", "--only", "deliveries"], run_dir=paths.run, log_dir=paths.logs
-    )
-    stack.push("deliverer", deliverer.stop)
-    deliverer.start(deliverer_env)
+    to_run = programs(settings, paths, pg, catcher_port, metrics)
+    config = Config(run_dir=paths.run, log_dir=paths.logs)
+    for program in to_run:
+        keep_previous_log(paths.log_file(program.name))
+    config.write(to_run, cwd=Path.cwd())
+    log.info("starting supervisord (%s)", config.file)
+    supervisord = Supervisord(config, env)
+    running.append(supervisord)
+    names = [program.name for program in to_run]
 
-    def delivering() -> bool:
-        return asyncio.run(_worker_polling(settings, deliverer.pid, settings.delivery_task_queue))
+    deadline = time.monotonic() + SUPERVISORD_START_TIMEOUT
+    while not supervisord.answers():
+        check_alive(supervisord, paths, [])
+        if time.monotonic() > deadline:
+            raise CliError(f"supervisord did not answer; see {paths.logs / 'supervisord.log'}")
+        time.sleep(POLL)
 
-    api = Child("api", [*me, "api"], run_dir=paths.run, log_dir=paths.logs)
-    stack.push("api", api.stop)
-    api.start(env)
+    # 1. PostgreSQL, 2. the schema and the directory, 3. the rest at once.
+    if pg is not None:
+        log.info("waiting for PostgreSQL in %s", paths.pg)
+        asyncio.run(
+            pg.wait_ready(
+                lambda: check_alive(supervisord, paths, ["postgres"]),
+                give_up_after=POSTGRES_START_TIMEOUT,
+            )
+        )
+    database_setup(settings, database_url)
+    supervisord.start_all()
+
     base = api_base_url(settings)
-    wait_for(lambda: http_ok(f"{base}/healthz"), child=api, timeout=API_START_TIMEOUT, what="API")
-    wait_for(
-        lambda: asyncio.run(_worker_polling(settings, worker.pid)),
-        child=worker,
-        timeout=API_START_TIMEOUT,
-        what="the worker",
-    )
-    wait_for(delivering, child=deliverer, timeout=API_START_TIMEOUT, what="the deliverer")
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        check_alive(supervisord, paths, names)
+        ready, why = readiness(f"{base}/readyz")
+        if ready:
+            break
+        if time.monotonic() > deadline:
+            raise CliError(f"the stack was not ready within {READY_TIMEOUT:.0f} s: {why}")
+        time.sleep(POLL * 2)
 
-    # 5. tell the user
     from api.auth import issue_token
 
     tokens = [
@@ -600,80 +559,16 @@ def _run(settings: Settings, paths: DevPaths, stack: Stack) -> int:
             settings,
             tokens,
             paths.env_file,
-            metrics_lines(api_base_url(settings) if settings.api_metrics else None, metrics),
+            metrics_lines(base if settings.api_metrics else None, metrics),
         )
         + "\n"
     )
     sys.stdout.flush()
 
-    # 6. supervise: restart whatever dies (see the module docstring for why that is safe)
-    services: list[Supervised] = []
-    if pg is not None:
-        services.append(supervised_postgres(pg, env, clients=(worker, deliverer, api)))
-    services.append(
-        supervised_child(
-            temporal,
-            os.environ,
-            ready=lambda: (
-                port_answers(temporal_host, temporal_port)
-                and asyncio.run(_temporal_ready(settings))
-            ),
-        )
-    )
-    services.append(
-        supervised_child(
-            worker, worker_env, ready=lambda: asyncio.run(_worker_polling(settings, worker.pid))
-        )
-    )
-    services.append(supervised_child(deliverer, deliverer_env, ready=delivering))
-    services.append(supervised_child(api, env, ready=lambda: http_ok(f"{base}/healthz")))
-    services.append(
-        supervised_child(catcher, env, ready=lambda: port_answers("127.0.0.1", catcher_port))
-    )
-    supervisor = Supervisor(services)
-    while True:
-        supervisor.check()
+    # supervisord keeps everything up from here; we wait for Ctrl-C.
+    while supervisord.running():
         time.sleep(POLL * 2)
-
-
-def supervised_postgres(
-    pg: EmbeddedPostgres, env: dict[str, str], *, clients: tuple[Child, ...]
-) -> Supervised:
-    """The embedded PostgreSQL as the supervisor sees it.
-
-    ``env`` is the environment the ``clients`` are (re)started with: should the
-    restarted server answer at another address, it gets the new ``DATABASE_URL`` and
-    the clients are stopped, so that the supervisor starts them again with it.
-    """
-
-    def restart() -> None:
-        url = pg.restart()
-        if url != env["DATABASE_URL"]:
-            # pgserver chose another socket directory: worker, deliverer and API must follow.
-            log.warning("PostgreSQL now answers at %s: restarting its clients", url)
-            env["DATABASE_URL"] = url
-            for client in clients:
-                client.stop()
-
-    return Supervised(
-        "postgres",
-        start=restart,
-        alive=pg.alive,
-        how_it_ended=lambda: f"(pid {pg.pid}) stopped running",
-        ready=lambda: True,
-    )
-
-
-def supervised_child(
-    child: Child, env: Mapping[str, str], *, ready: Callable[[], bool]
-) -> Supervised:
-    """``child`` as the supervisor sees it; a restart appends to its log."""
-    return Supervised(
-        child.name,
-        start=lambda: child.start(env, restart=True),
-        alive=child.running,
-        how_it_ended=lambda: describe_exit(child.exit_code()),
-        ready=ready,
-        note=child.note,
-        last_lines=lambda: child.tail(10),
+    raise CliError(
+        f"supervisord exited with code {supervisord.process.returncode}; see "
+        f"{paths.logs / 'supervisord.log'}"
     )

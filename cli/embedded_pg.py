@@ -1,10 +1,11 @@
-"""The embedded PostgreSQL of ``approvals dev`` (pgserver), kept under ``.data/pg``.
+"""The embedded PostgreSQL of ``approvals dev``, kept under ``.data/pg``.
 
-pgserver starts the server detached (``pg_ctl``), so it outlives a crashed
-supervisor. Its lock file ``postmaster.pid`` is therefore checked before every
-start: a server still running on our data directory is reused (and stopped on
-exit as usual); a lock file whose pid is gone, or now belongs to another
-program, is removed so that PostgreSQL can start.
+pgserver ships the binaries; ``approvals dev`` creates the cluster and hands the
+server (``postgres`` in the foreground) to supervisord, which restarts it if it
+dies (it recovers from its write-ahead log). Its lock file ``postmaster.pid`` is
+checked before the start: a lock file whose pid is gone, or now belongs to another
+program, is removed so that PostgreSQL can start. A server of ours left running
+by a crashed run is stopped first.
 """
 
 from __future__ import annotations
@@ -12,25 +13,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import signal
+import subprocess
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import psutil
 
 from cli.errors import CliError
 
-if TYPE_CHECKING:
-    from pgserver.postgres_server import PostgresServer
-
 log = logging.getLogger("approvals.dev")
 
 DATABASE = "approvals"
+SYSTEM_USER = "pgserver"  # pgserver's user for PostgreSQL when we are root
 
 
 def asyncpg_url(uri: str, database: str) -> str:
@@ -105,7 +106,7 @@ def clear_stale_lock(pgdata: Path) -> str | None:
         return None
     pid = lock_pid(lock)
     if pid is not None and is_our_postmaster(pid, pgdata):
-        return f"reusing PostgreSQL still running from an earlier run (pid {pid})"
+        return f"PostgreSQL of an earlier run is still running (pid {pid})"
     socket_dirs = {pgdata, *_socket_dir(lock)}
     for stale in [lock, *(p for d in socket_dirs for p in d.glob(".s.PGSQL.*.lock"))]:
         stale.unlink(missing_ok=True)
@@ -117,76 +118,128 @@ def clear_stale_lock(pgdata: Path) -> str | None:
 
 
 class EmbeddedPostgres:
-    """Start (or reuse) the server on ``pgdata`` and stop it on request."""
+    """PostgreSQL on ``pgdata``: initialised here, run in the foreground by supervisord.
+
+    pgserver provides the binaries and, as root, the ``pgserver`` user that
+    PostgreSQL runs as (it refuses to run as root).
+    """
 
     def __init__(self, pgdata: Path) -> None:
         self.pgdata = pgdata
-        self.server: PostgresServer | None = None
-
-    def start(self) -> str:
-        """Start the server, create the ``approvals`` database; returns its asyncpg URL."""
-        import pgserver
-
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        note = clear_stale_lock(self.pgdata)
-        if note:
-            log.info(note)
-        try:
-            # cleanup_mode=None: pgserver's own atexit hook must not race our ordered shutdown.
-            self.server = pgserver.get_server(self.pgdata, cleanup_mode=None)
-        except Exception as exc:
-            raise CliError(
-                f"embedded PostgreSQL did not start ({exc}); see {self.pgdata / 'log'}"
-            ) from exc
-        return self._ready_url()
-
-    def _ready_url(self) -> str:
-        assert self.server is not None
-        admin_uri = self.server.get_uri()
-        asyncio.run(_ensure_database(admin_uri, DATABASE))
-        return asyncpg_url(admin_uri, DATABASE)
+        self._socket_dir: Path | None = None
 
     @property
-    def pid(self) -> int | None:
-        """The postmaster's pid as of the last (re)start."""
-        return self.server.get_pid() if self.server is not None else None
+    def user(self) -> str | None:
+        """The system user PostgreSQL runs as: ``pgserver`` as root, else ourselves."""
+        return SYSTEM_USER if os.geteuid() == 0 else None
 
-    def alive(self) -> bool:
-        """True while the server started (or reused) by :meth:`start` runs."""
-        pid = self.pid
-        return pid is not None and is_our_postmaster(pid, self.pgdata)
+    def prepare(self) -> None:
+        """Create the cluster if there is none; clear what a crashed server left behind."""
+        import pgserver
+        from pgserver.postgres_server import PostgresServer
+        from pgserver.utils import find_suitable_socket_dir
 
-    def restart(self) -> str:
-        """Start the server again after it died; returns its URL (normally the same).
-
-        PostgreSQL recovers from a crash by replaying its write-ahead log on start;
-        the lock files of the dead server are cleared first. While a killed server's
-        backends are still attached to its shared memory, PostgreSQL refuses to start
-        (``pre-existing shared memory block is still in use``) and this raises: the
-        caller tries again later.
-        """
-        if self.server is None:
-            return self.start()
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            self._let_user_in()
+        if not (self.pgdata / "PG_VERSION").exists():
+            log.info("creating the PostgreSQL cluster in %s", self.pgdata)
+            try:
+                pgserver.initdb(  # type: ignore[attr-defined]  # set by pgserver at import
+                    ["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
+                    pgdata=self.pgdata,
+                    user=self.user,
+                )
+            except subprocess.CalledProcessError as exc:
+                raise CliError(f"initdb failed in {self.pgdata}: {exc.stderr or exc}") from exc
+        self.stop()  # a server of ours that a crashed run left behind: supervisord takes over
         note = clear_stale_lock(self.pgdata)
         if note:
             log.info(note)
-        server = self.server
+        self._socket_dir = find_suitable_socket_dir(self.pgdata, PostgresServer.runtime_path)
+        if self.user is not None and self._socket_dir != self.pgdata:
+            self._socket_dir.chmod(0o777)
+
+    def _let_user_in(self) -> None:
+        """As root: the ``pgserver`` user must reach the data directory and the binaries."""
+        import pwd
+        import stat
+
+        from pgserver.postgres_server import POSTGRES_BIN_PATH
+        from pgserver.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        assert self.user is not None
+        ensure_user_exists(self.user)
+        ensure_prefix_permissions(self.pgdata)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+        ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+        user = pwd.getpwnam(self.user)
+        os.chown(self.pgdata, user.pw_uid, user.pw_gid)
+
+    @property
+    def socket_dir(self) -> Path:
+        assert self._socket_dir is not None, "prepare() first"
+        return self._socket_dir
+
+    def argv(self) -> list[str]:
+        """The server in the foreground: Unix socket only, logging to its standard error."""
+        from pgserver.postgres_server import POSTGRES_BIN_PATH
+
+        return [
+            str(POSTGRES_BIN_PATH / "postgres"),
+            "-D",
+            str(self.pgdata),
+            "-k",
+            str(self.socket_dir),
+            "-c",
+            "listen_addresses=",
+        ]
+
+    def url(self, database: str = DATABASE) -> str:
+        """The SQLAlchemy asyncpg URL of ``database``."""
+        return asyncpg_url(f"postgresql://postgres:@/postgres?host={self.socket_dir}", database)
+
+    async def wait_ready(self, alive: Callable[[], bool], give_up_after: float) -> None:
+        """Wait until the server answers, then create our database if it is missing.
+
+        Raises:
+            CliError: when ``alive()`` turns false or ``give_up_after`` seconds pass first.
+        """
+        import asyncpg
+
+        deadline = time.monotonic() + give_up_after
+        while True:
+            try:
+                conn = await asyncpg.connect(
+                    host=str(self.socket_dir), user="postgres", database="postgres", timeout=2
+                )
+                break
+            except (OSError, asyncpg.PostgresError) as exc:
+                if not alive() or time.monotonic() > deadline:
+                    raise CliError(
+                        f"PostgreSQL did not start ({exc}); see its log, logs/postgres.log"
+                    ) from exc
+                await asyncio.sleep(0.2)
         try:
-            # pgserver keeps one handle per data directory and process: ask that handle to
-            # do again what its first start did, under pgserver's machine-wide lock. As
-            # root that includes giving the `pgserver` user access to the path again
-            # (something may have tightened a parent directory's mode meanwhile).
-            with type(server)._lock:
-                server.ensure_pgdata_inited()
-                server.ensure_postgres_running()
-        except Exception as exc:
-            raise CliError(
-                f"embedded PostgreSQL did not start ({exc}); see {self.pgdata / 'log'}"
-            ) from exc
-        return self._ready_url()
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
+            if not exists:
+                # Identifiers cannot be bound as parameters; ``DATABASE`` is our own constant.
+                await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+                log.info("created database %s", DATABASE)
+        finally:
+            await conn.close()
 
     def stop(self, *, timeout: float = 20.0) -> None:
-        """Fast shutdown (SIGINT to the postmaster), then SIGQUIT/SIGKILL if it hangs."""
+        """Fast shutdown (SIGINT to the postmaster), then SIGQUIT/SIGKILL if it hangs.
+
+        For what supervisord did not stop (it was killed itself).
+        """
         pid = postmaster_pid(self.pgdata)
         if pid is None or not is_our_postmaster(pid, self.pgdata):
             return
@@ -200,20 +253,6 @@ class EmbeddedPostgres:
                 return
             except psutil.TimeoutExpired:
                 log.warning("PostgreSQL (pid %s) still running after signal %s", pid, sig.name)
-
-
-async def _ensure_database(admin_uri: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_uri)
-    try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if not exists:
-            # Identifiers cannot be bound as parameters; ``name`` is our own constant.
-            await conn.execute(f'CREATE DATABASE "{name}"')
-            log.info("created database %s", name)
-    finally:
-        await conn.close()
 
 
 @contextlib.contextmanager

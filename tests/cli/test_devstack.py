@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -100,20 +100,26 @@ def test_lock_file_naming_a_live_foreign_process_is_removed(tmp_path: Path) -> N
     assert note is not None and "another program" in note
 
 
-def _start_in_a_new_process(pgdata: Path) -> str:
-    """One `approvals dev` start of PostgreSQL; pgserver caches servers per process."""
+def _prepare_in_a_new_process(pgdata: Path) -> list[str]:
+    """What `approvals dev` does before supervisord starts PostgreSQL: its command line."""
     code = (
-        "import sys; from pathlib import Path; from cli.embedded_pg import EmbeddedPostgres; "
-        "print(EmbeddedPostgres(Path(sys.argv[1])).start())"
+        "import json, sys; from pathlib import Path; from cli.embedded_pg import EmbeddedPostgres; "
+        "pg = EmbeddedPostgres(Path(sys.argv[1])); pg.prepare(); print(json.dumps(pg.argv()))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(pgdata)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-c", code, str(pgdata)], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout.strip().splitlines()[-1]
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _serve(pg: EmbeddedPostgres, argv: list[str]) -> subprocess.Popen[bytes]:
+    """PostgreSQL in the foreground, as supervisord runs it (as pgserver's user when root)."""
+    server = subprocess.Popen(
+        argv, user=pg.user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    asyncio.run(pg.wait_ready(lambda: server.poll() is None, give_up_after=60))
+    return server
 
 
 async def _current_database(url: str) -> str:
@@ -141,34 +147,38 @@ def _wait_gone(pid: int) -> None:
     raise AssertionError(f"pid {pid} still running")
 
 
-def test_embedded_postgres_survives_kill_9_and_a_recycled_lock_pid(pg_tmp_path: Path) -> None:
+def test_embedded_postgres_starts_again_after_kill_9_and_a_recycled_lock_pid(
+    pg_tmp_path: Path,
+) -> None:
     pgdata = pg_tmp_path / "pg"
+    pg = EmbeddedPostgres(pgdata)
+    argv = _prepare_in_a_new_process(pgdata)
+    pg.prepare()
+    url = pg.url()
+    assert url.startswith("postgresql+asyncpg://postgres:@/approvals?host=")
+    server = _serve(pg, argv)
     try:
-        url = _start_in_a_new_process(pgdata)
-        assert url.startswith("postgresql+asyncpg://postgres:@/approvals?host=")
         assert asyncio.run(_current_database(url)) == "approvals"
+        first = server.pid
 
-        # A second start while the first server still runs (supervisor killed) reuses it.
-        first = postmaster_pid(pgdata)
-        assert first is not None and is_our_postmaster(first, pgdata)
-        assert _start_in_a_new_process(pgdata) == url
-        assert postmaster_pid(pgdata) == first
-
-        # kill -9 of PostgreSQL too, and its pid recycled by another program.
-        os.kill(first, signal.SIGKILL)
+        # kill -9 of PostgreSQL, and its pid recycled by another program.
+        server.kill()
+        server.wait()
         _wait_gone(first)
         lock = pgdata / "postmaster.pid"
         lines = lock.read_text().splitlines()
         lock.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
 
-        url = _start_in_a_new_process(pgdata)
-        second = postmaster_pid(pgdata)
-        assert second not in (None, first, os.getpid())
+        assert _prepare_in_a_new_process(pgdata) == argv
+        server = _serve(pg, argv)
+        assert postmaster_pid(pgdata) == server.pid != first
         assert asyncio.run(_current_database(url)) == "approvals"
+
+        # A server of ours left running by a crashed run is stopped by the next start.
+        _prepare_in_a_new_process(pgdata)
+        server.wait(30)
     finally:
-        EmbeddedPostgres(pgdata).stop(timeout=10)
-    assert second is not None
-    _wait_gone(second)
+        pg.stop(timeout=10)
     assert not lock.exists()
 
 
@@ -181,27 +191,18 @@ def test_database_url_round_trips_an_awkward_socket_dir() -> None:
     assert url.query["host"] == "/tmp/a b&c"
 
 
-def test_a_dead_child_is_reported_with_its_exit_and_last_log_lines(tmp_path: Path) -> None:
-    from cli.children import Child
-    from cli.devstack import ChildDied
+def test_a_program_dead_during_start_up_is_reported_with_its_last_log_lines(
+    tmp_path: Path,
+) -> None:
+    from cli.devstack import died_during_start
 
-    crash = "import sys; print('connecting'); print('boom: no database'); sys.exit(3)"
-    child = Child("worker", [sys.executable, "-c", crash], run_dir=tmp_path, log_dir=tmp_path)
-    child.start(os.environ)
-    assert child.process is not None
-    child.process.wait(10)
+    log = tmp_path / "worker.log"
+    log.write_text("connecting\nboom: no database\n")
 
-    message = str(ChildDied(child))
+    message = str(died_during_start("worker", {"spawnerr": "Bad exit code 3"}, log))
 
-    assert message.startswith("worker exited with code 3; last lines of ")
+    assert message.startswith("worker died during start-up (Bad exit code 3); last lines of ")
     assert message.splitlines()[-2:] == ["    connecting", "    boom: no database"]
-
-
-def test_a_killed_child_names_the_signal() -> None:
-    from cli.devstack import describe_exit
-
-    assert describe_exit(-9) == "was killed by SIGKILL"
-    assert describe_exit(0) == "exited with code 0"
 
 
 def test_lock_file_of_a_crashed_initdb_is_removed(tmp_path: Path) -> None:

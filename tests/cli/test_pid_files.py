@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cli.children import Child, PidRecord, clear_stale_pid_file
-from cli.devstack import DevPaths, claim_supervisor
+from cli.children import PidRecord, clear_stale_pid_file
+from cli.devstack import DevPaths, claim_supervisor, keep_previous_log, tail
 from cli.errors import CliError
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -101,28 +102,33 @@ def test_supervisor_pid_file_of_a_crashed_run_is_taken_over(tmp_path: Path) -> N
     assert PidRecord.read(paths.supervisor_pid) == PidRecord.of(os.getpid())
 
 
-def test_child_writes_its_pid_file_and_removes_it_when_stopped(tmp_path: Path) -> None:
-    child = Child("sleeper", SLEEPER, run_dir=tmp_path / "run", log_dir=tmp_path / "logs")
-    child.start(os.environ)
+def test_a_program_writes_its_own_pid_file_and_keeps_its_pid(tmp_path: Path) -> None:
+    pid_file = tmp_path / "run" / "sleeper.pid"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.children", str(pid_file), "--", *SLEEPER],
+        start_new_session=True,
+    )
     try:
-        record = PidRecord.read(child.pid_file)
-        assert record is not None and record.pid == child.pid and record.is_running()
-        assert os.getpgid(record.pid) == record.pid, "child must lead its own process group"
+        deadline = time.monotonic() + 20
+        while (record := PidRecord.read(pid_file)) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert record.pid == proc.pid, "the wrapper became the program: same pid"
+        assert record.is_running()
+        assert record.cmdline == tuple(SLEEPER)
     finally:
-        child.stop(timeout=5)
-    assert not child.pid_file.exists()
-    assert not child.running()
+        proc.kill()
+        proc.wait()
     assert not record.is_running()
 
 
-def test_child_log_keeps_the_previous_run(tmp_path: Path) -> None:
-    say = [sys.executable, "-c", "import sys; print(sys.argv[1])"]
-    first = Child("echo", [*say, "first"], run_dir=tmp_path, log_dir=tmp_path)
-    first.start(os.environ)
-    assert first.process is not None and first.process.wait(10) == 0
-    second = Child("echo", [*say, "second"], run_dir=tmp_path, log_dir=tmp_path)
-    second.start(os.environ)
-    assert second.process is not None and second.process.wait(10) == 0
+def test_the_previous_runs_log_is_kept(tmp_path: Path) -> None:
+    log = tmp_path / "echo.log"
+    log.write_text("first\n")
 
-    assert second.tail() == ["second"]
+    keep_previous_log(log)
+    log.write_text("second\n")
+    keep_previous_log(tmp_path / "never-written.log")
+
+    assert tail(log) == ["second"]
     assert (tmp_path / "echo.log.1").read_text().strip() == "first"

@@ -1,148 +1,126 @@
-"""The supervisor's restart policy, on real (tiny) child processes and a hand-driven clock."""
+"""supervisord as `approvals dev` configures it, on real (tiny) programs.
+
+What the dev stack relies on: a program that dies is started again with a growing
+back-off, its output goes to a log of its own (appended across restarts), it writes
+its pid file, and SIGTERM stops every program in the reverse order of their start.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
+import itertools
+import re
+import signal
 import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import psutil
 import pytest
 
-from cli.children import Child
-from cli.devstack import supervised_child
-from cli.supervisor import Backoff, Supervisor
+from cli.children import PidRecord
+from cli.supervisord import START_RETRIES, START_SECONDS, Config, Program, Supervisord
+
+SLEEPER = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(600)"]
+CRASH = [sys.executable, "-c", "import sys; print('boom: no database', flush=True); sys.exit(3)"]
 
 
-def test_backoff_doubles_from_one_second_up_to_thirty() -> None:
-    backoff = Backoff()
-    delays = [backoff.delay_after(uptime=2.0) for _ in range(8)]
-    assert delays == [1, 2, 4, 8, 16, 30, 30, 30]
-
-
-def test_backoff_starts_again_from_one_second_after_a_stable_run() -> None:
-    backoff = Backoff(stable_after=60)
-    for _ in range(4):
-        backoff.delay_after(uptime=5)
-    assert backoff.delay_after(uptime=59) == 16
-    assert backoff.delay_after(uptime=60) == 1
-    assert backoff.delay_after(uptime=3) == 2
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _wait_exit(child: Child) -> None:
-    assert child.process is not None
-    child.process.wait(10)
-
-
-def test_a_crashed_child_is_restarted_after_its_backoff_and_says_so(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_every_program_restarts_with_back_off_logs_apart_and_stops_as_a_group(
+    tmp_path: Path,
 ) -> None:
-    crash = "import sys; print('boom: no database'); sys.exit(3)"
-    child = Child("worker", [sys.executable, "-c", crash], run_dir=tmp_path, log_dir=tmp_path)
-    clock = Clock()
-    child.start(os.environ)
-    service = supervised_child(child, os.environ, ready=lambda: True)
-    service.started_at = clock.now
-    supervisor = Supervisor([service], clock=clock)
-    caplog.set_level(logging.INFO, logger="approvals.dev")
-    _wait_exit(child)
-    first_pid = child.pid
-
-    clock.now += 5
-    supervisor.check()  # notices the death: restart in 1 s
-    assert "worker exited with code 3 after 5 s up; restart #1 in 1 s" in caplog.text
-    assert "worker| boom: no database" in caplog.text, "its last log lines are shown"
-    clock.now += 0.5
-    supervisor.check()
-    assert child.pid == first_pid, "restarted before its back-off"
-
-    clock.now += 0.5
-    supervisor.check()  # restarts it
-    assert child.pid != first_pid
-    assert "worker restarted (restart #1)" in caplog.text
-    _wait_exit(child)
-
-    clock.now += 1
-    supervisor.check()  # second crash, quickly again: the delay doubles
-    assert "restart #2 in 2 s" in caplog.text
-
-    log = child.log_file.read_text()
-    assert log.count("boom: no database") == 2, "a restart appends to the child's log"
-    assert "approvals dev: worker exited with code 3 after 5 s up; restart #1 in 1 s" in log
-    assert "approvals dev: worker restarted (restart #1)" in log
+    config = Config(run_dir=tmp_path / "run", log_dir=tmp_path / "logs", password="pw")
+    text = config.render(
+        [
+            Program("postgres", ["postgres", "-D", "/data/50%"], priority=10, autostart=True),
+            Program("api", ["approvals", "api"], priority=60, env={"X": "a b"}),
+        ],
+        cwd=tmp_path,
+    )
+    api = text.split("[program:api]")[1]
+    for line in (
+        "autorestart=true",
+        f"startsecs={START_SECONDS}",
+        f"startretries={START_RETRIES}",
+        "autostart=false",
+        "priority=60",
+        "stopasgroup=true",
+        "killasgroup=true",
+        "redirect_stderr=true",
+        f"stdout_logfile={tmp_path / 'logs' / 'api.log'}",
+        'environment=X="a b"',
+    ):
+        assert line in api.splitlines(), line
+    assert "command=postgres -D /data/50%%" in text, "supervisord expands a bare %"
+    assert "password=pw" in text
 
 
-def test_a_restarted_child_is_reported_back_once_it_is_ready(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
-    child = Child("api", sleeper, run_dir=tmp_path, log_dir=tmp_path)
-    clock = Clock()
-    ready = [False]
-    child.start(os.environ)
-    service = supervised_child(child, os.environ, ready=lambda: ready[0])
-    supervisor = Supervisor([service], clock=clock)
-    caplog.set_level(logging.INFO, logger="approvals.dev")
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[tuple[Config, Supervisord]]:
+    config = Config(run_dir=tmp_path / "run", log_dir=tmp_path / "logs")
+    config.write(
+        [
+            Program("first", SLEEPER, priority=10, autostart=True, pid_file=tmp_path / "first.pid"),
+            Program("crashing", CRASH, priority=20, autostart=True),
+            Program("last", SLEEPER, priority=30, autostart=True, pid_file=tmp_path / "last.pid"),
+        ],
+        cwd=tmp_path,
+    )
+    output = tmp_path / "supervisord.out"
+    with output.open("wb") as out:
+        supervisord = Supervisord(config, {"PATH": "/usr/bin:/bin"}, stdout=out)
     try:
-        assert child.process is not None
-        child.process.kill()
-        _wait_exit(child)
-        supervisor.check()
-        assert "api was killed by SIGKILL" in caplog.text
-        clock.now += 1
-        supervisor.check()
-        assert child.running()
-        supervisor.check()
-        assert "api is back" not in caplog.text, "reported back before it was ready"
-
-        ready[0] = True
-        clock.now += 2
-        supervisor.check()
-        assert "api is back: it serves again 3.0 s after it went down" in caplog.text
+        yield config, supervisord
     finally:
-        child.stop(timeout=5)
+        supervisord.stop(60)
 
 
-class MovedPostgres:
-    """Stands in for EmbeddedPostgres: dead, and answering elsewhere once restarted."""
-
-    pid = 4242
-
-    def alive(self) -> bool:
-        return False
-
-    def restart(self) -> str:
-        return "postgresql+asyncpg://postgres:@/approvals?host=/elsewhere"
+def _spawn_times(log: str, name: str) -> list[datetime]:
+    return [
+        datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f")
+        for stamp in re.findall(rf"^(\S+ \S+) INFO spawned: '{name}'", log, re.MULTILINE)
+    ]
 
 
-def test_postgres_answering_at_a_new_address_restarts_its_clients_with_it(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_a_crashing_program_is_restarted_ever_later_and_sigterm_stops_all_in_order(
+    supervised: tuple[Config, Supervisord], tmp_path: Path
 ) -> None:
-    from cli.devstack import supervised_postgres
+    _config, supervisord = supervised
+    main_log = tmp_path / "logs" / "supervisord.log"
+    main_log.parent.mkdir(exist_ok=True)
+    main_log.touch()
+    deadline = time.monotonic() + 60
+    while len(_spawn_times(main_log.read_text(), "crashing")) < 4:
+        assert time.monotonic() < deadline, main_log.read_text()
+        time.sleep(0.2)
 
-    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
-    worker = Child("worker", sleeper, run_dir=tmp_path, log_dir=tmp_path)
-    env = {**os.environ, "DATABASE_URL": "postgresql+asyncpg://postgres:@/approvals?host=/here"}
-    worker.start(env)
-    clock = Clock()
-    service = supervised_postgres(MovedPostgres(), env, clients=(worker,))  # type: ignore[arg-type]
-    supervisor = Supervisor([service], clock=clock)
-    caplog.set_level(logging.INFO, logger="approvals.dev")
-    try:
-        supervisor.check()
-        assert "postgres (pid 4242) stopped running" in caplog.text
-        clock.now += 1
-        supervisor.check()
+    spawns = _spawn_times(main_log.read_text(), "crashing")
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(spawns)]
+    assert gaps == sorted(gaps) and gaps[-1] - gaps[0] >= 1.5, f"no back-off: {gaps}"
+    assert "exited: crashing (exit status 3; not expected)" in main_log.read_text()
+    crashing_log = (tmp_path / "logs" / "crashing.log").read_text()
+    assert crashing_log.count("boom: no database") >= 3, "a restart appends to the log"
+    assert (tmp_path / "logs" / "first.log").read_text().startswith("up")
 
-        assert env["DATABASE_URL"].endswith("host=/elsewhere")
-        assert not worker.running(), "the worker kept the old address"
-    finally:
-        worker.stop(timeout=5)
+    pids = {}
+    for name in ("first", "last"):
+        record = PidRecord.read(tmp_path / f"{name}.pid")
+        assert record is not None and record.is_running(), name
+        assert record.cmdline == tuple(SLEEPER), "the pid file names the program itself"
+        pids[name] = record.pid
+    assert supervisord.states()["first"]["pid"] == pids["first"]
+
+    # killed: started again
+    psutil.Process(pids["first"]).send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while (record := PidRecord.read(tmp_path / "first.pid")) is None or record.pid == pids["first"]:
+        assert time.monotonic() < deadline, main_log.read_text()
+        time.sleep(0.2)
+    assert record.is_running()
+    pids["first"] = record.pid
+
+    assert supervisord.stop(60) == 0
+    said = main_log.read_text()
+    assert said.index("stopped: last") < said.index("stopped: first"), said
+    for name, pid in pids.items():
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", name

@@ -43,10 +43,16 @@ class DevStack:
     tokens: dict[str, str]
     output: Path
 
-    def pid_of(self, child: str) -> int:
-        record = PidRecord.read(self.data / "run" / f"{child}.pid")
-        assert record is not None and record.is_running(), f"{child} is not running"
-        return record.pid
+    def pid_of(self, child: str, timeout: float = 30.0) -> int:
+        """The pid of ``child`` once it runs (a restarted child writes its pid file as it
+        starts, a moment after supervisord said it spawned it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = PidRecord.read(self.data / "run" / f"{child}.pid")
+            if record is not None and record.is_running():
+                return record.pid
+            assert time.monotonic() < deadline, f"{child} is not running"
+            time.sleep(0.1)
 
     def headers(self, user: str, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}", **extra}
@@ -110,7 +116,7 @@ def start_dev_stack(**extra_env: str) -> Iterator[DevStack]:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(90)
+                process.wait(150)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from temporalio.client import Client
 from bench.cpu import process_cpu_seconds
 from bench.deployed import free_port
 from bench.stack import BenchError, CpuProbe
-from cli.children import Child
+from cli.children import stop_process_group
 from cli.devstack import DevPaths, find_temporal, temporal_command
 from cli.errors import CliError
 from common.settings import Settings
@@ -83,12 +84,46 @@ def own_settings(namespace: str) -> Settings:
     return Settings(**values)
 
 
-async def _connect_when_ready(settings: Settings, child: Child) -> Client:
+class _Server:
+    """The floor's own ``temporal server start-dev``: a process group with a log file."""
+
+    def __init__(self, argv: list[str], log_file: Path) -> None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file = log_file
+        with log_file.open("ab") as out:
+            self.process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ),
+                start_new_session=True,
+            )
+        self.pid = self.process.pid
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def tail(self, lines: int = 20) -> list[str]:
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        return text.splitlines()[-lines:]
+
+    def stop(self, *, timeout: float) -> None:
+        if self.running():
+            stop_process_group(self.pid, timeout=timeout)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(1)
+
+
+async def _connect_when_ready(settings: Settings, child: _Server) -> Client:
     """A client once the server answers for its namespace; BenchError if it exits first."""
     while True:
         if not child.running():
             raise BenchError(
-                f"the floor's own Temporal server exited with code {child.exit_code()}:\n"
+                f"the floor's own Temporal server exited with code {child.process.poll()}:\n"
                 + "\n".join(child.tail())
             )
         try:
@@ -121,15 +156,8 @@ async def own_temporal_server(*, namespace: str = "default") -> AsyncIterator[Ow
     except CliError as exc:
         shutil.rmtree(root, ignore_errors=True)
         raise BenchError(str(exc)) from None
-    child = Child(
-        "temporal",
-        temporal_command(binary, settings, paths),
-        run_dir=paths.run,
-        log_dir=paths.logs,
-    )
+    child = _Server(temporal_command(binary, settings, paths), paths.logs / "temporal.log")
     try:
-        child.start(os.environ)
-        assert child.pid is not None
         try:
             async with asyncio.timeout(START_TIMEOUT):
                 client = await _connect_when_ready(settings, child)

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import db_errors, docs_ui, errors
-from api.deps import Core
+from api.deps import Services
 from api.metrics import HttpMetrics, metrics_endpoint
 from api.routers import deliveries, health, inbox, me, notifications, policies, requests
 from api.temporal_gateway import TemporalGateway
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         temporal = TemporalGateway(settings)
         await temporal.start()
-        app.state.core = Core(
+        app.state.services = Services(
             settings=settings,
             engine=engine,
             sessions=make_sessionmaker(engine),

@@ -44,7 +44,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Core
+from api.deps import Services
 from api.errors import ApiError, unavailable
 from api.views import request_view
 from common import search_attributes as sa
@@ -92,8 +92,8 @@ class Submitted:
     view: RequestView
 
 
-def _rpc_timeout(core: Core) -> timedelta:
-    return timedelta(seconds=core.settings.rpc_timeout_seconds)
+def _rpc_timeout(services: Services) -> timedelta:
+    return timedelta(seconds=services.settings.rpc_timeout_seconds)
 
 
 def body_hash(body: Submission) -> str:
@@ -175,11 +175,11 @@ def _search_attributes(inp: ApprovalInput) -> TypedSearchAttributes:
     return TypedSearchAttributes(pairs)
 
 
-def _start_options(core: Core, inp: ApprovalInput) -> dict[str, Any]:
+def _start_options(services: Services, inp: ApprovalInput) -> dict[str, Any]:
     """How a request's workflow is started, whichever call starts it."""
     return {
         "id": workflow_id(inp.request_id),
-        "task_queue": core.settings.task_queue,
+        "task_queue": services.settings.task_queue,
         "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
         # A request id never gets a second run once its workflow has closed.
         "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -189,11 +189,13 @@ def _start_options(core: Core, inp: ApprovalInput) -> dict[str, Any]:
     }
 
 
-async def _start(core: Core, client: Client, inp: ApprovalInput) -> WorkflowHandle[Any, Any]:
+async def _start(
+    services: Services, client: Client, inp: ApprovalInput
+) -> WorkflowHandle[Any, Any]:
     """Start (or find, if it already runs) the request's workflow."""
     try:
         return await client.start_workflow(
-            WORKFLOW_NAME, inp, **_start_options(core, inp), rpc_timeout=_rpc_timeout(core)
+            WORKFLOW_NAME, inp, **_start_options(services, inp), rpc_timeout=_rpc_timeout(services)
         )
     except WorkflowAlreadyStartedError:
         return client.get_workflow_handle(workflow_id(inp.request_id))
@@ -204,7 +206,7 @@ class _NotStarted(Exception):
 
 
 async def _start_ready(
-    core: Core, session: AsyncSession, client: Client, inp: ApprovalInput, settled_code: int
+    services: Services, session: AsyncSession, client: Client, inp: ApprovalInput, settled_code: int
 ) -> Submitted:
     """Start the workflow and wait for its first stage in one round trip (update-with-start).
 
@@ -212,14 +214,14 @@ async def _start_ready(
         _NotStarted: (from the cause) the start itself failed or went unanswered.
     """
     start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
-        WORKFLOW_NAME, inp, **_start_options(core, inp)
+        WORKFLOW_NAME, inp, **_start_options(services, inp)
     )
     try:
         view = await client.execute_update_with_start_workflow(
             Updates.READY,
             start_workflow_operation=start,
             result_type=RequestView,
-            rpc_timeout=_rpc_timeout(core),
+            rpc_timeout=_rpc_timeout(services),
         )
     except (
         WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -227,14 +229,14 @@ async def _start_ready(
         WorkflowUpdateFailedError,
         RuntimeError,
     ) as exc:
-        if not await _started(core, client, start, inp.request_id):
+        if not await _started(services, client, start, inp.request_id):
             raise _NotStarted() from exc
         return await _not_ready(session, inp.request_id, settled_code, exc)
     return Submitted(settled_code, view)
 
 
 async def _started(
-    core: Core, client: Client, start: WithStartWorkflowOperation[Any, Any], request_id: str
+    services: Services, client: Client, start: WithStartWorkflowOperation[Any, Any], request_id: str
 ) -> bool:
     """Whether the workflow runs after a failed update-with-start.
 
@@ -248,7 +250,7 @@ async def _started(
         pass
     try:
         await client.get_workflow_handle(workflow_id(request_id)).describe(
-            rpc_timeout=_rpc_timeout(core)
+            rpc_timeout=_rpc_timeout(services)
         )
     except (RPCError, RuntimeError):
         return False
@@ -272,7 +274,7 @@ def start_error(exc: BaseException) -> ApiError:
 
 
 async def _await_ready(
-    core: Core,
+    services: Services,
     session: AsyncSession,
     handle: WorkflowHandle[Any, Any],
     request_id: str,
@@ -281,7 +283,7 @@ async def _await_ready(
     """Wait (bounded) for the first stage to be assigned; 202 when no worker answers."""
     try:
         view = await handle.execute_update(
-            Updates.READY, result_type=RequestView, rpc_timeout=_rpc_timeout(core)
+            Updates.READY, result_type=RequestView, rpc_timeout=_rpc_timeout(services)
         )
     except (WorkflowUpdateRPCTimeoutOrCancelledError, RPCError, WorkflowUpdateFailedError) as exc:
         return await _not_ready(session, request_id, settled_code, exc)
@@ -330,7 +332,9 @@ def _input_from_row(row: RequestRow, policy: Policy) -> ApprovalInput:
     )
 
 
-async def _replay(core: Core, session: AsyncSession, row: RequestRow, digest: str) -> Submitted:
+async def _replay(
+    services: Services, session: AsyncSession, row: RequestRow, digest: str
+) -> Submitted:
     """A submission with an Idempotency-Key seen before: the same request, or 409."""
     if row.body_hash != digest:
         raise ApiError(
@@ -342,11 +346,11 @@ async def _replay(core: Core, session: AsyncSession, row: RequestRow, digest: st
     if row.status == Status.SUBMITTED.value and row.last_seq == 0:
         # Not recorded by a workflow yet: a crash between commit and start, or a
         # start still in flight. Starting again is safe (same workflow id).
-        policy = core.policies.get(row.policy_type)
+        policy = services.policies.get(row.policy_type)
         if policy is not None and policy.version == row.policy_version:
-            client = await core.temporal.client()
+            client = await services.temporal.client()
             try:
-                handle = await _start(core, client, _input_from_row(row, policy))
+                handle = await _start(services, client, _input_from_row(row, policy))
             except RPCError as exc:
                 error = start_error(exc)
                 if error.status == 503:
@@ -354,12 +358,12 @@ async def _replay(core: Core, session: AsyncSession, row: RequestRow, digest: st
                         "the workflow service (Temporal) did not answer; please retry"
                     )
                 raise error from exc
-            return await _await_ready(core, session, handle, row.id, 200)
+            return await _await_ready(services, session, handle, row.id, 200)
     return Submitted(200, await read_view(session, row.id))
 
 
 async def submit(
-    core: Core,
+    services: Services,
     session: AsyncSession,
     requester: str,
     body: Submission,
@@ -372,7 +376,7 @@ async def submit(
             rule (nothing written, nothing started); 409 for a reused
             Idempotency-Key with another body; 503 when Temporal is unreachable.
     """
-    policy = policy_for(core.policies, body.type)
+    policy = policy_for(services.policies, body.type)
     fields = validate_fields(policy, body.amount, body.fields)
     route = resolve_route(policy, body.amount, fields)
     request_id = str(uuid.uuid4())
@@ -394,12 +398,12 @@ async def submit(
         existing = await q.find_by_idempotency_key(session, requester, idempotency_key)
         await session.commit()
         if existing is not None:
-            return await _replay(core, session, existing, digest)
+            return await _replay(services, session, existing, digest)
 
     # Reach Temporal before writing anything, so an outage writes nothing; the
     # connection is released first, as connecting may take the whole RPC timeout.
     await session.commit()
-    client = await core.temporal.client()
+    client = await services.temporal.client()
     new = q.NewRequest(
         id=request_id,
         type=policy.type,
@@ -427,10 +431,10 @@ async def submit(
         await session.commit()
         if existing is None:
             raise
-        return await _replay(core, session, existing, digest)
+        return await _replay(services, session, existing, digest)
 
     try:
-        return await _start_ready(core, session, client, inp, 201)
+        return await _start_ready(services, session, client, inp, 201)
     except _NotStarted as failed:
         exc = failed.__cause__ or failed
         log.warning("starting the workflow of %s failed: %s; removing its row", request_id, exc)
@@ -512,7 +516,7 @@ def payload_too_large(details: dict[str, Any]) -> ApiError:
     )
 
 
-async def check_update_size(core: Core, client: Client, payload: BaseModel) -> None:
+async def check_update_size(services: Services, client: Client, payload: BaseModel) -> None:
     """Refuse (413) an update whose payload is over the namespace's blob size limit.
 
     Temporal's frontend takes such an update, but the worker cannot accept or
@@ -520,7 +524,7 @@ async def check_update_size(core: Core, client: Client, payload: BaseModel) -> N
     again and again: every later action on the request times out until the
     update is dropped. So it must never be sent.
     """
-    limit = await core.temporal.blob_size_limit()
+    limit = await services.temporal.blob_size_limit()
     if limit is None:
         return
     encoded = await client.data_converter.encode([payload])
@@ -584,7 +588,7 @@ async def _keyed_update_id(
 
 
 async def run_update(
-    core: Core,
+    services: Services,
     session: AsyncSession,
     request_id: str,
     user_id: str,
@@ -601,10 +605,10 @@ async def run_update(
     Temporal is called.
     """
     await session.commit()
-    client = await core.temporal.client()
+    client = await services.temporal.client()
     # Before the key is claimed: a call refused for its size leaves no key behind,
     # so the same key with less data is not a conflict.
-    await check_update_size(core, client, payload)
+    await check_update_size(services, client, payload)
     update_id = None
     if idempotency_key is not None:
         update_id = await _keyed_update_id(
@@ -612,14 +616,14 @@ async def run_update(
         )
     handle = client.get_workflow_handle(workflow_id(request_id))
     # The caller's token was verified: vouch for the actor, so the workflow believes it.
-    signed = vouch(payload, core.settings.signing_secret, request_id, update)
+    signed = vouch(payload, services.settings.signing_secret, request_id, update)
     try:
         result: RequestView = await handle.execute_update(
             update,
             signed,
             id=update_id,
             result_type=RequestView,
-            rpc_timeout=_rpc_timeout(core),
+            rpc_timeout=_rpc_timeout(services),
         )
     except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as exc:
         error = update_error(exc)

@@ -1,6 +1,6 @@
 """Dependencies, as ``Annotated`` aliases: the session, the caller, Temporal, policies.
 
-Everything here reads what the app's lifespan built (:class:`Core`); nothing is
+Everything here reads what the app's lifespan built (:class:`Services`); nothing is
 built at import.
 """
 
@@ -25,7 +25,7 @@ from domain.working_time import BusinessCalendar
 
 
 @dataclass
-class Core:
+class Services:
     """What the lifespan builds and every request shares."""
 
     settings: Settings
@@ -37,33 +37,33 @@ class Core:
     """The business calendar (working-time deadlines in previews), as the worker loads it."""
 
 
-def get_core(request: Request) -> Core:
-    core: Core = request.app.state.core
-    return core
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
-CoreDep = Annotated[Core, Depends(get_core)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings_dep(core: CoreDep) -> Settings:
-    return core.settings
+def get_settings_dep(services: ServicesDep) -> Settings:
+    return services.settings
 
 
-def get_sessions(core: CoreDep) -> async_sessionmaker[AsyncSession]:
-    return core.sessions
+def get_sessions(services: ServicesDep) -> async_sessionmaker[AsyncSession]:
+    return services.sessions
 
 
-def get_temporal(core: CoreDep) -> TemporalGateway:
-    return core.temporal
+def get_temporal(services: ServicesDep) -> TemporalGateway:
+    return services.temporal
 
 
-def get_policies(core: CoreDep) -> dict[str, Policy]:
-    return core.policies
+def get_policies(services: ServicesDep) -> dict[str, Policy]:
+    return services.policies
 
 
-async def get_session(core: CoreDep) -> AsyncIterator[AsyncSession]:
+async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler succeeds, else rolled back."""
-    async with core.sessions() as session:
+    async with services.sessions() as session:
         try:
             yield session
         except BaseException:
@@ -80,8 +80,8 @@ TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
 PoliciesDep = Annotated[dict[str, Policy], Depends(get_policies)]
 
 
-def get_calendar(core: CoreDep) -> BusinessCalendar:
-    return core.calendar
+def get_calendar(services: ServicesDep) -> BusinessCalendar:
+    return services.calendar
 
 
 CalendarDep = Annotated[BusinessCalendar, Depends(get_calendar)]

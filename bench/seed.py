@@ -220,7 +220,7 @@ async def seed(stack: Stack, options: SeedOptions, run_id: str) -> SeedResult:
     from datetime import UTC, datetime
 
     from api import commands
-    from api.deps import Core
+    from api.deps import Services
     from api.temporal_gateway import TemporalGateway
     from common.business_calendar import default_calendar
     from common.policy_store import load_policies
@@ -236,7 +236,7 @@ async def seed(stack: Stack, options: SeedOptions, run_id: str) -> SeedResult:
         raise BenchError("seeding needs the stack's database and Temporal (--token-file?)")
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
-    core = Core(
+    services = Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -245,7 +245,7 @@ async def seed(stack: Stack, options: SeedOptions, run_id: str) -> SeedResult:
         calendar=default_calendar(datetime.now(UTC).year),
     )
     customer = f"Seed {run_id}"
-    policy = commands.policy_for(core.policies, REQUEST_TYPE)
+    policy = commands.policy_for(services.policies, REQUEST_TYPE)
     fields = validate_fields(
         policy,
         Decimal(AMOUNT),
@@ -276,7 +276,7 @@ async def seed(stack: Stack, options: SeedOptions, run_id: str) -> SeedResult:
 
     async def start(inp: ApprovalInput) -> None:
         async with gate:
-            await commands._start(core, client, inp)
+            await commands._start(services, client, inp)
 
     ids: list[str] = []
     batch = min(options.batch, options.max_backlog)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from api.deps import CoreDep
+from api.deps import ServicesDep
 from api.errors import ApiError, responses, unavailable
 from api.schemas import Health, Ready
 
@@ -28,18 +28,18 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-async def _database(core: CoreDep) -> str:
+async def _database(services: ServicesDep) -> str:
     try:
-        async with asyncio.timeout(_CHECK_TIMEOUT_SECONDS), core.sessions() as session:
+        async with asyncio.timeout(_CHECK_TIMEOUT_SECONDS), services.sessions() as session:
             await session.execute(text("select 1"))
     except Exception as exc:  # any failure means "not ready"; the reason is reported
         return f"down: {type(exc).__name__}"
     return "ok"
 
 
-async def _temporal(core: CoreDep) -> str:
+async def _temporal(services: ServicesDep) -> str:
     try:
-        client = await core.temporal.client()
+        client = await services.temporal.client()
         serving = await client.service_client.check_health(
             timeout=timedelta(seconds=_CHECK_TIMEOUT_SECONDS)
         )
@@ -50,18 +50,18 @@ async def _temporal(core: CoreDep) -> str:
     return "ok" if serving else "down: not serving"
 
 
-async def _worker(core: CoreDep) -> str:
+async def _worker(services: ServicesDep) -> str:
     try:
-        last_poll = await core.temporal.last_worker_poll()
+        last_poll = await services.temporal.last_worker_poll()
     except ApiError:
         return "down: Temporal not reachable"
     except Exception as exc:  # any failure means "not ready"; the reason is reported
         return f"down: {type(exc).__name__}"
-    queue = core.settings.task_queue
+    queue = services.settings.task_queue
     if last_poll is None:
         return f"down: no worker polls task queue {queue!r}"
     age = (datetime.now(UTC) - last_poll).total_seconds()
-    if age > core.settings.worker_poll_max_age_seconds:
+    if age > services.settings.worker_poll_max_age_seconds:
         return f"down: no worker polled task queue {queue!r} for {age:.0f} s"
     return "ok"
 
@@ -76,9 +76,9 @@ async def _worker(core: CoreDep) -> str:
     ),
     responses=responses(503),
 )
-async def readyz(core: CoreDep) -> Ready:
+async def readyz(services: ServicesDep) -> Ready:
     database, temporal, worker = await asyncio.gather(
-        _database(core), _temporal(core), _worker(core)
+        _database(services), _temporal(services), _worker(services)
     )
     checks = {"database": database, "temporal": temporal, "worker": worker}
     down = [name for name, state in checks.items() if state != "ok"]

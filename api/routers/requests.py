@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import commands
-from api.deps import CoreDep, CurrentUser, SessionDep, viewer_of
+from api.deps import CurrentUser, ServicesDep, SessionDep, viewer_of
 from api.errors import BODY_ERRORS, ApiError, field_errors, not_found, responses
 from api.schemas import (
     DecisionBody,
@@ -120,12 +120,12 @@ async def submit_request(
     body: Submission,
     user: CurrentUser,
     session: SessionDep,
-    core: CoreDep,
+    services: ServicesDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     # The session that authenticated the caller is the command's too: one per request.
-    outcome = await commands.submit(core, session, user.id, body, idempotency_key)
+    outcome = await commands.submit(services, session, user.id, body, idempotency_key)
     response.status_code = outcome.status_code
     response.headers["Location"] = f"/v1/requests/{outcome.view.id}"
     if outcome.status_code == 202:
@@ -215,13 +215,13 @@ async def decide(
     body: DecisionBody,
     user: CurrentUser,
     session: SessionDep,
-    core: CoreDep,
+    services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
     payload = DecideInput(actor=user.id, action=body.action, comment=body.comment)
     return await commands.run_update(
-        core, session, row.id, user.id, Updates.DECIDE, payload, idempotency_key
+        services, session, row.id, user.id, Updates.DECIDE, payload, idempotency_key
     )
 
 
@@ -238,7 +238,7 @@ async def resubmit(
     body: ResubmitBody,
     user: CurrentUser,
     session: SessionDep,
-    core: CoreDep,
+    services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
@@ -249,7 +249,7 @@ async def resubmit(
     )
     check_payload_budget(payload, "the resubmission")
     return await commands.run_update(
-        core, session, row.id, user.id, Updates.RESUBMIT, payload, idempotency_key
+        services, session, row.id, user.id, Updates.RESUBMIT, payload, idempotency_key
     )
 
 
@@ -265,7 +265,7 @@ async def withdraw(
     body: WithdrawBody,
     user: CurrentUser,
     session: SessionDep,
-    core: CoreDep,
+    services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
@@ -273,7 +273,7 @@ async def withdraw(
         raise _forbidden("only the requester may withdraw this request")
     payload = WithdrawInput(actor=user.id, comment=body.comment)
     return await commands.run_update(
-        core, session, row.id, user.id, Updates.WITHDRAW, payload, idempotency_key
+        services, session, row.id, user.id, Updates.WITHDRAW, payload, idempotency_key
     )
 
 
@@ -290,7 +290,7 @@ async def transfer(
     body: TransferBody,
     user: CurrentUser,
     session: SessionDep,
-    core: CoreDep,
+    services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
@@ -304,7 +304,7 @@ async def transfer(
         raise field_errors([("to_user", "must be someone other than yourself")])
     payload = TransferInput(actor=user.id, to_user=target.id, comment=body.comment)
     return await commands.run_update(
-        core, session, row.id, user.id, Updates.TRANSFER, payload, idempotency_key
+        services, session, row.id, user.id, Updates.TRANSFER, payload, idempotency_key
     )
 
 
@@ -325,7 +325,7 @@ async def record_milestone(
     body: MilestoneBody,
     user: CurrentUser,
     session: SessionDep,
-    core: CoreDep,
+    services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     # Finance staff and the order desk record payments for requests they were never
@@ -344,5 +344,5 @@ async def record_milestone(
         comment=body.comment,
     )
     return await commands.run_update(
-        core, session, row.id, user.id, Updates.RECORD_MILESTONE, payload, idempotency_key
+        services, session, row.id, user.id, Updates.RECORD_MILESTONE, payload, idempotency_key
     )

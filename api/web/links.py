@@ -39,7 +39,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import commands
-from api.deps import Core, CoreDep, SessionDep
+from api.deps import Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.views import request_view
 from common.action_links import link_key
@@ -269,11 +269,11 @@ def _money(amount: Decimal | None) -> str:
 
 
 async def _live_step(
-    core: Core, session: AsyncSession, token: str, lang: str, now: datetime
+    services: Services, session: AsyncSession, token: str, lang: str, now: datetime
 ) -> _Step | HTMLResponse:
     """The step ``token`` is for if it may still be acted on; else the page that says why."""
     try:
-        link = verify_token(link_key(core.settings), token, now)
+        link = verify_token(link_key(services.settings), token, now)
     except LinkRefused as exc:
         log.info("action link refused: %s", exc.reason.value)
         return refused_page(lang, *_PAGE_OF_REFUSAL[exc.reason])
@@ -290,7 +290,7 @@ async def _live_step(
     view = request_view(row, [])
     stage = next((s for s in view.stages if s.index == link.stage_index), None)
     requester = await get_user(session, row.requester)
-    policy = core.policies.get(row.type)
+    policy = services.policies.get(row.type)
     await session.commit()
     return _Step(
         link=link,
@@ -343,14 +343,14 @@ def confirm_page(
 
 @router.get("/act/{token}", summary="Confirm a decision from a message's link")
 async def show_link(
-    token: Token, request: Request, core: CoreDep, session: SessionDep, lang: Lang = None
+    token: Token, request: Request, services: ServicesDep, session: SessionDep, lang: Lang = None
 ) -> HTMLResponse:
     """The request's summary and a confirmation form. Performs no action."""
     chosen = pick_lang(lang, request.headers.get("accept-language"))
-    step = await _live_step(core, session, token, chosen, datetime.now(UTC))
+    step = await _live_step(services, session, token, chosen, datetime.now(UTC))
     if isinstance(step, HTMLResponse):
         return step
-    return confirm_page(chosen, token, step, key=link_key(core.settings))
+    return confirm_page(chosen, token, step, key=link_key(services.settings))
 
 
 def _origin(url: str) -> str:
@@ -358,14 +358,14 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _same_origin(request: Request, core: Core) -> bool:
+def _same_origin(request: Request, services: Services) -> bool:
     """False when the browser says the POST came from another site."""
     if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
         return False
     origin = request.headers.get("origin")
     if origin is None:
         return True  # older browsers and non-browser clients; the nonce still guards
-    ours = {_origin(str(request.base_url)), _origin(core.settings.public_base_url)}
+    ours = {_origin(str(request.base_url)), _origin(services.settings.public_base_url)}
     return origin.lower() in ours
 
 
@@ -391,19 +391,19 @@ async def _form(request: Request) -> dict[str, str] | None:
 
 @router.post("/act/{token}", summary="Take the decision a message's link stands for")
 async def use_link(
-    token: Token, request: Request, core: CoreDep, session: SessionDep, lang: Lang = None
+    token: Token, request: Request, services: ServicesDep, session: SessionDep, lang: Lang = None
 ) -> HTMLResponse:
     """Check the link again, mark it used, and decide as its user, once."""
     form = await _form(request)
     chosen = pick_lang((form or {}).get("lang") or lang, request.headers.get("accept-language"))
     t = TEXT[chosen]
-    key = link_key(core.settings)
-    step = await _live_step(core, session, token, chosen, datetime.now(UTC))
+    key = link_key(services.settings)
+    step = await _live_step(services, session, token, chosen, datetime.now(UTC))
     if isinstance(step, HTMLResponse):
         return step
     if form is None:
         return message_page(chosen, 400, "refused_heading", t["bad_form"])
-    if not _same_origin(request, core) or not check_form_nonce(key, token, form.get("nonce")):
+    if not _same_origin(request, services) or not check_form_nonce(key, token, form.get("nonce")):
         return message_page(chosen, 403, "refused_heading", t["forbidden_form"])
     raw_comment = form.get("comment", "").replace("\r\n", "\n")
     try:
@@ -439,7 +439,7 @@ async def use_link(
     )
     try:
         view = await commands.run_update(
-            core,
+            services,
             session,
             link.request_id,
             link.user_id,

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.deps import Core
+from api.deps import Services
 from domain.constants import workflow_id
 from tests.support.api import Auth, make_settings, running, temporal_target
 
@@ -54,9 +54,9 @@ async def test_fifty_concurrent_keyed_submits_by_one_user_get_no_5xx(
     assert len({r.json()["id"] for r in responses}) == 50
 
 
-def _core(app: FastAPI) -> Core:
-    core: Core = app.state.core
-    return core
+def _services(app: FastAPI) -> Services:
+    services: Services = app.state.services
+    return services
 
 
 @pytest.fixture
@@ -80,10 +80,10 @@ async def test_an_exhausted_pool_answers_503_with_retry_after(
     tiny_pool: tuple[FastAPI, httpx.AsyncClient], auth: Auth, temporal_local: WorkflowEnvironment
 ) -> None:
     app, client = tiny_pool
-    core = _core(app)
-    assert core.engine.pool.size() == 1  # type: ignore[attr-defined]
+    services = _services(app)
+    assert services.engine.pool.size() == 1  # type: ignore[attr-defined]
     # Someone holds the only connection: a request waits pool_timeout, then 503.
-    async with core.engine.connect():
+    async with services.engine.connect():
         resp = await client.get("/v1/requests", headers=auth("am_li"))
     assert resp.status_code == 503, resp.text
     assert resp.headers["Retry-After"] == "5"
@@ -99,7 +99,7 @@ async def test_a_submit_waiting_on_temporal_holds_no_connection(
     tiny_pool: tuple[FastAPI, httpx.AsyncClient], auth: Auth, temporal_local: WorkflowEnvironment
 ) -> None:
     app, client = tiny_pool
-    core = _core(app)
+    services = _services(app)
 
     async def submit() -> httpx.Response:
         # No worker polls this app's task queue: the submit waits the whole RPC
@@ -118,7 +118,7 @@ async def test_a_submit_waiting_on_temporal_holds_no_connection(
     assert submitted.status_code == 202, submitted.text
     # The pool's one connection was free while the submit waited on Temporal.
     assert read.status_code == 200, read.text
-    assert core.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert services.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     await temporal_local.client.get_workflow_handle(workflow_id(submitted.json()["id"])).terminate(
         "test cleanup"
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import shlex
 import shutil
 import sys
 import uuid
@@ -25,6 +24,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from cli.dev_env import read_env_file
 from common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,20 +179,6 @@ def _require_loopback(url: str) -> httpx.URL:
                 "is benchmarked"
             )
     return parsed
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """The values of a shell file of ``export NAME=value`` lines (dev.env)."""
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        words = shlex.split(line, comments=True)
-        if words[:1] == ["export"]:
-            words = words[1:]
-        for word in words:
-            name, sep, value = word.partition("=")
-            if sep:
-                values[name] = value
-    return values
 
 
 def read_token_file(path: Path) -> dict[str, str]:

@@ -57,7 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from bench.cpu import spent
+from bench.phases import MAX_ERROR_SAMPLES, timed_phase
 from bench.report import (
     BenchReport,
     ErrorSample,
@@ -80,7 +80,6 @@ from bench.stack import (
 REQUEST_TYPE = "big_customer_contract"
 AMOUNT = "250000"
 PHASES = ("submit", "approve_stage1", "inbox", "approve_stage2", "list")
-MAX_ERROR_SAMPLES = 5
 FLOOR_SHAPE = "BenchFloorWorkflow: start + 2 updates, one no-op activity per step"
 
 
@@ -261,33 +260,6 @@ class Runner:
         if len(self.samples) < MAX_ERROR_SAMPLES:
             self.samples.append(ErrorSample(phase.name, method, path, status, problem[:500]))
         return None
-
-
-async def timed_phase(
-    name: str,
-    jobs: Sequence[Callable[[PhaseResult], Awaitable[Any]]],
-    concurrency: int,
-    cpu_probe: CpuProbe | None = None,
-) -> tuple[PhaseResult, list[Any]]:
-    """Run ``jobs`` with at most ``concurrency`` in flight; the phase's wall time and results.
-
-    With ``cpu_probe`` the phase also records the CPU each process spent on it
-    (read outside the timed span).
-    """
-    phase = PhaseResult(name)
-    gate = asyncio.Semaphore(concurrency)
-
-    async def gated(job: Callable[[PhaseResult], Awaitable[Any]]) -> Any:
-        async with gate:
-            return await job(phase)
-
-    cpu_before = cpu_probe() if cpu_probe is not None else None
-    started = time.perf_counter()
-    results = await asyncio.gather(*(gated(job) for job in jobs))
-    phase.seconds = time.perf_counter() - started
-    if cpu_probe is not None and cpu_before is not None:
-        phase.cpu = spent(cpu_before, cpu_probe())
-    return phase, list(results)
 
 
 def _expect_view(status: str, approvers: list[str]) -> Check:

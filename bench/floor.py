@@ -20,7 +20,6 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.api_throughput import MAX_ERROR_SAMPLES, timed_phase
 from bench.floor_workflow import (
     FLOOR_DECIDE,
     FLOOR_READY,
@@ -30,6 +29,7 @@ from bench.floor_workflow import (
     FloorWorkflow,
     floor_step,
 )
+from bench.phases import MAX_ERROR_SAMPLES, timed_phase
 from bench.report import ErrorSample, PhaseResult
 from bench.stack import CpuProbe
 

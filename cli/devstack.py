@@ -279,7 +279,7 @@ def check_alive(supervisord: Supervisord, paths: DevPaths, names: Sequence[str])
 
 def database_setup(settings: Settings, database_url: str) -> None:
     """Migrate the schema and load the org file (both idempotent)."""
-    from cli.main import load_org, migrate
+    from cli.database import load_org, migrate
 
     log.info("migrating the database")
     migrate(database_url)

@@ -17,26 +17,21 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
+from cli.database import Sessions, database_errors, load_org, migrate, with_sessions
 from cli.errors import CliError
 from common.business_calendar import CalendarError
 from common.policy_store import PolicyError
 from common.redaction import configured_secrets, install_log_redaction
 from common.settings import Settings
 from domain.reconcile import DEFAULT_LOOKBACK
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-    Sessions = async_sessionmaker[AsyncSession]
 
 log = logging.getLogger("approvals.cli")
 
@@ -81,53 +76,6 @@ async def run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
         log.info("stopped by signal")
 
 
-@contextmanager
-def database_errors(url: str) -> Iterator[None]:
-    """Turn "the database does not answer" into one line naming the database."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        yield
-    except (OSError, DBAPIError) as exc:
-        where = make_url(url).render_as_string(hide_password=True)
-        detail = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
-        raise CliError(f"cannot use the database {where}: {detail}") from exc
-
-
-async def _with_sessions(url: str, work: Callable[[Sessions], Coroutine[Any, Any, None]]) -> None:
-    """Run ``work(sessions)`` with a short-lived engine (CLI commands are one-shot)."""
-    from db.engine import make_engine, make_sessionmaker
-
-    engine = make_engine(url, pool_size=1)
-    try:
-        await work(make_sessionmaker(engine))
-    finally:
-        await engine.dispose()
-
-
-def load_org(url: str, path: Path) -> None:
-    """Load (idempotently) the org file into the directory tables."""
-    if not path.is_file():
-        raise CliError(f"org file not found: {path} (set APPROVALS_ORG_FILE or pass a path)")
-    from db.directory import OrgError, load_org_file
-
-    async def work(sessions: Sessions) -> None:
-        await load_org_file(sessions, path)
-
-    try:
-        with database_errors(url):
-            asyncio.run(_with_sessions(url, work))
-    except OrgError as exc:
-        raise CliError(f"org file error: {exc}") from exc
-
-
-def migrate(url: str) -> None:
-    from db.migrate import upgrade
-
-    with database_errors(url):
-        upgrade(url)
-
-
 def issue_checked_token(settings: Settings, user_id: str) -> str:
     """A bearer token for ``user_id``, an active user of the directory.
 
@@ -149,7 +97,7 @@ def issue_checked_token(settings: Settings, user_id: str) -> str:
             found.append(await get_user(session, user_id))
 
     with database_errors(settings.database_url):
-        asyncio.run(_with_sessions(settings.database_url, work))
+        asyncio.run(with_sessions(settings.database_url, work))
     user = found[0]
     if user is None:
         raise CliError(f"unknown user {user_id!r}: not in the directory")
@@ -277,7 +225,7 @@ def hand_over_departed_steps(settings: Settings, url: str) -> None:
         log.info("%d request(s) told that a step holder left the directory", told)
 
     with database_errors(url):
-        asyncio.run(_with_sessions(url, work))
+        asyncio.run(with_sessions(url, work))
 
 
 def cmd_signal(args: argparse.Namespace) -> int:
@@ -321,7 +269,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             raise CliError(f"Temporal at {settings.temporal_address}: {exc.message}") from exc
 
     with database_errors(url):
-        asyncio.run(_with_sessions(url, work))
+        asyncio.run(with_sessions(url, work))
     out = results[0]
     for r in out.reconciled:
         print(

@@ -592,13 +592,13 @@ class ProcessMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_deadline_is_behind_the_clock(self) -> None:
-        """What the process waits for lies ahead (the workflow would fire a past one at
-        once): only a receivable's ladder, anchored at an invoice's past due date, may
-        name instants already gone."""
+        """What the process waits for lies ahead or is now (a payout window that opens at
+        the instant of approval fires at once): only a receivable's ladder, anchored at an
+        invoice's past due date, may name instants already gone."""
         if self.process is None:
             return
         due = self.p.next_deadline()
-        if due is None or due.at > self.now:
+        if due is None or due.at >= self.now:
             return
         watch, spec = self.p.state.watch, self.p.policy.watch
         assert watch is not None and spec is not None, (due, self.now)

@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText, RequiredComment
+from domain.inbound import (
+    Comment,
+    FormFields,
+    Id,
+    Money,
+    OptionalShortText,
+    RequiredComment,
+    StageRef,
+)
 from domain.policy import ApproverSpec, Policy, SendBackResume, StageMode
 from domain.routing import Route
 from domain.signing import Proof
@@ -580,15 +588,11 @@ class MilestoneInput(BaseModel):
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
-StageIndex = Annotated[int, Field(strict=True, ge=0, le=999)]
-"""A stage by its position in the route, from 0."""
-
-
 class SendBackInput(BaseModel):
     """Send the request back to a stage it has passed, or to its requester (退回)."""
 
     actor: Id
-    to_stage: Id | StageIndex
+    to_stage: StageRef
     """A stage key, a stage's index (from 0), or ``requester``."""
     comment: RequiredComment
     """Why: the stage sent back to (or the requester) reads it first."""

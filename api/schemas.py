@@ -10,7 +10,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText, ShortText
+from domain.inbound import (
+    Comment,
+    FormFields,
+    Id,
+    Money,
+    OptionalShortText,
+    RequiredComment,
+    ShortText,
+    StageRef,
+)
 from domain.policy import StageMode
 from domain.process import ActorVia, StatusLabel
 
@@ -192,3 +201,11 @@ class Me(BaseModel):
     roles: list[str]
     manager: str | None
     is_admin: bool
+
+
+class SendBackBody(_Body):
+    to_stage: StageRef = Field(
+        description="Where the request goes back to: the key of a stage it has passed, that "
+        "stage's index in `stages` (from 0), or `requester`."
+    )
+    comment: RequiredComment = Field(description="Why: read first by whoever it goes back to.")

@@ -23,7 +23,13 @@ from cli.errors import CliError
 from common.settings import Settings
 from common.signer import vouch
 from domain.constants import Signals, Updates, workflow_id
-from domain.process import DecideInput, MilestoneInput, TransferInput, WithdrawInput
+from domain.process import (
+    DecideInput,
+    MilestoneInput,
+    SendBackInput,
+    TransferInput,
+    WithdrawInput,
+)
 
 # action -> (signal, the update name the proof is signed for)
 _NAMES = {
@@ -31,6 +37,7 @@ _NAMES = {
     "withdraw": (Signals.WITHDRAW, Updates.WITHDRAW),
     "transfer": (Signals.TRANSFER, Updates.TRANSFER),
     "milestone": (Signals.RECORD_MILESTONE, Updates.RECORD_MILESTONE),
+    "send-back": (Signals.SEND_BACK, Updates.SEND_BACK),
 }
 
 
@@ -54,7 +61,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--milestone", help="for `milestone` (required), e.g. deposit")
     p.add_argument("--amount", help="for `milestone`: the payment, a decimal")
     p.add_argument("--reference", default="", help="for `milestone`: e.g. the bank reference")
-    p.add_argument("--comment")
+    p.add_argument(
+        "--stage",
+        help="for `send-back` (required): a passed stage's key or index (from 0), or requester",
+    )
+    p.add_argument("--comment", help="why (required for `send-back`)")
     p.add_argument(
         "--operator",
         default=None,
@@ -76,6 +87,11 @@ def build_message(args: argparse.Namespace) -> BaseModel:
             if not args.to_user:
                 raise CliError("transfer needs --to USER")
             return TransferInput(actor=args.actor, to_user=args.to_user, comment=args.comment)
+        if args.action == "send-back":
+            if not args.stage:
+                raise CliError("send-back needs --stage KEY|INDEX|requester and --comment")
+            stage: str | int = int(args.stage) if args.stage.isdigit() else args.stage
+            return SendBackInput(actor=args.actor, to_stage=stage, comment=args.comment)
         if not args.milestone:
             raise CliError("milestone needs --milestone NAME")
         amount = Decimal(args.amount) if args.amount is not None else None

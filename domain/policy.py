@@ -334,6 +334,31 @@ class NoticeOptions(_Strict):
     notice is there at once either way."""
 
 
+class SendBackResume(StrEnum):
+    """Where the route goes on once a stage sent back to has decided again."""
+
+    RERUN = "rerun"
+    """From the stage sent back to, every later stage decides again."""
+    JUMP_BACK = "jump_back"
+    """Straight back to the stage that sent it back; the stages between keep their
+    approvals (Feishu's "return to the node that sent it back")."""
+
+
+class SendBackOptions(_Strict):
+    """Sending a request back to an earlier stage or its requester (退回到指定节点).
+
+    Additive: a policy without it allows sending back and reruns the route.
+    """
+
+    allowed: bool = True
+    """False: approvers may only decide (approve, reject, return to the requester)."""
+    resume: SendBackResume = SendBackResume.RERUN
+
+
+SEND_BACK_TO_REQUESTER = "requester"
+"""The target of a send-back to the requester; so no stage may have this key."""
+
+
 class Policy(_Strict):
     """One request type."""
 
@@ -353,6 +378,7 @@ class Policy(_Strict):
     review_cycle: ReviewCycle | None = None
     watch: Watch | None = None
     notices: NoticeOptions = NoticeOptions()
+    send_back: SendBackOptions = SendBackOptions()
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> Policy:
@@ -365,6 +391,8 @@ class Policy(_Strict):
         keys = [s.key for s in self.stages]
         if len(set(keys)) != len(keys):
             raise ValueError("stage keys must be unique")
+        if SEND_BACK_TO_REQUESTER in keys:
+            raise ValueError(f"a stage key must not be {SEND_BACK_TO_REQUESTER!r}")
         ms = [m.name for m in self.milestones]
         if len(set(ms)) != len(ms):
             raise ValueError("milestone names must be unique")

@@ -13,8 +13,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
-from domain.policy import ApproverSpec, Policy, StageMode
+from domain.inbound import (
+    Comment,
+    FormFields,
+    Id,
+    Money,
+    OptionalShortText,
+    RequiredComment,
+    StageRef,
+)
+from domain.policy import ApproverSpec, Policy, SendBackResume, StageMode
 from domain.routing import Route
 from domain.signing import Proof
 
@@ -98,6 +106,9 @@ class EventKind(StrEnum):
     SETTLED = "settled"
     REASSIGNED = "reassigned"  # people who left the directory were taken off a step
     TERMINATED = "terminated"  # reconciled: the workflow was ended outside the process
+    SENT_BACK = (
+        "sent_back"  # an approver sent the request back to an earlier stage or its requester
+    )
 
 
 SYSTEM = "system"
@@ -180,6 +191,25 @@ class Slot(Frozen):
         return any(a.user == user for a in self.actors)
 
 
+class SupersededDecision(Frozen):
+    """A decision that no longer counts: its stage was sent back over and decides again.
+
+    Kept (never deleted) on its stage, with when and by whose send-back it stopped
+    counting.
+    """
+
+    label: str
+    """The slot it was made for."""
+    decision: Literal["approve"]
+    decided_by: str
+    decided_at: datetime | None = None
+    superseded_at: datetime
+    superseded_by: str
+    """Who sent the request back (or resubmitted it onto another route)."""
+    event_seq: int
+    """The audit event that superseded it (``sent_back``, or ``resubmitted``)."""
+
+
 class StageView(BaseModel):
     index: int
     key: str
@@ -192,6 +222,8 @@ class StageView(BaseModel):
     started_at: datetime | None = None
     reply_due: datetime | None = None
     escalations: int = 0
+    superseded: list[SupersededDecision] = Field(default_factory=list)
+    """Decisions of this stage made before a send-back over it: shown, no longer counted."""
 
 
 class StageState(Frozen):
@@ -208,6 +240,8 @@ class StageState(Frozen):
     started_at: datetime | None = None
     reply_due: datetime | None = None
     escalations: int = 0
+    superseded: tuple[SupersededDecision, ...] = ()
+    """Decisions of this stage made before a send-back over it: kept, no longer counted."""
 
 
 def stages_of(route: Route) -> tuple[StageState, ...]:
@@ -272,6 +306,23 @@ class StuckState(Frozen):
     attempts: int
 
 
+class SentBack(Frozen):
+    """A send-back (退回): who sent the request from which stage to which, and when."""
+
+    by: str
+    at: datetime
+    event_seq: int
+    """Its ``sent_back`` audit event."""
+    from_stage: int
+    from_key: str
+    to_stage: int | None
+    """The stage sent back to (its index); None: the requester."""
+    to_key: str | None
+    resume: SendBackResume
+    """What follows the new decision (or resubmission): the route runs again from
+    there, or jumps straight back to ``from_stage``."""
+
+
 class DueNote(Frozen):
     """How a deadline counted in working time was computed (the instant is beside it)."""
 
@@ -334,6 +385,8 @@ class RequestView(BaseModel):
     """A current deadline was computed without the official holiday schedule of a year
     it crosses (weekends, statutory dates and the company's overrides only)."""
     history: list[HistoryEvent] = Field(default_factory=list)
+    sent_back: SentBack | None = None
+    """The latest send-back of this request, if it was ever sent back."""
 
 
 _AWAITING_PREFIX = "awaiting_"
@@ -393,6 +446,12 @@ class RequestState(Frozen):
     """Update ids already handled, with their outcome. Temporal answers a repeated update
     id with the first outcome only within one run; this carries that promise over, so
     a payment retried under its Idempotency-Key is never counted twice."""
+    sent_back: SentBack | None = None
+    """The latest send-back of this request, if it was ever sent back."""
+    return_to: tuple[int, ...] = ()
+    """Stages that sent the request back under ``jump_back``, the latest last: once the
+    stage (or the requester) sent back to has decided again, the route jumps to the
+    last of them instead of running on."""
 
     @model_validator(mode="before")
     @classmethod
@@ -525,6 +584,18 @@ class MilestoneInput(BaseModel):
     amount: Money | None = None
     reference: OptionalShortText = ""
     comment: Comment | None = None
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class SendBackInput(BaseModel):
+    """Send the request back to a stage it has passed, or to its requester (退回)."""
+
+    actor: Id
+    to_stage: StageRef
+    """A stage key, a stage's index (from 0), or ``requester``."""
+    comment: RequiredComment
+    """Why: the stage sent back to (or the requester) reads it first."""
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 

@@ -41,6 +41,8 @@ OUTBOUND_KINDS = frozenset(
         "expired",
         "lapsed",
         "terminated",
+        # sent back to the recipient's stage: it waits for them again
+        "sent_back",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RequestState,
         RequestView,
         ResubmitInput,
+        SendBackInput,
         TransferInput,
         WithdrawInput,
     )
@@ -110,6 +111,14 @@ class ApprovalMessages:
     def _validate_record_milestone(self, inp: MilestoneInput) -> None:
         self._check(inp)
 
+    @workflow.update(name=Updates.SEND_BACK)
+    async def send_back(self, inp: SendBackInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @send_back.validator
+    def _validate_send_back(self, inp: SendBackInput) -> None:
+        self._check(inp)
+
     @workflow.signal(name=Signals.DECIDE)
     def decide_signal(self, raw: RawValue) -> None:
         self._signalled(raw, DecideInput, Signals.DECIDE)
@@ -134,6 +143,10 @@ class ApprovalMessages:
     def directory_changed(self, raw: RawValue) -> None:
         """Someone may have left: check the current approvers against the directory."""
         self._signalled(raw, DirectoryChangedInput, Signals.DIRECTORY_CHANGED)
+
+    @workflow.signal(name=Signals.SEND_BACK)
+    def send_back_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, SendBackInput, Signals.SEND_BACK)
 
     def _signalled(self, raw: RawValue, kind: type[_M], signal: str) -> None:
         """Queue a signal's input; one that cannot be read is queued to be recorded."""

@@ -16,6 +16,7 @@ from api.schemas import (
     MilestoneBody,
     RequestPage,
     ResubmitBody,
+    SendBackBody,
     TransferBody,
     WithdrawBody,
 )
@@ -31,6 +32,7 @@ from domain.process import (
     MilestoneInput,
     RequestView,
     ResubmitInput,
+    SendBackInput,
     TransferInput,
     WithdrawInput,
 )
@@ -345,4 +347,37 @@ async def record_milestone(
     )
     return await commands.run_update(
         services, session, row.id, user.id, Updates.RECORD_MILESTONE, payload, idempotency_key
+    )
+
+
+@router.post(
+    "/{request_id}/send-back",
+    response_model=RequestView,
+    summary="Send the request back to a stage it has passed, or to its requester",
+    description=(
+        "退回到指定节点: a current approver sends the request back to any stage it has passed "
+        "(`to_stage`: its key or index) or to `requester`, saying why. That stage is resolved "
+        "again (its people as the directory has them today) and decides in a new round, with a "
+        "new reply deadline; the resolve deadline runs on. The decisions of the stages passed "
+        "again stay on their stages as `superseded`. What follows the new decision is the "
+        "policy's `send_back.resume`: `rerun` (the route runs on from there) or `jump_back` "
+        "(straight back to the stage that sent it). Sent to the requester, the request is "
+        "`returned`. 403 when the caller may not decide the current stage or the policy "
+        "forbids sending back; 409 when it is not in review; 422 for a stage it has not "
+        "passed, or no comment."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def send_back(
+    request_id: RequestId,
+    body: SendBackBody,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _target(session, user, request_id)
+    payload = SendBackInput(actor=user.id, to_stage=body.to_stage, comment=body.comment)
+    return await commands.run_update(
+        services, session, row.id, user.id, Updates.SEND_BACK, payload, idempotency_key
     )

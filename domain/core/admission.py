@@ -6,13 +6,15 @@ from decimal import Decimal
 from typing import Any
 
 from domain.errors import DomainError, ErrorCode
-from domain.policy import Policy
+from domain.policy import SEND_BACK_TO_REQUESTER, Policy
 from domain.process import (
     TERMINAL,
     DecideInput,
     MilestoneInput,
     RequestState,
     ResubmitInput,
+    SendBackInput,
+    StageStatus,
     Status,
     TransferInput,
     WithdrawInput,
@@ -92,6 +94,15 @@ def check(view: RequestState, policy: Policy, msg: Message) -> None:
             )
         if msg.amount is not None and msg.amount <= 0:
             raise _refuse(ErrorCode.VALIDATION, "amount must be positive", field="amount")
+    elif isinstance(msg, SendBackInput):
+        check_may_decide(view, msg.actor)
+        if not policy.send_back.allowed:
+            raise _refuse(
+                ErrorCode.FORBIDDEN,
+                f"requests of type {view.type!r} cannot be sent back (their policy says so); "
+                "approve, reject or return it to the requester",
+            )
+        send_back_target(view, msg)
 
 
 def _check_requester(view: RequestState, actor: str, what: str) -> None:
@@ -142,3 +153,42 @@ def resubmitted(
     raw = msg.fields if msg.fields is not None else view.fields
     fields = validate_fields(policy, amount, raw)
     return amount, fields, resolve_route(policy, amount, fields)
+
+
+def send_back_target(view: RequestState, msg: SendBackInput) -> int | None:
+    """The index of the stage ``msg`` sends the request back to; None: its requester.
+
+    Any stage the request has passed (every stage before the active one, approved),
+    named by its key or its index, or ``requester``.
+
+    Raises:
+        DomainError: 422 naming ``to_stage`` and the stages it may name.
+    """
+    if msg.to_stage == SEND_BACK_TO_REQUESTER:
+        return None
+    stage = active_stage(view)
+    assert stage is not None  # check_may_decide came first
+    passed = [st for st in view.stages[: stage.index] if st.status is StageStatus.APPROVED]
+    found = next(
+        (
+            st
+            for st in view.stages
+            if (st.index if isinstance(msg.to_stage, int) else st.key) == msg.to_stage
+        ),
+        None,
+    )
+    if found is not None and found in passed:
+        return found.index
+    allowed = [SEND_BACK_TO_REQUESTER, *(st.key for st in passed)]
+    why = (
+        f"there is no stage {msg.to_stage!r}"
+        if found is None
+        else f"stage {found.name!r} is not one the request has passed"
+    )
+    raise _refuse(
+        ErrorCode.VALIDATION,
+        f"{why}: send it back to one of {', '.join(allowed)} (a key, an index from 0, "
+        "or requester)",
+        field="to_stage",
+        allowed=allowed,
+    )

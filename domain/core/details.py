@@ -49,6 +49,14 @@ def details(view: RequestState) -> str:
         )
     else:
         lines.append(f"Status: **{v.label}**")
+    sent = v.sent_back
+    if sent is not None and not v.finished:
+        to = sent.to_key or f"the requester ({v.requester})"
+        back = v.stages[v.return_to[-1]].key if v.return_to else None
+        then = f"; then straight back to *{back}*" if back else ""
+        lines.append(
+            f"Last sent back {when(sent.at)} by {sent.by}: from *{sent.from_key}* to *{to}*{then}"
+        )
     if v.overdue:
         lines.append("⚠ Overdue: no final decision within the resolve time")
     return "\n\n".join(lines)

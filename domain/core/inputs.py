@@ -16,13 +16,16 @@ from domain.process import (
     DirectoryChangedInput,
     MilestoneInput,
     ResubmitInput,
+    SendBackInput,
     TransferInput,
     WithdrawInput,
 )
 
 from .deadlines import DeadlineKind
 
-Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
+Message = (
+    DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput | SendBackInput
+)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from domain.process import (
     MilestoneInput,
     RequestState,
     ResubmitInput,
+    SendBackInput,
     Status,
     StuckState,
     TransferInput,
@@ -68,6 +69,7 @@ MESSAGE_NAMES: dict[type, str] = {
     WithdrawInput: Updates.WITHDRAW,
     TransferInput: Updates.TRANSFER,
     MilestoneInput: Updates.RECORD_MILESTONE,
+    SendBackInput: Updates.SEND_BACK,
 }
 """The name a message's proof is signed for: the update's, for its signal too."""
 
@@ -218,6 +220,8 @@ def _apply(ctx: Context, s: RequestState, msg: Message, operator: str | None) ->
         return (yield from review.resubmit(ctx, s, msg, operator))
     if isinstance(msg, WithdrawInput):
         return (yield from review.withdraw(ctx, s, msg, operator))
+    if isinstance(msg, SendBackInput):
+        return (yield from review.send_back(ctx, s, msg, operator))
     return (yield from aftercare.record_milestone(ctx, s, msg, operator))
 
 

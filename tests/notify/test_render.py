@@ -17,7 +17,7 @@ KINDS = [
     "assigned", "approve", "return", "reject", "transferred", "withdrawn", "milestone_met",
     "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
-    "milestone_reminder", "lapsed", "cc_outcome", "terminated",
+    "milestone_reminder", "lapsed", "cc_outcome", "terminated", "sent_back",
 ]  # fmt: skip
 EXTRA = {
     "milestone": "Deposit",
@@ -163,3 +163,21 @@ def test_a_working_time_deadline_says_so_and_whether_it_is_provisional(locale: s
     assert marker[locale] in working.text and caveat[locale] not in working.text
     assert marker[locale] in provisional.text and caveat[locale] in provisional.text
     assert marker[locale] in provisional.html and caveat[locale] in provisional.markdown
+
+
+@pytest.mark.parametrize(
+    ("locale", "said"),
+    [
+        ("en", "sent back from stage Sales director approves"),
+        ("zh-CN", "已从“Sales director approves”环节退回"),
+    ],
+)
+def test_a_send_back_names_the_stage_that_sent_it_and_asks_for_a_new_decision(
+    locale: str, said: str
+) -> None:
+    extra = {**EXTRA, "from_stage": "Sales director approves"}
+    out = Renderer("https://approvals.example/").render(
+        facts("sent_back", extra=extra), locale, "Asia/Shanghai"
+    )
+    assert said in out.text
+    assert "sent_back" in ACTION_KINDS

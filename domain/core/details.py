@@ -49,6 +49,14 @@ def details(view: RequestState) -> str:
         )
     else:
         lines.append(f"Status: **{v.label}**")
+    automatic = [
+        f"*{st.name}* ({slot.automatic.removeprefix('approved automatically: ')})"
+        for st in v.stages
+        for slot in st.slots
+        if slot.automatic
+    ]
+    if automatic:
+        lines.append(f"Approved automatically: {'; '.join(automatic)}")
     if v.overdue:
         lines.append("⚠ Overdue: no final decision within the resolve time")
     return "\n\n".join(lines)

@@ -17,7 +17,7 @@ KINDS = [
     "assigned", "approve", "return", "reject", "transferred", "withdrawn", "milestone_met",
     "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
-    "milestone_reminder", "lapsed", "cc_outcome", "terminated",
+    "milestone_reminder", "lapsed", "cc_outcome", "terminated", "auto_approved",
 ]  # fmt: skip
 EXTRA = {
     "milestone": "Deposit",
@@ -163,3 +163,18 @@ def test_a_working_time_deadline_says_so_and_whether_it_is_provisional(locale: s
     assert marker[locale] in working.text and caveat[locale] not in working.text
     assert marker[locale] in provisional.text and caveat[locale] in provisional.text
     assert marker[locale] in provisional.html and caveat[locale] in provisional.markdown
+
+
+@pytest.mark.parametrize(
+    ("rule", "en", "zh"),
+    [
+        ("repeated", "already approved it at stage Sales head", "已在“Sales head”环节同意"),
+        ("requester_skipped", "you are an approver of this step", "您本人是该环节的审批人"),
+        ("empty_skipped", "nobody is named for this step", "该环节没有审批人"),
+    ],
+)
+def test_an_automatic_approval_says_why_in_both_locales(rule: str, en: str, zh: str) -> None:
+    extra = {"rule": rule, "at_stage": "Sales head"}
+    renderer = Renderer("https://approvals.example/")
+    assert en in renderer.render(facts("auto_approved", extra=extra), "en", None).text
+    assert zh in renderer.render(facts("auto_approved", extra=extra), "zh-CN", None).text

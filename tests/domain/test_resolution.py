@@ -139,7 +139,7 @@ def test_the_options_are_optional_and_checked() -> None:
 
 # --- repeated approvers -------------------------------------------------------------
 
-REPEATS = [
+REPEATS: list[dict[str, Any]] = [
     {"approvers": [{"manager": 1}]},  # sh_zhou
     {"approvers": [{"role": "sales_director"}]},  # sd_chen
     {"approvers": [{"role": "sales_head"}]},  # sh_zhou again
@@ -172,7 +172,7 @@ def test_an_approver_who_approved_an_earlier_stage_is_approved_automatically() -
 
 
 def test_adjacent_only_skips_an_approver_of_the_stage_just_before() -> None:
-    stages = [
+    stages: list[dict[str, Any]] = [
         {"approvers": [{"manager": 1}]},  # sh_zhou
         {"approvers": [{"role": "sales_head"}]},  # sh_zhou, just after: skipped
         {"approvers": [{"user": "sh_zhou"}]},  # and again: skipped (a run of them)
@@ -203,8 +203,8 @@ def test_by_default_a_repeated_approver_decides_again() -> None:
 
 # --- the requester named as an approver ---------------------------------------------
 
-SELF = [{"approvers": [{"role": "sales_head"}]}]  # sh_zhou alone
-SHARED = [{"approvers": [{"role": "account_manager"}]}]  # am_li and am_sun
+SELF: list[dict[str, Any]] = [{"approvers": [{"role": "sales_head"}]}]  # sh_zhou alone
+SHARED: list[dict[str, Any]] = [{"approvers": [{"role": "account_manager"}]}]  # am_li and am_sun
 
 
 def test_by_default_the_requester_named_alone_goes_to_their_manager() -> None:
@@ -244,7 +244,7 @@ def test_a_step_naming_the_requester_is_skipped_when_the_policy_says_so() -> Non
 
 # --- a step the policy names nobody for ---------------------------------------------
 
-EMPTY = [{"approvers": [{"role": "board"}]}, {"approvers": [{"role": "sales_director"}]}]
+EMPTY: list[dict[str, Any]] = [{"approvers": [{"role": "board"}]}, {"approvers": [{"role": "sales_director"}]}]
 
 
 @pytest.mark.parametrize(

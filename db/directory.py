@@ -34,6 +34,7 @@ from domain.errors import field_problems
 from domain.inbound import Comment, Id, ShortText
 from domain.policy import ApproverSpec, StageMode
 from domain.process import Actor, ActorVia, ResolveDetail, Slot, Via, via_role
+from domain.routing import RouteStage
 from notify.preferences import Locale, PersonalChannel, TimeZoneName
 
 # Everything in the org file that becomes a stored id or text is an inbound type
@@ -558,6 +559,25 @@ async def resolve_detail(
         admins=await admins(session),
         role_holders=await users_with_role(session, fallback_role) if fallback_role else [],
     )
+
+
+async def route_details(
+    session: AsyncSession,
+    requester: str,
+    stages: Sequence[RouteStage],
+    at: datetime,
+    fallback_role: str | None = None,
+) -> list[tuple[RouteStage, ResolveDetail]]:
+    """:func:`resolve_detail` for each stage of a route (the submission and the preview)."""
+    return [
+        (
+            stage,
+            await resolve_detail(
+                session, requester, stage.mode, stage.approvers, at, fallback_role
+            ),
+        )
+        for stage in stages
+    ]
 
 
 async def _groups(

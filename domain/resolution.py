@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from domain.errors import DomainError, ErrorCode
 from domain.policy import EmptySlot, RepeatedApprover, RequesterApprover, Resolution
 from domain.process import SYSTEM, Actor, ResolveDetail, Slot, StageState, Via
+from domain.routing import RouteStage
 
 
 class Applies(StrEnum):
@@ -204,3 +206,33 @@ def put_actors(slot: Slot, actors: tuple[Actor, ...]) -> Slot:
 
 def put(slot: Slot, **changes: object) -> Slot:
     return slot.model_copy(update=changes)
+
+
+def refuse_empty_steps(
+    stages: list[tuple[RouteStage, ResolveDetail]],
+    requester: str,
+    rules: Resolution,
+    at: datetime,
+) -> None:
+    """Under ``empty_slot: refuse``, refuse a submission whose route has a step nobody
+    is named for (after the requester rule), naming the first and listing them all.
+
+    Raises:
+        DomainError: NO_APPROVER (422) with ``stage``, ``slot`` and ``steps``.
+    """
+    if rules.empty_slot is not EmptySlot.REFUSE:
+        return
+    empty = [
+        {"stage": stage.key, "stage_name": stage.name, "slot": x.slot.label}
+        for stage, detail in stages
+        for x in settle(detail, requester, rules, at, submitting=True)
+        if x.applies is Applies.REFUSED
+    ]
+    if empty:
+        first = empty[0]
+        raise DomainError(
+            ErrorCode.NO_APPROVER,
+            f"nobody can decide the step {first['stage_name']!r} ({first['slot']}): "
+            "this request type refuses a request with such a step",
+            {"stage": first["stage"], "slot": first["slot"], "steps": empty},
+        )

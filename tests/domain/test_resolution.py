@@ -244,7 +244,10 @@ def test_a_step_naming_the_requester_is_skipped_when_the_policy_says_so() -> Non
 
 # --- a step the policy names nobody for ---------------------------------------------
 
-EMPTY: list[dict[str, Any]] = [{"approvers": [{"role": "board"}]}, {"approvers": [{"role": "sales_director"}]}]
+EMPTY: list[dict[str, Any]] = [
+    {"approvers": [{"role": "board"}]},
+    {"approvers": [{"role": "sales_director"}]},
+]
 
 
 @pytest.mark.parametrize(

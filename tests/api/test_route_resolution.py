@@ -57,6 +57,15 @@ REFUSE: dict[str, Any] = {
     "resolution": {"empty_slot": "refuse"},
 }
 
+SELF: dict[str, Any] = {
+    "type": "route_self",
+    "version": 1,
+    "title": "Route self",
+    "amount": {"required": False},
+    "stages": [{"key": "head", "name": "Sales head", "approvers": [{"role": "sales_head"}]}],
+    "resolution": {"requester_approver": "self"},
+}
+
 
 @pytest.fixture(scope="module")
 async def app(
@@ -67,7 +76,7 @@ async def app(
     demo_org: None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     policy_dir: Path = tmp_path_factory.mktemp("policies")
-    for doc in (OPTIONS, REFUSE):
+    for doc in (OPTIONS, REFUSE, SELF):
         (policy_dir / f"{doc['type']}.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     settings = make_settings(
         pg_url,
@@ -172,3 +181,21 @@ async def test_the_preview_shows_which_rule_applies(app: httpx.AsyncClient, auth
     r = await app.post("/v1/policies/route_options/preview", json={}, headers=auth("sh_zhou"))
     applies = [s["slots"][0]["applies"] for s in r.json()["stages"]]
     assert applies == ["named", "empty_skipped", "requester_skipped", "named"]
+
+
+async def test_the_requester_approves_their_own_step_where_the_policy_lets_them(
+    app: httpx.AsyncClient, auth: Auth
+) -> None:
+    r = await app.post("/v1/requests", json=body("route_self", "Mine"), headers=auth("sh_zhou"))
+    assert r.status_code == 201, r.text
+    assert r.json()["current_approvers"] == ["sh_zhou"]
+    view = await approve(app, auth, r.json()["id"], "sh_zhou")
+    assert view["status"] == "approved"
+    # Under a policy without the option the requester is never on their own step.
+    r = await app.post("/v1/requests", json=body("route_options", "Not"), headers=auth("am_li"))
+    refused = await app.post(
+        f"/v1/requests/{r.json()['id']}/decisions",
+        json={"action": "approve"},
+        headers=auth("am_li"),
+    )
+    assert refused.status_code == 403, refused.text

@@ -167,7 +167,19 @@ class ApprovalActivities:
             slots = await directory.resolve_slots(
                 session, input.requester, input.mode, input.approvers, input.at
             )
-        return ResolveAssigneesOutput(slots=slots)
+            detail = (
+                await directory.resolve_detail(
+                    session,
+                    input.requester,
+                    input.mode,
+                    input.approvers,
+                    input.at,
+                    input.fallback_role,
+                )
+                if input.detail
+                else None
+            )
+        return ResolveAssigneesOutput(slots=slots, detail=detail)
 
     @activity.defn(name=Activities.RESOLVE_ESCALATION)
     async def resolve_escalation(self, input: EscalationInput) -> EscalationOutput:

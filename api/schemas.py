@@ -20,8 +20,9 @@ from domain.inbound import (
     ShortText,
     StageRef,
 )
-from domain.policy import StageMode
+from domain.policy import Resolution, StageMode
 from domain.process import ActorVia, StatusLabel
+from domain.resolution import Applies
 
 
 class _Body(BaseModel):
@@ -150,6 +151,19 @@ class PreviewBody(_Body):
     comment: Comment | None = Field(default=None, description="Checked as for a submission.")
 
 
+class PreviewSlot(BaseModel):
+    label: str = Field(description="Who the policy names for it, e.g. `role sales_director`.")
+    people: list[str] = Field(description="The users who would decide it today.")
+    applies: Applies = Field(
+        description="How it is settled: `named` (the people named), `requester_decides`, "
+        "`requester_skipped`, `to_manager` (the requester's manager instead of the "
+        "requester), `fallback` (nobody named: the requester's manager, else the "
+        "administrators), `administrators`, `fallback_role`, `empty_skipped`, `refused` "
+        "(a submission would be refused: 422 `no_approver`), `unassigned` (nobody at all: "
+        "the timers escalate it). `repeated` is only known once the earlier stages are decided."
+    )
+
+
 class PreviewStage(BaseModel):
     key: str
     name: str
@@ -158,6 +172,11 @@ class PreviewStage(BaseModel):
     approvers: list[str] = Field(description="Who the policy names, e.g. `role sales_director`.")
     people: list[str] = Field(
         description="The users it would reach today with the caller as requester."
+    )
+    slots: list[PreviewSlot] = Field(
+        default_factory=list,
+        description="Each decision the stage needs, who would take it today and which "
+        "rule of the policy's `resolution` applies.",
     )
 
 
@@ -180,6 +199,11 @@ class Preview(BaseModel):
     deadlines: list[PreviewDeadline] = Field(
         default_factory=list,
         description="The deadlines that start at submission, as they would fall now.",
+    )
+    resolution: Resolution = Field(
+        default_factory=Resolution,
+        description="The policy's rules for repeated approvers, the requester as an "
+        "approver and steps nobody is named for.",
     )
 
 

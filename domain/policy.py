@@ -359,6 +359,67 @@ SEND_BACK_TO_REQUESTER = "requester"
 """The target of a send-back to the requester; so no stage may have this key."""
 
 
+class RepeatedApprover(StrEnum):
+    """An approver who already approved an earlier stage of this request (审批人去重)."""
+
+    DECIDE_AGAIN = "decide_again"
+    """Today's behaviour: they decide again."""
+    SKIP = "skip"
+    """Their step is approved automatically if they approved any earlier stage."""
+    SKIP_ADJACENT = "skip_adjacent"
+    """… only if they approved the stage just before (Feishu: 仅连续出现时)."""
+
+
+class RequesterApprover(StrEnum):
+    """The requester resolves as an approver of a step (Feishu ``starter_assignee``)."""
+
+    MANAGER = "manager"
+    """Today's behaviour: the requester is taken off the step; if nobody else is on it,
+    it goes to the requester's manager (then, as for an empty step, to the rule below)."""
+    SKIP = "skip"
+    """The step is approved automatically, with a record."""
+    SELF = "self"
+    """The requester approves it themself."""
+
+
+class EmptySlot(StrEnum):
+    """A step the policy names nobody for (a role nobody holds, a manager level above the top)."""
+
+    FALLBACK = "fallback"
+    """Today's behaviour: the requester's manager, else the administrators, else the step
+    stays unassigned until the timers escalate."""
+    ADMINISTRATORS = "administrators"
+    """The administrators."""
+    ROLE = "role"
+    """The holders of ``empty_slot_role`` (else the administrators)."""
+    SKIP = "skip"
+    """The step is approved automatically, with a record."""
+    REFUSE = "refuse"
+    """The submission is refused (422 ``no_approver`` naming the step); a step that finds
+    nobody later (the directory changed since) falls back as ``fallback`` does."""
+
+
+class Resolution(_Strict):
+    """How a step's people are settled (additive: a policy without it behaves as always)."""
+
+    repeated_approver: RepeatedApprover = RepeatedApprover.DECIDE_AGAIN
+    requester_approver: RequesterApprover = RequesterApprover.MANAGER
+    empty_slot: EmptySlot = EmptySlot.FALLBACK
+    empty_slot_role: Identifier | None = None
+    """With ``empty_slot: role``: the role whose holders take a step nobody is named for."""
+
+    @model_validator(mode="after")
+    def _role_with_role(self) -> Resolution:
+        if (self.empty_slot is EmptySlot.ROLE) != (self.empty_slot_role is not None):
+            raise ValueError("empty_slot_role is given exactly when empty_slot is 'role'")
+        return self
+
+    @property
+    def as_always(self) -> bool:
+        """Today's behaviour: steps resolve as they did before these options existed."""
+        return self == Resolution()
+
+
 class Policy(_Strict):
     """One request type."""
 
@@ -379,6 +440,7 @@ class Policy(_Strict):
     watch: Watch | None = None
     notices: NoticeOptions = NoticeOptions()
     send_back: SendBackOptions = SendBackOptions()
+    resolution: Resolution = Resolution()
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> Policy:

@@ -109,6 +109,7 @@ class EventKind(StrEnum):
     SENT_BACK = (
         "sent_back"  # an approver sent the request back to an earlier stage or its requester
     )
+    AUTO_APPROVED = "auto_approved"  # a step approved by the policy's resolution options
 
 
 SYSTEM = "system"
@@ -171,6 +172,8 @@ class SlotView(BaseModel):
     decision: Literal["approve"] | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
+    automatic: str | None = None
+    """Approved automatically, and why (the policy's ``resolution`` options)."""
 
     def may_act(self, user: str) -> bool:
         return any(a.user == user for a in self.actors)
@@ -186,6 +189,8 @@ class Slot(Frozen):
     decided_at: datetime | None = None
     escalation_frontier: tuple[str, ...] = ()
     """Whom the next reply-timeout escalates from: the last people added."""
+    automatic: str | None = None
+    """Approved automatically, and why (the policy's ``resolution`` options)."""
 
     def may_act(self, user: str) -> bool:
         return any(a.user == user for a in self.actors)
@@ -646,10 +651,33 @@ class ResolveAssigneesInput(BaseModel):
     mode: StageMode
     approvers: tuple[ApproverSpec, ...]
     at: datetime
+    detail: bool = False
+    """Also answer :class:`ResolveDetail`: asked only under a policy's ``resolution``
+    options, so requests without them make the look-up they always made."""
+    fallback_role: str | None = None
+
+
+class ResolveDetail(BaseModel):
+    """What the directory says of a stage before any rule settles who decides it.
+
+    The pure core (:func:`domain.resolution.settle`) decides from it: the requester
+    rule, the empty-step rule and the repeated-approver rule are never hidden in the
+    look-up.
+    """
+
+    named: list[Slot]
+    """Per slot, everyone its specs name with their active delegates: the requester
+    too when named (never as anyone's delegate); no fallback."""
+    manager: str | None = None
+    """The requester's nearest active manager."""
+    admins: list[str] = Field(default_factory=list)
+    role_holders: list[str] = Field(default_factory=list)
+    """The active holders of ``fallback_role``."""
 
 
 class ResolveAssigneesOutput(BaseModel):
     slots: list[Slot]
+    detail: ResolveDetail | None = None
 
 
 class EscalationInput(BaseModel):

@@ -43,6 +43,7 @@ OUTBOUND_KINDS = frozenset(
         "terminated",
         # sent back to the recipient's stage: it waits for them again
         "sent_back",
+        "auto_approved",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

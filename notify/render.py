@@ -190,6 +190,8 @@ class Renderer:
             "step": None,
             "working_time": None,
             "provisional": None,
+            "rule": None,
+            "at_stage": None,
             **{k: _as_date(v, tz) for k, v in facts.extra.items()},
             "recipient_name": facts.recipient_name,
             "title": facts.title,

@@ -207,7 +207,8 @@ _ACTION_ERRORS = responses(401, 403, 404, 409, *BODY_ERRORS, 503)
     summary="Decide the current stage",
     description=(
         "`approve`, `reject` or `return` as one of the current stage's approvers. 403 when the "
-        "caller may not decide it (the requester never approves their own request); 409 when "
+        "caller may not decide it (the requester never approves their own request, unless "
+        "the request type's `resolution.requester_approver` is `self`); 409 when "
         "they already decided or the request is no longer in review."
     ),
     responses=_ACTION_ERRORS,

@@ -57,6 +57,14 @@ def details(view: RequestState) -> str:
         lines.append(
             f"Last sent back {when(sent.at)} by {sent.by}: from *{sent.from_key}* to *{to}*{then}"
         )
+    automatic = [
+        f"*{st.name}* ({slot.automatic.removeprefix('approved automatically: ')})"
+        for st in v.stages
+        for slot in st.slots
+        if slot.automatic
+    ]
+    if automatic:
+        lines.append(f"Approved automatically: {'; '.join(automatic)}")
     if v.overdue:
         lines.append("⚠ Overdue: no final decision within the resolve time")
     return "\n\n".join(lines)

@@ -24,6 +24,8 @@ from domain.process import (
     InactiveUsersInput,
     InactiveUsersOutput,
     RequestState,
+    ResolveAssigneesInput,
+    ResolveAssigneesOutput,
     ResubmitInput,
     SendBackInput,
     SentBack,
@@ -38,6 +40,7 @@ from domain.process import (
     stages_of,
 )
 from domain.requests import condition_values
+from domain.resolution import Settled, approved_before, settle
 from domain.routing import resolve_route
 
 from . import admission, aftercare, escalation
@@ -119,39 +122,120 @@ def advance(
         return (yield from aftercare.approve(ctx, s))
     stage = s.stages[index]
     now = ctx.now()
-    slots = yield from resolve_slots(
-        ctx, s, stage.key, stage.mode, stage.approvers, f"who decides: {stage.name}"
-    )
+    settled: list[Settled] = []
+    if ctx.policy.resolution.as_always:
+        slots = yield from resolve_slots(
+            ctx, s, stage.key, stage.mode, stage.approvers, f"who decides: {stage.name}"
+        )
+    else:
+        settled = yield from settle_slots(ctx, s, stage)
+        slots = tuple(x.slot for x in settled)
     s, reply_due = yield from due(s, "reply", now, ctx.policy.timers.reply)
     stage = put(
         stage,
         slots=tuple(
-            put(slot, escalation_frontier=tuple(a.user for a in slot.actors)) for slot in slots
+            put(
+                slot,
+                escalation_frontier=() if slot.automatic else tuple(a.user for a in slot.actors),
+            )
+            for slot in slots
         ),
         status=StageStatus.ACTIVE,
         started_at=now,
         reply_due=reply_due,
     )
     s = put(with_stage(s, stage), stage_index=index, status=Status.IN_REVIEW)
-    assigned = sorted({a.user for slot in stage.slots for a in slot.actors})
+    open_slots = [slot for slot in stage.slots if slot.decision is None]
+    assigned = sorted({a.user for slot in open_slots for a in slot.actors})
     reply = due_facts(s, "reply", reply_due)
-    return (
-        yield from record(
-            ctx,
-            s,
-            EventKind.ASSIGNED,
-            SYSTEM,
-            None,
-            {
-                "stage": stage.key,
-                "stage_name": stage.name,
-                "reason": stage.reason,
-                "people": assigned,
-                "unassigned": [slot.label for slot in stage.slots if not slot.actors],
-            },
-            notices=[notice(s, u, template, stage=stage.name, **reply, **told) for u in assigned],
-        )
+    data: dict[str, Any] = {
+        "stage": stage.key,
+        "stage_name": stage.name,
+        "reason": stage.reason,
+        "people": assigned,
+        "unassigned": [slot.label for slot in open_slots if not slot.actors],
+    }
+    automatic = [x for x in settled if x.automatic]
+    if automatic:
+        data["automatic"] = [x.slot.label for x in automatic]
+    s = yield from record(
+        ctx,
+        s,
+        EventKind.ASSIGNED,
+        SYSTEM,
+        None,
+        data,
+        notices=[notice(s, u, template, stage=stage.name, **reply, **told) for u in assigned],
     )
+    if not automatic:
+        return s
+    return (yield from approve_automatically(ctx, s, stage, automatic))
+
+
+def settle_slots(ctx: Context, s: RequestState, stage: StageState) -> Step[list[Settled]]:
+    """Who decides ``stage``, settled in the core by the policy's ``resolution`` options
+    from what the directory names (:func:`domain.resolution.settle`)."""
+    rules = ctx.policy.resolution
+    at = ctx.now()
+    out = yield from look_up(
+        Activities.RESOLVE_ASSIGNEES,
+        ResolveAssigneesInput(
+            request_id=s.id,
+            requester=s.requester,
+            stage_key=stage.key,
+            mode=stage.mode,
+            approvers=stage.approvers,
+            at=at,
+            detail=True,
+            fallback_role=rules.empty_slot_role,
+        ),
+        ResolveAssigneesOutput,
+        f"who decides: {stage.name}",
+    )
+    assert out.detail is not None  # asked for
+    approved = approved_before(s.stages, stage.index, rules.repeated_approver)
+    return settle(out.detail, s.requester, rules, at, approved=approved)
+
+
+def approve_automatically(
+    ctx: Context, s: RequestState, stage: StageState, automatic: list[Settled]
+) -> Step[RequestState]:
+    """Record the slots the policy approved by itself; go on when the stage is done."""
+    because = list(dict.fromkeys(x.because for x in automatic))
+    data: dict[str, Any] = {"stage": stage.key, "stage_name": stage.name}
+    s = yield from record(
+        ctx,
+        s,
+        EventKind.AUTO_APPROVED,
+        SYSTEM,
+        "; ".join(because),
+        {
+            **data,
+            "slots": [
+                {
+                    "slot": x.slot.label,
+                    "rule": x.applies.value,
+                    **({"user": x.user, "at_stage": x.at_stage} if x.user else {}),
+                }
+                for x in automatic
+            ],
+        },
+        notices=[
+            notice(
+                s,
+                s.requester,
+                "auto_approved",
+                stage=stage.name,
+                rule=automatic[0].applies.value,
+                **({"at_stage": automatic[0].at_stage} if automatic[0].at_stage else {}),
+            )
+        ],
+    )
+    if not stage_complete(stage):
+        return s
+    s = with_stage(s, put(stage, status=StageStatus.APPROVED))
+    s = yield from record(ctx, s, EventKind.STAGE_COMPLETED, SYSTEM, None, data)
+    return (yield from advance(ctx, s, stage.index + 1))
 
 
 def decide(

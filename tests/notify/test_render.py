@@ -17,7 +17,7 @@ KINDS = [
     "assigned", "approve", "return", "reject", "transferred", "withdrawn", "milestone_met",
     "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
-    "milestone_reminder", "lapsed", "cc_outcome", "terminated", "sent_back",
+    "milestone_reminder", "lapsed", "cc_outcome", "terminated", "sent_back", "auto_approved",
 ]  # fmt: skip
 EXTRA = {
     "milestone": "Deposit",
@@ -181,3 +181,18 @@ def test_a_send_back_names_the_stage_that_sent_it_and_asks_for_a_new_decision(
     )
     assert said in out.text
     assert "sent_back" in ACTION_KINDS
+
+
+@pytest.mark.parametrize(
+    ("rule", "en", "zh"),
+    [
+        ("repeated", "already approved it at stage Sales head", "已在“Sales head”环节同意"),
+        ("requester_skipped", "you are an approver of this step", "您本人是该环节的审批人"),
+        ("empty_skipped", "nobody is named for this step", "该环节没有审批人"),
+    ],
+)
+def test_an_automatic_approval_says_why_in_both_locales(rule: str, en: str, zh: str) -> None:
+    extra = {"rule": rule, "at_stage": "Sales head"}
+    renderer = Renderer("https://approvals.example/")
+    assert en in renderer.render(facts("auto_approved", extra=extra), "en", None).text
+    assert zh in renderer.render(facts("auto_approved", extra=extra), "zh-CN", None).text

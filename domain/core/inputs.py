@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.process import (
+    AddApproversInput,
+    CcInput,
     DecideInput,
     DirectoryChangedInput,
     MilestoneInput,
@@ -22,7 +24,15 @@ from domain.process import (
 
 from .deadlines import DeadlineKind
 
-Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
+Message = (
+    DecideInput
+    | ResubmitInput
+    | WithdrawInput
+    | TransferInput
+    | MilestoneInput
+    | AddApproversInput
+    | CcInput
+)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ OUTBOUND_KINDS = frozenset(
         "expired",
         "lapsed",
         "terminated",
+        # something waits for the recipient (加签), later or now
+        "approver_added",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

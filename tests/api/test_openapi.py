@@ -27,6 +27,8 @@ EXPECTED = {
     ("post", "/v1/policies/{policy_type}/preview"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("post", "/v1/requests/{request_id}/approvers"),
+    ("post", "/v1/requests/{request_id}/cc"),
 }
 
 

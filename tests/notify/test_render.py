@@ -17,7 +17,7 @@ KINDS = [
     "assigned", "approve", "return", "reject", "transferred", "withdrawn", "milestone_met",
     "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
-    "milestone_reminder", "lapsed", "cc_outcome", "terminated",
+    "milestone_reminder", "lapsed", "cc_outcome", "terminated", "approver_added", "cc_added",
 ]  # fmt: skip
 EXTRA = {
     "milestone": "Deposit",
@@ -26,6 +26,8 @@ EXTRA = {
     "next_review": "2027-06-01T00:00:00+00:00",
     "step": "Report to the manager",
     "due": "2026-12-08T02:00:00+00:00",
+    "by": "bcd_zheng",
+    "now": True,
 }
 
 

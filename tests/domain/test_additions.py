@@ -254,3 +254,16 @@ def test_the_requester_or_a_current_approver_copies_people_in() -> None:
     _ok(p, DecideInput(actor="bcd_zheng", action="reject"))
     outcome = {n.recipient for n in p.driver.records[-1].notices if n.template == "cc_outcome"}
     assert outcome == {"fin_he", "fh_gao"}
+
+
+def test_a_signal_the_directory_refuses_is_recorded_as_ignored() -> None:
+    p = _contract()
+    refusal = p.feed(Handle(_add(["ghost"], "before"), from_signal=True))
+    assert refusal is not None and refusal.code is ErrorCode.VALIDATION
+    event = p.state.history[-1]
+    assert (event.kind, event.actor, event.data["signal"]) == (
+        EventKind.IGNORED,
+        "bcd_zheng",
+        "AddApproversInput",
+    )
+    assert current_approvers(p.state) == ["bcd_zheng"]  # nothing else changed

@@ -92,6 +92,8 @@ _UPDATE_OF_SIGNAL = {
     Signals.WITHDRAW: Updates.WITHDRAW,
     Signals.TRANSFER: Updates.TRANSFER,
     Signals.RECORD_MILESTONE: Updates.RECORD_MILESTONE,
+    Signals.ADD_APPROVERS: Updates.ADD_APPROVERS,
+    Signals.ADD_CC: Updates.ADD_CC,
 }
 
 

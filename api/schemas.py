@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText, ShortText
-from domain.policy import AddMode, AddPosition, StageMode
+from domain.policy import AddApprovers, AddMode, AddPosition, StageMode
 from domain.process import ActorVia, StatusLabel
 
 
@@ -172,6 +172,10 @@ class PreviewStage(BaseModel):
     approvers: list[str] = Field(description="Who the policy names, e.g. `role sales_director`.")
     people: list[str] = Field(
         description="The users it would reach today with the caller as requester."
+    )
+    add_approvers: AddApprovers = Field(
+        default_factory=AddApprovers,
+        description="Whether its approvers may add people to it (加签), whom, where and how.",
     )
 
 

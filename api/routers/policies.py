@@ -18,6 +18,7 @@ from api.schemas import (
     PreviewStage,
 )
 from db.directory import resolve_slots
+from domain.core.admission import add_rule
 from domain.deadline_preview import preview_deadlines
 from domain.errors import ErrorCode
 from domain.inbound import Id
@@ -112,6 +113,7 @@ async def preview(
                 reason=stage.reason,
                 approvers=[a.describe() for a in stage.approvers],
                 people=people,
+                add_approvers=add_rule(policy, stage.key),
             )
         )
     deadlines = (

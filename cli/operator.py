@@ -23,7 +23,14 @@ from cli.errors import CliError
 from common.settings import Settings
 from common.signer import vouch
 from domain.constants import Signals, Updates, workflow_id
-from domain.process import DecideInput, MilestoneInput, TransferInput, WithdrawInput
+from domain.process import (
+    AddApproversInput,
+    CcInput,
+    DecideInput,
+    MilestoneInput,
+    TransferInput,
+    WithdrawInput,
+)
 
 # action -> (signal, the update name the proof is signed for)
 _NAMES = {
@@ -31,6 +38,8 @@ _NAMES = {
     "withdraw": (Signals.WITHDRAW, Updates.WITHDRAW),
     "transfer": (Signals.TRANSFER, Updates.TRANSFER),
     "milestone": (Signals.RECORD_MILESTONE, Updates.RECORD_MILESTONE),
+    "add-approvers": (Signals.ADD_APPROVERS, Updates.ADD_APPROVERS),
+    "cc": (Signals.ADD_CC, Updates.ADD_CC),
 }
 
 
@@ -54,6 +63,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--milestone", help="for `milestone` (required), e.g. deposit")
     p.add_argument("--amount", help="for `milestone`: the payment, a decimal")
     p.add_argument("--reference", default="", help="for `milestone`: e.g. the bank reference")
+    p.add_argument("--people", metavar="USER,USER", help="for `add-approvers` and `cc` (required)")
+    p.add_argument(
+        "--position", choices=["before", "after", "alongside"], help="for `add-approvers`"
+    )
+    p.add_argument(
+        "--mode", choices=["all", "any", "in_turn"], default="all", help="for `add-approvers`"
+    )
     p.add_argument("--comment")
     p.add_argument(
         "--operator",
@@ -76,6 +92,23 @@ def build_message(args: argparse.Namespace) -> BaseModel:
             if not args.to_user:
                 raise CliError("transfer needs --to USER")
             return TransferInput(actor=args.actor, to_user=args.to_user, comment=args.comment)
+        if args.action in ("add-approvers", "cc"):
+            people = [u.strip() for u in (args.people or "").split(",") if u.strip()]
+            if not people:
+                raise CliError(f"{args.action} needs --people USER[,USER...]")
+            if args.action == "cc":
+                return CcInput(actor=args.actor, people=people, comment=args.comment)
+            if not args.position:
+                raise CliError("add-approvers needs --position before|after|alongside")
+            return AddApproversInput.model_validate(
+                {
+                    "actor": args.actor,
+                    "people": people,
+                    "position": args.position,
+                    "mode": args.mode,
+                    "comment": args.comment,
+                }
+            )
         if not args.milestone:
             raise CliError("milestone needs --milestone NAME")
         amount = Decimal(args.amount) if args.amount is not None else None

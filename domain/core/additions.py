@@ -217,6 +217,14 @@ def add_cc(ctx: Context, s: RequestState, msg: CcInput, operator: str | None) ->
             f"not active users: {', '.join(found.inactive)}",
             {"field": "people", "inactive": found.inactive},
         )
+    stage = active_stage(s)
+    holding = [
+        a
+        for slot in (stage.slots if stage is not None else ())
+        if slot.decision is None
+        for a in slot.actors
+        if a.user == msg.actor
+    ]
     s = put(s, cc=(*s.cc, *people))
     return (
         yield from record(
@@ -227,6 +235,8 @@ def add_cc(ctx: Context, s: RequestState, msg: CcInput, operator: str | None) ->
             msg.comment,
             {"people": people},
             notices=[notice(s, u, "cc_added", by=msg.actor) for u in people],
+            # An approver acting for someone (a delegate) copies in on their behalf.
+            on_behalf_of=next((a.on_behalf_of for a in holding if a.on_behalf_of), None),
             operator=operator,
         )
     ), None

@@ -267,3 +267,18 @@ def test_a_signal_the_directory_refuses_is_recorded_as_ignored() -> None:
         "AddApproversInput",
     )
     assert current_approvers(p.state) == ["bcd_zheng"]  # nothing else changed
+
+
+def test_someone_acting_for_the_adder_adds_and_copies_on_their_behalf() -> None:
+    p = _contract()
+    _ok(p, _add(["price_lin"], "alongside", "any"))  # price_lin holds bcd_zheng's step too
+    _ok(p, CcInput(actor="price_lin", people=["fin_he"]))
+    assert (p.state.history[-1].kind, p.state.history[-1].on_behalf_of) == (
+        EventKind.CC_ADDED,
+        "bcd_zheng",
+    )
+    _ok(p, _add(["fh_gao"], "after", actor="price_lin"))
+    assert (p.state.history[-1].kind, p.state.history[-1].on_behalf_of) == (
+        EventKind.APPROVERS_ADDED,
+        "bcd_zheng",
+    )

@@ -20,7 +20,7 @@ from domain.inbound import (
     ShortText,
     StageRef,
 )
-from domain.policy import Resolution, StageMode
+from domain.policy import AddApprovers, AddMode, AddPosition, Resolution, StageMode
 from domain.process import ActorVia, StatusLabel
 from domain.resolution import Applies
 
@@ -60,6 +60,29 @@ class MilestoneBody(_Body):
     amount: Money | None = Field(default=None, description="The payment received (CNY).")
     reference: OptionalShortText = Field(
         default="", description="e.g. the bank transfer reference."
+    )
+    comment: Comment | None = None
+
+
+class AddApproversBody(_Body):
+    people: list[Id] = Field(
+        min_length=1, max_length=20, description="The directory users to add (加签)."
+    )
+    position: AddPosition = Field(
+        description="`before`: they decide first, then the step comes back to you; "
+        "`after`: they follow once you approved; `alongside`: they join the stage now."
+    )
+    mode: AddMode = Field(
+        default=AddMode.ALL,
+        description="`all`: each of them approves; `any`: one of them approves (alongside: "
+        "for your step, as you could); `in_turn`: each, one after the other (before/after).",
+    )
+    comment: Comment = Field(description="Why you add them (required).")
+
+
+class CcBody(_Body):
+    people: list[Id] = Field(
+        min_length=1, max_length=50, description="The directory users to copy in (抄送)."
     )
     comment: Comment | None = None
 
@@ -177,6 +200,10 @@ class PreviewStage(BaseModel):
         default_factory=list,
         description="Each decision the stage needs, who would take it today and which "
         "rule of the policy's `resolution` applies.",
+    )
+    add_approvers: AddApprovers = Field(
+        default_factory=AddApprovers,
+        description="Whether its approvers may add people to it (加签), whom, where and how.",
     )
 
 

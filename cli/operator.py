@@ -24,6 +24,8 @@ from common.settings import Settings
 from common.signer import vouch
 from domain.constants import Signals, Updates, workflow_id
 from domain.process import (
+    AddApproversInput,
+    CcInput,
     DecideInput,
     MilestoneInput,
     SendBackInput,
@@ -38,6 +40,8 @@ _NAMES = {
     "transfer": (Signals.TRANSFER, Updates.TRANSFER),
     "milestone": (Signals.RECORD_MILESTONE, Updates.RECORD_MILESTONE),
     "send-back": (Signals.SEND_BACK, Updates.SEND_BACK),
+    "add-approvers": (Signals.ADD_APPROVERS, Updates.ADD_APPROVERS),
+    "cc": (Signals.ADD_CC, Updates.ADD_CC),
 }
 
 
@@ -65,7 +69,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--stage",
         help="for `send-back` (required): a passed stage's key or index (from 0), or requester",
     )
-    p.add_argument("--comment", help="why (required for `send-back`)")
+    p.add_argument("--people", metavar="USER,USER", help="for `add-approvers` and `cc` (required)")
+    p.add_argument(
+        "--position", choices=["before", "after", "alongside"], help="for `add-approvers`"
+    )
+    p.add_argument(
+        "--mode", choices=["all", "any", "in_turn"], default="all", help="for `add-approvers`"
+    )
+    p.add_argument("--comment", help="why (required for `send-back` and `add-approvers`)")
     p.add_argument(
         "--operator",
         default=None,
@@ -92,6 +103,23 @@ def build_message(args: argparse.Namespace) -> BaseModel:
                 raise CliError("send-back needs --stage KEY|INDEX|requester and --comment")
             stage: str | int = int(args.stage) if args.stage.isdigit() else args.stage
             return SendBackInput(actor=args.actor, to_stage=stage, comment=args.comment)
+        if args.action in ("add-approvers", "cc"):
+            people = [u.strip() for u in (args.people or "").split(",") if u.strip()]
+            if not people:
+                raise CliError(f"{args.action} needs --people USER[,USER...]")
+            if args.action == "cc":
+                return CcInput(actor=args.actor, people=people, comment=args.comment)
+            if not args.position:
+                raise CliError("add-approvers needs --position before|after|alongside")
+            return AddApproversInput.model_validate(
+                {
+                    "actor": args.actor,
+                    "people": people,
+                    "position": args.position,
+                    "mode": args.mode,
+                    "comment": args.comment,
+                }
+            )
         if not args.milestone:
             raise CliError("milestone needs --milestone NAME")
         amount = Decimal(args.amount) if args.amount is not None else None

@@ -27,6 +27,8 @@ class Updates:
     RECORD_MILESTONE: Final = "record_milestone"
     READY: Final = "ready"
     SEND_BACK: Final = "send_back"
+    ADD_APPROVERS: Final = "add_approvers"
+    ADD_CC: Final = "add_cc"
 
 
 class Signals:
@@ -37,6 +39,8 @@ class Signals:
     RECORD_MILESTONE: Final = "record_milestone_signal"
     DIRECTORY_CHANGED: Final = "directory_changed"
     SEND_BACK: Final = "send_back_signal"
+    ADD_APPROVERS: Final = "add_approvers_signal"
+    ADD_CC: Final = "add_cc_signal"
 
 
 class Queries:
@@ -54,3 +58,4 @@ class Activities:
     INACTIVE_USERS: Final = "inactive_users"
     RECONCILE_CLOSED: Final = "reconcile_closed_requests"
     DUE_AT: Final = "due_at"
+    ADDABLE_PEOPLE: Final = "addable_people"

@@ -145,6 +145,44 @@ class StageMode(StrEnum):
     ALL = "all"  # 会签: every approver spec must approve
 
 
+class AddPosition(StrEnum):
+    """Where people added to a stage (加签) decide, relative to the one who adds them."""
+
+    BEFORE = "before"  # 前加签: they decide first, then the step comes back to the adder
+    AFTER = "after"  # 后加签: they follow once the adder approved
+    ALONGSIDE = "alongside"  # 并加签: they join the stage now
+
+
+class AddMode(StrEnum):
+    """How the people added at once decide among themselves."""
+
+    ALL = "all"  # 会签: each of them approves
+    ANY = "any"  # 或签: one of them approves for all
+    IN_TURN = "in_turn"  # 依次: each approves, one after the other, in the order given
+
+
+class AddApprovers(_Strict):
+    """Whether a stage's current approvers may add people to it (加签), and whom.
+
+    Absent, a stage allows it, anyone active, every position and mode: adding people
+    never takes a decision away from the stage (the adder still decides, or those
+    added join the adder's own step as a transfer would, which is already allowed), so
+    the default is as open as DingTalk's and Feishu's.
+    """
+
+    allowed: bool = True
+    within: Literal["any", "reporting_line"] = "any"
+    """``reporting_line``: only the adder's managers (up the chain), the people who
+    report to the adder (directly or not), and the adder's peers (same manager)."""
+    positions: tuple[AddPosition, ...] = (
+        AddPosition.BEFORE,
+        AddPosition.AFTER,
+        AddPosition.ALONGSIDE,
+    )
+    modes: tuple[AddMode, ...] = (AddMode.ALL, AddMode.ANY, AddMode.IN_TURN)
+    max_people: int = Field(default=5, ge=1, le=20)
+
+
 class StageSpec(_Strict):
     key: Identifier
     name: ShortText
@@ -152,6 +190,11 @@ class StageSpec(_Strict):
     mode: StageMode = StageMode.ANY
     when: Condition | None = None
     note: Comment = ""
+    add_approvers: AddApprovers = Field(
+        default_factory=AddApprovers, exclude_if=lambda v: v == AddApprovers()
+    )
+    """Who may be added to this stage (加签); left out of a dump when it is the default,
+    so policies and stored inputs of before it read and compare as they did."""
 
     @field_validator("approvers")
     @classmethod

@@ -22,7 +22,7 @@ from domain.inbound import (
     RequiredComment,
     StageRef,
 )
-from domain.policy import ApproverSpec, Policy, SendBackResume, StageMode
+from domain.policy import AddMode, AddPosition, ApproverSpec, Policy, SendBackResume, StageMode
 from domain.routing import Route
 from domain.signing import Proof
 
@@ -110,6 +110,8 @@ class EventKind(StrEnum):
         "sent_back"  # an approver sent the request back to an earlier stage or its requester
     )
     AUTO_APPROVED = "auto_approved"  # a step approved by the policy's resolution options
+    APPROVERS_ADDED = "approvers_added"  # 加签: a current approver added people to the stage
+    CC_ADDED = "cc_added"  # 抄送: people copied in while the request runs
 
 
 SYSTEM = "system"
@@ -126,6 +128,7 @@ class Via(StrEnum):
     ESCALATION = "escalation"
     REASSIGNMENT = "reassignment"  # stepped in for someone who left the directory
     TRANSFER = "transfer"
+    ADDED = "added"  # added to the stage by one of its approvers (加签)
 
 
 RoleVia = Annotated[str, StringConstraints(pattern=r"^role:.+$")]
@@ -174,6 +177,13 @@ class SlotView(BaseModel):
     decided_at: datetime | None = None
     automatic: str | None = None
     """Approved automatically, and why (the policy's ``resolution`` options)."""
+    added_by: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Set on a slot a current approver added (加签): who added it."""
+    added_as: AddPosition | None = Field(default=None, exclude_if=lambda v: v is None)
+    queued: list[Actor] = Field(default_factory=list, exclude_if=lambda v: not v)
+    """Who decides this slot once the slots it waits for are approved (their turn)."""
+    waits_for: list[int] = Field(default_factory=list, exclude_if=lambda v: not v)
+    """The positions (in the stage's slots) that must be approved before this one opens."""
 
     def may_act(self, user: str) -> bool:
         return any(a.user == user for a in self.actors)
@@ -191,9 +201,24 @@ class Slot(Frozen):
     """Whom the next reply-timeout escalates from: the last people added."""
     automatic: str | None = None
     """Approved automatically, and why (the policy's ``resolution`` options)."""
+    added_by: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Set on a slot a current approver added (加签): who added it. Such a slot must be
+    approved whatever the stage's mode."""
+    added_as: AddPosition | None = Field(default=None, exclude_if=lambda v: v is None)
+    queued: tuple[Actor, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """Who decides this slot once the slots it :attr:`waits_for` are approved: the
+    people added after the adder or in turn, or the adder held while those added
+    before them decide. A slot with people queued is held: nobody acts on it."""
+    waits_for: tuple[int, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """Positions of the stage's slots that must be approved before this one opens."""
 
     def may_act(self, user: str) -> bool:
         return any(a.user == user for a in self.actors)
+
+    @property
+    def waiting(self) -> bool:
+        """Undecided and open: its actors may decide it now (reminders, escalation)."""
+        return self.decision is None and not self.queued
 
 
 class SupersededDecision(Frozen):
@@ -605,6 +630,29 @@ class SendBackInput(BaseModel):
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
+class AddApproversInput(BaseModel):
+    """加签: a current approver adds people to the active stage, with a reason."""
+
+    actor: Id
+    people: list[Id] = Field(min_length=1, max_length=20)
+    position: AddPosition
+    mode: AddMode = AddMode.ALL
+    comment: Comment | None = None
+    """Why (required: the process refuses an addition without one)."""
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class CcInput(BaseModel):
+    """抄送: the requester or a current approver copies people in while the request runs."""
+
+    actor: Id
+    people: list[Id] = Field(min_length=1, max_length=50)
+    comment: Comment | None = None
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
 class DirectoryChangedInput(BaseModel):
     """A hint that people may have left the directory (sent by ``approvals load-org``).
 
@@ -678,6 +726,19 @@ class ResolveDetail(BaseModel):
 class ResolveAssigneesOutput(BaseModel):
     slots: list[Slot]
     detail: ResolveDetail | None = None
+
+
+class AddableInput(BaseModel):
+    """Which of ``users`` ``adder`` may not add to a stage, under the stage's ``within``."""
+
+    adder: str
+    users: list[str]
+    within: Literal["any", "reporting_line"] = "any"
+
+
+class AddableOutput(BaseModel):
+    refused: dict[str, str] = Field(default_factory=dict)
+    """user -> why they may not be added (not an active user, outside the reporting line)."""
 
 
 class EscalationInput(BaseModel):

@@ -44,6 +44,8 @@ OUTBOUND_KINDS = frozenset(
         # sent back to the recipient's stage: it waits for them again
         "sent_back",
         "auto_approved",
+        # something waits for the recipient (加签), later or now
+        "approver_added",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.core.steps import Context
     from domain.errors import DomainError
     from domain.process import (
+        AddApproversInput,
+        CcInput,
         DecideInput,
         DirectoryChangedInput,
         MilestoneInput,
@@ -119,6 +121,22 @@ class ApprovalMessages:
     def _validate_send_back(self, inp: SendBackInput) -> None:
         self._check(inp)
 
+    @workflow.update(name=Updates.ADD_APPROVERS)
+    async def add_approvers(self, inp: AddApproversInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @add_approvers.validator
+    def _validate_add_approvers(self, inp: AddApproversInput) -> None:
+        self._check(inp)
+
+    @workflow.update(name=Updates.ADD_CC)
+    async def add_cc(self, inp: CcInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @add_cc.validator
+    def _validate_add_cc(self, inp: CcInput) -> None:
+        self._check(inp)
+
     @workflow.signal(name=Signals.DECIDE)
     def decide_signal(self, raw: RawValue) -> None:
         self._signalled(raw, DecideInput, Signals.DECIDE)
@@ -147,6 +165,14 @@ class ApprovalMessages:
     @workflow.signal(name=Signals.SEND_BACK)
     def send_back_signal(self, raw: RawValue) -> None:
         self._signalled(raw, SendBackInput, Signals.SEND_BACK)
+
+    @workflow.signal(name=Signals.ADD_APPROVERS)
+    def add_approvers_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, AddApproversInput, Signals.ADD_APPROVERS)
+
+    @workflow.signal(name=Signals.ADD_CC)
+    def add_cc_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, CcInput, Signals.ADD_CC)
 
     def _signalled(self, raw: RawValue, kind: type[_M], signal: str) -> None:
         """Queue a signal's input; one that cannot be read is queued to be recorded."""

@@ -19,6 +19,7 @@ from api.schemas import (
     PreviewStage,
 )
 from db.directory import route_details
+from domain.core.admission import add_rule
 from domain.deadline_preview import preview_deadlines
 from domain.errors import ErrorCode
 from domain.inbound import Id
@@ -126,6 +127,7 @@ async def preview(
                     )
                     for x in settled
                 ],
+                add_approvers=add_rule(policy, stage.key),
             )
         )
     deadlines = (

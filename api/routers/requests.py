@@ -12,6 +12,8 @@ from api import commands
 from api.deps import CurrentUser, ServicesDep, SessionDep, viewer_of
 from api.errors import BODY_ERRORS, ApiError, field_errors, not_found, responses
 from api.schemas import (
+    AddApproversBody,
+    CcBody,
     DecisionBody,
     MilestoneBody,
     RequestPage,
@@ -28,6 +30,8 @@ from domain.constants import Updates
 from domain.errors import ErrorCode
 from domain.inbound import Id, OptionalShortText, check_payload_budget
 from domain.process import (
+    AddApproversInput,
+    CcInput,
     DecideInput,
     MilestoneInput,
     RequestView,
@@ -381,4 +385,81 @@ async def send_back(
     payload = SendBackInput(actor=user.id, to_stage=body.to_stage, comment=body.comment)
     return await commands.run_update(
         services, session, row.id, user.id, Updates.SEND_BACK, payload, idempotency_key
+    )
+
+
+async def _active_people(
+    session: AsyncSession, people: list[str], requester: str, me: str
+) -> list[str]:
+    """``people`` without repeats, each an active user other than the requester and ``me``;
+    422 naming the field otherwise."""
+    wanted = list(dict.fromkeys(people))
+    problems: list[tuple[str, str]] = []
+    for who in wanted:
+        found = await get_user(session, who)
+        if found is None or not found.active:
+            problems.append(("people", f"{who!r} is not an active user"))
+        elif who == requester:
+            problems.append(("people", f"{who!r} is the requester"))
+        elif who == me:
+            problems.append(("people", "must be someone other than yourself"))
+    await session.commit()
+    if problems:
+        raise field_errors(problems)
+    return wanted
+
+
+@router.post(
+    "/{request_id}/approvers",
+    response_model=RequestView,
+    summary="Add approvers to the current stage (加签)",
+    description=(
+        "A current approver adds active users before their own decision, after it, or "
+        "alongside (mode `all`, `any` or `in_turn`), with a reason. 403 when the caller may not "
+        "decide the stage now or the stage forbids it; 422 for the requester, someone already "
+        "pending on the stage, an inactive user, a position or mode the stage does not allow."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def add_approvers(
+    request_id: RequestId,
+    body: AddApproversBody,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _target(session, user, request_id)
+    people = await _active_people(session, body.people, row.requester, user.id)
+    payload = AddApproversInput(
+        actor=user.id, people=people, position=body.position, mode=body.mode, comment=body.comment
+    )
+    return await commands.run_update(
+        services, session, row.id, user.id, Updates.ADD_APPROVERS, payload, idempotency_key
+    )
+
+
+@router.post(
+    "/{request_id}/cc",
+    response_model=RequestView,
+    summary="Copy people in (抄送)",
+    description=(
+        "The requester or a current approver copies active users in: they are told, may read "
+        "the request and are told of its outcome; they decide nothing. 403 for anyone else."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def add_cc(
+    request_id: RequestId,
+    body: CcBody,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _target(session, user, request_id)
+    people = await _active_people(session, body.people, row.requester, user.id)
+    payload = CcInput(actor=user.id, people=people, comment=body.comment)
+    return await commands.run_update(
+        services, session, row.id, user.id, Updates.ADD_CC, payload, idempotency_key
     )

@@ -6,9 +6,11 @@ from decimal import Decimal
 from typing import Any
 
 from domain.errors import DomainError, ErrorCode
-from domain.policy import SEND_BACK_TO_REQUESTER, Policy
+from domain.policy import SEND_BACK_TO_REQUESTER, AddApprovers, AddMode, AddPosition, Policy
 from domain.process import (
     TERMINAL,
+    AddApproversInput,
+    CcInput,
     DecideInput,
     MilestoneInput,
     RequestState,
@@ -23,7 +25,7 @@ from domain.requests import validate_fields
 from domain.routing import Route, resolve_route
 
 from .inputs import Message
-from .queries import active_stage, open_milestone, step_round
+from .queries import active_stage, open_milestone, pending_on, step_round
 
 WITHDRAWABLE = (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING)
 
@@ -103,6 +105,91 @@ def check(view: RequestState, policy: Policy, msg: Message) -> None:
                 "approve, reject or return it to the requester",
             )
         send_back_target(view, msg)
+    elif isinstance(msg, AddApproversInput):
+        check_may_add(view, policy, msg)
+    elif isinstance(msg, CcInput):
+        check_may_copy(view, msg)
+
+
+def add_rule(policy: Policy, stage_key: str) -> AddApprovers:
+    """What the policy's stage of this key says of adding people (the default if gone)."""
+    spec = next((st for st in policy.stages if st.key == stage_key), None)
+    return spec.add_approvers if spec is not None else AddApprovers()
+
+
+def check_may_add(view: RequestState, policy: Policy, msg: AddApproversInput) -> None:
+    """加签: a current approver adds people the stage's rule allows, with a reason."""
+    check_may_decide(view, msg.actor)
+    stage = active_stage(view)
+    assert stage is not None
+    rule = add_rule(policy, stage.key)
+    if not rule.allowed:
+        raise _refuse(ErrorCode.FORBIDDEN, f"stage {stage.name!r} does not allow adding approvers")
+    if msg.position not in rule.positions:
+        allowed = ", ".join(p.value for p in rule.positions)
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            f"stage {stage.name!r} allows adding approvers only {allowed}",
+            field="position",
+        )
+    if msg.mode not in rule.modes:
+        allowed = ", ".join(m.value for m in rule.modes)
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            f"stage {stage.name!r} allows only these modes for added approvers: {allowed}",
+            field="mode",
+        )
+    if msg.position is AddPosition.ALONGSIDE and msg.mode is AddMode.IN_TURN:
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            "people added alongside decide at once; to have them decide in turn, "
+            "add them before or after yourself",
+            field="mode",
+        )
+    if not (msg.comment or "").strip():
+        raise _refuse(
+            ErrorCode.VALIDATION, "say why you add approvers (a comment)", field="comment"
+        )
+    people = list(dict.fromkeys(msg.people))
+    if len(people) > rule.max_people:
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            f"at most {rule.max_people} people may be added at once at stage {stage.name!r}",
+            field="people",
+        )
+    if view.requester in people:
+        raise _refuse(
+            ErrorCode.VALIDATION, "the requester cannot approve their own request", field="people"
+        )
+    if msg.actor in people:
+        raise _refuse(ErrorCode.VALIDATION, "add someone other than yourself", field="people")
+    pending = sorted(set(people) & pending_on(stage))
+    if pending:
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            f"already pending on stage {stage.name!r}: {', '.join(pending)}",
+            field="people",
+            pending=pending,
+        )
+
+
+def check_may_copy(view: RequestState, msg: CcInput) -> None:
+    """抄送: the requester or a current approver copies in people not copied yet."""
+    if msg.actor != view.requester:
+        try:
+            check_may_decide(view, msg.actor)
+        except DomainError:
+            raise _refuse(
+                ErrorCode.FORBIDDEN,
+                "only the requester or a current approver may copy people in",
+            ) from None
+    people = list(dict.fromkeys(msg.people))
+    if view.requester in people:
+        raise _refuse(
+            ErrorCode.VALIDATION, "the requester follows their request already", field="people"
+        )
+    if all(u in view.cc for u in people):
+        raise _refuse(ErrorCode.VALIDATION, "everyone named is copied already", field="people")
 
 
 def _check_requester(view: RequestState, actor: str, what: str) -> None:

@@ -31,6 +31,15 @@ def details(view: RequestState) -> str:
         )
         if stage.reply_due:
             lines.append(f"Reply due {when(stage.reply_due)}")
+        added = [
+            f"{', '.join(a.user for a in (*slot.actors, *slot.queued))} "
+            f"({slot.added_as.value if slot.added_as else 'added'}, by {slot.added_by}"
+            f"{', waiting for their turn' if slot.queued else ''})"
+            for slot in stage.slots
+            if slot.added_by is not None and slot.decision is None
+        ]
+        if added:
+            lines.append(f"Added approvers (加签): {'; '.join(added)}")
     elif v.status == Status.RETURNED:
         lines.append(f"Returned to {v.requester}; resubmit by {when(v.resubmit_due)}")
     elif v.status == Status.WATCHING and v.watch is not None:
@@ -65,6 +74,8 @@ def details(view: RequestState) -> str:
     ]
     if automatic:
         lines.append(f"Approved automatically: {'; '.join(automatic)}")
+    if v.cc:
+        lines.append(f"Copied (抄送): {', '.join(v.cc)}")
     if v.overdue:
         lines.append("⚠ Overdue: no final decision within the resolve time")
     return "\n\n".join(lines)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.process import (
+    AddApproversInput,
+    CcInput,
     DecideInput,
     DirectoryChangedInput,
     MilestoneInput,
@@ -24,7 +26,14 @@ from domain.process import (
 from .deadlines import DeadlineKind
 
 Message = (
-    DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput | SendBackInput
+    DecideInput
+    | ResubmitInput
+    | WithdrawInput
+    | TransferInput
+    | MilestoneInput
+    | SendBackInput
+    | AddApproversInput
+    | CcInput
 )
 
 

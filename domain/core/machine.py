@@ -27,9 +27,11 @@ from domain.constants import Updates
 from domain.errors import DomainError, ErrorCode
 from domain.policy import Policy
 from domain.process import (
+    AddApproversInput,
     AppliedUpdate,
     ApprovalInput,
     Carried,
+    CcInput,
     DecideInput,
     EventKind,
     MarkStuckInput,
@@ -46,7 +48,7 @@ from domain.process import (
     stages_of,
 )
 
-from . import admission, aftercare, review
+from . import additions, admission, aftercare, review
 from .deadlines import Deadline, DeadlineKind, next_deadline
 from .effects import FlagStuck, Step, Unflag, Verify
 from .inputs import (
@@ -70,6 +72,8 @@ MESSAGE_NAMES: dict[type, str] = {
     TransferInput: Updates.TRANSFER,
     MilestoneInput: Updates.RECORD_MILESTONE,
     SendBackInput: Updates.SEND_BACK,
+    AddApproversInput: Updates.ADD_APPROVERS,
+    CcInput: Updates.ADD_CC,
 }
 """The name a message's proof is signed for: the update's, for its signal too."""
 
@@ -195,7 +199,9 @@ def _handle(ctx: Context, s: RequestState, inp: Handle) -> Step[Outcome]:
             s = yield from _ignore(ctx, s, msg, refusal, inp.from_signal)
         else:
             operator = msg.proof.operator if msg.proof and msg.proof.by == "operator" else None
-            s = yield from _apply(ctx, s, msg, operator)
+            s, refusal = yield from _apply(ctx, s, msg, operator)
+            if refusal is not None and inp.from_signal:
+                s = yield from _ignore(ctx, s, msg, refusal, inp.from_signal)
     if inp.update_id is not None:
         s = remember(s, inp.update_id, refusal, ctx.now())
     return Outcome(s, refusal)
@@ -211,18 +217,25 @@ def _admission(s: RequestState, policy: Policy, msg: Message) -> DomainError | N
     return None
 
 
-def _apply(ctx: Context, s: RequestState, msg: Message, operator: str | None) -> Step[RequestState]:
+def _apply(
+    ctx: Context, s: RequestState, msg: Message, operator: str | None
+) -> Step[tuple[RequestState, DomainError | None]]:
+    """Apply an admitted message; a step that asks the directory may still refuse it."""
     if isinstance(msg, DecideInput):
-        return (yield from review.decide(ctx, s, msg, operator))
+        return (yield from review.decide(ctx, s, msg, operator)), None
     if isinstance(msg, TransferInput):
-        return (yield from review.transfer(ctx, s, msg, operator))
+        return (yield from review.transfer(ctx, s, msg, operator)), None
     if isinstance(msg, ResubmitInput):
-        return (yield from review.resubmit(ctx, s, msg, operator))
+        return (yield from review.resubmit(ctx, s, msg, operator)), None
     if isinstance(msg, WithdrawInput):
-        return (yield from review.withdraw(ctx, s, msg, operator))
+        return (yield from review.withdraw(ctx, s, msg, operator)), None
     if isinstance(msg, SendBackInput):
-        return (yield from review.send_back(ctx, s, msg, operator))
-    return (yield from aftercare.record_milestone(ctx, s, msg, operator))
+        return (yield from review.send_back(ctx, s, msg, operator)), None
+    if isinstance(msg, AddApproversInput):
+        return (yield from additions.add_approvers(ctx, s, msg, operator))
+    if isinstance(msg, CcInput):
+        return (yield from additions.add_cc(ctx, s, msg, operator))
+    return (yield from aftercare.record_milestone(ctx, s, msg, operator)), None
 
 
 def _ignore(

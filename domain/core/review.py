@@ -43,7 +43,7 @@ from domain.requests import condition_values
 from domain.resolution import Settled, approved_before, settle
 from domain.routing import resolve_route
 
-from . import admission, aftercare, escalation
+from . import additions, admission, aftercare, escalation
 from .effects import Patched, Step
 from .queries import active_stage, current_approvers, stage_complete
 from .queries import outstanding as outstanding_of
@@ -272,6 +272,10 @@ def decide(
             on_behalf_of=on_behalf,
             operator=operator,
         )
+        # Slots added to wait for this approval (加签) open now; none on other stages.
+        s = yield from additions.open_turns(ctx, s)
+        stage = active_stage(s)
+        assert stage is not None
         if not stage_complete(stage):
             return s
         s = with_stage(s, put(stage, status=StageStatus.APPROVED))
@@ -564,7 +568,7 @@ def reassign_departed(ctx: Context, s: RequestState) -> Step[RequestState]:
     stage = active_stage(s)
     if stage is None or s.status != Status.IN_REVIEW:
         return s
-    waiting = {i: slot for i, slot in enumerate(stage.slots) if slot.decision is None}
+    waiting = {i: slot for i, slot in enumerate(stage.slots) if slot.waiting}
     holders = sorted({a.user for slot in waiting.values() for a in slot.actors})
     if not holders:
         return s
@@ -620,7 +624,7 @@ def on_reply_due(ctx: Context, s: RequestState) -> Step[RequestState]:
     stage = active_stage(s)
     assert stage is not None
     now = ctx.now()
-    waiting = [slot for slot in stage.slots if slot.decision is None]
+    waiting = [slot for slot in stage.slots if slot.waiting]
     reminded = sorted({a.user for slot in waiting for a in slot.actors})
     reply = due_facts(s, "reply", stage.reply_due)
     s = yield from record(
@@ -673,7 +677,7 @@ def add_escalated(
 ) -> Step[tuple[RequestState, list[str]]]:
     stage = active_stage(s)
     assert stage is not None
-    waiting = {i: slot for i, slot in enumerate(stage.slots) if slot.decision is None}
+    waiting = {i: slot for i, slot in enumerate(stage.slots) if slot.waiting}
     slots, added = escalation.escalate(list(waiting.values()), next_up, s.requester, ctx.now())
     s = with_stage(s, with_slots(stage, dict(zip(waiting, slots, strict=True))))
     if added:
@@ -718,7 +722,7 @@ def on_resolve_due(ctx: Context, s: RequestState) -> Step[RequestState]:
                 notices=[notice(s, s.requester, "reject")],
             )
         )
-    waiting = [slot for slot in stage.slots if slot.decision is None]
+    waiting = [slot for slot in stage.slots if slot.waiting]
     fresh = [u for u in top if not any(slot.may_act(u) for slot in waiting)]
     if fresh:
         sources = {u for slot in waiting for u in slot.escalation_frontier}

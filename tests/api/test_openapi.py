@@ -28,6 +28,8 @@ EXPECTED = {
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("post", "/v1/requests/{request_id}/send-back"),
+    ("post", "/v1/requests/{request_id}/approvers"),
+    ("post", "/v1/requests/{request_id}/cc"),
 }
 
 

@@ -18,6 +18,7 @@ KINDS = [
     "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
     "milestone_reminder", "lapsed", "cc_outcome", "terminated", "sent_back", "auto_approved",
+    "approver_added", "cc_added",
 ]  # fmt: skip
 EXTRA = {
     "milestone": "Deposit",
@@ -26,6 +27,8 @@ EXTRA = {
     "next_review": "2027-06-01T00:00:00+00:00",
     "step": "Report to the manager",
     "due": "2026-12-08T02:00:00+00:00",
+    "by": "bcd_zheng",
+    "now": True,
 }
 
 

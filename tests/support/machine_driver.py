@@ -20,6 +20,7 @@ from db.directory import OrgFile, read_org_file
 from domain import signing
 from domain.constants import Activities
 from domain.core import machine
+from domain.core.additions import addable_refusals
 from domain.core.deadlines import Deadline
 from domain.core.effects import FlagStuck, LookUp, Patched, Pay, Unflag, Verify, Write
 from domain.core.inputs import Input
@@ -30,6 +31,8 @@ from domain.errors import DomainError
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.process import (
     Actor,
+    AddableInput,
+    AddableOutput,
     ApprovalInput,
     EscalationInput,
     EscalationOutput,
@@ -254,6 +257,13 @@ class FakeDirectory:
             assert isinstance(arg, InactiveUsersInput)
             return InactiveUsersOutput(
                 inactive=sorted(u for u in set(arg.users) if not self.active(u))
+            )
+        if q.activity == Activities.ADDABLE_PEOPLE:
+            assert isinstance(arg, AddableInput)
+            active = {u for u in arg.users if self.active(u)}
+            chains = {u: self.manager_chain(u) for u in {arg.adder, *arg.users}}
+            return AddableOutput(
+                refused=addable_refusals(arg.adder, arg.users, arg.within, active, chains)
             )
         raise AssertionError(f"unexpected look-up {q.activity}")
 

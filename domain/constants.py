@@ -26,6 +26,7 @@ class Updates:
     TRANSFER: Final = "transfer"
     RECORD_MILESTONE: Final = "record_milestone"
     READY: Final = "ready"
+    REVOKE: Final = "revoke"
 
 
 class Signals:
@@ -35,6 +36,7 @@ class Signals:
     TRANSFER: Final = "transfer_signal"
     RECORD_MILESTONE: Final = "record_milestone_signal"
     DIRECTORY_CHANGED: Final = "directory_changed"
+    REVOKE: Final = "revoke_signal"
 
 
 class Queries:

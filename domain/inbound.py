@@ -307,6 +307,8 @@ OptionalShortText = _text(MAX_SHORT_TEXT, multiline=False, required=False)
 """One line, at most 200 characters, may be empty: references."""
 Comment = _text(MAX_COMMENT, multiline=True, required=False)
 """Multi-line (tab and newline allowed), at most 4000 characters, may be empty."""
+RequiredComment = _text(MAX_COMMENT, multiline=True, required=True)
+"""A :data:`Comment` that must say something: a reason (a revoke's)."""
 
 Id = Annotated[
     str,

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
+from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText, RequiredComment
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.routing import Route
 from domain.signing import Proof
@@ -40,6 +40,7 @@ class Status(StrEnum):
     AWAITING_PAYOUT = "awaiting_payout"  # approved and paid: the payout waits for its window
     ACTIVE = "active"  # approved and in force until the next periodic re-evaluation
     TERMINATED = "terminated"  # its workflow was ended outside the process (e.g. terminated)
+    REVOKED = "revoked"  # approved, then revoked (撤销) by its requester or an administrator
 
 
 TERMINAL = frozenset(
@@ -50,6 +51,7 @@ TERMINAL = frozenset(
         Status.LAPSED,
         Status.EXPIRED,
         Status.TERMINATED,
+        Status.REVOKED,
     }
 )
 """Statuses that end the workflow. ``approved`` is terminal only without milestones."""
@@ -98,6 +100,8 @@ class EventKind(StrEnum):
     SETTLED = "settled"
     REASSIGNED = "reassigned"  # people who left the directory were taken off a step
     TERMINATED = "terminated"  # reconciled: the workflow was ended outside the process
+    REVOKED = "revoked"  # the approval was revoked (撤销): the request closed
+    REVOKE_WINDOW_CLOSED = "revoke_window_closed"  # an approval can no longer be revoked
 
 
 SYSTEM = "system"
@@ -150,6 +154,7 @@ class MilestoneStatus(StrEnum):
     MET = "met"
     LAPSED = "lapsed"
     CLOSED = "closed"
+    REVOKED = "revoked"  # the approval was revoked before it was met
 
 
 class SlotView(BaseModel):
@@ -231,6 +236,16 @@ def stage_views_of(route: Route) -> list[StageView]:
 
 
 class Payment(Frozen):
+    amount: Decimal | None
+    reference: str
+    by: str
+    at: datetime
+
+
+class Reversal(Frozen):
+    """A payment recorded before the approval was revoked: it stays, and needs reversing."""
+
+    milestone: str
     amount: Decimal | None
     reference: str
     by: str
@@ -333,6 +348,11 @@ class RequestView(BaseModel):
     provisional: bool = False
     """A current deadline was computed without the official holiday schedule of a year
     it crosses (weekends, statutory dates and the company's overrides only)."""
+    revocable_until: datetime | None = None
+    """Until when the approval may be revoked (the policy's ``revoke`` window from the
+    approval); None when its policy sets no window or it was never approved."""
+    to_reverse: list[Reversal] = Field(default_factory=list)
+    """Payments recorded before the approval was revoked: they stay, and need reversing."""
     history: list[HistoryEvent] = Field(default_factory=list)
 
 
@@ -380,6 +400,10 @@ class RequestState(Frozen):
     """Set while a transition cannot be written; the workflow retries until it can."""
     working_time: dict[DueKind, DueNote] = Field(default_factory=dict)
     """How the deadlines counted in working time were computed (a note per kind)."""
+    revocable_until: datetime | None = None
+    """Until when the approval may be revoked; set at approval by a policy with ``revoke``."""
+    to_reverse: tuple[Reversal, ...] = ()
+    """Payments recorded before the approval was revoked (they need reversing)."""
     history: tuple[HistoryEvent, ...] = ()
     """The transitions of this run (a continued run starts with the last few)."""
     seq: int = 0
@@ -525,6 +549,19 @@ class MilestoneInput(BaseModel):
     amount: Money | None = None
     reference: OptionalShortText = ""
     comment: Comment | None = None
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class RevokeInput(BaseModel):
+    """Take an approval back (撤销): its requester, or an administrator, with a reason."""
+
+    actor: Id
+    comment: RequiredComment
+    """Why: required (a revoke undoes what the approvers decided, they are told why)."""
+    as_admin: bool = False
+    """The actor revokes as an administrator (the API sets it for an admin who is not the
+    requester); the proof covers it, so only the API or a signed operator command can."""
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RequestState,
         RequestView,
         ResubmitInput,
+        RevokeInput,
         TransferInput,
         WithdrawInput,
     )
@@ -134,6 +135,18 @@ class ApprovalMessages:
     def directory_changed(self, raw: RawValue) -> None:
         """Someone may have left: check the current approvers against the directory."""
         self._signalled(raw, DirectoryChangedInput, Signals.DIRECTORY_CHANGED)
+
+    @workflow.update(name=Updates.REVOKE)
+    async def revoke(self, inp: RevokeInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @revoke.validator
+    def _validate_revoke(self, inp: RevokeInput) -> None:
+        self._check(inp)
+
+    @workflow.signal(name=Signals.REVOKE)
+    def revoke_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, RevokeInput, Signals.REVOKE)
 
     def _signalled(self, raw: RawValue, kind: type[_M], signal: str) -> None:
         """Queue a signal's input; one that cannot be read is queued to be recorded."""

@@ -16,13 +16,14 @@ from domain.process import (
     DirectoryChangedInput,
     MilestoneInput,
     ResubmitInput,
+    RevokeInput,
     TransferInput,
     WithdrawInput,
 )
 
 from .deadlines import DeadlineKind
 
-Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
+Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput | RevokeInput
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from domain.process import (
     MilestoneInput,
     RequestState,
     ResubmitInput,
+    RevokeInput,
     Status,
     StuckState,
     TransferInput,
@@ -68,6 +69,7 @@ MESSAGE_NAMES: dict[type, str] = {
     WithdrawInput: Updates.WITHDRAW,
     TransferInput: Updates.TRANSFER,
     MilestoneInput: Updates.RECORD_MILESTONE,
+    RevokeInput: Updates.REVOKE,
 }
 """The name a message's proof is signed for: the update's, for its signal too."""
 
@@ -168,6 +170,7 @@ _DEADLINES: dict[DeadlineKind, Callable[[Context, RequestState], Step[RequestSta
     DeadlineKind.WATCH_REVIEW: review.on_watch_review,
     DeadlineKind.MILESTONE_REMINDER: aftercare.on_milestone_reminder,
     DeadlineKind.MILESTONE_DUE: aftercare.on_milestone_due,
+    DeadlineKind.REVOKE_WINDOW: aftercare.on_revoke_window,
 }
 
 
@@ -182,7 +185,7 @@ def _handle(ctx: Context, s: RequestState, inp: Handle) -> Step[Outcome]:
     recorded either way.
     """
     msg = inp.message
-    refusal = _admission(s, ctx.policy, msg)
+    refusal = _admission(s, ctx.policy, msg, ctx.now())
     if refusal is not None:
         if inp.from_signal:
             s = yield from _ignore(ctx, s, msg, refusal, inp.from_signal)
@@ -199,11 +202,11 @@ def _handle(ctx: Context, s: RequestState, inp: Handle) -> Step[Outcome]:
     return Outcome(s, refusal)
 
 
-def _admission(s: RequestState, policy: Policy, msg: Message) -> DomainError | None:
+def _admission(s: RequestState, policy: Policy, msg: Message, now: datetime) -> DomainError | None:
     if s.finished:
         return DomainError(ErrorCode.INVALID_STATE, CLOSED)
     try:
-        admission.check(s, policy, msg)
+        admission.check(s, policy, msg, now)
     except DomainError as err:
         return err
     return None
@@ -218,6 +221,8 @@ def _apply(ctx: Context, s: RequestState, msg: Message, operator: str | None) ->
         return (yield from review.resubmit(ctx, s, msg, operator))
     if isinstance(msg, WithdrawInput):
         return (yield from review.withdraw(ctx, s, msg, operator))
+    if isinstance(msg, RevokeInput):
+        return (yield from aftercare.revoke(ctx, s, msg, operator))
     return (yield from aftercare.record_milestone(ctx, s, msg, operator))
 
 

@@ -10,7 +10,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText, ShortText
+from domain.inbound import (
+    Comment,
+    FormFields,
+    Id,
+    Money,
+    OptionalShortText,
+    RequiredComment,
+    ShortText,
+)
 from domain.policy import StageMode
 from domain.process import ActorVia, StatusLabel
 
@@ -39,6 +47,12 @@ class ResubmitBody(_Body):
 
 class WithdrawBody(_Body):
     comment: Comment | None = None
+
+
+class RevokeBody(_Body):
+    comment: RequiredComment = Field(
+        description="Why the approval is taken back (required: the approvers are told)."
+    )
 
 
 class TransferBody(_Body):

@@ -41,6 +41,7 @@ OUTBOUND_KINDS = frozenset(
         "expired",
         "lapsed",
         "terminated",
+        "revoked",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

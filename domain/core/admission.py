@@ -13,6 +13,7 @@ from domain.process import (
     DecideInput,
     MilestoneInput,
     RequestState,
+    RequestView,
     ResubmitInput,
     RevokeInput,
     Status,
@@ -138,6 +139,16 @@ def check_revoke(
             f"the revoke window of this approval ended{ended}: it can no longer be revoked",
             revocable_until=until.isoformat() if until is not None else None,
         )
+
+
+def closed_revoke_refusal(view: RequestView) -> DomainError:
+    """Why a request whose process has ended cannot be revoked (the API answers it: an
+    update cannot reach a workflow that has ended)."""
+    if view.payout is not None and view.payout.paid_at is not None:
+        return _refuse(ErrorCode.INVALID_STATE, paid_out_message(view.payout.reference))
+    if view.status == Status.APPROVED and view.revocable_until is None:
+        return _refuse(ErrorCode.INVALID_STATE, not_revocable_type(view.type))
+    return _refuse(ErrorCode.INVALID_STATE, not_revocable_status(view.status))
 
 
 def not_revocable_type(type_: str) -> str:

@@ -17,7 +17,7 @@ KINDS = [
     "assigned", "approve", "return", "reject", "transferred", "withdrawn", "milestone_met",
     "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
-    "milestone_reminder", "lapsed", "cc_outcome", "terminated",
+    "milestone_reminder", "lapsed", "cc_outcome", "terminated", "revoked",
 ]  # fmt: skip
 EXTRA = {
     "milestone": "Deposit",
@@ -163,3 +163,15 @@ def test_a_working_time_deadline_says_so_and_whether_it_is_provisional(locale: s
     assert marker[locale] in working.text and caveat[locale] not in working.text
     assert marker[locale] in provisional.text and caveat[locale] in provisional.text
     assert marker[locale] in provisional.html and caveat[locale] in provisional.markdown
+
+
+@pytest.mark.parametrize(("locale", "said"), [("en", "2 payment(s)"), ("zh-CN", "2 笔款项")])
+def test_a_revoke_notice_says_how_many_recorded_payments_need_reversing(
+    locale: str, said: str
+) -> None:
+    with_payments = facts("revoked", extra={**EXTRA, "reversals": 2})
+    assert said in Renderer("https://approvals.example/").render(with_payments, locale, None).text
+    assert (
+        said
+        not in Renderer("https://approvals.example/").render(facts("revoked"), locale, None).text
+    )

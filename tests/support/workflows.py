@@ -92,6 +92,7 @@ _UPDATE_OF_SIGNAL = {
     Signals.WITHDRAW: Updates.WITHDRAW,
     Signals.TRANSFER: Updates.TRANSFER,
     Signals.RECORD_MILESTONE: Updates.RECORD_MILESTONE,
+    Signals.REVOKE: Updates.REVOKE,
 }
 
 

@@ -23,7 +23,7 @@ from cli.errors import CliError
 from common.settings import Settings
 from common.signer import vouch
 from domain.constants import Signals, Updates, workflow_id
-from domain.process import DecideInput, MilestoneInput, TransferInput, WithdrawInput
+from domain.process import DecideInput, MilestoneInput, RevokeInput, TransferInput, WithdrawInput
 
 # action -> (signal, the update name the proof is signed for)
 _NAMES = {
@@ -31,6 +31,7 @@ _NAMES = {
     "withdraw": (Signals.WITHDRAW, Updates.WITHDRAW),
     "transfer": (Signals.TRANSFER, Updates.TRANSFER),
     "milestone": (Signals.RECORD_MILESTONE, Updates.RECORD_MILESTONE),
+    "revoke": (Signals.REVOKE, Updates.REVOKE),
 }
 
 
@@ -54,7 +55,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--milestone", help="for `milestone` (required), e.g. deposit")
     p.add_argument("--amount", help="for `milestone`: the payment, a decimal")
     p.add_argument("--reference", default="", help="for `milestone`: e.g. the bank reference")
-    p.add_argument("--comment")
+    p.add_argument("--comment", help="required for `revoke` (the reason)")
+    p.add_argument(
+        "--admin", action="store_true", help="for `revoke`: USER revokes as an administrator"
+    )
     p.add_argument(
         "--operator",
         default=None,
@@ -72,6 +76,10 @@ def build_message(args: argparse.Namespace) -> BaseModel:
             return DecideInput(actor=args.actor, action=args.decision, comment=args.comment)
         if args.action == "withdraw":
             return WithdrawInput(actor=args.actor, comment=args.comment)
+        if args.action == "revoke":
+            if not args.comment:
+                raise CliError("revoke needs --comment REASON")
+            return RevokeInput(actor=args.actor, comment=args.comment, as_admin=args.admin)
         if args.action == "transfer":
             if not args.to_user:
                 raise CliError("transfer needs --to USER")

@@ -19,9 +19,11 @@ from pydantic import ValidationError
 
 from common.policy_store import load_policies
 from domain.core import admission
+from domain.core.admission import closed_revoke_refusal
 from domain.core.deadlines import DeadlineKind
 from domain.core.details import details
 from domain.core.inputs import DeadlineReached, Handle, Submit
+from domain.core.projection import view_of
 from domain.core.queries import current_approvers
 from domain.core.steps import put
 from domain.durations import Span
@@ -302,3 +304,24 @@ def test_a_revoke_needs_a_reason_and_a_policy_window_is_calendar_time() -> None:
             RevokeSpec.model_validate({"within": bad})
     data = GIFT.model_dump(mode="json")
     assert Policy.model_validate(data).revoke is None  # a policy without it loads as today
+
+
+def test_a_closed_request_is_refused_naming_why_from_its_view() -> None:
+    clock = Clock()
+    view = view_of(approved(GIFT, "300", GIFT_FIELDS, clock).state)
+    assert closed_revoke_refusal(view).message == (
+        "requests of type 'customer_gift' cannot be revoked: their policy sets no revoke window"
+    )
+    window_ended = view.model_copy(update={"revocable_until": clock.now})
+    assert "revoke window has ended" in closed_revoke_refusal(window_ended).message
+    paid = view.model_copy(
+        update={
+            "status": "completed",
+            "payout": PayoutState(title="Rebate", amount=None, paid_at=clock.now, reference="PO-1"),
+        }
+    )
+    err = closed_revoke_refusal(paid)
+    assert err.code is ErrorCode.INVALID_STATE and HTTP_STATUS[err.code] == 409
+    assert err.message == (
+        "the payout was made (reference PO-1): a request whose payout was made cannot be revoked"
+    )

@@ -51,6 +51,12 @@ class WithdrawBody(_Body):
     comment: Comment | None = None
 
 
+class RevokeBody(_Body):
+    comment: RequiredComment = Field(
+        description="Why the approval is taken back (required: the approvers are told)."
+    )
+
+
 class TransferBody(_Body):
     to_user: Id = Field(description="The directory user who takes over this step.")
     comment: Comment | None = None

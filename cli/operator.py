@@ -28,6 +28,7 @@ from domain.process import (
     CcInput,
     DecideInput,
     MilestoneInput,
+    RevokeInput,
     SendBackInput,
     TransferInput,
     WithdrawInput,
@@ -42,6 +43,7 @@ _NAMES = {
     "send-back": (Signals.SEND_BACK, Updates.SEND_BACK),
     "add-approvers": (Signals.ADD_APPROVERS, Updates.ADD_APPROVERS),
     "cc": (Signals.ADD_CC, Updates.ADD_CC),
+    "revoke": (Signals.REVOKE, Updates.REVOKE),
 }
 
 
@@ -76,7 +78,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--mode", choices=["all", "any", "in_turn"], default="all", help="for `add-approvers`"
     )
-    p.add_argument("--comment", help="why (required for `send-back` and `add-approvers`)")
+    p.add_argument("--comment", help="why (required for `send-back`, `add-approvers` and `revoke`)")
+    p.add_argument(
+        "--admin", action="store_true", help="for `revoke`: USER revokes as an administrator"
+    )
     p.add_argument(
         "--operator",
         default=None,
@@ -94,6 +99,10 @@ def build_message(args: argparse.Namespace) -> BaseModel:
             return DecideInput(actor=args.actor, action=args.decision, comment=args.comment)
         if args.action == "withdraw":
             return WithdrawInput(actor=args.actor, comment=args.comment)
+        if args.action == "revoke":
+            if not args.comment:
+                raise CliError("revoke needs --comment REASON")
+            return RevokeInput(actor=args.actor, comment=args.comment, as_admin=args.admin)
         if args.action == "transfer":
             if not args.to_user:
                 raise CliError("transfer needs --to USER")

@@ -29,6 +29,7 @@ class Updates:
     SEND_BACK: Final = "send_back"
     ADD_APPROVERS: Final = "add_approvers"
     ADD_CC: Final = "add_cc"
+    REVOKE: Final = "revoke"
 
 
 class Signals:
@@ -41,6 +42,7 @@ class Signals:
     SEND_BACK: Final = "send_back_signal"
     ADD_APPROVERS: Final = "add_approvers_signal"
     ADD_CC: Final = "add_cc_signal"
+    REVOKE: Final = "revoke_signal"
 
 
 class Queries:

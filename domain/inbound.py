@@ -308,7 +308,8 @@ OptionalShortText = _text(MAX_SHORT_TEXT, multiline=False, required=False)
 Comment = _text(MAX_COMMENT, multiline=True, required=False)
 """Multi-line (tab and newline allowed), at most 4000 characters, may be empty."""
 RequiredComment = _text(MAX_COMMENT, multiline=True, required=True)
-"""A :data:`Comment` that must say something (why a request is sent back)."""
+"""A :data:`Comment` that must say something: a reason (why a request is sent back, why
+an approval is revoked)."""
 
 Id = Annotated[
     str,

@@ -463,6 +463,24 @@ class Resolution(_Strict):
         return self == Resolution()
 
 
+class RevokeSpec(_Strict):
+    """Revoke after approval (撤销): the requester, or an administrator, takes an approval
+    back with a reason, within ``within`` of it (Feishu's default is 31 days).
+
+    Absent from a policy, its approvals cannot be revoked (today's behaviour)."""
+
+    within: Span
+
+    _within_in_calendar_time = field_validator("within")(_calendar_only)
+
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, v: Span) -> Span:
+        if v <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return v
+
+
 class Policy(_Strict):
     """One request type."""
 
@@ -484,6 +502,8 @@ class Policy(_Strict):
     notices: NoticeOptions = NoticeOptions()
     send_back: SendBackOptions = SendBackOptions()
     resolution: Resolution = Resolution()
+    revoke: RevokeSpec | None = None
+    """How long after an approval it may be revoked; None: never (see :class:`RevokeSpec`)."""
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> Policy:
@@ -507,6 +527,8 @@ class Policy(_Strict):
         for m in self.milestones:
             if m.amount and m.amount.from_field and m.amount.from_field not in names:
                 raise ValueError(f"milestone {m.name!r} takes its amount from unknown field")
+        if self.revoke and self.watch:
+            raise ValueError("revoke does not apply to a receivable (watch) policy")
         if self.watch and self.watch.anchor_field and self.watch.anchor_field not in names:
             raise ValueError(f"watch anchor {self.watch.anchor_field!r} is not a field")
         for cond in self._conditions():

@@ -48,6 +48,7 @@ class Status(StrEnum):
     AWAITING_PAYOUT = "awaiting_payout"  # approved and paid: the payout waits for its window
     ACTIVE = "active"  # approved and in force until the next periodic re-evaluation
     TERMINATED = "terminated"  # its workflow was ended outside the process (e.g. terminated)
+    REVOKED = "revoked"  # approved, then revoked (撤销) by its requester or an administrator
 
 
 TERMINAL = frozenset(
@@ -58,6 +59,7 @@ TERMINAL = frozenset(
         Status.LAPSED,
         Status.EXPIRED,
         Status.TERMINATED,
+        Status.REVOKED,
     }
 )
 """Statuses that end the workflow. ``approved`` is terminal only without milestones."""
@@ -112,6 +114,8 @@ class EventKind(StrEnum):
     AUTO_APPROVED = "auto_approved"  # a step approved by the policy's resolution options
     APPROVERS_ADDED = "approvers_added"  # 加签: a current approver added people to the stage
     CC_ADDED = "cc_added"  # 抄送: people copied in while the request runs
+    REVOKED = "revoked"  # the approval was revoked (撤销): the request closed
+    REVOKE_WINDOW_CLOSED = "revoke_window_closed"  # an approval can no longer be revoked
 
 
 SYSTEM = "system"
@@ -165,6 +169,7 @@ class MilestoneStatus(StrEnum):
     MET = "met"
     LAPSED = "lapsed"
     CLOSED = "closed"
+    REVOKED = "revoked"  # the approval was revoked before it was met
 
 
 class SlotView(BaseModel):
@@ -301,6 +306,16 @@ class Payment(Frozen):
     at: datetime
 
 
+class Reversal(Frozen):
+    """A payment recorded before the approval was revoked: it stays, and needs reversing."""
+
+    milestone: str
+    amount: Decimal | None
+    reference: str
+    by: str
+    at: datetime
+
+
 class MilestoneState(Frozen):
     name: str
     title: str
@@ -414,6 +429,11 @@ class RequestView(BaseModel):
     provisional: bool = False
     """A current deadline was computed without the official holiday schedule of a year
     it crosses (weekends, statutory dates and the company's overrides only)."""
+    revocable_until: datetime | None = None
+    """Until when the approval may be revoked (the policy's ``revoke`` window from the
+    approval); None when its policy sets no window or it was never approved."""
+    to_reverse: list[Reversal] = Field(default_factory=list)
+    """Payments recorded before the approval was revoked: they stay, and need reversing."""
     history: list[HistoryEvent] = Field(default_factory=list)
     sent_back: SentBack | None = None
     """The latest send-back of this request, if it was ever sent back."""
@@ -463,6 +483,10 @@ class RequestState(Frozen):
     """Set while a transition cannot be written; the workflow retries until it can."""
     working_time: dict[DueKind, DueNote] = Field(default_factory=dict)
     """How the deadlines counted in working time were computed (a note per kind)."""
+    revocable_until: datetime | None = None
+    """Until when the approval may be revoked; set at approval by a policy with ``revoke``."""
+    to_reverse: tuple[Reversal, ...] = ()
+    """Payments recorded before the approval was revoked (they need reversing)."""
     history: tuple[HistoryEvent, ...] = ()
     """The transitions of this run (a continued run starts with the last few)."""
     seq: int = 0
@@ -649,6 +673,19 @@ class CcInput(BaseModel):
     actor: Id
     people: list[Id] = Field(min_length=1, max_length=50)
     comment: Comment | None = None
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class RevokeInput(BaseModel):
+    """Take an approval back (撤销): its requester, or an administrator, with a reason."""
+
+    actor: Id
+    comment: RequiredComment
+    """Why: required (a revoke undoes what the approvers decided, they are told why)."""
+    as_admin: bool = False
+    """The actor revokes as an administrator (the API sets it for an admin who is not the
+    requester); the proof covers it, so only the API or a signed operator command can."""
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 

@@ -46,6 +46,7 @@ OUTBOUND_KINDS = frozenset(
         "auto_approved",
         # something waits for the recipient (加签), later or now
         "approver_added",
+        "revoked",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         RequestState,
         RequestView,
         ResubmitInput,
+        RevokeInput,
         SendBackInput,
         TransferInput,
         WithdrawInput,
@@ -173,6 +174,18 @@ class ApprovalMessages:
     @workflow.signal(name=Signals.ADD_CC)
     def add_cc_signal(self, raw: RawValue) -> None:
         self._signalled(raw, CcInput, Signals.ADD_CC)
+
+    @workflow.update(name=Updates.REVOKE)
+    async def revoke(self, inp: RevokeInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @revoke.validator
+    def _validate_revoke(self, inp: RevokeInput) -> None:
+        self._check(inp)
+
+    @workflow.signal(name=Signals.REVOKE)
+    def revoke_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, RevokeInput, Signals.REVOKE)
 
     def _signalled(self, raw: RawValue, kind: type[_M], signal: str) -> None:
         """Queue a signal's input; one that cannot be read is queued to be recorded."""

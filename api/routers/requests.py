@@ -18,6 +18,7 @@ from api.schemas import (
     MilestoneBody,
     RequestPage,
     ResubmitBody,
+    RevokeBody,
     SendBackBody,
     TransferBody,
     WithdrawBody,
@@ -27,6 +28,7 @@ from db import request_queries as q
 from db.directory import DirectoryUser, get_user
 from db.models import RequestRow
 from domain.constants import Updates
+from domain.core.admission import closed_revoke_refusal
 from domain.errors import ErrorCode
 from domain.inbound import Id, OptionalShortText, check_payload_budget
 from domain.process import (
@@ -36,6 +38,7 @@ from domain.process import (
     MilestoneInput,
     RequestView,
     ResubmitInput,
+    RevokeInput,
     SendBackInput,
     TransferInput,
     WithdrawInput,
@@ -463,3 +466,43 @@ async def add_cc(
     return await commands.run_update(
         services, session, row.id, user.id, Updates.ADD_CC, payload, idempotency_key
     )
+
+
+@router.post(
+    "/{request_id}/revoke",
+    response_model=RequestView,
+    summary="Revoke an approval (撤销)",
+    description=(
+        "The requester, or an administrator, takes an approval back with a reason, within "
+        "the revoke window its request type's policy sets (`revoke: {within: P31D}`; none: "
+        "never). Allowed while approved, awaiting a milestone, awaiting the payout or in "
+        "force; the request becomes `revoked` (closed), milestones not met close as revoked, "
+        "payments already recorded are listed in `to_reverse`, and everyone who decided is "
+        "told. 409 naming why otherwise: not approved (withdraw instead), completed, the "
+        "payout was made, the window ended, no window in the policy."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def revoke(
+    request_id: RequestId,
+    body: RevokeBody,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _target(session, user, request_id)
+    as_requester = row.requester == user.id
+    if not (as_requester or user.is_admin):
+        raise _forbidden("only the requester or an administrator may revoke this request")
+    payload = RevokeInput(actor=user.id, comment=body.comment, as_admin=not as_requester)
+    try:
+        return await commands.run_update(
+            services, session, row.id, user.id, Updates.REVOKE, payload, idempotency_key
+        )
+    except ApiError as err:
+        if err.code != ErrorCode.INVALID_STATE.value or err.message != commands.CLOSED:
+            raise
+        # Its process has ended (no update reaches it): the read-model says why.
+        closed = await commands.read_view(session, row.id)
+        raise ApiError.from_domain(closed_revoke_refusal(closed)) from err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,9 @@ from domain.process import (
     DecideInput,
     MilestoneInput,
     RequestState,
+    RequestView,
     ResubmitInput,
+    RevokeInput,
     SendBackInput,
     StageStatus,
     Status,
@@ -28,18 +31,27 @@ from .inputs import Message
 from .queries import active_stage, open_milestone, pending_on, step_round
 
 WITHDRAWABLE = (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING)
+REVOCABLE = (Status.APPROVED, Status.AWAITING, Status.AWAITING_PAYOUT, Status.ACTIVE)
+"""Approved, and not yet carried out in full: what follows the approval still runs (a
+milestone, the payout's window), or it is in force (a credit line), or nothing follows
+and the request is kept open for its revoke window. ``completed`` is not among them: the
+approval was carried out (every milestone met, or paid out) and the process has ended."""
 
 
 def _refuse(code: ErrorCode, message: str, **details: Any) -> DomainError:
     return DomainError(code, message, details)
 
 
-def check(view: RequestState, policy: Policy, msg: Message) -> None:
-    """Refuse ``msg`` when it is not allowed now.
+def check(view: RequestState, policy: Policy, msg: Message, now: datetime | None = None) -> None:
+    """Refuse ``msg`` when it is not allowed now (``now``: for rules with a time window;
+    a validator without it leaves the window to the process, which checks it again).
 
     Raises:
         DomainError: with the code the API maps to its status (409, 403, 422, 503).
     """
+    if isinstance(msg, RevokeInput):
+        check_revoke(view, policy, msg, now)
+        return
     if view.finished or view.status in TERMINAL:
         raise _refuse(ErrorCode.INVALID_STATE, f"the request is {view.label}: no more actions")
     if view.stuck is not None:
@@ -190,6 +202,79 @@ def check_may_copy(view: RequestState, msg: CcInput) -> None:
         )
     if all(u in view.cc for u in people):
         raise _refuse(ErrorCode.VALIDATION, "everyone named is copied already", field="people")
+
+
+def check_revoke(
+    view: RequestState, policy: Policy, msg: RevokeInput, now: datetime | None
+) -> None:
+    """The requester (or an administrator) may revoke an approval within the policy's window.
+
+    Raises:
+        DomainError: 409 with why not (no window, paid out, not approved, closed, window
+            ended), 403 for anyone else, 503 while the request cannot record changes.
+    """
+    if policy.revoke is None:
+        raise _refuse(ErrorCode.INVALID_STATE, not_revocable_type(policy.type))
+    if msg.actor != view.requester and not msg.as_admin:
+        raise _refuse(
+            ErrorCode.FORBIDDEN, "only the requester or an administrator may revoke this request"
+        )
+    if view.payout is not None and view.payout.paid_at is not None:
+        raise _refuse(ErrorCode.INVALID_STATE, paid_out_message(view.payout.reference))
+    if view.finished or view.status not in REVOCABLE:
+        raise _refuse(ErrorCode.INVALID_STATE, not_revocable_status(view.label))
+    if view.stuck is not None:
+        raise _refuse(
+            ErrorCode.UNAVAILABLE,
+            "the request cannot record changes right now "
+            f"({view.stuck.reason}); it resumes by itself once the cause is fixed",
+        )
+    until = view.revocable_until
+    if until is None or (now is not None and now >= until):
+        ended = f" at {until:%Y-%m-%d %H:%M} UTC" if until is not None else ""
+        raise _refuse(
+            ErrorCode.INVALID_STATE,
+            f"the revoke window of this approval ended{ended}: it can no longer be revoked",
+            revocable_until=until.isoformat() if until is not None else None,
+        )
+
+
+def closed_revoke_refusal(view: RequestView) -> DomainError:
+    """Why a request whose process has ended cannot be revoked (the API answers it: an
+    update cannot reach a workflow that has ended)."""
+    if view.payout is not None and view.payout.paid_at is not None:
+        return _refuse(ErrorCode.INVALID_STATE, paid_out_message(view.payout.reference))
+    if view.status == Status.APPROVED and view.revocable_until is None:
+        return _refuse(ErrorCode.INVALID_STATE, not_revocable_type(view.type))
+    return _refuse(ErrorCode.INVALID_STATE, not_revocable_status(view.status))
+
+
+def not_revocable_type(type_: str) -> str:
+    return f"requests of type {type_!r} cannot be revoked: their policy sets no revoke window"
+
+
+def paid_out_message(reference: str | None) -> str:
+    ref = f" (reference {reference})" if reference else ""
+    return f"the payout was made{ref}: a request whose payout was made cannot be revoked"
+
+
+def not_revocable_status(label: str) -> str:
+    """Why a request of this status cannot be revoked."""
+    if label in (Status.IN_REVIEW, Status.RETURNED, Status.WATCHING):
+        return f"only an approved request can be revoked; it is {label} (withdraw it instead)"
+    if label == Status.COMPLETED:
+        return (
+            "the request is completed: the approval was carried out in full and its process "
+            "has ended, so it can no longer be revoked"
+        )
+    if label == Status.APPROVED:
+        return (
+            "the request is approved and closed: its revoke window has ended, so it can no "
+            "longer be revoked"
+        )
+    if label == Status.REVOKED:
+        return "the request is already revoked"
+    return f"the request is {label}: there is no approval to revoke"
 
 
 def _check_requester(view: RequestState, actor: str, what: str) -> None:

@@ -51,6 +51,11 @@ def details(view: RequestState) -> str:
         lines.append(f"{v.payout.title}: window opens {when(v.payout.window_opens)}")
     elif v.status == Status.ACTIVE:
         lines.append(f"In force; next re-evaluation {when(v.next_review)}")
+    elif v.status == Status.REVOKED:
+        lines.append(
+            f"Revoked {when(v.closed_at)}"
+            + (f"; {len(v.to_reverse)} recorded payment(s) need reversal" if v.to_reverse else "")
+        )
     elif m is not None:
         lines.append(
             f"Approved; awaiting **{m.title}**: {m.paid} of "
@@ -76,6 +81,8 @@ def details(view: RequestState) -> str:
         lines.append(f"Approved automatically: {'; '.join(automatic)}")
     if v.cc:
         lines.append(f"Copied (抄送): {', '.join(v.cc)}")
+    if v.revocable_until is not None and not v.finished:
+        lines.append(f"May be revoked until {when(v.revocable_until)}")
     if v.overdue:
         lines.append("⚠ Overdue: no final decision within the resolve time")
     return "\n\n".join(lines)

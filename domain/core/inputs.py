@@ -18,6 +18,7 @@ from domain.process import (
     DirectoryChangedInput,
     MilestoneInput,
     ResubmitInput,
+    RevokeInput,
     SendBackInput,
     TransferInput,
     WithdrawInput,
@@ -34,6 +35,7 @@ Message = (
     | SendBackInput
     | AddApproversInput
     | CcInput
+    | RevokeInput
 )
 
 

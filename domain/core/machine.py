@@ -38,6 +38,7 @@ from domain.process import (
     MilestoneInput,
     RequestState,
     ResubmitInput,
+    RevokeInput,
     SendBackInput,
     Status,
     StuckState,
@@ -74,6 +75,7 @@ MESSAGE_NAMES: dict[type, str] = {
     SendBackInput: Updates.SEND_BACK,
     AddApproversInput: Updates.ADD_APPROVERS,
     CcInput: Updates.ADD_CC,
+    RevokeInput: Updates.REVOKE,
 }
 """The name a message's proof is signed for: the update's, for its signal too."""
 
@@ -174,6 +176,7 @@ _DEADLINES: dict[DeadlineKind, Callable[[Context, RequestState], Step[RequestSta
     DeadlineKind.WATCH_REVIEW: review.on_watch_review,
     DeadlineKind.MILESTONE_REMINDER: aftercare.on_milestone_reminder,
     DeadlineKind.MILESTONE_DUE: aftercare.on_milestone_due,
+    DeadlineKind.REVOKE_WINDOW: aftercare.on_revoke_window,
 }
 
 
@@ -188,7 +191,7 @@ def _handle(ctx: Context, s: RequestState, inp: Handle) -> Step[Outcome]:
     recorded either way.
     """
     msg = inp.message
-    refusal = _admission(s, ctx.policy, msg)
+    refusal = _admission(s, ctx.policy, msg, ctx.now())
     if refusal is not None:
         if inp.from_signal:
             s = yield from _ignore(ctx, s, msg, refusal, inp.from_signal)
@@ -207,11 +210,11 @@ def _handle(ctx: Context, s: RequestState, inp: Handle) -> Step[Outcome]:
     return Outcome(s, refusal)
 
 
-def _admission(s: RequestState, policy: Policy, msg: Message) -> DomainError | None:
+def _admission(s: RequestState, policy: Policy, msg: Message, now: datetime) -> DomainError | None:
     if s.finished:
         return DomainError(ErrorCode.INVALID_STATE, CLOSED)
     try:
-        admission.check(s, policy, msg)
+        admission.check(s, policy, msg, now)
     except DomainError as err:
         return err
     return None
@@ -235,6 +238,8 @@ def _apply(
         return (yield from additions.add_approvers(ctx, s, msg, operator))
     if isinstance(msg, CcInput):
         return (yield from additions.add_cc(ctx, s, msg, operator))
+    if isinstance(msg, RevokeInput):
+        return (yield from aftercare.revoke(ctx, s, msg, operator)), None
     return (yield from aftercare.record_milestone(ctx, s, msg, operator)), None
 
 

@@ -18,7 +18,7 @@ KINDS = [
     "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
     "milestone_reminder", "lapsed", "cc_outcome", "terminated", "sent_back", "auto_approved",
-    "approver_added", "cc_added",
+    "approver_added", "cc_added", "revoked",
 ]  # fmt: skip
 EXTRA = {
     "milestone": "Deposit",
@@ -199,3 +199,15 @@ def test_an_automatic_approval_says_why_in_both_locales(rule: str, en: str, zh: 
     renderer = Renderer("https://approvals.example/")
     assert en in renderer.render(facts("auto_approved", extra=extra), "en", None).text
     assert zh in renderer.render(facts("auto_approved", extra=extra), "zh-CN", None).text
+
+
+@pytest.mark.parametrize(("locale", "said"), [("en", "2 payment(s)"), ("zh-CN", "2 笔款项")])
+def test_a_revoke_notice_says_how_many_recorded_payments_need_reversing(
+    locale: str, said: str
+) -> None:
+    with_payments = facts("revoked", extra={**EXTRA, "reversals": 2})
+    assert said in Renderer("https://approvals.example/").render(with_payments, locale, None).text
+    assert (
+        said
+        not in Renderer("https://approvals.example/").render(facts("revoked"), locale, None).text
+    )

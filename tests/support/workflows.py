@@ -95,6 +95,7 @@ _UPDATE_OF_SIGNAL = {
     Signals.SEND_BACK: Updates.SEND_BACK,
     Signals.ADD_APPROVERS: Updates.ADD_APPROVERS,
     Signals.ADD_CC: Updates.ADD_CC,
+    Signals.REVOKE: Updates.REVOKE,
 }
 
 

@@ -310,8 +310,17 @@ class ProcessMachine(RuleBasedStateMachine):
                 if s.label in held
             )
             now_active = active_stage(v)
-            assert actor not in current_approvers(v) or (
-                now_active is not None and now_active.index != stage.index
+            # Still waited for on this stage only for a step someone added (加签) that
+            # opened now: a distinct step, decided again by default (repeated approvers
+            # decide again unless the policy's resolution says otherwise).
+            added_step_opened = now_active is not None and any(
+                s.added_by is not None and s.decision is None and s.may_act(actor)
+                for s in now_active.slots
+            )
+            assert (
+                actor not in current_approvers(v)
+                or (now_active is not None and now_active.index != stage.index)
+                or added_step_opened
             )
         elif action == "reject":
             assert self.p.finished and v.status is Status.REJECTED

@@ -22,8 +22,11 @@ from db.engine import transaction
 from db.models import AssignmentRow, EventRow, NotificationRow, PayoutRow, RequestRow
 from domain import signing
 from domain.constants import Activities
+from domain.core.additions import addable_refusals
 from domain.process import (
     TERMINAL,
+    AddableInput,
+    AddableOutput,
     EscalationInput,
     EscalationOutput,
     HistoryEvent,
@@ -133,6 +136,19 @@ class ApprovalActivities:
             active = await directory.active_among(session, input.users)
         return InactiveUsersOutput(inactive=sorted(set(input.users) - active))
 
+    @activity.defn(name=Activities.ADDABLE_PEOPLE)
+    async def addable_people(self, input: AddableInput) -> AddableOutput:
+        """Which of these users ``adder`` may not add to a stage (加签), and why."""
+        async with self._sessions() as session:
+            active = await directory.active_among(session, input.users)
+            chains: dict[str, list[str]] = {}
+            if input.within == "reporting_line":
+                for user in sorted({input.adder, *input.users}):
+                    chains[user] = await directory.manager_chain(session, user)
+        return AddableOutput(
+            refused=addable_refusals(input.adder, input.users, input.within, active, chains)
+        )
+
     @activity.defn(name=Activities.EXECUTE_PAYOUT)
     async def execute_payout(self, input: PayoutInput) -> PayoutOutput:
         """Instruct finance to pay, once per idempotency key; a retry returns the same reference."""
@@ -167,7 +183,19 @@ class ApprovalActivities:
             slots = await directory.resolve_slots(
                 session, input.requester, input.mode, input.approvers, input.at
             )
-        return ResolveAssigneesOutput(slots=slots)
+            detail = (
+                await directory.resolve_detail(
+                    session,
+                    input.requester,
+                    input.mode,
+                    input.approvers,
+                    input.at,
+                    input.fallback_role,
+                )
+                if input.detail
+                else None
+            )
+        return ResolveAssigneesOutput(slots=slots, detail=detail)
 
     @activity.defn(name=Activities.RESOLVE_ESCALATION)
     async def resolve_escalation(self, input: EscalationInput) -> EscalationOutput:

@@ -21,7 +21,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -51,15 +51,16 @@ from common import search_attributes as sa
 from common.signer import vouch
 from db import action_keys
 from db import request_queries as q
-from db.directory import names_of
+from db.directory import names_of, route_details
 from db.models import RequestRow
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
 from domain.core.admission import not_eligible_message
 from domain.errors import HTTP_STATUS, DomainError, ErrorCode
 from domain.inbound import check_payload_budget
-from domain.policy import Policy
+from domain.policy import EmptySlot, Policy
 from domain.process import ApprovalInput, RequestView, Status
 from domain.requests import Submission, validate_fields
+from domain.resolution import refuse_empty_steps
 from domain.routing import Route, resolve_route
 
 log = logging.getLogger("approvals.api")
@@ -372,8 +373,9 @@ async def submit(
     """Validate, route, record and start one request.
 
     Raises:
-        ApiError / DomainError: 422 for an unknown type, invalid fields or a broken
-            rule (nothing written, nothing started); 409 for a reused
+        ApiError / DomainError: 422 for an unknown type, invalid fields, a broken
+            rule or a step nobody is named for under ``empty_slot: refuse``
+            (nothing written, nothing started); 409 for a reused
             Idempotency-Key with another body; 503 when Temporal is unreachable.
     """
     policy = policy_for(services.policies, body.type)
@@ -399,6 +401,13 @@ async def submit(
         await session.commit()
         if existing is not None:
             return await _replay(services, session, existing, digest)
+
+    if policy.resolution.empty_slot is EmptySlot.REFUSE:
+        # A step nobody is named for refuses the request now (422 naming it), before
+        # anything is written or started.
+        rules, now = policy.resolution, datetime.now(UTC)
+        details = await route_details(session, requester, route.stages, now, rules.empty_slot_role)
+        refuse_empty_steps(details, requester, rules, now)
 
     # Reach Temporal before writing anything, so an outage writes nothing; the
     # connection is released first, as connecting may take the whole RPC timeout.

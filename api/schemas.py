@@ -10,9 +10,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText, ShortText
-from domain.policy import StageMode
+from domain.inbound import (
+    Comment,
+    FormFields,
+    Id,
+    Money,
+    OptionalShortText,
+    RequiredComment,
+    ShortText,
+    StageRef,
+)
+from domain.policy import AddApprovers, AddMode, AddPosition, Resolution, StageMode
 from domain.process import ActorVia, StatusLabel
+from domain.resolution import Applies
 
 
 class _Body(BaseModel):
@@ -41,6 +51,12 @@ class WithdrawBody(_Body):
     comment: Comment | None = None
 
 
+class RevokeBody(_Body):
+    comment: RequiredComment = Field(
+        description="Why the approval is taken back (required: the approvers are told)."
+    )
+
+
 class TransferBody(_Body):
     to_user: Id = Field(description="The directory user who takes over this step.")
     comment: Comment | None = None
@@ -50,6 +66,29 @@ class MilestoneBody(_Body):
     amount: Money | None = Field(default=None, description="The payment received (CNY).")
     reference: OptionalShortText = Field(
         default="", description="e.g. the bank transfer reference."
+    )
+    comment: Comment | None = None
+
+
+class AddApproversBody(_Body):
+    people: list[Id] = Field(
+        min_length=1, max_length=20, description="The directory users to add (加签)."
+    )
+    position: AddPosition = Field(
+        description="`before`: they decide first, then the step comes back to you; "
+        "`after`: they follow once you approved; `alongside`: they join the stage now."
+    )
+    mode: AddMode = Field(
+        default=AddMode.ALL,
+        description="`all`: each of them approves; `any`: one of them approves (alongside: "
+        "for your step, as you could); `in_turn`: each, one after the other (before/after).",
+    )
+    comment: Comment = Field(description="Why you add them (required).")
+
+
+class CcBody(_Body):
+    people: list[Id] = Field(
+        min_length=1, max_length=50, description="The directory users to copy in (抄送)."
     )
     comment: Comment | None = None
 
@@ -141,6 +180,19 @@ class PreviewBody(_Body):
     comment: Comment | None = Field(default=None, description="Checked as for a submission.")
 
 
+class PreviewSlot(BaseModel):
+    label: str = Field(description="Who the policy names for it, e.g. `role sales_director`.")
+    people: list[str] = Field(description="The users who would decide it today.")
+    applies: Applies = Field(
+        description="How it is settled: `named` (the people named), `requester_decides`, "
+        "`requester_skipped`, `to_manager` (the requester's manager instead of the "
+        "requester), `fallback` (nobody named: the requester's manager, else the "
+        "administrators), `administrators`, `fallback_role`, `empty_skipped`, `refused` "
+        "(a submission would be refused: 422 `no_approver`), `unassigned` (nobody at all: "
+        "the timers escalate it). `repeated` is only known once the earlier stages are decided."
+    )
+
+
 class PreviewStage(BaseModel):
     key: str
     name: str
@@ -149,6 +201,15 @@ class PreviewStage(BaseModel):
     approvers: list[str] = Field(description="Who the policy names, e.g. `role sales_director`.")
     people: list[str] = Field(
         description="The users it would reach today with the caller as requester."
+    )
+    slots: list[PreviewSlot] = Field(
+        default_factory=list,
+        description="Each decision the stage needs, who would take it today and which "
+        "rule of the policy's `resolution` applies.",
+    )
+    add_approvers: AddApprovers = Field(
+        default_factory=AddApprovers,
+        description="Whether its approvers may add people to it (加签), whom, where and how.",
     )
 
 
@@ -172,6 +233,11 @@ class Preview(BaseModel):
         default_factory=list,
         description="The deadlines that start at submission, as they would fall now.",
     )
+    resolution: Resolution = Field(
+        default_factory=Resolution,
+        description="The policy's rules for repeated approvers, the requester as an "
+        "approver and steps nobody is named for.",
+    )
 
 
 class Health(BaseModel):
@@ -192,3 +258,11 @@ class Me(BaseModel):
     roles: list[str]
     manager: str | None
     is_admin: bool
+
+
+class SendBackBody(_Body):
+    to_stage: StageRef = Field(
+        description="Where the request goes back to: the key of a stage it has passed, that "
+        "stage's index in `stages` (from 0), or `requester`."
+    )
+    comment: RequiredComment = Field(description="Why: read first by whoever it goes back to.")

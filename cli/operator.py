@@ -23,7 +23,16 @@ from cli.errors import CliError
 from common.settings import Settings
 from common.signer import vouch
 from domain.constants import Signals, Updates, workflow_id
-from domain.process import DecideInput, MilestoneInput, TransferInput, WithdrawInput
+from domain.process import (
+    AddApproversInput,
+    CcInput,
+    DecideInput,
+    MilestoneInput,
+    RevokeInput,
+    SendBackInput,
+    TransferInput,
+    WithdrawInput,
+)
 
 # action -> (signal, the update name the proof is signed for)
 _NAMES = {
@@ -31,6 +40,10 @@ _NAMES = {
     "withdraw": (Signals.WITHDRAW, Updates.WITHDRAW),
     "transfer": (Signals.TRANSFER, Updates.TRANSFER),
     "milestone": (Signals.RECORD_MILESTONE, Updates.RECORD_MILESTONE),
+    "send-back": (Signals.SEND_BACK, Updates.SEND_BACK),
+    "add-approvers": (Signals.ADD_APPROVERS, Updates.ADD_APPROVERS),
+    "cc": (Signals.ADD_CC, Updates.ADD_CC),
+    "revoke": (Signals.REVOKE, Updates.REVOKE),
 }
 
 
@@ -54,7 +67,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--milestone", help="for `milestone` (required), e.g. deposit")
     p.add_argument("--amount", help="for `milestone`: the payment, a decimal")
     p.add_argument("--reference", default="", help="for `milestone`: e.g. the bank reference")
-    p.add_argument("--comment")
+    p.add_argument(
+        "--stage",
+        help="for `send-back` (required): a passed stage's key or index (from 0), or requester",
+    )
+    p.add_argument("--people", metavar="USER,USER", help="for `add-approvers` and `cc` (required)")
+    p.add_argument(
+        "--position", choices=["before", "after", "alongside"], help="for `add-approvers`"
+    )
+    p.add_argument(
+        "--mode", choices=["all", "any", "in_turn"], default="all", help="for `add-approvers`"
+    )
+    p.add_argument("--comment", help="why (required for `send-back`, `add-approvers` and `revoke`)")
+    p.add_argument(
+        "--admin", action="store_true", help="for `revoke`: USER revokes as an administrator"
+    )
     p.add_argument(
         "--operator",
         default=None,
@@ -72,10 +99,36 @@ def build_message(args: argparse.Namespace) -> BaseModel:
             return DecideInput(actor=args.actor, action=args.decision, comment=args.comment)
         if args.action == "withdraw":
             return WithdrawInput(actor=args.actor, comment=args.comment)
+        if args.action == "revoke":
+            if not args.comment:
+                raise CliError("revoke needs --comment REASON")
+            return RevokeInput(actor=args.actor, comment=args.comment, as_admin=args.admin)
         if args.action == "transfer":
             if not args.to_user:
                 raise CliError("transfer needs --to USER")
             return TransferInput(actor=args.actor, to_user=args.to_user, comment=args.comment)
+        if args.action == "send-back":
+            if not args.stage:
+                raise CliError("send-back needs --stage KEY|INDEX|requester and --comment")
+            stage: str | int = int(args.stage) if args.stage.isdigit() else args.stage
+            return SendBackInput(actor=args.actor, to_stage=stage, comment=args.comment)
+        if args.action in ("add-approvers", "cc"):
+            people = [u.strip() for u in (args.people or "").split(",") if u.strip()]
+            if not people:
+                raise CliError(f"{args.action} needs --people USER[,USER...]")
+            if args.action == "cc":
+                return CcInput(actor=args.actor, people=people, comment=args.comment)
+            if not args.position:
+                raise CliError("add-approvers needs --position before|after|alongside")
+            return AddApproversInput.model_validate(
+                {
+                    "actor": args.actor,
+                    "people": people,
+                    "position": args.position,
+                    "mode": args.mode,
+                    "comment": args.comment,
+                }
+            )
         if not args.milestone:
             raise CliError("milestone needs --milestone NAME")
         amount = Decimal(args.amount) if args.amount is not None else None

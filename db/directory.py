@@ -33,7 +33,8 @@ from db.preferences import sync_org_preferences
 from domain.errors import field_problems
 from domain.inbound import Comment, Id, ShortText
 from domain.policy import ApproverSpec, StageMode
-from domain.process import Actor, ActorVia, Slot, Via, via_role
+from domain.process import Actor, ActorVia, ResolveDetail, Slot, Via, via_role
+from domain.routing import RouteStage
 from notify.preferences import Locale, PersonalChannel, TimeZoneName
 
 # Everything in the org file that becomes a stored id or text is an inbound type
@@ -529,16 +530,66 @@ async def resolve_slots(
     by user id.
     """
     resolver = _Resolver(session, requester, at)
-    groups: list[tuple[str, list[Actor]]]
+    groups = await _groups(resolver, mode, approvers)
+    return [Slot(label=label, actors=await resolver.finish(found)) for label, found in groups]
+
+
+async def resolve_detail(
+    session: AsyncSession,
+    requester: str,
+    mode: StageMode,
+    approvers: Sequence[ApproverSpec],
+    at: datetime,
+    fallback_role: str | None = None,
+) -> ResolveDetail:
+    """What the specs name at ``at`` before any rule settles who decides.
+
+    The slots as :func:`resolve_slots` groups them, with the requester kept where
+    named and each other actor's active delegate added (never the requester), and no
+    fallback; with the requester's nearest manager, the administrators and the
+    holders of ``fallback_role``. :func:`domain.resolution.settle` decides from it.
+    """
+    resolver = _Resolver(session, requester, at)
+    groups = await _groups(resolver, mode, approvers)
+    named = [Slot(label=label, actors=await resolver.named(found)) for label, found in groups]
+    manager = next((m for m in await resolver.chain() if m != requester), None)
+    return ResolveDetail(
+        named=named,
+        manager=manager,
+        admins=await admins(session),
+        role_holders=await users_with_role(session, fallback_role) if fallback_role else [],
+    )
+
+
+async def route_details(
+    session: AsyncSession,
+    requester: str,
+    stages: Sequence[RouteStage],
+    at: datetime,
+    fallback_role: str | None = None,
+) -> list[tuple[RouteStage, ResolveDetail]]:
+    """:func:`resolve_detail` for each stage of a route (the submission and the preview)."""
+    return [
+        (
+            stage,
+            await resolve_detail(
+                session, requester, stage.mode, stage.approvers, at, fallback_role
+            ),
+        )
+        for stage in stages
+    ]
+
+
+async def _groups(
+    resolver: _Resolver, mode: StageMode, approvers: Sequence[ApproverSpec]
+) -> list[tuple[str, list[Actor]]]:
     if mode is StageMode.ANY:
         union: dict[str, Actor] = {}
         for spec in approvers:
             for actor in await resolver.named_by(spec):
                 union.setdefault(actor.user, actor)
-        groups = [(" or ".join(s.describe() for s in approvers), list(union.values()))]
-    else:
-        groups = [(spec.describe(), await resolver.named_by(spec)) for spec in approvers]
-    return [Slot(label=label, actors=await resolver.finish(found)) for label, found in groups]
+        return [(" or ".join(s.describe() for s in approvers), list(union.values()))]
+    return [(spec.describe(), await resolver.named_by(spec)) for spec in approvers]
 
 
 class _Resolver:
@@ -580,6 +631,16 @@ class _Resolver:
         assert spec.user is not None  # ApproverSpec guarantees exactly one
         user = await self.session.get(UserRow, spec.user)
         return [self.actor(user.id, Via.USER)] if user is not None and user.active else []
+
+    async def named(self, found: Iterable[Actor]) -> list[Actor]:
+        """``found`` with the delegates of everyone but the requester (never the requester)."""
+        actors = {a.user: a for a in found}
+        delegates = await self.delegates()
+        for principal in sorted(u for u in actors if u != self.requester):
+            for delegate in delegates.get(principal, []):
+                if delegate != self.requester and delegate not in actors:
+                    actors[delegate] = self.actor(delegate, Via.DELEGATION, on_behalf_of=principal)
+        return [actors[u] for u in sorted(actors)]
 
     async def finish(self, found: Iterable[Actor]) -> list[Actor]:
         actors = {a.user: a for a in found if a.user != self.requester}

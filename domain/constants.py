@@ -26,6 +26,10 @@ class Updates:
     TRANSFER: Final = "transfer"
     RECORD_MILESTONE: Final = "record_milestone"
     READY: Final = "ready"
+    SEND_BACK: Final = "send_back"
+    ADD_APPROVERS: Final = "add_approvers"
+    ADD_CC: Final = "add_cc"
+    REVOKE: Final = "revoke"
 
 
 class Signals:
@@ -35,6 +39,10 @@ class Signals:
     TRANSFER: Final = "transfer_signal"
     RECORD_MILESTONE: Final = "record_milestone_signal"
     DIRECTORY_CHANGED: Final = "directory_changed"
+    SEND_BACK: Final = "send_back_signal"
+    ADD_APPROVERS: Final = "add_approvers_signal"
+    ADD_CC: Final = "add_cc_signal"
+    REVOKE: Final = "revoke_signal"
 
 
 class Queries:
@@ -52,3 +60,4 @@ class Activities:
     INACTIVE_USERS: Final = "inactive_users"
     RECONCILE_CLOSED: Final = "reconcile_closed_requests"
     DUE_AT: Final = "due_at"
+    ADDABLE_PEOPLE: Final = "addable_people"

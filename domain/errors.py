@@ -25,6 +25,9 @@ class ErrorCode(StrEnum):
     ROUND_ENDED = "round_ended"
     """A decision made for a round of a step that has ended (returned and resubmitted,
     transferred, reassigned): it would act on terms its maker never saw."""
+    NO_APPROVER = "no_approver"
+    """A step of the route names nobody and the policy refuses such a submission
+    (``resolution.empty_slot: refuse``)."""
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -40,6 +43,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.ROUND_ENDED: 409,
+    ErrorCode.NO_APPROVER: 422,
 }
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from domain.errors import DomainError, ErrorCode
@@ -307,6 +307,9 @@ OptionalShortText = _text(MAX_SHORT_TEXT, multiline=False, required=False)
 """One line, at most 200 characters, may be empty: references."""
 Comment = _text(MAX_COMMENT, multiline=True, required=False)
 """Multi-line (tab and newline allowed), at most 4000 characters, may be empty."""
+RequiredComment = _text(MAX_COMMENT, multiline=True, required=True)
+"""A :data:`Comment` that must say something: a reason (why a request is sent back, why
+an approval is revoked)."""
 
 Id = Annotated[
     str,
@@ -364,3 +367,36 @@ Money = Annotated[
     ),
 ]
 """Money in CNY: a non-negative decimal, always with two places ("265000.00"). Never a float."""
+
+MAX_STAGE_INDEX = 999
+
+
+def check_stage_ref(value: object) -> str | int:
+    """``value`` as a stage reference: a stage key (an id) or a stage index from 0.
+
+    Raises:
+        InboundError: neither (a JSON boolean is not an index).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value <= MAX_STAGE_INDEX:
+            return value
+        raise InboundError(f"a stage index is from 0 to {MAX_STAGE_INDEX}")
+    if isinstance(value, str):
+        return check_id(value)
+    raise InboundError("must be a stage key (a string) or a stage index (an integer from 0)")
+
+
+StageRef = Annotated[
+    str | int,
+    PlainValidator(_pydantic(check_stage_ref)),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": ID_PATTERN},
+                {"type": "integer", "minimum": 0, "maximum": MAX_STAGE_INDEX},
+            ]
+        },
+        mode="validation",
+    ),
+]
+"""A stage of a request's route: its key, or its index in the route (from 0)."""

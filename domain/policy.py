@@ -145,6 +145,44 @@ class StageMode(StrEnum):
     ALL = "all"  # 会签: every approver spec must approve
 
 
+class AddPosition(StrEnum):
+    """Where people added to a stage (加签) decide, relative to the one who adds them."""
+
+    BEFORE = "before"  # 前加签: they decide first, then the step comes back to the adder
+    AFTER = "after"  # 后加签: they follow once the adder approved
+    ALONGSIDE = "alongside"  # 并加签: they join the stage now
+
+
+class AddMode(StrEnum):
+    """How the people added at once decide among themselves."""
+
+    ALL = "all"  # 会签: each of them approves
+    ANY = "any"  # 或签: one of them approves for all
+    IN_TURN = "in_turn"  # 依次: each approves, one after the other, in the order given
+
+
+class AddApprovers(_Strict):
+    """Whether a stage's current approvers may add people to it (加签), and whom.
+
+    Absent, a stage allows it, anyone active, every position and mode: adding people
+    never takes a decision away from the stage (the adder still decides, or those
+    added join the adder's own step as a transfer would, which is already allowed), so
+    the default is as open as DingTalk's and Feishu's.
+    """
+
+    allowed: bool = True
+    within: Literal["any", "reporting_line"] = "any"
+    """``reporting_line``: only the adder's managers (up the chain), the people who
+    report to the adder (directly or not), and the adder's peers (same manager)."""
+    positions: tuple[AddPosition, ...] = (
+        AddPosition.BEFORE,
+        AddPosition.AFTER,
+        AddPosition.ALONGSIDE,
+    )
+    modes: tuple[AddMode, ...] = (AddMode.ALL, AddMode.ANY, AddMode.IN_TURN)
+    max_people: int = Field(default=5, ge=1, le=20)
+
+
 class StageSpec(_Strict):
     key: Identifier
     name: ShortText
@@ -152,6 +190,11 @@ class StageSpec(_Strict):
     mode: StageMode = StageMode.ANY
     when: Condition | None = None
     note: Comment = ""
+    add_approvers: AddApprovers = Field(
+        default_factory=AddApprovers, exclude_if=lambda v: v == AddApprovers()
+    )
+    """Who may be added to this stage (加签); left out of a dump when it is the default,
+    so policies and stored inputs of before it read and compare as they did."""
 
     @field_validator("approvers")
     @classmethod
@@ -334,6 +377,110 @@ class NoticeOptions(_Strict):
     notice is there at once either way."""
 
 
+class SendBackResume(StrEnum):
+    """Where the route goes on once a stage sent back to has decided again."""
+
+    RERUN = "rerun"
+    """From the stage sent back to, every later stage decides again."""
+    JUMP_BACK = "jump_back"
+    """Straight back to the stage that sent it back; the stages between keep their
+    approvals (Feishu's "return to the node that sent it back")."""
+
+
+class SendBackOptions(_Strict):
+    """Sending a request back to an earlier stage or its requester (退回到指定节点).
+
+    Additive: a policy without it allows sending back and reruns the route.
+    """
+
+    allowed: bool = True
+    """False: approvers may only decide (approve, reject, return to the requester)."""
+    resume: SendBackResume = SendBackResume.RERUN
+
+
+SEND_BACK_TO_REQUESTER = "requester"
+"""The target of a send-back to the requester; so no stage may have this key."""
+
+
+class RepeatedApprover(StrEnum):
+    """An approver who already approved an earlier stage of this request (审批人去重)."""
+
+    DECIDE_AGAIN = "decide_again"
+    """Today's behaviour: they decide again."""
+    SKIP = "skip"
+    """Their step is approved automatically if they approved any earlier stage."""
+    SKIP_ADJACENT = "skip_adjacent"
+    """… only if they approved the stage just before (Feishu: 仅连续出现时)."""
+
+
+class RequesterApprover(StrEnum):
+    """The requester resolves as an approver of a step (Feishu ``starter_assignee``)."""
+
+    MANAGER = "manager"
+    """Today's behaviour: the requester is taken off the step; if nobody else is on it,
+    it goes to the requester's manager (then, as for an empty step, to the rule below)."""
+    SKIP = "skip"
+    """The step is approved automatically, with a record."""
+    SELF = "self"
+    """The requester approves it themself."""
+
+
+class EmptySlot(StrEnum):
+    """A step the policy names nobody for (a role nobody holds, a manager level above the top)."""
+
+    FALLBACK = "fallback"
+    """Today's behaviour: the requester's manager, else the administrators, else the step
+    stays unassigned until the timers escalate."""
+    ADMINISTRATORS = "administrators"
+    """The administrators."""
+    ROLE = "role"
+    """The holders of ``empty_slot_role`` (else the administrators)."""
+    SKIP = "skip"
+    """The step is approved automatically, with a record."""
+    REFUSE = "refuse"
+    """The submission is refused (422 ``no_approver`` naming the step); a step that finds
+    nobody later (the directory changed since) falls back as ``fallback`` does."""
+
+
+class Resolution(_Strict):
+    """How a step's people are settled (additive: a policy without it behaves as always)."""
+
+    repeated_approver: RepeatedApprover = RepeatedApprover.DECIDE_AGAIN
+    requester_approver: RequesterApprover = RequesterApprover.MANAGER
+    empty_slot: EmptySlot = EmptySlot.FALLBACK
+    empty_slot_role: Identifier | None = None
+    """With ``empty_slot: role``: the role whose holders take a step nobody is named for."""
+
+    @model_validator(mode="after")
+    def _role_with_role(self) -> Resolution:
+        if (self.empty_slot is EmptySlot.ROLE) != (self.empty_slot_role is not None):
+            raise ValueError("empty_slot_role is given exactly when empty_slot is 'role'")
+        return self
+
+    @property
+    def as_always(self) -> bool:
+        """Today's behaviour: steps resolve as they did before these options existed."""
+        return self == Resolution()
+
+
+class RevokeSpec(_Strict):
+    """Revoke after approval (撤销): the requester, or an administrator, takes an approval
+    back with a reason, within ``within`` of it (Feishu's default is 31 days).
+
+    Absent from a policy, its approvals cannot be revoked (today's behaviour)."""
+
+    within: Span
+
+    _within_in_calendar_time = field_validator("within")(_calendar_only)
+
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, v: Span) -> Span:
+        if v <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return v
+
+
 class Policy(_Strict):
     """One request type."""
 
@@ -353,6 +500,10 @@ class Policy(_Strict):
     review_cycle: ReviewCycle | None = None
     watch: Watch | None = None
     notices: NoticeOptions = NoticeOptions()
+    send_back: SendBackOptions = SendBackOptions()
+    resolution: Resolution = Resolution()
+    revoke: RevokeSpec | None = None
+    """How long after an approval it may be revoked; None: never (see :class:`RevokeSpec`)."""
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> Policy:
@@ -365,6 +516,8 @@ class Policy(_Strict):
         keys = [s.key for s in self.stages]
         if len(set(keys)) != len(keys):
             raise ValueError("stage keys must be unique")
+        if SEND_BACK_TO_REQUESTER in keys:
+            raise ValueError(f"a stage key must not be {SEND_BACK_TO_REQUESTER!r}")
         ms = [m.name for m in self.milestones]
         if len(set(ms)) != len(ms):
             raise ValueError("milestone names must be unique")
@@ -374,6 +527,8 @@ class Policy(_Strict):
         for m in self.milestones:
             if m.amount and m.amount.from_field and m.amount.from_field not in names:
                 raise ValueError(f"milestone {m.name!r} takes its amount from unknown field")
+        if self.revoke and self.watch:
+            raise ValueError("revoke does not apply to a receivable (watch) policy")
         if self.watch and self.watch.anchor_field and self.watch.anchor_field not in names:
             raise ValueError(f"watch anchor {self.watch.anchor_field!r} is not a field")
         for cond in self._conditions():

@@ -13,8 +13,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from domain.inbound import Comment, FormFields, Id, Money, OptionalShortText
-from domain.policy import ApproverSpec, Policy, StageMode
+from domain.inbound import (
+    Comment,
+    FormFields,
+    Id,
+    Money,
+    OptionalShortText,
+    RequiredComment,
+    StageRef,
+)
+from domain.policy import AddMode, AddPosition, ApproverSpec, Policy, SendBackResume, StageMode
 from domain.routing import Route
 from domain.signing import Proof
 
@@ -40,6 +48,7 @@ class Status(StrEnum):
     AWAITING_PAYOUT = "awaiting_payout"  # approved and paid: the payout waits for its window
     ACTIVE = "active"  # approved and in force until the next periodic re-evaluation
     TERMINATED = "terminated"  # its workflow was ended outside the process (e.g. terminated)
+    REVOKED = "revoked"  # approved, then revoked (撤销) by its requester or an administrator
 
 
 TERMINAL = frozenset(
@@ -50,6 +59,7 @@ TERMINAL = frozenset(
         Status.LAPSED,
         Status.EXPIRED,
         Status.TERMINATED,
+        Status.REVOKED,
     }
 )
 """Statuses that end the workflow. ``approved`` is terminal only without milestones."""
@@ -98,6 +108,14 @@ class EventKind(StrEnum):
     SETTLED = "settled"
     REASSIGNED = "reassigned"  # people who left the directory were taken off a step
     TERMINATED = "terminated"  # reconciled: the workflow was ended outside the process
+    SENT_BACK = (
+        "sent_back"  # an approver sent the request back to an earlier stage or its requester
+    )
+    AUTO_APPROVED = "auto_approved"  # a step approved by the policy's resolution options
+    APPROVERS_ADDED = "approvers_added"  # 加签: a current approver added people to the stage
+    CC_ADDED = "cc_added"  # 抄送: people copied in while the request runs
+    REVOKED = "revoked"  # the approval was revoked (撤销): the request closed
+    REVOKE_WINDOW_CLOSED = "revoke_window_closed"  # an approval can no longer be revoked
 
 
 SYSTEM = "system"
@@ -114,6 +132,7 @@ class Via(StrEnum):
     ESCALATION = "escalation"
     REASSIGNMENT = "reassignment"  # stepped in for someone who left the directory
     TRANSFER = "transfer"
+    ADDED = "added"  # added to the stage by one of its approvers (加签)
 
 
 RoleVia = Annotated[str, StringConstraints(pattern=r"^role:.+$")]
@@ -150,6 +169,7 @@ class MilestoneStatus(StrEnum):
     MET = "met"
     LAPSED = "lapsed"
     CLOSED = "closed"
+    REVOKED = "revoked"  # the approval was revoked before it was met
 
 
 class SlotView(BaseModel):
@@ -160,6 +180,15 @@ class SlotView(BaseModel):
     decision: Literal["approve"] | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
+    automatic: str | None = None
+    """Approved automatically, and why (the policy's ``resolution`` options)."""
+    added_by: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Set on a slot a current approver added (加签): who added it."""
+    added_as: AddPosition | None = Field(default=None, exclude_if=lambda v: v is None)
+    queued: list[Actor] = Field(default_factory=list, exclude_if=lambda v: not v)
+    """Who decides this slot once the slots it waits for are approved (their turn)."""
+    waits_for: list[int] = Field(default_factory=list, exclude_if=lambda v: not v)
+    """The positions (in the stage's slots) that must be approved before this one opens."""
 
     def may_act(self, user: str) -> bool:
         return any(a.user == user for a in self.actors)
@@ -175,9 +204,45 @@ class Slot(Frozen):
     decided_at: datetime | None = None
     escalation_frontier: tuple[str, ...] = ()
     """Whom the next reply-timeout escalates from: the last people added."""
+    automatic: str | None = None
+    """Approved automatically, and why (the policy's ``resolution`` options)."""
+    added_by: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Set on a slot a current approver added (加签): who added it. Such a slot must be
+    approved whatever the stage's mode."""
+    added_as: AddPosition | None = Field(default=None, exclude_if=lambda v: v is None)
+    queued: tuple[Actor, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """Who decides this slot once the slots it :attr:`waits_for` are approved: the
+    people added after the adder or in turn, or the adder held while those added
+    before them decide. A slot with people queued is held: nobody acts on it."""
+    waits_for: tuple[int, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """Positions of the stage's slots that must be approved before this one opens."""
 
     def may_act(self, user: str) -> bool:
         return any(a.user == user for a in self.actors)
+
+    @property
+    def waiting(self) -> bool:
+        """Undecided and open: its actors may decide it now (reminders, escalation)."""
+        return self.decision is None and not self.queued
+
+
+class SupersededDecision(Frozen):
+    """A decision that no longer counts: its stage was sent back over and decides again.
+
+    Kept (never deleted) on its stage, with when and by whose send-back it stopped
+    counting.
+    """
+
+    label: str
+    """The slot it was made for."""
+    decision: Literal["approve"]
+    decided_by: str
+    decided_at: datetime | None = None
+    superseded_at: datetime
+    superseded_by: str
+    """Who sent the request back (or resubmitted it onto another route)."""
+    event_seq: int
+    """The audit event that superseded it (``sent_back``, or ``resubmitted``)."""
 
 
 class StageView(BaseModel):
@@ -192,6 +257,8 @@ class StageView(BaseModel):
     started_at: datetime | None = None
     reply_due: datetime | None = None
     escalations: int = 0
+    superseded: list[SupersededDecision] = Field(default_factory=list)
+    """Decisions of this stage made before a send-back over it: shown, no longer counted."""
 
 
 class StageState(Frozen):
@@ -208,6 +275,8 @@ class StageState(Frozen):
     started_at: datetime | None = None
     reply_due: datetime | None = None
     escalations: int = 0
+    superseded: tuple[SupersededDecision, ...] = ()
+    """Decisions of this stage made before a send-back over it: kept, no longer counted."""
 
 
 def stages_of(route: Route) -> tuple[StageState, ...]:
@@ -231,6 +300,16 @@ def stage_views_of(route: Route) -> list[StageView]:
 
 
 class Payment(Frozen):
+    amount: Decimal | None
+    reference: str
+    by: str
+    at: datetime
+
+
+class Reversal(Frozen):
+    """A payment recorded before the approval was revoked: it stays, and needs reversing."""
+
+    milestone: str
     amount: Decimal | None
     reference: str
     by: str
@@ -270,6 +349,23 @@ class StuckState(Frozen):
     since: datetime
     reason: str
     attempts: int
+
+
+class SentBack(Frozen):
+    """A send-back (退回): who sent the request from which stage to which, and when."""
+
+    by: str
+    at: datetime
+    event_seq: int
+    """Its ``sent_back`` audit event."""
+    from_stage: int
+    from_key: str
+    to_stage: int | None
+    """The stage sent back to (its index); None: the requester."""
+    to_key: str | None
+    resume: SendBackResume
+    """What follows the new decision (or resubmission): the route runs again from
+    there, or jumps straight back to ``from_stage``."""
 
 
 class DueNote(Frozen):
@@ -333,7 +429,14 @@ class RequestView(BaseModel):
     provisional: bool = False
     """A current deadline was computed without the official holiday schedule of a year
     it crosses (weekends, statutory dates and the company's overrides only)."""
+    revocable_until: datetime | None = None
+    """Until when the approval may be revoked (the policy's ``revoke`` window from the
+    approval); None when its policy sets no window or it was never approved."""
+    to_reverse: list[Reversal] = Field(default_factory=list)
+    """Payments recorded before the approval was revoked: they stay, and need reversing."""
     history: list[HistoryEvent] = Field(default_factory=list)
+    sent_back: SentBack | None = None
+    """The latest send-back of this request, if it was ever sent back."""
 
 
 _AWAITING_PREFIX = "awaiting_"
@@ -380,6 +483,10 @@ class RequestState(Frozen):
     """Set while a transition cannot be written; the workflow retries until it can."""
     working_time: dict[DueKind, DueNote] = Field(default_factory=dict)
     """How the deadlines counted in working time were computed (a note per kind)."""
+    revocable_until: datetime | None = None
+    """Until when the approval may be revoked; set at approval by a policy with ``revoke``."""
+    to_reverse: tuple[Reversal, ...] = ()
+    """Payments recorded before the approval was revoked (they need reversing)."""
     history: tuple[HistoryEvent, ...] = ()
     """The transitions of this run (a continued run starts with the last few)."""
     seq: int = 0
@@ -393,6 +500,12 @@ class RequestState(Frozen):
     """Update ids already handled, with their outcome. Temporal answers a repeated update
     id with the first outcome only within one run; this carries that promise over, so
     a payment retried under its Idempotency-Key is never counted twice."""
+    sent_back: SentBack | None = None
+    """The latest send-back of this request, if it was ever sent back."""
+    return_to: tuple[int, ...] = ()
+    """Stages that sent the request back under ``jump_back``, the latest last: once the
+    stage (or the requester) sent back to has decided again, the route jumps to the
+    last of them instead of running on."""
 
     @model_validator(mode="before")
     @classmethod
@@ -529,6 +642,54 @@ class MilestoneInput(BaseModel):
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
+class SendBackInput(BaseModel):
+    """Send the request back to a stage it has passed, or to its requester (退回)."""
+
+    actor: Id
+    to_stage: StageRef
+    """A stage key, a stage's index (from 0), or ``requester``."""
+    comment: RequiredComment
+    """Why: the stage sent back to (or the requester) reads it first."""
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class AddApproversInput(BaseModel):
+    """加签: a current approver adds people to the active stage, with a reason."""
+
+    actor: Id
+    people: list[Id] = Field(min_length=1, max_length=20)
+    position: AddPosition
+    mode: AddMode = AddMode.ALL
+    comment: Comment | None = None
+    """Why (required: the process refuses an addition without one)."""
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class CcInput(BaseModel):
+    """抄送: the requester or a current approver copies people in while the request runs."""
+
+    actor: Id
+    people: list[Id] = Field(min_length=1, max_length=50)
+    comment: Comment | None = None
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class RevokeInput(BaseModel):
+    """Take an approval back (撤销): its requester, or an administrator, with a reason."""
+
+    actor: Id
+    comment: RequiredComment
+    """Why: required (a revoke undoes what the approvers decided, they are told why)."""
+    as_admin: bool = False
+    """The actor revokes as an administrator (the API sets it for an admin who is not the
+    requester); the proof covers it, so only the API or a signed operator command can."""
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
 class DirectoryChangedInput(BaseModel):
     """A hint that people may have left the directory (sent by ``approvals load-org``).
 
@@ -575,10 +736,46 @@ class ResolveAssigneesInput(BaseModel):
     mode: StageMode
     approvers: tuple[ApproverSpec, ...]
     at: datetime
+    detail: bool = False
+    """Also answer :class:`ResolveDetail`: asked only under a policy's ``resolution``
+    options, so requests without them make the look-up they always made."""
+    fallback_role: str | None = None
+
+
+class ResolveDetail(BaseModel):
+    """What the directory says of a stage before any rule settles who decides it.
+
+    The pure core (:func:`domain.resolution.settle`) decides from it: the requester
+    rule, the empty-step rule and the repeated-approver rule are never hidden in the
+    look-up.
+    """
+
+    named: list[Slot]
+    """Per slot, everyone its specs name with their active delegates: the requester
+    too when named (never as anyone's delegate); no fallback."""
+    manager: str | None = None
+    """The requester's nearest active manager."""
+    admins: list[str] = Field(default_factory=list)
+    role_holders: list[str] = Field(default_factory=list)
+    """The active holders of ``fallback_role``."""
 
 
 class ResolveAssigneesOutput(BaseModel):
     slots: list[Slot]
+    detail: ResolveDetail | None = None
+
+
+class AddableInput(BaseModel):
+    """Which of ``users`` ``adder`` may not add to a stage, under the stage's ``within``."""
+
+    adder: str
+    users: list[str]
+    within: Literal["any", "reporting_line"] = "any"
+
+
+class AddableOutput(BaseModel):
+    refused: dict[str, str] = Field(default_factory=dict)
+    """user -> why they may not be added (not an active user, outside the reporting line)."""
 
 
 class EscalationInput(BaseModel):

@@ -41,6 +41,12 @@ OUTBOUND_KINDS = frozenset(
         "expired",
         "lapsed",
         "terminated",
+        # sent back to the recipient's stage: it waits for them again
+        "sent_back",
+        "auto_approved",
+        # something waits for the recipient (加签), later or now
+        "approver_added",
+        "revoked",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

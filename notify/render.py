@@ -33,7 +33,7 @@ from notify.message import Audience, Rendered, SendError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 LOCALES = ("zh-CN", "en")
-ACTION_KINDS = frozenset({"assigned", "reminder", "escalated"})
+ACTION_KINDS = frozenset({"assigned", "reminder", "escalated", "sent_back"})
 """Notices that ask the recipient to decide: they may carry approve/return/reject links."""
 
 ActionLinks = Callable[[str, str, int, datetime], dict[str, str] | None]
@@ -190,6 +190,8 @@ class Renderer:
             "step": None,
             "working_time": None,
             "provisional": None,
+            "rule": None,
+            "at_stage": None,
             **{k: _as_date(v, tz) for k, v in facts.extra.items()},
             "recipient_name": facts.recipient_name,
             "title": facts.title,

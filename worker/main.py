@@ -122,6 +122,7 @@ def build_worker(
             acts.verify_proof,
             acts.mark_stuck,
             acts.inactive_users,
+            acts.addable_people,
             reconcile.reconcile_closed_requests,
             deadlines.due_at,
             *_delivery_activities(delivery),

@@ -25,12 +25,16 @@ with workflow.unsafe.imports_passed_through():
     from domain.core.steps import Context
     from domain.errors import DomainError
     from domain.process import (
+        AddApproversInput,
+        CcInput,
         DecideInput,
         DirectoryChangedInput,
         MilestoneInput,
         RequestState,
         RequestView,
         ResubmitInput,
+        RevokeInput,
+        SendBackInput,
         TransferInput,
         WithdrawInput,
     )
@@ -110,6 +114,30 @@ class ApprovalMessages:
     def _validate_record_milestone(self, inp: MilestoneInput) -> None:
         self._check(inp)
 
+    @workflow.update(name=Updates.SEND_BACK)
+    async def send_back(self, inp: SendBackInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @send_back.validator
+    def _validate_send_back(self, inp: SendBackInput) -> None:
+        self._check(inp)
+
+    @workflow.update(name=Updates.ADD_APPROVERS)
+    async def add_approvers(self, inp: AddApproversInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @add_approvers.validator
+    def _validate_add_approvers(self, inp: AddApproversInput) -> None:
+        self._check(inp)
+
+    @workflow.update(name=Updates.ADD_CC)
+    async def add_cc(self, inp: CcInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @add_cc.validator
+    def _validate_add_cc(self, inp: CcInput) -> None:
+        self._check(inp)
+
     @workflow.signal(name=Signals.DECIDE)
     def decide_signal(self, raw: RawValue) -> None:
         self._signalled(raw, DecideInput, Signals.DECIDE)
@@ -134,6 +162,30 @@ class ApprovalMessages:
     def directory_changed(self, raw: RawValue) -> None:
         """Someone may have left: check the current approvers against the directory."""
         self._signalled(raw, DirectoryChangedInput, Signals.DIRECTORY_CHANGED)
+
+    @workflow.signal(name=Signals.SEND_BACK)
+    def send_back_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, SendBackInput, Signals.SEND_BACK)
+
+    @workflow.signal(name=Signals.ADD_APPROVERS)
+    def add_approvers_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, AddApproversInput, Signals.ADD_APPROVERS)
+
+    @workflow.signal(name=Signals.ADD_CC)
+    def add_cc_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, CcInput, Signals.ADD_CC)
+
+    @workflow.update(name=Updates.REVOKE)
+    async def revoke(self, inp: RevokeInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @revoke.validator
+    def _validate_revoke(self, inp: RevokeInput) -> None:
+        self._check(inp)
+
+    @workflow.signal(name=Signals.REVOKE)
+    def revoke_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, RevokeInput, Signals.REVOKE)
 
     def _signalled(self, raw: RawValue, kind: type[_M], signal: str) -> None:
         """Queue a signal's input; one that cannot be read is queued to be recorded."""

@@ -15,14 +15,17 @@ from api.schemas import (
     Preview,
     PreviewBody,
     PreviewDeadline,
+    PreviewSlot,
     PreviewStage,
 )
-from db.directory import resolve_slots
+from db.directory import route_details
+from domain.core.admission import add_rule
 from domain.deadline_preview import preview_deadlines
 from domain.errors import ErrorCode
 from domain.inbound import Id
 from domain.policy import Policy
 from domain.requests import validate_fields
+from domain.resolution import settle
 from domain.routing import resolve_route
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
@@ -101,9 +104,13 @@ async def preview(
     route = resolve_route(policy, body.amount, fields)
     now = datetime.now(UTC)
     stages: list[PreviewStage] = []
-    for stage in route.stages:
-        slots = await resolve_slots(session, user.id, stage.mode, stage.approvers, now)
-        people = list(dict.fromkeys(a.user for slot in slots for a in slot.actors))
+    rules = policy.resolution
+    for stage, detail in await route_details(
+        session, user.id, route.stages, now, rules.empty_slot_role
+    ):
+        # Settled as the submission and the process settle it (domain.resolution).
+        settled = settle(detail, user.id, rules, now, submitting=True)
+        people = list(dict.fromkeys(a.user for x in settled for a in x.slot.actors))
         stages.append(
             PreviewStage(
                 key=stage.key,
@@ -112,6 +119,15 @@ async def preview(
                 reason=stage.reason,
                 approvers=[a.describe() for a in stage.approvers],
                 people=people,
+                slots=[
+                    PreviewSlot(
+                        label=x.slot.label,
+                        people=[a.user for a in x.slot.actors],
+                        applies=x.applies,
+                    )
+                    for x in settled
+                ],
+                add_approvers=add_rule(policy, stage.key),
             )
         )
     deadlines = (
@@ -133,4 +149,5 @@ async def preview(
         policy_version=route.policy_version,
         stages=stages,
         deadlines=deadlines,
+        resolution=rules,
     )

@@ -12,10 +12,14 @@ from api import commands
 from api.deps import CurrentUser, ServicesDep, SessionDep, viewer_of
 from api.errors import BODY_ERRORS, ApiError, field_errors, not_found, responses
 from api.schemas import (
+    AddApproversBody,
+    CcBody,
     DecisionBody,
     MilestoneBody,
     RequestPage,
     ResubmitBody,
+    RevokeBody,
+    SendBackBody,
     TransferBody,
     WithdrawBody,
 )
@@ -24,13 +28,18 @@ from db import request_queries as q
 from db.directory import DirectoryUser, get_user
 from db.models import RequestRow
 from domain.constants import Updates
+from domain.core.admission import closed_revoke_refusal
 from domain.errors import ErrorCode
 from domain.inbound import Id, OptionalShortText, check_payload_budget
 from domain.process import (
+    AddApproversInput,
+    CcInput,
     DecideInput,
     MilestoneInput,
     RequestView,
     ResubmitInput,
+    RevokeInput,
+    SendBackInput,
     TransferInput,
     WithdrawInput,
 )
@@ -205,7 +214,8 @@ _ACTION_ERRORS = responses(401, 403, 404, 409, *BODY_ERRORS, 503)
     summary="Decide the current stage",
     description=(
         "`approve`, `reject` or `return` as one of the current stage's approvers. 403 when the "
-        "caller may not decide it (the requester never approves their own request); 409 when "
+        "caller may not decide it (the requester never approves their own request, unless "
+        "the request type's `resolution.requester_approver` is `self`); 409 when "
         "they already decided or the request is no longer in review."
     ),
     responses=_ACTION_ERRORS,
@@ -346,3 +356,153 @@ async def record_milestone(
     return await commands.run_update(
         services, session, row.id, user.id, Updates.RECORD_MILESTONE, payload, idempotency_key
     )
+
+
+@router.post(
+    "/{request_id}/send-back",
+    response_model=RequestView,
+    summary="Send the request back to a stage it has passed, or to its requester",
+    description=(
+        "退回到指定节点: a current approver sends the request back to any stage it has passed "
+        "(`to_stage`: its key or index) or to `requester`, saying why. That stage is resolved "
+        "again (its people as the directory has them today) and decides in a new round, with a "
+        "new reply deadline; the resolve deadline runs on. The decisions of the stages passed "
+        "again stay on their stages as `superseded`. What follows the new decision is the "
+        "policy's `send_back.resume`: `rerun` (the route runs on from there) or `jump_back` "
+        "(straight back to the stage that sent it). Sent to the requester, the request is "
+        "`returned`. 403 when the caller may not decide the current stage or the policy "
+        "forbids sending back; 409 when it is not in review; 422 for a stage it has not "
+        "passed, or no comment."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def send_back(
+    request_id: RequestId,
+    body: SendBackBody,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _target(session, user, request_id)
+    payload = SendBackInput(actor=user.id, to_stage=body.to_stage, comment=body.comment)
+    return await commands.run_update(
+        services, session, row.id, user.id, Updates.SEND_BACK, payload, idempotency_key
+    )
+
+
+async def _active_people(
+    session: AsyncSession, people: list[str], requester: str, me: str
+) -> list[str]:
+    """``people`` without repeats, each an active user other than the requester and ``me``;
+    422 naming the field otherwise."""
+    wanted = list(dict.fromkeys(people))
+    problems: list[tuple[str, str]] = []
+    for who in wanted:
+        found = await get_user(session, who)
+        if found is None or not found.active:
+            problems.append(("people", f"{who!r} is not an active user"))
+        elif who == requester:
+            problems.append(("people", f"{who!r} is the requester"))
+        elif who == me:
+            problems.append(("people", "must be someone other than yourself"))
+    await session.commit()
+    if problems:
+        raise field_errors(problems)
+    return wanted
+
+
+@router.post(
+    "/{request_id}/approvers",
+    response_model=RequestView,
+    summary="Add approvers to the current stage (加签)",
+    description=(
+        "A current approver adds active users before their own decision, after it, or "
+        "alongside (mode `all`, `any` or `in_turn`), with a reason. 403 when the caller may not "
+        "decide the stage now or the stage forbids it; 422 for the requester, someone already "
+        "pending on the stage, an inactive user, a position or mode the stage does not allow."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def add_approvers(
+    request_id: RequestId,
+    body: AddApproversBody,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _target(session, user, request_id)
+    people = await _active_people(session, body.people, row.requester, user.id)
+    payload = AddApproversInput(
+        actor=user.id, people=people, position=body.position, mode=body.mode, comment=body.comment
+    )
+    return await commands.run_update(
+        services, session, row.id, user.id, Updates.ADD_APPROVERS, payload, idempotency_key
+    )
+
+
+@router.post(
+    "/{request_id}/cc",
+    response_model=RequestView,
+    summary="Copy people in (抄送)",
+    description=(
+        "The requester or a current approver copies active users in: they are told, may read "
+        "the request and are told of its outcome; they decide nothing. 403 for anyone else."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def add_cc(
+    request_id: RequestId,
+    body: CcBody,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _target(session, user, request_id)
+    people = await _active_people(session, body.people, row.requester, user.id)
+    payload = CcInput(actor=user.id, people=people, comment=body.comment)
+    return await commands.run_update(
+        services, session, row.id, user.id, Updates.ADD_CC, payload, idempotency_key
+    )
+
+
+@router.post(
+    "/{request_id}/revoke",
+    response_model=RequestView,
+    summary="Revoke an approval (撤销)",
+    description=(
+        "The requester, or an administrator, takes an approval back with a reason, within "
+        "the revoke window its request type's policy sets (`revoke: {within: P31D}`; none: "
+        "never). Allowed while approved, awaiting a milestone, awaiting the payout or in "
+        "force; the request becomes `revoked` (closed), milestones not met close as revoked, "
+        "payments already recorded are listed in `to_reverse`, and everyone who decided is "
+        "told. 409 naming why otherwise: not approved (withdraw instead), completed, the "
+        "payout was made, the window ended, no window in the policy."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def revoke(
+    request_id: RequestId,
+    body: RevokeBody,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _target(session, user, request_id)
+    as_requester = row.requester == user.id
+    if not (as_requester or user.is_admin):
+        raise _forbidden("only the requester or an administrator may revoke this request")
+    payload = RevokeInput(actor=user.id, comment=body.comment, as_admin=not as_requester)
+    try:
+        return await commands.run_update(
+            services, session, row.id, user.id, Updates.REVOKE, payload, idempotency_key
+        )
+    except ApiError as err:
+        if err.code != ErrorCode.INVALID_STATE.value or err.message != commands.CLOSED:
+            raise
+        # Its process has ended (no update reaches it): the read-model says why.
+        closed = await commands.read_view(session, row.id)
+        raise ApiError.from_domain(closed_revoke_refusal(closed)) from err

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from domain.errors import DomainError, ErrorCode
-from domain.policy import Policy
+from domain.policy import SEND_BACK_TO_REQUESTER, AddApprovers, AddMode, AddPosition, Policy
 from domain.process import (
     TERMINAL,
+    AddApproversInput,
+    CcInput,
     DecideInput,
     MilestoneInput,
     RequestState,
+    RequestView,
     ResubmitInput,
+    RevokeInput,
+    SendBackInput,
+    StageStatus,
     Status,
     TransferInput,
     WithdrawInput,
@@ -21,21 +28,30 @@ from domain.requests import validate_fields
 from domain.routing import Route, resolve_route
 
 from .inputs import Message
-from .queries import active_stage, open_milestone, step_round
+from .queries import active_stage, open_milestone, pending_on, step_round
 
 WITHDRAWABLE = (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING)
+REVOCABLE = (Status.APPROVED, Status.AWAITING, Status.AWAITING_PAYOUT, Status.ACTIVE)
+"""Approved, and not yet carried out in full: what follows the approval still runs (a
+milestone, the payout's window), or it is in force (a credit line), or nothing follows
+and the request is kept open for its revoke window. ``completed`` is not among them: the
+approval was carried out (every milestone met, or paid out) and the process has ended."""
 
 
 def _refuse(code: ErrorCode, message: str, **details: Any) -> DomainError:
     return DomainError(code, message, details)
 
 
-def check(view: RequestState, policy: Policy, msg: Message) -> None:
-    """Refuse ``msg`` when it is not allowed now.
+def check(view: RequestState, policy: Policy, msg: Message, now: datetime | None = None) -> None:
+    """Refuse ``msg`` when it is not allowed now (``now``: for rules with a time window;
+    a validator without it leaves the window to the process, which checks it again).
 
     Raises:
         DomainError: with the code the API maps to its status (409, 403, 422, 503).
     """
+    if isinstance(msg, RevokeInput):
+        check_revoke(view, policy, msg, now)
+        return
     if view.finished or view.status in TERMINAL:
         raise _refuse(ErrorCode.INVALID_STATE, f"the request is {view.label}: no more actions")
     if view.stuck is not None:
@@ -92,6 +108,173 @@ def check(view: RequestState, policy: Policy, msg: Message) -> None:
             )
         if msg.amount is not None and msg.amount <= 0:
             raise _refuse(ErrorCode.VALIDATION, "amount must be positive", field="amount")
+    elif isinstance(msg, SendBackInput):
+        check_may_decide(view, msg.actor)
+        if not policy.send_back.allowed:
+            raise _refuse(
+                ErrorCode.FORBIDDEN,
+                f"requests of type {view.type!r} cannot be sent back (their policy says so); "
+                "approve, reject or return it to the requester",
+            )
+        send_back_target(view, msg)
+    elif isinstance(msg, AddApproversInput):
+        check_may_add(view, policy, msg)
+    elif isinstance(msg, CcInput):
+        check_may_copy(view, msg)
+
+
+def add_rule(policy: Policy, stage_key: str) -> AddApprovers:
+    """What the policy's stage of this key says of adding people (the default if gone)."""
+    spec = next((st for st in policy.stages if st.key == stage_key), None)
+    return spec.add_approvers if spec is not None else AddApprovers()
+
+
+def check_may_add(view: RequestState, policy: Policy, msg: AddApproversInput) -> None:
+    """加签: a current approver adds people the stage's rule allows, with a reason."""
+    check_may_decide(view, msg.actor)
+    stage = active_stage(view)
+    assert stage is not None
+    rule = add_rule(policy, stage.key)
+    if not rule.allowed:
+        raise _refuse(ErrorCode.FORBIDDEN, f"stage {stage.name!r} does not allow adding approvers")
+    if msg.position not in rule.positions:
+        allowed = ", ".join(p.value for p in rule.positions)
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            f"stage {stage.name!r} allows adding approvers only {allowed}",
+            field="position",
+        )
+    if msg.mode not in rule.modes:
+        allowed = ", ".join(m.value for m in rule.modes)
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            f"stage {stage.name!r} allows only these modes for added approvers: {allowed}",
+            field="mode",
+        )
+    if msg.position is AddPosition.ALONGSIDE and msg.mode is AddMode.IN_TURN:
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            "people added alongside decide at once; to have them decide in turn, "
+            "add them before or after yourself",
+            field="mode",
+        )
+    if not (msg.comment or "").strip():
+        raise _refuse(
+            ErrorCode.VALIDATION, "say why you add approvers (a comment)", field="comment"
+        )
+    people = list(dict.fromkeys(msg.people))
+    if len(people) > rule.max_people:
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            f"at most {rule.max_people} people may be added at once at stage {stage.name!r}",
+            field="people",
+        )
+    if view.requester in people:
+        raise _refuse(
+            ErrorCode.VALIDATION, "the requester cannot approve their own request", field="people"
+        )
+    if msg.actor in people:
+        raise _refuse(ErrorCode.VALIDATION, "add someone other than yourself", field="people")
+    pending = sorted(set(people) & pending_on(stage))
+    if pending:
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            f"already pending on stage {stage.name!r}: {', '.join(pending)}",
+            field="people",
+            pending=pending,
+        )
+
+
+def check_may_copy(view: RequestState, msg: CcInput) -> None:
+    """抄送: the requester or a current approver copies in people not copied yet."""
+    if msg.actor != view.requester:
+        try:
+            check_may_decide(view, msg.actor)
+        except DomainError:
+            raise _refuse(
+                ErrorCode.FORBIDDEN,
+                "only the requester or a current approver may copy people in",
+            ) from None
+    people = list(dict.fromkeys(msg.people))
+    if view.requester in people:
+        raise _refuse(
+            ErrorCode.VALIDATION, "the requester follows their request already", field="people"
+        )
+    if all(u in view.cc for u in people):
+        raise _refuse(ErrorCode.VALIDATION, "everyone named is copied already", field="people")
+
+
+def check_revoke(
+    view: RequestState, policy: Policy, msg: RevokeInput, now: datetime | None
+) -> None:
+    """The requester (or an administrator) may revoke an approval within the policy's window.
+
+    Raises:
+        DomainError: 409 with why not (no window, paid out, not approved, closed, window
+            ended), 403 for anyone else, 503 while the request cannot record changes.
+    """
+    if policy.revoke is None:
+        raise _refuse(ErrorCode.INVALID_STATE, not_revocable_type(policy.type))
+    if msg.actor != view.requester and not msg.as_admin:
+        raise _refuse(
+            ErrorCode.FORBIDDEN, "only the requester or an administrator may revoke this request"
+        )
+    if view.payout is not None and view.payout.paid_at is not None:
+        raise _refuse(ErrorCode.INVALID_STATE, paid_out_message(view.payout.reference))
+    if view.finished or view.status not in REVOCABLE:
+        raise _refuse(ErrorCode.INVALID_STATE, not_revocable_status(view.label))
+    if view.stuck is not None:
+        raise _refuse(
+            ErrorCode.UNAVAILABLE,
+            "the request cannot record changes right now "
+            f"({view.stuck.reason}); it resumes by itself once the cause is fixed",
+        )
+    until = view.revocable_until
+    if until is None or (now is not None and now >= until):
+        ended = f" at {until:%Y-%m-%d %H:%M} UTC" if until is not None else ""
+        raise _refuse(
+            ErrorCode.INVALID_STATE,
+            f"the revoke window of this approval ended{ended}: it can no longer be revoked",
+            revocable_until=until.isoformat() if until is not None else None,
+        )
+
+
+def closed_revoke_refusal(view: RequestView) -> DomainError:
+    """Why a request whose process has ended cannot be revoked (the API answers it: an
+    update cannot reach a workflow that has ended)."""
+    if view.payout is not None and view.payout.paid_at is not None:
+        return _refuse(ErrorCode.INVALID_STATE, paid_out_message(view.payout.reference))
+    if view.status == Status.APPROVED and view.revocable_until is None:
+        return _refuse(ErrorCode.INVALID_STATE, not_revocable_type(view.type))
+    return _refuse(ErrorCode.INVALID_STATE, not_revocable_status(view.status))
+
+
+def not_revocable_type(type_: str) -> str:
+    return f"requests of type {type_!r} cannot be revoked: their policy sets no revoke window"
+
+
+def paid_out_message(reference: str | None) -> str:
+    ref = f" (reference {reference})" if reference else ""
+    return f"the payout was made{ref}: a request whose payout was made cannot be revoked"
+
+
+def not_revocable_status(label: str) -> str:
+    """Why a request of this status cannot be revoked."""
+    if label in (Status.IN_REVIEW, Status.RETURNED, Status.WATCHING):
+        return f"only an approved request can be revoked; it is {label} (withdraw it instead)"
+    if label == Status.COMPLETED:
+        return (
+            "the request is completed: the approval was carried out in full and its process "
+            "has ended, so it can no longer be revoked"
+        )
+    if label == Status.APPROVED:
+        return (
+            "the request is approved and closed: its revoke window has ended, so it can no "
+            "longer be revoked"
+        )
+    if label == Status.REVOKED:
+        return "the request is already revoked"
+    return f"the request is {label}: there is no approval to revoke"
 
 
 def _check_requester(view: RequestState, actor: str, what: str) -> None:
@@ -142,3 +325,42 @@ def resubmitted(
     raw = msg.fields if msg.fields is not None else view.fields
     fields = validate_fields(policy, amount, raw)
     return amount, fields, resolve_route(policy, amount, fields)
+
+
+def send_back_target(view: RequestState, msg: SendBackInput) -> int | None:
+    """The index of the stage ``msg`` sends the request back to; None: its requester.
+
+    Any stage the request has passed (every stage before the active one, approved),
+    named by its key or its index, or ``requester``.
+
+    Raises:
+        DomainError: 422 naming ``to_stage`` and the stages it may name.
+    """
+    if msg.to_stage == SEND_BACK_TO_REQUESTER:
+        return None
+    stage = active_stage(view)
+    assert stage is not None  # check_may_decide came first
+    passed = [st for st in view.stages[: stage.index] if st.status is StageStatus.APPROVED]
+    found = next(
+        (
+            st
+            for st in view.stages
+            if (st.index if isinstance(msg.to_stage, int) else st.key) == msg.to_stage
+        ),
+        None,
+    )
+    if found is not None and found in passed:
+        return found.index
+    allowed = [SEND_BACK_TO_REQUESTER, *(st.key for st in passed)]
+    why = (
+        f"there is no stage {msg.to_stage!r}"
+        if found is None
+        else f"stage {found.name!r} is not one the request has passed"
+    )
+    raise _refuse(
+        ErrorCode.VALIDATION,
+        f"{why}: send it back to one of {', '.join(allowed)} (a key, an index from 0, "
+        "or requester)",
+        field="to_stage",
+        allowed=allowed,
+    )

@@ -22,6 +22,8 @@ from domain.process import (
     PayoutOutput,
     PayoutState,
     RequestState,
+    Reversal,
+    RevokeInput,
     StageStatus,
     Status,
     WatchState,
@@ -49,6 +51,10 @@ from .steps import (
 def approve(ctx: Context, s: RequestState) -> Step[RequestState]:
     policy = ctx.policy
     s = put(s, status=Status.APPROVED, stage_index=None)
+    if policy.revoke is not None:
+        # The window counts from this approval (a re-evaluation's approval starts it again).
+        s = put(s, revocable_until=ctx.now() + policy.revoke.within)
+    kept_open = False
     data: dict[str, Any] = {}
     if not s.stages:
         data["within_authority"] = True
@@ -74,7 +80,13 @@ def approve(ctx: Context, s: RequestState) -> Step[RequestState]:
             ),
         )
         if not s.milestones and not policy.payout and not policy.review_cycle:
-            s = close(ctx, s, Status.APPROVED)  # nothing follows: the approval is final
+            # Nothing follows: the approval is final, but it stays open (approved) while
+            # it may be revoked; the revoke window's deadline closes it.
+            kept_open = s.revocable_until is not None
+            if not kept_open:
+                s = close(ctx, s, Status.APPROVED)
+    if s.revocable_until is not None:
+        data["revocable_until"] = s.revocable_until.isoformat()
     s = yield from record(
         ctx,
         s,
@@ -84,11 +96,81 @@ def approve(ctx: Context, s: RequestState) -> Step[RequestState]:
         data,
         notices=[notice(s, s.requester, "approved")],
     )
-    if s.finished:
+    if s.finished or kept_open:
         return s
     if s.review_cycle:
         return (yield from enter_force(ctx, s))
     return (yield from open_next_milestone(ctx, s))
+
+
+# ---------------------------------------------------------------------- revoke
+
+
+def revoke(
+    ctx: Context, s: RequestState, msg: RevokeInput, operator: str | None
+) -> Step[RequestState]:
+    """The approval is taken back (撤销): what still followed it ends, the request closes.
+
+    Milestones not yet met close as revoked; payments already recorded stay in the
+    history and are listed as needing reversal; a payout not made yet is never made.
+    Everyone who decided is told (and whoever recorded a payment; the requester too
+    when an administrator revoked).
+    """
+    was = s.label
+    to_reverse = tuple(
+        Reversal(milestone=m.name, amount=p.amount, reference=p.reference, by=p.by, at=p.at)
+        for m in s.milestones
+        for p in m.payments
+    )
+    revoked = [
+        m.name for m in s.milestones if m.status in (MilestoneStatus.OPEN, MilestoneStatus.PENDING)
+    ]
+    milestones = tuple(
+        put(m, status=MilestoneStatus.REVOKED) if m.name in revoked else m for m in s.milestones
+    )
+    payout_cancelled = s.payout is not None and s.payout.paid_at is None
+    deciders = {slot.decided_by for st in s.stages for slot in st.slots if slot.decided_by}
+    told = deciders | {p.by for p in to_reverse}
+    if msg.actor != s.requester:
+        told.add(s.requester)
+    told.discard(msg.actor)
+    s = close(ctx, put(s, milestones=milestones, to_reverse=to_reverse), Status.REVOKED)
+    data: dict[str, Any] = {
+        "as": "admin" if msg.actor != s.requester else "requester",
+        "was": was,
+        "milestones_revoked": revoked,
+        "to_reverse": [r.model_dump(mode="json") for r in to_reverse],
+    }
+    if payout_cancelled:
+        data["payout_cancelled"] = True
+    return (
+        yield from record(
+            ctx,
+            s,
+            EventKind.REVOKED,
+            msg.actor,
+            msg.comment,
+            data,
+            notices=[notice(s, u, "revoked", reversals=len(to_reverse)) for u in sorted(told)],
+            operator=operator,
+        )
+    )
+
+
+def on_revoke_window(ctx: Context, s: RequestState) -> Step[RequestState]:
+    """The revoke window of a final approval ended: the request closes, approved."""
+    s = close(ctx, s, Status.APPROVED)
+    until = s.revocable_until
+    return (
+        yield from record(
+            ctx,
+            s,
+            EventKind.REVOKE_WINDOW_CLOSED,
+            SYSTEM,
+            None,
+            {"revocable_until": until.isoformat() if until else None},
+        )
+    )
 
 
 # ------------------------------------------------------------------ milestones

@@ -22,6 +22,7 @@ class DeadlineKind(StrEnum):
     WATCH_REVIEW = "watch_review"
     MILESTONE_REMINDER = "milestone_reminder"
     MILESTONE_DUE = "milestone_due"
+    REVOKE_WINDOW = "revoke_window"
 
 
 @dataclass(frozen=True)
@@ -78,4 +79,9 @@ def next_deadline(view: RequestState, policy: Policy) -> Deadline | None:
                 )
             summary = _summary(view, "milestone", m.due, f"{m.name} due")
             options.append(Deadline(m.due, summary, DeadlineKind.MILESTONE_DUE))
+    elif view.status is Status.APPROVED and view.revocable_until is not None:
+        # Approved with nothing to follow, kept open for its revoke window only.
+        options.append(
+            Deadline(view.revocable_until, "revoke window ends", DeadlineKind.REVOKE_WINDOW)
+        )
     return min(options, key=lambda d: d.at) if options else None

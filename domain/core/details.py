@@ -31,6 +31,15 @@ def details(view: RequestState) -> str:
         )
         if stage.reply_due:
             lines.append(f"Reply due {when(stage.reply_due)}")
+        added = [
+            f"{', '.join(a.user for a in (*slot.actors, *slot.queued))} "
+            f"({slot.added_as.value if slot.added_as else 'added'}, by {slot.added_by}"
+            f"{', waiting for their turn' if slot.queued else ''})"
+            for slot in stage.slots
+            if slot.added_by is not None and slot.decision is None
+        ]
+        if added:
+            lines.append(f"Added approvers (加签): {'; '.join(added)}")
     elif v.status == Status.RETURNED:
         lines.append(f"Returned to {v.requester}; resubmit by {when(v.resubmit_due)}")
     elif v.status == Status.WATCHING and v.watch is not None:
@@ -42,6 +51,11 @@ def details(view: RequestState) -> str:
         lines.append(f"{v.payout.title}: window opens {when(v.payout.window_opens)}")
     elif v.status == Status.ACTIVE:
         lines.append(f"In force; next re-evaluation {when(v.next_review)}")
+    elif v.status == Status.REVOKED:
+        lines.append(
+            f"Revoked {when(v.closed_at)}"
+            + (f"; {len(v.to_reverse)} recorded payment(s) need reversal" if v.to_reverse else "")
+        )
     elif m is not None:
         lines.append(
             f"Approved; awaiting **{m.title}**: {m.paid} of "
@@ -49,6 +63,26 @@ def details(view: RequestState) -> str:
         )
     else:
         lines.append(f"Status: **{v.label}**")
+    sent = v.sent_back
+    if sent is not None and not v.finished:
+        to = sent.to_key or f"the requester ({v.requester})"
+        back = v.stages[v.return_to[-1]].key if v.return_to else None
+        then = f"; then straight back to *{back}*" if back else ""
+        lines.append(
+            f"Last sent back {when(sent.at)} by {sent.by}: from *{sent.from_key}* to *{to}*{then}"
+        )
+    automatic = [
+        f"*{st.name}* ({slot.automatic.removeprefix('approved automatically: ')})"
+        for st in v.stages
+        for slot in st.slots
+        if slot.automatic
+    ]
+    if automatic:
+        lines.append(f"Approved automatically: {'; '.join(automatic)}")
+    if v.cc:
+        lines.append(f"Copied (抄送): {', '.join(v.cc)}")
+    if v.revocable_until is not None and not v.finished:
+        lines.append(f"May be revoked until {when(v.revocable_until)}")
     if v.overdue:
         lines.append("⚠ Overdue: no final decision within the resolve time")
     return "\n\n".join(lines)

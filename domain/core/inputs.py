@@ -12,17 +12,31 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.process import (
+    AddApproversInput,
+    CcInput,
     DecideInput,
     DirectoryChangedInput,
     MilestoneInput,
     ResubmitInput,
+    RevokeInput,
+    SendBackInput,
     TransferInput,
     WithdrawInput,
 )
 
 from .deadlines import DeadlineKind
 
-Message = DecideInput | ResubmitInput | WithdrawInput | TransferInput | MilestoneInput
+Message = (
+    DecideInput
+    | ResubmitInput
+    | WithdrawInput
+    | TransferInput
+    | MilestoneInput
+    | SendBackInput
+    | AddApproversInput
+    | CcInput
+    | RevokeInput
+)
 
 
 @dataclass(frozen=True)

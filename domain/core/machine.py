@@ -27,15 +27,19 @@ from domain.constants import Updates
 from domain.errors import DomainError, ErrorCode
 from domain.policy import Policy
 from domain.process import (
+    AddApproversInput,
     AppliedUpdate,
     ApprovalInput,
     Carried,
+    CcInput,
     DecideInput,
     EventKind,
     MarkStuckInput,
     MilestoneInput,
     RequestState,
     ResubmitInput,
+    RevokeInput,
+    SendBackInput,
     Status,
     StuckState,
     TransferInput,
@@ -45,7 +49,7 @@ from domain.process import (
     stages_of,
 )
 
-from . import admission, aftercare, review
+from . import additions, admission, aftercare, review
 from .deadlines import Deadline, DeadlineKind, next_deadline
 from .effects import FlagStuck, Step, Unflag, Verify
 from .inputs import (
@@ -68,6 +72,10 @@ MESSAGE_NAMES: dict[type, str] = {
     WithdrawInput: Updates.WITHDRAW,
     TransferInput: Updates.TRANSFER,
     MilestoneInput: Updates.RECORD_MILESTONE,
+    SendBackInput: Updates.SEND_BACK,
+    AddApproversInput: Updates.ADD_APPROVERS,
+    CcInput: Updates.ADD_CC,
+    RevokeInput: Updates.REVOKE,
 }
 """The name a message's proof is signed for: the update's, for its signal too."""
 
@@ -168,6 +176,7 @@ _DEADLINES: dict[DeadlineKind, Callable[[Context, RequestState], Step[RequestSta
     DeadlineKind.WATCH_REVIEW: review.on_watch_review,
     DeadlineKind.MILESTONE_REMINDER: aftercare.on_milestone_reminder,
     DeadlineKind.MILESTONE_DUE: aftercare.on_milestone_due,
+    DeadlineKind.REVOKE_WINDOW: aftercare.on_revoke_window,
 }
 
 
@@ -182,7 +191,7 @@ def _handle(ctx: Context, s: RequestState, inp: Handle) -> Step[Outcome]:
     recorded either way.
     """
     msg = inp.message
-    refusal = _admission(s, ctx.policy, msg)
+    refusal = _admission(s, ctx.policy, msg, ctx.now())
     if refusal is not None:
         if inp.from_signal:
             s = yield from _ignore(ctx, s, msg, refusal, inp.from_signal)
@@ -193,32 +202,45 @@ def _handle(ctx: Context, s: RequestState, inp: Handle) -> Step[Outcome]:
             s = yield from _ignore(ctx, s, msg, refusal, inp.from_signal)
         else:
             operator = msg.proof.operator if msg.proof and msg.proof.by == "operator" else None
-            s = yield from _apply(ctx, s, msg, operator)
+            s, refusal = yield from _apply(ctx, s, msg, operator)
+            if refusal is not None and inp.from_signal:
+                s = yield from _ignore(ctx, s, msg, refusal, inp.from_signal)
     if inp.update_id is not None:
         s = remember(s, inp.update_id, refusal, ctx.now())
     return Outcome(s, refusal)
 
 
-def _admission(s: RequestState, policy: Policy, msg: Message) -> DomainError | None:
+def _admission(s: RequestState, policy: Policy, msg: Message, now: datetime) -> DomainError | None:
     if s.finished:
         return DomainError(ErrorCode.INVALID_STATE, CLOSED)
     try:
-        admission.check(s, policy, msg)
+        admission.check(s, policy, msg, now)
     except DomainError as err:
         return err
     return None
 
 
-def _apply(ctx: Context, s: RequestState, msg: Message, operator: str | None) -> Step[RequestState]:
+def _apply(
+    ctx: Context, s: RequestState, msg: Message, operator: str | None
+) -> Step[tuple[RequestState, DomainError | None]]:
+    """Apply an admitted message; a step that asks the directory may still refuse it."""
     if isinstance(msg, DecideInput):
-        return (yield from review.decide(ctx, s, msg, operator))
+        return (yield from review.decide(ctx, s, msg, operator)), None
     if isinstance(msg, TransferInput):
-        return (yield from review.transfer(ctx, s, msg, operator))
+        return (yield from review.transfer(ctx, s, msg, operator)), None
     if isinstance(msg, ResubmitInput):
-        return (yield from review.resubmit(ctx, s, msg, operator))
+        return (yield from review.resubmit(ctx, s, msg, operator)), None
     if isinstance(msg, WithdrawInput):
-        return (yield from review.withdraw(ctx, s, msg, operator))
-    return (yield from aftercare.record_milestone(ctx, s, msg, operator))
+        return (yield from review.withdraw(ctx, s, msg, operator)), None
+    if isinstance(msg, SendBackInput):
+        return (yield from review.send_back(ctx, s, msg, operator)), None
+    if isinstance(msg, AddApproversInput):
+        return (yield from additions.add_approvers(ctx, s, msg, operator))
+    if isinstance(msg, CcInput):
+        return (yield from additions.add_cc(ctx, s, msg, operator))
+    if isinstance(msg, RevokeInput):
+        return (yield from aftercare.revoke(ctx, s, msg, operator)), None
+    return (yield from aftercare.record_milestone(ctx, s, msg, operator)), None
 
 
 def _ignore(

@@ -65,10 +65,18 @@ def step_round(view: RequestState, user: str) -> datetime | None:
 
 
 def stage_complete(stage: StageState) -> bool:
-    """``any``: one approval is enough; ``all``: every slot approved."""
+    """``any``: one approval is enough; ``all``: every slot approved. Slots people were
+    added on (加签) must be approved either way."""
+    own = [s for s in stage.slots if s.added_by is None]
+    added = all(s.decision == "approve" for s in stage.slots if s.added_by is not None)
     if stage.mode is StageMode.ANY:
-        return any(s.decision == "approve" for s in stage.slots)
-    return all(s.decision == "approve" for s in stage.slots)
+        return added and any(s.decision == "approve" for s in own)
+    return added and all(s.decision == "approve" for s in own)
+
+
+def pending_on(stage: StageState) -> set[str]:
+    """Everyone a stage still waits for: on its open slots, or queued for their turn."""
+    return {a.user for s in stage.slots if s.decision is None for a in (*s.actors, *s.queued)}
 
 
 def handled(state: RequestState, update_id: str) -> AppliedUpdate | None:

@@ -8,11 +8,12 @@ the workflow carries them out, and returns the next state. When the route is don
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from domain.conditions import evaluate
 from domain.constants import Activities
-from domain.policy import ResolveAction
+from domain.policy import SEND_BACK_TO_REQUESTER, ResolveAction, SendBackResume
 from domain.process import (
     SYSTEM,
     Actor,
@@ -23,19 +24,26 @@ from domain.process import (
     InactiveUsersInput,
     InactiveUsersOutput,
     RequestState,
+    ResolveAssigneesInput,
+    ResolveAssigneesOutput,
     ResubmitInput,
+    SendBackInput,
+    SentBack,
     Slot,
+    StageState,
     StageStatus,
     Status,
+    SupersededDecision,
     TransferInput,
     Via,
     WithdrawInput,
     stages_of,
 )
 from domain.requests import condition_values
+from domain.resolution import Settled, approved_before, settle
 from domain.routing import resolve_route
 
-from . import admission, aftercare, escalation
+from . import additions, admission, aftercare, escalation
 from .effects import Patched, Step
 from .queries import active_stage, current_approvers, stage_complete
 from .queries import outstanding as outstanding_of
@@ -102,45 +110,132 @@ def copy_in(ctx: Context, s: RequestState) -> Step[RequestState]:
     )
 
 
-def advance(ctx: Context, s: RequestState, index: int) -> Step[RequestState]:
-    """Activate stage ``index``, or approve when the route is done."""
+def advance(
+    ctx: Context, s: RequestState, index: int, template: str = "assigned", **told: Any
+) -> Step[RequestState]:
+    """Activate stage ``index``, or approve when the route is done.
+
+    Its people are told with the notice ``template`` (``sent_back``: it came back to
+    them), whose payload has ``told`` besides the stage and its reply deadline.
+    """
     if index >= len(s.stages):
         return (yield from aftercare.approve(ctx, s))
     stage = s.stages[index]
     now = ctx.now()
-    slots = yield from resolve_slots(
-        ctx, s, stage.key, stage.mode, stage.approvers, f"who decides: {stage.name}"
-    )
+    settled: list[Settled] = []
+    if ctx.policy.resolution.as_always:
+        slots = yield from resolve_slots(
+            ctx, s, stage.key, stage.mode, stage.approvers, f"who decides: {stage.name}"
+        )
+    else:
+        settled = yield from settle_slots(ctx, s, stage)
+        slots = tuple(x.slot for x in settled)
     s, reply_due = yield from due(s, "reply", now, ctx.policy.timers.reply)
     stage = put(
         stage,
         slots=tuple(
-            put(slot, escalation_frontier=tuple(a.user for a in slot.actors)) for slot in slots
+            put(
+                slot,
+                escalation_frontier=() if slot.automatic else tuple(a.user for a in slot.actors),
+            )
+            for slot in slots
         ),
         status=StageStatus.ACTIVE,
         started_at=now,
         reply_due=reply_due,
     )
     s = put(with_stage(s, stage), stage_index=index, status=Status.IN_REVIEW)
-    assigned = sorted({a.user for slot in stage.slots for a in slot.actors})
+    open_slots = [slot for slot in stage.slots if slot.decision is None]
+    assigned = sorted({a.user for slot in open_slots for a in slot.actors})
     reply = due_facts(s, "reply", reply_due)
-    return (
-        yield from record(
-            ctx,
-            s,
-            EventKind.ASSIGNED,
-            SYSTEM,
-            None,
-            {
-                "stage": stage.key,
-                "stage_name": stage.name,
-                "reason": stage.reason,
-                "people": assigned,
-                "unassigned": [slot.label for slot in stage.slots if not slot.actors],
-            },
-            notices=[notice(s, u, "assigned", stage=stage.name, **reply) for u in assigned],
-        )
+    data: dict[str, Any] = {
+        "stage": stage.key,
+        "stage_name": stage.name,
+        "reason": stage.reason,
+        "people": assigned,
+        "unassigned": [slot.label for slot in open_slots if not slot.actors],
+    }
+    automatic = [x for x in settled if x.automatic]
+    if automatic:
+        data["automatic"] = [x.slot.label for x in automatic]
+    s = yield from record(
+        ctx,
+        s,
+        EventKind.ASSIGNED,
+        SYSTEM,
+        None,
+        data,
+        notices=[notice(s, u, template, stage=stage.name, **reply, **told) for u in assigned],
     )
+    if not automatic:
+        return s
+    return (yield from approve_automatically(ctx, s, stage, automatic))
+
+
+def settle_slots(ctx: Context, s: RequestState, stage: StageState) -> Step[list[Settled]]:
+    """Who decides ``stage``, settled in the core by the policy's ``resolution`` options
+    from what the directory names (:func:`domain.resolution.settle`)."""
+    rules = ctx.policy.resolution
+    at = ctx.now()
+    out = yield from look_up(
+        Activities.RESOLVE_ASSIGNEES,
+        ResolveAssigneesInput(
+            request_id=s.id,
+            requester=s.requester,
+            stage_key=stage.key,
+            mode=stage.mode,
+            approvers=stage.approvers,
+            at=at,
+            detail=True,
+            fallback_role=rules.empty_slot_role,
+        ),
+        ResolveAssigneesOutput,
+        f"who decides: {stage.name}",
+    )
+    assert out.detail is not None  # asked for
+    approved = approved_before(s.stages, stage.index, rules.repeated_approver)
+    return settle(out.detail, s.requester, rules, at, approved=approved)
+
+
+def approve_automatically(
+    ctx: Context, s: RequestState, stage: StageState, automatic: list[Settled]
+) -> Step[RequestState]:
+    """Record the slots the policy approved by itself; go on when the stage is done."""
+    because = list(dict.fromkeys(x.because for x in automatic))
+    data: dict[str, Any] = {"stage": stage.key, "stage_name": stage.name}
+    s = yield from record(
+        ctx,
+        s,
+        EventKind.AUTO_APPROVED,
+        SYSTEM,
+        "; ".join(because),
+        {
+            **data,
+            "slots": [
+                {
+                    "slot": x.slot.label,
+                    "rule": x.applies.value,
+                    **({"user": x.user, "at_stage": x.at_stage} if x.user else {}),
+                }
+                for x in automatic
+            ],
+        },
+        notices=[
+            notice(
+                s,
+                s.requester,
+                "auto_approved",
+                stage=stage.name,
+                rule=automatic[0].applies.value,
+                **({"at_stage": automatic[0].at_stage} if automatic[0].at_stage else {}),
+            )
+        ],
+    )
+    if not stage_complete(stage):
+        return s
+    s = with_stage(s, put(stage, status=StageStatus.APPROVED))
+    s = yield from record(ctx, s, EventKind.STAGE_COMPLETED, SYSTEM, None, data)
+    return (yield from advance(ctx, s, stage.index + 1))
 
 
 def decide(
@@ -177,11 +272,21 @@ def decide(
             on_behalf_of=on_behalf,
             operator=operator,
         )
+        # Slots added to wait for this approval (加签) open now; none on other stages.
+        s = yield from additions.open_turns(ctx, s)
+        stage = active_stage(s)
+        assert stage is not None
         if not stage_complete(stage):
             return s
         s = with_stage(s, put(stage, status=StageStatus.APPROVED))
+        following = stage.index + 1
+        if s.return_to:
+            # Decided again after a send-back under jump_back: straight back to its sender.
+            following = s.return_to[-1]
+            s = put(s, return_to=s.return_to[:-1])
+            data = {**data, "jumps_back_to": s.stages[following].key}
         s = yield from record(ctx, s, EventKind.STAGE_COMPLETED, SYSTEM, None, data)
-        return (yield from advance(ctx, s, stage.index + 1))
+        return (yield from advance(ctx, s, following))
     if msg.action == "reject":
         s = close(ctx, with_stage(s, put(stage, status=StageStatus.REJECTED)), Status.REJECTED)
         return (
@@ -197,7 +302,11 @@ def decide(
                 operator=operator,
             )
         )
-    s = put(with_stage(s, put(stage, status=StageStatus.RETURNED)), status=Status.RETURNED)
+    s = put(
+        with_stage(s, put(stage, status=StageStatus.RETURNED)),
+        status=Status.RETURNED,
+        return_to=(),  # a plain return: the resubmission runs the route from its start
+    )
     s, resubmit_due = yield from due(s, "resubmit", now, ctx.policy.timers.resubmit)
     s = put(s, resubmit_due=resubmit_due)
     return (
@@ -276,11 +385,23 @@ def resubmit(
         for k, old, new in (("amount", s.amount, amount), ("fields", s.fields, fields))
         if old != new
     }
+    same_route = [st.key for st in s.stages] == [st.key for st in route.stages]
+    # Sent back to the requester under jump_back: straight back to the stage that sent
+    # it, the approvals before it standing, unless the resubmission changed the route.
+    jump_to = s.return_to[-1] if s.return_to and same_route else None
+    if jump_to is not None:
+        stages, return_to = s.stages, s.return_to[:-1]
+    else:
+        old = s.stages
+        if s.return_to:
+            old = tuple(supersede(st, ctx.now(), msg.actor, s.seq + 1) for st in old)
+        stages, return_to = carry_superseded(old, stages_of(route)), ()
     s = put(
         s,
         amount=amount,
         fields=fields,
-        stages=stages_of(route),
+        stages=stages,
+        return_to=return_to,
         status=Status.IN_REVIEW,
         resubmit_due=None,
         overdue=False,
@@ -288,16 +409,158 @@ def resubmit(
         resolve_fired=False,
     )
     s, resolve_due = yield from due(s, "resolve", ctx.now(), ctx.policy.timers.resolve)
+    data: dict[str, Any] = {"changed": sorted(changed), "stages": [st.key for st in route.stages]}
+    if jump_to is not None:
+        data["jumps_back_to"] = s.stages[jump_to].key
     s = yield from record(
         ctx,
         put(s, resolve_due=resolve_due),
         EventKind.RESUBMITTED,
         msg.actor,
         msg.comment,
-        {"changed": sorted(changed), "stages": [st.key for st in route.stages]},
+        data,
         operator=operator,
     )
-    return (yield from advance(ctx, s, 0))
+    return (yield from advance(ctx, s, jump_to if jump_to is not None else 0))
+
+
+# ------------------------------------------------------------- sending back
+
+
+def send_back(
+    ctx: Context, s: RequestState, msg: SendBackInput, operator: str | None
+) -> Step[RequestState]:
+    """Send the request back to a stage it has passed, or to its requester (退回).
+
+    The stages that decide again keep their decisions as superseded: under ``rerun``
+    every stage from the one sent back to up to this one, under ``jump_back`` that
+    stage and this one (the ones between stand, and the route comes straight back
+    here). A stage sent back to is resolved again (its people as the directory has
+    them today) in a new round, with a new reply deadline; the resolve deadline runs
+    on. Sent to the requester, the request is returned: they resubmit, or it expires.
+    """
+    stage = active_stage(s)
+    assert stage is not None  # admitted
+    target = admission.send_back_target(s, msg)
+    now = ctx.now()
+    resume = ctx.policy.send_back.resume
+    jump = resume is SendBackResume.JUMP_BACK
+    seq = s.seq + 1  # the sent_back event's
+    first = 0 if target is None else target
+    again = sorted({first, stage.index}) if jump else list(range(first, stage.index + 1))
+    if jump and target is None:
+        again = [stage.index]
+    stages = list(s.stages)
+    for i in again:
+        stages[i] = supersede(stages[i], now, msg.actor, seq)
+    to = stages[target] if target is not None else None
+    s = put(
+        s,
+        stages=tuple(stages),
+        sent_back=SentBack(
+            by=msg.actor,
+            at=now,
+            event_seq=seq,
+            from_stage=stage.index,
+            from_key=stage.key,
+            to_stage=target,
+            to_key=to.key if to is not None else None,
+            resume=resume,
+        ),
+        return_to=(*s.return_to, stage.index) if jump else s.return_to,
+    )
+    data: dict[str, Any] = {
+        "stage": stage.key,
+        "stage_name": stage.name,
+        "from_stage": stage.key,
+        "to_stage": to.key if to is not None else SEND_BACK_TO_REQUESTER,
+        "to_stage_name": to.name if to is not None else None,
+        "resume": resume.value,
+        "decide_again": [stages[i].key for i in again],
+    }
+    on_behalf = _on_behalf(stage, msg.actor)
+    if to is None:
+        s = with_stage(s, put(s.stages[stage.index], status=StageStatus.RETURNED))
+        s, resubmit_due = yield from due(
+            put(s, status=Status.RETURNED), "resubmit", now, ctx.policy.timers.resubmit
+        )
+        s = put(s, resubmit_due=resubmit_due)
+        return (
+            yield from record(
+                ctx,
+                s,
+                EventKind.SENT_BACK,
+                msg.actor,
+                msg.comment,
+                {**data, "resubmit_due": resubmit_due.isoformat()},
+                notices=[
+                    notice(s, s.requester, "return", **due_facts(s, "resubmit", resubmit_due))
+                ],
+                on_behalf_of=on_behalf,
+                operator=operator,
+            )
+        )
+    s = yield from record(
+        ctx,
+        s,
+        EventKind.SENT_BACK,
+        msg.actor,
+        msg.comment,
+        data,
+        on_behalf_of=on_behalf,
+        operator=operator,
+    )
+    assert s.seq == seq
+    return (yield from advance(ctx, s, to.index, "sent_back", from_stage=stage.name))
+
+
+def _on_behalf(stage: StageState, actor: str) -> str | None:
+    """Whom ``actor`` acts for on the stage's open slots (a delegate's principal)."""
+    return next(
+        (
+            a.on_behalf_of
+            for slot in stage.slots
+            if slot.decision is None
+            for a in slot.actors
+            if a.user == actor
+        ),
+        None,
+    )
+
+
+def supersede(stage: StageState, at: datetime, by: str, seq: int) -> StageState:
+    """``stage`` to be decided again: not started, its decisions kept as superseded."""
+    gone = tuple(
+        SupersededDecision(
+            label=slot.label,
+            decision=slot.decision,
+            decided_by=slot.decided_by or "",
+            decided_at=slot.decided_at,
+            superseded_at=at,
+            superseded_by=by,
+            event_seq=seq,
+        )
+        for slot in stage.slots
+        if slot.decision is not None
+    )
+    return put(
+        stage,
+        status=StageStatus.PENDING,
+        slots=(),
+        started_at=None,
+        reply_due=None,
+        escalations=0,
+        superseded=(*stage.superseded, *gone),
+    )
+
+
+def carry_superseded(
+    old: tuple[StageState, ...], new: tuple[StageState, ...]
+) -> tuple[StageState, ...]:
+    """The stages of a route resolved again, each keeping the superseded decisions its
+    key had (none for a request never sent back: the route as resolved)."""
+    kept = {st.key: st.superseded for st in old if st.superseded}
+    return tuple(put(st, superseded=kept[st.key]) if st.key in kept else st for st in new)
 
 
 def reassign_departed(ctx: Context, s: RequestState) -> Step[RequestState]:
@@ -305,7 +568,7 @@ def reassign_departed(ctx: Context, s: RequestState) -> Step[RequestState]:
     stage = active_stage(s)
     if stage is None or s.status != Status.IN_REVIEW:
         return s
-    waiting = {i: slot for i, slot in enumerate(stage.slots) if slot.decision is None}
+    waiting = {i: slot for i, slot in enumerate(stage.slots) if slot.waiting}
     holders = sorted({a.user for slot in waiting.values() for a in slot.actors})
     if not holders:
         return s
@@ -361,7 +624,7 @@ def on_reply_due(ctx: Context, s: RequestState) -> Step[RequestState]:
     stage = active_stage(s)
     assert stage is not None
     now = ctx.now()
-    waiting = [slot for slot in stage.slots if slot.decision is None]
+    waiting = [slot for slot in stage.slots if slot.waiting]
     reminded = sorted({a.user for slot in waiting for a in slot.actors})
     reply = due_facts(s, "reply", stage.reply_due)
     s = yield from record(
@@ -414,7 +677,7 @@ def add_escalated(
 ) -> Step[tuple[RequestState, list[str]]]:
     stage = active_stage(s)
     assert stage is not None
-    waiting = {i: slot for i, slot in enumerate(stage.slots) if slot.decision is None}
+    waiting = {i: slot for i, slot in enumerate(stage.slots) if slot.waiting}
     slots, added = escalation.escalate(list(waiting.values()), next_up, s.requester, ctx.now())
     s = with_stage(s, with_slots(stage, dict(zip(waiting, slots, strict=True))))
     if added:
@@ -459,7 +722,7 @@ def on_resolve_due(ctx: Context, s: RequestState) -> Step[RequestState]:
                 notices=[notice(s, s.requester, "reject")],
             )
         )
-    waiting = [slot for slot in stage.slots if slot.decision is None]
+    waiting = [slot for slot in stage.slots if slot.waiting]
     fresh = [u for u in top if not any(slot.may_act(u) for slot in waiting)]
     if fresh:
         sources = {u for slot in waiting for u in slot.escalation_frontier}

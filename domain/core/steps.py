@@ -46,6 +46,7 @@ OUTCOMES = frozenset(
         EventKind.EXPIRED,
         EventKind.COMPLETED,
         EventKind.SETTLED,
+        EventKind.REVOKED,
     }
 )
 """Transitions the people copied (CC) are told of."""

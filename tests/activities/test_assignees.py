@@ -8,8 +8,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from temporalio.testing import ActivityEnvironment
 
 from activities.approvals import ApprovalActivities
-from domain.policy import ApproverSpec, StageMode
-from domain.process import EscalationInput, ResolveAssigneesInput, Slot
+from common.policy_store import load_policies
+from domain.policy import ApproverSpec, Resolution, StageMode
+from domain.process import EscalationInput, ResolveAssigneesInput, ResolveDetail, Slot
+from domain.resolution import settle
+from tests.support.paths import ROOT
+
+POLICIES = load_policies(ROOT / "policies")
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 ON_LEAVE = datetime(2024, 7, 5, 10, 0, tzinfo=timezone(timedelta(hours=8)))  # sd_chen -> dsd_liu
@@ -218,3 +223,56 @@ async def test_escalation_role_is_added_without_the_user_or_requester(
     up = await _next_up(acts, "am_li", ["dsd_liu", "sd_chen", "gm_wang"], "general_manager")
     assert up == {"dsd_liu": ["sd_chen", "gm_wang"], "sd_chen": ["gm_wang"], "gm_wang": []}
     assert await _next_up(acts, "gm_wang", ["sd_chen"], "general_manager") == {"sd_chen": []}
+
+
+async def _detail(
+    acts: ApprovalActivities, requester: str, mode: StageMode, specs: tuple[ApproverSpec, ...]
+) -> tuple[list[Slot], ResolveDetail]:
+    out = await ActivityEnvironment().run(
+        acts.resolve_assignees,
+        ResolveAssigneesInput(
+            request_id=str(uuid.uuid4()),
+            requester=requester,
+            stage_key="stage",
+            mode=mode,
+            approvers=specs,
+            at=ON_LEAVE,
+            detail=True,
+            fallback_role="finance_head",
+        ),
+    )
+    assert out.detail is not None
+    return out.slots, out.detail
+
+
+async def test_the_detail_settled_without_options_is_what_the_directory_always_answered(
+    acts: ApprovalActivities,
+) -> None:
+    """``domain.resolution.settle`` over the real directory's detail: the same slots, on
+    every shipped policy's stages, for requesters at every level (sd_chen on leave)."""
+    stages = [(s.mode, s.approvers) for p in POLICIES.values() for s in p.stages]
+    stages += [
+        (StageMode.ANY, (role("board"),)),
+        (StageMode.ALL, (role("account_manager"), ApproverSpec(user="am_li"), role("board"))),
+    ]
+    for requester in ("am_li", "sh_zhou", "dsd_liu", "gm_wang", "fin_he", "admin"):
+        for mode, specs in stages:
+            slots, detail = await _detail(acts, requester, mode, specs)
+            settled = settle(detail, requester, Resolution(), ON_LEAVE)
+            assert [x.slot for x in settled] == slots, (requester, specs)
+
+
+async def test_the_detail_keeps_the_requester_and_names_the_fallbacks(
+    acts: ApprovalActivities,
+) -> None:
+    _, detail = await _detail(acts, "am_li", StageMode.ANY, (role("account_manager"),))
+    assert [a.user for a in detail.named[0].actors] == ["am_li", "am_sun"]
+    assert detail.manager == "sh_zhou"
+    assert detail.admins == ["admin"]
+    assert detail.role_holders == ["fh_gao"]
+    # sd_chen on leave: dsd_liu acts for them, as in the slots.
+    _, detail = await _detail(acts, "am_li", StageMode.ANY, (role("sales_director"),))
+    assert [(a.user, a.on_behalf_of) for a in detail.named[0].actors] == [
+        ("dsd_liu", "sd_chen"),
+        ("sd_chen", None),
+    ]

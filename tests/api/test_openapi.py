@@ -13,6 +13,7 @@ EXPECTED = {
     ("post", "/v1/requests/{request_id}/withdraw"),
     ("post", "/v1/requests/{request_id}/transfer"),
     ("post", "/v1/requests/{request_id}/milestones/{name}"),
+    ("post", "/v1/requests/{request_id}/revoke"),
     ("get", "/v1/inbox"),
     ("get", "/v1/notifications"),
     ("post", "/v1/notifications/read-all"),
@@ -27,6 +28,9 @@ EXPECTED = {
     ("post", "/v1/policies/{policy_type}/preview"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("post", "/v1/requests/{request_id}/send-back"),
+    ("post", "/v1/requests/{request_id}/approvers"),
+    ("post", "/v1/requests/{request_id}/cc"),
 }
 
 
@@ -145,3 +149,12 @@ def test_statuses_reasons_and_channels_list_their_values() -> None:
     delivery = schema["Delivery"]["properties"]
     assert delivery["status"] == {"$ref": "#/components/schemas/DeliveryStatus"}
     assert delivery["channel"] == {"$ref": "#/components/schemas/Channel"}
+
+
+async def test_the_status_enum_lists_revoked_and_a_revoke_needs_a_reason(
+    api: httpx.AsyncClient,
+) -> None:
+    schemas = (await api.get("/openapi.json")).json()["components"]["schemas"]
+    assert "revoked" in schemas["Status"]["enum"]
+    body = schemas["RevokeBody"]
+    assert body["required"] == ["comment"] and body["properties"]["comment"]["minLength"] == 1

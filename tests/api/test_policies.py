@@ -97,6 +97,14 @@ async def test_preview_explains_why_each_stage_applies(api: httpx.AsyncClient, a
     assert first["reason"].startswith("amount = 100,000: amount ≤ 100,000")
     assert first["approvers"] == ["role office_manager"]
     assert first["mode"] == "any"
+    # Adding approvers (加签): the stage's rule, here the default (no option in the file).
+    assert first["add_approvers"] == {
+        "allowed": True,
+        "within": "any",
+        "positions": ["before", "after", "alongside"],
+        "modes": ["all", "any", "in_turn"],
+        "max_people": 5,
+    }
 
 
 async def test_preview_never_reaches_the_requester(api: httpx.AsyncClient, auth: Auth) -> None:

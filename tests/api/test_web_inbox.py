@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.web.router import TEXT_FILE
-from domain.policy import StageMode
+from domain.policy import AddMode, AddPosition, StageMode
 from domain.process import EventKind, MilestoneStatus, StageStatus, Status
 from tests.support.api import make_settings
 
@@ -185,6 +185,10 @@ async def test_page_calls_only_v1_endpoints_that_the_api_has(
         ("GET", "/v1/requests"),
         ("GET", "/v1/requests/{}"),
         ("POST", "/v1/requests/{}/decisions"),
+        ("POST", "/v1/requests/{}/send-back"),
+        ("POST", "/v1/requests/{}/approvers"),
+        ("POST", "/v1/requests/{}/cc"),
+        ("POST", "/v1/requests/{}/revoke"),
     }
 
 
@@ -261,8 +265,10 @@ async def test_both_languages_have_every_word_the_page_asks_for(web: httpx.Async
     script = "".join(page.scripts)
     asked = set(re.findall(r"\btn?\(\"([a-z_]+)\"", script))
     asked |= {v for e in page.elements for k, v in e.attrs.items() if k.startswith("data-i18n")}
-    asked |= set(re.findall(r"(?:label|done): \"([a-z_]+)\"", script))  # ACTIONS
+    # ACTIONS and ROUTE_ACTIONS
+    asked |= set(re.findall(r"(?:label|done|failed): \"([a-z_]+)\"", script))
     assert {"app_title", "sign_in", "tab_inbox", "action_approve", "done_reject"} <= asked
+    assert {"done_send_back", "add_failed", "done_cc", "revoke_failed", "reason_label"} <= asked
     assert asked <= set(dictionary["en"]), asked - set(dictionary["en"])
     # Every value the API may send has its word (the page shows an unknown one as it is).
     for group, values in (
@@ -271,6 +277,8 @@ async def test_both_languages_have_every_word_the_page_asks_for(web: httpx.Async
         ("stage_status", {s.value for s in StageStatus}),
         ("milestone_status", {s.value for s in MilestoneStatus}),
         ("mode", {m.value for m in StageMode}),
+        ("add_position", {p.value for p in AddPosition}),
+        ("add_mode", {m.value for m in AddMode}),
     ):
         for lang in dictionary.values():
             assert values <= set(lang[group]), (group, values - set(lang[group]))

@@ -37,12 +37,14 @@ from common.policy_store import load_policies
 from domain.core.deadlines import DeadlineKind
 from domain.core.inputs import DeadlineReached, DirectoryChanged, Handle, Message, Submit
 from domain.core.projection import view_of
-from domain.core.queries import active_stage, current_approvers, open_milestone
+from domain.core.queries import active_stage, current_approvers, open_milestone, pending_on
 from domain.errors import ErrorCode
 from domain.policy import Policy, ResolveAction
 from domain.process import (
     TERMINAL,
+    AddApproversInput,
     ApprovalInput,
+    CcInput,
     DecideInput,
     DirectoryChangedInput,
     EventKind,
@@ -308,8 +310,17 @@ class ProcessMachine(RuleBasedStateMachine):
                 if s.label in held
             )
             now_active = active_stage(v)
-            assert actor not in current_approvers(v) or (
-                now_active is not None and now_active.index != stage.index
+            # Still waited for on this stage only for a step someone added (加签) that
+            # opened now: a distinct step, decided again by default (repeated approvers
+            # decide again unless the policy's resolution says otherwise).
+            added_step_opened = now_active is not None and any(
+                s.added_by is not None and s.decision is None and s.may_act(actor)
+                for s in now_active.slots
+            )
+            assert (
+                actor not in current_approvers(v)
+                or (now_active is not None and now_active.index != stage.index)
+                or added_step_opened
             )
         elif action == "reject":
             assert self.p.finished and v.status is Status.REJECTED
@@ -337,6 +348,71 @@ class ProcessMachine(RuleBasedStateMachine):
         if self.send(msg, from_signal, expected, proof):
             approvers = current_approvers(self.p.state)
             assert to_user in approvers and actor not in approvers
+
+    @rule(
+        position=st.sampled_from(["before", "after", "alongside"]),
+        mode=st.sampled_from(["all", "any", "in_turn"]),
+        count=st.integers(min_value=1, max_value=3),
+        from_signal=st.booleans(),
+        data=st.data(),
+    )
+    def add_approvers(
+        self, position: str, mode: str, count: int, from_signal: bool, data: st.DataObject
+    ) -> None:
+        """加签: who may, whom, and the stage still has a way forward afterwards."""
+        actor = self.someone(data, favour=self.deciders())
+        people = [self.someone(data, favour=[]) for _ in range(count)]
+        v = self.p.state
+        expected = self.decide_refusal(actor)
+        stage = active_stage(v)
+        if expected is None:
+            assert stage is not None
+            if (
+                (position == "alongside" and mode == "in_turn")
+                or v.requester in people
+                or actor in people
+                or set(people) & pending_on(stage)
+                or any(not self.directory.active(u) for u in people)
+            ):
+                expected = ErrorCode.VALIDATION
+        msg = AddApproversInput.model_validate(
+            {
+                "actor": actor,
+                "people": people,
+                "position": position,
+                "mode": mode,
+                "comment": "a second opinion",
+            }
+        )
+        if not self.send(msg, from_signal, expected):
+            return
+        after = active_stage(self.p.state)
+        assert after is not None and stage is not None and after.index == stage.index
+        assert set(people) <= pending_on(after)
+        if position == "before":
+            assert actor not in current_approvers(self.p.state)
+
+    @rule(from_signal=st.booleans(), data=st.data())
+    def copy_in(self, from_signal: bool, data: st.DataObject) -> None:
+        """抄送: the requester or a current approver; people told, nothing else changes."""
+        v = self.p.state
+        actor = self.someone(data, favour=[v.requester, *current_approvers(v)])
+        people = [self.someone(data, favour=[]) for _ in range(2)]
+        expected: ErrorCode | None = None
+        if self.p.finished:
+            expected = ErrorCode.INVALID_STATE
+        elif actor != v.requester and self.decide_refusal(actor) is not None:
+            expected = ErrorCode.FORBIDDEN
+        elif (
+            v.requester in people
+            or all(u in v.cc for u in people)
+            or any(not self.directory.active(u) for u in people if u not in v.cc)
+        ):
+            expected = ErrorCode.VALIDATION
+        approvers = current_approvers(v)
+        if self.send(CcInput(actor=actor, people=people), from_signal, expected):
+            assert set(people) <= set(self.p.state.cc)
+            assert current_approvers(self.p.state) == approvers
 
     @rule(
         who=st.sampled_from(["requester", "requester", "other"]),
@@ -571,6 +647,19 @@ class ProcessMachine(RuleBasedStateMachine):
                     assert requester not in {a.user for a in slot.actors}, (stage.key, slot)
             assert requester not in view.current_approvers
         assert requester not in current_approvers(self.p.state)
+
+    @invariant()
+    def a_stage_in_review_is_never_held_all_over(self) -> None:
+        """Slots held for their turn (加签) always wait for a slot someone may decide."""
+        if self.process is None or self.p.state.status is not Status.IN_REVIEW:
+            return
+        stage = active_stage(self.p.state)
+        if stage is None:
+            return
+        undecided = [s for s in stage.slots if s.decision is None]
+        assert not undecided or any(s.waiting for s in undecided), stage
+        for s in stage.slots:
+            assert all(j < len(stage.slots) for j in s.waits_for)
 
     @invariant()
     def no_deadline_before_the_last_transition(self) -> None:

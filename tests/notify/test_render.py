@@ -17,7 +17,8 @@ KINDS = [
     "assigned", "approve", "return", "reject", "transferred", "withdrawn", "milestone_met",
     "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
-    "milestone_reminder", "lapsed", "cc_outcome", "terminated",
+    "milestone_reminder", "lapsed", "cc_outcome", "terminated", "sent_back", "auto_approved",
+    "approver_added", "cc_added", "revoked",
 ]  # fmt: skip
 EXTRA = {
     "milestone": "Deposit",
@@ -26,6 +27,8 @@ EXTRA = {
     "next_review": "2027-06-01T00:00:00+00:00",
     "step": "Report to the manager",
     "due": "2026-12-08T02:00:00+00:00",
+    "by": "bcd_zheng",
+    "now": True,
 }
 
 
@@ -163,3 +166,48 @@ def test_a_working_time_deadline_says_so_and_whether_it_is_provisional(locale: s
     assert marker[locale] in working.text and caveat[locale] not in working.text
     assert marker[locale] in provisional.text and caveat[locale] in provisional.text
     assert marker[locale] in provisional.html and caveat[locale] in provisional.markdown
+
+
+@pytest.mark.parametrize(
+    ("locale", "said"),
+    [
+        ("en", "sent back from stage Sales director approves"),
+        ("zh-CN", "已从“Sales director approves”环节退回"),
+    ],
+)
+def test_a_send_back_names_the_stage_that_sent_it_and_asks_for_a_new_decision(
+    locale: str, said: str
+) -> None:
+    extra = {**EXTRA, "from_stage": "Sales director approves"}
+    out = Renderer("https://approvals.example/").render(
+        facts("sent_back", extra=extra), locale, "Asia/Shanghai"
+    )
+    assert said in out.text
+    assert "sent_back" in ACTION_KINDS
+
+
+@pytest.mark.parametrize(
+    ("rule", "en", "zh"),
+    [
+        ("repeated", "already approved it at stage Sales head", "已在“Sales head”环节同意"),
+        ("requester_skipped", "you are an approver of this step", "您本人是该环节的审批人"),
+        ("empty_skipped", "nobody is named for this step", "该环节没有审批人"),
+    ],
+)
+def test_an_automatic_approval_says_why_in_both_locales(rule: str, en: str, zh: str) -> None:
+    extra = {"rule": rule, "at_stage": "Sales head"}
+    renderer = Renderer("https://approvals.example/")
+    assert en in renderer.render(facts("auto_approved", extra=extra), "en", None).text
+    assert zh in renderer.render(facts("auto_approved", extra=extra), "zh-CN", None).text
+
+
+@pytest.mark.parametrize(("locale", "said"), [("en", "2 payment(s)"), ("zh-CN", "2 笔款项")])
+def test_a_revoke_notice_says_how_many_recorded_payments_need_reversing(
+    locale: str, said: str
+) -> None:
+    with_payments = facts("revoked", extra={**EXTRA, "reversals": 2})
+    assert said in Renderer("https://approvals.example/").render(with_payments, locale, None).text
+    assert (
+        said
+        not in Renderer("https://approvals.example/").render(facts("revoked"), locale, None).text
+    )

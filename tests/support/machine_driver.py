@@ -20,6 +20,7 @@ from db.directory import OrgFile, read_org_file
 from domain import signing
 from domain.constants import Activities
 from domain.core import machine
+from domain.core.additions import addable_refusals
 from domain.core.deadlines import Deadline
 from domain.core.effects import FlagStuck, LookUp, Patched, Pay, Unflag, Verify, Write
 from domain.core.inputs import Input
@@ -30,6 +31,8 @@ from domain.errors import DomainError
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.process import (
     Actor,
+    AddableInput,
+    AddableOutput,
     ApprovalInput,
     EscalationInput,
     EscalationOutput,
@@ -40,6 +43,7 @@ from domain.process import (
     RequestView,
     ResolveAssigneesInput,
     ResolveAssigneesOutput,
+    ResolveDetail,
     Slot,
     SlotView,
     StageState,
@@ -158,6 +162,63 @@ class FakeDirectory:
             groups = [(spec.describe(), named_by(spec)) for spec in approvers]
         return [Slot(label=label, actors=finish(found)) for label, found in groups]
 
+    def resolve_detail(
+        self,
+        requester: str,
+        mode: StageMode,
+        approvers: Sequence[ApproverSpec],
+        at: datetime,
+        fallback_role: str | None,
+    ) -> ResolveDetail:
+        """``db.directory.resolve_detail``: the named people before any rule, the requester
+        kept, delegates of the others added; the requester's manager, the administrators
+        and the fallback role's holders."""
+        delegates = self.delegates(at)
+        named: list[Slot] = []
+        for slot in self._groups(requester, mode, approvers, at):
+            actors = {a.user: a for a in slot.actors}
+            for principal in sorted(u for u in actors if u != requester):
+                for delegate in delegates.get(principal, []):
+                    if delegate != requester and delegate not in actors:
+                        actors[delegate] = Actor(
+                            user=delegate, via="delegation", on_behalf_of=principal, since=at
+                        )
+            named.append(Slot(label=slot.label, actors=tuple(actors[u] for u in sorted(actors))))
+        return ResolveDetail(
+            named=named,
+            manager=next((m for m in self.manager_chain(requester) if m != requester), None),
+            admins=self.admins(),
+            role_holders=self.users_with_role(fallback_role) if fallback_role else [],
+        )
+
+    def _groups(
+        self, requester: str, mode: StageMode, approvers: Sequence[ApproverSpec], at: datetime
+    ) -> list[Slot]:
+        def named_by(spec: ApproverSpec) -> list[Actor]:
+            if spec.role is not None:
+                return [
+                    Actor(user=u, via=f"role:{spec.role}", since=at)
+                    for u in self.users_with_role(spec.role)
+                ]
+            if spec.manager is not None:
+                chain = self.manager_chain(requester)
+                return (
+                    [Actor(user=chain[spec.manager - 1], via="manager", since=at)]
+                    if len(chain) >= spec.manager
+                    else []
+                )
+            assert spec.user is not None
+            return [Actor(user=spec.user, via="user", since=at)] if self.active(spec.user) else []
+
+        if mode is StageMode.ANY:
+            union: dict[str, Actor] = {}
+            for spec in approvers:
+                for a in named_by(spec):
+                    union.setdefault(a.user, a)
+            label = " or ".join(s.describe() for s in approvers)
+            return [Slot(label=label, actors=tuple(union.values()))]
+        return [Slot(label=spec.describe(), actors=tuple(named_by(spec))) for spec in approvers]
+
     def next_up(
         self, users: list[str], requester: str, escalation_role: str | None
     ) -> dict[str, list[str]]:
@@ -176,7 +237,14 @@ class FakeDirectory:
         if q.activity == Activities.RESOLVE_ASSIGNEES:
             assert isinstance(arg, ResolveAssigneesInput)
             slots = self.resolve_slots(arg.requester, arg.mode, arg.approvers, arg.at)
-            return ResolveAssigneesOutput(slots=slots)
+            detail = (
+                self.resolve_detail(
+                    arg.requester, arg.mode, arg.approvers, arg.at, arg.fallback_role
+                )
+                if arg.detail
+                else None
+            )
+            return ResolveAssigneesOutput(slots=slots, detail=detail)
         if q.activity == Activities.RESOLVE_ESCALATION:
             assert isinstance(arg, EscalationInput)
             return EscalationOutput(
@@ -189,6 +257,13 @@ class FakeDirectory:
             assert isinstance(arg, InactiveUsersInput)
             return InactiveUsersOutput(
                 inactive=sorted(u for u in set(arg.users) if not self.active(u))
+            )
+        if q.activity == Activities.ADDABLE_PEOPLE:
+            assert isinstance(arg, AddableInput)
+            active = {u for u in arg.users if self.active(u)}
+            chains = {u: self.manager_chain(u) for u in {arg.adder, *arg.users}}
+            return AddableOutput(
+                refused=addable_refusals(arg.adder, arg.users, arg.within, active, chains)
             )
         raise AssertionError(f"unexpected look-up {q.activity}")
 

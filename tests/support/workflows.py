@@ -92,6 +92,10 @@ _UPDATE_OF_SIGNAL = {
     Signals.WITHDRAW: Updates.WITHDRAW,
     Signals.TRANSFER: Updates.TRANSFER,
     Signals.RECORD_MILESTONE: Updates.RECORD_MILESTONE,
+    Signals.SEND_BACK: Updates.SEND_BACK,
+    Signals.ADD_APPROVERS: Updates.ADD_APPROVERS,
+    Signals.ADD_CC: Updates.ADD_CC,
+    Signals.REVOKE: Updates.REVOKE,
 }
 
 

@@ -12,37 +12,83 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
 import uvicorn
+import yaml
 from playwright.async_api import Browser, async_playwright
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from common.settings import Settings
+from tests.support.api import make_settings, temporal_target
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Browsing, _Server  # noqa: F401
+from tests.support.paths import ROOT
 
 
-@pytest.fixture(scope="module")
-async def base_url(settings: Settings, worker: None) -> AsyncIterator[str]:
-    """The app (lifespan and all) on 127.0.0.1 at a free port, for as long as the module runs."""
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[str]:
+    """The app (lifespan and all) on 127.0.0.1 at a free port: its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = _Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
-        if serving.done():
-            serving.result()
+        if task.done():
+            task.result()
         await asyncio.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await serving
+        await task
         sock.close()
+
+
+@pytest.fixture(scope="module")
+async def base_url(settings: Settings, worker: None) -> AsyncIterator[str]:
+    """The app with the shipped policies, for as long as the module runs."""
+    async with serving(settings) as url:
+        yield url
+
+
+REVOCABLE = ("customer_gift",)
+"""Request types the ``revoke_base_url`` app may revoke (the shipped policies set no window)."""
+
+
+@pytest.fixture(scope="module")
+async def revoke_base_url(
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_url: str,
+    temporal_local: WorkflowEnvironment,
+    db_sessions: async_sessionmaker[AsyncSession],
+    demo_org: None,
+) -> AsyncIterator[str]:
+    """An app, with its own worker, on a copy of the policies where a gift may be revoked
+    within 31 days of its approval (as in tests/api/test_revoke.py)."""
+    from worker.main import build_worker
+
+    policy_dir = tmp_path_factory.mktemp("revocable") / "policies"
+    shutil.copytree(ROOT / "policies", policy_dir)
+    for name in REVOCABLE:
+        path = policy_dir / f"{name}.yaml"
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc["revoke"] = {"within": "P31D"}
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    settings = make_settings(
+        pg_url, temporal_target(temporal_local), APPROVALS_POLICY_DIR=policy_dir
+    )
+    async with (
+        build_worker(temporal_local.client, db_sessions, settings.task_queue),
+        serving(settings) as url,
+    ):
+        yield url
 
 
 @pytest.fixture(scope="module")

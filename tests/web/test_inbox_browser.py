@@ -1,5 +1,7 @@
 """The web inbox in a real browser: an approver signs in with a link, finds a request
-submitted through the API, approves it by clicking, and reads the page in zh-CN or en.
+submitted through the API, approves it by clicking, and reads the page in zh-CN or en;
+approvers send back, add approvers and copy people in, and a requester revokes an
+approval, each by clicking, with the API's refusals shown in place.
 
 Headless chromium (Debian's, through Playwright) against the real app, database,
 Temporal server and worker (tests/web/conftest.py).
@@ -36,11 +38,47 @@ async def submit_contract(base_url: str, auth: Auth) -> dict[str, Any]:
     return view
 
 
-async def open_inbox(page: Page, base_url: str, auth: Auth, query: str = "") -> None:
-    """Sign in as bcd_zheng with a ``#token=`` link, as the dev stack's banner does."""
-    token = auth("bcd_zheng")["Authorization"].removeprefix("Bearer ")
+async def open_inbox(
+    page: Page, base_url: str, auth: Auth, query: str = "", user: str = "bcd_zheng"
+) -> None:
+    """Sign in as ``user`` with a ``#token=`` link, as the dev stack's banner does."""
+    token = auth(user)["Authorization"].removeprefix("Bearer ")
     await page.goto(f"{base_url}/inbox{query}#token={token}")
     await expect(page.locator("#app")).to_be_visible()
+
+
+async def open_request(page: Page, base_url: str, auth: Auth, user: str, request_id: str) -> None:
+    """Sign in as ``user`` with a link to one request (``#token=…&request=…``)."""
+    token = auth(user)["Authorization"].removeprefix("Bearer ")
+    await page.goto(f"{base_url}/inbox#token={token}&request={request_id}")
+    await expect(page.locator("#app")).to_be_visible()
+    await expect(page.locator("#detail-title")).to_be_visible()
+
+
+async def approve(base_url: str, auth: Auth, user: str, request_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        resp = await client.post(
+            f"/v1/requests/{request_id}/decisions", json={"action": "approve"}, headers=auth(user)
+        )
+    assert resp.status_code == 200, resp.text
+    view: dict[str, Any] = resp.json()
+    return view
+
+
+def accept_refusal(browsing: Browsing, status: str) -> None:
+    """Chromium logs every 4xx answer to a fetch as a console error: take back exactly the
+    one the test provoked, so that any other error still fails it."""
+    logged = f"console: Failed to load resource: the server responded with a status of {status}"
+    assert browsing.errors == [logged], browsing.errors
+    browsing.errors.clear()
+
+
+async def read(base_url: str, auth: Auth, user: str, path: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        resp = await client.get(path, headers=auth(user))
+    assert resp.status_code == 200, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
 
 
 async def test_an_approver_approves_a_listed_request_by_clicking(
@@ -90,6 +128,9 @@ async def test_the_switch_turns_the_page_chinese_at_once_and_a_reload_keeps_it(
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await page.locator("#inbox-list .item", has_text=view["title"]).click()
     await expect(page.locator("#detail > .facts")).to_contain_text("in review")
+    await page.get_by_text("Add approvers", exact=True).first.click()
+    await page.locator("#addsign-people").fill("sh_zhou")
+    await page.locator("#addsign-position").select_option("after")
 
     await page.get_by_role("button", name="中文").click()
     await chinese(page)
@@ -97,6 +138,16 @@ async def test_the_switch_turns_the_page_chinese_at_once_and_a_reload_keeps_it(
     await expect(page.locator("#detail > .facts")).to_contain_text("审批中")
     await expect(page.locator("#detail > .facts")).to_contain_text("申请人")
     await expect(page.get_by_role("button", name="同意", exact=True)).to_be_visible()
+    # The route's other actions too, with what was typed and chosen, and the form kept open.
+    await expect(page.locator("#more-title")).to_have_text("更多操作")
+    await expect(page.locator("#act-sendback summary")).to_have_text("退回到指定环节")
+    await expect(page.locator("#act-addsign")).to_have_attribute("open", "")
+    await expect(page.locator("#addsign-people")).to_have_value("sh_zhou")
+    await expect(page.locator("#addsign-position")).to_have_value("after")
+    await expect(page.locator("#addsign-position option:checked")).to_have_text(
+        "后加签：我同意后由他们审批"
+    )
+    await expect(page.locator("#act-addsign button")).to_have_text("加签")
 
     await page.reload()
     await expect(page.locator("#app")).to_be_visible()  # the tab kept its token
@@ -146,3 +197,148 @@ async def test_the_address_then_the_stored_choice_then_the_browser_pick_the_lang
     await page.goto(f"{base_url}/inbox", timeout=TIMEOUT_MS)
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await expect(page.locator("#token")).to_be_visible()
+
+
+async def test_an_approver_sends_the_request_back_to_a_stage_it_has_passed(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    view = await submit_contract(base_url, auth)
+    await approve(base_url, auth, "bcd_zheng", view["id"])  # on to the deputy director
+    page = await browsing.page(locale="en-US")
+    await open_inbox(page, base_url, auth, user="dsd_liu")
+    await page.locator("#inbox-list .item", has_text=view["title"]).click()
+    await expect(page.locator("#detail-title")).to_have_text(view["title"])
+
+    await page.get_by_text("Send back to an earlier stage").click()
+    target = page.locator("#sendback-to")
+    # The stages passed, then the requester; nothing later than the active stage.
+    await expect(target.locator("option")).to_have_text(
+        ["1. Big-customer management department signs", "The requester (am_li)"]
+    )
+    await target.select_option("big_customer_dept_sign")
+    await page.get_by_role("button", name="Send back", exact=True).click()
+    await expect(page.locator("#sendback-message")).to_have_text("Give a reason first.")
+    await expect(page.locator("#sendback-comment")).to_be_focused()
+
+    await page.locator("#sendback-comment").fill("The floor price is below the list")
+    await page.get_by_role("button", name="Send back", exact=True).click()
+    await expect(page.locator("#detail .notice")).to_have_text("You sent the request back.")
+    await expect(page.locator("#detail .stage").first).to_contain_text("superseded")
+    await expect(page.locator("#act-sendback")).to_have_count(0)  # not theirs to decide now
+
+    detail = await read(base_url, auth, "am_li", f"/v1/requests/{view['id']}")
+    first, second = detail["stages"][0], detail["stages"][1]
+    assert (first["status"], second["status"]) == ("active", "pending")
+    assert [d["decided_by"] for d in first["superseded"]] == ["bcd_zheng"]
+    sent = [e for e in detail["history"] if e["kind"] == "sent_back"]
+    assert [(e["actor"], e["comment"], e["data"]["to_stage"]) for e in sent] == [
+        ("dsd_liu", "The floor price is below the list", "big_customer_dept_sign")
+    ]
+    inbox = await read(base_url, auth, "bcd_zheng", "/v1/inbox")
+    assert view["id"] in {i["request_id"] for i in inbox["items"]}
+
+
+async def test_an_approver_adds_an_approver_before_themselves_after_a_refusal_shown_in_place(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    view = await submit_contract(base_url, auth)
+    page = await browsing.page(locale="en-US")
+    await open_inbox(page, base_url, auth)
+    await page.locator("#inbox-list .item", has_text=view["title"]).click()
+    await expect(page.locator("#detail-title")).to_have_text(view["title"])
+
+    await page.get_by_text("Add approvers", exact=True).first.click()
+    await page.locator("#addsign-people").fill("am_li")  # the requester: the API refuses
+    await page.locator("#addsign-comment").fill("The department head should see it first")
+    await page.locator("#act-addsign").get_by_role("button", name="Add approvers").click()
+    refusal = page.locator("#addsign-message .error")
+    await expect(refusal).to_contain_text("The approvers were not added.")
+    await expect(refusal).to_contain_text("'am_li' is the requester")
+    await expect(refusal).to_contain_text("(422 validation_error)")
+    await expect(page.locator("#addsign-people")).to_have_value("am_li")  # kept to correct
+    accept_refusal(browsing, "422 (Unprocessable Entity)")
+
+    # Alongside, people decide at once: "in turn" is not offered with it.
+    await page.locator("#addsign-mode").select_option("in_turn")
+    await page.locator("#addsign-position").select_option("alongside")
+    await expect(page.locator("#addsign-mode")).to_have_value("all")
+    await page.locator("#addsign-position").select_option("before")
+
+    await page.locator("#addsign-people").fill("sh_zhou")
+    await page.locator("#act-addsign").get_by_role("button", name="Add approvers").click()
+    await expect(page.locator("#detail .notice")).to_have_text("The approvers were added.")
+
+    detail = await read(base_url, auth, "am_li", f"/v1/requests/{view['id']}")
+    added = [s for s in detail["stages"][0]["slots"] if s.get("added_by") == "bcd_zheng"]
+    assert [(s["added_as"], [a["user"] for a in s["actors"]]) for s in added] == [
+        ("before", ["sh_zhou"])
+    ]
+    events = [e for e in detail["history"] if e["kind"] == "approvers_added"]
+    assert [(e["actor"], e["comment"]) for e in events] == [
+        ("bcd_zheng", "The department head should see it first")
+    ]
+    inbox = await read(base_url, auth, "sh_zhou", "/v1/inbox")
+    assert view["id"] in {i["request_id"] for i in inbox["items"]}
+
+
+async def test_the_requester_copies_someone_in_from_the_request_page(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    view = await submit_contract(base_url, auth)
+    page = await browsing.page(locale="en-US")
+    await open_request(page, base_url, auth, "am_li", view["id"])
+    # Not an approver: copying in is all the requester may do on a request in review.
+    await expect(page.locator("#detail .more details")).to_have_count(1)
+
+    await page.get_by_text("Copy people in").click()
+    await page.locator("#cc-people").fill("fin_he,  dsd_liu")
+    await page.locator("#cc-comment").fill("For the budget")
+    await page.get_by_role("button", name="Copy in", exact=True).click()
+    await expect(page.locator("#detail .notice")).to_have_text("They were copied in.")
+    await expect(page.locator("#detail > .facts")).to_contain_text("fin_he")
+
+    detail = await read(base_url, auth, "fin_he", f"/v1/requests/{view['id']}")  # may read it
+    assert {"fin_he", "dsd_liu"} <= set(detail["cc"])
+    events = [e for e in detail["history"] if e["kind"] == "cc_added"]
+    assert [(e["actor"], e["comment"]) for e in events] == [("am_li", "For the budget")]
+
+
+async def test_the_requester_revokes_an_approval_within_its_window(
+    browsing: Browsing, revoke_base_url: str, auth: Auth
+) -> None:
+    base_url = revoke_base_url
+    body = {
+        "type": "customer_gift",
+        "title": f"Browser gift {uuid.uuid4().hex[:6]}",
+        "amount": "300",
+        "fields": {"gift": "Mooncakes", "reason": "A top customer"},
+    }
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        resp = await client.post("/v1/requests", json=body, headers=auth("am_li"))
+    assert resp.status_code == 201, resp.text
+    view = resp.json()
+    for user in ("csc_tang", "bgm_feng"):
+        view = await approve(base_url, auth, user, view["id"])
+    assert view["status"] == "approved" and view["revocable_until"] is not None
+
+    # An approver may not revoke: the page does not offer it.
+    other = await browsing.page(locale="en-US")
+    await open_request(other, base_url, auth, "bgm_feng", view["id"])
+    await expect(other.locator("#act-revoke")).to_have_count(0)
+
+    page = await browsing.page(locale="en-US")
+    await open_request(page, base_url, auth, "am_li", view["id"])
+    await expect(page.locator("#detail > .facts")).to_contain_text("May be revoked until")
+    await page.get_by_text("Revoke the approval").click()
+    await page.locator("#revoke-comment").fill("The customer declined the gift")
+    await page.get_by_role("button", name="Revoke", exact=True).click()
+    await expect(page.locator("#detail .notice")).to_have_text("You revoked the approval.")
+    await expect(page.locator("#detail > .facts")).to_contain_text("revoked")
+    await expect(page.locator("#act-revoke")).to_have_count(0)
+
+    detail = await read(base_url, auth, "am_li", f"/v1/requests/{view['id']}")
+    assert detail["status"] == "revoked" and detail["closed_at"] is not None
+    events = [e for e in detail["history"] if e["kind"] == "revoked"]
+    assert [(e["actor"], e["comment"]) for e in events] == [
+        ("am_li", "The customer declined the gift")
+    ]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import uuid
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from cli.errors import CliError
+from cli.operator import add_parser, build_message
 from domain.policy import Policy
+from domain.process import RevokeInput
 from tests.support.cli import run_cli
 from tests.support.workflows import (
     audit_kinds,
@@ -94,3 +99,16 @@ def test_signal_when_temporal_is_down_is_one_line_and_exit_1(free_port: int) -> 
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert f"Temporal is not reachable at 127.0.0.1:{free_port}" in last
+
+
+def test_a_revoke_by_command_needs_a_reason_and_may_act_as_an_administrator() -> None:
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        ["signal", "r-1", "revoke", "--as", "admin", "--admin", "--comment", "by phone"]
+    )
+    msg = build_message(args)
+    assert isinstance(msg, RevokeInput)
+    assert (msg.actor, msg.comment, msg.as_admin) == ("admin", "by phone", True)
+    with pytest.raises(CliError, match="revoke needs --comment"):
+        build_message(parser.parse_args(["signal", "r-1", "revoke", "--as", "am_li"]))

@@ -69,6 +69,7 @@ from domain.process import (
     ResubmitInput,
     RevokeInput,
     SendBackInput,
+    StageState,
     StageStatus,
     Status,
     TransferInput,
@@ -500,6 +501,15 @@ class ProcessMachine(RuleBasedStateMachine):
         if position == "before":
             assert actor not in current_approvers(self.p.state)
 
+    def passed(self) -> list[StageState]:
+        """The stages the active one may send the request back to (approved, before it)."""
+        stage = active_stage(self.p.state)
+        if stage is None:
+            return []
+        return [
+            st for st in self.p.state.stages[: stage.index] if st.status is StageStatus.APPROVED
+        ]
+
     @rule(
         where=st.sampled_from(["requester", "key", "key", "index", "unknown"]),
         from_signal=st.booleans(),
@@ -507,31 +517,48 @@ class ProcessMachine(RuleBasedStateMachine):
         data=st.data(),
     )
     def send_back(self, where: str, from_signal: bool, proof: str, data: st.DataObject) -> None:
-        """退回: to a stage the request passed (by key or index) or to its requester."""
+        """退回: to a stage the request passed (by key or index) or to its requester, by
+        anyone (mostly those who may decide)."""
         actor = self.someone(data, favour=self.deciders())
-        v = self.p.state
-        stage = active_stage(v)
-        passed = (
-            [st for st in v.stages[: stage.index] if st.status is StageStatus.APPROVED]
-            if stage is not None
-            else []
-        )
         # Mostly a stage it passed; any stage of the route, or none, now and then.
-        pool = passed or list(v.stages)
+        pool = self.passed() or list(self.p.state.stages)
         chosen = data.draw(st.sampled_from(pool)) if pool and where in ("key", "index") else None
         to: str | int
         if chosen is None:
             to = SEND_BACK_TO_REQUESTER if where != "unknown" else "no_such_stage"
         else:
             to = chosen.key if where == "key" else chosen.index
+        self.sends_back(actor, to, chosen, from_signal, proof)
+
+    @precondition(
+        lambda self: (
+            self.process is not None
+            and self.p.policy.send_back.allowed
+            and bool(current_approvers(self.p.state))
+        )
+    )
+    @rule(from_signal=st.booleans(), data=st.data())
+    def an_approver_sends_back(self, from_signal: bool, data: st.DataObject) -> None:
+        """Progress: someone who may decide sends it back to a stage passed or the requester."""
+        actor = data.draw(st.sampled_from(current_approvers(self.p.state)))
+        chosen = data.draw(st.sampled_from([None, *self.passed()]))
+        to = chosen.key if chosen is not None else SEND_BACK_TO_REQUESTER
+        assert self.sends_back(actor, to, chosen, from_signal, "none")
+
+    def sends_back(
+        self, actor: str, to: str | int, chosen: StageState | None, from_signal: bool, proof: str
+    ) -> bool:
+        """Send back, expecting what the rules say; what it did to the route when let in."""
+        v = self.p.state
+        stage = active_stage(v)
         expected = self.decide_refusal(actor)
         if expected is None and not self.p.policy.send_back.allowed:
             expected = ErrorCode.FORBIDDEN
-        elif expected is None and to != SEND_BACK_TO_REQUESTER and chosen not in passed:
+        elif expected is None and to != SEND_BACK_TO_REQUESTER and chosen not in self.passed():
             expected = ErrorCode.VALIDATION
         msg = SendBackInput(actor=actor, to_stage=to, comment="look at the figures again")
         if not self.send(msg, from_signal, expected, proof):
-            return
+            return False
         assert stage is not None
         after = self.p.state
         kinds = [r.event.kind for r in self.records]
@@ -541,18 +568,23 @@ class ProcessMachine(RuleBasedStateMachine):
             assert after.status is Status.RETURNED and after.resubmit_due is not None
             assert after.stages[stage.index].status is StageStatus.RETURNED
             assert not jump or after.return_to[-1] == stage.index
-            return
+            return True
         assert chosen.index < stage.index
-        # The stages between the one sent back to and the sender: decided again under
-        # rerun, standing under jump_back.
-        for st_ in after.stages[chosen.index + 1 : stage.index]:
-            if jump:
-                assert st_ == v.stages[st_.index], st_.key
-            else:
-                assert st_.status is StageStatus.PENDING and not st_.slots, st_.key
+        # The stages from the one sent back to up to the sender: decided again under
+        # rerun (their decisions superseded), only those two under jump_back (the ones
+        # between stand as they were).
+        for st_ in after.stages[chosen.index : stage.index + 1]:
+            was = v.stages[st_.index]
+            if jump and st_.index not in (chosen.index, stage.index):
+                assert st_ == was, st_.key
+                continue
+            gone = [(x.label, x.decided_by) for x in was.slots if x.decision is not None]
+            now = [(x.label, x.decided_by) for x in st_.superseded[len(was.superseded) :]]
+            assert now == gone, (st_.key, now, gone)
         if not self.p.finished and after.status is Status.IN_REVIEW:
             now_active = active_stage(after)
             assert now_active is not None and now_active.index >= chosen.index
+        return True
 
     @rule(
         who=st.sampled_from(["requester", "requester", "admin", "other"]),
@@ -561,7 +593,7 @@ class ProcessMachine(RuleBasedStateMachine):
         data=st.data(),
     )
     def revoke(self, who: str, from_signal: bool, proof: str, data: st.DataObject) -> None:
-        """撤销: the requester or an administrator, within the window, before a payout."""
+        """撤销: the requester or an administrator, or anyone else, at any time."""
         v = self.p.state
         if who == "requester":
             actor = v.requester
@@ -569,6 +601,25 @@ class ProcessMachine(RuleBasedStateMachine):
             actor = ADMIN
         else:
             actor = self.someone(data, favour=self.deciders())
+        self.revokes(actor, from_signal, proof)
+
+    @precondition(
+        lambda self: (
+            self.process is not None
+            and not self.p.finished
+            and self.p.policy.revoke is not None
+            and self.p.state.status in REVOCABLE
+        )
+    )
+    @rule(by_admin=st.booleans(), from_signal=st.booleans())
+    def the_requester_revokes(self, by_admin: bool, from_signal: bool) -> None:
+        """Progress: an approved request is revoked (refused once the window ended or the
+        payout was made)."""
+        self.revokes(ADMIN if by_admin else self.p.state.requester, from_signal, "none")
+
+    def revokes(self, actor: str, from_signal: bool, proof: str) -> bool:
+        """Revoke, expecting what the rules say; what it did when let in."""
+        v = self.p.state
         as_admin = actor == ADMIN and actor != v.requester
         spec = self.p.policy.revoke
         if self.p.finished or spec is None:
@@ -588,7 +639,7 @@ class ProcessMachine(RuleBasedStateMachine):
         payments = [(m.name, p) for m in v.milestones for p in m.payments]
         msg = RevokeInput(actor=actor, comment="the customer cancelled", as_admin=as_admin)
         if not self.send(msg, from_signal, expected, proof):
-            return
+            return False
         after = self.p.state
         assert self.p.finished and after.status is Status.REVOKED
         assert len(self.driver.paid_out) == paid, "a revoke paid out"
@@ -600,6 +651,7 @@ class ProcessMachine(RuleBasedStateMachine):
         ]
         assert [(m.name, p) for m in after.milestones for p in m.payments] == payments
         assert self.p.next_deadline() is None
+        return True
 
     @rule(from_signal=st.booleans(), data=st.data())
     def copy_in(self, from_signal: bool, data: st.DataObject) -> None:

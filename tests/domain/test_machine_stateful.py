@@ -1074,7 +1074,7 @@ def test_the_process_keeps_its_invariants_with_the_route_options(policy_type: st
         option_variants = tuple(v for v in ROUTE_OPTIONS if v != "shipped")
 
     run_state_machine_as_test(
-        OnePolicy, settings=settings(max_examples=10, stateful_step_count=50, deadline=None)
+        OnePolicy, settings=settings(max_examples=6, stateful_step_count=50, deadline=None)
     )
 
 

@@ -20,7 +20,14 @@ from domain.inbound import (
     ShortText,
     StageRef,
 )
-from domain.policy import AddApprovers, AddMode, AddPosition, Resolution, StageMode
+from domain.policy import (
+    AddApprovers,
+    AddMode,
+    AddPosition,
+    Resolution,
+    SendBackOptions,
+    StageMode,
+)
 from domain.process import ActorVia, StatusLabel
 from domain.resolution import Applies
 
@@ -211,6 +218,12 @@ class PreviewStage(BaseModel):
         default_factory=AddApprovers,
         description="Whether its approvers may add people to it (加签), whom, where and how.",
     )
+    send_back_to: list[str] = Field(
+        default_factory=list,
+        description="Where its approvers may send the request back to (退回): `requester`, "
+        "then the keys of the stages before it, in route order; empty when the policy's "
+        "`send_back` does not allow it.",
+    )
 
 
 class PreviewDeadline(BaseModel):
@@ -222,6 +235,25 @@ class PreviewDeadline(BaseModel):
     working: bool = Field(description="Counted in working time on the business calendar.")
     provisional: bool = Field(
         description="The count crosses a year whose official holidays are not published yet."
+    )
+
+
+class PreviewRevoke(BaseModel):
+    """Revoke after approval (撤销), as the policy sets it for this request type."""
+
+    allowed: bool = Field(
+        description="Whether an approved request of this type may be revoked (by its "
+        "requester or an administrator, with a reason). False: the policy sets no window."
+    )
+    within: str | None = Field(
+        default=None,
+        description="How long after the final approval it may be revoked (`P31D`); null "
+        "when it may not.",
+    )
+    until_payout: bool = Field(
+        default=False,
+        description="The request type pays out after approval: once the payout is made, "
+        "the request can no longer be revoked, even within the window.",
     )
 
 
@@ -237,6 +269,18 @@ class Preview(BaseModel):
         default_factory=Resolution,
         description="The policy's rules for repeated approvers, the requester as an "
         "approver and steps nobody is named for.",
+    )
+    send_back: SendBackOptions = Field(
+        default_factory=SendBackOptions,
+        description="Sending back to an earlier stage or the requester (退回): whether "
+        "approvers may (`allowed`), and how the route goes on once the stage sent back to "
+        "(or the requester) has acted again: `rerun` (every later stage decides again) or "
+        "`jump_back` (straight back to the stage that sent it back). Each stage's "
+        "`send_back_to` lists where its approvers may send it.",
+    )
+    revoke: PreviewRevoke = Field(
+        default_factory=lambda: PreviewRevoke(allowed=False),
+        description="Whether and how long after approval the request may be revoked (撤销).",
     )
 
 

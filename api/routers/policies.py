@@ -15,6 +15,7 @@ from api.schemas import (
     Preview,
     PreviewBody,
     PreviewDeadline,
+    PreviewRevoke,
     PreviewSlot,
     PreviewStage,
 )
@@ -23,7 +24,7 @@ from domain.core.admission import add_rule
 from domain.deadline_preview import preview_deadlines
 from domain.errors import ErrorCode
 from domain.inbound import Id
-from domain.policy import Policy
+from domain.policy import SEND_BACK_TO_REQUESTER, Policy
 from domain.requests import validate_fields
 from domain.resolution import settle
 from domain.routing import resolve_route
@@ -105,6 +106,9 @@ async def preview(
     now = datetime.now(UTC)
     stages: list[PreviewStage] = []
     rules = policy.resolution
+    # Where each stage may send the request back (admission.send_back_target): the
+    # requester, or any stage before it, which it has passed by the time it decides.
+    passed: list[str] = [SEND_BACK_TO_REQUESTER]
     for stage, detail in await route_details(
         session, user.id, route.stages, now, rules.empty_slot_role
     ):
@@ -128,8 +132,10 @@ async def preview(
                     for x in settled
                 ],
                 add_approvers=add_rule(policy, stage.key),
+                send_back_to=list(passed) if policy.send_back.allowed else [],
             )
         )
+        passed.append(stage.key)
     deadlines = (
         [
             PreviewDeadline(
@@ -150,4 +156,10 @@ async def preview(
         stages=stages,
         deadlines=deadlines,
         resolution=rules,
+        send_back=policy.send_back,
+        revoke=PreviewRevoke(
+            allowed=policy.revoke is not None,
+            within=policy.revoke.within.describe() if policy.revoke is not None else None,
+            until_payout=policy.revoke is not None and policy.payout is not None,
+        ),
     )

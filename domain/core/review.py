@@ -233,9 +233,23 @@ def approve_automatically(
     )
     if not stage_complete(stage):
         return s
+    return (yield from complete_stage(ctx, s, stage, data))
+
+
+def complete_stage(
+    ctx: Context, s: RequestState, stage: StageState, data: dict[str, Any]
+) -> Step[RequestState]:
+    """``stage`` is approved: on to the next stage, or, when it was decided again after a
+    send-back under ``jump_back``, straight back to the stage that sent it back (whether
+    its people approved it or the policy did, e.g. a step nobody is named for)."""
     s = with_stage(s, put(stage, status=StageStatus.APPROVED))
+    following = stage.index + 1
+    if s.return_to:
+        following = s.return_to[-1]
+        s = put(s, return_to=s.return_to[:-1])
+        data = {**data, "jumps_back_to": s.stages[following].key}
     s = yield from record(ctx, s, EventKind.STAGE_COMPLETED, SYSTEM, None, data)
-    return (yield from advance(ctx, s, stage.index + 1))
+    return (yield from advance(ctx, s, following))
 
 
 def decide(
@@ -278,15 +292,7 @@ def decide(
         assert stage is not None
         if not stage_complete(stage):
             return s
-        s = with_stage(s, put(stage, status=StageStatus.APPROVED))
-        following = stage.index + 1
-        if s.return_to:
-            # Decided again after a send-back under jump_back: straight back to its sender.
-            following = s.return_to[-1]
-            s = put(s, return_to=s.return_to[:-1])
-            data = {**data, "jumps_back_to": s.stages[following].key}
-        s = yield from record(ctx, s, EventKind.STAGE_COMPLETED, SYSTEM, None, data)
-        return (yield from advance(ctx, s, following))
+        return (yield from complete_stage(ctx, s, stage, data))
     if msg.action == "reject":
         s = close(ctx, with_stage(s, put(stage, status=StageStatus.REJECTED)), Status.REJECTED)
         return (

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+import yaml
+from temporalio.testing import WorkflowEnvironment
 
-from tests.support.api import Auth
+from api.app import create_app
+from tests.support.api import Auth, make_settings, running, temporal_target
 from tests.support.paths import ROOT
 from tests.support.policy_versions import version_of
 
@@ -53,6 +58,9 @@ async def test_a_policy_is_shown_in_full(api: httpx.AsyncClient, auth: Auth) -> 
     ]
     assert policy["timers"]["reply"] == "PT4H working"
     assert policy["milestones"][0]["name"] == "deposit"
+    # The route actions' options, as a file without them behaves (the defaults).
+    assert policy["send_back"] == {"allowed": True, "resume": "rerun"}
+    assert policy["revoke"] is None
 
 
 async def test_unknown_policy_is_404(api: httpx.AsyncClient, auth: Auth) -> None:
@@ -246,3 +254,81 @@ async def test_preview_with_another_type_in_the_body_names_type(
     resp = await preview(api, auth, "big_customer_contract", {"title": "a\x00b"})
     assert resp.status_code == 422
     assert [f["field"] for f in resp.json()["error"]["details"]["fields"]] == ["title"]
+
+
+async def test_preview_says_where_each_stage_may_send_back_and_that_it_cannot_be_revoked(
+    api: httpx.AsyncClient, auth: Auth
+) -> None:
+    """The shipped policies set neither option: sent back to any stage passed or the
+    requester, the route running again from there; never revoked."""
+    resp = await preview(api, auth, "big_customer_contract", contract_body("450000"))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["send_back"] == {"allowed": True, "resume": "rerun"}
+    assert [s["send_back_to"] for s in body["stages"]] == [
+        ["requester"],
+        ["requester", "big_customer_dept_sign"],
+        ["requester", "big_customer_dept_sign", "deputy_sales_director_sign"],
+    ]
+    assert body["revoke"] == {"allowed": False, "within": None, "until_payout": False}
+
+
+@pytest.fixture(scope="module")
+async def options_api(
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_url: str,
+    temporal_local: WorkflowEnvironment,
+    demo_org: None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An app on a copy of the shipped policies with the route actions' options set: the
+    special discount (it pays out) jumps back after a send-back and may be revoked
+    within 31 days; the gift may not be sent back."""
+    policy_dir = tmp_path_factory.mktemp("route_options") / "policies"
+    shutil.copytree(ROOT / "policies", policy_dir)
+    options = {
+        "special_discount": {"send_back": {"resume": "jump_back"}, "revoke": {"within": "P31D"}},
+        "customer_gift": {"send_back": {"allowed": False}},
+    }
+    for name, extra in options.items():
+        path = policy_dir / f"{name}.yaml"
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        path.write_text(yaml.safe_dump(doc | extra, allow_unicode=True), encoding="utf-8")
+    settings = make_settings(
+        pg_url, temporal_target(temporal_local), APPROVALS_POLICY_DIR=policy_dir
+    )
+    async with running(create_app(settings)) as client:
+        yield client
+
+
+async def test_preview_shows_a_revoke_window_and_a_jump_back_the_policy_sets(
+    options_api: httpx.AsyncClient, auth: Auth
+) -> None:
+    body = {
+        "amount": "3000",
+        "fields": {"invoice_total": "60000", "discount_pct": "5", "reason": "year-end volume"},
+    }
+    resp = await preview(options_api, auth, "special_discount", body)
+    assert resp.status_code == 200, resp.text
+    shown = resp.json()
+    assert shown["send_back"] == {"allowed": True, "resume": "jump_back"}
+    assert [s["send_back_to"] for s in shown["stages"]] == [
+        ["requester"],
+        ["requester", "cs_center_review"],
+    ]
+    # It pays out after approval: revocable for 31 days, but not once the payout is made.
+    assert shown["revoke"] == {"allowed": True, "within": "P31D", "until_payout": True}
+    policy = await options_api.get("/v1/policies/special_discount", headers=auth("am_li"))
+    assert policy.json()["revoke"] == {"within": "P31D"}
+    assert policy.json()["send_back"] == {"allowed": True, "resume": "jump_back"}
+
+
+async def test_preview_of_a_type_that_may_not_be_sent_back_lists_nowhere_to_send_it(
+    options_api: httpx.AsyncClient, auth: Auth
+) -> None:
+    body = {"amount": "500.01", "fields": {"gift": "Mooncakes, 2 boxes", "reason": "loyal"}}
+    resp = await preview(options_api, auth, "customer_gift", body)
+    assert resp.status_code == 200, resp.text
+    shown = resp.json()
+    assert shown["send_back"] == {"allowed": False, "resume": "rerun"}
+    assert shown["stages"] and all(s["send_back_to"] == [] for s in shown["stages"])
+    assert shown["revoke"] == {"allowed": False, "within": None, "until_payout": False}

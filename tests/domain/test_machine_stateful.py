@@ -3,18 +3,25 @@
 A hypothesis state machine over the process (:mod:`domain.core.machine`), driven with
 no server (``machine_driver``): a request of any policy in ``policies/`` (amounts
 and fields around its thresholds) is submitted, then decided, transferred,
-returned and resubmitted, withdrawn, paid for, left by its approvers, and left
-to its deadlines, by the right people and by anyone else, as signals and as
-updates. After every input the request's whole life is checked: one outcome at
-most and nothing but ``ignored`` after it, contiguous sequence numbers, never
-the requester among the deciders, deadlines never behind the clock, money paid
-never beyond what is due, refusals with the right code that change nothing,
-written snapshots that are the public view of the state, and no state ever
-changed in place (the driver compares each input's state after its transition).
+returned and resubmitted, sent back to a stage it passed or to its requester,
+added to and copied in, withdrawn, paid for, revoked, left by its approvers, and
+left to its deadlines, by the right people and by anyone else, as signals and as
+updates. The shipped policies run as they are, and again with the route actions'
+options turned on (:data:`ROUTE_OPTIONS`: jump back after a send-back, a revoke
+window, repeated and self approvers and empty steps settled otherwise). After every
+input the request's whole life is checked: one outcome at most and nothing but
+``ignored`` after it, contiguous sequence numbers, never the requester among the
+deciders (unless the policy lets them decide), deadlines never behind the clock,
+money paid never beyond what is due and never once revoked, decisions never lost
+(a send-back keeps them as superseded), every stage before the active one
+approved, refusals with the right code that change nothing, written snapshots that
+are the public view of the state, and no state ever changed in place (the driver
+compares each input's state after its transition).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -39,7 +46,16 @@ from domain.core.inputs import DeadlineReached, DirectoryChanged, Handle, Messag
 from domain.core.projection import view_of
 from domain.core.queries import active_stage, current_approvers, open_milestone, pending_on
 from domain.errors import ErrorCode
-from domain.policy import Policy, ResolveAction
+from domain.policy import (
+    SEND_BACK_TO_REQUESTER,
+    Policy,
+    RequesterApprover,
+    Resolution,
+    ResolveAction,
+    RevokeSpec,
+    SendBackOptions,
+    SendBackResume,
+)
 from domain.process import (
     TERMINAL,
     AddApproversInput,
@@ -49,7 +65,12 @@ from domain.process import (
     DirectoryChangedInput,
     EventKind,
     MilestoneInput,
+    RequestState,
     ResubmitInput,
+    RevokeInput,
+    SendBackInput,
+    StageState,
+    StageStatus,
     Status,
     TransferInput,
     TransitionRecord,
@@ -79,9 +100,13 @@ OUTCOME_KINDS = frozenset(
         EventKind.EXPIRED,
         EventKind.COMPLETED,
         EventKind.SETTLED,
+        EventKind.REVOKED,
+        EventKind.REVOKE_WINDOW_CLOSED,
     }
 )
 WITHDRAWABLE = (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING)
+REVOCABLE = (Status.APPROVED, Status.AWAITING, Status.AWAITING_PAYOUT, Status.ACTIVE)
+ADMIN = "admin"
 MAX_LEAVERS = 6
 OPERATOR = "ops_wu"
 PROOFS = st.sampled_from(["none"] * 4 + ["fresh", "fresh", "operator", "replay", "forged"])
@@ -124,9 +149,93 @@ def with_timers(policy: Policy, variant: str) -> Policy:
     return policy.model_copy(update={"timers": timers})
 
 
+ROUTE_OPTIONS: dict[str, dict[str, Any]] = {
+    "shipped": {},
+    "jump_back_skip": {
+        "send_back": {"resume": "jump_back"},
+        "revoke": {"within": "P31D"},
+        "resolution": {
+            "repeated_approver": "skip",
+            "requester_approver": "skip",
+            "empty_slot": "skip",
+        },
+    },
+    "rerun_self": {
+        "send_back": {"resume": "rerun"},
+        "revoke": {"within": "PT2H"},
+        "resolution": {
+            "repeated_approver": "skip_adjacent",
+            "requester_approver": "self",
+            "empty_slot": "administrators",
+        },
+    },
+    "jump_back_role": {
+        "send_back": {"resume": "jump_back"},
+        "revoke": {"within": "P3D"},
+        "resolution": {
+            "repeated_approver": "skip",
+            "requester_approver": "manager",
+            "empty_slot": "role",
+            "empty_slot_role": "general_manager",
+        },
+    },
+    "no_send_back": {
+        "send_back": {"allowed": False},
+        "revoke": {"within": "P31D"},
+        "resolution": {"empty_slot": "refuse"},
+    },
+}
+"""The route actions' options (issue 16), as a policy file would set them: each turned
+on over a copy of a shipped policy (a receivable is never revocable: no window there)."""
+
+
+def with_options(policy: Policy, variant: str) -> Policy:
+    """The policy with the route actions' options of ``variant`` (:data:`ROUTE_OPTIONS`)."""
+    options = ROUTE_OPTIONS[variant]
+    if not options:
+        return policy
+    update: dict[str, Any] = {
+        "send_back": SendBackOptions.model_validate(options["send_back"]),
+        "resolution": Resolution.model_validate(options["resolution"]),
+    }
+    if policy.watch is None:
+        update["revoke"] = RevokeSpec.model_validate(options["revoke"])
+    return policy.model_copy(update=update)
+
+
+Decision = tuple[str, str, str, datetime | None]
+"""A decision as it is kept: its stage's key, its slot's label, who, when."""
+
+
+def decisions_of(s: RequestState) -> tuple[Counter[Decision], Counter[Decision]]:
+    """Each stage's decisions that count, and those a send-back superseded."""
+    counting: Counter[Decision] = Counter(
+        (st.key, slot.label, slot.decided_by or "", slot.decided_at)
+        for st in s.stages
+        for slot in st.slots
+        if slot.decision is not None
+    )
+    superseded: Counter[Decision] = Counter(
+        (st.key, d.label, d.decided_by, d.decided_at) for st in s.stages for d in st.superseded
+    )
+    return counting, superseded
+
+
+def returned_plainly(records: list[TransitionRecord]) -> bool:
+    """The request was last returned to its requester by a plain ``return`` (no send-back)."""
+    for r in reversed(records):
+        if r.event.kind is EventKind.RETURNED:
+            return True
+        if r.event.kind is EventKind.SENT_BACK:
+            return False
+    return False
+
+
 class ProcessMachine(RuleBasedStateMachine):
     policy_types: tuple[str, ...] = tuple(sorted(POLICIES))
     """The policies a request is drawn from (one per test below)."""
+    option_variants: tuple[str, ...] = ("shipped",)
+    """The route actions' options it runs with (:data:`ROUTE_OPTIONS`)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -137,6 +246,9 @@ class ProcessMachine(RuleBasedStateMachine):
         self.consumed: list[Proof] = []  # proofs of messages let in
         self.nonce = 0
         self.checked = 0  # records whose snapshots the invariants have seen
+        self.decisions_seen = 0  # records the decisions invariant has seen
+        self.last_state: RequestState | None = None  # the state it saw then
+        self.paid_when_revoked: int | None = None  # payouts made when it was revoked
 
     # ------------------------------------------------------------ helpers
 
@@ -247,6 +359,11 @@ class ProcessMachine(RuleBasedStateMachine):
             pool = st.one_of(st.sampled_from(sorted(favour)), pool)
         return data.draw(pool)
 
+    @property
+    def requester_decides(self) -> bool:
+        """The policy lets the requester decide a step they are named for (``self``)."""
+        return self.p.policy.resolution.requester_approver is RequesterApprover.SELF
+
     def deciders(self) -> list[str]:
         stage = active_stage(self.p.state)
         decided = [s.decided_by for s in stage.slots if s.decided_by] if stage else []
@@ -261,7 +378,8 @@ class ProcessMachine(RuleBasedStateMachine):
     )
     def submit(self, timers: str, requester: str, data: st.DataObject) -> None:
         type_ = data.draw(st.sampled_from(self.policy_types), label="policy")
-        policy = with_timers(POLICIES[type_], timers)
+        options = data.draw(st.sampled_from(self.option_variants), label="options")
+        policy = with_options(with_timers(POLICIES[type_], timers), options)
         raw_amount, raw_fields = data.draw(st.sampled_from(SUBMISSIONS[type_]))
         amount = Decimal(raw_amount) if raw_amount is not None else None
         fields = validate_fields(policy, amount, raw_fields)
@@ -301,7 +419,7 @@ class ProcessMachine(RuleBasedStateMachine):
         if not self.send(msg, from_signal, expected, proof):
             return
         v = self.p.state
-        assert stage is not None and actor != v.requester
+        assert stage is not None and (actor != v.requester or self.requester_decides)
         if action == "approve":
             decided = v.stages[stage.index]
             assert all(
@@ -391,6 +509,158 @@ class ProcessMachine(RuleBasedStateMachine):
         assert set(people) <= pending_on(after)
         if position == "before":
             assert actor not in current_approvers(self.p.state)
+
+    def passed(self) -> list[StageState]:
+        """The stages the active one may send the request back to (approved, before it)."""
+        stage = active_stage(self.p.state)
+        if stage is None:
+            return []
+        return [
+            st for st in self.p.state.stages[: stage.index] if st.status is StageStatus.APPROVED
+        ]
+
+    @rule(
+        where=st.sampled_from(["requester", "key", "key", "index", "unknown"]),
+        from_signal=st.booleans(),
+        proof=PROOFS,
+        data=st.data(),
+    )
+    def send_back(self, where: str, from_signal: bool, proof: str, data: st.DataObject) -> None:
+        """退回: to a stage the request passed (by key or index) or to its requester, by
+        anyone (mostly those who may decide)."""
+        actor = self.someone(data, favour=self.deciders())
+        # Mostly a stage it passed; any stage of the route, or none, now and then.
+        pool = self.passed() or list(self.p.state.stages)
+        chosen = data.draw(st.sampled_from(pool)) if pool and where in ("key", "index") else None
+        to: str | int
+        if chosen is None:
+            to = SEND_BACK_TO_REQUESTER if where != "unknown" else "no_such_stage"
+        else:
+            to = chosen.key if where == "key" else chosen.index
+        self.sends_back(actor, to, chosen, from_signal, proof)
+
+    @precondition(
+        lambda self: (
+            self.process is not None
+            and self.p.policy.send_back.allowed
+            and bool(current_approvers(self.p.state))
+        )
+    )
+    @rule(from_signal=st.booleans(), data=st.data())
+    def an_approver_sends_back(self, from_signal: bool, data: st.DataObject) -> None:
+        """Progress: someone who may decide sends it back to a stage passed or the requester."""
+        actor = data.draw(st.sampled_from(current_approvers(self.p.state)))
+        chosen = data.draw(st.sampled_from([None, *self.passed()]))
+        to = chosen.key if chosen is not None else SEND_BACK_TO_REQUESTER
+        assert self.sends_back(actor, to, chosen, from_signal, "none")
+
+    def sends_back(
+        self, actor: str, to: str | int, chosen: StageState | None, from_signal: bool, proof: str
+    ) -> bool:
+        """Send back, expecting what the rules say; what it did to the route when let in."""
+        v = self.p.state
+        stage = active_stage(v)
+        expected = self.decide_refusal(actor)
+        if expected is None and not self.p.policy.send_back.allowed:
+            expected = ErrorCode.FORBIDDEN
+        elif expected is None and to != SEND_BACK_TO_REQUESTER and chosen not in self.passed():
+            expected = ErrorCode.VALIDATION
+        msg = SendBackInput(actor=actor, to_stage=to, comment="look at the figures again")
+        if not self.send(msg, from_signal, expected, proof):
+            return False
+        assert stage is not None
+        after = self.p.state
+        kinds = [r.event.kind for r in self.records]
+        assert EventKind.SENT_BACK in kinds
+        jump = self.p.policy.send_back.resume is SendBackResume.JUMP_BACK
+        if chosen is None:
+            assert after.status is Status.RETURNED and after.resubmit_due is not None
+            assert after.stages[stage.index].status is StageStatus.RETURNED
+            assert not jump or after.return_to[-1] == stage.index
+            return True
+        assert chosen.index < stage.index
+        # The stages from the one sent back to up to the sender: decided again under
+        # rerun (their decisions superseded), only those two under jump_back (the ones
+        # between stand as they were).
+        for st_ in after.stages[chosen.index : stage.index + 1]:
+            was = v.stages[st_.index]
+            if jump and st_.index not in (chosen.index, stage.index):
+                assert st_ == was, st_.key
+                continue
+            gone = [(x.label, x.decided_by) for x in was.slots if x.decision is not None]
+            now = [(x.label, x.decided_by) for x in st_.superseded[len(was.superseded) :]]
+            assert now == gone, (st_.key, now, gone)
+        if not self.p.finished and after.status is Status.IN_REVIEW:
+            now_active = active_stage(after)
+            assert now_active is not None and now_active.index >= chosen.index
+        return True
+
+    @rule(
+        who=st.sampled_from(["requester", "requester", "admin", "other"]),
+        from_signal=st.booleans(),
+        proof=PROOFS,
+        data=st.data(),
+    )
+    def revoke(self, who: str, from_signal: bool, proof: str, data: st.DataObject) -> None:
+        """撤销: the requester or an administrator, or anyone else, at any time."""
+        v = self.p.state
+        if who == "requester":
+            actor = v.requester
+        elif who == "admin":
+            actor = ADMIN
+        else:
+            actor = self.someone(data, favour=self.deciders())
+        self.revokes(actor, from_signal, proof)
+
+    @precondition(
+        lambda self: (
+            self.process is not None
+            and not self.p.finished
+            and self.p.policy.revoke is not None
+            and self.p.state.status in REVOCABLE
+        )
+    )
+    @rule(by_admin=st.booleans(), from_signal=st.booleans())
+    def the_requester_revokes(self, by_admin: bool, from_signal: bool) -> None:
+        """Progress: an approved request is revoked (refused once the window ended or the
+        payout was made)."""
+        self.revokes(ADMIN if by_admin else self.p.state.requester, from_signal, "none")
+
+    def revokes(self, actor: str, from_signal: bool, proof: str) -> bool:
+        """Revoke, expecting what the rules say; what it did when let in."""
+        v = self.p.state
+        as_admin = actor == ADMIN and actor != v.requester
+        spec = self.p.policy.revoke
+        if self.p.finished or spec is None:
+            expected: ErrorCode | None = ErrorCode.INVALID_STATE
+        elif actor != v.requester and not as_admin:
+            expected = ErrorCode.FORBIDDEN
+        elif (
+            (v.payout is not None and v.payout.paid_at is not None)
+            or v.status not in REVOCABLE
+            or v.revocable_until is None
+            or self.now >= v.revocable_until
+        ):
+            expected = ErrorCode.INVALID_STATE
+        else:
+            expected = None
+        paid = len(self.driver.paid_out)
+        payments = [(m.name, p) for m in v.milestones for p in m.payments]
+        msg = RevokeInput(actor=actor, comment="the customer cancelled", as_admin=as_admin)
+        if not self.send(msg, from_signal, expected, proof):
+            return False
+        after = self.p.state
+        assert self.p.finished and after.status is Status.REVOKED
+        assert len(self.driver.paid_out) == paid, "a revoke paid out"
+        assert after.payout is None or after.payout.paid_at is None
+        assert not any(m.status.value in ("open", "pending") for m in after.milestones)
+        # Payments already recorded stay, each listed as needing reversal.
+        assert [(r.milestone, r.reference, r.amount) for r in after.to_reverse] == [
+            (name, p.reference, p.amount) for name, p in payments
+        ]
+        assert [(m.name, p) for m in after.milestones for p in m.payments] == payments
+        assert self.p.next_deadline() is None
+        return True
 
     @rule(from_signal=st.booleans(), data=st.data())
     def copy_in(self, from_signal: bool, data: st.DataObject) -> None:
@@ -580,7 +850,9 @@ class ProcessMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.process is not None and self.p.finished)
     @rule(
-        kind=st.sampled_from(["decide", "transfer", "resubmit", "withdraw", "pay"]),
+        kind=st.sampled_from(
+            ["decide", "transfer", "resubmit", "withdraw", "pay", "send_back", "revoke"]
+        ),
         from_signal=st.booleans(),
         data=st.data(),
     )
@@ -593,6 +865,10 @@ class ProcessMachine(RuleBasedStateMachine):
             "resubmit": lambda: ResubmitInput(actor=actor),
             "withdraw": lambda: WithdrawInput(actor=actor),
             "pay": lambda: MilestoneInput(actor=actor, milestone="deposit", amount=Decimal(1)),
+            "send_back": lambda: SendBackInput(
+                actor=actor, to_stage=SEND_BACK_TO_REQUESTER, comment="again"
+            ),
+            "revoke": lambda: RevokeInput(actor=actor, comment="cancelled", as_admin=True),
         }
         msg = makers[kind]()
         self.send(msg, from_signal, ErrorCode.INVALID_STATE)
@@ -636,7 +912,8 @@ class ProcessMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_requester_never_decides(self) -> None:
-        if self.process is None:
+        """… but where the policy says ``requester_approver: self``."""
+        if self.process is None or self.requester_decides:
             return
         requester = self.p.state.requester
         views = [view_of(self.p.state), *(r.view for r in self.records[self.checked :] if r.view)]
@@ -660,6 +937,67 @@ class ProcessMachine(RuleBasedStateMachine):
         assert not undecided or any(s.waiting for s in undecided), stage
         for s in stage.slots:
             assert all(j < len(stage.slots) for j in s.waits_for)
+
+    @invariant()
+    def every_stage_before_the_active_one_is_approved(self) -> None:
+        """The route never leaves a stage behind undecided; a jump back (after a
+        send-back under ``jump_back``) only ever goes forward, to a stage still to decide."""
+        if self.process is None:
+            return
+        s = self.p.state
+        stage = active_stage(s)
+        if stage is None or s.status is not Status.IN_REVIEW:
+            return
+        before = [st.key for st in s.stages[: stage.index] if st.status is not StageStatus.APPROVED]
+        assert not before, (stage.key, before)
+        for index in s.return_to:
+            assert index > stage.index, (stage.key, s.return_to)
+            assert s.stages[index].status is StageStatus.PENDING, s.stages[index]
+
+    @invariant()
+    def decisions_are_never_lost(self) -> None:
+        """A decision stays on its stage, or is kept there as superseded by a send-back;
+        superseded decisions stay. Only a stage the route no longer has, a plain return's
+        resubmission (the route runs afresh, as before send-back existed) and a new
+        review cycle start a stage clean."""
+        if self.process is None:
+            return
+        s, last = self.p.state, self.last_state
+        new = self.records[self.decisions_seen :]
+        self.last_state, self.decisions_seen = s, len(self.records)
+        if last is None or last.id != s.id:
+            return
+        kinds = [r.event.kind for r in new]
+        if EventKind.REVIEW_STARTED in kinds:
+            return
+        plain_return = EventKind.RESUBMITTED in kinds and returned_plainly(
+            self.records[: len(self.records) - len(new)]
+        )
+        keys = {st.key for st in s.stages}
+        was_counting, was_superseded = decisions_of(last)
+        counting, superseded = decisions_of(s)
+        kept = counting + superseded
+        for d, n in was_superseded.items():
+            if d[0] in keys:
+                assert superseded[d] >= n, ("superseded decision lost", d)
+        if plain_return:
+            return
+        for d, n in was_counting.items():
+            if d[0] in keys:
+                assert kept[d] >= n, ("decision lost", d, kinds)
+
+    @invariant()
+    def a_revoked_request_never_pays_out(self) -> None:
+        if self.process is None:
+            return
+        s = self.p.state
+        if s.status is not Status.REVOKED:
+            return
+        if self.paid_when_revoked is None:
+            self.paid_when_revoked = len(self.driver.paid_out)
+        assert len(self.driver.paid_out) == self.paid_when_revoked
+        assert s.payout is None or s.payout.paid_at is None
+        assert self.p.next_deadline() is None
 
     @invariant()
     def no_deadline_before_the_last_transition(self) -> None:
@@ -736,6 +1074,19 @@ def test_the_process_keeps_its_invariants(policy_type: str) -> None:
     )
 
 
+@pytest.mark.parametrize("policy_type", sorted(POLICIES))
+def test_the_process_keeps_its_invariants_with_the_route_options(policy_type: str) -> None:
+    """Every shipped policy again, with send-back, revoke and resolution options on."""
+
+    class OnePolicy(ProcessMachine):
+        policy_types = (policy_type,)
+        option_variants = tuple(v for v in ROUTE_OPTIONS if v != "shipped")
+
+    run_state_machine_as_test(
+        OnePolicy, settings=settings(max_examples=6, stateful_step_count=50, deadline=None)
+    )
+
+
 def test_every_policy_has_valid_submissions() -> None:
     assert set(SUBMISSIONS) == set(POLICIES)
     for type_, cases in SUBMISSIONS.items():
@@ -748,11 +1099,14 @@ def test_every_policy_has_valid_submissions() -> None:
 # --- bugs the state machine found (domain/core is being changed elsewhere) -----------
 
 
-def submitted(policy_type: str, amount: str | None, fields: dict[str, Any]) -> ProcessMachine:
-    """A request of ``policy_type`` by am_li, submitted at T0 through the driver."""
+def submitted(
+    policy_type: str, amount: str | None, fields: dict[str, Any], options: str = "shipped"
+) -> ProcessMachine:
+    """A request of ``policy_type`` by am_li, submitted at T0 through the driver (the
+    policy with the route actions' ``options``, :data:`ROUTE_OPTIONS`)."""
     machine = ProcessMachine()
     amt = Decimal(amount) if amount is not None else None
-    inp = approval_input(POLICIES[policy_type], amt, fields)
+    inp = approval_input(with_options(POLICIES[policy_type], options), amt, fields)
     machine.process = Request(inp, machine.clock, machine.driver)
     machine.p.feed(Submit())
     return machine
@@ -820,3 +1174,33 @@ def test_a_step_whose_chain_has_left_still_has_a_way_forward() -> None:
         fire_next_deadline(machine, due.kind)
     assert not machine.p.finished and machine.p.state.status is Status.IN_REVIEW
     assert current_approvers(machine.p.state), "nobody may decide and no timer will fire"
+
+
+def test_a_stage_sent_back_to_that_approves_itself_jumps_back_to_its_sender() -> None:
+    """Under ``jump_back``, the stage sent back to went on to the next stage when the
+    policy approved it by itself (nobody named: ``empty_slot: skip``) instead of back to
+    the sender, and left the jump pending: the sender's stage then ran twice, its
+    approval overwritten."""
+    fields = {"product": "Copier paper", "discount_form": "rate", "reason": "bulk purchase"}
+    machine = submitted("customer_discount", "0.01", fields, options="jump_back_skip")
+    keys = [st.key for st in machine.p.state.stages]
+    assert keys == ["sales_head_review", "finance_review", "deputy_sales_director_approve"]
+    machine.send(DecideInput(actor="sh_zhou", action="approve"), False, None)
+    assert current_approvers(machine.p.state) == ["fin_he"]
+    machine.directory.left.add("sh_zhou")  # the sales head role is nobody's now
+    back = SendBackInput(actor="fin_he", to_stage="sales_head_review", comment="again")
+    machine.send(back, False, None)
+    s = machine.p.state
+    head = s.stages[0]
+    assert head.status is StageStatus.APPROVED and head.slots[0].decided_by == "system"
+    assert [d.decided_by for d in head.superseded] == ["sh_zhou"]
+    active = active_stage(s)
+    assert active is not None and active.key == "finance_review"
+    assert s.return_to == ()  # the jump is done
+    machine.send(DecideInput(actor="fin_he", action="approve"), False, None)
+    s = machine.p.state
+    active = active_stage(s)
+    assert active is not None and active.key == "deputy_sales_director_approve"
+    finance = s.stages[1]
+    assert finance.status is StageStatus.APPROVED
+    assert [slot.decided_by for slot in finance.slots] == ["fin_he"]

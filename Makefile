@@ -99,8 +99,9 @@ test: $(TEST_STAMP)
 
 # The pure tier (tests/conftest.py gives every test a tier: unit, process, db, temporal,
 # browser); `make test` runs them all.
-test-fast: $(STAMP)
-	$(BIN)/pytest -q -m unit
+# The folders left out start whole stacks or a browser: no unit test lives there.
+test-fast: $(TEST_STAMP)
+	APPROVALS_FAST_TESTS=1 $(BIN)/pytest -q -m unit --ignore=tests/web --ignore=tests/bench --ignore=tests/cli
 
 # Refuses while `approvals dev` runs on $(DATA); otherwise deletes without asking.
 clean:

@@ -18,6 +18,7 @@ from domain.core.queries import active_stage, current_approvers, stage_complete
 from domain.core.steps import put, with_slots, with_stage
 from domain.errors import DomainError, ErrorCode
 from domain.process import DecideInput, Slot, StageMode, StageStatus
+from tests.support.examples import examples
 
 from .test_core import POLICIES, T0, in_review
 
@@ -123,5 +124,7 @@ class StepMachine(RuleBasedStateMachine):
             assert len(approvals) <= 1
 
 
-StepMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=25, deadline=None)
+StepMachine.TestCase.settings = settings(
+    max_examples=examples(150), stateful_step_count=25, deadline=None
+)
 test_a_step_keeps_its_invariants = StepMachine.TestCase

@@ -79,6 +79,7 @@ from domain.process import (
 from domain.requests import validate_fields
 from domain.routing import resolve_route
 from domain.signing import Proof
+from tests.support.examples import examples
 from tests.support.machine_driver import Driver, FakeDirectory, Request, approval_input
 from tests.support.strategies import INVALID_RESUBMISSIONS, SUBMISSIONS
 
@@ -1070,7 +1071,8 @@ def test_the_process_keeps_its_invariants(policy_type: str) -> None:
         policy_types = (policy_type,)
 
     run_state_machine_as_test(
-        OnePolicy, settings=settings(max_examples=15, stateful_step_count=50, deadline=None)
+        OnePolicy,
+        settings=settings(max_examples=examples(15), stateful_step_count=50, deadline=None),
     )
 
 
@@ -1083,7 +1085,8 @@ def test_the_process_keeps_its_invariants_with_the_route_options(policy_type: st
         option_variants = tuple(v for v in ROUTE_OPTIONS if v != "shipped")
 
     run_state_machine_as_test(
-        OnePolicy, settings=settings(max_examples=6, stateful_step_count=50, deadline=None)
+        OnePolicy,
+        settings=settings(max_examples=examples(6), stateful_step_count=50, deadline=None),
     )
 
 

@@ -42,9 +42,18 @@ def _refuse(code: ErrorCode, message: str, **details: Any) -> DomainError:
     return DomainError(code, message, details)
 
 
-def check(view: RequestState, policy: Policy, msg: Message, now: datetime | None = None) -> None:
+def check(
+    view: RequestState,
+    policy: Policy,
+    msg: Message,
+    now: datetime | None = None,
+    *,
+    in_turn_alongside: bool = True,
+) -> None:
     """Refuse ``msg`` when it is not allowed now (``now``: for rules with a time window;
     a validator without it leaves the window to the process, which checks it again).
+    ``in_turn_alongside``: False while replaying a history made when people added
+    alongside in turn were refused (see :data:`IN_TURN_ALONGSIDE`).
 
     Raises:
         DomainError: with the code the API maps to its status (409, 403, 422, 503).
@@ -118,7 +127,7 @@ def check(view: RequestState, policy: Policy, msg: Message, now: datetime | None
             )
         send_back_target(view, msg)
     elif isinstance(msg, AddApproversInput):
-        check_may_add(view, policy, msg)
+        check_may_add(view, policy, msg, in_turn_alongside=in_turn_alongside)
     elif isinstance(msg, CcInput):
         check_may_copy(view, msg)
 
@@ -129,8 +138,28 @@ def add_rule(policy: Policy, stage_key: str) -> AddApprovers:
     return spec.add_approvers if spec is not None else AddApprovers()
 
 
-def check_may_add(view: RequestState, policy: Policy, msg: AddApproversInput) -> None:
-    """加签: a current approver adds people the stage's rule allows, with a reason."""
+IN_TURN_ALONGSIDE = "add-approvers-alongside-in-turn"
+"""The change that lets people be added alongside in turn (refused before it)."""
+
+
+def is_in_turn_alongside(msg: Message) -> bool:
+    """People added alongside, deciding in turn: what the :data:`IN_TURN_ALONGSIDE` gate covers."""
+    return (
+        isinstance(msg, AddApproversInput)
+        and msg.position is AddPosition.ALONGSIDE
+        and msg.mode is AddMode.IN_TURN
+    )
+
+
+def check_may_add(
+    view: RequestState, policy: Policy, msg: AddApproversInput, *, in_turn_alongside: bool = True
+) -> None:
+    """加签: a current approver adds people the stage's rule allows, with a reason.
+
+    People added alongside in turn join the stage one after another, the adder's own
+    step open beside them; a history made before that (``in_turn_alongside`` False)
+    replays refusing them as it did then.
+    """
     check_may_decide(view, msg.actor)
     stage = active_stage(view)
     assert stage is not None
@@ -151,7 +180,7 @@ def check_may_add(view: RequestState, policy: Policy, msg: AddApproversInput) ->
             f"stage {stage.name!r} allows only these modes for added approvers: {allowed}",
             field="mode",
         )
-    if msg.position is AddPosition.ALONGSIDE and msg.mode is AddMode.IN_TURN:
+    if not in_turn_alongside and is_in_turn_alongside(msg):
         raise _refuse(
             ErrorCode.VALIDATION,
             "people added alongside decide at once; to have them decide in turn, "

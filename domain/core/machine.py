@@ -51,7 +51,7 @@ from domain.process import (
 
 from . import additions, admission, aftercare, review
 from .deadlines import Deadline, DeadlineKind, next_deadline
-from .effects import FlagStuck, Step, Unflag, Verify
+from .effects import FlagStuck, Patched, Step, Unflag, Verify
 from .inputs import (
     DeadlineReached,
     DirectoryChanged,
@@ -191,7 +191,11 @@ def _handle(ctx: Context, s: RequestState, inp: Handle) -> Step[Outcome]:
     recorded either way.
     """
     msg = inp.message
-    refusal = _admission(s, ctx.policy, msg, ctx.now())
+    # Asked only of such a message: a request whose history refused one refuses it again.
+    in_turn_alongside = not admission.is_in_turn_alongside(msg) or (
+        yield Patched(admission.IN_TURN_ALONGSIDE)
+    )
+    refusal = _admission(s, ctx.policy, msg, ctx.now(), in_turn_alongside=in_turn_alongside)
     if refusal is not None:
         if inp.from_signal:
             s = yield from _ignore(ctx, s, msg, refusal, inp.from_signal)
@@ -210,11 +214,13 @@ def _handle(ctx: Context, s: RequestState, inp: Handle) -> Step[Outcome]:
     return Outcome(s, refusal)
 
 
-def _admission(s: RequestState, policy: Policy, msg: Message, now: datetime) -> DomainError | None:
+def _admission(
+    s: RequestState, policy: Policy, msg: Message, now: datetime, *, in_turn_alongside: bool
+) -> DomainError | None:
     if s.finished:
         return DomainError(ErrorCode.INVALID_STATE, CLOSED)
     try:
-        admission.check(s, policy, msg, now)
+        admission.check(s, policy, msg, now, in_turn_alongside=in_turn_alongside)
     except DomainError as err:
         return err
     return None

@@ -165,6 +165,46 @@ def test_added_alongside_all_must_approve_too_and_any_may_decide_for_the_adder()
     assert current_approvers(q.state) == ["dsd_liu"]
 
 
+def test_added_alongside_in_turn_open_one_after_another_beside_the_adder() -> None:
+    p = _contract()
+    _ok(p, _add(["price_lin", "fh_gao"], "alongside", "in_turn"))
+    assert current_approvers(p.state) == ["bcd_zheng", "price_lin"]  # the first opens now
+    view = view_of(p.state)
+    assert [[a.user for a in s.queued] for s in view.stages[0].slots[1:]] == [[], ["fh_gao"]]
+    _approve(p, "bcd_zheng")  # the adder's own step is done; the stage waits for theirs
+    assert current_approvers(p.state) == ["price_lin"]
+    _approve(p, "price_lin")
+    assert current_approvers(p.state) == ["fh_gao"]  # the next one, once the first approved
+    _approve(p, "fh_gao")
+    assert current_approvers(p.state) == ["dsd_liu"]  # the stage completes with all of them
+
+
+def test_added_alongside_in_turn_the_stage_waits_for_the_adder_too() -> None:
+    p = _contract()
+    _ok(p, _add(["price_lin", "fh_gao"], "alongside", "in_turn"))
+    _approve(p, "price_lin")
+    assert current_approvers(p.state) == ["bcd_zheng", "fh_gao"]
+    _approve(p, "fh_gao")
+    assert current_approvers(p.state) == ["bcd_zheng"]  # the adder has not approved yet
+    _approve(p, "bcd_zheng")
+    assert current_approvers(p.state) == ["dsd_liu"]
+
+
+def test_one_added_alongside_in_turn_who_rejects_rejects_the_request() -> None:
+    p = _contract()
+    _ok(p, _add(["price_lin", "fh_gao"], "alongside", "in_turn"))
+    _approve(p, "price_lin")
+    _ok(p, DecideInput(actor="fh_gao", action="reject"))
+    assert p.state.status is Status.REJECTED
+
+
+def test_a_request_that_ran_before_alongside_in_turn_still_refuses_it() -> None:
+    p = _contract()
+    p.driver.patched = False  # replaying a history made when it was refused
+    code, data = _refused(p, _add(["price_lin"], "alongside", "in_turn"))
+    assert (code, data["field"]) == (ErrorCode.VALIDATION, "mode")
+
+
 def test_an_added_approver_who_rejects_rejects_the_request() -> None:
     p = _contract()
     _ok(p, _add(["price_lin"], "before", "any"))
@@ -177,7 +217,6 @@ def test_an_added_approver_who_rejects_rejects_the_request() -> None:
     [
         (_add(["am_li"], "before"), ErrorCode.VALIDATION, "people"),  # the requester
         (_add(["bcd_zheng"], "before"), ErrorCode.VALIDATION, "people"),  # oneself
-        (_add(["price_lin"], "alongside", "in_turn"), ErrorCode.VALIDATION, "mode"),
         (_add(["price_lin"], "before", actor="dsd_liu"), ErrorCode.NOT_ELIGIBLE, None),
         (_add(["nobody_here"], "before"), ErrorCode.VALIDATION, "people"),  # not in directory
     ],

@@ -487,8 +487,7 @@ class ProcessMachine(RuleBasedStateMachine):
         if expected is None:
             assert stage is not None
             if (
-                (position == "alongside" and mode == "in_turn")
-                or v.requester in people
+                v.requester in people
                 or actor in people
                 or set(people) & pending_on(stage)
                 or any(not self.directory.active(u) for u in people)

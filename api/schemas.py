@@ -88,7 +88,8 @@ class AddApproversBody(_Body):
     mode: AddMode = Field(
         default=AddMode.ALL,
         description="`all`: each of them approves; `any`: one of them approves (alongside: "
-        "for your step, as you could); `in_turn`: each, one after the other (before/after).",
+        "for your step, as you could); `in_turn`: each, one after the other, in the order given "
+        "(alongside: the first now, your own step open beside them).",
     )
     comment: Comment = Field(description="Why you add them (required).")
 

@@ -258,11 +258,12 @@ async def test_an_approver_adds_an_approver_before_themselves_after_a_refusal_sh
     await expect(page.locator("#addsign-people")).to_have_value("am_li")  # kept to correct
     accept_refusal(browsing, "422 (Unprocessable Entity)")
 
-    # Alongside, people decide at once: "in turn" is not offered with it.
+    # Alongside, people may decide in turn too: choosing it keeps it.
     await page.locator("#addsign-mode").select_option("in_turn")
     await page.locator("#addsign-position").select_option("alongside")
-    await expect(page.locator("#addsign-mode")).to_have_value("all")
+    await expect(page.locator("#addsign-mode")).to_have_value("in_turn")
     await page.locator("#addsign-position").select_option("before")
+    await page.locator("#addsign-mode").select_option("all")
 
     await page.locator("#addsign-people").fill("sh_zhou")
     await page.locator("#act-addsign").get_by_role("button", name="Add approvers").click()

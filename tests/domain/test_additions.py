@@ -6,7 +6,7 @@ A 250,000 contract by am_li: bcd_zheng decides the first stage, dsd_liu the seco
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,39 +28,24 @@ from domain.process import (
     EventKind,
     Status,
 )
-from tests.support.machine_driver import Driver, FakeDirectory, Request, approval_input
+from tests.support.machine_driver import Clock, Driver, FakeDirectory, Request, approval_input
+from tests.support.machine_driver import accepted as _ok
 
 POLICIES = load_policies(Path(__file__).resolve().parents[2] / "policies")
 CONTRACT = POLICIES["big_customer_contract"]
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def later(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 def _contract(clock: Callable[[], datetime] | None = None, policy: Policy = CONTRACT) -> Request:
     fields = {"contract_no": "HT-1", "settlement_floor_price": "1"}
     p = Request(
         approval_input(policy, Decimal(250000), fields),
-        clock or Clock(),
+        clock or Clock(T0),
         Driver(FakeDirectory.demo()),
     )
     p.feed(Submit())
     assert current_approvers(p.state) == ["bcd_zheng"]
     return p
-
-
-def _ok(p: Request, msg: Any) -> None:
-    refusal = p.feed(Handle(msg, from_signal=False))
-    assert refusal is None, refusal
 
 
 def _refused(p: Request, msg: Any) -> tuple[ErrorCode, dict[str, Any]]:
@@ -94,7 +79,7 @@ def _stage_key(p: Request) -> str:
 
 
 def test_added_before_decide_first_then_the_step_comes_back_to_the_adder() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p = _contract(clock)
     first = _stage_key(p)
     clock.later(hours=1)
@@ -256,7 +241,7 @@ def test_a_policy_without_the_option_dumps_as_it_did() -> None:
 
 
 def test_added_people_are_reminded_and_escalated_when_they_do_not_reply() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p = _contract(clock)
     _ok(p, _add(["price_lin"], "before", "any"))
     deadline = p.next_deadline()

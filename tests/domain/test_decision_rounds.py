@@ -19,7 +19,7 @@ import pytest
 
 from common.policy_store import load_policies
 from domain.core import admission
-from domain.core.inputs import Handle, Submit
+from domain.core.inputs import Submit
 from domain.core.queries import active_stage, step_round
 from domain.core.steps import put, with_stage
 from domain.errors import HTTP_STATUS, DomainError, ErrorCode
@@ -34,22 +34,13 @@ from domain.process import (
     TransferInput,
 )
 from domain.signing import payload_of
-from tests.support.machine_driver import Driver, FakeDirectory, Request, approval_input
+from tests.support.machine_driver import Clock, Driver, FakeDirectory, Request, approval_input
+from tests.support.machine_driver import accepted as _decide
+from tests.support.machine_driver import refused as _refused
 
 POLICIES = load_policies(Path(__file__).resolve().parents[2] / "policies")
 CONTRACT = POLICIES["big_customer_contract"]
 T0 = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def later(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def _contract(clock: Callable[[], datetime], driver: Driver) -> Request:
@@ -58,21 +49,8 @@ def _contract(clock: Callable[[], datetime], driver: Driver) -> Request:
     return Request(approval_input(CONTRACT, Decimal(250000), fields), clock, driver)
 
 
-def _decide(p: Request, msg: DecideInput | ResubmitInput | TransferInput) -> None:
-    refusal = p.feed(Handle(msg, from_signal=False))
-    assert refusal is None, refusal
-
-
-def _refused(p: Request, msg: DecideInput) -> DomainError:
-    seq = p.state.seq
-    refusal = p.feed(Handle(msg, from_signal=False))
-    assert refusal is not None
-    assert p.state.seq == seq  # a refused update writes nothing
-    return refusal
-
-
 def test_a_decision_for_the_current_round_or_for_none_is_admitted() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p = _contract(clock, Driver(FakeDirectory.demo()))
     p.feed(Submit())
     assert step_round(p.state, "bcd_zheng") == T0
@@ -90,7 +68,7 @@ def test_a_decision_for_the_current_round_or_for_none_is_admitted() -> None:
 
 
 def test_after_a_return_and_a_resubmission_a_decision_for_the_first_round_is_refused() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     driver = Driver(FakeDirectory.demo())
     p = _contract(clock, driver)
     p.feed(Submit())
@@ -117,7 +95,7 @@ def test_after_a_return_and_a_resubmission_a_decision_for_the_first_round_is_ref
 
 
 def test_a_transfer_starts_a_new_round_and_an_escalation_does_not() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     driver = Driver(FakeDirectory.demo())
     p = _contract(clock, driver)
     p.feed(Submit())

@@ -39,22 +39,11 @@ from domain.process import (
     Status,
     WithdrawInput,
 )
-from tests.support.machine_driver import Driver, FakeDirectory, Request, approval_input
+from tests.support.machine_driver import Clock, Driver, FakeDirectory, Request, approval_input
 
 POLICIES = load_policies(Path(__file__).resolve().parents[2] / "policies")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WINDOW = Span(days=31)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def later(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def revocable(policy: Policy) -> Policy:
@@ -114,7 +103,7 @@ def revoke(actor: str = "am_li", **kw: Any) -> RevokeInput:
 
 
 def test_a_final_approval_stays_open_for_its_window_and_the_requester_revokes_it() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     driver = Driver(FakeDirectory.demo())
     p = approved(revocable(GIFT), "300", GIFT_FIELDS, clock, driver)
     approved_at = clock.now
@@ -144,7 +133,7 @@ def test_a_final_approval_stays_open_for_its_window_and_the_requester_revokes_it
 
 
 def test_the_revoke_window_ends_by_its_deadline_and_closes_the_approval() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p = approved(revocable(GIFT), "300", GIFT_FIELDS, clock)
     clock.now = p.state.revocable_until or T0
     assert p.feed(DeadlineReached(DeadlineKind.REVOKE_WINDOW)) is None
@@ -154,7 +143,7 @@ def test_the_revoke_window_ends_by_its_deadline_and_closes_the_approval() -> Non
 
 
 def test_without_the_option_an_approval_closes_at_once_and_cannot_be_revoked() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p = approved(GIFT, "300", GIFT_FIELDS, clock)
     assert GIFT.revoke is None
     assert p.finished and p.state.status is Status.APPROVED  # today's behaviour
@@ -168,7 +157,7 @@ def test_without_the_option_an_approval_closes_at_once_and_cannot_be_revoked() -
 
 
 def test_a_revoke_after_its_window_is_refused_naming_when_it_ended() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p = approved(revocable(BULK), "3000", BULK_FIELDS, clock)
     assert p.state.label == "awaiting_deposit"
     until = p.state.revocable_until
@@ -181,7 +170,7 @@ def test_a_revoke_after_its_window_is_refused_naming_when_it_ended() -> None:
 
 
 def test_a_partly_paid_deposit_closes_as_revoked_and_its_payments_need_reversal() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     driver = Driver(FakeDirectory.demo())
     p = approved(revocable(BULK), "3000", BULK_FIELDS, clock, driver)
     deciders = {e.actor for e in p.state.history if e.kind is EventKind.APPROVED}
@@ -213,7 +202,7 @@ def test_a_partly_paid_deposit_closes_as_revoked_and_its_payments_need_reversal(
 
 
 def test_an_administrator_revokes_for_the_requester_who_is_told() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     driver = Driver(FakeDirectory.demo())
     p = approved(revocable(GIFT), "300", GIFT_FIELDS, clock, driver)
     err = refusal(p, revoke("bgm_feng"))
@@ -228,7 +217,7 @@ def test_an_administrator_revokes_for_the_requester_who_is_told() -> None:
 
 
 def test_a_payout_not_made_yet_is_cancelled_and_one_made_cannot_be_revoked() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     driver = Driver(FakeDirectory.demo())
     policy = revocable(DISCOUNT)
     p = approved(policy, "500", DISCOUNT_FIELDS, clock, driver)
@@ -259,7 +248,7 @@ def test_a_payout_not_made_yet_is_cancelled_and_one_made_cannot_be_revoked() -> 
 
 
 def test_a_credit_line_in_force_may_be_revoked_within_its_window() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p = approved(revocable(CREDIT), "50000", CREDIT_FIELDS, clock)
     assert p.state.status is Status.ACTIVE
     carried = Request(p.carry(), clock, p.driver)  # in force: each cycle is a fresh run
@@ -278,7 +267,7 @@ def test_a_credit_line_in_force_may_be_revoked_within_its_window() -> None:
     ],
 )
 def test_only_an_approval_not_carried_out_in_full_can_be_revoked(setup: str, message: str) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     policy = revocable(GIFT)
     p = submitted(policy, "300", GIFT_FIELDS, clock)
     state = p.state
@@ -307,7 +296,7 @@ def test_a_revoke_needs_a_reason_and_a_policy_window_is_calendar_time() -> None:
 
 
 def test_a_closed_request_is_refused_naming_why_from_its_view() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     view = view_of(approved(GIFT, "300", GIFT_FIELDS, clock).state)
     assert closed_revoke_refusal(view).message == (
         "requests of type 'customer_gift' cannot be revoked: their policy sets no revoke window"

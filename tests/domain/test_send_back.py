@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from common.policy_store import load_policies
 from domain.core import admission
 from domain.core.details import details
-from domain.core.inputs import Handle, Submit
+from domain.core.inputs import Submit
 from domain.core.projection import view_of
 from domain.core.queries import current_approvers, step_round
 from domain.errors import HTTP_STATUS, DomainError, ErrorCode
@@ -36,7 +36,9 @@ from domain.process import (
     SupersededDecision,
 )
 from domain.working_time import clock_start
-from tests.support.machine_driver import Driver, FakeDirectory, Request, approval_input
+from tests.support.machine_driver import Clock, Driver, FakeDirectory, Request, approval_input
+from tests.support.machine_driver import accepted as _ok
+from tests.support.machine_driver import refused as _refused
 
 POLICIES = load_policies(Path(__file__).resolve().parents[2] / "policies")
 CONTRACT = POLICIES["big_customer_contract"]
@@ -52,32 +54,8 @@ SIGN, DEPUTY, DIRECTOR = (
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def later(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 def _contract(clock: Callable[[], datetime], driver: Driver, policy: Policy = CONTRACT) -> Request:
     return Request(approval_input(policy, Decimal(350000), FIELDS), clock, driver)
-
-
-def _ok(p: Request, msg: DecideInput | ResubmitInput | SendBackInput) -> None:
-    refusal = p.feed(Handle(msg, from_signal=False))
-    assert refusal is None, refusal
-
-
-def _refused(p: Request, msg: SendBackInput) -> DomainError:
-    seq = p.state.seq
-    refusal = p.feed(Handle(msg, from_signal=False))
-    assert refusal is not None
-    assert p.state.seq == seq  # a refused update writes nothing
-    return refusal
 
 
 def _approve(p: Request, actor: str) -> None:
@@ -110,7 +88,7 @@ def _stage(p: Request, key: str) -> StageState:
 
 
 def test_sent_back_to_a_passed_stage_it_decides_again_in_a_new_round_and_the_route_reruns() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p, driver = _at_director(clock)
     resolve_due = p.state.resolve_due
     first_round = T0
@@ -177,7 +155,7 @@ def test_sent_back_to_a_passed_stage_it_decides_again_in_a_new_round_and_the_rou
 
 
 def test_a_stage_is_named_by_its_index_too() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p, _ = _at_director(clock)
     _ok(p, _back("sd_chen", 1))
     assert current_approvers(p.state) == ["dsd_liu"]
@@ -191,7 +169,7 @@ def test_a_stage_is_named_by_its_index_too() -> None:
 
 
 def test_under_jump_back_the_stage_sent_back_to_decides_then_the_route_jumps_back() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p, driver = _at_director(clock, JUMP_BACK)
     _ok(p, _back("sd_chen", SIGN))
     assert current_approvers(p.state) == ["bcd_zheng"]
@@ -214,7 +192,7 @@ def test_under_jump_back_the_stage_sent_back_to_decides_then_the_route_jumps_bac
 
 
 def test_nested_send_backs_under_jump_back_come_back_one_sender_at_a_time() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p, _ = _at_director(clock, JUMP_BACK)
     _ok(p, _back("sd_chen", DEPUTY))
     _ok(p, _back("dsd_liu", SIGN, "ask the customer first"))
@@ -229,7 +207,7 @@ def test_nested_send_backs_under_jump_back_come_back_one_sender_at_a_time() -> N
 
 
 def test_sent_back_to_the_requester_it_is_returned_and_reruns_from_the_start() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p, driver = _at_director(clock)
     seen = len(driver.records)
     _ok(p, _back("sd_chen", "requester"))
@@ -252,7 +230,7 @@ def test_sent_back_to_the_requester_it_is_returned_and_reruns_from_the_start() -
 
 
 def test_under_jump_back_a_resubmission_goes_straight_back_to_the_sender() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p, driver = _at_director(clock, JUMP_BACK)
     _ok(p, _back("sd_chen", "requester"))
     assert _stage(p, SIGN).status is StageStatus.APPROVED
@@ -263,7 +241,7 @@ def test_under_jump_back_a_resubmission_goes_straight_back_to_the_sender() -> No
 
 
 def test_under_jump_back_a_resubmission_that_changes_the_route_runs_it_from_the_start() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p, driver = _at_director(clock, JUMP_BACK)
     _ok(p, _back("sd_chen", "requester"))
     _ok(p, ResubmitInput(actor="am_li", amount=Decimal(250000)))
@@ -277,7 +255,7 @@ def test_under_jump_back_a_resubmission_that_changes_the_route_runs_it_from_the_
 
 
 def test_a_plain_return_after_a_jump_back_send_back_reruns_from_the_start() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p, _ = _at_director(clock, JUMP_BACK)
     _ok(p, _back("sd_chen", DEPUTY))
     _ok(p, DecideInput(actor="dsd_liu", action="return", comment="needs the customer's stamp"))
@@ -290,7 +268,7 @@ def test_a_plain_return_after_a_jump_back_send_back_reruns_from_the_start() -> N
 
 
 def test_only_a_holder_of_the_active_stage_may_send_back_and_only_to_a_passed_stage() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     p, _ = _at_director(clock)
     refused = _refused(p, _back("dsd_liu", SIGN))
     assert refused.code is ErrorCode.NOT_ELIGIBLE and HTTP_STATUS[refused.code] == 403
@@ -304,7 +282,7 @@ def test_only_a_holder_of_the_active_stage_may_send_back_and_only_to_a_passed_st
 
 
 def test_the_first_stage_can_send_back_to_the_requester_only() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     driver = Driver(FakeDirectory.demo())
     p = _contract(clock, driver)
     p.feed(Submit())
@@ -317,7 +295,7 @@ def test_the_first_stage_can_send_back_to_the_requester_only() -> None:
 
 
 def test_a_policy_may_forbid_sending_back() -> None:
-    clock = Clock()
+    clock = Clock(T0)
     closed = CONTRACT.model_copy(update={"send_back": SendBackOptions(allowed=False)})
     p, _ = _at_director(clock, closed)
     refused = _refused(p, _back("sd_chen", SIGN))

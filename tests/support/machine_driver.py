@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,7 @@ from domain.core import machine
 from domain.core.additions import addable_refusals
 from domain.core.deadlines import Deadline
 from domain.core.effects import FlagStuck, LookUp, Patched, Pay, Unflag, Verify, Write
-from domain.core.inputs import Input
+from domain.core.inputs import Handle, Input, Message
 from domain.core.machine import Outcome
 from domain.core.projection import view_of
 from domain.core.steps import Context
@@ -402,4 +402,41 @@ def approval_input(
     )
 
 
-__all__ = ["Driver", "FakeDirectory", "Request", "approval_input", "internal_keys"]
+class Clock:
+    """A clock the test moves: the process reads the time only through it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def later(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def accepted(p: Request, msg: Message) -> None:
+    """``msg`` sent as an update is applied."""
+    refusal = p.feed(Handle(msg, from_signal=False))
+    assert refusal is None, refusal
+
+
+def refused(p: Request, msg: Message) -> DomainError:
+    """``msg`` sent as an update is refused, and nothing is written."""
+    seq = p.state.seq
+    refusal = p.feed(Handle(msg, from_signal=False))
+    assert refusal is not None
+    assert p.state.seq == seq  # a refused update writes nothing
+    return refusal
+
+
+__all__ = [
+    "Clock",
+    "Driver",
+    "FakeDirectory",
+    "Request",
+    "accepted",
+    "approval_input",
+    "internal_keys",
+    "refused",
+]

@@ -267,3 +267,22 @@ async def pay_by_signal(
         ),
     )
     await env.sleep(SETTLE)
+
+
+CONTRACT_FIELDS = {"contract_no": "HT-1", "settlement_floor_price": "90000"}
+"""A big-customer contract's form, for the tests of the timer machinery."""
+
+
+async def start_contract(
+    env: WorkflowEnvironment, queue: str, policies: dict[str, Policy], amount: int
+) -> WorkflowHandle[Any, Any]:
+    """am_li's big-customer contract of ``amount``, its clocks in calendar time
+    (:func:`in_calendar_time`)."""
+    return await start(
+        env.client,
+        queue,
+        in_calendar_time(policies["big_customer_contract"]),
+        "am_li",
+        Decimal(amount),
+        CONTRACT_FIELDS,
+    )

@@ -5,7 +5,6 @@ held for them is neither, and has their step back once they approved."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -15,29 +14,19 @@ from domain.process import AddApproversInput, CcInput
 from tests.support.workflows import (
     SETTLE,
     decide_by_signal,
-    in_calendar_time,
     notified,
     request_id,
     signal,
-    start,
+    start_contract,
     state,
 )
-
-CONTRACT_FIELDS = {"contract_no": "HT-1", "settlement_floor_price": "90000"}
 
 
 async def test_people_added_before_the_adder_are_reminded_and_escalated_not_the_adder(
     temporal_ts: WorkflowEnvironment, ts_queue: str, policies: dict[str, Policy], db_sessions
 ):
     # 250,000: bcd_zheng signs first (4-hour reply timer, calendar time here).
-    h = await start(
-        temporal_ts.client,
-        ts_queue,
-        in_calendar_time(policies["big_customer_contract"]),
-        "am_li",
-        Decimal(250000),
-        CONTRACT_FIELDS,
-    )
+    h = await start_contract(temporal_ts, ts_queue, policies, 250000)
     await temporal_ts.sleep(timedelta(hours=3))
     add = AddApproversInput.model_validate(
         {"actor": "bcd_zheng", "people": ["price_lin"], "position": "before", "comment": "price"}

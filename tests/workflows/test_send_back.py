@@ -4,7 +4,6 @@ back to, the resolve timer runs on (calendar time, as in ``test_timers.py``)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -15,15 +14,13 @@ from tests.support.workflows import (
     SETTLE,
     audit_kinds,
     decide_by_signal,
-    in_calendar_time,
     notified,
     request_id,
     signal,
-    start,
+    start_contract,
     state,
 )
 
-CONTRACT_FIELDS = {"contract_no": "HT-1", "settlement_floor_price": "90000"}
 SIGN = "big_customer_dept_sign"
 
 
@@ -31,14 +28,7 @@ async def test_a_send_back_restarts_the_reply_timer_of_the_stage_sent_back_to_on
     temporal_ts: WorkflowEnvironment, ts_queue: str, policies: dict[str, Policy], db_sessions
 ):
     # 350,000: bcd_zheng signs, dsd_liu signs, sd_chen approves; reply 4 h, resolve 3 days.
-    h = await start(
-        temporal_ts.client,
-        ts_queue,
-        in_calendar_time(policies["big_customer_contract"]),
-        "am_li",
-        Decimal(350000),
-        CONTRACT_FIELDS,
-    )
+    h = await start_contract(temporal_ts, ts_queue, policies, 350000)
     await temporal_ts.sleep(timedelta(hours=1))
     await decide_by_signal(temporal_ts, h, "bcd_zheng")
     await temporal_ts.sleep(timedelta(hours=1))

@@ -16,6 +16,7 @@ from domain.constants import Signals
 from domain.policy import Policy, ResolveAction
 from domain.process import DecideInput, EventKind, MilestoneInput, ResubmitInput
 from tests.support.workflows import (
+    CONTRACT_FIELDS,
     audit_kinds,
     decide_by_signal,
     in_calendar_time,
@@ -25,24 +26,16 @@ from tests.support.workflows import (
     request_row,
     signal,
     start,
+    start_contract,
     state,
 )
-
-CONTRACT_FIELDS = {"contract_no": "HT-1", "settlement_floor_price": "90000"}
 
 
 async def test_reply_timeout_reminds_and_escalates_up_the_chain_until_the_top(
     temporal_ts: WorkflowEnvironment, ts_queue: str, policies: dict[str, Policy], db_sessions
 ):
     # 50,000 is the office-manager tier: om_wu and om_yang; chain sh_zhou, dsd_liu, sd_chen, gm_wang
-    h = await start(
-        temporal_ts.client,
-        ts_queue,
-        in_calendar_time(policies["big_customer_contract"]),
-        "am_li",
-        Decimal(50000),
-        CONTRACT_FIELDS,
-    )
+    h = await start_contract(temporal_ts, ts_queue, policies, 50000)
     await temporal_ts.sleep(timedelta(hours=3, minutes=59))
     v = await state(h)
     assert v.current_approvers == ["om_wu", "om_yang"]
@@ -79,14 +72,7 @@ async def test_reply_timeout_reminds_and_escalates_up_the_chain_until_the_top(
 async def test_a_decision_just_before_the_reply_deadline_is_not_escalated(
     temporal_ts: WorkflowEnvironment, ts_queue: str, policies: dict[str, Policy], db_sessions
 ):
-    h = await start(
-        temporal_ts.client,
-        ts_queue,
-        in_calendar_time(policies["big_customer_contract"]),
-        "am_li",
-        Decimal(50000),
-        CONTRACT_FIELDS,
-    )
+    h = await start_contract(temporal_ts, ts_queue, policies, 50000)
     await temporal_ts.sleep(timedelta(hours=3, minutes=59, seconds=59))
     await signal(h, Signals.DECIDE, DecideInput(actor="om_yang", action="approve"))
     await temporal_ts.sleep(timedelta(hours=1))
@@ -150,14 +136,7 @@ async def test_resolve_timeout_with_auto_reject_rejects(
 async def test_returned_request_expires_when_not_resubmitted(
     temporal_ts: WorkflowEnvironment, ts_queue: str, policies: dict[str, Policy], db_sessions
 ):
-    h = await start(
-        temporal_ts.client,
-        ts_queue,
-        in_calendar_time(policies["big_customer_contract"]),
-        "am_li",
-        Decimal(50000),
-        CONTRACT_FIELDS,
-    )
+    h = await start_contract(temporal_ts, ts_queue, policies, 50000)
     await signal(
         h, Signals.DECIDE, DecideInput(actor="om_wu", action="return", comment="more docs")
     )
@@ -179,14 +158,7 @@ async def test_returned_request_expires_when_not_resubmitted(
 async def test_resubmit_with_a_new_amount_takes_the_new_route(
     temporal_ts: WorkflowEnvironment, ts_queue: str, policies: dict[str, Policy], db_sessions
 ):
-    h = await start(
-        temporal_ts.client,
-        ts_queue,
-        in_calendar_time(policies["big_customer_contract"]),
-        "am_li",
-        Decimal(50000),
-        CONTRACT_FIELDS,
-    )
+    h = await start_contract(temporal_ts, ts_queue, policies, 50000)
     await signal(h, Signals.DECIDE, DecideInput(actor="om_wu", action="return"))
     await signal(h, Signals.RESUBMIT, ResubmitInput(actor="am_li", amount=Decimal("300000.01")))
     await temporal_ts.sleep(timedelta(seconds=1))

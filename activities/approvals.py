@@ -316,7 +316,8 @@ def _request_values(view: RequestView, event: HistoryEvent) -> dict[str, Any]:
     """The columns of ``requests`` that mirror the workflow's view after ``event``."""
     view_json = view.model_dump(mode="json")
     closed_at = view.closed_at
-    if closed_at is None and view.status in TERMINAL:
+    if closed_at is None and view.status in TERMINAL and view.revocable_until is None:
+        # (A completed request with a revoke window stays open until the window ends.)
         closed_at = event.at
     stage_key = (
         view.stages[view.stage_index].key

@@ -475,11 +475,12 @@ async def add_cc(
     description=(
         "The requester, or an administrator, takes an approval back with a reason, within "
         "the revoke window its request type's policy sets (`revoke: {within: P31D}`; none: "
-        "never). Allowed while approved, awaiting a milestone, awaiting the payout or in "
-        "force; the request becomes `revoked` (closed), milestones not met close as revoked, "
-        "payments already recorded are listed in `to_reverse`, and everyone who decided is "
-        "told. 409 naming why otherwise: not approved (withdraw instead), completed, the "
-        "payout was made, the window ended, no window in the policy."
+        "never). Allowed while approved, awaiting a milestone, awaiting the payout, in "
+        "force or completed (every milestone met, kept open for the window); the request "
+        "becomes `revoked` (closed), milestones not met close as revoked, payments already "
+        "recorded are listed in `to_reverse`, and everyone who decided is told. 409 naming "
+        "why otherwise: not approved (withdraw instead), the payout was made, the window "
+        "ended, no window in the policy."
     ),
     responses=_ACTION_ERRORS,
 )

@@ -31,11 +31,17 @@ from .inputs import Message
 from .queries import active_stage, open_milestone, pending_on, step_round
 
 WITHDRAWABLE = (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING)
-REVOCABLE = (Status.APPROVED, Status.AWAITING, Status.AWAITING_PAYOUT, Status.ACTIVE)
-"""Approved, and not yet carried out in full: what follows the approval still runs (a
-milestone, the payout's window), or it is in force (a credit line), or nothing follows
-and the request is kept open for its revoke window. ``completed`` is not among them: the
-approval was carried out (every milestone met, or paid out) and the process has ended."""
+REVOCABLE = (
+    Status.APPROVED,
+    Status.AWAITING,
+    Status.AWAITING_PAYOUT,
+    Status.ACTIVE,
+    Status.COMPLETED,
+)
+"""Approved: what follows the approval still runs (a milestone, the payout's window), or
+it is in force (a credit line), or it was carried out (every milestone met) or nothing
+follows, and the request is kept open for its revoke window. A payout made is never
+revoked (checked before the status)."""
 
 
 def _refuse(code: ErrorCode, message: str, **details: Any) -> DomainError:
@@ -275,6 +281,12 @@ def closed_revoke_refusal(view: RequestView) -> DomainError:
         return _refuse(ErrorCode.INVALID_STATE, paid_out_message(view.payout.reference))
     if view.status == Status.APPROVED and view.revocable_until is None:
         return _refuse(ErrorCode.INVALID_STATE, not_revocable_type(view.type))
+    if view.status == Status.COMPLETED and view.revocable_until is not None:
+        return _refuse(
+            ErrorCode.INVALID_STATE,
+            "the request is completed and closed: its revoke window has ended, so it can no "
+            "longer be revoked",
+        )
     return _refuse(ErrorCode.INVALID_STATE, not_revocable_status(view.status))
 
 
@@ -294,7 +306,7 @@ def not_revocable_status(label: str) -> str:
     if label == Status.COMPLETED:
         return (
             "the request is completed: the approval was carried out in full and its process "
-            "has ended, so it can no longer be revoked"
+            "has ended (its policy keeps no revoke window open), so it can no longer be revoked"
         )
     if label == Status.APPROVED:
         return (

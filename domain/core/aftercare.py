@@ -158,8 +158,9 @@ def revoke(
 
 
 def on_revoke_window(ctx: Context, s: RequestState) -> Step[RequestState]:
-    """The revoke window of a final approval ended: the request closes, approved."""
-    s = close(ctx, s, Status.APPROVED)
+    """The revoke window ended: the request closes as it stands (approved with nothing
+    to follow, or completed)."""
+    s = close(ctx, s, s.status)
     until = s.revocable_until
     return (
         yield from record(
@@ -256,6 +257,13 @@ def after_milestones(ctx: Context, s: RequestState) -> Step[RequestState]:
         return (yield from schedule_payout(ctx, s))
     if ctx.policy.review_cycle is not None:
         return (yield from enter_force(ctx, s))
+    until = s.revocable_until
+    if until is not None and ctx.now() < until:
+        # Carried out, yet still revocable: it stays open (completed) until the revoke
+        # window's deadline closes it, as an approval with nothing after it does.
+        s = put(s, status=Status.COMPLETED)
+        data = {"revocable_until": until.isoformat()}
+        return (yield from record(ctx, s, EventKind.COMPLETED, SYSTEM, None, data))
     s = close(ctx, s, Status.COMPLETED)
     return (yield from record(ctx, s, EventKind.COMPLETED, SYSTEM, None))
 

@@ -79,8 +79,8 @@ def next_deadline(view: RequestState, policy: Policy) -> Deadline | None:
                 )
             summary = _summary(view, "milestone", m.due, f"{m.name} due")
             options.append(Deadline(m.due, summary, DeadlineKind.MILESTONE_DUE))
-    elif view.status is Status.APPROVED and view.revocable_until is not None:
-        # Approved with nothing to follow, kept open for its revoke window only.
+    elif view.status in (Status.APPROVED, Status.COMPLETED) and view.revocable_until is not None:
+        # Approved with nothing to follow, or completed: kept open for its revoke window.
         options.append(
             Deadline(view.revocable_until, "revoke window ends", DeadlineKind.REVOKE_WINDOW)
         )

@@ -197,3 +197,42 @@ async def test_what_cannot_be_revoked_is_409_naming_why(
         "requests of type 'big_customer_contract' cannot be revoked: "
         "their policy sets no revoke window"
     )
+
+
+async def test_the_requester_revokes_a_completed_bulk_order_within_its_window(
+    revoke_api: httpx.AsyncClient, auth: Auth, db: Db
+) -> None:
+    api = revoke_api
+    body = {
+        "type": "retail_bulk_discount",
+        "title": f"Bulk order {uuid.uuid4().hex[:6]}",
+        "amount": "3000",
+        "fields": {"gross_margin_pct": "12"},
+    }
+    view = await _approve_all(api, auth, await _submit(api, auth, body))
+    rid = view["id"]
+    for amount, reference in (("400", "BANK-21"), ("500", "BANK-22")):
+        paid = await api.post(
+            f"/v1/requests/{rid}/milestones/deposit",
+            json={"amount": amount, "reference": reference},
+            headers=auth("fin_he"),
+        )
+        assert paid.status_code == 200, paid.text
+    done = paid.json()
+    assert done["status"] == "completed" and done["closed_at"] is None  # open for revoking
+    assert done["revocable_until"] is not None
+    shown = (await api.get(f"/v1/requests/{rid}", headers=auth("am_li"))).json()
+    assert shown["status"] == "completed" and shown["closed_at"] is None  # the read-model
+
+    resp = await _revoke(api, auth, "am_li", rid, {"comment": "The customer returned it all"})
+
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert out["status"] == "revoked" and out["closed_at"] is not None
+    assert out["milestones"][0]["status"] == "met"
+    assert [(r["milestone"], r["amount"], r["reference"]) for r in out["to_reverse"]] == [
+        ("deposit", "400.00", "BANK-21"),
+        ("deposit", "500.00", "BANK-22"),
+    ]
+    assert out["history"][-1]["data"]["was"] == "completed"
+    assert await db.status(rid) == "revoked"

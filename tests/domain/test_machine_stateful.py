@@ -106,7 +106,13 @@ OUTCOME_KINDS = frozenset(
     }
 )
 WITHDRAWABLE = (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING)
-REVOCABLE = (Status.APPROVED, Status.AWAITING, Status.AWAITING_PAYOUT, Status.ACTIVE)
+REVOCABLE = (
+    Status.APPROVED,
+    Status.AWAITING,
+    Status.AWAITING_PAYOUT,
+    Status.ACTIVE,
+    Status.COMPLETED,
+)
 ADMIN = "admin"
 MAX_LEAVERS = 6
 OPERATOR = "ops_wu"

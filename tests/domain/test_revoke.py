@@ -201,6 +201,74 @@ def test_a_partly_paid_deposit_closes_as_revoked_and_its_payments_need_reversal(
     assert told == deciders | {"fin_he"}  # who decided, and who recorded the payment
 
 
+def completed(clock: Clock, driver: Driver | None = None) -> Request:
+    """A bulk discount whose deposit was paid in full, in two payments: completed."""
+    p = approved(revocable(BULK), "3000", BULK_FIELDS, clock, driver)
+    for amount, reference in (("400", "B-1"), ("500", "B-2")):
+        clock.later(hours=2)
+        pay = MilestoneInput(
+            actor="fin_he", milestone="deposit", amount=Decimal(amount), reference=reference
+        )
+        assert p.feed(Handle(pay, False)) is None
+    return p
+
+
+def test_a_completed_request_stays_open_for_its_window_and_its_payments_need_reversal() -> None:
+    clock = Clock(T0)
+    driver = Driver(FakeDirectory.demo())
+    p = completed(clock, driver)
+    until = p.state.revocable_until
+    assert p.state.status is Status.COMPLETED and until is not None
+    assert not p.finished  # every milestone met, but it may still be revoked
+    assert p.state.history[-1].kind is EventKind.COMPLETED
+    assert p.state.history[-1].data["revocable_until"] == until.isoformat()
+    deadline = p.next_deadline()
+    assert deadline is not None and deadline.kind is DeadlineKind.REVOKE_WINDOW
+    assert deadline.at == until
+    assert "May be revoked until" in details(p.state)
+    admission.check(p.state, p.policy, revoke(), clock.now)  # completed, yet revocable
+    with pytest.raises(DomainError) as info:  # nothing else is open on it
+        admission.check(p.state, p.policy, WithdrawInput(actor="am_li"), clock.now)
+    assert info.value.code is ErrorCode.INVALID_STATE
+
+    clock.later(days=3)
+    assert p.feed(Handle(revoke(), False)) is None
+
+    assert p.finished and p.state.status is Status.REVOKED
+    assert p.state.milestones[0].status is MilestoneStatus.MET  # met stays met
+    assert [(r.reference, r.amount) for r in p.state.to_reverse] == [
+        ("B-1", Decimal(400)),
+        ("B-2", Decimal(500)),
+    ]
+    event = p.state.history[-1]
+    assert event.data["was"] == "completed" and event.data["milestones_revoked"] == []
+    assert "fin_he" in {n.recipient for n in driver.records[-1].notices}
+
+
+def test_the_window_closing_ends_a_completed_request_as_completed() -> None:
+    clock = Clock(T0)
+    p = completed(clock)
+    clock.now = p.state.revocable_until or T0
+    assert p.feed(DeadlineReached(DeadlineKind.REVOKE_WINDOW)) is None
+    assert p.finished and p.state.status is Status.COMPLETED
+    assert p.state.closed_at == clock.now
+    assert p.state.history[-1].kind is EventKind.REVOKE_WINDOW_CLOSED
+    assert p.next_deadline() is None
+    view = view_of(p.state)
+    assert "revoke window has ended" in closed_revoke_refusal(view).message
+
+
+def test_a_request_completed_after_its_window_closes_at_once() -> None:
+    clock = Clock(T0)
+    policy = BULK.model_copy(update={"revoke": RevokeSpec(within=Span(hours=1))})
+    p = approved(policy, "3000", BULK_FIELDS, clock)
+    clock.later(hours=2)  # the deposit is paid after the window ended
+    pay = MilestoneInput(actor="fin_he", milestone="deposit", amount=Decimal(900))
+    assert p.feed(Handle(pay, False)) is None
+    assert p.finished and p.state.status is Status.COMPLETED
+    assert "revocable_until" not in p.state.history[-1].data
+
+
 def test_an_administrator_revokes_for_the_requester_who_is_told() -> None:
     clock = Clock(T0)
     driver = Driver(FakeDirectory.demo())
@@ -266,7 +334,7 @@ def test_a_credit_line_in_force_may_be_revoked_within_its_window() -> None:
         ("completed", "carried out in full"),
     ],
 )
-def test_only_an_approval_not_carried_out_in_full_can_be_revoked(setup: str, message: str) -> None:
+def test_only_an_approval_whose_process_is_open_can_be_revoked(setup: str, message: str) -> None:
     clock = Clock(T0)
     policy = revocable(GIFT)
     p = submitted(policy, "300", GIFT_FIELDS, clock)

@@ -136,10 +136,13 @@ def diff_paths(a: Any, b: Any, path: str = "") -> set[str]:
 
 def ends_the_request(record: TransitionRecord) -> bool:
     """An outcome: those kinds, and an approval after which nothing follows."""
-    if record.event.kind in OUTCOME_KINDS:
-        return True
     # (The view is the one written with the step: the state once the step ended.)
     assert record.view is not None
+    if record.event.kind is EventKind.COMPLETED:
+        # Carried out in full, yet open while it may still be revoked.
+        return record.view.closed_at is not None
+    if record.event.kind in OUTCOME_KINDS:
+        return True
     return record.event.kind is EventKind.REQUEST_APPROVED and record.view.closed_at is not None
 
 
@@ -422,6 +425,12 @@ class ProcessMachine(RuleBasedStateMachine):
             if stage
             else []
         )
+        # Their own step, held while people they added before them decide (加签 before).
+        queued_for = (
+            [s.label for s in stage.slots if any(q.user == actor for q in s.queued)]
+            if stage
+            else []
+        )
         msg = DecideInput(actor=actor, action=action)
         if not self.send(msg, from_signal, expected, proof):
             return
@@ -442,10 +451,17 @@ class ProcessMachine(RuleBasedStateMachine):
                 s.added_by is not None and s.decision is None and s.may_act(actor)
                 for s in now_active.slots
             )
+            # Or their own step came back to them: the people they added before them had
+            # their step escalated up to them, and they decided it (a distinct step).
+            own_step_back = now_active is not None and any(
+                s.label in queued_for and s.decision is None and s.may_act(actor)
+                for s in now_active.slots
+            )
             assert (
                 actor not in current_approvers(v)
                 or (now_active is not None and now_active.index != stage.index)
                 or added_step_opened
+                or own_step_back
             )
         elif action == "reject":
             assert self.p.finished and v.status is Status.REJECTED
@@ -668,6 +684,11 @@ class ProcessMachine(RuleBasedStateMachine):
         assert self.p.next_deadline() is None
         return True
 
+    def closed(self) -> bool:
+        """No message but a revoke is let in: the process ended, or it is carried out in
+        full and open only while it may still be revoked."""
+        return self.p.finished or self.p.state.status in TERMINAL
+
     @rule(from_signal=st.booleans(), data=st.data())
     def copy_in(self, from_signal: bool, data: st.DataObject) -> None:
         """抄送: the requester or a current approver; people told, nothing else changes."""
@@ -675,7 +696,7 @@ class ProcessMachine(RuleBasedStateMachine):
         actor = self.someone(data, favour=[v.requester, *current_approvers(v)])
         people = [self.someone(data, favour=[]) for _ in range(2)]
         expected: ErrorCode | None = None
-        if self.p.finished:
+        if self.closed():
             expected = ErrorCode.INVALID_STATE
         elif actor != v.requester and self.decide_refusal(actor) is not None:
             expected = ErrorCode.FORBIDDEN
@@ -713,7 +734,7 @@ class ProcessMachine(RuleBasedStateMachine):
         elif what == "hard_rule" and policy.type in INVALID_RESUBMISSIONS:
             amount, fields = data.draw(st.sampled_from(INVALID_RESUBMISSIONS[policy.type]))
             data_refusal = ErrorCode.RULE_VIOLATION
-        if self.p.finished:
+        if self.closed():
             expected: ErrorCode | None = ErrorCode.INVALID_STATE
         elif actor != v.requester:
             expected = ErrorCode.FORBIDDEN
@@ -738,7 +759,7 @@ class ProcessMachine(RuleBasedStateMachine):
     def withdraw(self, who: str, from_signal: bool, proof: str, data: st.DataObject) -> None:
         v = self.p.state
         actor = v.requester if who == "requester" else self.someone(data, favour=[])
-        if self.p.finished:
+        if self.closed():
             expected: ErrorCode | None = ErrorCode.INVALID_STATE
         elif actor != v.requester:
             expected = ErrorCode.FORBIDDEN
@@ -772,7 +793,7 @@ class ProcessMachine(RuleBasedStateMachine):
             "none": None,
             "zero": Decimal("0.00"),
         }[how]
-        if self.p.finished or m is None or m.name != name:
+        if self.closed() or m is None or m.name != name:
             expected: ErrorCode | None = ErrorCode.INVALID_STATE
         elif m.required is not None and amount is None:
             expected = ErrorCode.VALIDATION

@@ -80,10 +80,13 @@ def _patch_ids_in_code() -> set[str]:
     found: set[str] = set()
     for text in sources:
         for arg in _PATCH_CALL.findall(text):
+            name = arg.rsplit(".", 1)[-1]  # a constant may be named through its module
             if arg.startswith('"'):
                 found.add(arg.strip('"'))
-            elif arg in constants:
-                found.add(constants[arg])
+            elif name in constants:
+                found.add(constants[name])
+            elif arg not in ("effect.change", "change"):  # the shell, and a docstring
+                raise AssertionError(f"patch id {arg} is not a string constant the scan finds")
     return found
 
 

@@ -45,7 +45,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Services
-from api.errors import ApiError, unavailable
+from api.errors import ApiError, headers_for, unavailable
 from api.views import request_view
 from common import search_attributes as sa
 from common.signer import vouch
@@ -461,7 +461,9 @@ def _refusal(cause: ApplicationError) -> ApiError | None:
         details = dict(cause.details[0])
     if "field" in details and "fields" not in details:
         details["fields"] = [{"field": str(details["field"]), "message": cause.message}]
-    return ApiError(HTTP_STATUS[code], code.value, cause.message, details)
+    return ApiError(
+        HTTP_STATUS[code], code.value, cause.message, details, headers_for(code, details)
+    )
 
 
 def update_error(exc: BaseException) -> ApiError:

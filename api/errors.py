@@ -46,6 +46,7 @@ _HTTP_CODES: dict[int, str] = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: ErrorCode.VALIDATION.value,
+    429: ErrorCode.TOO_SOON.value,
     503: ErrorCode.UNAVAILABLE.value,
 }
 
@@ -93,15 +94,24 @@ class ApiError(Exception):
     @classmethod
     def from_domain(cls, err: DomainError) -> ApiError:
         return cls(
-            HTTP_STATUS[err.code], err.code.value, err.message, err.details, _headers_for(err.code)
+            HTTP_STATUS[err.code],
+            err.code.value,
+            err.message,
+            err.details,
+            headers_for(err.code, err.details),
         )
 
 
-def _headers_for(code: ErrorCode) -> dict[str, str]:
+def headers_for(code: ErrorCode, details: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The headers an error of ``code`` carries (``Retry-After`` for 503 and 429)."""
     if code is ErrorCode.UNAUTHENTICATED:
         return {"WWW-Authenticate": "Bearer"}
     if code is ErrorCode.UNAVAILABLE:
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if code is ErrorCode.TOO_SOON:
+        wait = (details or {}).get("retry_after")
+        seconds = wait if isinstance(wait, int) and wait > 0 else RETRY_AFTER_SECONDS
+        return {"Retry-After": str(seconds)}
     return {}
 
 
@@ -272,6 +282,8 @@ _DESCRIPTIONS = {
     "budget (256 KiB) or Temporal's limit; retrying will not help.",
     415: "A body sent without `Content-Type: application/json`.",
     422: "Invalid input; `details.fields` names each field, `details.rule` a broken rule.",
+    429: "Too soon: done too recently (an urge within its interval); `details.next_allowed_at` "
+    "says when it is allowed again, `Retry-After` in how many seconds.",
     503: "Temporal, a worker or the database is not answering, or no database connection "
     "is free; nothing was lost. Retry after `Retry-After`.",
 }

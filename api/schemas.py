@@ -101,6 +101,18 @@ class CcBody(_Body):
     comment: Comment | None = None
 
 
+class UrgeBody(_Body):
+    comment: Comment | None = Field(
+        default=None, description="A word to the approvers (optional), shown in the notice."
+    )
+
+
+class ReassignBody(_Body):
+    from_user: Id = Field(description="Who holds the pending step now.")
+    to_user: Id = Field(description="The active user who takes it over.")
+    comment: RequiredComment = Field(description="Why (required: both holders are told).")
+
+
 class RequestSummary(BaseModel):
     """One line of the request list."""
 

@@ -28,9 +28,11 @@ from domain.process import (
     CcInput,
     DecideInput,
     MilestoneInput,
+    ReassignInput,
     RevokeInput,
     SendBackInput,
     TransferInput,
+    UrgeInput,
     WithdrawInput,
 )
 
@@ -44,6 +46,8 @@ _NAMES = {
     "add-approvers": (Signals.ADD_APPROVERS, Updates.ADD_APPROVERS),
     "cc": (Signals.ADD_CC, Updates.ADD_CC),
     "revoke": (Signals.REVOKE, Updates.REVOKE),
+    "urge": (Signals.URGE, Updates.URGE),
+    "reassign": (Signals.REASSIGN, Updates.REASSIGN),
 }
 
 
@@ -63,7 +67,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--decision", choices=["approve", "reject", "return"], help="for `decide` (required)"
     )
-    p.add_argument("--to", dest="to_user", metavar="USER", help="for `transfer` (required)")
+    p.add_argument(
+        "--to", dest="to_user", metavar="USER", help="for `transfer` and `reassign` (required)"
+    )
+    p.add_argument(
+        "--from", dest="from_user", metavar="USER", help="for `reassign`: who holds the step"
+    )
     p.add_argument("--milestone", help="for `milestone` (required), e.g. deposit")
     p.add_argument("--amount", help="for `milestone`: the payment, a decimal")
     p.add_argument("--reference", default="", help="for `milestone`: e.g. the bank reference")
@@ -78,7 +87,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--mode", choices=["all", "any", "in_turn"], default="all", help="for `add-approvers`"
     )
-    p.add_argument("--comment", help="why (required for `send-back`, `add-approvers` and `revoke`)")
+    p.add_argument(
+        "--comment",
+        help="why (required for `send-back`, `add-approvers`, `revoke` and `reassign`)",
+    )
     p.add_argument(
         "--admin", action="store_true", help="for `revoke`: USER revokes as an administrator"
     )
@@ -103,6 +115,17 @@ def build_message(args: argparse.Namespace) -> BaseModel:
             if not args.comment:
                 raise CliError("revoke needs --comment REASON")
             return RevokeInput(actor=args.actor, comment=args.comment, as_admin=args.admin)
+        if args.action == "urge":
+            return UrgeInput(actor=args.actor, comment=args.comment)
+        if args.action == "reassign":
+            if not (args.from_user and args.to_user and args.comment):
+                raise CliError("reassign needs --from USER --to USER --comment REASON")
+            return ReassignInput(
+                actor=args.actor,
+                from_user=args.from_user,
+                to_user=args.to_user,
+                comment=args.comment,
+            )
         if args.action == "transfer":
             if not args.to_user:
                 raise CliError("transfer needs --to USER")

@@ -30,6 +30,8 @@ class Updates:
     ADD_APPROVERS: Final = "add_approvers"
     ADD_CC: Final = "add_cc"
     REVOKE: Final = "revoke"
+    URGE: Final = "urge"
+    REASSIGN: Final = "reassign"
 
 
 class Signals:
@@ -43,6 +45,8 @@ class Signals:
     ADD_APPROVERS: Final = "add_approvers_signal"
     ADD_CC: Final = "add_cc_signal"
     REVOKE: Final = "revoke_signal"
+    URGE: Final = "urge_signal"
+    REASSIGN: Final = "reassign_signal"
 
 
 class Queries:

@@ -28,6 +28,9 @@ class ErrorCode(StrEnum):
     NO_APPROVER = "no_approver"
     """A step of the route names nobody and the policy refuses such a submission
     (``resolution.empty_slot: refuse``)."""
+    TOO_SOON = "too_soon"
+    """Allowed, but not yet: the caller did it too recently (an urge within the policy's
+    interval); ``details.next_allowed_at`` says when, ``details.retry_after`` in seconds."""
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -44,6 +47,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.ROUND_ENDED: 409,
     ErrorCode.NO_APPROVER: 422,
+    ErrorCode.TOO_SOON: 429,
 }
 
 

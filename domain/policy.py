@@ -481,6 +481,24 @@ class RevokeSpec(_Strict):
         return v
 
 
+class UrgeOptions(_Strict):
+    """Urging (催办): the requester pushes the current approvers of the open stage.
+
+    Additive: a policy without it lets the requester urge once per working hour.
+    """
+
+    interval: Span = Span(hours=1, working=True)
+    """At most one urge per round of a stage within this span (working time on the
+    business calendar when it says ``working``, as the other durations)."""
+
+    @field_validator("interval")
+    @classmethod
+    def _positive(cls, v: Span) -> Span:
+        if v <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return v
+
+
 class Policy(_Strict):
     """One request type."""
 
@@ -504,6 +522,8 @@ class Policy(_Strict):
     resolution: Resolution = Resolution()
     revoke: RevokeSpec | None = None
     """How long after an approval it may be revoked; None: never (see :class:`RevokeSpec`)."""
+    urge: UrgeOptions = UrgeOptions()
+    """How often the requester may urge (催办) the current approvers of a stage."""
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> Policy:

@@ -116,6 +116,7 @@ class EventKind(StrEnum):
     CC_ADDED = "cc_added"  # 抄送: people copied in while the request runs
     REVOKED = "revoked"  # the approval was revoked (撤销): the request closed
     REVOKE_WINDOW_CLOSED = "revoke_window_closed"  # an approval can no longer be revoked
+    URGED = "urged"  # 催办: the requester urged the current approvers of the open stage
 
 
 SYSTEM = "system"
@@ -133,6 +134,7 @@ class Via(StrEnum):
     REASSIGNMENT = "reassignment"  # stepped in for someone who left the directory
     TRANSFER = "transfer"
     ADDED = "added"  # added to the stage by one of its approvers (加签)
+    ADMIN = "admin"  # moved onto the step by an administrator (reassign)
 
 
 RoleVia = Annotated[str, StringConstraints(pattern=r"^role:.+$")]
@@ -381,6 +383,20 @@ class DueNote(Frozen):
 DueKind = Literal["reply", "resolve", "resubmit", "milestone"]
 
 
+class UrgeState(Frozen):
+    """The latest urge (催办): by whom, when, on which round of which stage, whom it reached."""
+
+    at: datetime
+    by: str
+    stage: int
+    """The stage's index."""
+    round: datetime | None
+    """The stage's round urged (its ``started_at``): a stage passed again is a new round."""
+    people: tuple[str, ...] = ()
+    next_at: datetime
+    """The first instant the same round may be urged again (the policy's ``urge`` interval)."""
+
+
 class HistoryEvent(Frozen):
     seq: int
     at: datetime
@@ -437,6 +453,10 @@ class RequestView(BaseModel):
     history: list[HistoryEvent] = Field(default_factory=list)
     sent_back: SentBack | None = None
     """The latest send-back of this request, if it was ever sent back."""
+    urges: int = Field(default=0, exclude_if=lambda v: v == 0)
+    """How often the requester urged (催办) the approvers of this request."""
+    last_urge: UrgeState | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The latest urge, and when the same stage may be urged again."""
 
 
 _AWAITING_PREFIX = "awaiting_"
@@ -506,6 +526,10 @@ class RequestState(Frozen):
     """Stages that sent the request back under ``jump_back``, the latest last: once the
     stage (or the requester) sent back to has decided again, the route jumps to the
     last of them instead of running on."""
+    urges: int = Field(default=0, exclude_if=lambda v: v == 0)
+    """How often the requester urged (催办) the approvers (every stage, every round)."""
+    last_urge: UrgeState | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The latest urge: the policy's interval counts from it, on its round of its stage."""
 
     @model_validator(mode="before")
     @classmethod
@@ -686,6 +710,34 @@ class RevokeInput(BaseModel):
     as_admin: bool = False
     """The actor revokes as an administrator (the API sets it for an admin who is not the
     requester); the proof covers it, so only the API or a signed operator command can."""
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class UrgeInput(BaseModel):
+    """催办: the requester urges the current approvers of the open stage to decide."""
+
+    actor: Id
+    comment: Comment | None = None
+    """A word to the approvers (optional)."""
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class ReassignInput(BaseModel):
+    """An administrator moves a pending step from one holder to another, with a reason.
+
+    Only the API (for an administrator) or a signed operator command vouches for it:
+    the proof covers it, so nobody else can send one that is believed."""
+
+    actor: Id
+    from_user: Id
+    """Who holds the step now (an actor of an undecided slot of the open stage)."""
+    to_user: Id
+    """Who takes it over: an active user, not the requester (unless the policy lets the
+    requester approve their own step)."""
+    comment: RequiredComment
+    """Why: both holders read it."""
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 

@@ -47,6 +47,11 @@ OUTBOUND_KINDS = frozenset(
         # something waits for the recipient (加签), later or now
         "approver_added",
         "revoked",
+        # 催办: the requester pushes now, on every channel the approver chose
+        "urged",
+        # an administrator moved a step: to the new holder, and the old one is told
+        "reassigned_to",
+        "reassigned_away",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

@@ -33,7 +33,9 @@ from notify.message import Audience, Rendered, SendError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 LOCALES = ("zh-CN", "en")
-ACTION_KINDS = frozenset({"assigned", "reminder", "escalated", "sent_back"})
+ACTION_KINDS = frozenset(
+    {"assigned", "reminder", "escalated", "sent_back", "urged", "reassigned_to"}
+)
 """Notices that ask the recipient to decide: they may carry approve/return/reject links."""
 
 ActionLinks = Callable[[str, str, int, datetime], dict[str, str] | None]

@@ -30,12 +30,14 @@ with workflow.unsafe.imports_passed_through():
         DecideInput,
         DirectoryChangedInput,
         MilestoneInput,
+        ReassignInput,
         RequestState,
         RequestView,
         ResubmitInput,
         RevokeInput,
         SendBackInput,
         TransferInput,
+        UrgeInput,
         WithdrawInput,
     )
     from workflows.messages import earlier_refusal, read_signal, refusal, update_id
@@ -186,6 +188,30 @@ class ApprovalMessages:
     @workflow.signal(name=Signals.REVOKE)
     def revoke_signal(self, raw: RawValue) -> None:
         self._signalled(raw, RevokeInput, Signals.REVOKE)
+
+    @workflow.update(name=Updates.URGE)
+    async def urge(self, inp: UrgeInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @urge.validator
+    def _validate_urge(self, inp: UrgeInput) -> None:
+        self._check(inp)
+
+    @workflow.signal(name=Signals.URGE)
+    def urge_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, UrgeInput, Signals.URGE)
+
+    @workflow.update(name=Updates.REASSIGN)
+    async def reassign(self, inp: ReassignInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @reassign.validator
+    def _validate_reassign(self, inp: ReassignInput) -> None:
+        self._check(inp)
+
+    @workflow.signal(name=Signals.REASSIGN)
+    def reassign_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, ReassignInput, Signals.REASSIGN)
 
     def _signalled(self, raw: RawValue, kind: type[_M], signal: str) -> None:
         """Queue a signal's input; one that cannot be read is queued to be recorded."""

@@ -16,11 +16,13 @@ from api.schemas import (
     CcBody,
     DecisionBody,
     MilestoneBody,
+    ReassignBody,
     RequestPage,
     ResubmitBody,
     RevokeBody,
     SendBackBody,
     TransferBody,
+    UrgeBody,
     WithdrawBody,
 )
 from api.views import request_view, summary
@@ -36,11 +38,13 @@ from domain.process import (
     CcInput,
     DecideInput,
     MilestoneInput,
+    ReassignInput,
     RequestView,
     ResubmitInput,
     RevokeInput,
     SendBackInput,
     TransferInput,
+    UrgeInput,
     WithdrawInput,
 )
 from domain.requests import Submission
@@ -507,3 +511,69 @@ async def revoke(
         # Its process has ended (no update reaches it): the read-model says why.
         closed = await commands.read_view(session, row.id)
         raise ApiError.from_domain(closed_revoke_refusal(closed)) from err
+
+
+@router.post(
+    "/{request_id}/urge",
+    response_model=RequestView,
+    summary="Urge the current approvers (催办)",
+    description=(
+        "The requester urges the approvers of the open stage: each is told at once, marked "
+        "urgent, on every channel they chose (never held to working hours). At most once per "
+        "round of a stage within the policy's `urge.interval` (default 1 working hour): 429 "
+        "`too_soon` with `Retry-After` and `details.next_allowed_at` before then. 403 for "
+        "anyone but the requester; 409 when no stage waits for a decision."
+    ),
+    responses=responses(401, 403, 404, 409, *BODY_ERRORS, 429, 503),
+)
+async def urge(
+    request_id: RequestId,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    body: UrgeBody | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _target(session, user, request_id)
+    if row.requester != user.id:
+        raise _forbidden("only the requester may urge the approvers")
+    payload = UrgeInput(actor=user.id, comment=body.comment if body is not None else None)
+    return await commands.run_update(
+        services, session, row.id, user.id, Updates.URGE, payload, idempotency_key
+    )
+
+
+@router.post(
+    "/{request_id}/reassign",
+    response_model=RequestView,
+    summary="Reassign a pending step (administrators)",
+    description=(
+        "An administrator moves the step `from_user` holds on the open stage to `to_user`, "
+        "whatever the directory says, with a reason: the new holder gets the stage's reply "
+        "timer afresh and a notice with decision links, the old holder is told. 403 for "
+        "anyone but an administrator; 422 naming `to_user` (unknown, inactive, the requester, "
+        "already holding it) or `from_user` (holds no pending step); 409 when no step is pending."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def reassign(
+    request_id: RequestId,
+    body: ReassignBody,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    if not user.is_admin:
+        raise _forbidden("only an administrator may reassign a step")
+    row = await _target(session, user, request_id)
+    found = await get_user(session, body.to_user)
+    await session.commit()
+    if found is None or not found.active:
+        raise field_errors([("to_user", f"{body.to_user!r} is not an active user")])
+    payload = ReassignInput(
+        actor=user.id, from_user=body.from_user, to_user=body.to_user, comment=body.comment
+    )
+    return await commands.run_update(
+        services, session, row.id, user.id, Updates.REASSIGN, payload, idempotency_key
+    )

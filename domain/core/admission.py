@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from domain.errors import DomainError, ErrorCode
-from domain.policy import SEND_BACK_TO_REQUESTER, AddApprovers, AddMode, AddPosition, Policy
+from domain.policy import (
+    SEND_BACK_TO_REQUESTER,
+    AddApprovers,
+    AddMode,
+    AddPosition,
+    Policy,
+    RequesterApprover,
+)
 from domain.process import (
     TERMINAL,
     AddApproversInput,
     CcInput,
     DecideInput,
     MilestoneInput,
+    ReassignInput,
     RequestState,
     RequestView,
     ResubmitInput,
@@ -22,13 +31,14 @@ from domain.process import (
     StageStatus,
     Status,
     TransferInput,
+    UrgeInput,
     WithdrawInput,
 )
 from domain.requests import validate_fields
 from domain.routing import Route, resolve_route
 
 from .inputs import Message
-from .queries import active_stage, open_milestone, pending_on, step_round
+from .queries import active_stage, current_approvers, open_milestone, pending_on, step_round
 
 WITHDRAWABLE = (Status.IN_REVIEW, Status.RETURNED, Status.ACTIVE, Status.WATCHING)
 REVOCABLE = (
@@ -136,6 +146,10 @@ def check(
         check_may_add(view, policy, msg, in_turn_alongside=in_turn_alongside)
     elif isinstance(msg, CcInput):
         check_may_copy(view, msg)
+    elif isinstance(msg, UrgeInput):
+        check_may_urge(view, msg, now)
+    elif isinstance(msg, ReassignInput):
+        check_may_reassign(view, policy, msg)
 
 
 def add_rule(policy: Policy, stage_key: str) -> AddApprovers:
@@ -237,6 +251,94 @@ def check_may_copy(view: RequestState, msg: CcInput) -> None:
         )
     if all(u in view.cc for u in people):
         raise _refuse(ErrorCode.VALIDATION, "everyone named is copied already", field="people")
+
+
+def check_may_urge(view: RequestState, msg: UrgeInput, now: datetime | None) -> None:
+    """催办: the requester urges the open stage's approvers, once per round per interval.
+
+    ``now`` None (a validator): the interval is left to the process, which checks again.
+
+    Raises:
+        DomainError: 403 for anyone but the requester; 409 with no open stage or nobody
+            holding it; 429 ``too_soon`` (``next_allowed_at``, ``retry_after``) within the
+            policy's interval of the last urge of the same round of the same stage.
+    """
+    if msg.actor != view.requester:
+        raise _refuse(ErrorCode.FORBIDDEN, "only the requester may urge the approvers")
+    stage = active_stage(view)
+    if stage is None or view.status != Status.IN_REVIEW:
+        raise _refuse(
+            ErrorCode.INVALID_STATE,
+            f"the request is {view.label}: no stage waits for a decision, nobody to urge",
+        )
+    if not current_approvers(view):
+        raise _refuse(
+            ErrorCode.INVALID_STATE,
+            f"nobody holds stage {stage.name!r} now: there is nobody to urge",
+        )
+    wait = urge_wait(view, now)
+    if wait is not None:
+        last_at, next_at, seconds = wait
+        raise _refuse(
+            ErrorCode.TOO_SOON,
+            f"stage {stage.name!r} was urged at {last_at:%Y-%m-%d %H:%M} UTC; "
+            f"it may be urged again from {next_at:%Y-%m-%d %H:%M} UTC",
+            next_allowed_at=next_at.isoformat(),
+            retry_after=seconds,
+        )
+
+
+def urge_wait(view: RequestState, now: datetime | None) -> tuple[datetime, datetime, int] | None:
+    """When the open stage was last urged, when it may be urged again and in how many
+    seconds (at least 1), if not at ``now``: the last urge was of this round of this
+    stage, within the interval."""
+    last, stage = view.last_urge, active_stage(view)
+    if now is None or last is None or stage is None:
+        return None
+    if last.stage != stage.index or last.round != stage.started_at or now >= last.next_at:
+        return None
+    return last.at, last.next_at, max(1, math.ceil((last.next_at - now).total_seconds()))
+
+
+def check_may_reassign(view: RequestState, policy: Policy, msg: ReassignInput) -> None:
+    """An administrator moves a pending step of the open stage from one holder to another.
+
+    Raises:
+        DomainError: 409 with no open stage; 422 naming ``from_user`` (holds nothing) or
+            ``to_user`` (the same person, the requester, already holding the step).
+    """
+    stage = active_stage(view)
+    if stage is None or view.status != Status.IN_REVIEW:
+        raise _refuse(
+            ErrorCode.INVALID_STATE,
+            f"the request is {view.label}: no step is pending, nothing to reassign",
+        )
+    held = [s for s in stage.slots if s.decision is None and s.may_act(msg.from_user)]
+    if not held:
+        holders = sorted({a.user for s in stage.slots if s.decision is None for a in s.actors})
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            f"{msg.from_user} holds no pending step of stage {stage.name!r}"
+            + (f" (held by {', '.join(holders)})" if holders else ""),
+            field="from_user",
+            holders=holders,
+        )
+    if msg.to_user == msg.from_user:
+        raise _refuse(ErrorCode.VALIDATION, "reassign to someone else", field="to_user")
+    if msg.to_user == view.requester and (
+        policy.resolution.requester_approver is not RequesterApprover.SELF
+    ):
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            "the requester cannot approve their own request",
+            field="to_user",
+        )
+    if all(s.may_act(msg.to_user) for s in held):
+        raise _refuse(
+            ErrorCode.VALIDATION,
+            f"{msg.to_user} already holds this step of stage {stage.name!r}",
+            field="to_user",
+        )
 
 
 def check_revoke(

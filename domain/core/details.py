@@ -81,6 +81,13 @@ def details(view: RequestState) -> str:
         lines.append(f"Approved automatically: {'; '.join(automatic)}")
     if v.cc:
         lines.append(f"Copied (抄送): {', '.join(v.cc)}")
+    if v.urges and v.last_urge is not None:
+        last = v.last_urge
+        again = f"; again from {when(last.next_at)}" if not v.finished else ""
+        lines.append(
+            f"Urged (催办) {v.urges}×, last {when(last.at)} by {last.by}"
+            f" ({', '.join(last.people) or 'nobody'}){again}"
+        )
     if v.revocable_until is not None and not v.finished:
         lines.append(f"May be revoked until {when(v.revocable_until)}")
     if v.overdue:

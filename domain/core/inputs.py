@@ -17,10 +17,12 @@ from domain.process import (
     DecideInput,
     DirectoryChangedInput,
     MilestoneInput,
+    ReassignInput,
     ResubmitInput,
     RevokeInput,
     SendBackInput,
     TransferInput,
+    UrgeInput,
     WithdrawInput,
 )
 
@@ -36,6 +38,8 @@ Message = (
     | AddApproversInput
     | CcInput
     | RevokeInput
+    | UrgeInput
+    | ReassignInput
 )
 
 

@@ -36,6 +36,7 @@ from domain.process import (
     EventKind,
     MarkStuckInput,
     MilestoneInput,
+    ReassignInput,
     RequestState,
     ResubmitInput,
     RevokeInput,
@@ -43,13 +44,14 @@ from domain.process import (
     Status,
     StuckState,
     TransferInput,
+    UrgeInput,
     VerifyProofInput,
     VerifyProofOutput,
     WithdrawInput,
     stages_of,
 )
 
-from . import additions, admission, aftercare, review
+from . import additions, admission, aftercare, handover, review, urging
 from .deadlines import Deadline, DeadlineKind, next_deadline
 from .effects import FlagStuck, Patched, Step, Unflag, Verify
 from .inputs import (
@@ -76,6 +78,8 @@ MESSAGE_NAMES: dict[type, str] = {
     AddApproversInput: Updates.ADD_APPROVERS,
     CcInput: Updates.ADD_CC,
     RevokeInput: Updates.REVOKE,
+    UrgeInput: Updates.URGE,
+    ReassignInput: Updates.REASSIGN,
 }
 """The name a message's proof is signed for: the update's, for its signal too."""
 
@@ -246,6 +250,10 @@ def _apply(
         return (yield from additions.add_cc(ctx, s, msg, operator))
     if isinstance(msg, RevokeInput):
         return (yield from aftercare.revoke(ctx, s, msg, operator)), None
+    if isinstance(msg, UrgeInput):
+        return (yield from urging.urge(ctx, s, msg, operator)), None
+    if isinstance(msg, ReassignInput):
+        return (yield from handover.reassign(ctx, s, msg, operator))
     return (yield from aftercare.record_milestone(ctx, s, msg, operator)), None
 
 

@@ -65,6 +65,7 @@ from domain.process import (
     DirectoryChangedInput,
     EventKind,
     MilestoneInput,
+    ReassignInput,
     RequestState,
     ResubmitInput,
     RevokeInput,
@@ -74,6 +75,7 @@ from domain.process import (
     Status,
     TransferInput,
     TransitionRecord,
+    UrgeInput,
     WithdrawInput,
 )
 from domain.requests import validate_fields
@@ -710,6 +712,59 @@ class ProcessMachine(RuleBasedStateMachine):
         if self.send(CcInput(actor=actor, people=people), from_signal, expected):
             assert set(people) <= set(self.p.state.cc)
             assert current_approvers(self.p.state) == approvers
+
+    @rule(from_signal=st.booleans(), proof=PROOFS, data=st.data())
+    def urge(self, from_signal: bool, proof: str, data: st.DataObject) -> None:
+        """催办: the requester, once per round of a stage per interval; approvers told."""
+        v = self.p.state
+        actor = self.someone(data, favour=[v.requester, v.requester])
+        stage = active_stage(v)
+        last = v.last_urge
+        expected: ErrorCode | None = None
+        if self.p.finished:
+            expected = ErrorCode.INVALID_STATE
+        elif actor != v.requester:
+            expected = ErrorCode.FORBIDDEN
+        elif stage is None or v.status is not Status.IN_REVIEW or not current_approvers(v):
+            expected = ErrorCode.INVALID_STATE
+        elif (
+            last is not None
+            and (last.stage, last.round) == (stage.index, stage.started_at)
+            and self.now < last.next_at
+        ):
+            expected = ErrorCode.TOO_SOON
+        approvers, urges, n = current_approvers(v), v.urges, len(self.records)
+        if self.send(UrgeInput(actor=actor), from_signal, expected, proof):
+            after = self.p.state
+            assert after.urges == urges + 1
+            assert after.last_urge is not None and after.last_urge.next_at > self.now
+            urged = self.records[n]
+            assert urged.event.kind is EventKind.URGED
+            assert sorted(x.recipient for x in urged.notices) == approvers
+
+    @rule(from_signal=st.booleans(), proof=PROOFS, data=st.data())
+    def an_admin_reassigns(self, from_signal: bool, proof: str, data: st.DataObject) -> None:
+        """An administrator moves a holder's pending step to someone else."""
+        v = self.p.state
+        frm = self.someone(data, favour=current_approvers(v))
+        to = self.someone(data, favour=[v.requester, frm])
+        stage = active_stage(v)
+        held = [s for s in stage.slots if s.decision is None and s.may_act(frm)] if stage else []
+        expected: ErrorCode | None = None
+        if self.p.finished or stage is None or v.status is not Status.IN_REVIEW:
+            expected = ErrorCode.INVALID_STATE
+        elif (
+            not held
+            or to == frm
+            or (to == v.requester and not self.requester_decides)
+            or all(s.may_act(to) for s in held)
+            or not self.directory.active(to)
+        ):
+            expected = ErrorCode.VALIDATION
+        msg = ReassignInput(actor=ADMIN, from_user=frm, to_user=to, comment="on leave")
+        if self.send(msg, from_signal, expected, proof):
+            approvers = current_approvers(self.p.state)
+            assert to in approvers and frm not in approvers
 
     @rule(
         who=st.sampled_from(["requester", "requester", "other"]),

@@ -18,7 +18,7 @@ KINDS = [
     "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
     "milestone_reminder", "lapsed", "cc_outcome", "terminated", "sent_back", "auto_approved",
-    "approver_added", "cc_added", "revoked",
+    "approver_added", "cc_added", "revoked", "urged", "reassigned_to", "reassigned_away",
 ]  # fmt: skip
 EXTRA = {
     "milestone": "Deposit",
@@ -211,3 +211,14 @@ def test_a_revoke_notice_says_how_many_recorded_payments_need_reversing(
         said
         not in Renderer("https://approvals.example/").render(facts("revoked"), locale, None).text
     )
+
+
+def test_an_urge_is_marked_urgent_in_both_locales_and_carries_the_requesters_note() -> None:
+    r = Renderer("http://x")
+    urged = facts("urged", extra={**EXTRA, "by": "am_li", "note": "signing Friday"})
+    zh, en = r.render(urged, "zh-CN", None), r.render(urged, "en", None)
+    assert zh.subject.startswith("【催办】am_li")
+    assert en.subject.startswith("Urgent: am_li")
+    assert "signing Friday" in zh.text and "signing Friday" in en.text
+    assert {"urged", "reassigned_to"} <= ACTION_KINDS
+    assert "reassigned_away" not in ACTION_KINDS  # the old holder decides nothing any more

@@ -23,8 +23,9 @@ from common.settings import get_settings
 from db.deliveries import claim_due
 from db.engine import transaction
 from db.models import DeliveryRow, NotificationRow
-from domain.delivery import CHANNELS, DeliverInput, DeliverNoticesInput
+from domain.delivery import CHANNELS, DeliverInput, DeliverNoticesInput, deliver_not_before
 from domain.working_time import BusinessCalendar
+from notify.fanout import Recipient, plan
 from notify.setup import Notifier, build_notifier
 from tests.support.notify import add_notice, add_request, make_notifier, set_preferences
 from tests.support.receivers import MailBox, smtp_server
@@ -149,3 +150,33 @@ def test_a_misspelt_notices_option_is_refused(tmp_path: Path) -> None:
     path.write_text(text + "notices:\n  hold_to_working_hour: false\n", encoding="utf-8")
     with pytest.raises(PolicyError, match=r"notices\.hold_to_working_hour"):
         load_policy_file(path)
+
+
+async def test_an_urge_at_night_is_mailed_at_once_marked_urgent(sessions: Sessions) -> None:
+    """催办 is a person pushing now: it is never held to working hours, unlike a reminder."""
+    rid = await add_request(sessions)
+    await add_notice(sessions, rid, "bcd_zheng", "urged", stage="Sign", by="am_li", urgent=True)
+    await add_notice(sessions, rid, "bcd_zheng", "reminder", stage="Sign")
+    await set_preferences(sessions, "bcd_zheng", locale="en")
+    box = MailBox()
+    async with smtp_server(box) as port:
+        acts = DeliveryActivities(sessions, holding(port, closed_today(), frozenset()))
+        assert await one_pass(acts) == ["sent"]
+    assert [m["Subject"] for m in box.messages] == [
+        "Urgent: am_li asks you to decide Annual supply contract"
+    ]
+
+
+def test_an_urge_goes_to_every_channel_the_approver_chose() -> None:
+    who = Recipient(id="bcd_zheng", email="bcd_zheng@demo.example", active=True)
+    channels = ["email", "dingtalk", "feishu"]
+    planned = plan("urged", who, channels, [], {"dingtalk", "feishu"})
+    assert [(p.channel, p.status) for p in planned] == [
+        ("email", "pending"),
+        ("dingtalk", "pending"),
+        ("feishu", "pending"),
+    ]
+    night = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # a Saturday, 23:00 in Shanghai
+    for channel in channels:
+        assert deliver_not_before("urged", channel, night, BusinessCalendar()) == night
+    assert deliver_not_before("reminder", "email", night, BusinessCalendar()) > night

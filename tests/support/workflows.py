@@ -96,6 +96,8 @@ _UPDATE_OF_SIGNAL = {
     Signals.ADD_APPROVERS: Updates.ADD_APPROVERS,
     Signals.ADD_CC: Updates.ADD_CC,
     Signals.REVOKE: Updates.REVOKE,
+    Signals.URGE: Updates.URGE,
+    Signals.REASSIGN: Updates.REASSIGN,
 }
 
 

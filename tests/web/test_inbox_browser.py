@@ -1,7 +1,8 @@
 """The web inbox in a real browser: an approver signs in with a link, finds a request
 submitted through the API, approves it by clicking, and reads the page in zh-CN or en;
-approvers send back, add approvers and copy people in, and a requester revokes an
-approval, each by clicking, with the API's refusals shown in place.
+approvers send back, add approvers and copy people in, a requester revokes an
+approval and urges the approvers (催办), an administrator reassigns a step, each by
+clicking, with the API's refusals shown in place.
 
 Headless chromium (Debian's, through Playwright) against the real app, database,
 Temporal server and worker (tests/web/conftest.py).
@@ -288,8 +289,8 @@ async def test_the_requester_copies_someone_in_from_the_request_page(
     view = await submit_contract(base_url, auth)
     page = await browsing.page(locale="en-US")
     await open_request(page, base_url, auth, "am_li", view["id"])
-    # Not an approver: copying in is all the requester may do on a request in review.
-    await expect(page.locator("#detail .more details")).to_have_count(1)
+    # Not an approver: copying in and urging are all the requester may do in review.
+    await expect(page.locator("#detail .more details")).to_have_count(2)
 
     await page.get_by_text("Copy people in").click()
     await page.locator("#cc-people").fill("fin_he,  dsd_liu")
@@ -343,3 +344,57 @@ async def test_the_requester_revokes_an_approval_within_its_window(
     assert [(e["actor"], e["comment"]) for e in events] == [
         ("am_li", "The customer declined the gift")
     ]
+
+
+async def test_the_requester_urges_in_chinese_and_a_second_urge_says_when_it_may_come(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    view = await submit_contract(base_url, auth)
+    # An approver is not offered the urge: it is the requester's.
+    other = await browsing.page(locale="zh-CN")
+    await open_request(other, base_url, auth, "bcd_zheng", view["id"])
+    await expect(other.locator("#act-urge")).to_have_count(0)
+
+    page = await browsing.page(locale="zh-CN")
+    await open_request(page, base_url, auth, "am_li", view["id"])
+    urge = page.locator("#act-urge")
+    await expect(urge.locator("summary")).to_have_text("催办")
+    await urge.locator("summary").click()
+    await expect(urge).to_contain_text("bcd_zheng")
+    await page.locator("#urge-comment").fill("客户周五签约")
+    await urge.get_by_role("button", name="催办", exact=True).click()
+    await expect(page.locator("#detail .notice")).to_have_text("您已催办审批人。")
+    await expect(page.locator("#detail > .facts")).to_contain_text("1 次")
+
+    # Again at once: too soon, and the page says from when.
+    await page.locator("#act-urge summary").click()
+    await page.locator("#act-urge").get_by_role("button", name="催办", exact=True).click()
+    refusal = page.locator("#urge-message .error")
+    await expect(refusal).to_contain_text("未能催办。")
+    await expect(refusal).to_contain_text("429 too_soon")
+    await expect(refusal.locator("[data-next-allowed]")).to_contain_text("后再次催办")
+    accept_refusal(browsing, "429 (Too Many Requests)")
+
+    detail = await read(base_url, auth, "am_li", f"/v1/requests/{view['id']}")
+    events = [e for e in detail["history"] if e["kind"] == "urged"]
+    assert [(e["actor"], e["comment"], e["data"]["people"]) for e in events] == [
+        ("am_li", "客户周五签约", ["bcd_zheng"])
+    ]
+
+
+async def test_an_administrator_reassigns_a_pending_step_from_the_request_page(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    view = await submit_contract(base_url, auth)
+    page = await browsing.page(locale="en-US")
+    await open_request(page, base_url, auth, "admin", view["id"])
+    await page.get_by_text("Reassign a pending step").click()
+    await page.locator("#reassign-from").select_option("bcd_zheng")
+    await page.locator("#reassign-to").fill("price_lin")
+    await page.locator("#reassign-comment").fill("On sick leave")
+    await page.get_by_role("button", name="Reassign", exact=True).click()
+    await expect(page.locator("#detail .notice")).to_have_text("You reassigned the step.")
+    await expect(page.locator("#detail > .facts")).to_contain_text("price_lin")
+
+    detail = await read(base_url, auth, "admin", f"/v1/requests/{view['id']}")
+    assert detail["current_approvers"] == ["price_lin"]

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from cli.errors import CliError
 from cli.operator import add_parser, build_message
 from domain.policy import Policy
-from domain.process import RevokeInput
+from domain.process import ReassignInput, RevokeInput, UrgeInput
 from tests.support.cli import run_cli
 from tests.support.workflows import (
     audit_kinds,
@@ -112,3 +112,16 @@ def test_a_revoke_by_command_needs_a_reason_and_may_act_as_an_administrator() ->
     assert (msg.actor, msg.comment, msg.as_admin) == ("admin", "by phone", True)
     with pytest.raises(CliError, match="revoke needs --comment"):
         build_message(parser.parse_args(["signal", "r-1", "revoke", "--as", "am_li"]))
+
+
+def test_an_urge_and_a_reassignment_by_command() -> None:
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    urge = build_message(parser.parse_args(["signal", "r-1", "urge", "--as", "am_li"]))
+    assert isinstance(urge, UrgeInput) and urge.actor == "am_li"
+    args = ["signal", "r-1", "reassign", "--as", "admin", "--from", "bcd_zheng", "--to"]
+    move = build_message(parser.parse_args([*args, "price_lin", "--comment", "on leave"]))
+    assert isinstance(move, ReassignInput)
+    assert (move.from_user, move.to_user, move.comment) == ("bcd_zheng", "price_lin", "on leave")
+    with pytest.raises(CliError, match="reassign needs"):
+        build_message(parser.parse_args([*args, "price_lin"]))

@@ -28,6 +28,11 @@ class ErrorCode(StrEnum):
     NO_APPROVER = "no_approver"
     """A step of the route names nobody and the policy refuses such a submission
     (``resolution.empty_slot: refuse``)."""
+    VERSION_CONFLICT = "version_conflict"
+    """A decision made on a version of the request that is no longer its version: it
+    changed since the decider saw it (``version_seen``), so it is not decided blind."""
+    BULK_NOT_ALLOWED = "bulk_not_allowed"
+    """A bulk decision of a step whose stage the policy says is decided one by one."""
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -44,6 +49,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.ROUND_ENDED: 409,
     ErrorCode.NO_APPROVER: 422,
+    ErrorCode.VERSION_CONFLICT: 409,
+    ErrorCode.BULK_NOT_ALLOWED: 403,
 }
 
 

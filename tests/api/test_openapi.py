@@ -31,6 +31,7 @@ EXPECTED = {
     ("post", "/v1/requests/{request_id}/send-back"),
     ("post", "/v1/requests/{request_id}/approvers"),
     ("post", "/v1/requests/{request_id}/cc"),
+    ("post", "/v1/decisions/bulk"),
 }
 
 

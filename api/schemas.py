@@ -118,6 +118,10 @@ class RequestSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    version: int = Field(
+        default=0,
+        description="The request's version: pass it as `version_seen` to decide in bulk.",
+    )
 
 
 class RequestPage(BaseModel):

@@ -74,6 +74,7 @@ def summary(row: RequestRow) -> RequestSummary:
         created_at=row.created_at,
         updated_at=row.updated_at,
         closed_at=row.closed_at,
+        version=row.last_seq,
     )
 
 

@@ -83,6 +83,8 @@ async def test_each_item_is_decided_or_refused_as_on_its_own_in_input_order(
     inbox = (await bulk_api.get("/v1/inbox", headers=auth("bcd_zheng"))).json()["items"]
     listed = {i["request_id"]: i["version"] for i in inbox}
     assert listed[first["id"]] == first["version"] > 0
+    page = (await bulk_api.get("/v1/requests", headers=auth("am_li"))).json()["items"]
+    assert {r["id"]: r["version"] for r in page}[first["id"]] == first["version"]
     # One changes after bcd_zheng saw it; one bcd_zheng decided already (their
     # step is gone: dsd_liu's now).
     r = await bulk_api.post(

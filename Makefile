@@ -16,7 +16,7 @@ COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcde
                      APPROVALS_PUBLIC_BASE_URL=https://approvals.example.com
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-fast lint fmt compose-check chromium-check clean bench bench-seed record-histories
+.PHONY: help install dev test test-fast lint fmt compose-check chromium-check clean bench bench-seed record-histories bench-bulk
 
 help:
 	@echo "make dev    run the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it"
@@ -28,6 +28,7 @@ help:
 	@echo "make clean  delete $(DATA)/ (database, Temporal history, logs) and tool caches, without asking"
 	@echo "make bench       the dev stack as separate processes: throughput, latency, CPU per process, beside a bare-Temporal floor"
 	@echo "make bench-seed  open 20,000 requests, then time inbox, list, an old decision; worker RSS"
+	@echo "make bench-bulk  submit 100 contracts on the dev stack, time one bulk approve of all 100"
 	@echo "make record-histories  add this code's workflow histories to tests/histories (before changing workflows/)"
 
 $(BIN)/python:
@@ -130,3 +131,9 @@ record-histories: $(TEST_STAMP)
 # (or --max-cached-workflows N, --api-url http://127.0.0.1:8000 --token-file .data/dev.env).
 bench-seed: $(TEST_STAMP)
 	$(BIN)/python -m bench.seed $(SEED_ARGS)
+
+# One bulk decision of 100 requests on the dev stack (started as `make bench` starts it):
+# submits 100 contracts, then times one POST /v1/decisions/bulk approving all of them.
+# More options: make bench-bulk BULK_ARGS="--requests 50" (or --in-process, --api-url URL).
+bench-bulk: $(TEST_STAMP)
+	$(BIN)/python -m bench.bulk $(BULK_ARGS)

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.errors import ErrorBody
 from domain.inbound import (
     Comment,
     FormFields,
@@ -130,6 +131,10 @@ class RequestSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    version: int = Field(
+        default=0,
+        description="The request's version: pass it as `version_seen` to decide in bulk.",
+    )
 
 
 class RequestPage(BaseModel):
@@ -166,6 +171,11 @@ class InboxItem(BaseModel):
         description="`due` crosses a year whose official holidays are not published yet.",
     )
     overdue: bool = Field(description="The step's reply is past due, or the request is overdue.")
+    version: int = Field(
+        default=0,
+        description="The request's version as listed: pass it as `version_seen` to decide "
+        "in bulk, so a request that changed since is refused instead of decided blind.",
+    )
 
 
 class Inbox(BaseModel):
@@ -323,3 +333,62 @@ class SendBackBody(_Body):
         "stage's index in `stages` (from 0), or `requester`."
     )
     comment: RequiredComment = Field(description="Why: read first by whoever it goes back to.")
+
+
+MAX_BULK_ITEMS = 100
+"""The most items one bulk decision may carry."""
+
+
+class BulkItem(_Body):
+    request_id: str = Field(max_length=64, description="The request id (a UUID).")
+    version_seen: int = Field(
+        ge=0,
+        description="The request's `version` as the caller saw it (inbox or request view): "
+        "if the request changed since, the item is refused `version_conflict`.",
+    )
+
+
+class BulkDecisionBody(_Body):
+    action: Literal["approve", "reject"] = Field(
+        description="`approve` or `reject`, for every item. `return` is not offered in "
+        "bulk: a return asks the requester to change something, which one comment for "
+        "many requests cannot say; return a request on its own."
+    )
+    comment: Comment | None = Field(default=None, description="One comment for every item.")
+    items: list[BulkItem] = Field(
+        min_length=1,
+        json_schema_extra={"maxItems": MAX_BULK_ITEMS},
+        description=f"1 to {MAX_BULK_ITEMS} requests, each at most once; each is decided "
+        "as its own decision, in the order given.",
+    )
+
+
+class BulkItemOutcome(BaseModel):
+    request_id: str
+    outcome: Literal["done", "refused"]
+    status: str | None = Field(
+        default=None, description="`done`: the request's status after the decision."
+    )
+    version: int | None = Field(
+        default=None, description="`done`: the request's version after the decision."
+    )
+    http_status: int | None = Field(
+        default=None,
+        description="`refused`: the status the single-item route would have answered.",
+    )
+    error: ErrorBody | None = Field(
+        default=None,
+        description="`refused`: the code, message and details the single-item route "
+        "(`POST /v1/requests/{id}/decisions`) would have answered.",
+    )
+
+
+class BulkSummary(BaseModel):
+    total: int
+    done: int
+    refused: int
+
+
+class BulkDecisionResult(BaseModel):
+    items: list[BulkItemOutcome] = Field(description="One outcome per item, in input order.")
+    summary: BulkSummary

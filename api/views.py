@@ -32,7 +32,7 @@ def request_view(row: RequestRow, events: Iterable[EventRow]) -> RequestView:
     history = [history_event(e) for e in events]
     if row.view:
         view = RequestView.model_validate(row.view)
-        return view.model_copy(update={"history": history})
+        return view.model_copy(update={"history": history, "version": row.last_seq})
     route = Route.model_validate(row.route)
     return RequestView(
         id=row.id,
@@ -54,6 +54,7 @@ def request_view(row: RequestRow, events: Iterable[EventRow]) -> RequestView:
         closed_at=row.closed_at,
         current_approvers=list(row.current_approvers or []),
         history=history,
+        version=row.last_seq,
     )
 
 
@@ -73,6 +74,7 @@ def summary(row: RequestRow) -> RequestSummary:
         created_at=row.created_at,
         updated_at=row.updated_at,
         closed_at=row.closed_at,
+        version=row.last_seq,
     )
 
 
@@ -113,4 +115,5 @@ def inbox_item(assignment: AssignmentRow, request: RequestRow, now: datetime) ->
         due_working_time=reply.get("span") if reply else None,
         due_provisional=bool(reply.get("provisional")) if reply else False,
         overdue=late or request.overdue,
+        version=request.last_seq,
     )

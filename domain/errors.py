@@ -31,6 +31,11 @@ class ErrorCode(StrEnum):
     TOO_SOON = "too_soon"
     """Allowed, but not yet: the caller did it too recently (an urge within the policy's
     interval); ``details.next_allowed_at`` says when, ``details.retry_after`` in seconds."""
+    VERSION_CONFLICT = "version_conflict"
+    """A decision made on a version of the request that is no longer its version: it
+    changed since the decider saw it (``version_seen``), so it is not decided blind."""
+    BULK_NOT_ALLOWED = "bulk_not_allowed"
+    """A bulk decision of a step whose stage the policy says is decided one by one."""
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -48,6 +53,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.ROUND_ENDED: 409,
     ErrorCode.NO_APPROVER: 422,
     ErrorCode.TOO_SOON: 429,
+    ErrorCode.VERSION_CONFLICT: 409,
+    ErrorCode.BULK_NOT_ALLOWED: 403,
 }
 
 

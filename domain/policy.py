@@ -183,6 +183,20 @@ class AddApprovers(_Strict):
     max_people: int = Field(default=5, ge=1, le=20)
 
 
+class BulkDecisions(_Strict):
+    """Whether a stage's steps may be decided in bulk (``POST /v1/decisions/bulk``).
+
+    Absent, they may: a bulk decision is each item's own decision, checked as one
+    (eligible, not changed since seen), so the default is as open as DingTalk's batch
+    approval. A stage that wants each request read on its own says ``allowed: false``,
+    or ``max_amount``: requests above it (the request's ``amount``) are decided one by one.
+    A request without an amount is within any ``max_amount``.
+    """
+
+    allowed: bool = True
+    max_amount: Decimal | None = Field(default=None, ge=0)
+
+
 class StageSpec(_Strict):
     key: Identifier
     name: ShortText
@@ -195,6 +209,11 @@ class StageSpec(_Strict):
     )
     """Who may be added to this stage (加签); left out of a dump when it is the default,
     so policies and stored inputs of before it read and compare as they did."""
+    bulk: BulkDecisions = Field(
+        default_factory=BulkDecisions, exclude_if=lambda v: v == BulkDecisions()
+    )
+    """Whether this stage's steps may be decided in bulk; left out of a dump when it is
+    the default, so policies and stored inputs of before it read and compare as they did."""
 
     @field_validator("approvers")
     @classmethod

@@ -457,6 +457,10 @@ class RequestView(BaseModel):
     """How often the requester urged (催办) the approvers of this request."""
     last_urge: UrgeState | None = Field(default=None, exclude_if=lambda v: v is None)
     """The latest urge, and when the same stage may be urged again."""
+    version: int = 0
+    """The request's version: the sequence number of its last recorded transition. A
+    decision may name the version its maker saw (``version_seen``): if the request has
+    changed since, it is refused rather than decided blind."""
 
 
 _AWAITING_PREFIX = "awaiting_"
@@ -630,6 +634,13 @@ class DecideInput(BaseModel):
     Set, the decision is refused if the step is of another round now. Absent, it is
     neither sent nor signed (:func:`domain.signing.payload_of`), so messages and stored
     histories of before it read, verify and replay as they did."""
+    version_seen: int | None = Field(default=None, ge=0, exclude_if=lambda v: v is None)
+    """The request's version (:attr:`RequestState.seq`) the decider saw. Set, the decision
+    is refused (``version_conflict``) if the request changed since. Absent, neither sent
+    nor signed, like ``round_since``."""
+    bulk: bool = Field(default=False, exclude_if=lambda v: not v)
+    """Made in bulk (``POST /v1/decisions/bulk``): refused on a stage whose policy forbids
+    it, and recorded ``bulk: true``. False, neither sent nor signed."""
 
 
 class ResubmitInput(BaseModel):

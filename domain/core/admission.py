@@ -15,6 +15,7 @@ from domain.policy import (
     AddPosition,
     Policy,
     RequesterApprover,
+    BulkDecisions,
 )
 from domain.process import (
     TERMINAL,
@@ -94,6 +95,9 @@ def check(
                 "the request was returned, resubmitted or handed on since; "
                 "look at it again and decide on what it says now",
             )
+        check_version_seen(view, msg)
+        if msg.bulk:
+            check_may_bulk(view, policy)
     elif isinstance(msg, TransferInput):
         check_may_decide(view, msg.actor)
         if msg.to_user == view.requester:
@@ -231,6 +235,50 @@ def check_may_add(
             f"already pending on stage {stage.name!r}: {', '.join(pending)}",
             field="people",
             pending=pending,
+        )
+
+
+def check_version_seen(view: RequestState, msg: DecideInput) -> None:
+    """A decision made on a version of the request that is not its version now is refused:
+    it changed since the decider saw it (never decided blind)."""
+    if msg.version_seen is not None and msg.version_seen != view.seq:
+        raise _refuse(
+            ErrorCode.VERSION_CONFLICT,
+            f"the request changed since you saw it (version {msg.version_seen}, now "
+            f"{view.seq}): look at it again and decide on what it says now",
+            version_seen=msg.version_seen,
+            version=view.seq,
+        )
+
+
+def bulk_rule(policy: Policy, stage_key: str) -> BulkDecisions:
+    """What the policy's stage of this key says of bulk decisions (the default if gone)."""
+    spec = next((st for st in policy.stages if st.key == stage_key), None)
+    return spec.bulk if spec is not None else BulkDecisions()
+
+
+def check_may_bulk(view: RequestState, policy: Policy) -> None:
+    """The active stage may be decided in bulk: its policy allows it, for this amount."""
+    stage = active_stage(view)
+    assert stage is not None  # check_may_decide came first
+    rule = bulk_rule(policy, stage.key)
+    if not rule.allowed:
+        raise _refuse(
+            ErrorCode.BULK_NOT_ALLOWED,
+            f"stage {stage.name!r} is decided one request at a time (its policy forbids "
+            "bulk decisions): open the request and decide it on its own",
+            stage=stage.key,
+            stage_name=stage.name,
+        )
+    limit, amount = rule.max_amount, view.amount
+    if limit is not None and amount is not None and amount > limit:
+        raise _refuse(
+            ErrorCode.BULK_NOT_ALLOWED,
+            f"stage {stage.name!r} is decided in bulk only up to {policy.amount.label} "
+            f"{limit:,}; this request is for {amount:,}: open it and decide it on its own",
+            stage=stage.key,
+            stage_name=stage.name,
+            max_amount=str(limit),
         )
 
 

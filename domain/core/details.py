@@ -92,4 +92,10 @@ def details(view: RequestState) -> str:
         lines.append(f"May be revoked until {when(v.revocable_until)}")
     if v.overdue:
         lines.append("⚠ Overdue: no final decision within the resolve time")
+    in_bulk = [e for e in v.history if e.data.get("bulk") is True]
+    if in_bulk:
+        last = in_bulk[-1]
+        lines.append(
+            f"Decided in bulk (批量审批): {last.kind.value} by {last.actor} {when(last.at)}"
+        )
     return "\n\n".join(lines)

@@ -39,6 +39,7 @@ def view_of(s: RequestState, *, history: bool = True) -> RequestView:
             "current_approvers": current_approvers(s),
             "working_time": notes,
             "provisional": any(n.provisional for n in notes.values()),
+            "version": s.seq,
         }
     )
 

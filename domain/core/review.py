@@ -268,6 +268,8 @@ def decide(
         None,
     )
     data: dict[str, Any] = {"stage": stage.key, "stage_name": stage.name}
+    # The decision's own event says it was made in bulk; what follows from it does not.
+    decided = {**data, "bulk": True} if msg.bulk else data
     if msg.action == "approve":
         stage = with_slots(
             stage,
@@ -282,7 +284,7 @@ def decide(
             EventKind.APPROVED,
             msg.actor,
             msg.comment,
-            data,
+            decided,
             on_behalf_of=on_behalf,
             operator=operator,
         )
@@ -302,7 +304,7 @@ def decide(
                 EventKind.REJECTED,
                 msg.actor,
                 msg.comment,
-                data,
+                decided,
                 notices=[notice(s, s.requester, msg.action)],
                 on_behalf_of=on_behalf,
                 operator=operator,
@@ -322,7 +324,7 @@ def decide(
             EventKind.RETURNED,
             msg.actor,
             msg.comment,
-            {**data, "resubmit_due": resubmit_due.isoformat()},
+            {**decided, "resubmit_due": resubmit_due.isoformat()},
             notices=[notice(s, s.requester, msg.action, **due_facts(s, "resubmit", resubmit_due))],
             on_behalf_of=on_behalf,
             operator=operator,

@@ -33,6 +33,7 @@ EXPECTED = {
     ("post", "/v1/requests/{request_id}/cc"),
     ("post", "/v1/requests/{request_id}/urge"),
     ("post", "/v1/requests/{request_id}/reassign"),
+    ("post", "/v1/decisions/bulk"),
 }
 
 

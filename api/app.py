@@ -18,7 +18,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import db_errors, docs_ui, errors
 from api.deps import Services
 from api.metrics import HttpMetrics, metrics_endpoint
-from api.routers import deliveries, health, inbox, me, notifications, policies, requests
+from api.routers import (
+    delegations,
+    deliveries,
+    health,
+    inbox,
+    me,
+    notifications,
+    policies,
+    requests,
+)
 from api.temporal_gateway import TemporalGateway
 from api.web import links as web_links
 from api.web import outbox as outbox_web
@@ -148,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs_ui.install(app)
     errors.install(app)
     db_errors.install(app)
-    for module in (requests, inbox, notifications, me, policies, health, deliveries):
+    for module in (requests, inbox, notifications, me, policies, health, deliveries, delegations):
         app.include_router(module.router)
     app.include_router(web_router.router)
     app.include_router(web_links.router)

@@ -47,6 +47,10 @@ OUTBOUND_KINDS = frozenset(
         # something waits for the recipient (加签), later or now
         "approver_added",
         "revoked",
+        # a delegation: the delegate acts for someone from now; the delegator is told
+        # when someone else set one for them
+        "delegation_started",
+        "delegation_set_for_you",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from common.policy_store import load_policies
 from domain.core.delegates import DELEGATES_FOLLOW
+from domain.core.details import details
 from domain.core.inputs import DirectoryChanged, Submit
 from domain.core.queries import current_approvers
 from domain.delegation import Edge
@@ -56,6 +57,7 @@ def test_a_delegation_that_starts_while_the_step_waits_adds_the_delegate_on_beha
     assert event.kind is EventKind.DELEGATES_CHANGED
     assert event.data["added"] == [{"user": "price_lin", "on_behalf_of": "bcd_zheng"}]
     assert [n.recipient for n in p.driver.records[-1].notices] == ["price_lin"]
+    assert "Delegates (委托): price_lin for bcd_zheng" in details(p.state)
     # The delegate decides, recorded on the delegator's behalf.
     _ok(p, DecideInput(actor="price_lin", action="approve"))
     decided = next(e for e in reversed(p.state.history) if e.kind is EventKind.APPROVED)

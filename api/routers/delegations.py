@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, Path, Response
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import CurrentUser, PoliciesDep, ServicesDep, SessionsDep
-from api.errors import ApiError, field_errors, not_found, responses
+from api.errors import BODY_ERRORS, ApiError, field_errors, not_found, responses
 from api.schemas import (
     DelegationBody,
     DelegationForBody,
@@ -134,7 +134,7 @@ async def my_delegations(user: CurrentUser, sessions: SessionsDep) -> Delegation
     ),
     responses={
         200: {"model": DelegationView, "description": "Made earlier under this key."},
-        **responses(401, 409, 422),
+        **responses(401, 409, *BODY_ERRORS),
     },
 )
 async def delegate_mine(
@@ -164,7 +164,7 @@ async def delegate_mine(
     ),
     responses={
         200: {"model": DelegationView, "description": "Made earlier under this key."},
-        **responses(401, 403, 409, 422),
+        **responses(401, 403, 409, *BODY_ERRORS),
     },
 )
 async def delegate_for(
@@ -192,7 +192,7 @@ async def delegate_for(
         "otherwise; 404 for one I cannot see; 409 for one from the org file or already "
         "ended. Steps the delegate held for the delegator go back to the delegator alone."
     ),
-    responses=responses(401, 403, 404, 409, 422),
+    responses=responses(401, 403, 404, 409, *BODY_ERRORS),
 )
 async def end_delegation(
     delegation_id: DelegationId,

@@ -31,6 +31,10 @@ EXPECTED = {
     ("post", "/v1/requests/{request_id}/send-back"),
     ("post", "/v1/requests/{request_id}/approvers"),
     ("post", "/v1/requests/{request_id}/cc"),
+    ("get", "/v1/me/delegations"),
+    ("post", "/v1/me/delegations"),
+    ("post", "/v1/delegations"),
+    ("post", "/v1/delegations/{delegation_id}/end"),
 }
 
 

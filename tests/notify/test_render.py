@@ -80,6 +80,7 @@ def test_delegation_notices_name_the_people_and_the_period(kind: str, locale: st
         assert "price_lin" in body or "bcd_zheng" in body
         assert "2026-12-10 01:00 UTC" in body
         assert "annual leave" in body
+        assert "*" not in body.replace("**", "")  # "all types" is said in words
     assert "https://approvals.example/inbox" in out.text
 
 

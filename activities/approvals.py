@@ -27,6 +27,8 @@ from domain.process import (
     TERMINAL,
     AddableInput,
     AddableOutput,
+    DelegatesInput,
+    DelegatesOutput,
     EscalationInput,
     EscalationOutput,
     HistoryEvent,
@@ -136,6 +138,18 @@ class ApprovalActivities:
             active = await directory.active_among(session, input.users)
         return InactiveUsersOutput(inactive=sorted(set(input.users) - active))
 
+    @activity.defn(name=Activities.ACTIVE_DELEGATES)
+    async def active_delegates(self, input: DelegatesInput) -> DelegatesOutput:
+        """Whom each principal delegates to at ``at`` for the request type (read-only)."""
+        async with self._sessions() as session:
+            found = await directory.active_delegations(
+                session, input.at, input.request_type, input.principals
+            )
+        delegates: dict[str, list[str]] = {}
+        for d in found:
+            delegates.setdefault(d.from_user, []).append(d.to_user)
+        return DelegatesOutput(delegates=delegates)
+
     @activity.defn(name=Activities.ADDABLE_PEOPLE)
     async def addable_people(self, input: AddableInput) -> AddableOutput:
         """Which of these users ``adder`` may not add to a stage (加签), and why."""
@@ -181,7 +195,7 @@ class ApprovalActivities:
         """Who may decide a stage that becomes active now (read-only)."""
         async with self._sessions() as session:
             slots = await directory.resolve_slots(
-                session, input.requester, input.mode, input.approvers, input.at
+                session, input.requester, input.mode, input.approvers, input.at, input.request_type
             )
             detail = (
                 await directory.resolve_detail(
@@ -191,6 +205,7 @@ class ApprovalActivities:
                     input.approvers,
                     input.at,
                     input.fallback_role,
+                    input.request_type,
                 )
                 if input.detail
                 else None

@@ -28,12 +28,14 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from db import delegations
 from db.engine import transaction
 from db.models import AssignmentRow, EventRow, NotificationRow, RequestRow
-from domain.constants import WORKFLOW_NAME, Activities, workflow_id
+from domain.constants import WORKFLOW_NAME, Activities, Signals, workflow_id
 from domain.process import (
     SYSTEM,
     TERMINAL,
+    DirectoryChangedInput,
     EventKind,
     MilestoneStatus,
     RequestView,
@@ -137,7 +139,33 @@ class ReconcileActivities:
                 "recorded %d request(s) whose workflow ended outside the process as terminated",
                 out.recorded,
             )
+        out.delegations_told = await self.tell_delegations(datetime.now(UTC))
         return out
+
+    async def tell_delegations(self, now: datetime) -> int:
+        """Delegations that start or end at a set time take effect here, within a pass.
+
+        Made or ended through the API, one in force at once is told at once; one that
+        starts or ends later (or comes from the org file) is told by the first pass
+        after its time: the open steps of its delegator then gain or lose the delegate
+        (:func:`db.delegations.tell`). The reconcile schedule runs a pass every minute,
+        so a delegation takes effect on steps already open within about a minute of its
+        time; a step that opens meanwhile asks the directory itself and is right at once.
+        """
+        told = await delegations.tell(self._sessions, self._signal_delegators, now)
+        if told:
+            activity.logger.info("told the open requests of %d delegation(s)", told)
+        return told
+
+    async def _signal_delegators(self, request_id: str, hint: DirectoryChangedInput) -> bool:
+        handle = self._client.get_workflow_handle(workflow_id(request_id))
+        try:
+            await handle.signal(Signals.DIRECTORY_CHANGED, hint)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False  # closed meanwhile: no step to follow
+            raise
+        return True
 
     @staticmethod
     def _add(out: ReconcileOutput, done: list[Reconciled], list_at_most: int | None) -> None:

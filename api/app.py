@@ -20,6 +20,7 @@ from api.deps import Services
 from api.metrics import HttpMetrics, metrics_endpoint
 from api.routers import (
     decisions,
+    delegations,
     deliveries,
     health,
     inbox,
@@ -157,7 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs_ui.install(app)
     errors.install(app)
     db_errors.install(app)
-    for module in (requests, inbox, notifications, me, policies, health, deliveries, decisions):
+    routers = (requests, inbox, notifications, me, policies, health, deliveries)
+    for module in (*routers, decisions, delegations):
         app.include_router(module.router)
     app.include_router(web_router.router)
     app.include_router(web_links.router)

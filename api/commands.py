@@ -406,7 +406,9 @@ async def submit(
         # A step nobody is named for refuses the request now (422 naming it), before
         # anything is written or started.
         rules, now = policy.resolution, datetime.now(UTC)
-        details = await route_details(session, requester, route.stages, now, rules.empty_slot_role)
+        details = await route_details(
+            session, requester, route.stages, now, rules.empty_slot_role, policy.type
+        )
         refuse_empty_steps(details, requester, rules, now)
 
     # Reach Temporal before writing anything, so an outage writes nothing; the

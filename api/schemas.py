@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.errors import ErrorBody
 from domain.inbound import (
@@ -392,3 +392,62 @@ class BulkSummary(BaseModel):
 class BulkDecisionResult(BaseModel):
     items: list[BulkItemOutcome] = Field(description="One outcome per item, in input order.")
     summary: BulkSummary
+class DelegationBody(_Body):
+    """A delegation I set for myself (``POST /v1/me/delegations``)."""
+
+    to: Id = Field(description="Who acts for the delegator: an active user, not the delegator.")
+    starts_at: AwareDatetime | None = Field(
+        default=None, description="When it starts (with a UTC offset); omitted: now."
+    )
+    ends_at: AwareDatetime = Field(
+        description="When it ends (exclusive), at most 366 days after it starts. Required: "
+        "a delegation covers an absence, and one that never ends would hand the "
+        "delegator's authority over for good; end it early with `POST .../end`."
+    )
+    request_types: Literal["all"] | list[Id] = Field(
+        default="all",
+        max_length=100,
+        description="`all`, or the request types it covers (see `GET /v1/request-types`).",
+    )
+    reason: Comment = ""
+
+
+class DelegationForBody(DelegationBody):
+    """A delegation set for someone (``POST /v1/delegations``): a manager for a direct
+    report, an administrator for anyone (people who left)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: Id = Field(alias="from", description="Whose steps the delegate takes.")
+
+
+class DelegationView(BaseModel):
+    """One delegation, given by me or to me."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int
+    from_: str = Field(serialization_alias="from", validation_alias="from")
+    to: str
+    starts_at: datetime
+    ends_at: datetime
+    request_types: Literal["all"] | list[str]
+    reason: str
+    source: Literal["org", "api"] = Field(
+        description="`org`: from the org file, read-only here; `api`: made through the API."
+    )
+    created_by: str | None
+    ended_by: str | None
+    status: Literal["scheduled", "active", "ended"]
+    direction: Literal["given", "received", "other"] = Field(
+        description="`given`: I am the delegator; `received`: I am the delegate."
+    )
+    may_end: bool = Field(description="Whether I may end it now.")
+
+
+class DelegationList(BaseModel):
+    items: list[DelegationView]
+
+
+class EndDelegationBody(_Body):
+    reason: Comment = ""

@@ -285,7 +285,12 @@ async def _sync_user_roles(session: AsyncSession, org: OrgFile) -> None:
 
 
 async def _sync_delegations(session: AsyncSession, org: OrgFile) -> None:
-    existing = (await session.execute(select(DelegationRow))).scalars().all()
+    # Only the file's own rows: those made through the API are not the file's to touch.
+    existing = (
+        (await session.execute(select(DelegationRow).where(DelegationRow.source == "org")))
+        .scalars()
+        .all()
+    )
     by_key = {(d.from_user, d.to_user, d.starts_at, d.ends_at): d for d in existing}
     wanted = {(d.from_, d.to, d.starts_at, d.ends_at): d for d in org.delegations}
     stale = [row.id for key, row in by_key.items() if key not in wanted]
@@ -301,6 +306,7 @@ async def _sync_delegations(session: AsyncSession, org: OrgFile) -> None:
                     starts_at=d.starts_at,
                     ends_at=d.ends_at,
                     reason=d.reason,
+                    source="org",
                 )
             )
         elif row.reason != d.reason:
@@ -333,6 +339,8 @@ class Delegation(BaseModel):
     starts_at: datetime
     ends_at: datetime
     reason: str
+    request_types: list[str] | None = None
+    """The request types it covers; None for all."""
 
 
 async def get_user(session: AsyncSession, user_id: str) -> DirectoryUser | None:
@@ -485,11 +493,20 @@ async def next_up(
 _TO_USER = UserRow.__table__.alias("to_user")
 
 
-async def active_delegations(session: AsyncSession, at: datetime) -> list[Delegation]:
-    """Delegations in force at ``at`` between active users, by (from, to)."""
+async def active_delegations(
+    session: AsyncSession,
+    at: datetime,
+    request_type: str | None = None,
+    principals: Iterable[str] | None = None,
+) -> list[Delegation]:
+    """Delegations in force at ``at`` between active users, by (from, to), once each.
+
+    ``request_type``: only those covering it (None: every one). ``principals``: only
+    those whose ``from`` is among them.
+    """
     d = DelegationRow
-    rows = await session.execute(
-        select(d.from_user, d.to_user, d.starts_at, d.ends_at, d.reason)
+    query = (
+        select(d.from_user, d.to_user, d.starts_at, d.ends_at, d.reason, d.request_types)
         .join(UserRow, UserRow.id == d.from_user)
         .join(_TO_USER, _TO_USER.c.id == d.to_user)
         .where(
@@ -497,18 +514,26 @@ async def active_delegations(session: AsyncSession, at: datetime) -> list[Delega
             UserRow.active.is_(True),
             _TO_USER.c.active.is_(True),
         )
-        .order_by(d.from_user, d.to_user)
+        .order_by(d.from_user, d.to_user, d.starts_at)
     )
-    return [
-        Delegation(
-            from_user=r.from_user,
-            to_user=r.to_user,
-            starts_at=r.starts_at,
-            ends_at=r.ends_at,
-            reason=r.reason,
+    if request_type is not None:
+        query = query.where(d.request_types.is_(None) | d.request_types.contains([request_type]))
+    if principals is not None:
+        query = query.where(d.from_user.in_(sorted(set(principals))))
+    found: dict[tuple[str, str], Delegation] = {}
+    for r in await session.execute(query):
+        found.setdefault(
+            (r.from_user, r.to_user),
+            Delegation(
+                from_user=r.from_user,
+                to_user=r.to_user,
+                starts_at=r.starts_at,
+                ends_at=r.ends_at,
+                reason=r.reason,
+                request_types=r.request_types,
+            ),
         )
-        for r in rows
-    ]
+    return list(found.values())
 
 
 # --- assignee resolution --------------------------------------------------------
@@ -520,6 +545,7 @@ async def resolve_slots(
     mode: StageMode,
     approvers: Sequence[ApproverSpec],
     at: datetime,
+    request_type: str | None = None,
 ) -> list[Slot]:
     """Turn a stage's approver specs into the people who may decide it at ``at``.
 
@@ -527,9 +553,9 @@ async def resolve_slots(
     per spec. In every slot the requester is removed, then each actor's active
     delegate is added (on their behalf); a slot left empty falls back to the
     requester's nearest manager, then to the administrators. Actors are sorted
-    by user id.
+    by user id. Delegations that name request types count only for ``request_type``.
     """
-    resolver = _Resolver(session, requester, at)
+    resolver = _Resolver(session, requester, at, request_type)
     groups = await _groups(resolver, mode, approvers)
     return [Slot(label=label, actors=await resolver.finish(found)) for label, found in groups]
 
@@ -541,6 +567,7 @@ async def resolve_detail(
     approvers: Sequence[ApproverSpec],
     at: datetime,
     fallback_role: str | None = None,
+    request_type: str | None = None,
 ) -> ResolveDetail:
     """What the specs name at ``at`` before any rule settles who decides.
 
@@ -549,7 +576,7 @@ async def resolve_detail(
     fallback; with the requester's nearest manager, the administrators and the
     holders of ``fallback_role``. :func:`domain.resolution.settle` decides from it.
     """
-    resolver = _Resolver(session, requester, at)
+    resolver = _Resolver(session, requester, at, request_type)
     groups = await _groups(resolver, mode, approvers)
     named = [Slot(label=label, actors=await resolver.named(found)) for label, found in groups]
     manager = next((m for m in await resolver.chain() if m != requester), None)
@@ -567,13 +594,14 @@ async def route_details(
     stages: Sequence[RouteStage],
     at: datetime,
     fallback_role: str | None = None,
+    request_type: str | None = None,
 ) -> list[tuple[RouteStage, ResolveDetail]]:
     """:func:`resolve_detail` for each stage of a route (the submission and the preview)."""
     return [
         (
             stage,
             await resolve_detail(
-                session, requester, stage.mode, stage.approvers, at, fallback_role
+                session, requester, stage.mode, stage.approvers, at, fallback_role, request_type
             ),
         )
         for stage in stages
@@ -595,10 +623,13 @@ async def _groups(
 class _Resolver:
     """One resolution: caches the requester's chain and the delegations in force."""
 
-    def __init__(self, session: AsyncSession, requester: str, at: datetime) -> None:
+    def __init__(
+        self, session: AsyncSession, requester: str, at: datetime, request_type: str | None
+    ) -> None:
         self.session = session
         self.requester = requester
         self.at = at
+        self.request_type = request_type
         self._chain: list[str] | None = None
         self._delegations: dict[str, list[str]] | None = None
 
@@ -610,7 +641,7 @@ class _Resolver:
     async def delegates(self) -> dict[str, list[str]]:
         if self._delegations is None:
             found: dict[str, list[str]] = {}
-            for d in await active_delegations(self.session, self.at):
+            for d in await active_delegations(self.session, self.at, self.request_type):
                 found.setdefault(d.from_user, []).append(d.to_user)
             self._delegations = found
         return self._delegations

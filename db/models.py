@@ -268,7 +268,45 @@ class DelegationRow(Base):
     to_user: Mapped[str] = mapped_column(ForeignKey("users.id"))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
+    """Exclusive; ending one early sets it to the moment it was ended."""
     reason: Mapped[str] = mapped_column(Text, default="")
+    request_types: Mapped[list[str] | None] = mapped_column(ARRAY(String(64)))
+    """The request types it covers; null for all."""
+    source: Mapped[str] = mapped_column(String(8), default="org", server_default="org")
+    """``org`` (the org file's load owns it) or ``api`` (made through ``/v1/.../delegations``)."""
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    ended_by: Mapped[str | None] = mapped_column(String(64))
+    """Who ended it before its time (null: it runs to ``ends_at`` as set)."""
+    start_told_at: Mapped[datetime | None]
+    """When the open requests of ``from_user`` were told it started (see
+    :mod:`activities.delegations`); null while nobody was."""
+    end_told_at: Mapped[datetime | None]
+    """When they were told it ended."""
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    """The ``Idempotency-Key`` it was made under (per author)."""
+
+    __table_args__ = (
+        UniqueConstraint("created_by", "idempotency_key"),
+        Index(
+            "ix_delegations_untold",
+            "id",
+            postgresql_where=text("start_told_at IS NULL OR end_told_at IS NULL"),
+        ),
+    )
+
+
+class DelegationEventRow(Base):
+    """The audit trail of delegations made or ended through the API. Append-only."""
+
+    __tablename__ = "delegation_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    delegation_id: Mapped[int] = mapped_column(ForeignKey("delegations.id"), index=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
 class PayoutRow(Base):

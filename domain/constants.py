@@ -65,3 +65,4 @@ class Activities:
     RECONCILE_CLOSED: Final = "reconcile_closed_requests"
     DUE_AT: Final = "due_at"
     ADDABLE_PEOPLE: Final = "addable_people"
+    ACTIVE_DELEGATES: Final = "active_delegates"

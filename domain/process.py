@@ -117,6 +117,7 @@ class EventKind(StrEnum):
     REVOKED = "revoked"  # the approval was revoked (撤销): the request closed
     REVOKE_WINDOW_CLOSED = "revoke_window_closed"  # an approval can no longer be revoked
     URGED = "urged"  # 催办: the requester urged the current approvers of the open stage
+    DELEGATES_CHANGED = "delegates_changed"  # a delegation started or ended: the step follows
 
 
 SYSTEM = "system"
@@ -761,6 +762,9 @@ class DirectoryChangedInput(BaseModel):
     """
 
     users: list[str] = Field(default_factory=list, max_length=10_000)
+    delegators: list[str] = Field(default_factory=list, max_length=10_000)
+    """People whose delegations started or ended (sent by the API and the delegation
+    pass): the open step's delegates are read again from the directory."""
 
 
 # --- activity payloads -------------------------------------------------------
@@ -783,6 +787,17 @@ class MarkStuckInput(BaseModel):
     stuck: StuckState
 
 
+class DelegatesInput(BaseModel):
+    principals: list[str]
+    request_type: str
+    at: datetime
+
+
+class DelegatesOutput(BaseModel):
+    delegates: dict[str, list[str]]
+    """Principal -> their delegates in force at ``at`` for the type (active users only)."""
+
+
 class InactiveUsersInput(BaseModel):
     users: list[str]
 
@@ -802,6 +817,9 @@ class ResolveAssigneesInput(BaseModel):
     detail: bool = False
     """Also answer :class:`ResolveDetail`: asked only under a policy's ``resolution``
     options, so requests without them make the look-up they always made."""
+    request_type: str | None = None
+    """The request's type: delegations scoped to other types do not count (None: all
+    count, as for a look-up scheduled before delegations had a scope)."""
     fallback_role: str | None = None
 
 

@@ -59,3 +59,6 @@ class ReconcileOutput(BaseModel):
     """Requests this pass recorded as terminated."""
     reconciled: list[Reconciled] = Field(default_factory=list)
     """The first of them, up to the input's ``list_at_most``."""
+    delegations_told: int = 0
+    """Delegations that started or ended since the last pass whose requests were told
+    (see :func:`activities.reconcile.ReconcileActivities.tell_delegations`)."""

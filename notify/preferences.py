@@ -52,6 +52,10 @@ OUTBOUND_KINDS = frozenset(
         # an administrator moved a step: to the new holder, and the old one is told
         "reassigned_to",
         "reassigned_away",
+        # a delegation: the delegate acts for someone from now; the delegator is told
+        # when someone else set one for them
+        "delegation_started",
+        "delegation_set_for_you",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

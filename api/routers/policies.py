@@ -110,7 +110,7 @@ async def preview(
     # requester, or any stage before it, which it has passed by the time it decides.
     passed: list[str] = [SEND_BACK_TO_REQUESTER]
     for stage, detail in await route_details(
-        session, user.id, route.stages, now, rules.empty_slot_role
+        session, user.id, route.stages, now, rules.empty_slot_role, policy.type
     ):
         # Settled as the submission and the process settle it (domain.resolution).
         settled = settle(detail, user.id, rules, now, submitting=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.process import RequestState, Status
+from domain.process import RequestState, Status, Via
 
 from .queries import active_stage, current_approvers, open_milestone, outstanding
 
@@ -40,6 +40,15 @@ def details(view: RequestState) -> str:
         ]
         if added:
             lines.append(f"Added approvers (加签): {'; '.join(added)}")
+        standing_in = sorted(
+            f"{a.user} for {a.on_behalf_of}"
+            for slot in stage.slots
+            if slot.decision is None
+            for a in slot.actors
+            if a.via == Via.DELEGATION and a.on_behalf_of
+        )
+        if standing_in:
+            lines.append(f"Delegates (委托): {', '.join(standing_in)}")
     elif v.status == Status.RETURNED:
         lines.append(f"Returned to {v.requester}; resubmit by {when(v.resubmit_due)}")
     elif v.status == Status.WATCHING and v.watch is not None:

@@ -51,7 +51,7 @@ from domain.process import (
     stages_of,
 )
 
-from . import additions, admission, aftercare, handover, review, urging
+from . import additions, admission, aftercare, delegates, handover, review, urging
 from .deadlines import Deadline, DeadlineKind, next_deadline
 from .effects import FlagStuck, Patched, Step, Unflag, Verify
 from .inputs import (
@@ -166,7 +166,9 @@ def transition(ctx: Context, s: RequestState, inp: Input) -> Step[Outcome]:
         return Outcome(s, DomainError(ErrorCode.INVALID_STATE, CLOSED))
     if isinstance(inp, DirectoryChanged):
         # Someone may have left: the directory itself says who (the hint proves nothing).
-        return Outcome((yield from review.reassign_departed(ctx, s)))
+        s = yield from review.reassign_departed(ctx, s)
+        # A delegation started or ended: the open step follows (asked only when named).
+        return Outcome((yield from delegates.follow_delegations(ctx, s, inp.hint.delegators)))
     return Outcome((yield from _ignore_unreadable(ctx, s, inp)))
 
 

@@ -188,6 +188,7 @@ def settle_slots(ctx: Context, s: RequestState, stage: StageState) -> Step[list[
             at=at,
             detail=True,
             fallback_role=rules.empty_slot_role,
+            request_type=s.type,
         ),
         ResolveAssigneesOutput,
         f"who decides: {stage.name}",

@@ -185,6 +185,7 @@ def resolve_slots(
             mode=mode,
             approvers=approvers,
             at=ctx.now(),
+            request_type=s.type,
         ),
         ResolveAssigneesOutput,
         summary,

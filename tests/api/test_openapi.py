@@ -34,6 +34,10 @@ EXPECTED = {
     ("post", "/v1/requests/{request_id}/urge"),
     ("post", "/v1/requests/{request_id}/reassign"),
     ("post", "/v1/decisions/bulk"),
+    ("get", "/v1/me/delegations"),
+    ("post", "/v1/me/delegations"),
+    ("post", "/v1/delegations"),
+    ("post", "/v1/delegations/{delegation_id}/end"),
 }
 
 

@@ -264,6 +264,37 @@ async def test_delegations_follow_the_file(
         assert await active_delegations(s, datetime(2030, 1, 10, tzinfo=UTC)) == []  # end excluded
 
 
+async def test_the_org_load_leaves_delegations_made_through_the_api_alone(
+    scratch_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from db.delegations import new_row
+
+    await load_org_file(scratch_sessions, DEMO)
+    async with scratch_sessions() as s, s.begin():
+        s.add(
+            new_row(
+                from_user="fh_gao",
+                to_user="fin_he",
+                starts_at=datetime(2030, 2, 1, tzinfo=UTC),
+                ends_at=datetime(2030, 2, 5, tzinfo=UTC),
+                request_types=["customer_gift"],
+                reason="made through the API",
+                created_by="fh_gao",
+                idempotency_key=None,
+            )
+        )
+    await load_org_file(scratch_sessions, DEMO)  # the file names no such delegation
+    async with scratch_sessions() as s:
+        at = datetime(2030, 2, 2, tzinfo=UTC)
+        found = await active_delegations(s, at)
+        assert [(d.from_user, d.to_user, d.request_types) for d in found] == [
+            ("fh_gao", "fin_he", ["customer_gift"])
+        ]
+        # Scoped by request type.
+        assert await active_delegations(s, at, "customer_gift") == found
+        assert await active_delegations(s, at, "big_customer_contract") == []
+
+
 async def test_an_invalid_file_writes_nothing(
     scratch_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:

@@ -20,6 +20,8 @@ KINDS = [
     "milestone_reminder", "lapsed", "cc_outcome", "terminated", "sent_back", "auto_approved",
     "approver_added", "cc_added", "revoked", "urged", "reassigned_to", "reassigned_away",
 ]  # fmt: skip
+# Kinds outside any request: a delegation (db/delegations.py, api/routers/delegations.py).
+DELEGATION_KINDS = ["delegation_started", "delegation_set_for_you"]
 EXTRA = {
     "milestone": "Deposit",
     "outcome": "approved",
@@ -54,7 +56,32 @@ def facts(kind: str, **over: object) -> NoticeFacts:
 def test_every_locale_names_exactly_the_kinds_the_workflow_produces() -> None:
     for locale in LOCALES:
         data = yaml.safe_load((TEMPLATE_DIR / f"notices.{locale}.yaml").read_text("utf-8"))
-        assert set(data) - {"_labels"} == set(KINDS), locale
+        assert set(data) - {"_labels"} == set(KINDS) | set(DELEGATION_KINDS), locale
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("kind", DELEGATION_KINDS)
+def test_delegation_notices_name_the_people_and_the_period(kind: str, locale: str) -> None:
+    payload = {
+        "delegator": "bcd_zheng",
+        "delegate": "price_lin",
+        "starts_at": "2026-12-07 01:00 UTC",
+        "ends_at": "2026-12-10 01:00 UTC",
+        "scope": "*",
+        "reason": "annual leave",
+        "by": "dsd_liu",
+    }
+    out = Renderer("https://approvals.example/").render(
+        facts(kind, request_id=None, title="bcd_zheng -> price_lin", extra=payload),
+        locale,
+        None,
+    )
+    for body in (out.text, out.html, out.markdown):
+        assert "price_lin" in body or "bcd_zheng" in body
+        assert "2026-12-10 01:00 UTC" in body
+        assert "annual leave" in body
+        assert "*" not in body.replace("**", "")  # "all types" is said in words
+    assert "https://approvals.example/inbox" in out.text
 
 
 @pytest.mark.parametrize("locale", LOCALES)

@@ -27,6 +27,7 @@ from domain.core.inputs import Handle, Input, Message
 from domain.core.machine import Outcome
 from domain.core.projection import view_of
 from domain.core.steps import Context
+from domain.delegation import Edge, covers_type
 from domain.errors import DomainError
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.process import (
@@ -34,6 +35,8 @@ from domain.process import (
     AddableInput,
     AddableOutput,
     ApprovalInput,
+    DelegatesInput,
+    DelegatesOutput,
     EscalationInput,
     EscalationOutput,
     InactiveUsersInput,
@@ -75,6 +78,8 @@ class FakeDirectory:
     left: set[str] = field(default_factory=set)
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     """Working-time deadlines (the ``due_at`` look-up): weekends and the default hours."""
+    delegations: list[Edge] = field(default_factory=list)
+    """Delegations besides the org file's (made through the API), with their type scope."""
 
     @classmethod
     def demo(cls) -> FakeDirectory:
@@ -106,17 +111,29 @@ class FakeDirectory:
             current = manager_of.get(current)
         return chain
 
-    def delegates(self, at: datetime) -> dict[str, list[str]]:
+    def delegates(self, at: datetime, request_type: str | None = None) -> dict[str, list[str]]:
+        edges = [Edge(d.from_, d.to, d.starts_at, d.ends_at) for d in self.org.delegations]
         found: dict[str, list[str]] = {}
-        for d in sorted(self.org.delegations, key=lambda d: (d.from_, d.to)):
-            if d.starts_at <= at < d.ends_at and self.active(d.from_) and self.active(d.to):
+        for d in sorted([*edges, *self.delegations], key=lambda d: (d.from_, d.to)):
+            if (
+                d.active_at(at)
+                and covers_type(d.types, request_type)
+                and self.active(d.from_)
+                and self.active(d.to)
+                and d.to not in found.get(d.from_, [])
+            ):
                 found.setdefault(d.from_, []).append(d.to)
         return found
 
     # --- the activities -------------------------------------------------------
 
     def resolve_slots(
-        self, requester: str, mode: StageMode, approvers: Sequence[ApproverSpec], at: datetime
+        self,
+        requester: str,
+        mode: StageMode,
+        approvers: Sequence[ApproverSpec],
+        at: datetime,
+        request_type: str | None = None,
     ) -> list[Slot]:
         """``db.directory.resolve_slots``: any → one slot, all → one per spec; never the
         requester; delegates added; an empty slot falls back to the requester's manager,
@@ -140,7 +157,7 @@ class FakeDirectory:
 
         def finish(found: Iterable[Actor]) -> list[Actor]:
             actors = {a.user: a for a in found if a.user != requester}
-            delegates = self.delegates(at)
+            delegates = self.delegates(at, request_type)
             for principal in sorted(actors):
                 for delegate in delegates.get(principal, []):
                     if delegate != requester and delegate not in actors:
@@ -169,11 +186,12 @@ class FakeDirectory:
         approvers: Sequence[ApproverSpec],
         at: datetime,
         fallback_role: str | None,
+        request_type: str | None = None,
     ) -> ResolveDetail:
         """``db.directory.resolve_detail``: the named people before any rule, the requester
         kept, delegates of the others added; the requester's manager, the administrators
         and the fallback role's holders."""
-        delegates = self.delegates(at)
+        delegates = self.delegates(at, request_type)
         named: list[Slot] = []
         for slot in self._groups(requester, mode, approvers, at):
             actors = {a.user: a for a in slot.actors}
@@ -236,10 +254,17 @@ class FakeDirectory:
         arg = q.arg
         if q.activity == Activities.RESOLVE_ASSIGNEES:
             assert isinstance(arg, ResolveAssigneesInput)
-            slots = self.resolve_slots(arg.requester, arg.mode, arg.approvers, arg.at)
+            slots = self.resolve_slots(
+                arg.requester, arg.mode, arg.approvers, arg.at, arg.request_type
+            )
             detail = (
                 self.resolve_detail(
-                    arg.requester, arg.mode, arg.approvers, arg.at, arg.fallback_role
+                    arg.requester,
+                    arg.mode,
+                    arg.approvers,
+                    arg.at,
+                    arg.fallback_role,
+                    arg.request_type,
                 )
                 if arg.detail
                 else None
@@ -257,6 +282,12 @@ class FakeDirectory:
             assert isinstance(arg, InactiveUsersInput)
             return InactiveUsersOutput(
                 inactive=sorted(u for u in set(arg.users) if not self.active(u))
+            )
+        if q.activity == Activities.ACTIVE_DELEGATES:
+            assert isinstance(arg, DelegatesInput)
+            every = self.delegates(arg.at, arg.request_type)
+            return DelegatesOutput(
+                delegates={p: every[p] for p in sorted(set(arg.principals)) if p in every}
             )
         if q.activity == Activities.ADDABLE_PEOPLE:
             assert isinstance(arg, AddableInput)

@@ -30,6 +30,7 @@ class Updates:
     ADD_APPROVERS: Final = "add_approvers"
     ADD_CC: Final = "add_cc"
     REVOKE: Final = "revoke"
+    COMMENT: Final = "comment"
 
 
 class Signals:
@@ -43,6 +44,7 @@ class Signals:
     ADD_APPROVERS: Final = "add_approvers_signal"
     ADD_CC: Final = "add_cc_signal"
     REVOKE: Final = "revoke_signal"
+    COMMENT: Final = "comment_signal"
 
 
 class Queries:
@@ -61,3 +63,4 @@ class Activities:
     RECONCILE_CLOSED: Final = "reconcile_closed_requests"
     DUE_AT: Final = "due_at"
     ADDABLE_PEOPLE: Final = "addable_people"
+    READERS: Final = "readers"

@@ -116,6 +116,7 @@ class EventKind(StrEnum):
     CC_ADDED = "cc_added"  # 抄送: people copied in while the request runs
     REVOKED = "revoked"  # the approval was revoked (撤销): the request closed
     REVOKE_WINDOW_CLOSED = "revoke_window_closed"  # an approval can no longer be revoked
+    COMMENTED = "commented"  # a participant commented (评论), maybe mentioning people
 
 
 SYSTEM = "system"
@@ -437,6 +438,8 @@ class RequestView(BaseModel):
     history: list[HistoryEvent] = Field(default_factory=list)
     sent_back: SentBack | None = None
     """The latest send-back of this request, if it was ever sent back."""
+    comments: int = Field(default=0, exclude_if=lambda v: v == 0)
+    """How many comments (评论) the request has (in its history as ``commented``)."""
 
 
 _AWAITING_PREFIX = "awaiting_"
@@ -506,6 +509,8 @@ class RequestState(Frozen):
     """Stages that sent the request back under ``jump_back``, the latest last: once the
     stage (or the requester) sent back to has decided again, the route jumps to the
     last of them instead of running on."""
+    comments: int = Field(default=0, exclude_if=lambda v: v == 0)
+    """How many comments (评论) the request has had."""
 
     @model_validator(mode="before")
     @classmethod
@@ -594,6 +599,23 @@ class Carried(BaseModel):
 # reaches record_transition.
 
 
+class AttachmentRef(BaseModel):
+    """An uploaded file as a message carries it: its id and the SHA-256 of its bytes.
+
+    Never its content, nor its name: the bytes stay in PostgreSQL (``attachments``)."""
+
+    id: Id
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+Attachments = Annotated[
+    list[AttachmentRef],
+    Field(default_factory=list, max_length=20, exclude_if=lambda v: not v),
+]
+"""Files attached to a message. Left out of the payload when empty, so messages without
+them are signed, sent and replayed exactly as before the field existed."""
+
+
 class DecideInput(BaseModel):
     actor: Id
     action: Literal["approve", "reject", "return"]
@@ -606,6 +628,8 @@ class DecideInput(BaseModel):
     Set, the decision is refused if the step is of another round now. Absent, it is
     neither sent nor signed (:func:`domain.signing.payload_of`), so messages and stored
     histories of before it read, verify and replay as they did."""
+    attachments: Attachments
+    """Files attached to the decision (ids and hashes: the bytes stay in PostgreSQL)."""
 
 
 class ResubmitInput(BaseModel):
@@ -686,6 +710,19 @@ class RevokeInput(BaseModel):
     as_admin: bool = False
     """The actor revokes as an administrator (the API sets it for an admin who is not the
     requester); the proof covers it, so only the API or a signed operator command can."""
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
+class CommentInput(BaseModel):
+    """评论: someone who may read the request comments on it without deciding anything."""
+
+    actor: Id
+    comment: RequiredComment
+    """The comment's text (the API's ``body``)."""
+    mentions: list[Id] = Field(default_factory=list, max_length=20)
+    """People told of the comment (@): each must be able to read the request."""
+    attachments: Attachments
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
@@ -776,6 +813,18 @@ class AddableInput(BaseModel):
 class AddableOutput(BaseModel):
     refused: dict[str, str] = Field(default_factory=dict)
     """user -> why they may not be added (not an active user, outside the reporting line)."""
+
+
+class ReadersInput(BaseModel):
+    """Which of ``users`` may not read request ``request_id`` (the read-model's rule)."""
+
+    request_id: str
+    users: list[str]
+
+
+class ReadersOutput(BaseModel):
+    unreadable: list[str] = Field(default_factory=list)
+    """Those of the users who may not read the request (unknown or inactive ones too)."""
 
 
 class EscalationInput(BaseModel):

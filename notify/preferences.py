@@ -47,6 +47,8 @@ OUTBOUND_KINDS = frozenset(
         # something waits for the recipient (加签), later or now
         "approver_added",
         "revoked",
+        # someone asks the recipient to read a comment (@)
+        "mentioned",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

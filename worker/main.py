@@ -123,6 +123,7 @@ def build_worker(
             acts.mark_stuck,
             acts.inactive_users,
             acts.addable_people,
+            acts.readers,
             reconcile.reconcile_closed_requests,
             deadlines.due_at,
             *_delivery_activities(delivery),

@@ -12,6 +12,7 @@ from domain.process import (
     TERMINAL,
     AddApproversInput,
     CcInput,
+    CommentInput,
     DecideInput,
     MilestoneInput,
     RequestState,
@@ -27,6 +28,7 @@ from domain.process import (
 from domain.requests import validate_fields
 from domain.routing import Route, resolve_route
 
+from .discussion import check_comment
 from .inputs import Message
 from .queries import active_stage, open_milestone, pending_on, step_round
 
@@ -121,6 +123,8 @@ def check(view: RequestState, policy: Policy, msg: Message, now: datetime | None
         check_may_add(view, policy, msg)
     elif isinstance(msg, CcInput):
         check_may_copy(view, msg)
+    elif isinstance(msg, CommentInput):
+        check_comment(msg)  # in every state while the request is open
 
 
 def add_rule(policy: Policy, stage_key: str) -> AddApprovers:

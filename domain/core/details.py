@@ -85,4 +85,6 @@ def details(view: RequestState) -> str:
         lines.append(f"May be revoked until {when(v.revocable_until)}")
     if v.overdue:
         lines.append("⚠ Overdue: no final decision within the resolve time")
+    if v.comments:
+        lines.append(f"Comments (评论): {v.comments}")
     return "\n\n".join(lines)

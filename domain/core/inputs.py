@@ -14,6 +14,7 @@ from datetime import datetime
 from domain.process import (
     AddApproversInput,
     CcInput,
+    CommentInput,
     DecideInput,
     DirectoryChangedInput,
     MilestoneInput,
@@ -36,6 +37,7 @@ Message = (
     | AddApproversInput
     | CcInput
     | RevokeInput
+    | CommentInput
 )
 
 

@@ -32,6 +32,7 @@ from domain.process import (
     ApprovalInput,
     Carried,
     CcInput,
+    CommentInput,
     DecideInput,
     EventKind,
     MarkStuckInput,
@@ -49,7 +50,7 @@ from domain.process import (
     stages_of,
 )
 
-from . import additions, admission, aftercare, review
+from . import additions, admission, aftercare, discussion, review
 from .deadlines import Deadline, DeadlineKind, next_deadline
 from .effects import FlagStuck, Step, Unflag, Verify
 from .inputs import (
@@ -76,6 +77,7 @@ MESSAGE_NAMES: dict[type, str] = {
     AddApproversInput: Updates.ADD_APPROVERS,
     CcInput: Updates.ADD_CC,
     RevokeInput: Updates.REVOKE,
+    CommentInput: Updates.COMMENT,
 }
 """The name a message's proof is signed for: the update's, for its signal too."""
 
@@ -240,6 +242,8 @@ def _apply(
         return (yield from additions.add_cc(ctx, s, msg, operator))
     if isinstance(msg, RevokeInput):
         return (yield from aftercare.revoke(ctx, s, msg, operator)), None
+    if isinstance(msg, CommentInput):
+        return (yield from discussion.comment(ctx, s, msg, operator))
     return (yield from aftercare.record_milestone(ctx, s, msg, operator)), None
 
 

@@ -43,7 +43,7 @@ from domain.requests import condition_values
 from domain.resolution import Settled, approved_before, settle
 from domain.routing import resolve_route
 
-from . import additions, admission, aftercare, escalation
+from . import additions, admission, aftercare, discussion, escalation
 from .effects import Patched, Step
 from .queries import active_stage, current_approvers, stage_complete
 from .queries import outstanding as outstanding_of
@@ -268,6 +268,8 @@ def decide(
         None,
     )
     data: dict[str, Any] = {"stage": stage.key, "stage_name": stage.name}
+    # The decision's own event names the files attached to it (ids and hashes only).
+    decided = {**data, **discussion.attached(msg.attachments)}
     if msg.action == "approve":
         stage = with_slots(
             stage,
@@ -282,7 +284,7 @@ def decide(
             EventKind.APPROVED,
             msg.actor,
             msg.comment,
-            data,
+            decided,
             on_behalf_of=on_behalf,
             operator=operator,
         )
@@ -302,7 +304,7 @@ def decide(
                 EventKind.REJECTED,
                 msg.actor,
                 msg.comment,
-                data,
+                decided,
                 notices=[notice(s, s.requester, msg.action)],
                 on_behalf_of=on_behalf,
                 operator=operator,
@@ -322,7 +324,7 @@ def decide(
             EventKind.RETURNED,
             msg.actor,
             msg.comment,
-            {**data, "resubmit_due": resubmit_due.isoformat()},
+            {**decided, "resubmit_due": resubmit_due.isoformat()},
             notices=[notice(s, s.requester, msg.action, **due_facts(s, "resubmit", resubmit_due))],
             on_behalf_of=on_behalf,
             operator=operator,

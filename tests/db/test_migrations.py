@@ -36,6 +36,7 @@ TABLES = {
     "delegations",
     "deliveries",
     "user_preferences",
+    "attachments",
 }
 
 

@@ -18,7 +18,7 @@ KINDS = [
     "milestone_opened", "cc_submitted", "approved", "paid_out", "in_force", "review_started",
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
     "milestone_reminder", "lapsed", "cc_outcome", "terminated", "sent_back", "auto_approved",
-    "approver_added", "cc_added", "revoked",
+    "approver_added", "cc_added", "revoked", "mentioned",
 ]  # fmt: skip
 EXTRA = {
     "milestone": "Deposit",

@@ -39,6 +39,8 @@ from domain.process import (
     InactiveUsersInput,
     InactiveUsersOutput,
     PayoutOutput,
+    ReadersInput,
+    ReadersOutput,
     RequestState,
     RequestView,
     ResolveAssigneesInput,
@@ -75,6 +77,8 @@ class FakeDirectory:
     left: set[str] = field(default_factory=set)
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     """Working-time deadlines (the ``due_at`` look-up): weekends and the default hours."""
+    strangers: set[str] = field(default_factory=set)
+    """People who may read no request (the ``readers`` look-up); everyone else active may."""
 
     @classmethod
     def demo(cls) -> FakeDirectory:
@@ -257,6 +261,11 @@ class FakeDirectory:
             assert isinstance(arg, InactiveUsersInput)
             return InactiveUsersOutput(
                 inactive=sorted(u for u in set(arg.users) if not self.active(u))
+            )
+        if q.activity == Activities.READERS:
+            assert isinstance(arg, ReadersInput)
+            return ReadersOutput(
+                unreadable=[u for u in arg.users if not self.active(u) or u in self.strangers]
             )
         if q.activity == Activities.ADDABLE_PEOPLE:
             assert isinstance(arg, AddableInput)

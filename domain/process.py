@@ -608,12 +608,6 @@ class AttachmentRef(BaseModel):
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
-def _attachments() -> Any:
-    """Files attached to a message. Left out of the payload when empty, so messages without
-    them are signed, sent and replayed exactly as before the field existed."""
-    return Field(default_factory=list, max_length=20, exclude_if=lambda v: not v)
-
-
 class DecideInput(BaseModel):
     actor: Id
     action: Literal["approve", "reject", "return"]
@@ -626,8 +620,12 @@ class DecideInput(BaseModel):
     Set, the decision is refused if the step is of another round now. Absent, it is
     neither sent nor signed (:func:`domain.signing.payload_of`), so messages and stored
     histories of before it read, verify and replay as they did."""
-    attachments: list[AttachmentRef] = _attachments()
-    """Files attached to the decision (ids and hashes: the bytes stay in PostgreSQL)."""
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list, max_length=20, exclude_if=lambda v: not v
+    )
+    """Files attached to the decision (ids and hashes: the bytes stay in PostgreSQL). Left
+    out of the payload when there are none, so a decision without them is signed, sent
+    and replayed exactly as before the field existed."""
 
 
 class ResubmitInput(BaseModel):
@@ -720,7 +718,9 @@ class CommentInput(BaseModel):
     """The comment's text (the API's ``body``)."""
     mentions: list[Id] = Field(default_factory=list, max_length=20)
     """People told of the comment (@): each must be able to read the request."""
-    attachments: list[AttachmentRef] = _attachments()
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list, max_length=20, exclude_if=lambda v: not v
+    )
     proof: Proof | None = None
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 

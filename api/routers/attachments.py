@@ -50,7 +50,7 @@ def too_large(limit: int) -> ApiError:
         "submission, decision or comment; an upload attached to nothing within a day is "
         "deleted."
     ),
-    responses=responses(401, 413, 415, 422),
+    responses=responses(400, 401, 413, 415, 422),
 )
 async def upload(
     file: Annotated[UploadFile, File(description="The file.")],
@@ -103,7 +103,7 @@ async def upload(
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The file."},
-        **responses(401, 404),
+        **responses(401, 404, 422),
     },
 )
 async def download(

@@ -589,7 +589,7 @@ async def comment(
     summary="The comments on a request",
     description="Oldest first, each with the people it mentions and its files. 404 for a "
     "request you may not read.",
-    responses=responses(401, 404),
+    responses=responses(401, 404, 422),
 )
 async def comments(
     request_id: RequestId, user: CurrentUser, session: SessionDep

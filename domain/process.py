@@ -382,6 +382,15 @@ class DueNote(Frozen):
 DueKind = Literal["reply", "resolve", "resubmit", "milestone"]
 
 
+class AttachmentRef(Frozen):
+    """An uploaded file as a message carries it: its id and the SHA-256 of its bytes.
+
+    Never its content, nor its name: the bytes stay in PostgreSQL (``attachments``)."""
+
+    id: Id
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
 class HistoryEvent(Frozen):
     seq: int
     at: datetime
@@ -511,6 +520,8 @@ class RequestState(Frozen):
     last of them instead of running on."""
     comments: int = Field(default=0, exclude_if=lambda v: v == 0)
     """How many comments (评论) the request has had."""
+    submitted_files: tuple[AttachmentRef, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """The files submitted with the request (ids and hashes), for its ``submitted`` event."""
 
     @model_validator(mode="before")
     @classmethod
@@ -560,6 +571,11 @@ class ApprovalInput(BaseModel):
     route: Route
     carried: Carried | None = None
     """Set only by continue-as-new: the state to resume from."""
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list, max_length=20, exclude_if=lambda v: not v
+    )
+    """Files submitted with the request (ids and hashes); absent when none, so inputs
+    without them read and replay as before."""
 
 
 class AppliedUpdate(Frozen):
@@ -597,15 +613,6 @@ class Carried(BaseModel):
 # Temporal that PostgreSQL could not store is refused when it is decoded: an
 # update is rejected, a signal is dropped by the SDK (logged), and neither
 # reaches record_transition.
-
-
-class AttachmentRef(BaseModel):
-    """An uploaded file as a message carries it: its id and the SHA-256 of its bytes.
-
-    Never its content, nor its name: the bytes stay in PostgreSQL (``attachments``)."""
-
-    id: Id
-    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class DecideInput(BaseModel):

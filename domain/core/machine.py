@@ -120,6 +120,7 @@ def start(inp: ApprovalInput, now: datetime) -> RequestState:
         status=Status.IN_REVIEW,
         stages=stages_of(inp.route),
         submitted_at=now,
+        submitted_files=tuple(inp.attachments),
     )
 
 

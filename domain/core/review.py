@@ -81,6 +81,7 @@ def submit(ctx: Context, s: RequestState) -> Step[RequestState]:
         {
             "policy": f"{s.policy_type} v{s.policy_version}",
             "route": [{"stage": st.key, "reason": st.reason} for st in s.stages],
+            **discussion.attached(list(s.submitted_files)),
         },
     )
     s = yield from copy_in(ctx, s)

@@ -339,3 +339,37 @@ async def test_uploads_attached_to_nothing_for_a_day_are_deleted(
         left = set((await s.execute(select(AttachmentRow.id))).scalars())
     assert old["id"] not in left
     assert {used["id"], fresh["id"]} <= left
+
+
+async def test_files_submitted_with_a_request_are_listed_under_its_submitted_event(
+    api: httpx.AsyncClient, auth: Auth, temporal_local: WorkflowEnvironment
+) -> None:
+    file = await _uploaded(api, auth)
+    body = {
+        "type": "big_customer_contract",
+        "title": "Contract with its scan",
+        "customer": f"Scan {uuid.uuid4().hex[:6]}",
+        "amount": "250000",
+        "fields": {"contract_no": "C-2026-8", "settlement_floor_price": "90000"},
+        "attachments": [file["id"]],
+    }
+    r = await api.post("/v1/requests", json=body, headers=auth("am_li"))
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    history = (await api.get(f"/v1/requests/{rid}", headers=auth("bcd_zheng"))).json()["history"]
+    submitted = next(e for e in history if e["kind"] == "submitted")
+    assert [(a["id"], a["name"]) for a in submitted["data"]["attachments"]] == [
+        (file["id"], "annex.png")
+    ]
+    got = await api.get(f"/v1/attachments/{file['id']}", headers=auth("bcd_zheng"))
+    assert got.status_code == 200 and got.content == PNG
+    events = (
+        await temporal_local.client.get_workflow_handle(workflow_id(rid)).fetch_history()
+    ).events
+    raw = b"".join(e.SerializeToString() for e in events)
+    assert file["sha256"].encode() in raw and MARKER not in raw
+    # Used: a second request cannot take it, and is not created.
+    body["customer"] = f"Scan {uuid.uuid4().hex[:6]}"
+    r = await api.post("/v1/requests", json=body, headers=auth("am_li"))
+    assert r.status_code == 422, r.text
+    assert file["id"] in r.json()["error"]["message"]

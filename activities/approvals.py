@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from common.metrics import count_transitions
-from db import directory
+from db import directory, request_queries
 from db.engine import transaction
 from db.models import AssignmentRow, EventRow, NotificationRow, PayoutRow, RequestRow
 from domain import signing
@@ -39,6 +39,8 @@ from domain.process import (
     PayoutInput,
     PayoutOutput,
     PayoutStatus,
+    ReadersInput,
+    ReadersOutput,
     RequestView,
     ResolveAssigneesInput,
     ResolveAssigneesOutput,
@@ -149,6 +151,13 @@ class ApprovalActivities:
         for d in found:
             delegates.setdefault(d.from_user, []).append(d.to_user)
         return DelegatesOutput(delegates=delegates)
+
+    @activity.defn(name=Activities.READERS)
+    async def readers(self, input: ReadersInput) -> ReadersOutput:
+        """Which of these users may not read the request (a comment may not mention them)."""
+        async with self._sessions() as session:
+            refused = await request_queries.unreadable_among(session, input.request_id, input.users)
+        return ReadersOutput(unreadable=refused)
 
     @activity.defn(name=Activities.ADDABLE_PEOPLE)
     async def addable_people(self, input: AddableInput) -> AddableOutput:

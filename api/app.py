@@ -19,6 +19,7 @@ from api import db_errors, docs_ui, errors
 from api.deps import Services
 from api.metrics import HttpMetrics, metrics_endpoint
 from api.routers import (
+    attachments,
     decisions,
     delegations,
     deliveries,
@@ -29,6 +30,7 @@ from api.routers import (
     policies,
     requests,
 )
+from api.routers.attachments import MULTIPART_OVERHEAD
 from api.temporal_gateway import TemporalGateway
 from api.web import links as web_links
 from api.web import outbox as outbox_web
@@ -67,17 +69,22 @@ class _BodyTooLarge(HTTPException):
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413, declared or streamed."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int = MAX_BODY_BYTES, larger: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.larger = larger or {}
+        """Paths with a limit of their own (uploads)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope.get("path", ""), self.limit)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         seen = 0
         started = False
@@ -87,7 +94,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _BodyTooLarge
             return message
 
@@ -102,15 +109,15 @@ class BodyLimit:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = errors.error_json(
             errors.ApiError(
                 413,
                 "payload_too_large",
-                f"the request body is larger than {self.limit} bytes",
-                {"limit_bytes": self.limit},
+                f"the request body is larger than {limit} bytes",
+                {"limit_bytes": limit},
             )
         )
         await response(scope, receive, send)
@@ -159,12 +166,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     db_errors.install(app)
     routers = (requests, inbox, notifications, me, policies, health, deliveries)
-    for module in (*routers, decisions, delegations):
+    for module in (*routers, decisions, delegations, attachments):
         app.include_router(module.router)
     app.include_router(web_router.router)
     app.include_router(web_links.router)
     app.include_router(outbox_web.router)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(
+        BodyLimit,
+        limit=MAX_BODY_BYTES,
+        # Uploads have their own limit (the upload itself answers 413 naming it).
+        larger={"/v1/attachments": settings.attachment_max_bytes + MULTIPART_OVERHEAD},
+    )
     if settings.api_metrics:
         # Outermost, so that what BodyLimit refuses is counted too; no token (Prometheus
         # scrapes it) and not in the OpenAPI schema: it is for operators, not clients.

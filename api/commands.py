@@ -45,11 +45,11 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Services
-from api.errors import ApiError, headers_for, unavailable
+from api.errors import ApiError, field_errors, headers_for, unavailable
 from api.views import request_view
 from common import search_attributes as sa
 from common.signer import vouch
-from db import action_keys
+from db import action_keys, attachments
 from db import request_queries as q
 from db.directory import names_of, route_details
 from db.models import RequestRow
@@ -58,7 +58,7 @@ from domain.core.admission import not_eligible_message
 from domain.errors import HTTP_STATUS, DomainError, ErrorCode
 from domain.inbound import check_payload_budget
 from domain.policy import EmptySlot, Policy
-from domain.process import ApprovalInput, RequestView, Status
+from domain.process import ApprovalInput, AttachmentRef, RequestView, Status
 from domain.requests import Submission, validate_fields
 from domain.resolution import refuse_empty_steps
 from domain.routing import Route, resolve_route
@@ -444,14 +444,51 @@ async def submit(
             raise
         return await _replay(services, session, existing, digest)
 
+    files = [str(i) for i in body.attachments]
+    claim = f"submission:{request_id}"
+    if files:
+        inp = await _with_files(services, session, inp, requester, files, claim)
     try:
         return await _start_ready(services, session, client, inp, 201)
     except _NotStarted as failed:
         exc = failed.__cause__ or failed
         log.warning("starting the workflow of %s failed: %s; removing its row", request_id, exc)
+        await attachments.release(session, files, claim)  # before the row takes them along
         await q.delete_unstarted_request(session, request_id)
         await session.commit()
         raise start_error(exc) from exc
+
+
+async def _with_files(
+    services: Services,
+    session: AsyncSession,
+    inp: ApprovalInput,
+    requester: str,
+    files: list[str],
+    claim: str,
+) -> ApprovalInput:
+    """``inp`` carrying the submitted files, claimed for its request (just written);
+    422 naming them, and nothing kept, when some cannot be."""
+    limit = services.settings.attachment_max_count
+    got = (
+        await attachments.claim(session, files, requester, inp.request_id, "submission", claim)
+        if len(files) <= limit
+        else files
+    )
+    if isinstance(got, list):
+        await q.delete_unstarted_request(session, inp.request_id)
+        await session.commit()
+        if len(files) > limit:
+            raise field_errors([("attachments", f"at most {limit} files per message")])
+        raise field_errors(
+            [
+                ("attachments", f"{i}: no upload of yours by this id, or attached already")
+                for i in got
+            ]
+        )
+    await session.commit()
+    refs = [AttachmentRef(id=i, sha256=got[i]) for i in files]
+    return inp.model_copy(update={"attachments": refs})
 
 
 def _refusal(cause: ApplicationError) -> ApiError | None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -37,11 +38,21 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _attachment_ids() -> Any:
+    return Field(
+        default_factory=list,
+        max_length=20,
+        description="Ids of files you uploaded (`POST /v1/attachments`) and attached nowhere "
+        "yet; at most `APPROVALS_ATTACHMENT_MAX_COUNT` (default 10).",
+    )
+
+
 class DecisionBody(_Body):
     action: Literal["approve", "reject", "return"] = Field(
         description="`approve`, `reject`, or `return` (send back to the requester for changes)."
     )
     comment: Comment | None = None
+    attachments: list[UUID] = _attachment_ids()
 
 
 class ResubmitBody(_Body):
@@ -392,6 +403,8 @@ class BulkSummary(BaseModel):
 class BulkDecisionResult(BaseModel):
     items: list[BulkItemOutcome] = Field(description="One outcome per item, in input order.")
     summary: BulkSummary
+
+
 class DelegationBody(_Body):
     """A delegation I set for myself (``POST /v1/me/delegations``)."""
 
@@ -451,3 +464,39 @@ class DelegationList(BaseModel):
 
 class EndDelegationBody(_Body):
     reason: Comment = ""
+
+
+class CommentBody(_Body):
+    body: RequiredComment = Field(description="The comment (评论), up to 4000 characters.")
+    mentions: list[Id] = Field(
+        default_factory=list,
+        max_length=20,
+        description="User ids to tell of the comment (@). Each must be able to read the "
+        "request already (422 naming those who cannot). `@user` in the text is only text: "
+        "who is told is this list.",
+    )
+    attachments: list[UUID] = _attachment_ids()
+
+
+class AttachmentOut(BaseModel):
+    """An uploaded file, as the API describes it (never its bytes)."""
+
+    id: str
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+    url: str = Field(description="Where to download it (`GET /v1/attachments/{id}`).")
+
+
+class CommentOut(BaseModel):
+    """A comment: its history event, with the files attached to it."""
+
+    seq: int
+    at: datetime
+    actor: str
+    on_behalf_of: str | None = None
+    body: str
+    mentions: list[str]
+    attachments: list[AttachmentOut]

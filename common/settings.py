@@ -148,6 +148,14 @@ class Settings(BaseSettings):
     )
     """Unset: ``otlp`` when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, else ``off``."""
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    attachment_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, le=512 * 1024 * 1024, alias="APPROVALS_ATTACHMENT_MAX_BYTES"
+    )
+    """The largest file ``POST /v1/attachments`` takes (more is 413)."""
+    attachment_max_count: int = Field(
+        default=10, ge=0, le=20, alias="APPROVALS_ATTACHMENT_MAX_COUNT"
+    )
+    """The most files one submission, decision or comment may carry (more is 422)."""
 
     @field_validator("tracing", "otlp_endpoint", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -344,3 +345,32 @@ class ActionKeyRow(Base):
     body_hash: Mapped[str] = mapped_column(String(64))
     update_id: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AttachmentRow(Base):
+    """An uploaded file (submission, decision or comment), its bytes in ``content``.
+
+    Unattached (``request_id`` null) until a message names it; the workflow carries only
+    its id and ``sha256``. An upload left unattached for a day is deleted
+    (:func:`db.attachments.delete_stale`).
+    """
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    uploader: Mapped[str] = mapped_column(String(64), index=True)
+    file_name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+    request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), index=True
+    )
+    attached_as: Mapped[str | None] = mapped_column(String(16))
+    """``submission``, ``decision`` or ``comment``."""
+    claim: Mapped[str | None] = mapped_column(String(300))
+    """What attached it (the caller's Idempotency-Key, or a one-off): the same call
+    retried finds it attached to itself."""
+    attached_at: Mapped[datetime | None]

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from db.directory import get_user
 from db.models import AssignmentRow, EventRow, NotificationRow, RequestRow
 
 AUDITOR_ROLE = "auditor"
@@ -217,6 +218,21 @@ async def get_visible_ref(
         )
     ).one_or_none()
     return None if found is None else RequestRef(id=found.id, requester=found.requester)
+
+
+async def unreadable_among(session: AsyncSession, request_id: str, users: list[str]) -> list[str]:
+    """Those of ``users`` who may not read the request: unknown, inactive, or not taking
+    part in it (:func:`_visible_to`). Admins and auditors read every request."""
+    refused: list[str] = []
+    for user_id in dict.fromkeys(users):
+        user = await get_user(session, user_id)
+        if user is None or not user.active:
+            refused.append(user_id)
+            continue
+        viewer = Viewer(user_id=user.id, sees_all=user.is_admin or AUDITOR_ROLE in user.roles)
+        if await get_visible_ref(session, request_id, viewer) is None:
+            refused.append(user_id)
+    return refused
 
 
 async def get_visible_request(

@@ -32,6 +32,7 @@ class Updates:
     REVOKE: Final = "revoke"
     URGE: Final = "urge"
     REASSIGN: Final = "reassign"
+    COMMENT: Final = "comment"
 
 
 class Signals:
@@ -47,6 +48,7 @@ class Signals:
     REVOKE: Final = "revoke_signal"
     URGE: Final = "urge_signal"
     REASSIGN: Final = "reassign_signal"
+    COMMENT: Final = "comment_signal"
 
 
 class Queries:
@@ -66,3 +68,4 @@ class Activities:
     DUE_AT: Final = "due_at"
     ADDABLE_PEOPLE: Final = "addable_people"
     ACTIVE_DELEGATES: Final = "active_delegates"
+    READERS: Final = "readers"

@@ -118,6 +118,7 @@ class EventKind(StrEnum):
     REVOKE_WINDOW_CLOSED = "revoke_window_closed"  # an approval can no longer be revoked
     URGED = "urged"  # 催办: the requester urged the current approvers of the open stage
     DELEGATES_CHANGED = "delegates_changed"  # a delegation started or ended: the step follows
+    COMMENTED = "commented"  # a participant commented (评论), maybe mentioning people
 
 
 SYSTEM = "system"
@@ -398,6 +399,15 @@ class UrgeState(Frozen):
     """The first instant the same round may be urged again (the policy's ``urge`` interval)."""
 
 
+class AttachmentRef(Frozen):
+    """An uploaded file as a message carries it: its id and the SHA-256 of its bytes.
+
+    Never its content, nor its name: the bytes stay in PostgreSQL (``attachments``)."""
+
+    id: Id
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
 class HistoryEvent(Frozen):
     seq: int
     at: datetime
@@ -462,6 +472,8 @@ class RequestView(BaseModel):
     """The request's version: the sequence number of its last recorded transition. A
     decision may name the version its maker saw (``version_seen``): if the request has
     changed since, it is refused rather than decided blind."""
+    comments: int = Field(default=0, exclude_if=lambda v: v == 0)
+    """How many comments (评论) the request has (in its history as ``commented``)."""
 
 
 _AWAITING_PREFIX = "awaiting_"
@@ -535,6 +547,10 @@ class RequestState(Frozen):
     """How often the requester urged (催办) the approvers (every stage, every round)."""
     last_urge: UrgeState | None = Field(default=None, exclude_if=lambda v: v is None)
     """The latest urge: the policy's interval counts from it, on its round of its stage."""
+    comments: int = Field(default=0, exclude_if=lambda v: v == 0)
+    """How many comments (评论) the request has had."""
+    submitted_files: tuple[AttachmentRef, ...] = Field(default=(), exclude_if=lambda v: not v)
+    """The files submitted with the request (ids and hashes), for its ``submitted`` event."""
 
     @model_validator(mode="before")
     @classmethod
@@ -584,6 +600,11 @@ class ApprovalInput(BaseModel):
     route: Route
     carried: Carried | None = None
     """Set only by continue-as-new: the state to resume from."""
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list, max_length=20, exclude_if=lambda v: not v
+    )
+    """Files submitted with the request (ids and hashes); absent when none, so inputs
+    without them read and replay as before."""
 
 
 class AppliedUpdate(Frozen):
@@ -642,6 +663,12 @@ class DecideInput(BaseModel):
     bulk: bool = Field(default=False, exclude_if=lambda v: not v)
     """Made in bulk (``POST /v1/decisions/bulk``): refused on a stage whose policy forbids
     it, and recorded ``bulk: true``. False, neither sent nor signed."""
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list, max_length=20, exclude_if=lambda v: not v
+    )
+    """Files attached to the decision (ids and hashes: the bytes stay in PostgreSQL). Left
+    out of the payload when there are none, so a decision without them is signed, sent
+    and replayed exactly as before the field existed."""
 
 
 class ResubmitInput(BaseModel):
@@ -754,6 +781,21 @@ class ReassignInput(BaseModel):
     """Who vouches for ``actor``: see :mod:`domain.signing`."""
 
 
+class CommentInput(BaseModel):
+    """评论: someone who may read the request comments on it without deciding anything."""
+
+    actor: Id
+    comment: RequiredComment
+    """The comment's text (the API's ``body``)."""
+    mentions: list[Id] = Field(default_factory=list, max_length=20)
+    """People told of the comment (@): each must be able to read the request."""
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list, max_length=20, exclude_if=lambda v: not v
+    )
+    proof: Proof | None = None
+    """Who vouches for ``actor``: see :mod:`domain.signing`."""
+
+
 class DirectoryChangedInput(BaseModel):
     """A hint that people may have left the directory (sent by ``approvals load-org``).
 
@@ -857,6 +899,18 @@ class AddableInput(BaseModel):
 class AddableOutput(BaseModel):
     refused: dict[str, str] = Field(default_factory=dict)
     """user -> why they may not be added (not an active user, outside the reporting line)."""
+
+
+class ReadersInput(BaseModel):
+    """Which of ``users`` may not read request ``request_id`` (the read-model's rule)."""
+
+    request_id: str
+    users: list[str]
+
+
+class ReadersOutput(BaseModel):
+    unreadable: list[str] = Field(default_factory=list)
+    """Those of the users who may not read the request (unknown or inactive ones too)."""
 
 
 class EscalationInput(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,6 +51,14 @@ class Submission(BaseModel):
     amount: Money | None = None
     fields: FormFields = Field(default_factory=dict, max_length=100)
     comment: Comment | None = None
+    attachments: list[UUID] = Field(
+        default_factory=list,
+        max_length=20,
+        # Absent when empty: bodies without files hash as before (Idempotency-Key replays).
+        exclude_if=lambda v: not v,
+        description="Ids of files you uploaded (`POST /v1/attachments`) and attached nowhere "
+        "yet; at most `APPROVALS_ATTACHMENT_MAX_COUNT` (default 10).",
+    )
 
 
 class FieldProblem(BaseModel):

@@ -56,6 +56,8 @@ OUTBOUND_KINDS = frozenset(
         # when someone else set one for them
         "delegation_started",
         "delegation_set_for_you",
+        # someone asks the recipient to read a comment (@)
+        "mentioned",
     }
 )
 """Notice kinds that go to the user's outside channels; every kind is in-app."""

@@ -124,6 +124,7 @@ def build_worker(
             acts.inactive_users,
             acts.addable_people,
             acts.active_delegates,
+            acts.readers,
             reconcile.reconcile_closed_requests,
             deadlines.due_at,
             *_delivery_activities(delivery),

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.process import (
         AddApproversInput,
         CcInput,
+        CommentInput,
         DecideInput,
         DirectoryChangedInput,
         MilestoneInput,
@@ -212,6 +213,18 @@ class ApprovalMessages:
     @workflow.signal(name=Signals.REASSIGN)
     def reassign_signal(self, raw: RawValue) -> None:
         self._signalled(raw, ReassignInput, Signals.REASSIGN)
+
+    @workflow.update(name=Updates.COMMENT)
+    async def comment(self, inp: CommentInput) -> RequestView:
+        return await self._submit_action(inp)
+
+    @comment.validator
+    def _validate_comment(self, inp: CommentInput) -> None:
+        self._check(inp)
+
+    @workflow.signal(name=Signals.COMMENT)
+    def comment_signal(self, raw: RawValue) -> None:
+        self._signalled(raw, CommentInput, Signals.COMMENT)
 
     def _signalled(self, raw: RawValue, kind: type[_M], signal: str) -> None:
         """Queue a signal's input; one that cannot be read is queued to be recorded."""

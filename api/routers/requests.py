@@ -8,12 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import commands
+from api import attaching, commands
 from api.deps import CurrentUser, ServicesDep, SessionDep, viewer_of
 from api.errors import BODY_ERRORS, ApiError, field_errors, not_found, responses
 from api.schemas import (
     AddApproversBody,
     CcBody,
+    CommentBody,
+    CommentOut,
     DecisionBody,
     MilestoneBody,
     ReassignBody,
@@ -26,6 +28,7 @@ from api.schemas import (
     WithdrawBody,
 )
 from api.views import request_view, summary
+from db import attachments
 from db import request_queries as q
 from db.directory import DirectoryUser, get_user
 from db.models import RequestRow
@@ -36,7 +39,9 @@ from domain.inbound import Id, OptionalShortText, check_payload_budget
 from domain.process import (
     AddApproversInput,
     CcInput,
+    CommentInput,
     DecideInput,
+    EventKind,
     MilestoneInput,
     ReassignInput,
     RequestView,
@@ -206,7 +211,8 @@ async def list_requests(
 )
 async def get_request(request_id: RequestId, user: CurrentUser, session: SessionDep) -> RequestView:
     row = await _visible(session, user, request_id)
-    return request_view(row, await q.request_history(session, row.id))
+    view = request_view(row, await q.request_history(session, row.id))
+    return attaching.with_files(view, await attachments.of_request(session, row.id))
 
 
 _ACTION_ERRORS = responses(401, 403, 404, 409, *BODY_ERRORS, 503)
@@ -233,9 +239,19 @@ async def decide(
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
-    payload = DecideInput(actor=user.id, action=body.action, comment=body.comment)
-    return await commands.run_update(
-        services, session, row.id, user.id, Updates.DECIDE, payload, idempotency_key
+    refs, claim = await attaching.attach(
+        services,
+        session,
+        user_id=user.id,
+        request_id=row.id,
+        what="decision",
+        ids=body.attachments,
+        idempotency_key=idempotency_key,
+        text=f"{body.action}:{body.comment or ''}",
+    )
+    payload = DecideInput(actor=user.id, action=body.action, comment=body.comment, attachments=refs)
+    return await attaching.run_update(
+        services, session, row.id, user.id, Updates.DECIDE, payload, idempotency_key, refs, claim
     )
 
 
@@ -577,3 +593,95 @@ async def reassign(
     return await commands.run_update(
         services, session, row.id, user.id, Updates.REASSIGN, payload, idempotency_key
     )
+
+
+@router.post(
+    "/{request_id}/comments",
+    response_model=RequestView,
+    summary="Comment on a request (评论)",
+    description=(
+        "Anyone who may read the request comments on it without deciding: `{body, mentions, "
+        "attachments}`. The people in `mentions` (user ids) are told; each must be able to "
+        "read the request already, else 422 naming them (a mention never opens a request to "
+        "anyone). Files are ids from `POST /v1/attachments`. Allowed in every state while "
+        "the request is open; 409 once it is closed. Answers the request's view."
+    ),
+    responses=_ACTION_ERRORS,
+)
+async def comment(
+    request_id: RequestId,
+    body: CommentBody,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> RequestView:
+    row = await _target(session, user, request_id)
+    refs, claim = await attaching.attach(
+        services,
+        session,
+        user_id=user.id,
+        request_id=row.id,
+        what="comment",
+        ids=body.attachments,
+        idempotency_key=idempotency_key,
+        text=body.body,
+    )
+    payload = CommentInput(
+        actor=user.id, comment=body.body, mentions=body.mentions, attachments=refs
+    )
+    try:
+        return await attaching.run_update(
+            services,
+            session,
+            row.id,
+            user.id,
+            Updates.COMMENT,
+            payload,
+            idempotency_key,
+            refs,
+            claim,
+        )
+    except ApiError as err:
+        if err.code != ErrorCode.INVALID_STATE.value:
+            raise
+        closed = await commands.read_view(session, row.id)
+        raise ApiError(
+            409,
+            err.code,
+            f"the request is {closed.status} and closed: comments are taken only while it is open",
+            {"status": closed.status},
+        ) from err
+
+
+@router.get(
+    "/{request_id}/comments",
+    response_model=list[CommentOut],
+    summary="The comments on a request",
+    description="Oldest first, each with the people it mentions and its files. 404 for a "
+    "request you may not read.",
+    responses=responses(401, 404, 422),
+)
+async def comments(
+    request_id: RequestId, user: CurrentUser, session: SessionDep
+) -> list[CommentOut]:
+    row = await _visible(session, user, request_id)
+    files = {m.id: m for m in await attachments.of_request(session, row.id)}
+    found: list[CommentOut] = []
+    for event in await q.request_history(session, row.id):
+        if event.kind != EventKind.COMMENTED:
+            continue
+        data = event.data or {}
+        refs = [r.get("id") for r in data.get("attachments", []) if isinstance(r, dict)]
+        found.append(
+            CommentOut(
+                seq=event.seq,
+                at=event.at,
+                actor=event.actor,
+                on_behalf_of=event.on_behalf_of,
+                body=event.comment or "",
+                mentions=list(data.get("mentions", [])),
+                attachments=[attaching.described(files[i]) for i in refs if i in files],
+            )
+        )
+    return found

@@ -13,14 +13,15 @@ from domain.policy import (
     AddApprovers,
     AddMode,
     AddPosition,
+    BulkDecisions,
     Policy,
     RequesterApprover,
-    BulkDecisions,
 )
 from domain.process import (
     TERMINAL,
     AddApproversInput,
     CcInput,
+    CommentInput,
     DecideInput,
     MilestoneInput,
     ReassignInput,
@@ -38,6 +39,7 @@ from domain.process import (
 from domain.requests import validate_fields
 from domain.routing import Route, resolve_route
 
+from .discussion import check_comment
 from .inputs import Message
 from .queries import active_stage, current_approvers, open_milestone, pending_on, step_round
 
@@ -154,6 +156,8 @@ def check(
         check_may_urge(view, msg, now)
     elif isinstance(msg, ReassignInput):
         check_may_reassign(view, policy, msg)
+    elif isinstance(msg, CommentInput):
+        check_comment(msg)  # in every state while the request is open
 
 
 def add_rule(policy: Policy, stage_key: str) -> AddApprovers:

@@ -103,8 +103,10 @@ def details(view: RequestState) -> str:
         lines.append("⚠ Overdue: no final decision within the resolve time")
     in_bulk = [e for e in v.history if e.data.get("bulk") is True]
     if in_bulk:
-        last = in_bulk[-1]
+        event = in_bulk[-1]
         lines.append(
-            f"Decided in bulk (批量审批): {last.kind.value} by {last.actor} {when(last.at)}"
+            f"Decided in bulk (批量审批): {event.kind.value} by {event.actor} {when(event.at)}"
         )
+    if v.comments:
+        lines.append(f"Comments (评论): {v.comments}")
     return "\n\n".join(lines)

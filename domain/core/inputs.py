@@ -14,6 +14,7 @@ from datetime import datetime
 from domain.process import (
     AddApproversInput,
     CcInput,
+    CommentInput,
     DecideInput,
     DirectoryChangedInput,
     MilestoneInput,
@@ -40,6 +41,7 @@ Message = (
     | RevokeInput
     | UrgeInput
     | ReassignInput
+    | CommentInput
 )
 
 

@@ -32,6 +32,7 @@ from domain.process import (
     ApprovalInput,
     Carried,
     CcInput,
+    CommentInput,
     DecideInput,
     EventKind,
     MarkStuckInput,
@@ -51,7 +52,7 @@ from domain.process import (
     stages_of,
 )
 
-from . import additions, admission, aftercare, delegates, handover, review, urging
+from . import additions, admission, aftercare, delegates, discussion, handover, review, urging
 from .deadlines import Deadline, DeadlineKind, next_deadline
 from .effects import FlagStuck, Patched, Step, Unflag, Verify
 from .inputs import (
@@ -80,6 +81,7 @@ MESSAGE_NAMES: dict[type, str] = {
     RevokeInput: Updates.REVOKE,
     UrgeInput: Updates.URGE,
     ReassignInput: Updates.REASSIGN,
+    CommentInput: Updates.COMMENT,
 }
 """The name a message's proof is signed for: the update's, for its signal too."""
 
@@ -122,6 +124,7 @@ def start(inp: ApprovalInput, now: datetime) -> RequestState:
         status=Status.IN_REVIEW,
         stages=stages_of(inp.route),
         submitted_at=now,
+        submitted_files=tuple(inp.attachments),
     )
 
 
@@ -256,6 +259,8 @@ def _apply(
         return (yield from urging.urge(ctx, s, msg, operator)), None
     if isinstance(msg, ReassignInput):
         return (yield from handover.reassign(ctx, s, msg, operator))
+    if isinstance(msg, CommentInput):
+        return (yield from discussion.comment(ctx, s, msg, operator))
     return (yield from aftercare.record_milestone(ctx, s, msg, operator)), None
 
 

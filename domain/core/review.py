@@ -43,7 +43,7 @@ from domain.requests import condition_values
 from domain.resolution import Settled, approved_before, settle
 from domain.routing import resolve_route
 
-from . import additions, admission, aftercare, escalation
+from . import additions, admission, aftercare, discussion, escalation
 from .effects import Patched, Step
 from .queries import active_stage, current_approvers, stage_complete
 from .queries import outstanding as outstanding_of
@@ -81,6 +81,7 @@ def submit(ctx: Context, s: RequestState) -> Step[RequestState]:
         {
             "policy": f"{s.policy_type} v{s.policy_version}",
             "route": [{"stage": st.key, "reason": st.reason} for st in s.stages],
+            **discussion.attached(list(s.submitted_files)),
         },
     )
     s = yield from copy_in(ctx, s)
@@ -269,8 +270,11 @@ def decide(
         None,
     )
     data: dict[str, Any] = {"stage": stage.key, "stage_name": stage.name}
-    # The decision's own event says it was made in bulk; what follows from it does not.
-    decided = {**data, "bulk": True} if msg.bulk else data
+    # The decision's own event names the files attached to it (ids and hashes only) and
+    # says whether it was made in bulk; what follows from it does not.
+    decided = {**data, **discussion.attached(msg.attachments)}
+    if msg.bulk:
+        decided = {**decided, "bulk": True}
     if msg.action == "approve":
         stage = with_slots(
             stage,

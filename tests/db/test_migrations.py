@@ -37,6 +37,7 @@ TABLES = {
     "deliveries",
     "user_preferences",
     "delegation_events",
+    "attachments",
 }
 
 

@@ -61,6 +61,7 @@ from domain.process import (
     AddApproversInput,
     ApprovalInput,
     CcInput,
+    CommentInput,
     DecideInput,
     DirectoryChangedInput,
     EventKind,
@@ -765,6 +766,26 @@ class ProcessMachine(RuleBasedStateMachine):
         if self.send(msg, from_signal, expected, proof):
             approvers = current_approvers(self.p.state)
             assert to in approvers and frm not in approvers
+
+    @rule(from_signal=st.booleans(), data=st.data())
+    def comment(self, from_signal: bool, data: st.DataObject) -> None:
+        """评论: anyone, in every state while open; the mentioned are told, nothing decided."""
+        v = self.p.state
+        actor = self.someone(data, favour=[v.requester, *current_approvers(v)])
+        mentions = [self.someone(data, favour=[]) for _ in range(data.draw(st.integers(0, 2)))]
+        expected: ErrorCode | None = None
+        if self.closed():
+            expected = ErrorCode.INVALID_STATE
+        elif actor in mentions or any(not self.directory.active(u) for u in mentions):
+            expected = ErrorCode.VALIDATION
+        before = (v.status, current_approvers(v), v.comments)
+        msg = CommentInput(actor=actor, comment="a word", mentions=mentions)
+        if self.send(msg, from_signal, expected):
+            after = self.p.state
+            assert (after.status, current_approvers(after)) == before[:2]
+            assert after.comments == before[2] + 1
+            told = {n.recipient for n in self.records[-1].notices if n.template == "mentioned"}
+            assert told == set(mentions)
 
     @rule(
         who=st.sampled_from(["requester", "requester", "other"]),

@@ -24,7 +24,10 @@ payloads = st.dictionaries(
 )
 
 
-@given(payloads, st.sampled_from([DecideInput, MilestoneInput]))
+KINDS: list[type[DecideInput] | type[MilestoneInput]] = [DecideInput, MilestoneInput]
+
+
+@given(payloads, st.sampled_from(KINDS))
 def test_the_problem_is_short_printable_ascii_and_quotes_no_sent_text(
     payload: dict[str, Any], kind: type[DecideInput] | type[MilestoneInput]
 ) -> None:

@@ -19,6 +19,7 @@ KINDS = [
     "watch_notice", "settled", "reminder", "escalated", "overdue", "expired",
     "milestone_reminder", "lapsed", "cc_outcome", "terminated", "sent_back", "auto_approved",
     "approver_added", "cc_added", "revoked", "urged", "reassigned_to", "reassigned_away",
+    "mentioned",
 ]  # fmt: skip
 # Kinds outside any request: a delegation (db/delegations.py, api/routers/delegations.py).
 DELEGATION_KINDS = ["delegation_started", "delegation_set_for_you"]

@@ -42,6 +42,8 @@ from domain.process import (
     InactiveUsersInput,
     InactiveUsersOutput,
     PayoutOutput,
+    ReadersInput,
+    ReadersOutput,
     RequestState,
     RequestView,
     ResolveAssigneesInput,
@@ -80,6 +82,8 @@ class FakeDirectory:
     """Working-time deadlines (the ``due_at`` look-up): weekends and the default hours."""
     delegations: list[Edge] = field(default_factory=list)
     """Delegations besides the org file's (made through the API), with their type scope."""
+    strangers: set[str] = field(default_factory=set)
+    """People who may read no request (the ``readers`` look-up); everyone else active may."""
 
     @classmethod
     def demo(cls) -> FakeDirectory:
@@ -288,6 +292,11 @@ class FakeDirectory:
             every = self.delegates(arg.at, arg.request_type)
             return DelegatesOutput(
                 delegates={p: every[p] for p in sorted(set(arg.principals)) if p in every}
+            )
+        if q.activity == Activities.READERS:
+            assert isinstance(arg, ReadersInput)
+            return ReadersOutput(
+                unreadable=[u for u in arg.users if not self.active(u) or u in self.strangers]
             )
         if q.activity == Activities.ADDABLE_PEOPLE:
             assert isinstance(arg, AddableInput)

@@ -137,7 +137,7 @@ class Renderer:
 
     def link(self, request_id: str | None) -> str:
         """The request in the web UI (or the UI's start page for a notice without one)."""
-        # The web inbox opens one request from its fragment (api/web/inbox.html).
+        # The web inbox opens one request from its fragment (api/web/static/inbox/token.js).
         return f"{self.base}/inbox#request={request_id}" if request_id else f"{self.base}/inbox"
 
     def render(

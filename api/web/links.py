@@ -21,11 +21,8 @@ so the process refuses it too if the step moved on while the form was open.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,6 +39,7 @@ from api import commands
 from api.deps import Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.views import request_view
+from api.web.router import page_headers, static_url_for
 from common.action_links import link_key
 from db import request_queries as q
 from db import used_links
@@ -154,7 +152,6 @@ _PAGE_OF_REFUSAL: dict[Refusal, tuple[int, str]] = {
     Refusal.OUTDATED: (410, "moved_on"),
 }
 _FORM_TYPE = "application/x-www-form-urlencoded"
-_INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 
 
 def pick_lang(query: str | None, accept_language: str | None) -> str:
@@ -190,37 +187,20 @@ def _read(name: str) -> str:
     return resources.files("api.web").joinpath(name).read_text(encoding="utf-8")
 
 
-def _csp(page: str) -> str:
-    styles = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
-        for s in _INLINE_STYLE.findall(page)
-    )
-    return "; ".join(
-        [
-            "default-src 'none'",
-            f"style-src {styles or 'none'}",
-            "img-src data:",
-            "form-action 'self'",
-            "base-uri 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
-
-
 def _page(lang: str, page_title: str, content: str, status: int) -> HTMLResponse:
     page = Template(_read("act.html")).substitute(
-        lang=lang, page_title=html.escape(page_title), content=content
+        lang=lang,
+        page_title=html.escape(page_title),
+        content=content,
+        stylesheet=static_url_for()("act.css"),
     )
     return HTMLResponse(
         page,
         status_code=status,
         headers={
-            "Content-Security-Policy": _csp(page),
-            "X-Content-Type-Options": "nosniff",
             # The token is in the URL: never send it on, never keep it in a cache.
-            "Referrer-Policy": "no-referrer",
+            **page_headers(form_action="'self'"),
             "Cache-Control": "no-store",
-            "X-Frame-Options": "DENY",
             "X-Robots-Tag": "noindex, nofollow",
         },
     )

@@ -14,16 +14,18 @@ from notify.email import EmailChannel, SmtpConfig
 from notify.mailcatcher import caught, serve
 from notify.message import Rendered
 from tests.support.api import make_settings, running, temporal_target
+from tests.support.pages import Page, assert_strict, fetched
 from tests.support.receivers import free_port
 
 
 async def test_outbox_page_is_self_contained_under_its_csp(api: httpx.AsyncClient) -> None:
-    resp = await api.get("/admin/outbox")
-    assert resp.status_code == 200
-    assert "/v1/admin/deliveries" in resp.text
+    resp, page = await fetched(api, "/admin/outbox")
+    script = "\n".join(page.modules.values())
+    assert "/v1/admin/deliveries" in script
     csp = resp.headers["content-security-policy"]
-    assert "script-src 'sha256-" in csp and "connect-src 'self'" in csp
-    assert "innerHTML" not in resp.text  # every value goes in as text
+    assert "script-src 'self'" in csp and "connect-src 'self'" in csp
+    assert "innerHTML" not in script  # every value goes in as text
+    assert_strict(resp.headers, page)
 
 
 async def test_caught_mails_are_kept_and_listed_escaped_in_development_only(
@@ -63,6 +65,7 @@ async def test_caught_mails_are_kept_and_listed_escaped_in_development_only(
     assert "Your decision is needed: &lt;b&gt;Supply&lt;/b&gt;" in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<script>" not in page.text
+    assert_strict(page.headers, Page(page.text))
 
     prod = create_app(
         make_settings(

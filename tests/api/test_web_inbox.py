@@ -1,17 +1,18 @@
 """The web inbox page: served without auth, self-contained, and calling only the v1 API.
 
+The page is rendered from templates (api/web/templates) and runs ES modules
+(api/web/static/inbox); "the page's script" below is all of its modules, fetched
+as a browser would: the entry module, then every module it imports.
+
 The page holds no data and needs neither the database nor Temporal, so these
 tests drive the app without running its lifespan (nothing connects anywhere).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
-from html.parser import HTMLParser
 from importlib import resources
 
 import httpx
@@ -23,6 +24,7 @@ from api.web.router import TEXT_FILE
 from domain.policy import AddMode, AddPosition, StageMode
 from domain.process import EventKind, MilestoneStatus, StageStatus, Status
 from tests.support.api import make_settings
+from tests.support.pages import IMPORT, Page, fetched
 
 # Never contacted: the lifespan that would connect does not run in these tests.
 UNUSED_DATABASE = "postgresql+asyncpg://unused@127.0.0.1:9/unused"
@@ -31,46 +33,6 @@ UNUSED_TEMPORAL = "127.0.0.1:9"
 # The page names every API call as one "METHOD /v1/path" string literal.
 API_CALL = re.compile(r"[\"'`](GET|POST|PUT|PATCH|DELETE) (/v1/[^\"'`\s?]*)[\"'`]")
 PLACEHOLDER = re.compile(r"\{[^/{}]+\}")
-
-
-class Element:
-    def __init__(self, tag: str, attrs: dict[str, str]) -> None:
-        self.tag = tag
-        self.attrs = attrs
-
-
-class Page(HTMLParser):
-    """The page's static elements, and the text of its inline scripts and styles."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.elements: list[Element] = []
-        self.scripts: list[str] = []
-        self.styles: list[str] = []
-        self._inside: str | None = None
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append(Element(tag, {k: v or "" for k, v in attrs}))
-        if tag in ("script", "style"):
-            self._inside = tag
-            (self.scripts if tag == "script" else self.styles).append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == self._inside:
-            self._inside = None
-
-    def handle_data(self, data: str) -> None:
-        if self._inside == "script":
-            self.scripts[-1] += data
-        elif self._inside == "style":
-            self.styles[-1] += data
-
-    def by_id(self, element_id: str) -> Element:
-        found = [e for e in self.elements if e.attrs.get("id") == element_id]
-        assert len(found) == 1, f"expected one element with id {element_id!r}, found {len(found)}"
-        return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +48,11 @@ async def web(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _page(web: httpx.AsyncClient) -> tuple[httpx.Response, Page]:
-    resp = await web.get("/inbox")
-    assert resp.status_code == 200, resp.text
-    return resp, Page(resp.text)
+    return await fetched(web, "/inbox")
+
+
+def _script(page: Page) -> str:
+    return "\n".join(page.modules.values())
 
 
 def _normalised(path: str) -> str:
@@ -112,7 +76,7 @@ async def test_inbox_page_is_html_served_without_a_token(web: httpx.AsyncClient)
     assert page.by_id("mine-list").tag == "ul"
     assert page.by_id("detail").tag == "section"
     # The decision buttons and the sessionStorage token are the script's.
-    script = "".join(page.scripts)
+    script = _script(page)
     for action in ("approve: {", "return: {", "reject: {"):
         assert action in script
     assert "sessionStorage" in script
@@ -158,10 +122,15 @@ async def test_inbox_page_loads_nothing_from_another_host(web: httpx.AsyncClient
                 name,
                 value,
             )
-    # Everything is inline: no external script, stylesheet, font or import.
-    assert not [e for e in page.elements if e.tag == "script" and "src" in e.attrs]
-    assert not [e for e in page.elements if e.tag == "link" and e.attrs.get("rel") == "stylesheet"]
-    css = "".join(page.styles)
+    # Scripts and stylesheets are this origin's, under the versioned static path; a
+    # module imports only its siblings; CSS loads no font, image or other sheet.
+    loaded = [*page.modules, *page.stylesheets]
+    assert len(page.modules) > 10 and page.stylesheets
+    assert all(re.match(r"^/static/[0-9a-f]{12}/[a-z0-9_/-]+\.(js|css)$", url) for url in loaded)
+    for text in page.modules.values():
+        imports = re.findall(r"^\s*import\b.*$|\bimport\(", text, re.MULTILINE)
+        assert len(imports) == len(IMPORT.findall(text)), imports
+    css = "".join(page.stylesheets.values())
     assert "@import" not in css
     assert "@font-face" not in css
     assert not re.search(r"url\(", css)
@@ -170,8 +139,8 @@ async def test_inbox_page_loads_nothing_from_another_host(web: httpx.AsyncClient
 async def test_page_calls_only_v1_endpoints_that_the_api_has(
     web: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    resp, _ = await _page(web)
-    html = resp.text
+    _, page = await _page(web)
+    html = _script(page)
     calls = API_CALL.findall(html)
     # Every "/v1/" in the page is one of these literals: none is built another way.
     assert html.count("/v1/") == len(calls)
@@ -194,7 +163,7 @@ async def test_page_calls_only_v1_endpoints_that_the_api_has(
 
 async def test_page_writes_data_as_text_never_as_markup(web: httpx.AsyncClient) -> None:
     _, page = await _page(web)
-    script = "".join(page.scripts)
+    script = _script(page)
     assert script.strip()
     for sink in (
         "innerHTML",
@@ -208,7 +177,7 @@ async def test_page_writes_data_as_text_never_as_markup(web: httpx.AsyncClient) 
         assert sink not in script, sink
 
 
-async def test_page_is_served_under_a_csp_that_allows_exactly_its_inline_code(
+async def test_page_is_served_under_a_csp_that_allows_only_its_own_files(
     web: httpx.AsyncClient,
 ) -> None:
     resp, page = await _page(web)
@@ -216,17 +185,41 @@ async def test_page_is_served_under_a_csp_that_allows_exactly_its_inline_code(
     for part in resp.headers["content-security-policy"].split(";"):
         name, _, value = part.strip().partition(" ")
         csp[name] = value
-
-    def digest(code: str) -> str:
-        return "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
-
-    assert csp["default-src"] == "'none'"
+    assert csp["default-src"] == "'self'"
+    assert csp["script-src"] == "'self'"
+    assert csp["style-src"] == "'self'"
     assert csp["connect-src"] == "'self'"
-    assert csp["script-src"].split() == [digest(s) for s in page.scripts]
-    assert csp["style-src"].split() == [digest(s) for s in page.styles]
+    assert csp["object-src"] == "'none'"
+    assert csp["base-uri"] == "'none'"
+    assert csp["frame-ancestors"] == "'none'"
+    assert csp["form-action"] == "'none'"
     assert "unsafe" not in resp.headers["content-security-policy"]
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert resp.headers["referrer-policy"] == "no-referrer"
+    # Nothing inline for the policy to have to allow.
+    assert page.scripts == [] and page.styles == []
+
+
+async def test_static_files_are_cached_for_good_under_their_version_only(
+    web: httpx.AsyncClient,
+) -> None:
+    _, page = await _page(web)
+    url = next(iter(page.modules))
+    current = await web.get(url)
+    assert current.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # A page rendered before an edit names an older version: today's file, not cached.
+    older = await web.get(re.sub(r"/static/[0-9a-f]+/", "/static/0123456789ab/", url))
+    assert older.status_code == 200 and older.text == current.text
+    assert older.headers["cache-control"] == "no-cache"
+    for bad in (
+        "nope.js",
+        "inbox/%2e%2e/%2e%2e/router.py",
+        "inbox.i18n.json",
+        "templates/base.html",
+    ):
+        resp = await web.get(url.rsplit("/", 2)[0] + "/" + bad)
+        assert resp.status_code == 404, bad
+        assert resp.json()["error"]["code"] == "not_found"
 
 
 async def test_root_redirects_to_the_inbox(web: httpx.AsyncClient) -> None:
@@ -260,9 +253,8 @@ async def test_both_languages_have_every_word_the_page_asks_for(web: httpx.Async
     )
     assert set(dictionary) == {"en", "zh-CN"}
     assert _keys(dictionary["en"]) == _keys(dictionary["zh-CN"])
-    resp, page = await _page(web)
-    html = resp.text
-    script = "".join(page.scripts)
+    _, page = await _page(web)
+    script = _script(page)
     asked = set(re.findall(r"\btn?\(\"([a-z_]+)\"", script))
     asked |= {v for e in page.elements for k, v in e.attrs.items() if k.startswith("data-i18n")}
     # ACTIONS and ROUTE_ACTIONS
@@ -282,8 +274,9 @@ async def test_both_languages_have_every_word_the_page_asks_for(web: httpx.Async
     ):
         for lang in dictionary.values():
             assert values <= set(lang[group]), (group, values - set(lang[group]))
-    # The dictionary is served inside the page (one response, allowed by hash), never as markup.
-    assert "const INBOX_TEXT = " in html and "const I18N = " in html and "需要您审批" in html
-    assert "<!-- inbox.i18n" not in html
+    # The dictionary is served as a module of its own (text.js), never as markup.
+    [text] = [v for url, v in page.modules.items() if url.endswith("/inbox/text.js")]
+    assert text.count("export default {") == 1 and "需要您审批" in text
+    assert "export const I18N = " in script
     for lang in dictionary.values():
         assert "<" not in json.dumps(lang, ensure_ascii=False)

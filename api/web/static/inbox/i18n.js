@@ -1,12 +1,13 @@
 // The web inbox's language: zh-CN or en, and its words in it.
 //
-// Served inside the page (api/web/router.py), after `const INBOX_TEXT = {...}` (the
-// dictionary, inbox.i18n.json) and before the page's own script, which uses I18N.
+// The dictionary is api/web/inbox.i18n.json, served as the module text.js
+// (api/web/router.py).
 // The language is the first found of: ?lang= or #lang= in the address, the choice
 // made with the page's switch (localStorage), the browser's first zh* or en*
 // language (navigator.languages), English.
-const I18N = (() => {
-  "use strict";
+import INBOX_TEXT from "./text.js";
+
+export const I18N = (() => {
   const STORE_KEY = "approvals.lang";
   const LANGS = ["zh-CN", "en"];
 
@@ -74,3 +75,5 @@ const I18N = (() => {
 
   return { langOf, fromHash, t, tn, word, locale, use, get lang() { return lang; } };
 })();
+
+export const { t, tn, word, locale } = I18N;

@@ -137,3 +137,11 @@ bench-seed: $(TEST_STAMP)
 # More options: make bench-bulk BULK_ARGS="--requests 50" (or --in-process, --api-url URL).
 bench-bulk: $(TEST_STAMP)
 	$(BIN)/python -m bench.bulk $(BULK_ARGS)
+
+# axe-core for the accessibility scans of the web pages (tools/axe; node 18+, from npm).
+AXE_STAMP := tools/axe/node_modules/.installed
+$(AXE_STAMP): tools/axe/package.json tools/axe/package-lock.json
+	cd tools/axe && npm ci --no-audit --no-fund
+	touch $(AXE_STAMP)
+install: $(AXE_STAMP)
+test: $(AXE_STAMP)

@@ -14,6 +14,7 @@ import contextlib
 import os
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page
@@ -58,8 +59,11 @@ class Browsing:
         self.pages: list[Page] = []
         self.errors: list[str] = []
 
-    async def page(self, locale: str = "en-US") -> Page:
-        context = await self.browser.new_context(locale=locale, timezone_id="Asia/Shanghai")
+    async def page(self, locale: str = "en-US", **options: Any) -> Page:
+        """A page in a new context; ``options`` go to the context (``viewport=...``)."""
+        context = await self.browser.new_context(
+            locale=locale, timezone_id="Asia/Shanghai", **options
+        )
         context.set_default_timeout(TIMEOUT_MS)
         self.contexts.append(context)
         page = await context.new_page()

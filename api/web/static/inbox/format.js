@@ -8,14 +8,18 @@ export function human(code) { return String(code || "").replace(/_/g, " "); }
 export function typeTitle(type) { return state.titles[type] || human(type); }
 export const joined = (items) => items.join(t("list_sep"));
 
+// An amount (a decimal string, as the API sends it) in yuan: "¥250,000.00", grouped as
+// the reader's locale groups, with exactly the digits the API sent (never rounded).
 export function money(amount) {
   if (amount === null || amount === undefined || amount === "") return "—";
   const text = String(amount);
-  const match = /^(-?)(\d+)(\.\d+)?$/.exec(text);
+  const match = /^-?\d+(?:\.(\d+))?$/.exec(text);
   if (!match) return t("money", { amount: text });
-  return t("money", {
-    amount: match[1] + match[2].replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (match[3] || ""),
-  });
+  const digits = Math.min((match[1] || "").length, 20);
+  return new Intl.NumberFormat(locale(), {
+    style: "currency", currency: "CNY", currencyDisplay: "narrowSymbol",
+    minimumFractionDigits: digits, maximumFractionDigits: digits,
+  }).format(text); // a string keeps every digit (Intl.NumberFormat v3)
 }
 
 export function localTime(iso) {

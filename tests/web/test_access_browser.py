@@ -149,3 +149,41 @@ async def test_the_outbox_on_a_phone(browsing: Browsing, base_url: str, locale: 
     await page.goto(f"{base_url}/admin/outbox")
     await expect(page.locator("#signin")).to_be_visible()
     await check(page, f"outbox ({locale})")
+
+
+FOCUSED = """() => {
+  const node = document.activeElement;
+  const style = getComputedStyle(node);
+  return {
+    what: node.outerHTML.slice(0, 100), id: node.id, text: node.textContent,
+    outline: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2,
+  };
+}"""
+
+
+async def test_the_inbox_by_keyboard_alone_with_focus_always_visible(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    view = await submit_contract(base_url, auth)
+    page = await phone(browsing, "en-US")
+    await open_inbox(page, base_url, auth)
+    await expect(page.locator("#inbox-list .item", has_text=view["title"])).to_be_visible()
+    # Tab from the top: the skip link first, then on until the request; each stop visible.
+    seen = []
+    for _ in range(60):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate(FOCUSED)
+        seen.append(focused["what"])
+        assert focused["outline"], f"focus not visible on {focused['what']}"
+        if view["title"] in focused["text"]:
+            break
+    else:
+        raise AssertionError(f"the request was never reached by Tab: {seen}")
+    assert 'class="skip"' in seen[0]
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#detail-title")).to_have_text(view["title"])
+    # The tabs: arrow keys move between them and show the chosen panel.
+    await page.locator("#tab-inbox").focus()
+    await page.keyboard.press("ArrowRight")
+    await expect(page.locator("#tab-mine")).to_be_focused()
+    await expect(page.locator("#panel-mine")).to_be_visible()

@@ -21,13 +21,10 @@ so the process refuses it too if the step moved on while the form was open.
 
 from __future__ import annotations
 
-import html
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from importlib import resources
-from string import Template
 from typing import Annotated
 from urllib.parse import parse_qsl, urlsplit
 
@@ -39,7 +36,7 @@ from api import commands
 from api.deps import Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.views import request_view
-from api.web.router import page_headers, static_url_for
+from api.web.router import render_page
 from common.action_links import link_key
 from db import request_queries as q
 from db import used_links
@@ -183,47 +180,35 @@ def pick_lang(query: str | None, accept_language: str | None) -> str:
     return "en"
 
 
-def _read(name: str) -> str:
-    return resources.files("api.web").joinpath(name).read_text(encoding="utf-8")
-
-
-def _page(lang: str, page_title: str, content: str, status: int) -> HTMLResponse:
-    page = Template(_read("act.html")).substitute(
-        lang=lang,
-        page_title=html.escape(page_title),
-        content=content,
-        stylesheet=static_url_for()("act.css"),
-    )
-    return HTMLResponse(
-        page,
-        status_code=status,
-        headers={
-            # The token is in the URL: never send it on, never keep it in a cache.
-            **page_headers(form_action="'self'"),
-            "Cache-Control": "no-store",
-            "X-Robots-Tag": "noindex, nofollow",
-        },
-    )
-
-
-def _other(lang: str) -> tuple[str, str]:
+def _page(template: str, lang: str, status: int, **values: object) -> HTMLResponse:
     other = "zh-CN" if lang == "en" else "en"
-    return other, TEXT[other]["lang_name"]
+    return render_page(
+        template,
+        form_action="'self'",
+        status=status,
+        # The token is in the URL: never send it on (page_headers), never keep it in a cache.
+        headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"},
+        lang=lang,
+        other_lang=other,
+        other_lang_name=TEXT[other]["lang_name"],
+        styles=["act.css"],
+        scripts=[],
+        t=TEXT[lang],
+        **values,
+    )
 
 
 def message_page(lang: str, status: int, heading_key: str, message: str) -> HTMLResponse:
     """A page that says what happened (or why nothing did), and nothing else."""
-    t = TEXT[lang]
-    other, other_name = _other(lang)
-    content = Template(_read("act_message.html")).substitute(
-        other_lang=other,
-        other_lang_name=html.escape(other_name),
-        heading=html.escape(t[heading_key]),
-        kind="ok" if status < 300 else "error",
-        message=html.escape(message),
-        hint=html.escape(t["hint"]),
+    kind = "ok" if status < 300 else "error"
+    return _page(
+        "act/message.html",
+        lang,
+        status,
+        heading=TEXT[lang][heading_key],
+        kind=kind,
+        message=message,
     )
-    return _page(lang, t[heading_key], content, status)
 
 
 def refused_page(lang: str, status: int, reason: str) -> HTMLResponse:
@@ -287,38 +272,19 @@ async def _live_step(
 def confirm_page(
     lang: str, token: str, step: _Step, *, key: bytes, comment: str = "", error: str = ""
 ) -> HTMLResponse:
-    t = TEXT[lang]
     action = step.link.action
-    other, other_name = _other(lang)
-    e = html.escape
-    content = Template(_read("act_confirm.html")).substitute(
-        other_lang=other,
-        other_lang_name=e(other_name),
-        heading=e(t[f"heading_{action}"]),
-        error=f'<p class="error" role="alert">{e(error)}</p>' if error else "",
-        t_title=e(t["title"]),
-        t_type=e(t["type"]),
-        t_amount=e(t["amount"]),
-        t_customer=e(t["customer"]),
-        t_requester=e(t["requester"]),
-        t_stage=e(t["stage"]),
-        t_you=e(t["you"]),
-        t_comment=e(t["comment"]),
-        title=e(step.title),
-        type=e(step.type),
-        amount=e(step.amount),
-        customer=e(step.customer),
-        requester=e(step.requester),
-        stage=e(step.stage),
-        you=e(step.you),
-        nonce=e(form_nonce(key, token)),
-        lang=e(lang),
-        comment=e(comment),
-        action=e(action),
-        confirm=e(t[f"confirm_{action}"]),
-        note=e(t["note"]),
+    return _page(
+        "act/confirm.html",
+        lang,
+        422 if error else 200,
+        heading=TEXT[lang][f"heading_{action}"],
+        error=error,
+        step=step,
+        nonce=form_nonce(key, token),
+        comment=comment,
+        action=action,
+        confirm=TEXT[lang][f"confirm_{action}"],
     )
-    return _page(lang, t[f"heading_{action}"], content, 422 if error else 200)
 
 
 @router.get("/act/{token}", summary="Confirm a decision from a message's link")

@@ -142,11 +142,18 @@ def static_url_for() -> Callable[[str], str]:
 
 
 def render_page(
-    template: str, *, form_action: str = "'none'", status: int = 200, **values: object
+    template: str,
+    *,
+    form_action: str = "'none'",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **values: object,
 ) -> HTMLResponse:
-    """A page rendered from ``templates/``, with the headers every page has."""
+    """A page rendered from ``templates/``, with the headers every page has (and ``headers``)."""
     html = _templates().get_template(template).render(static=static_url_for(), **values)
-    return HTMLResponse(html, status_code=status, headers=page_headers(form_action))
+    return HTMLResponse(
+        html, status_code=status, headers=page_headers(form_action) | (headers or {})
+    )
 
 
 @router.get("/", summary="Redirect to the web inbox")

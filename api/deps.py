@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -19,8 +19,10 @@ from api.errors import unauthenticated
 from api.temporal_gateway import TemporalGateway
 from common.settings import Settings
 from db.directory import DirectoryUser, get_user
+from db.models import UserPreferenceRow
 from db.request_queries import AUDITOR_ROLE, Viewer
 from domain.policy import Policy
+from domain.text import DEFAULT_LANGUAGE, LANGUAGES, Language, negotiate
 from domain.working_time import BusinessCalendar
 
 
@@ -123,3 +125,25 @@ CurrentUser = Annotated[DirectoryUser, Depends(current_user)]
 def viewer_of(user: DirectoryUser) -> Viewer:
     """Admins and auditors see every request; others what they take part in."""
     return Viewer(user_id=user.id, sees_all=user.is_admin or AUDITOR_ROLE in user.roles)
+
+
+async def reader_language(
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Language:
+    """The caller's language: their saved preference, else ``Accept-Language``, else en.
+
+    Sets ``Content-Language`` (and ``Vary: Accept-Language``) on the answer.
+    """
+    row = await session.get(UserPreferenceRow, user.id)
+    saved = row.locale if row is not None else None
+    heard = negotiate(accept_language) or DEFAULT_LANGUAGE
+    lang: Language = next((x for x in LANGUAGES if x == saved), heard)
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language"
+    return lang
+
+
+LanguageDep = Annotated[Language, Depends(reader_language)]

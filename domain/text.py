@@ -57,14 +57,14 @@ class LocalizedText(str):
     def get(self, lang: str | None) -> str:
         """The text in ``lang``; else English; else the one it has."""
         if lang in self._texts:
-            return self._texts[lang]  # type: ignore[index]
+            return self._texts[lang]
         return str(self)
 
     def dump(self) -> str | dict[str, str]:
         """As written: a plain string stays one, a mapping stays a mapping."""
         if self._plain:
             return str(self)
-        return dict(self._texts)
+        return {str(k): v for k, v in self._texts.items()}
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, LocalizedText):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import attaching, commands
-from api.deps import CurrentUser, ServicesDep, SessionDep, viewer_of
+from api.deps import CurrentUser, LanguageDep, PoliciesDep, ServicesDep, SessionDep, viewer_of
 from api.errors import BODY_ERRORS, ApiError, field_errors, not_found, responses
 from api.schemas import (
     AddApproversBody,
@@ -36,6 +36,7 @@ from domain.constants import Updates
 from domain.core.admission import closed_revoke_refusal
 from domain.errors import ErrorCode
 from domain.inbound import Id, OptionalShortText, check_payload_budget
+from domain.localize import localize_view
 from domain.process import (
     AddApproversInput,
     CcInput,
@@ -209,9 +210,16 @@ async def list_requests(
     description="Route, stages with assignees and decisions, deadlines and the audit history.",
     responses=responses(401, 404, 422),
 )
-async def get_request(request_id: RequestId, user: CurrentUser, session: SessionDep) -> RequestView:
+async def get_request(
+    request_id: RequestId,
+    user: CurrentUser,
+    session: SessionDep,
+    policies: PoliciesDep,
+    lang: LanguageDep,
+) -> RequestView:
     row = await _visible(session, user, request_id)
     view = request_view(row, await q.request_history(session, row.id))
+    view = localize_view(view, policies.get(row.policy_type), lang)
     return attaching.with_files(view, await attachments.of_request(session, row.id))
 
 

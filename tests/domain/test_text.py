@@ -72,9 +72,11 @@ def test_choices_read_by_their_labels_and_unknown_labels_are_refused():
         )
 
 
-_line = st.text(
-    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=200
-).map(str.strip).filter(bool)
+_line = (
+    st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=200)
+    .map(str.strip)
+    .filter(bool)
+)
 _texts = _line | st.dictionaries(st.sampled_from(["en", "zh-CN"]), _line, min_size=1)
 
 

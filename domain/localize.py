@@ -78,6 +78,12 @@ def stage_reason_zh(policy: Policy, spec: StageSpec, values: Mapping[str, Any]) 
     return f"{why} → {who}（{mode}）"
 
 
+def stage_name(policy: Policy | None, key: str, name: str, lang: str | None) -> str:
+    """A route stage's name in ``lang``; ``name`` (as stored) when the policy has it not."""
+    spec = next((s for s in policy.stages if s.key == key), None) if policy else None
+    return name if spec is None else spec.name.get(lang)
+
+
 def stage_text(
     policy: Policy | None,
     key: str,
@@ -114,4 +120,11 @@ def localize_view(view: RequestView, policy: Policy | None, lang: str | None) ->
     )
 
 
-__all__ = ["DEFAULT_LANGUAGE", "field_label", "field_labels", "localize_view", "stage_text"]
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "field_label",
+    "field_labels",
+    "localize_view",
+    "stage_name",
+    "stage_text",
+]

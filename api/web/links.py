@@ -57,6 +57,7 @@ from domain.action_links import verify as verify_token
 from domain.constants import Updates
 from domain.errors import ErrorCode
 from domain.inbound import MAX_COMMENT, InboundError, check_text
+from domain.localize import stage_name
 from domain.process import DecideInput
 from domain.text import DEFAULT_LANGUAGE, negotiate
 
@@ -275,11 +276,15 @@ async def _live_step(
     return _Step(
         link=link,
         title=row.title,
-        type=policy.title if policy is not None else row.type,
+        type=policy.title.get(lang) if policy is not None else row.type,
         amount=_money(row.amount),
         customer=row.customer or "—",
         requester=f"{requester.name} ({row.requester})" if requester else row.requester,
-        stage=stage.name if stage is not None else str(link.stage_index + 1),
+        stage=(
+            stage_name(policy, stage.key, stage.name, lang)
+            if stage is not None
+            else str(link.stage_index + 1)
+        ),
         you=f"{user.name} ({user.id})",
     )
 

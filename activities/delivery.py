@@ -35,6 +35,7 @@ from db.deliveries import (
     record_attempt,
 )
 from db.engine import transaction
+from db.models import RequestRow
 from domain.delivery import (
     CHANNELS,
     Claimed,
@@ -68,15 +69,29 @@ def _parse_time(value: Any) -> datetime | None:
     return None
 
 
+def _stage_key(req: RequestRow, name: str) -> str | None:
+    """The key of the request's stage called ``name``: the notice names its stage in the
+    workflow's default language, the recipient may read another."""
+    for source in (req.view or {}, req.route or {}):
+        for stage in source.get("stages") or []:
+            if isinstance(stage, dict) and stage.get("name") == name and stage.get("key"):
+                return str(stage["key"])
+    return None
+
+
 def notice_facts(job: DeliveryJob) -> NoticeFacts:
     """What the message says, from the notice's payload and, where it lacks it, the request."""
     payload = dict(job.notice.payload or {})
     req = job.request
     stage = payload.get("stage")
+    stage_key = None
     if stage is None and req is not None and req.view and req.stage_index is not None:
         stages = req.view.get("stages") or []
         if 0 <= req.stage_index < len(stages):
             stage = stages[req.stage_index].get("name")
+            stage_key = stages[req.stage_index].get("key")
+    elif stage is not None and req is not None:
+        stage_key = _stage_key(req, str(stage))
     deadline = _parse_time(payload.get("due"))
     if deadline is None and req is not None and req.closed_at is None:
         deadline = req.resolve_due
@@ -94,6 +109,8 @@ def notice_facts(job: DeliveryJob) -> NoticeFacts:
         deadline=deadline,
         customer=req.customer if req is not None else None,
         request_type=req.type if req is not None else None,
+        policy_type=req.policy_type if req is not None else None,
+        stage_key=stage_key,
         extra={k: v for k, v in payload.items() if k not in _FACT_KEYS},
     )
 

@@ -135,7 +135,7 @@ def static_summary(policy: Policy, inp: ApprovalInput) -> str:
 
     e.g. ``Big-customer contract · 250,000.00 CNY · ACME Ltd · by am_li``.
     """
-    parts = [policy.title]
+    parts = [str(policy.title)]  # the default language: operators read the Temporal UI
     if inp.amount is not None:
         parts.append(f"{_money_text(inp.amount)} CNY")
     if inp.customer:

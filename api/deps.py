@@ -6,11 +6,11 @@ built at import.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -19,8 +19,12 @@ from api.errors import unauthenticated
 from api.temporal_gateway import TemporalGateway
 from common.settings import Settings
 from db.directory import DirectoryUser, get_user
+from db.models import UserPreferenceRow
 from db.request_queries import AUDITOR_ROLE, Viewer
+from domain.localize import localize_view, stage_name
 from domain.policy import Policy
+from domain.process import RequestView
+from domain.text import DEFAULT_LANGUAGE, LANGUAGES, Language, negotiate
 from domain.working_time import BusinessCalendar
 
 
@@ -123,3 +127,54 @@ CurrentUser = Annotated[DirectoryUser, Depends(current_user)]
 def viewer_of(user: DirectoryUser) -> Viewer:
     """Admins and auditors see every request; others what they take part in."""
     return Viewer(user_id=user.id, sees_all=user.is_admin or AUDITOR_ROLE in user.roles)
+
+
+async def reader_language(
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+) -> Language:
+    """The caller's language: their saved preference, else ``Accept-Language``, else en.
+
+    Sets ``Content-Language`` (and ``Vary: Accept-Language``) on the answer. The header
+    is read from the request, not declared: any value is understood (an unknown one as
+    none), so it can never be refused, and no 422 appears in the documentation for it.
+    """
+    row = await session.get(UserPreferenceRow, user.id)
+    saved = row.locale if row is not None else None
+    heard = negotiate(request.headers.get("accept-language")) or DEFAULT_LANGUAGE
+    lang: Language = next((x for x in LANGUAGES if x == saved), heard)
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language"
+    return lang
+
+
+LanguageDep = Annotated[Language, Depends(reader_language)]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads an answer: their language, and the policies its texts come from.
+
+    Every answer that carries a request (its view, an inbox row) goes through here, so
+    each endpoint speaks the caller's language the same way.
+    """
+
+    lang: Language
+    policies: Mapping[str, Policy]
+
+    def view(self, view: RequestView) -> RequestView:
+        """``view`` with its type title, stage names, reasons and labels in :attr:`lang`."""
+        return localize_view(view, self.policies.get(view.policy_type), self.lang)
+
+    def stage_name(self, policy_type: str, key: str, name: str) -> str:
+        """A stage's name in :attr:`lang` (``name``, as stored, if the policy has it not)."""
+        return stage_name(self.policies.get(policy_type), key, name, self.lang)
+
+
+def reader(lang: LanguageDep, policies: PoliciesDep) -> Reader:
+    return Reader(lang=lang, policies=policies)
+
+
+ReaderDep = Annotated[Reader, Depends(reader)]

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from api.deps import Reader
 from api.schemas import InboxItem, RequestSummary
 from db.models import AssignmentRow, EventRow, RequestRow
 from domain.process import EventKind, HistoryEvent, RequestView, stage_views_of
@@ -78,7 +79,12 @@ def summary(row: RequestRow) -> RequestSummary:
     )
 
 
-def _stage_name(request: RequestRow, key: str) -> str:
+def _stage_name(request: RequestRow, key: str, reader: Reader) -> str:
+    """The stage's name in the reader's language (as stored if its policy lacks the key)."""
+    return reader.stage_name(request.policy_type, key, _stored_stage_name(request, key))
+
+
+def _stored_stage_name(request: RequestRow, key: str) -> str:
     sources: list[Any] = []
     if request.view:
         sources.append(request.view.get("stages") or [])
@@ -90,7 +96,9 @@ def _stage_name(request: RequestRow, key: str) -> str:
     return key
 
 
-def inbox_item(assignment: AssignmentRow, request: RequestRow, now: datetime) -> InboxItem:
+def inbox_item(
+    assignment: AssignmentRow, request: RequestRow, now: datetime, reader: Reader
+) -> InboxItem:
     late = assignment.due is not None and assignment.due <= now
     # The request's view notes the reply deadline when it counts working time.
     noted = ((request.view or {}).get("working_time") or {}).get("reply")
@@ -107,7 +115,7 @@ def inbox_item(assignment: AssignmentRow, request: RequestRow, now: datetime) ->
         status=request.status,
         stage_index=assignment.stage_index,
         stage_key=assignment.stage_key,
-        stage_name=_stage_name(request, assignment.stage_key),
+        stage_name=_stage_name(request, assignment.stage_key, reader),
         via=assignment.via,
         on_behalf_of=assignment.on_behalf_of,
         eligible_since=assignment.eligible_since,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from domain.durations import Span
 from domain.inbound import Comment, Id, OptionalShortText, ShortText
+from domain.text import LocalizedLabel, LocalizedShortText, LocalizedText
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
@@ -41,7 +42,7 @@ class FieldSpec(_Strict):
 
     name: Identifier
     type: FieldType
-    label: OptionalShortText = ""
+    label: LocalizedLabel = LocalizedLabel("")
     required: bool = True
     min: Decimal | None = None
     max: Decimal | None = None
@@ -49,7 +50,12 @@ class FieldSpec(_Strict):
     decimal_places: int = Field(default=4, ge=0, le=8)
     """``decimal`` fields: the most digits a value may have after the point."""
     choices: tuple[ShortText, ...] = ()
-    help: Comment = ""
+    choice_labels: dict[ShortText, LocalizedShortText] = Field(
+        default_factory=dict, exclude_if=lambda v: not v
+    )
+    """How people read a choice (``{good: {en: Good, zh-CN: 良好}}``); the choice itself is
+    the value submitted and compared. Left out of a dump when empty, as before it."""
+    help: LocalizedText = LocalizedText("")
 
     @model_validator(mode="after")
     def _choices_only_for_choice(self) -> FieldSpec:
@@ -57,7 +63,15 @@ class FieldSpec(_Strict):
             raise ValueError(f"field {self.name!r} of type choice needs choices")
         if self.type is not FieldType.CHOICE and self.choices:
             raise ValueError(f"field {self.name!r} has choices but is not of type choice")
+        unknown = [c for c in self.choice_labels if c not in self.choices]
+        if unknown:
+            raise ValueError(f"field {self.name!r} labels unknown choices {unknown}")
         return self
+
+    def choice_label(self, choice: str, lang: str | None) -> str:
+        """The choice as people read it in ``lang``; the choice itself when unlabelled."""
+        label = self.choice_labels.get(choice)
+        return label.get(lang) if label is not None else choice
 
 
 class Op(StrEnum):
@@ -199,7 +213,7 @@ class BulkDecisions(_Strict):
 
 class StageSpec(_Strict):
     key: Identifier
-    name: ShortText
+    name: LocalizedShortText
     approvers: tuple[ApproverSpec, ...] = Field(min_length=1)
     mode: StageMode = StageMode.ANY
     when: Condition | None = None
@@ -282,7 +296,7 @@ def _calendar_only(v: Span | None) -> Span | None:
 
 class MilestoneSpec(_Strict):
     name: Identifier
-    title: ShortText
+    title: LocalizedShortText
     due: Span
     remind_before: Span | None = Span(days=1)
     amount: MilestoneAmount | None = None
@@ -297,7 +311,7 @@ class HardRule(_Strict):
     """A rule that refuses a request at submission when ``refuse_when`` holds."""
 
     name: Identifier
-    message: ShortText
+    message: LocalizedShortText
     refuse_when: Condition
 
 
@@ -316,7 +330,7 @@ class PayoutSpec(_Strict):
     (``after_milestone``), at the next window (7th-10th or 25th-27th).
     """
 
-    title: ShortText
+    title: LocalizedShortText
     after_milestone: Identifier | None = None
     windows: tuple[tuple[int, int], ...] = ((7, 10), (25, 27))
     method: ShortText = "bank transfer"
@@ -342,7 +356,7 @@ class ReviewCycle(_Strict):
     """
 
     every: Span
-    title: ShortText = "Periodic re-evaluation"
+    title: LocalizedShortText = LocalizedShortText("Periodic re-evaluation")
 
     _every_in_calendar_time = field_validator("every")(_calendar_only)
 
@@ -351,7 +365,7 @@ class WatchStep(_Strict):
     """One rung of a ladder: at ``after`` (from the anchor), notify; optionally repeat."""
 
     after: Span
-    title: ShortText
+    title: LocalizedShortText
     notify: tuple[ApproverSpec, ...] = Field(min_length=1)
     repeat_every: Span | None = None
 
@@ -368,7 +382,7 @@ class Watch(_Strict):
     """
 
     settles_with: Identifier
-    settles_title: ShortText = "Payment received"
+    settles_title: LocalizedShortText = LocalizedShortText("Payment received")
     anchor_field: Identifier | None = None
     """A date field the ladder counts from (the invoice due date); else submission."""
     steps: tuple[WatchStep, ...] = ()
@@ -379,7 +393,7 @@ class Watch(_Strict):
 
 class AmountSpec(_Strict):
     required: bool = True
-    label: ShortText = "Amount (CNY)"
+    label: LocalizedShortText = LocalizedShortText("Amount (CNY)")
     max: Decimal = Decimal("1000000000000")
     positive: bool = False
     """The amount must be more than 0 (a contract, an order, a gift), not merely >= 0."""
@@ -523,7 +537,7 @@ class Policy(_Strict):
 
     type: Identifier
     version: int = Field(ge=1)
-    title: ShortText
+    title: LocalizedShortText
     description: Comment = ""
     source: OptionalShortText = ""
     amount: AmountSpec = AmountSpec()

@@ -468,6 +468,13 @@ class RequestView(BaseModel):
     """How often the requester urged (催办) the approvers of this request."""
     last_urge: UrgeState | None = Field(default=None, exclude_if=lambda v: v is None)
     """The latest urge, and when the same stage may be urged again."""
+    type_title: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The request type's title in the reader's language (set by the API, never stored)."""
+    field_labels: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    """Each form field's label in the reader's language (set by the API, never stored),
+    so pages show ``合同编号`` / ``Contract number`` and not ``contract_no``."""
+    amount_label: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The amount's label in the reader's language (set by the API, never stored)."""
     version: int = 0
     """The request's version: the sequence number of its last recorded transition. A
     decision may name the version its maker saw (``version_seen``): if the request has

@@ -17,7 +17,7 @@ the request page, where the reader signs in as themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
@@ -29,6 +29,8 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from pydantic import BaseModel
 
+from domain.localize import stage_name
+from domain.policy import Policy
 from notify.message import Audience, Rendered, SendError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -67,6 +69,10 @@ class NoticeFacts(BaseModel):
     deadline: datetime | None = None
     customer: str | None = None
     request_type: str | None = None
+    policy_type: str | None = None
+    """The request's policy: its type title and stage names in the recipient's language."""
+    stage_key: str | None = None
+    """The key of :attr:`stage` (stored in the default language) in that policy."""
     extra: dict[str, Any] = {}
     """The rest of the payload (milestone, outcome, reference, next_review, step)."""
 
@@ -123,8 +129,11 @@ class Renderer:
         default_locale: str = "zh-CN",
         default_time_zone: str = "Asia/Shanghai",
         template_dir: Path = TEMPLATE_DIR,
+        policies: Mapping[str, Policy] | None = None,
     ) -> None:
         self.base = public_base_url.rstrip("/")
+        self.policies: Mapping[str, Policy] = policies or {}
+        """The policies the worker runs: type titles and stage names in each language."""
         self.action_links = action_links
         self.default_locale = default_locale
         self.default_time_zone = default_time_zone
@@ -139,6 +148,19 @@ class Renderer:
         """The request in the web UI (or the UI's start page for a notice without one)."""
         # The web inbox opens one request from its fragment (api/web/static/inbox/token.js).
         return f"{self.base}/inbox#request={request_id}" if request_id else f"{self.base}/inbox"
+
+    def _policy(self, facts: NoticeFacts) -> Policy | None:
+        return self.policies.get(facts.policy_type) if facts.policy_type else None
+
+    def _stage(self, facts: NoticeFacts, loc: str) -> str | None:
+        """The stage's name in ``loc`` (as the notice has it when the policy lacks it)."""
+        if facts.stage is None or facts.stage_key is None:
+            return facts.stage
+        return stage_name(self._policy(facts), facts.stage_key, facts.stage, loc)
+
+    def _type_title(self, facts: NoticeFacts, loc: str) -> str | None:
+        policy = self._policy(facts)
+        return policy.title.get(loc) if policy is not None else None
 
     def render(
         self,
@@ -198,7 +220,8 @@ class Renderer:
             "recipient_name": facts.recipient_name,
             "title": facts.title,
             "amount": format_amount(facts.amount),
-            "stage": facts.stage,
+            "stage": self._stage(facts, loc),
+            "type_title": self._type_title(facts, loc),
             "deadline": format_deadline(facts.deadline, tz) or _as_date(facts.extra.get("due"), tz),
             "customer": facts.customer,
             "request_type": facts.request_type,

@@ -110,6 +110,7 @@ def build_notifier(
             action_links=action_links,
             default_locale=settings.default_locale,
             default_time_zone=settings.default_time_zone,
+            policies=policies,
         ),
         email=EmailChannel(
             SmtpConfig(

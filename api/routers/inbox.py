@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, ReaderDep, SessionDep
 from api.errors import field_errors, responses
 from api.schemas import Inbox
 from api.views import inbox_item
@@ -29,6 +29,7 @@ router = APIRouter(prefix="/v1/inbox", tags=["inbox"])
 async def my_inbox(
     user: CurrentUser,
     session: SessionDep,
+    reader: ReaderDep,
     cursor: Annotated[str | None, Query(max_length=500, pattern=r"^[A-Za-z0-9_-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> Inbox:
@@ -41,7 +42,7 @@ async def my_inbox(
     now = datetime.now(UTC)
     rows, following, total = await q.inbox(session, user.id, after=after, limit=limit)
     return Inbox(
-        items=[inbox_item(a, r, now) for a, r in rows],
+        items=[inbox_item(a, r, now, reader) for a, r in rows],
         next_cursor=following.encode() if following else None,
         total=total,
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import CalendarDep, CurrentUser, PoliciesDep, SessionDep
+from api.deps import CalendarDep, CurrentUser, LanguageDep, PoliciesDep, SessionDep
 from api.errors import BODY_ERRORS, ApiError, field_errors, responses
 from api.schemas import (
     PolicyList,
@@ -24,8 +24,9 @@ from domain.core.admission import add_rule
 from domain.deadline_preview import preview_deadlines
 from domain.errors import ErrorCode
 from domain.inbound import Id
+from domain.localize import stage_text
 from domain.policy import SEND_BACK_TO_REQUESTER, Policy
-from domain.requests import validate_fields
+from domain.requests import condition_values, validate_fields
 from domain.resolution import settle
 from domain.routing import resolve_route
 
@@ -52,11 +53,14 @@ def _policy(policies: dict[str, Policy], type_: str) -> Policy:
     summary="List the request types",
     responses=responses(401),
 )
-async def list_policies(user: CurrentUser, policies: PoliciesDep) -> PolicyList:
+async def list_policies(user: CurrentUser, policies: PoliciesDep, lang: LanguageDep) -> PolicyList:
     return PolicyList(
         items=[
             PolicySummary(
-                type=p.type, title=p.title, version=p.version, description=p.description.strip()
+                type=p.type,
+                title=p.title.get(lang),
+                version=p.version,
+                description=p.description.strip(),
             )
             for p in sorted(policies.values(), key=lambda p: p.type)
         ]
@@ -95,6 +99,7 @@ async def preview(
     policies: PoliciesDep,
     calendar: CalendarDep,
     session: SessionDep,
+    lang: LanguageDep,
 ) -> Preview:
     policy = _policy(policies, policy_type)
     if body.type is not None and body.type != policy.type:
@@ -115,12 +120,15 @@ async def preview(
         # Settled as the submission and the process settle it (domain.resolution).
         settled = settle(detail, user.id, rules, now, submitting=True)
         people = list(dict.fromkeys(a.user for x in settled for a in x.slot.actors))
+        name, reason = stage_text(
+            policy, stage.key, stage.name, stage.reason, condition_values(body.amount, fields), lang
+        )
         stages.append(
             PreviewStage(
                 key=stage.key,
-                name=stage.name,
+                name=name,
                 mode=stage.mode,
-                reason=stage.reason,
+                reason=reason,
                 approvers=[a.describe() for a in stage.approvers],
                 people=people,
                 slots=[

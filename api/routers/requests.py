@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import attaching, commands
-from api.deps import CurrentUser, ServicesDep, SessionDep, viewer_of
+from api.deps import CurrentUser, ReaderDep, ServicesDep, SessionDep, viewer_of
 from api.errors import BODY_ERRORS, ApiError, field_errors, not_found, responses
 from api.schemas import (
     AddApproversBody,
@@ -139,6 +139,7 @@ async def submit_request(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
@@ -148,7 +149,7 @@ async def submit_request(
     response.headers["Location"] = f"/v1/requests/{outcome.view.id}"
     if outcome.status_code == 202:
         response.headers["Retry-After"] = "5"
-    return outcome.view
+    return reader.view(outcome.view)
 
 
 @router.get(
@@ -209,9 +210,14 @@ async def list_requests(
     description="Route, stages with assignees and decisions, deadlines and the audit history.",
     responses=responses(401, 404, 422),
 )
-async def get_request(request_id: RequestId, user: CurrentUser, session: SessionDep) -> RequestView:
+async def get_request(
+    request_id: RequestId,
+    user: CurrentUser,
+    session: SessionDep,
+    reader: ReaderDep,
+) -> RequestView:
     row = await _visible(session, user, request_id)
-    view = request_view(row, await q.request_history(session, row.id))
+    view = reader.view(request_view(row, await q.request_history(session, row.id)))
     return attaching.with_files(view, await attachments.of_request(session, row.id))
 
 
@@ -236,6 +242,7 @@ async def decide(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
@@ -250,8 +257,18 @@ async def decide(
         text=f"{body.action}:{body.comment or ''}",
     )
     payload = DecideInput(actor=user.id, action=body.action, comment=body.comment, attachments=refs)
-    return await attaching.run_update(
-        services, session, row.id, user.id, Updates.DECIDE, payload, idempotency_key, refs, claim
+    return reader.view(
+        await attaching.run_update(
+            services,
+            session,
+            row.id,
+            user.id,
+            Updates.DECIDE,
+            payload,
+            idempotency_key,
+            refs,
+            claim,
+        )
     )
 
 
@@ -269,6 +286,7 @@ async def resubmit(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
@@ -278,8 +296,10 @@ async def resubmit(
         actor=user.id, amount=body.amount, fields=body.fields, comment=body.comment
     )
     check_payload_budget(payload, "the resubmission")
-    return await commands.run_update(
-        services, session, row.id, user.id, Updates.RESUBMIT, payload, idempotency_key
+    return reader.view(
+        await commands.run_update(
+            services, session, row.id, user.id, Updates.RESUBMIT, payload, idempotency_key
+        )
     )
 
 
@@ -296,14 +316,17 @@ async def withdraw(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
     if row.requester != user.id:
         raise _forbidden("only the requester may withdraw this request")
     payload = WithdrawInput(actor=user.id, comment=body.comment)
-    return await commands.run_update(
-        services, session, row.id, user.id, Updates.WITHDRAW, payload, idempotency_key
+    return reader.view(
+        await commands.run_update(
+            services, session, row.id, user.id, Updates.WITHDRAW, payload, idempotency_key
+        )
     )
 
 
@@ -321,6 +344,7 @@ async def transfer(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
@@ -333,8 +357,10 @@ async def transfer(
     if target.id == user.id:
         raise field_errors([("to_user", "must be someone other than yourself")])
     payload = TransferInput(actor=user.id, to_user=target.id, comment=body.comment)
-    return await commands.run_update(
-        services, session, row.id, user.id, Updates.TRANSFER, payload, idempotency_key
+    return reader.view(
+        await commands.run_update(
+            services, session, row.id, user.id, Updates.TRANSFER, payload, idempotency_key
+        )
     )
 
 
@@ -356,6 +382,7 @@ async def record_milestone(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     # Finance staff and the order desk record payments for requests they were never
@@ -373,8 +400,10 @@ async def record_milestone(
         reference=body.reference,
         comment=body.comment,
     )
-    return await commands.run_update(
-        services, session, row.id, user.id, Updates.RECORD_MILESTONE, payload, idempotency_key
+    return reader.view(
+        await commands.run_update(
+            services, session, row.id, user.id, Updates.RECORD_MILESTONE, payload, idempotency_key
+        )
     )
 
 
@@ -402,12 +431,15 @@ async def send_back(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
     payload = SendBackInput(actor=user.id, to_stage=body.to_stage, comment=body.comment)
-    return await commands.run_update(
-        services, session, row.id, user.id, Updates.SEND_BACK, payload, idempotency_key
+    return reader.view(
+        await commands.run_update(
+            services, session, row.id, user.id, Updates.SEND_BACK, payload, idempotency_key
+        )
     )
 
 
@@ -450,6 +482,7 @@ async def add_approvers(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
@@ -457,8 +490,10 @@ async def add_approvers(
     payload = AddApproversInput(
         actor=user.id, people=people, position=body.position, mode=body.mode, comment=body.comment
     )
-    return await commands.run_update(
-        services, session, row.id, user.id, Updates.ADD_APPROVERS, payload, idempotency_key
+    return reader.view(
+        await commands.run_update(
+            services, session, row.id, user.id, Updates.ADD_APPROVERS, payload, idempotency_key
+        )
     )
 
 
@@ -478,13 +513,16 @@ async def add_cc(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
     people = await _active_people(session, body.people, row.requester, user.id)
     payload = CcInput(actor=user.id, people=people, comment=body.comment)
-    return await commands.run_update(
-        services, session, row.id, user.id, Updates.ADD_CC, payload, idempotency_key
+    return reader.view(
+        await commands.run_update(
+            services, session, row.id, user.id, Updates.ADD_CC, payload, idempotency_key
+        )
     )
 
 
@@ -510,6 +548,7 @@ async def revoke(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
@@ -518,8 +557,10 @@ async def revoke(
         raise _forbidden("only the requester or an administrator may revoke this request")
     payload = RevokeInput(actor=user.id, comment=body.comment, as_admin=not as_requester)
     try:
-        return await commands.run_update(
-            services, session, row.id, user.id, Updates.REVOKE, payload, idempotency_key
+        return reader.view(
+            await commands.run_update(
+                services, session, row.id, user.id, Updates.REVOKE, payload, idempotency_key
+            )
         )
     except ApiError as err:
         if err.code != ErrorCode.INVALID_STATE.value or err.message != commands.CLOSED:
@@ -547,6 +588,7 @@ async def urge(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     body: UrgeBody | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
@@ -554,8 +596,10 @@ async def urge(
     if row.requester != user.id:
         raise _forbidden("only the requester may urge the approvers")
     payload = UrgeInput(actor=user.id, comment=body.comment if body is not None else None)
-    return await commands.run_update(
-        services, session, row.id, user.id, Updates.URGE, payload, idempotency_key
+    return reader.view(
+        await commands.run_update(
+            services, session, row.id, user.id, Updates.URGE, payload, idempotency_key
+        )
     )
 
 
@@ -578,6 +622,7 @@ async def reassign(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     if not user.is_admin:
@@ -590,8 +635,10 @@ async def reassign(
     payload = ReassignInput(
         actor=user.id, from_user=body.from_user, to_user=body.to_user, comment=body.comment
     )
-    return await commands.run_update(
-        services, session, row.id, user.id, Updates.REASSIGN, payload, idempotency_key
+    return reader.view(
+        await commands.run_update(
+            services, session, row.id, user.id, Updates.REASSIGN, payload, idempotency_key
+        )
     )
 
 
@@ -614,6 +661,7 @@ async def comment(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
+    reader: ReaderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
     row = await _target(session, user, request_id)
@@ -631,16 +679,18 @@ async def comment(
         actor=user.id, comment=body.body, mentions=body.mentions, attachments=refs
     )
     try:
-        return await attaching.run_update(
-            services,
-            session,
-            row.id,
-            user.id,
-            Updates.COMMENT,
-            payload,
-            idempotency_key,
-            refs,
-            claim,
+        return reader.view(
+            await attaching.run_update(
+                services,
+                session,
+                row.id,
+                user.id,
+                Updates.COMMENT,
+                payload,
+                idempotency_key,
+                refs,
+                claim,
+            )
         )
     except ApiError as err:
         if err.code != ErrorCode.INVALID_STATE.value:

@@ -52,7 +52,9 @@ from domain.action_links import verify as verify_token
 from domain.constants import Updates
 from domain.errors import ErrorCode
 from domain.inbound import MAX_COMMENT, InboundError, check_text
+from domain.localize import stage_name
 from domain.process import DecideInput
+from domain.text import DEFAULT_LANGUAGE, negotiate
 
 log = logging.getLogger("approvals.api")
 
@@ -152,32 +154,11 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def pick_lang(query: str | None, accept_language: str | None) -> str:
-    """``?lang=`` if it names one of ours, else the first of ours in Accept-Language, else en."""
-    if query:
-        wanted = query[:20].strip().lower()
-        if wanted.startswith("zh"):
-            return "zh-CN"
-        if wanted.startswith("en"):
-            return "en"
-    ranked: list[tuple[float, int, str]] = []
-    for n, part in enumerate((accept_language or "")[:500].split(",")):
-        tag, _, params = part.strip().partition(";")
-        weight = 1.0
-        params = params.strip()
-        if params.startswith("q="):
-            try:
-                weight = float(params[2:])
-            except ValueError:
-                weight = 0.0
-        ranked.append((-weight, n, tag.strip().lower()))
-    for weight, _, tag in sorted(ranked):
-        if weight >= 0:
-            continue
-        if tag.startswith("zh"):
-            return "zh-CN"
-        if tag.startswith("en"):
-            return "en"
-    return "en"
+    """``?lang=`` if it names one of ours, else the first of ours in Accept-Language, else en.
+
+    Both read as the API reads Accept-Language (:func:`domain.text.negotiate`).
+    """
+    return negotiate((query or "")[:20]) or negotiate(accept_language) or DEFAULT_LANGUAGE
 
 
 def _page(template: str, lang: str, status: int, **values: object) -> HTMLResponse:
@@ -260,11 +241,15 @@ async def _live_step(
     return _Step(
         link=link,
         title=row.title,
-        type=policy.title if policy is not None else row.type,
+        type=policy.title.get(lang) if policy is not None else row.type,
         amount=_money(row.amount),
         customer=row.customer or "—",
         requester=f"{requester.name} ({row.requester})" if requester else row.requester,
-        stage=stage.name if stage is not None else str(link.stage_index + 1),
+        stage=(
+            stage_name(policy, stage.key, stage.name, lang)
+            if stage is not None
+            else str(link.stage_index + 1)
+        ),
         you=f"{user.name} ({user.id})",
     )
 

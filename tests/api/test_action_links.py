@@ -142,10 +142,12 @@ async def test_opening_a_link_shows_the_request_and_does_nothing(
     # Chinese by Accept-Language or by ?lang=.
     zh = await api.get(links["reject"], headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
     assert zh.status_code == 200 and "驳回此申请" in zh.text and 'lang="zh-CN"' in zh.text
+    assert "大客户合同" in zh.text and "大客户管理部签署" in zh.text  # the policy's words
     zh = await api.get(links["return"] + "?lang=zh-CN")
     assert "退回申请人" in zh.text
     en = await api.get(links["return"] + "?lang=en", headers={"Accept-Language": "zh"})
     assert "Return this request to the requester?" in en.text
+    assert "Big-customer contract" in en.text and "大客户" not in en.text
 
 
 async def test_confirming_approves_once_and_the_request_moves_on(

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.delivery import DeliveryActivities
+from common.policy_store import load_policies
 from db.deliveries import retry_delivery
 from db.engine import transaction
 from db.models import DeliveryRow, NotificationRow, UserRow
@@ -17,6 +18,7 @@ from domain.delivery import DeliverInput, DeliverNoticesInput
 from notify.robots import RobotChannel, RobotConfig
 from notify.webhooks import Subscriber
 from tests.support.notify import add_notice, add_request, hold_step, make_notifier, set_preferences
+from tests.support.paths import ROOT
 from tests.support.receivers import MailBox, free_port, http_receiver, smtp_server
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -300,3 +302,29 @@ async def test_no_decision_links_once_the_step_has_moved_on(sessions: Sessions) 
         assert await one_pass(DeliveryActivities(sessions, notifier)) == ["sent"]
     html = box.messages[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "/act/" not in html
+
+
+async def test_a_notice_names_the_type_and_stage_in_each_recipients_language(
+    sessions: Sessions,
+) -> None:
+    # The workflow names the stage in the default language (en); the route has its key.
+    signs = "Big-customer management department signs"
+    stages = [{"key": "big_customer_dept_sign", "name": signs}]
+    rid = await add_request(sessions, view={"stages": stages}, route={"stages": stages})
+    await add_notice(sessions, rid, "bcd_zheng", "assigned", stage=signs)
+    await add_notice(sessions, rid, "sh_zhou", "assigned", stage=signs)
+    await set_preferences(sessions, "bcd_zheng", locale="zh-CN")
+    await set_preferences(sessions, "sh_zhou", locale="en")
+    box = MailBox()
+    async with smtp_server(box) as port:
+        notifier = make_notifier(port, policies=load_policies(ROOT / "policies"))
+        assert await one_pass(DeliveryActivities(sessions, notifier)) == ["sent", "sent"]
+    texts = {
+        to[0]: msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        for (_, to), msg in zip(box.envelopes, box.messages, strict=True)
+    }
+    zh = texts["bcd_zheng@demo.example"]
+    assert "在“大客户管理部签署”环节" in zh and "环节: 大客户管理部签署" in zh
+    assert "申请类型: 大客户合同" in zh and signs not in zh
+    en = texts["sh_zhou@demo.example"]
+    assert f"at stage {signs}." in en and "Request type: Big-customer contract" in en

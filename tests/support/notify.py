@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.engine import transaction
 from db.models import AssignmentRow, NotificationRow, RequestRow, UserPreferenceRow
+from domain.policy import Policy
 from notify.email import EmailChannel, SmtpConfig
 from notify.render import Renderer
 from notify.robots import RobotChannel
@@ -27,9 +28,10 @@ def make_notifier(
     max_attempts: int = 6,
     smtp_timeout: float = 3.0,
     webhook_timeout: float = 3.0,
+    policies: Mapping[str, Policy] | None = None,
 ) -> Notifier:
     return Notifier(
-        renderer=Renderer("https://approvals.example"),
+        renderer=Renderer("https://approvals.example", policies=policies),
         email=EmailChannel(
             SmtpConfig("127.0.0.1", smtp_port, sender="approvals@corp.test", timeout=smtp_timeout)
         ),

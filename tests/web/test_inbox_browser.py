@@ -212,9 +212,11 @@ async def test_an_approver_sends_the_request_back_to_a_stage_it_has_passed(
 
     await page.get_by_text("Send back to an earlier stage").click()
     target = page.locator("#sendback-to")
-    # The stages passed, then the requester; nothing later than the active stage.
+    # The stages passed, then the requester; nothing later than the active stage. The
+    # stage's name is the API's, in dsd_liu's saved language (zh-CN), which wins over the
+    # page's (issue 18: the user's preference, else Accept-Language).
     await expect(target.locator("option")).to_have_text(
-        ["1. Big-customer management department signs", "The requester (am_li)"]
+        ["1. 大客户管理部签署", "The requester (am_li)"]
     )
     await target.select_option("big_customer_dept_sign")
     await page.get_by_role("button", name="Send back", exact=True).click()

@@ -1,7 +1,7 @@
 // Calling the v1 API, and its errors shown as the API said them.
 import { el } from "./dom.js";
 import { when } from "./format.js";
-import { t } from "./i18n.js";
+import { I18N, t } from "./i18n.js";
 import { signOut } from "./session.js";
 import { token } from "./token.js";
 
@@ -31,6 +31,7 @@ export async function call(route, { params = {}, query = {}, body, idempotencyKe
   }
   if (search.toString()) path += "?" + search.toString();
   const headers = { Accept: "application/json", Authorization: "Bearer " + token() };
+  headers["Accept-Language"] = I18N.lang; // the API's texts (labels, stages) as the page's
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
   let response;

@@ -28,7 +28,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from db import delegations
+from db import attachments, delegations
 from db.engine import transaction
 from db.models import AssignmentRow, EventRow, NotificationRow, RequestRow
 from domain.constants import WORKFLOW_NAME, Activities, Signals, workflow_id
@@ -140,6 +140,8 @@ class ReconcileActivities:
                 out.recorded,
             )
         out.delegations_told = await self.tell_delegations(datetime.now(UTC))
+        async with transaction(self._sessions) as session:
+            out.uploads_deleted = await attachments.delete_stale(session, datetime.now(UTC))
         return out
 
     async def tell_delegations(self, now: datetime) -> int:

@@ -60,5 +60,8 @@ class ReconcileOutput(BaseModel):
     reconciled: list[Reconciled] = Field(default_factory=list)
     """The first of them, up to the input's ``list_at_most``."""
     delegations_told: int = 0
+    uploads_deleted: int = 0
+    """Uploads attached to nothing for a day, deleted by this pass
+    (:func:`db.attachments.delete_stale`)."""
     """Delegations that started or ended since the last pass whose requests were told
     (see :func:`activities.reconcile.ReconcileActivities.tell_delegations`)."""

@@ -230,6 +230,22 @@ async def end_delegation(
     return view
 
 
+def _same_delegation(
+    row: DelegationRow, principal_id: str, body: DelegationBody, types: frozenset[str] | None
+) -> bool:
+    """Whether a call with the key of ``row`` asked for the same delegation (a retry).
+
+    ``starts_at`` is compared only when the call named it: omitted, it meant "now"."""
+    row_types = frozenset(row.request_types) if row.request_types is not None else None
+    return (row.from_user, row.to_user, row.ends_at, row_types, row.reason) == (
+        principal_id,
+        body.to,
+        body.ends_at,
+        types,
+        body.reason,
+    ) and (body.starts_at is None or body.starts_at == row.starts_at)
+
+
 async def _create(
     services: Any,
     sessions: Any,
@@ -247,6 +263,11 @@ async def _create(
         if key is not None:
             earlier = await store.by_key(session, user.id, key)
             if earlier is not None:
+                if not _same_delegation(earlier, principal_id, body, types):
+                    raise _conflict(
+                        "this Idempotency-Key was already used for a different delegation",
+                        {"delegation_id": earlier.id},
+                    )
                 response.status_code = 200
                 return _view(earlier, user.id, now, await _may_end(session, user, earlier))
         principal = await get_user(session, principal_id)

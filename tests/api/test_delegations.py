@@ -101,6 +101,10 @@ async def test_a_delegation_made_while_a_step_waits_lets_the_delegate_decide_on_
     assert made["request_types"] == "all"
     again = await api.post("/v1/me/delegations", json=body, headers=headers)
     assert (again.status_code, again.json()["id"]) == (200, made["id"])
+    # The same key for another delegation is a mistake, never the earlier one answered.
+    other = await api.post("/v1/me/delegations", json=body | {"to": "fh_gao"}, headers=headers)
+    assert other.status_code == 409, other.text
+    assert other.json()["error"]["details"] == {"delegation_id": made["id"]}
 
     await _approvers(api, auth, rid, ["bcd_zheng", "price_lin"])
     inbox = (await api.get("/v1/inbox", headers=auth("price_lin"))).json()

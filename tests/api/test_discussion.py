@@ -17,11 +17,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
+from activities.reconcile import ReconcileActivities
 from api.app import create_app
 from common.settings import Settings
-from db.attachments import delete_stale
 from db.models import AttachmentRow, EventRow, NotificationRow
 from domain.constants import workflow_id
+from domain.reconcile import ReconcileInput
 from tests.support.api import Auth, Db, make_settings, running, temporal_target
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -313,8 +314,11 @@ async def test_upload_size_and_count_limits_come_from_settings(
     assert r.status_code == 200, r.text
 
 
-async def test_uploads_attached_to_nothing_for_a_day_are_deleted(
-    api: httpx.AsyncClient, auth: Auth, db_sessions: async_sessionmaker[AsyncSession]
+async def test_uploads_attached_to_nothing_for_a_day_are_deleted_by_the_reconcile_pass(
+    api: httpx.AsyncClient,
+    auth: Auth,
+    db_sessions: async_sessionmaker[AsyncSession],
+    temporal_local: WorkflowEnvironment,
 ) -> None:
     rid = await _submit(api, auth)
     old = await _uploaded(api, auth)
@@ -333,8 +337,9 @@ async def test_uploads_attached_to_nothing_for_a_day_are_deleted(
             .where(AttachmentRow.id.in_([old["id"], used["id"]]))
             .values(created_at=day_ago)
         )
-    async with db_sessions() as s, s.begin():
-        assert await delete_stale(s, datetime.now(UTC)) >= 1
+    acts = ReconcileActivities(db_sessions, temporal_local.client)
+    out = await acts.reconcile_closed_requests(ReconcileInput(list_at_most=0))
+    assert out.uploads_deleted >= 1
     async with db_sessions() as s:
         left = set((await s.execute(select(AttachmentRow.id))).scalars())
     assert old["id"] not in left

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import db_errors, docs_ui, errors
 from api.deps import Services
 from api.metrics import HttpMetrics, metrics_endpoint
+from api.oidc import oidc_verifier
 from api.routers import (
     attachments,
     decisions,
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         temporal = TemporalGateway(settings)
         await temporal.start()
+        oidc = oidc_verifier(settings)
         app.state.services = Services(
             settings=settings,
             engine=engine,
@@ -146,10 +148,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             temporal=temporal,
             policies=loaded,
             calendar=calendar,
+            oidc=oidc,
         )
         try:
             yield
         finally:
+            if oidc is not None:
+                await oidc.aclose()
             await engine.dispose()
 
     app = FastAPI(

@@ -15,11 +15,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.auth import InvalidToken, user_id_from_token
-from api.errors import unauthenticated
+from api.errors import ApiError, unauthenticated, unavailable
+from api.oidc import OidcVerifier, ProviderUnavailable
 from api.temporal_gateway import TemporalGateway
 from common.settings import Settings
 from db.directory import DirectoryUser, get_user
 from db.request_queries import AUDITOR_ROLE, Viewer
+from domain.errors import ErrorCode
+from domain.inbound import InboundError, check_id
 from domain.policy import Policy
 from domain.working_time import BusinessCalendar
 
@@ -35,6 +38,8 @@ class Services:
     policies: dict[str, Policy]
     calendar: BusinessCalendar
     """The business calendar (working-time deadlines in previews), as the worker loads it."""
+    oidc: OidcVerifier | None = None
+    """The company identity provider's access tokens (None: APPROVALS_OIDC_ISSUER unset)."""
 
 
 def get_services(request: Request) -> Services:
@@ -90,12 +95,19 @@ bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
     bearerFormat="JWT",
-    description="A token from `approvals token USER_ID` (HS256 JWT; `sub` is the user id).",
+    description="An access token of the company identity provider (OpenID Connect; the "
+    "user is its `APPROVALS_OIDC_USER_CLAIM` claim), or in development a token from "
+    "`approvals token USER_ID` (HS256 JWT; `sub` is the user id).",
+)
+
+LOCAL_TOKENS_REFUSED = (
+    "this is not an access token of the company identity provider, and locally minted "
+    "tokens are refused outside development (APPROVALS_ALLOW_LOCAL_TOKENS=true accepts them)"
 )
 
 
 async def current_user(
-    settings: SettingsDep,
+    services: ServicesDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> DirectoryUser:
@@ -103,17 +115,46 @@ async def current_user(
 
     Raises:
         ApiError: 401 with ``WWW-Authenticate: Bearer`` for a missing, invalid or
-            expired token, or a user who is unknown or inactive.
+            expired token, or a local token where they are refused; 403 for a valid
+            token of the identity provider whose user is not an active user of the
+            directory; 503 if the identity provider's keys cannot be fetched.
     """
     if credentials is None or not credentials.credentials:
         raise unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
+    token = credentials.credentials
+    if services.oidc is not None and services.oidc.is_ours(token):
+        return await _provider_user(services.oidc, session, token)
+    if not services.settings.local_tokens_allowed:
+        raise unauthenticated(LOCAL_TOKENS_REFUSED)
     try:
-        user_id = user_id_from_token(settings, credentials.credentials)
+        user_id = user_id_from_token(services.settings, token)
     except InvalidToken as exc:
         raise unauthenticated(str(exc)) from exc
     user = await get_user(session, user_id)
     if user is None or not user.active:
         raise unauthenticated("the token's user is not an active user of the directory")
+    return user
+
+
+async def _provider_user(oidc: OidcVerifier, session: AsyncSession, token: str) -> DirectoryUser:
+    try:
+        name = await oidc.user_id(token)
+    except InvalidToken as exc:
+        raise unauthenticated(str(exc)) from exc
+    except ProviderUnavailable as exc:
+        raise unavailable("the company identity provider cannot be reached; try again") from exc
+    try:
+        user = await get_user(session, check_id(name))
+    except InboundError:
+        user = None
+    if user is None or not user.active:
+        raise ApiError(
+            403,
+            ErrorCode.FORBIDDEN.value,
+            "you are signed in, but not as an active user of the approvals directory: "
+            "ask an administrator to add you",
+            {"user_claim": oidc.user_claim, "user": name[:200]},
+        )
     return user
 
 

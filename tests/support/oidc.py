@@ -32,9 +32,9 @@ from tests.support.servers import closed_port
 OP_DIR = ROOT / "tools" / "oidc"
 AUDIENCE = "https://approvals.test/api"
 OTHER_AUDIENCE = "https://other-service.test/api"
-SHORT_AUDIENCE = "https://approvals.test/short-lived"
-"""Same API, but the provider issues one-second tokens for it (the expiry test)."""
 CLIENT_ID = "approvals-web"
+SHORT_CLIENT_ID = "short-lived"
+"""A client whose access tokens live one second (the expiry test)."""
 CLIENT_SECRET = "test-client-secret-0123456789abcdef"
 REDIRECT_URI = "http://api/auth/callback"
 PASSWORD = "test-password"
@@ -86,14 +86,20 @@ class OpenIdProvider:
         config = {
             "issuer": self.issuer,
             "audience": AUDIENCE,
-            "resources": {OTHER_AUDIENCE: {}, SHORT_AUDIENCE: {"ttl": 1}},
+            "resources": {OTHER_AUDIENCE: {}},
             "jwks": {"keys": [self.jwk]},
             "clients": [
                 {
                     "client_id": CLIENT_ID,
                     "client_secret": CLIENT_SECRET,
                     "redirect_uris": [REDIRECT_URI],
-                }
+                },
+                {
+                    "client_id": SHORT_CLIENT_ID,
+                    "client_secret": CLIENT_SECRET,
+                    "redirect_uris": [REDIRECT_URI],
+                    "access_token_ttl": 1,
+                },
             ],
             "users": {
                 login: {"password": PASSWORD, "claims": claims}
@@ -155,6 +161,7 @@ def sign_in(
     *,
     resource: str = AUDIENCE,
     password: str = PASSWORD,
+    client_id: str = CLIENT_ID,
 ) -> dict[str, Any]:
     """The token response after ``login`` signs in through the provider's login form."""
     verifier, challenge = _pkce()
@@ -163,7 +170,7 @@ def sign_in(
         resp = client.get(
             "/auth",
             params={
-                "client_id": CLIENT_ID,
+                "client_id": client_id,
                 "response_type": "code",
                 "redirect_uri": REDIRECT_URI,
                 "scope": "openid profile approvals",
@@ -194,7 +201,7 @@ def sign_in(
                 "code_verifier": verifier,
                 "resource": resource,
             },
-            auth=(CLIENT_ID, CLIENT_SECRET),
+            auth=(client_id, CLIENT_SECRET),
         )
         assert token.status_code == 200, token.text
         body: dict[str, Any] = token.json()

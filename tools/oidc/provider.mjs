@@ -8,7 +8,7 @@
 //   audience   the resource (API) that JWT access tokens are issued for
 //   jwks       {"keys": [private JWK, ...]}: the signing keys; the first signs. Rotation
 //              is a restart with another key.
-//   clients    [{client_id, client_secret, redirect_uris}]
+//   clients    [{client_id, client_secret, redirect_uris, access_token_ttl?}]
 //   users      {"login": {"password": "...", "claims": {"sub": "...", ...}}}
 //   access_token_ttl  seconds (default 300)
 //   resources  optional {"https://other": {"ttl": seconds}}: further audiences
@@ -24,12 +24,16 @@ const accessTokenTTL = config.access_token_ttl ?? 300;
 const resources = { [config.audience]: { ttl: accessTokenTTL }, ...(config.resources ?? {}) };
 const signingAlg = (jwk) => jwk.alg ?? (jwk.kty === "EC" ? "ES256" : "RS256");
 
+const clientTTL = Object.fromEntries(
+  config.clients.map((c) => [c.client_id, c.access_token_ttl]),
+);
+
 function userByAccountId(accountId) {
   return Object.values(users).find((u) => u.claims.sub === accountId);
 }
 
 const provider = new Provider(config.issuer, {
-  clients: config.clients.map((c) => ({
+  clients: config.clients.map(({ access_token_ttl, ...c }) => ({
     grant_types: ["authorization_code", "refresh_token"],
     response_types: ["code"],
     token_endpoint_auth_method: "client_secret_basic",
@@ -63,13 +67,13 @@ const provider = new Provider(config.issuer, {
       enabled: true,
       defaultResource: () => config.audience,
       useGrantedResource: () => true,
-      getResourceServerInfo(ctx, indicator) {
+      getResourceServerInfo(ctx, indicator, client) {
         const resource = resources[indicator];
         if (!resource) throw new Error(`unknown resource ${indicator}`);
         return {
           scope: "approvals",
           audience: indicator,
-          accessTokenTTL: resource.ttl ?? accessTokenTTL,
+          accessTokenTTL: clientTTL[client.clientId] ?? resource.ttl ?? accessTokenTTL,
           accessTokenFormat: "jwt",
           jwt: { sign: { alg: signingAlg(config.jwks.keys[0]) } },
         };
@@ -78,7 +82,13 @@ const provider = new Provider(config.issuer, {
   },
   enabledJWA: { idTokenSigningAlgValues: ["RS256", "ES256", "PS256"] },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
-  ttl: { AccessToken: accessTokenTTL, IdToken: 3600, Session: 3600, Interaction: 600, Grant: 3600 },
+  ttl: {
+    AccessToken: (ctx, token) => token.resourceServer?.accessTokenTTL ?? accessTokenTTL,
+    IdToken: 3600,
+    Session: 3600,
+    Interaction: 600,
+    Grant: 3600,
+  },
 });
 
 const escape = (s) =>

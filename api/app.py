@@ -36,6 +36,7 @@ from api.temporal_gateway import TemporalGateway
 from api.web import links as web_links
 from api.web import outbox as outbox_web
 from api.web import router as web_router
+from api.web import signin as web_signin
 from common.business_calendar import load_business_calendar
 from common.policy_store import load_policies
 from common.settings import Settings, get_settings
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_router.router)
     app.include_router(web_links.router)
     app.include_router(outbox_web.router)
+    app.include_router(web_signin.router)
     app.add_middleware(
         BodyLimit,
         limit=MAX_BODY_BYTES,

@@ -6,6 +6,7 @@ built at import.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -21,6 +22,7 @@ from api.temporal_gateway import TemporalGateway
 from common.settings import Settings
 from db.directory import DirectoryUser, get_user
 from db.request_queries import AUDITOR_ROLE, Viewer
+from db.web_sessions import find_session
 from domain.errors import ErrorCode
 from domain.inbound import InboundError, check_id
 from domain.policy import Policy
@@ -100,6 +102,11 @@ bearer = HTTPBearer(
     "`approvals token USER_ID` (HS256 JWT; `sub` is the user id).",
 )
 
+SESSION_COOKIE = "approvals_session"
+"""A browser signed in through the company identity provider (api/web/signin.py)."""
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 LOCAL_TOKENS_REFUSED = (
     "this is not an access token of the company identity provider, and locally minted "
     "tokens are refused outside development (APPROVALS_ALLOW_LOCAL_TOKENS=true accepts them)"
@@ -107,11 +114,16 @@ LOCAL_TOKENS_REFUSED = (
 
 
 async def current_user(
+    request: Request,
     services: ServicesDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> DirectoryUser:
-    """The active directory user the bearer token names.
+    """The active directory user the bearer token names (else the browser's session).
+
+    A session (cookie) must send its CSRF token in ``X-CSRF-Token`` on every request
+    that may change something: the cookie alone, which another site can make the
+    browser send, is never enough.
 
     Raises:
         ApiError: 401 with ``WWW-Authenticate: Bearer`` for a missing, invalid or
@@ -120,6 +132,9 @@ async def current_user(
             directory; 503 if the identity provider's keys cannot be fetched.
     """
     if credentials is None or not credentials.credentials:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            return await _session_user(request, session, cookie)
         raise unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
     token = credentials.credentials
     if services.oidc is not None and services.oidc.is_ours(token):
@@ -133,6 +148,24 @@ async def current_user(
     user = await get_user(session, user_id)
     if user is None or not user.active:
         raise unauthenticated("the token's user is not an active user of the directory")
+    return user
+
+
+async def _session_user(request: Request, session: AsyncSession, cookie: str) -> DirectoryUser:
+    found = await find_session(session, cookie)
+    if found is None:
+        raise unauthenticated("your sign-in has ended: sign in again")
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not hmac.compare_digest(sent, found.csrf_token):
+            raise ApiError(
+                403,
+                ErrorCode.FORBIDDEN.value,
+                f"a signed-in page must send its {CSRF_HEADER} (from GET /auth/session)",
+            )
+    user = await get_user(session, found.user_id)
+    if user is None or not user.active:
+        raise unauthenticated("the session's user is not an active user of the directory")
     return user
 
 

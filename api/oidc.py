@@ -70,7 +70,8 @@ class OidcVerifier:
         self.leeway = settings.oidc_leeway_seconds
         self.cache_seconds = settings.oidc_jwks_cache_seconds
         self.refetch_seconds = settings.oidc_jwks_refetch_seconds
-        self._http = http
+        self.http = http
+        """Also the app's client for the provider's token endpoint (api/web/signin.py)."""
         self._clock = clock
         self._lock = asyncio.Lock()
         self._metadata: dict[str, Any] | None = None
@@ -78,7 +79,7 @@ class OidcVerifier:
         self._fetched_at: float | None = None
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self.http.aclose()
 
     def is_ours(self, token: str) -> bool:
         """Whether ``token`` claims to come from an identity provider (it has an ``iss``).
@@ -93,6 +94,31 @@ class OidcVerifier:
 
     async def user_id(self, token: str) -> str:
         """The value of the user claim of a valid access token.
+
+        Raises:
+            InvalidToken: with a reason safe to show the caller.
+            ProviderUnavailable: the provider's keys could not be fetched.
+        """
+        claims = await self.verified_claims(token, self.audience)
+        return self.user_of(claims)
+
+    def user_of(self, claims: dict[str, Any]) -> str:
+        user = claims.get(self.user_claim)
+        if not isinstance(user, str) or not user:
+            raise InvalidToken(f"the token has no {self.user_claim} claim naming the user")
+        return user
+
+    async def metadata(self) -> dict[str, Any]:
+        """The provider's discovery document (fetched once)."""
+        if self._metadata is None:
+            async with self._lock:
+                if self._metadata is None:
+                    await self._discover()
+        assert self._metadata is not None
+        return self._metadata
+
+    async def verified_claims(self, token: str, audience: str) -> dict[str, Any]:
+        """The claims of ``token`` (an access token, or an ID token for our client id).
 
         Raises:
             InvalidToken: with a reason safe to show the caller.
@@ -113,11 +139,11 @@ class OidcVerifier:
             raise InvalidToken("the token's algorithm does not match its key")
         try:
             key = jwt.PyJWK(jwk, algorithm=alg)
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key,
                 algorithms=[alg],
-                audience=self.audience,
+                audience=audience,
                 issuer=self.issuer,
                 leeway=self.leeway,
                 options={"require": ["exp", "iss", "aud"]},
@@ -130,10 +156,7 @@ class OidcVerifier:
             raise InvalidToken("the token was issued for another service") from exc
         except (jwt.InvalidTokenError, jwt.PyJWKError) as exc:
             raise InvalidToken("the token is not valid") from exc
-        user = claims.get(self.user_claim)
-        if not isinstance(user, str) or not user:
-            raise InvalidToken(f"the token has no {self.user_claim} claim naming the user")
-        return user
+        return claims
 
     async def _key(self, kid: object) -> dict[str, Any]:
         if self._needs_fetch(kid):
@@ -158,14 +181,8 @@ class OidcVerifier:
     async def _fetch_keys(self) -> None:
         try:
             if self._metadata is None:
-                self._metadata = await self._get_json(
-                    self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-                )
-                if self._metadata.get("issuer") != self.issuer:
-                    self._metadata = None
-                    raise ProviderUnavailable(
-                        "the provider's discovery document names another issuer"
-                    )
+                await self._discover()
+            assert self._metadata is not None
             jwks = await self._get_json(str(self._metadata["jwks_uri"]))
         except ProviderUnavailable:
             if self._keys:
@@ -187,9 +204,17 @@ class OidcVerifier:
         self._fetched_at = self._clock()
         log.info("fetched %d signing keys of the identity provider", len(keys))
 
+    async def _discover(self) -> None:
+        metadata = await self._get_json(
+            self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        )
+        if metadata.get("issuer") != self.issuer:
+            raise ProviderUnavailable("the provider's discovery document names another issuer")
+        self._metadata = metadata
+
     async def _get_json(self, url: str) -> dict[str, Any]:
         try:
-            resp = await self._http.get(url)
+            resp = await self.http.get(url)
             resp.raise_for_status()
             body = resp.json()
         except (httpx.HTTPError, ValueError) as exc:

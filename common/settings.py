@@ -196,6 +196,8 @@ class Settings(BaseSettings):
         default=10.0, ge=0, alias="APPROVALS_OIDC_JWKS_REFETCH_SECONDS"
     )
     """A token with an unknown ``kid`` refetches the provider's keys at most this often."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30, alias="APPROVALS_SESSION_HOURS")
+    """How long a browser's sign-in through the identity provider lasts."""
     allow_local_tokens: bool | None = Field(default=None, alias="APPROVALS_ALLOW_LOCAL_TOKENS")
     """The locally minted HS256 tokens (``approvals token``). Unset: accepted in
     development only."""

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
@@ -35,6 +36,7 @@ from tests.support.oidc import (
     OTHER_AUDIENCE,
     SHORT_CLIENT_ID,
     OpenIdProvider,
+    log_in,
     sign_in,
 )
 from tests.support.servers import closed_port
@@ -69,6 +71,8 @@ def oidc_settings(
         APPROVALS_OIDC_CLIENT_ID=CLIENT_ID,
         APPROVALS_OIDC_CLIENT_SECRET=CLIENT_SECRET,
         APPROVALS_OIDC_LEEWAY_SECONDS=0,
+        # Where the provider sends the browser back: the ASGI client's base URL.
+        APPROVALS_PUBLIC_BASE_URL="http://api",
         # Every unknown kid refetches here; the rate limit has a test of its own.
         APPROVALS_OIDC_JWKS_REFETCH_SECONDS=0,
     )
@@ -298,6 +302,132 @@ def test_settings_refuse_symmetric_or_no_algorithms(algorithms: str) -> None:
 def test_settings_want_an_audience_with_an_issuer() -> None:
     with pytest.raises(ValidationError, match="APPROVALS_OIDC_AUDIENCE"):
         Settings(APPROVALS_OIDC_ISSUER="http://127.0.0.1:1")
+
+
+# --- the web pages' sign-in: authorization code with PKCE, a session, CSRF
+
+
+async def _browser_signs_in(
+    api: httpx.AsyncClient, op: OpenIdProvider, login: str, next_path: str = "/inbox"
+) -> httpx.Response:
+    """The callback's answer after ``login`` signs in at the provider, as a browser would."""
+    start = await api.get("/auth/login", params={"next": next_path})
+    assert start.status_code == 303, start.text
+    assert start.headers["location"].startswith(f"{op.issuer}/auth?")
+    sent = parse_qs(urlsplit(start.headers["location"]).query)
+    assert sent["code_challenge_method"] == ["S256"] and sent["code_challenge"][0]
+    assert sent["redirect_uri"] == ["http://api/auth/callback"]
+    with httpx.Client(timeout=10) as browser_at_op:
+        back = log_in(browser_at_op, start.headers["location"], login)
+    return await api.get(back)
+
+
+async def test_the_web_signs_in_with_code_and_pkce_into_a_session(
+    oidc_settings: Settings, oidc_provider: OpenIdProvider, demo_org: None
+) -> None:
+    async with running(create_app(oidc_settings)) as api:
+        done = await _browser_signs_in(api, oidc_provider, "li", "/inbox#request=r-1")
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == "/inbox#request=r-1"
+        cookie = next(c for c in done.headers.get_list("set-cookie") if "approvals_session=" in c)
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+        assert "Secure" not in cookie  # development: plain http on localhost
+
+        me = await api.get("/v1/me")
+        assert me.status_code == 200, me.text
+        assert me.json()["id"] == "am_li"
+        session = (await api.get("/auth/session")).json()
+        assert session["user_id"] == "am_li"
+
+        # The cookie alone never changes anything: the session's CSRF token must come too.
+        forged = await api.post("/v1/requests", json={})
+        assert forged.status_code == 403, forged.text
+        assert "X-CSRF-Token" in forged.json()["error"]["message"]
+        wrong = await api.post("/v1/requests", json={}, headers={"X-CSRF-Token": "x" * 43})
+        assert wrong.status_code == 403
+        checked = await api.post(
+            "/v1/requests", json={}, headers={"X-CSRF-Token": session["csrf_token"]}
+        )
+        assert checked.status_code == 422, checked.text  # past the sign-in, to the body
+
+        assert (await api.post("/auth/logout")).status_code == 403
+        copy = api.cookies["approvals_session"]
+        out = await api.post("/auth/logout", headers={"X-CSRF-Token": session["csrf_token"]})
+        assert out.status_code == 204
+        # The browser drops the cookie; a copy of it is of no use any more either.
+        assert "approvals_session" not in api.cookies
+        _assert_401(await api.get("/v1/me"))
+        replayed = await api.get("/v1/me", headers={"Cookie": f"approvals_session={copy}"})
+        _assert_401(replayed, "sign in again")
+
+
+async def test_someone_unknown_to_the_directory_gets_a_page_not_a_500(
+    oidc_settings: Settings, oidc_provider: OpenIdProvider, demo_org: None
+) -> None:
+    async with running(create_app(oidc_settings)) as api:
+        api.headers["Accept-Language"] = "zh-CN,zh;q=0.9"
+        page = await _browser_signs_in(api, oidc_provider, "stranger")
+        assert page.status_code == 403
+        assert page.headers["content-type"].startswith("text/html")
+        assert "nobody_here" in page.text and "管理员" in page.text
+        assert "approvals_session" not in page.headers.get("set-cookie", "")
+        assert (await api.get("/auth/session")).status_code == 401
+
+
+async def test_a_callback_that_is_not_this_browsers_sign_in_is_refused_with_a_page(
+    oidc_settings: Settings, demo_org: None
+) -> None:
+    async with running(create_app(oidc_settings)) as api:
+        start = await api.get("/auth/login")
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        wrong_state = await api.get("/auth/callback", params={"code": "c", "state": state + "x"})
+        assert wrong_state.status_code == 400
+        assert "this sign-in" in wrong_state.text
+        start = await api.get("/auth/login")  # a refusal ends the attempt: start again
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        bad_code = await api.get("/auth/callback", params={"code": "made-up", "state": state})
+        assert bad_code.status_code == 400
+        assert "refused the code" in bad_code.text
+        denied = await api.get("/auth/callback", params={"error": "access_denied"})
+        assert denied.status_code == 400 and "access_denied" in denied.text
+    async with running(create_app(oidc_settings)) as fresh_browser:
+        no_cookie = await fresh_browser.get("/auth/callback", params={"code": "c", "state": state})
+        assert no_cookie.status_code == 400
+
+
+@pytest.mark.parametrize("next_path", ["https://evil.example/", "//evil.example/", "/\\evil"])
+async def test_sign_in_only_returns_to_this_site(
+    oidc_settings: Settings, oidc_provider: OpenIdProvider, demo_org: None, next_path: str
+) -> None:
+    async with running(create_app(oidc_settings)) as api:
+        done = await _browser_signs_in(api, oidc_provider, "li", next_path)
+        assert done.headers["location"] == "/inbox"
+
+
+async def test_session_cookies_are_secure_outside_development(
+    pg_url: str, temporal_local: WorkflowEnvironment, oidc_provider: OpenIdProvider
+) -> None:
+    settings = make_settings(
+        pg_url,
+        temporal_target(temporal_local),
+        **{**PRODUCTION, "APPROVALS_PUBLIC_BASE_URL": "http://api"},
+        APPROVALS_OIDC_ISSUER="https://id.example.com",
+        APPROVALS_OIDC_AUDIENCE=AUDIENCE,
+        APPROVALS_OIDC_CLIENT_ID=CLIENT_ID,
+    )
+    settings = settings.model_copy(update={"oidc_issuer": oidc_provider.issuer})
+    async with running(create_app(settings)) as api:
+        start = await api.get("/auth/login")
+    cookie = start.headers["set-cookie"]
+    assert "approvals_login=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+
+
+async def test_without_company_sign_in_the_login_route_says_so(api: httpx.AsyncClient) -> None:
+    resp = await api.get("/auth/login")
+    assert resp.status_code == 404
+    assert "APPROVALS_OIDC_ISSUER" in resp.json()["error"]["message"]
+    session = await api.get("/auth/session")
+    assert session.status_code == 401 and session.json()["error"]["details"] == {}
 
 
 PRODUCTION = {

@@ -155,6 +155,27 @@ def _pkce() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def log_in(
+    client: httpx.Client, authorization_url: str, login: str, password: str = PASSWORD
+) -> str:
+    """Where the provider sends the browser back, after ``login`` fills in its login form.
+
+    ``client`` is the browser: it keeps the provider's cookies between the steps.
+    """
+    resp = client.get(authorization_url, follow_redirects=True)
+    assert resp.status_code == 200, resp.text
+    assert "<form" in resp.text, resp.text
+    form = {"login": login, "password": password}
+    resp = client.post(str(resp.url.copy_with(query=None)) + "/login", data=form)
+    location = str(resp.url.join(resp.headers.get("location", "")))
+    # Follow the provider's own redirects until it sends the browser back to the client.
+    while resp.status_code in (302, 303) and "/auth/callback" not in location:
+        resp = client.get(location)
+        location = str(resp.url.join(resp.headers.get("location", "")))
+    assert "/auth/callback" in location, (resp.status_code, resp.text)
+    return location
+
+
 def sign_in(
     op: OpenIdProvider,
     login: str,
@@ -167,7 +188,8 @@ def sign_in(
     verifier, challenge = _pkce()
     state = secrets.token_urlsafe(16)
     with httpx.Client(base_url=op.issuer, timeout=10) as client:
-        resp = client.get(
+        url = client.build_request(
+            "GET",
             "/auth",
             params={
                 "client_id": client_id,
@@ -179,17 +201,8 @@ def sign_in(
                 "code_challenge_method": "S256",
                 "resource": resource,
             },
-            follow_redirects=True,
-        )
-        assert resp.status_code == 200, resp.text
-        action = str(resp.url.path) + "/login"
-        resp = client.post(action, data={"login": login, "password": password})
-        location = resp.headers.get("location", "")
-        # Follow the provider's own redirects until it sends us back to the client.
-        while resp.status_code in (302, 303) and not location.startswith(REDIRECT_URI):
-            resp = client.get(location)
-            location = resp.headers.get("location", "")
-        assert location.startswith(REDIRECT_URI), (resp.status_code, resp.text)
+        ).url
+        location = log_in(client, str(url), login, password)
         query = parse_qs(urlsplit(location).query)
         assert query["state"] == [state]
         token = client.post(

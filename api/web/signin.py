@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api.auth import InvalidToken
 from api.deps import CSRF_HEADER, SESSION_COOKIE, Services, ServicesDep, SessionDep
-from api.errors import ApiError, error_json, not_found, unauthenticated
+from api.errors import ApiError, not_found
 from api.oidc import OidcVerifier, ProviderUnavailable
 from api.web import links
 from common.settings import Settings
@@ -272,20 +272,18 @@ async def _trade(oidc: OidcVerifier, settings: Settings, code: str, verifier: st
 async def current_session(
     request: Request, services: ServicesDep, session: SessionDep
 ) -> JSONResponse:
+    """Always 200 (a page asks before anyone signed in; a 401 would be a console error)."""
     found = await find_session(session, request.cookies.get(SESSION_COOKIE, ""))
-    if found is None:
-        error = unauthenticated("not signed in")
-        if services.oidc is not None and services.settings.oidc_client_id:
-            error.details = {"sign_in_url": LOGIN_PATH}
-        return error_json(error)
-    return JSONResponse(
-        {
+    offered = services.oidc is not None and bool(services.settings.oidc_client_id)
+    body: dict[str, Any] = {"signed_in": False, "sign_in_url": LOGIN_PATH if offered else None}
+    if found is not None:
+        body |= {
+            "signed_in": True,
             "user_id": found.user_id,
             "csrf_token": found.csrf_token,
             "expires_at": found.expires_at.isoformat(),
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+        }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/auth/logout", summary="Sign out: end the browser's session", status_code=204)

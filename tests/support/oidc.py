@@ -72,6 +72,8 @@ class OpenIdProvider:
     workdir: Path
     users: dict[str, dict[str, Any]]
     kty: str = "RS256"
+    redirect_uris: list[str] = field(default_factory=lambda: [REDIRECT_URI])
+    """Where the client ``approvals-web`` may be sent back (a browser test's own port)."""
     port: int = field(default_factory=closed_port)
     key: Any = None
     jwk: dict[str, Any] = field(default_factory=dict)
@@ -92,7 +94,7 @@ class OpenIdProvider:
                 {
                     "client_id": CLIENT_ID,
                     "client_secret": CLIENT_SECRET,
-                    "redirect_uris": [REDIRECT_URI],
+                    "redirect_uris": self.redirect_uris,
                 },
                 {
                     "client_id": SHORT_CLIENT_ID,

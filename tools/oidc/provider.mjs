@@ -97,6 +97,7 @@ const escape = (s) =>
 function loginPage(uid, error) {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>Test identity provider: sign in</title></head><body>
 <h1>Test identity provider</h1>
 ${error ? `<p role="alert">${escape(error)}</p>` : ""}

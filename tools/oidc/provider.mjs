@@ -37,6 +37,7 @@ const provider = new Provider(config.issuer, {
     grant_types: ["authorization_code", "refresh_token"],
     response_types: ["code"],
     token_endpoint_auth_method: "client_secret_basic",
+    id_token_signed_response_alg: signingAlg(config.jwks.keys[0]),
     post_logout_redirect_uris: c.post_logout_redirect_uris ?? [],
     ...c,
   })),

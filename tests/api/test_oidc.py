@@ -22,12 +22,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import InvalidToken, issue_token
 from api.oidc import OidcVerifier
 from common.settings import Settings
+from db.models import UserRow
 from tests.support.api import make_settings, running, temporal_target
 from tests.support.oidc import (
     AUDIENCE,
@@ -207,6 +209,20 @@ async def test_someone_unknown_to_the_directory_is_403_with_a_clear_error(
     assert error["code"] == "forbidden"
     assert "directory" in error["message"]
     assert error["details"] == {"user_claim": "preferred_username", "user": "nobody_here"}
+
+
+async def test_an_inactive_directory_user_is_403(
+    oidc_api: httpx.AsyncClient,
+    oidc_provider: OpenIdProvider,
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with db_sessions.begin() as session:
+        if await session.get(UserRow, "oidc_leaver") is None:
+            session.add(UserRow(id="oidc_leaver", name="Left", active=False))
+    token = sign_in(oidc_provider, "leaver")["access_token"]
+    resp = await oidc_api.get("/v1/me", headers=_bearer(token))
+    assert resp.status_code == 403, resp.text
+    assert resp.json()["error"]["details"]["user"] == "oidc_leaver"
 
 
 async def test_after_key_rotation_the_new_key_is_fetched_and_the_old_one_refused(

@@ -235,6 +235,8 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIdPr
         users={
             "li": {"sub": "acct-li", "preferred_username": "am_li", "name": "Li"},
             "stranger": {"sub": "acct-x", "preferred_username": "nobody_here"},
+            # A directory user who left (tests make them inactive): still at the provider.
+            "leaver": {"sub": "acct-gone", "preferred_username": "oidc_leaver"},
         },
     )
     op.start()

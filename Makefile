@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 # Two installs: what running needs (`make dev`), and that plus the test tools (`make test`).
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+# The OpenID Connect provider the tests and `make dev` start (tools/oidc, node 20+).
+OP_STAMP   := tools/oidc/node_modules/.installed
 DATA   ?= .data
 
 # Values for checking docker-compose.yml only; a real deployment sets its own.
@@ -45,7 +47,11 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $(TEST_STAMP) $(RUN_STAMP)
 
-install: $(TEST_STAMP)
+$(OP_STAMP): tools/oidc/package.json tools/oidc/package-lock.json
+	cd tools/oidc && npm ci --no-audit --no-fund
+	touch $(OP_STAMP)
+
+install: $(TEST_STAMP) $(OP_STAMP)
 
 dev: $(RUN_STAMP)
 	$(BIN)/approvals dev
@@ -89,7 +95,7 @@ chromium-check:
 	  fi; \
 	fi
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(OP_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .

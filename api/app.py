@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import db_errors, docs_ui, errors
 from api.deps import Services
 from api.metrics import HttpMetrics, metrics_endpoint
+from api.oidc import oidc_verifier
 from api.routers import (
     attachments,
     decisions,
@@ -35,6 +36,7 @@ from api.temporal_gateway import TemporalGateway
 from api.web import links as web_links
 from api.web import outbox as outbox_web
 from api.web import router as web_router
+from api.web import signin as web_signin
 from common.business_calendar import load_business_calendar
 from common.policy_store import load_policies
 from common.settings import Settings, get_settings
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         temporal = TemporalGateway(settings)
         await temporal.start()
+        oidc = oidc_verifier(settings)
         app.state.services = Services(
             settings=settings,
             engine=engine,
@@ -146,10 +149,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             temporal=temporal,
             policies=loaded,
             calendar=calendar,
+            oidc=oidc,
         )
         try:
             yield
         finally:
+            if oidc is not None:
+                await oidc.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -171,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_router.router)
     app.include_router(web_links.router)
     app.include_router(outbox_web.router)
+    app.include_router(web_signin.router)
     app.add_middleware(
         BodyLimit,
         limit=MAX_BODY_BYTES,

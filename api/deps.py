@@ -6,6 +6,7 @@ built at import.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated
@@ -15,12 +16,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.auth import InvalidToken, user_id_from_token
-from api.errors import unauthenticated
+from api.errors import ApiError, unauthenticated, unavailable
+from api.oidc import OidcVerifier, ProviderUnavailable
 from api.temporal_gateway import TemporalGateway
 from common.settings import Settings
 from db.directory import DirectoryUser, get_user
 from db.models import UserPreferenceRow
 from db.request_queries import AUDITOR_ROLE, Viewer
+from db.web_sessions import find_session
+from domain.errors import ErrorCode
+from domain.inbound import InboundError, check_id
 from domain.localize import localize_view, stage_name
 from domain.policy import Policy
 from domain.process import RequestView
@@ -39,6 +44,8 @@ class Services:
     policies: dict[str, Policy]
     calendar: BusinessCalendar
     """The business calendar (working-time deadlines in previews), as the worker loads it."""
+    oidc: OidcVerifier | None = None
+    """The company identity provider's access tokens (None: APPROVALS_OIDC_ISSUER unset)."""
 
 
 def get_services(request: Request) -> Services:
@@ -94,30 +101,97 @@ bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
     bearerFormat="JWT",
-    description="A token from `approvals token USER_ID` (HS256 JWT; `sub` is the user id).",
+    description="An access token of the company identity provider (OpenID Connect; the "
+    "user is its `APPROVALS_OIDC_USER_CLAIM` claim), or in development a token from "
+    "`approvals token USER_ID` (HS256 JWT; `sub` is the user id).",
+)
+
+SESSION_COOKIE = "approvals_session"
+"""A browser signed in through the company identity provider (api/web/signin.py)."""
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+LOCAL_TOKENS_REFUSED = (
+    "this is not an access token of the company identity provider, and locally minted "
+    "tokens are refused outside development (APPROVALS_ALLOW_LOCAL_TOKENS=true accepts them)"
 )
 
 
 async def current_user(
-    settings: SettingsDep,
+    request: Request,
+    services: ServicesDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> DirectoryUser:
-    """The active directory user the bearer token names.
+    """The active directory user the bearer token names (else the browser's session).
+
+    A session (cookie) must send its CSRF token in ``X-CSRF-Token`` on every request
+    that may change something: the cookie alone, which another site can make the
+    browser send, is never enough.
 
     Raises:
         ApiError: 401 with ``WWW-Authenticate: Bearer`` for a missing, invalid or
-            expired token, or a user who is unknown or inactive.
+            expired token, or a local token where they are refused; 403 for a valid
+            token of the identity provider whose user is not an active user of the
+            directory; 503 if the identity provider's keys cannot be fetched.
     """
     if credentials is None or not credentials.credentials:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            return await _session_user(request, session, cookie)
         raise unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
+    token = credentials.credentials
+    if services.oidc is not None and services.oidc.is_ours(token):
+        return await _provider_user(services.oidc, session, token)
+    if not services.settings.local_tokens_allowed:
+        raise unauthenticated(LOCAL_TOKENS_REFUSED)
     try:
-        user_id = user_id_from_token(settings, credentials.credentials)
+        user_id = user_id_from_token(services.settings, token)
     except InvalidToken as exc:
         raise unauthenticated(str(exc)) from exc
     user = await get_user(session, user_id)
     if user is None or not user.active:
         raise unauthenticated("the token's user is not an active user of the directory")
+    return user
+
+
+async def _session_user(request: Request, session: AsyncSession, cookie: str) -> DirectoryUser:
+    found = await find_session(session, cookie)
+    if found is None:
+        raise unauthenticated("your sign-in has ended: sign in again")
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not hmac.compare_digest(sent, found.csrf_token):
+            raise ApiError(
+                403,
+                ErrorCode.FORBIDDEN.value,
+                f"a signed-in page must send its {CSRF_HEADER} (from GET /auth/session)",
+            )
+    user = await get_user(session, found.user_id)
+    if user is None or not user.active:
+        raise unauthenticated("the session's user is not an active user of the directory")
+    return user
+
+
+async def _provider_user(oidc: OidcVerifier, session: AsyncSession, token: str) -> DirectoryUser:
+    try:
+        name = await oidc.user_id(token)
+    except InvalidToken as exc:
+        raise unauthenticated(str(exc)) from exc
+    except ProviderUnavailable as exc:
+        raise unavailable("the company identity provider cannot be reached; try again") from exc
+    try:
+        user = await get_user(session, check_id(name))
+    except InboundError:
+        user = None
+    if user is None or not user.active:
+        raise ApiError(
+            403,
+            ErrorCode.FORBIDDEN.value,
+            "you are signed in, but not as an active user of the approvals directory: "
+            "ask an administrator to add you",
+            {"user_claim": oidc.user_claim, "user": name[:200]},
+        )
     return user
 
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from cli import dev_oidc
 from cli.children import PidRecord, clear_stale_pid_file, port_answers, port_owner
 from cli.dev_metrics import metrics_env, metrics_lines
 from cli.embedded_pg import EmbeddedPostgres
@@ -53,7 +54,7 @@ from common.settings import Settings, listen_url
 log = logging.getLogger("approvals.dev")
 
 # Supervised programs in start order (supervisord's priority); stopped in the reverse order.
-PROGRAMS = ("postgres", "temporal", "mailcatcher", "worker", "deliverer", "api")
+PROGRAMS = ("postgres", "temporal", "mailcatcher", "oidc", "worker", "deliverer", "api")
 POSTGRES_START_TIMEOUT = 90.0
 SUPERVISORD_START_TIMEOUT = 30.0
 READY_TIMEOUT = 180.0
@@ -321,6 +322,7 @@ def banner(
     tokens: list[tuple[str, str, list[str], str]],
     env_file: Path,
     metrics: Sequence[str] = (),
+    sign_in: str | None = None,
 ) -> str:
     """What ``approvals dev`` prints once everything answers (``metrics``: its lines)."""
     api = api_base_url(settings)
@@ -337,6 +339,12 @@ def banner(
         f"  Caught mails  {api}/dev/mails (dev SMTP server; the mail the stack sends)",
         "",
     ]
+    if sign_in:
+        lines += [
+            f"Company sign-in: {api}/inbox, 'Sign in with your company account': any user id",
+            f"  below, password {dev_oidc.PASSWORD} (the test identity provider at {sign_in})",
+            "",
+        ]
     if metrics:
         lines += ["Metrics (Prometheus text format):", *metrics, ""]
     lines += [
@@ -508,6 +516,11 @@ def _run(
         env.update(APPROVALS_SMTP_HOST="127.0.0.1", APPROVALS_SMTP_PORT=str(catcher_port))
     metrics = metrics_env(settings)
     to_run = programs(settings, paths, pg, catcher_port, metrics)
+    node = dev_oidc.node_and_provider()
+    dev_op = dev_oidc.prepare(settings, paths.root / "oidc") if node else None
+    if node and dev_op:
+        env.update(dev_op.env)
+        to_run.append(dev_op.program(node, paths.pid_file("oidc")))
     config = Config(run_dir=paths.run, log_dir=paths.logs)
     for program in to_run:
         keep_previous_log(paths.log_file(program.name))
@@ -560,6 +573,7 @@ def _run(
             tokens,
             paths.env_file,
             metrics_lines(base if settings.api_metrics else None, metrics),
+            sign_in=dev_op.issuer if dev_op else None,
         )
         + "\n"
     )

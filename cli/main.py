@@ -284,7 +284,15 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    print(issue_checked_token(stack_settings(), args.user_id))
+    settings = stack_settings()
+    print(issue_checked_token(settings, args.user_id))
+    if not settings.local_tokens_allowed:
+        print(
+            f"approvals token: note: the API refuses this token (APPROVALS_ENV="
+            f"{settings.environment}) unless APPROVALS_ALLOW_LOCAL_TOKENS=true; people sign "
+            "in through the company identity provider (APPROVALS_OIDC_ISSUER)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -13,6 +13,18 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 DEV_SIGNING_SECRET = "dev-only-signing-secret-change-me-0123456789"
 ADDRESS = r"^$|^\S+:\d{1,5}$"
+ASYMMETRIC_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 """``host:port`` of a listening socket, or empty for none."""
 
 
@@ -157,6 +169,39 @@ class Settings(BaseSettings):
     )
     """The most files one submission, decision or comment may carry (more is 422)."""
 
+    # --- company sign-in (OpenID Connect; api/oidc.py); docs/configuration.md
+    oidc_issuer: str = Field(
+        default="", pattern=r"^$|^https?://[^\s?#]+$", alias="APPROVALS_OIDC_ISSUER"
+    )
+    """The identity provider (its ``/.well-known/openid-configuration`` is read); empty:
+    no company sign-in, only the locally minted tokens."""
+    oidc_client_id: str = Field(default="", alias="APPROVALS_OIDC_CLIENT_ID")
+    oidc_client_secret: str | None = Field(default=None, alias="APPROVALS_OIDC_CLIENT_SECRET")
+    oidc_scopes: str = Field(default="openid profile email", alias="APPROVALS_OIDC_SCOPES")
+    oidc_audience: str = Field(default="", alias="APPROVALS_OIDC_AUDIENCE")
+    """The ``aud`` the provider puts in access tokens for this API (required with an issuer)."""
+    oidc_user_claim: str = Field(
+        default="preferred_username", min_length=1, alias="APPROVALS_OIDC_USER_CLAIM"
+    )
+    """The access-token claim whose value is the directory user id."""
+    oidc_algorithms: str = Field(default="RS256,ES256,PS256", alias="APPROVALS_OIDC_ALGORITHMS")
+    """Signature algorithms accepted, comma-separated; asymmetric ones only."""
+    oidc_leeway_seconds: float = Field(
+        default=30.0, ge=0, le=300, alias="APPROVALS_OIDC_LEEWAY_SECONDS"
+    )
+    oidc_jwks_cache_seconds: float = Field(
+        default=3600.0, gt=0, alias="APPROVALS_OIDC_JWKS_CACHE_SECONDS"
+    )
+    oidc_jwks_refetch_seconds: float = Field(
+        default=10.0, ge=0, alias="APPROVALS_OIDC_JWKS_REFETCH_SECONDS"
+    )
+    """A token with an unknown ``kid`` refetches the provider's keys at most this often."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30, alias="APPROVALS_SESSION_HOURS")
+    """How long a browser's sign-in through the identity provider lasts."""
+    allow_local_tokens: bool | None = Field(default=None, alias="APPROVALS_ALLOW_LOCAL_TOKENS")
+    """The locally minted HS256 tokens (``approvals token``). Unset: accepted in
+    development only."""
+
     @field_validator("tracing", "otlp_endpoint", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -201,6 +246,40 @@ class Settings(BaseSettings):
             )
         self.public_base_url = listen_url(self.api_host, self.api_port)
         return self
+
+    @model_validator(mode="after")
+    def _oidc_is_complete(self) -> Settings:
+        if not self.oidc_issuer:
+            return self
+        if not self.oidc_audience:
+            raise ValueError(
+                "APPROVALS_OIDC_AUDIENCE must be set with APPROVALS_OIDC_ISSUER: the API "
+                "accepts only access tokens issued for it"
+            )
+        if self.environment != "development" and not self.oidc_issuer.startswith("https://"):
+            raise ValueError(
+                "APPROVALS_OIDC_ISSUER must be an https:// URL outside development "
+                f"(APPROVALS_ENV={self.environment})"
+            )
+        refused = [a for a in self.oidc_accepted_algorithms if a not in ASYMMETRIC_ALGORITHMS]
+        if refused or not self.oidc_accepted_algorithms:
+            raise ValueError(
+                f"APPROVALS_OIDC_ALGORITHMS may name only {', '.join(ASYMMETRIC_ALGORITHMS)} "
+                f"(not {', '.join(refused) or 'nothing'}): a shared-secret or unsigned token "
+                "from the provider could be forged with its public key"
+            )
+        return self
+
+    @property
+    def oidc_accepted_algorithms(self) -> list[str]:
+        return [a.strip() for a in self.oidc_algorithms.split(",") if a.strip()]
+
+    @property
+    def local_tokens_allowed(self) -> bool:
+        """Whether the locally minted HS256 tokens are accepted (development, or opted in)."""
+        if self.allow_local_tokens is not None:
+            return self.allow_local_tokens
+        return self.environment == "development"
 
     @property
     def tracing_mode(self) -> Literal["off", "otlp", "console"]:

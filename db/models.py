@@ -374,3 +374,20 @@ class AttachmentRow(Base):
     """What attached it (the caller's Idempotency-Key, or a one-off): the same call
     retried finds it attached to itself."""
     attached_at: Mapped[datetime | None]
+
+
+class WebSessionRow(Base):
+    """A browser's sign-in through the company identity provider (``approvals_session``).
+
+    The cookie holds a random token; only its SHA-256 is stored, so a copy of this
+    table signs no one in. Deleted at sign-out; an expired one is refused and removed.
+    """
+
+    __tablename__ = "web_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    """Sent back in ``X-CSRF-Token`` on every state-changing request the session makes."""
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(index=True)

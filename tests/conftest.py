@@ -37,7 +37,7 @@ from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
 from tests.support.servers import binary, closed_port, start_dev_server
 
-pytest_plugins = ["tests.support.app_fixtures"]
+pytest_plugins = ["tests.support.app_fixtures", "tests.support.oidc"]
 """The app's fixtures (``api``, ``worker``, ``settings``, ``auth``, ``db``), shared by the
 API and browser tests."""
 

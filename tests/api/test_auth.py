@@ -76,7 +76,7 @@ async def test_token_without_expiry_is_401(api: httpx.AsyncClient, settings: Set
 
 async def test_unsigned_token_is_401(api: httpx.AsyncClient) -> None:
     unsigned = jwt.encode(
-        {"sub": "admin", "exp": datetime.now(UTC) + timedelta(hours=1)}, None, algorithm="none"
+        {"sub": "admin", "exp": datetime.now(UTC) + timedelta(hours=1)}, "", algorithm="none"
     )
     _assert_401(await api.get("/v1/policies", headers={"Authorization": f"Bearer {unsigned}"}))
 

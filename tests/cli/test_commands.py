@@ -61,6 +61,29 @@ def test_migrate_with_org_then_token_verifies_for_a_directory_user(empty_db_url:
     assert user_id_from_token(Settings(), token) == "am_li"
 
 
+@pytest.mark.parametrize("allow", ["", "true"])
+def test_a_production_token_says_whether_the_api_will_take_it(
+    empty_db_url: str, allow: str
+) -> None:
+    env = {
+        "DATABASE_URL": empty_db_url,
+        "APPROVALS_ENV": "production",
+        "APPROVALS_TOKEN_SECRET": "production-token-secret-0123456789abcdef",
+        "APPROVALS_SIGNING_SECRET": "production-signing-secret-0123456789abcdef",
+        "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
+        **({"APPROVALS_ALLOW_LOCAL_TOKENS": allow} if allow else {}),
+    }
+    migrated = run_cli("migrate", "--org", str(ROOT / "org" / "demo.yaml"), env=env)
+    assert migrated.returncode == 0, migrated.stderr
+
+    result = run_cli("token", "am_li", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("eyJ")
+    warned = "APPROVALS_ALLOW_LOCAL_TOKENS" in result.stderr
+    assert warned is (allow != "true"), result.stderr
+
+
 def test_token_for_an_unknown_user_is_refused(empty_db_url: str) -> None:
     env = {"DATABASE_URL": empty_db_url}
     assert run_cli("load-org", env=env).returncode == 0

@@ -18,6 +18,7 @@ import pytest
 
 from common.settings import DEV_SECRET, DEV_SIGNING_SECRET
 from tests.support.dev_stack import DevStack, start_dev_stack, submit
+from tests.support.oidc import log_in
 
 MAIL_TIMEOUT = 90.0
 
@@ -116,3 +117,20 @@ def test_no_token_link_or_secret_used_in_the_run_reaches_any_log_file(
         if value in path.read_text(errors="replace")
     ]
     assert found == []
+
+
+def test_the_dev_stack_signs_in_through_its_own_identity_provider(dev_stack: DevStack) -> None:
+    """`make dev` runs the test provider, so "Sign in with your company account" works."""
+    said = re.search(r"the test identity provider at (http://127\.0\.0\.1:\d+)", dev_stack.said())
+    assert said, dev_stack.said()
+    with httpx.Client(base_url=dev_stack.api, timeout=30) as browser_at_api:
+        start = browser_at_api.get("/auth/login", params={"next": "/inbox"})
+        assert start.status_code == 303, start.text
+        assert start.headers["location"].startswith(said.group(1))
+        with httpx.Client(timeout=30) as browser_at_op:
+            back = log_in(browser_at_op, start.headers["location"], "am_li", "demo")
+        done = browser_at_api.get(back)
+        assert done.status_code == 303, done.text
+        me = browser_at_api.get("/v1/me")
+        assert me.status_code == 200, me.text
+        assert me.json()["id"] == "am_li"

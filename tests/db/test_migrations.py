@@ -38,6 +38,7 @@ TABLES = {
     "user_preferences",
     "delegation_events",
     "attachments",
+    "web_sessions",
 }
 
 

@@ -32,10 +32,10 @@ from tests.support.paths import ROOT
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
-    """The app (lifespan and all) on 127.0.0.1 at a free port: its base URL."""
+async def serving(settings: Settings, port: int = 0) -> AsyncIterator[str]:
+    """The app (lifespan and all) on 127.0.0.1 at ``port`` (0: a free one): its base URL."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = _Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve(sockets=[sock]))

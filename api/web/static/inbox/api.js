@@ -3,7 +3,7 @@ import { el } from "./dom.js";
 import { when } from "./format.js";
 import { I18N, t } from "./i18n.js";
 import { signOut } from "./session.js";
-import { token } from "./token.js";
+import { authHeaders } from "./token.js";
 
 // ---- calling the API ---------------------------------------------------
 export class ApiError extends Error {
@@ -30,14 +30,14 @@ export async function call(route, { params = {}, query = {}, body, idempotencyKe
     if (value !== null && value !== undefined && value !== "") search.set(key, value);
   }
   if (search.toString()) path += "?" + search.toString();
-  const headers = { Accept: "application/json", Authorization: "Bearer " + token() };
+  const headers = { Accept: "application/json", ...authHeaders() };
   headers["Accept-Language"] = I18N.lang; // the API's texts (labels, stages) as the page's
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
   let response;
   try {
     response = await fetch(path, {
-      method, headers, cache: "no-store", credentials: "omit",
+      method, headers, cache: "no-store", credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (exc) {

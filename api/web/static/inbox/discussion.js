@@ -7,7 +7,7 @@ import { joined, when } from "./format.js";
 import { t, word } from "./i18n.js";
 import { signOut } from "./session.js";
 import { state } from "./state.js";
-import { token } from "./token.js";
+import { authHeaders } from "./token.js";
 
 // ---- discussion (issue 17): comments with @mentions, attachments --------
 // The API takes the people to tell as a list (docs/api.md): the page sends every
@@ -43,8 +43,8 @@ export async function rawCall(route, params, init) {
   const path = template.replace(/\{(\w+)\}/g, (_, name) => encodeURIComponent(params[name]));
   let response;
   try {
-    response = await fetch(path, { method, cache: "no-store", credentials: "omit", ...init,
-      headers: { Authorization: "Bearer " + token(), ...(init.headers || {}) } });
+    response = await fetch(path, { method, cache: "no-store", credentials: "same-origin",
+      ...init, headers: { ...authHeaders(), ...(init.headers || {}) } });
   } catch (exc) {
     throw new ApiError(0, "network_error", t("unreachable", { reason: exc.message }));
   }

@@ -9,7 +9,7 @@ import { loadNotices, readAllNotices } from "./notices.js";
 import { signOut, start } from "./session.js";
 import { state } from "./state.js";
 import { TABS, onTabKey, selectTab } from "./tabs.js";
-import { readFragment, setToken, token } from "./token.js";
+import { hasSession, readFragment, setToken, token } from "./token.js";
 
 // The inbox page's entry point (templates/inbox.html loads it): wires the static page
 // to the modules, one per concern, then signs in with the tab's token if there is one.
@@ -61,7 +61,9 @@ window.addEventListener("hashchange", () => {
   const hadToken = /(^#|&)token=/.test(location.hash);
   const requestId = readFragment();
   if (hadToken) start(requestId);
-  else if (requestId && token() && requestId !== state.selectedId) openRequest(requestId);
+  else if (requestId && (token() || hasSession()) && requestId !== state.selectedId) {
+    openRequest(requestId);
+  }
 });
 
 start(readFragment());

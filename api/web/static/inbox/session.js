@@ -7,11 +7,14 @@ import { loadInbox } from "./inbox.js";
 import { loadNotices, showUnread } from "./notices.js";
 import { API } from "./routes.js";
 import { state } from "./state.js";
-import { clearToken, linkFragment, token } from "./token.js";
+import {
+  clearToken, companySignInOffered, endSession, linkFragment, loadSession, token,
+} from "./token.js";
 
 // ---- sign in / out -----------------------------------------------------
 export function signOut(message) {
   clearToken();
+  endSession();
   linkFragment(null);
   state.inbox = [];
   state.selectedId = null;
@@ -32,12 +35,13 @@ export function signOut(message) {
   if (message) box.append(el("p", null, el("strong", null, t("sign_in_again")), " ", message));
   box.hidden = !message;
   $("signin").hidden = false;
+  $("signin-company").hidden = !companySignInOffered();
   $("token").value = "";
   $("token").focus();
 }
 
 export async function start(requestId) {
-  if (!token()) { signOut(null); return; }
+  if (!token() && !(await loadSession())) { signOut(null); return; }
   $("signin").hidden = true;
   $("who").textContent = t("checking_token");
   $("session").hidden = false;

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from common.settings import Settings
-from tests.support.api import Auth, Db, make_settings, running, temporal_target
+from tests.support.api import Auth, Db, make_settings, pending_steps, running, temporal_target
 from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -80,7 +80,7 @@ async def test_each_item_is_decided_or_refused_as_on_its_own_in_input_order(
         for amount in ("150000", "150000", "250000", "150000", "150000")
     ]
     # The inbox lists the version to pass on.
-    inbox = (await bulk_api.get("/v1/inbox", headers=auth("bcd_zheng"))).json()["items"]
+    inbox = await pending_steps(bulk_api, auth("bcd_zheng"))
     listed = {i["request_id"]: i["version"] for i in inbox}
     assert listed[first["id"]] == first["version"] > 0
     page = (await bulk_api.get("/v1/requests", headers=auth("am_li"))).json()["items"]

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.reconcile import ReconcileActivities
 from db.models import DelegationEventRow, NotificationRow
-from tests.support.api import Auth
+from tests.support.api import Auth, pending_steps
 
 pytestmark = pytest.mark.usefixtures("worker", "no_delegations_left")
 
@@ -107,8 +107,8 @@ async def test_a_delegation_made_while_a_step_waits_lets_the_delegate_decide_on_
     assert other.json()["error"]["details"] == {"delegation_id": made["id"]}
 
     await _approvers(api, auth, rid, ["bcd_zheng", "price_lin"])
-    inbox = (await api.get("/v1/inbox", headers=auth("price_lin"))).json()
-    assert rid in {item["request_id"] for item in inbox["items"]}
+    inbox = await pending_steps(api, auth("price_lin"))
+    assert rid in {item["request_id"] for item in inbox}
     # Both sides see it in their list.
     mine = (await api.get("/v1/me/delegations", headers=auth("price_lin"))).json()["items"]
     assert {(d["id"], d["direction"]) for d in mine} >= {(made["id"], "received")}

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.api import Auth, Db
+from tests.support.api import Auth, Db, pending_steps
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -302,7 +302,7 @@ async def test_transfer_hands_the_step_to_another_user(flow: Flow, db: Db) -> No
     assert sorted(view["current_approvers"]) == ["cd_xu", "om_yang"]
     assert (await db.event_kinds(rid))[-1] == "transferred"
 
-    inbox = (await flow.api.get("/v1/inbox", headers=flow.auth("cd_xu"))).json()["items"]
+    inbox = await pending_steps(flow.api, flow.auth("cd_xu"))
     mine = [i for i in inbox if i["request_id"] == rid]
     assert len(mine) == 1
     assert (mine[0]["via"], mine[0]["stage_key"]) == ("transfer", "office_manager_sign")
@@ -310,7 +310,7 @@ async def test_transfer_hands_the_step_to_another_user(flow: Flow, db: Db) -> No
     assert view["current_approvers"] == ["bcd_zheng"]
     # The transferor acted on it, so still sees it; the step left their inbox.
     assert (await flow.get("om_wu", rid)).status_code == 200
-    inbox = (await flow.api.get("/v1/inbox", headers=flow.auth("om_wu"))).json()["items"]
+    inbox = await pending_steps(flow.api, flow.auth("om_wu"))
     assert rid not in [i["request_id"] for i in inbox]
 
 
@@ -341,9 +341,7 @@ async def test_idempotent_submit(flow: Flow, db: Db) -> None:
 async def test_inbox_lists_my_pending_steps_most_urgent_first(flow: Flow) -> None:
     customer = unique("Inbox")
     ids = [(await flow.submit("am_li", contract(customer, a)))["id"] for a in ("150000", "160000")]
-    resp = await flow.api.get("/v1/inbox", headers=flow.auth("bcd_zheng"))
-    assert resp.status_code == 200
-    items = resp.json()["items"]
+    items = await pending_steps(flow.api, flow.auth("bcd_zheng"))
     dues = [i["due"] for i in items]
     # Most urgent first; a step with no reply deadline (escalated to the top) last.
     assert dues == sorted(dues, key=lambda d: (d is None, d or ""))
@@ -358,9 +356,9 @@ async def test_inbox_lists_my_pending_steps_most_urgent_first(flow: Flow) -> Non
     assert item["on_behalf_of"] is None
     # After deciding, the step leaves the inbox; the requester has no steps of their own.
     await flow.decide("bcd_zheng", ids[0])
-    items = (await flow.api.get("/v1/inbox", headers=flow.auth("bcd_zheng"))).json()["items"]
+    items = await pending_steps(flow.api, flow.auth("bcd_zheng"))
     assert ids[0] not in [i["request_id"] for i in items]
-    items = (await flow.api.get("/v1/inbox", headers=flow.auth("am_li"))).json()["items"]
+    items = await pending_steps(flow.api, flow.auth("am_li"))
     assert not [i for i in items if i["request_id"] in ids]
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import EventRow, NotificationRow
-from tests.support.api import Auth, Db
+from tests.support.api import Auth, Db, pending_steps
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -121,7 +121,7 @@ async def test_the_director_sends_back_to_the_first_stage_which_decides_again_th
     assert other.status_code == 409
 
     # The inbox shows it waiting for bcd_zheng again.
-    inbox = (await http.api.get("/v1/inbox", headers=http.auth("bcd_zheng"))).json()["items"]
+    inbox = await pending_steps(http.api, http.auth("bcd_zheng"))
     assert [i["stage_key"] for i in inbox if i["request_id"] == rid] == [SIGN]
 
     await http.approve("bcd_zheng", rid)

@@ -45,6 +45,22 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+async def pending_steps(api: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Every item of someone's inbox, every page followed: the shared test database holds
+    more pending steps than one page as the suite runs, so a step a test looks for (or
+    for the absence of) may be on any page."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 200}
+    while True:
+        resp = await api.get("/v1/inbox", params=params, headers=headers)
+        assert resp.status_code == 200, resp.text
+        page = resp.json()
+        items += page["items"]
+        if not page["next_cursor"]:
+            return items
+        params = {"limit": 200, "cursor": page["next_cursor"]}
+
+
 def temporal_target(env: WorkflowEnvironment) -> str:
     return env.client.service_client.config.target_host
 

@@ -9,15 +9,30 @@ import { API } from "./routes.js";
 import { state } from "./state.js";
 
 // ---- the inbox ---------------------------------------------------------
+// Every pending step is listed, most urgent first, up to this many (then a note says how
+// many more there are): pages of the API's largest size, followed to the end.
+const PAGE = 200;
+const AT_MOST = 1000;
+
+async function pendingSteps() {
+  let data = await call(API.inbox, { query: { limit: PAGE } });
+  const items = [...data.items];
+  while (data.next_cursor && items.length < AT_MOST) {
+    data = await call(API.inbox, { query: { limit: PAGE, cursor: data.next_cursor } });
+    items.push(...data.items);
+  }
+  return { items, total: data.total };
+}
+
 export async function loadInbox() {
   const list = $("inbox-list");
   const status = $("inbox-status");
   list.setAttribute("aria-busy", "true");
   status.replaceChildren(el("p", { class: "meta" }, t("loading")));
   try {
-    const data = await call(API.inbox);
+    const data = await pendingSteps();
     state.inbox = data.items; // the API orders them: most urgent first
-    state.inboxTotal = data.total; // every page; this page shows the most urgent
+    state.inboxTotal = data.total; // every page; beyond AT_MOST, only the most urgent
     status.replaceChildren();
     renderInbox();
   } catch (error) {

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -89,6 +89,24 @@ SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
 PoliciesDep = Annotated[dict[str, Policy], Depends(get_policies)]
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        # Printable ASCII: the key is stored and becomes part of a Temporal update id.
+        pattern=r"^[\x20-\x7E]+$",
+        description=(
+            "Send the same key again to get the same result instead of a second one "
+            "(1 to 200 printable ASCII characters). A key is the caller's own; reusing it "
+            "with another body or action is 409."
+        ),
+    ),
+]
+"""The ``Idempotency-Key`` header, as every route that takes one reads it."""
 
 
 def get_calendar(services: ServicesDep) -> BusinessCalendar:

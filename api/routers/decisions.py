@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api import bulk
-from api.deps import CurrentUser, ServicesDep, SessionDep, viewer_of
+from api.deps import CurrentUser, IdempotencyKey, ServicesDep, SessionDep, viewer_of
 from api.errors import BODY_ERRORS, responses
-from api.routers.requests import IdempotencyKey
 from api.schemas import MAX_BULK_ITEMS, BulkDecisionBody, BulkDecisionResult
 
 router = APIRouter(prefix="/v1/decisions", tags=["requests"])

@@ -12,10 +12,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Response
+from fastapi import APIRouter, Path, Response
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import CurrentUser, PoliciesDep, ServicesDep, SessionsDep
+from api.deps import CurrentUser, IdempotencyKey, PoliciesDep, ServicesDep, SessionsDep
 from api.errors import BODY_ERRORS, ApiError, field_errors, not_found, responses
 from api.schemas import (
     DelegationBody,
@@ -49,16 +49,6 @@ router = APIRouter(tags=["delegations"])
 PAST_GRACE = timedelta(minutes=5)
 """How far in the past ``starts_at`` may lie (clocks differ); further back is refused."""
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x20-\x7E]+$",
-        description="Send the same key again to get the delegation it made, not a second one.",
-    ),
-]
 DelegationId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The delegation's id.")]
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import attaching, commands
-from api.deps import CurrentUser, ReaderDep, ServicesDep, SessionDep, viewer_of
+from api.deps import CurrentUser, IdempotencyKey, ReaderDep, ServicesDep, SessionDep, viewer_of
 from api.errors import BODY_ERRORS, ApiError, field_errors, not_found, responses
 from api.schemas import (
     AddApproversBody,
@@ -58,21 +58,6 @@ router = APIRouter(prefix="/v1/requests", tags=["requests"])
 
 MILESTONE_ROLES = frozenset({"finance_staff", "order_desk"})
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        # Printable ASCII: the key is stored and becomes part of a Temporal update id.
-        pattern=r"^[\x20-\x7E]+$",
-        description=(
-            "Send the same key again to get the same result instead of a second one "
-            "(1 to 200 printable ASCII characters). A key is the caller's own; reusing it "
-            "with another body or action is 409."
-        ),
-    ),
-]
 # Not an Id: a malformed request id is answered 404 like an unknown one (see _visible).
 RequestId = Annotated[str, Path(description="The request id (a UUID).", max_length=64)]
 

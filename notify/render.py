@@ -193,7 +193,11 @@ class Renderer:
         if facts.kind not in catalogue:
             raise KeyError(f"no template for notice kind {facts.kind!r}")
         wording = catalogue[facts.kind]
-        asks_decision = facts.kind in ACTION_KINDS
+        # Someone added (加签) who may decide at once is asked to, as an assigned approver is;
+        # one queued behind others is told only (their links come when it is their turn).
+        asks_decision = facts.kind in ACTION_KINDS or (
+            facts.kind == "approver_added" and facts.extra.get("now") is True
+        )
         actions = None
         if (
             audience is Audience.PERSON

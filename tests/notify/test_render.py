@@ -136,7 +136,7 @@ def test_decision_links_only_for_kinds_that_ask_for_a_decision_and_one_person() 
     r = Renderer("http://x", action_links=links)
     for kind in KINDS:
         out = r.render(facts(kind), "en", None, audience=Audience.PERSON)
-        if kind in ACTION_KINDS:
+        if kind in ACTION_KINDS or kind == "approver_added":  # EXTRA says "now": it may decide
             assert out.actions is not None and set(out.actions) == {"approve", "return", "reject"}
             assert 'href="https://x/a/approve?t=1&amp;u=2"' in out.html
             assert "https://x/a/reject?t=1&u=2" in out.text
@@ -151,7 +151,22 @@ def test_decision_links_only_for_kinds_that_ask_for_a_decision_and_one_person() 
         ):
             assert shared.actions is None
             assert "https://x/a/" not in shared.text + shared.html + shared.markdown
-    assert asked == [("bcd_zheng", "r-1")] * len(ACTION_KINDS)
+    assert asked == [("bcd_zheng", "r-1")] * (len(ACTION_KINDS) + 1)
+
+
+def test_someone_added_who_may_decide_now_gets_decision_links_and_someone_queued_none() -> None:
+    def links(user_id: str, request_id: str, stage_index: int, since: datetime) -> dict[str, str]:
+        return {k: f"https://x/a/{k}" for k in ("approve", "return", "reject")}
+
+    r = Renderer("http://x", action_links=links)
+    now = r.render(
+        facts("approver_added", extra={**EXTRA, "now": True}), "en", None, audience=Audience.PERSON
+    )
+    assert now.actions is not None and "https://x/a/approve" in now.html
+    later = r.render(
+        facts("approver_added", extra={**EXTRA, "now": False}), "en", None, audience=Audience.PERSON
+    )
+    assert later.actions is None and "https://x/a/" not in later.html
 
 
 def test_without_action_links_there_are_no_buttons() -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import NotificationRow, UserRow
 from tests.support.api import Auth
+from tests.support.pages import fetched
 
 from .test_flows import Flow, contract, unique
 
@@ -195,7 +196,9 @@ async def test_a_new_step_shows_as_an_unread_notice_for_its_approver(
 async def test_the_web_inbox_has_a_notifications_tab_in_both_languages(
     api: httpx.AsyncClient,
 ) -> None:
-    page = (await api.get("/inbox")).text
+    _, fetched_page = await fetched(api, "/inbox")
+    # The markup, and the page's code: its modules (and the words they load), followed.
+    page = "\n".join([(await api.get("/inbox")).text, *fetched_page.modules.values()])
     assert 'id="tab-notices"' in page and 'aria-controls="panel-notices"' in page
     assert 'id="notices-count"' in page and 'id="notices-readall"' in page
     for call in (

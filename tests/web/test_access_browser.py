@@ -168,20 +168,22 @@ async def test_the_inbox_by_keyboard_alone_with_focus_always_visible(
     page = await phone(browsing, "en-US")
     await open_inbox(page, base_url, auth)
     await expect(page.locator("#inbox-list .item", has_text=view["title"])).to_be_visible()
-    # Tab from the top: the skip link first, then on until the request; each stop visible.
+    # Tab from the top: the skip link first, then on until the first listed request (the
+    # most urgent: the shared test database holds many); each stop visible.
+    first = (await page.locator("#inbox-list .item .item-title").first.text_content()) or ""
     seen = []
     for _ in range(60):
         await page.keyboard.press("Tab")
         focused = await page.evaluate(FOCUSED)
         seen.append(focused["what"])
         assert focused["outline"], f"focus not visible on {focused['what']}"
-        if view["title"] in focused["text"]:
+        if 'class="item"' in focused["what"]:
             break
     else:
-        raise AssertionError(f"the request was never reached by Tab: {seen}")
+        raise AssertionError(f"no request was reached by Tab: {seen}")
     assert 'class="skip"' in seen[0]
     await page.keyboard.press("Enter")
-    await expect(page.locator("#detail-title")).to_have_text(view["title"])
+    await expect(page.locator("#detail-title")).to_have_text(first)
     # The tabs: arrow keys move between them and show the chosen panel.
     await page.locator("#tab-inbox").focus()
     await page.keyboard.press("ArrowRight")

@@ -5,7 +5,9 @@ the page's language, with its approvers and why), submits, and opens the new req
 A missing required field is marked next to it before anything is sent, and the API's
 422 for a field is shown next to that field.
 
-In zh-CN and en, against the real app, database, Temporal and worker (conftest.py).
+Submitted by am_sun, who has saved no language: the API's texts (the preview's stage
+names and reasons) follow the page's Accept-Language. In zh-CN and en, against the real
+app, database, Temporal and worker (conftest.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 import uuid
 
 import pytest
-from playwright.async_api import Page, Request, expect
+from playwright.async_api import Page, Request, Route, expect
 
 from tests.support.api import Auth
 from tests.support.browser import Browsing
@@ -72,7 +74,7 @@ async def test_a_requester_fills_the_form_sees_the_route_and_lands_on_the_reques
 ) -> None:
     words = WORDS[locale]
     page = await phone(browsing, locale)
-    await open_inbox(page, base_url, auth, user="am_li")
+    await open_inbox(page, base_url, auth, user="am_sun")
     await choose_contract(page, locale)
     title = f"Form contract {uuid.uuid4().hex[:6]}"
     await page.locator("#new-title").fill(title)
@@ -105,8 +107,8 @@ async def test_a_requester_fills_the_form_sees_the_route_and_lands_on_the_reques
     request_id = (await page.locator("#detail .meta code").first.text_content()) or ""
     assert re.fullmatch(r"[0-9a-f-]{36}", request_id), request_id
     assert f"request={request_id}" in page.url
-    view = await read(base_url, auth, "am_li", f"/v1/requests/{request_id}")
-    assert view["requester"] == "am_li"
+    view = await read(base_url, auth, "am_sun", f"/v1/requests/{request_id}")
+    assert view["requester"] == "am_sun"
     assert view["type"] == "big_customer_contract"
     assert view["customer"] == "Huadong Trading"
     assert view["amount"] == "250000.00"
@@ -129,7 +131,7 @@ async def test_a_missing_field_is_marked_next_to_it_and_so_is_the_apis_refusal(
             sent.append(request.url)
 
     page.on("request", submitted)
-    await open_inbox(page, base_url, auth, user="am_li")
+    await open_inbox(page, base_url, auth, user="am_sun")
     await choose_contract(page, locale)
     await page.locator("#new-title").fill(f"Incomplete {uuid.uuid4().hex[:6]}")
     await page.locator("#new-amount").fill("250000")
@@ -159,4 +161,34 @@ async def test_a_missing_field_is_marked_next_to_it_and_so_is_the_apis_refusal(
     # submission's 422s are the test's own; nothing else may have gone wrong.
     refused = "the server responded with a status of 422"
     assert browsing.errors and all(refused in e for e in browsing.errors), browsing.errors
+    browsing.errors.clear()
+
+
+async def test_a_retry_after_a_network_error_reuses_the_idempotency_key(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    page = await browsing.page(locale="en-US")
+    keys: list[str] = []
+
+    async def lose_the_first(route: Route) -> None:
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:
+            await route.abort("failed")  # the answer never comes back
+        else:
+            await route.continue_()
+
+    await page.route(f"{base_url}/v1/requests", lose_the_first)
+    await open_inbox(page, base_url, auth, user="am_sun")
+    await choose_contract(page, "en-US")
+    title = f"Retried contract {uuid.uuid4().hex[:6]}"
+    await page.locator("#new-title").fill(title)
+    await page.locator("#new-amount").fill("250000")
+    await page.locator("#new-f-contract_no").fill("C-FORM-3")
+    await page.locator("#new-f-settlement_floor_price").fill("180000")
+    await page.locator("#new-submit").click()
+    await expect(page.locator("#new-message")).to_contain_text("at most once")
+    await page.locator("#new-submit").click()
+    await expect(page.locator("#detail-title")).to_have_text(title)
+    assert len(keys) == 2 and keys[0] == keys[1] and keys[0].startswith("web-"), keys
+    assert all("ERR_FAILED" in e for e in browsing.errors), browsing.errors
     browsing.errors.clear()

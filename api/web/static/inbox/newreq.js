@@ -328,7 +328,7 @@ export async function submit(event) {
         ? el("div", { class: "error", role: "alert" }, el("p", null, el("strong", null, t("new_submit_failed")),
           " ", t("new_fix_fields")))
         : errorBox(error, t("new_submit_failed")),
-      definite ? null : el("p", { class: "meta" }, t("retry_is_safe")),
+      definite ? null : el("p", { class: "meta" }, t("new_retry_is_safe")),
     ], false);
     const first = fields.map((f) => controlOf(f.field)).find(Boolean);
     if (first) first.focus();

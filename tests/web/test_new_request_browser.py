@@ -192,3 +192,25 @@ async def test_a_retry_after_a_network_error_reuses_the_idempotency_key(
     assert len(keys) == 2 and keys[0] == keys[1] and keys[0].startswith("web-"), keys
     assert all("ERR_FAILED" in e for e in browsing.errors), browsing.errors
     browsing.errors.clear()
+
+
+async def test_choices_and_yes_no_are_lists_in_the_pages_language_and_steer_the_route(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    page = await browsing.page(locale="zh-CN")
+    await open_inbox(page, base_url, auth, user="am_sun")
+    await page.locator("#tab-new").click()
+    await expect(page.locator("#new-type option[value=customer_complaint]")).to_be_attached()
+    await page.locator("#new-type").select_option("customer_complaint")
+    await expect(page.locator("#new-amount-label")).to_have_text("涉及金额（元，如有）")
+    category = page.locator("#new-f-category")
+    await expect(category).to_have_js_property("tagName", "SELECT")
+    await expect(category.locator("option[value=product_quality]")).to_have_text("产品质量")
+    await expect(page.locator("label[for=new-f-category]")).to_have_text("投诉类别")
+    major = page.locator("#new-f-major")
+    await expect(major.locator("option[value=true]")).to_have_text("是")
+    await expect(major.locator("option[value=false]")).to_have_text("否")
+    await category.select_option("staff")
+    await major.select_option("false")
+    await page.locator("#new-f-description").fill("送货晚了三天")
+    await expect(page.locator("#new-route > li").first).to_contain_text("回复客户（投诉员工）")

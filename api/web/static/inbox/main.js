@@ -5,6 +5,7 @@ import { loadInbox } from "./inbox.js";
 import { applyLanguage, redraw, switchLanguage } from "./language.js";
 import { setupDelegations } from "./delegations.js";
 import { loadMine } from "./mine.js";
+import { setupNewRequest } from "./newreq.js";
 import { loadNotices, readAllNotices } from "./notices.js";
 import { signOut, start } from "./session.js";
 import { state } from "./state.js";
@@ -14,6 +15,7 @@ import { hasSession, readFragment, setToken, token } from "./token.js";
 // The inbox page's entry point (templates/inbox.html loads it): wires the static page
 // to the modules, one per concern, then signs in with the tab's token if there is one.
 setupDelegations();
+setupNewRequest();
 
 $("signin-form").addEventListener("submit", (event) => {
   event.preventDefault();

@@ -4,6 +4,7 @@ import { openRequest } from "./detail.js";
 import { $, el } from "./dom.js";
 import { t } from "./i18n.js";
 import { loadInbox } from "./inbox.js";
+import { resetNewRequest } from "./newreq.js";
 import { loadNotices, showUnread } from "./notices.js";
 import { API } from "./routes.js";
 import { state } from "./state.js";
@@ -25,6 +26,7 @@ export function signOut(message) {
   $("mine-list").replaceChildren();
   $("notices-list").replaceChildren();
   showUnread(0);
+  resetNewRequest();
   state.view = null;
   state.mineRows = [];
   state.notices = [];

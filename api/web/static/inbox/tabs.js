@@ -1,12 +1,13 @@
 // The tabs (ARIA tabs pattern: arrow keys move between them).
 import { $ } from "./dom.js";
 import { loadMine } from "./mine.js";
+import { openNewRequest } from "./newreq.js";
 import { loadNotices } from "./notices.js";
 import { state } from "./state.js";
 
 // ---- tabs (arrow keys move between them, as in the ARIA tabs pattern) ---
 export const TABS = [["tab-inbox", "panel-inbox"], ["tab-mine", "panel-mine"],
-  ["tab-notices", "panel-notices"]];
+  ["tab-new", "panel-new"], ["tab-notices", "panel-notices"]];
 
 export function selectTab(tabId, focus) {
   for (const [id, panel] of TABS) {
@@ -18,6 +19,7 @@ export function selectTab(tabId, focus) {
   if (focus) $(tabId).focus();
   if (tabId === "tab-mine" && !state.mineLoaded) { state.mineLoaded = true; loadMine(false); }
   if (tabId === "tab-notices") loadNotices(false);
+  if (tabId === "tab-new") openNewRequest();
 }
 
 export function onTabKey(event) {

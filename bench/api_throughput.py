@@ -73,8 +73,7 @@ from bench.stack import (
     BenchError,
     CpuProbe,
     Stack,
-    in_process_stack,
-    remote_stack,
+    chosen_stack,
 )
 
 REQUEST_TYPE = "big_customer_contract"
@@ -494,30 +493,11 @@ async def main(
     names, reused by the in-process stack instead of starting its own (passing
     any of them means ``--in-process``).
     """
-    from bench.deployed import deployed_stack
-
     options = parse_options(argv)
     run_id = uuid.uuid4().hex[:10]
-    in_process = options.in_process or bool(pg_url or temporal or sessions)
-    stack_cm: contextlib.AbstractAsyncContextManager[Stack]
-    if options.api_url is not None:
-        if in_process:
-            raise BenchError("--api-url drives a running stack; pass no in-process servers")
-        stack_cm = remote_stack(
-            options.api_url,
-            token_file=options.token_file,
-            concurrency=options.concurrency,
-            request_timeout=options.request_timeout,
-            connect_temporal=options.floor,
-        )
-    elif in_process:
-        stack_cm = in_process_stack(pg_url=pg_url, temporal=temporal, sessions=sessions)
-    else:
-        stack_cm = deployed_stack(
-            concurrency=options.concurrency,
-            request_timeout=options.request_timeout,
-            connect_temporal=options.floor,
-        )
+    stack_cm = chosen_stack(
+        options, pg_url=pg_url, temporal=temporal, sessions=sessions, connect_temporal=options.floor
+    )
     write = (out or sys.stdout).write
     reports: list[BenchReport] = []
     async with stack_cm as stack:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import time
 import uuid
@@ -33,7 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 from bench.api_throughput import AMOUNT, REQUEST_TYPE, Runner, _contract, _expect_view
 from bench.phases import timed_phase
 from bench.report import ErrorSample, PhaseResult, machine_facts
-from bench.stack import REQUESTER, STAGE1, STAGE2, BenchError, Stack, in_process_stack, remote_stack
+from bench.stack import REQUESTER, STAGE1, STAGE2, BenchError, Stack, chosen_stack
 
 MAX_ITEMS = 100
 """What one bulk call may carry (the API's limit)."""
@@ -204,28 +203,10 @@ async def main(
     out: TextIO | None = None,
 ) -> BulkReport:
     """Run it on the stack the options name (or the test fixtures given) and print it."""
-    from bench.deployed import deployed_stack
-
     options = parse_options(argv)
-    in_process = options.in_process or bool(pg_url or temporal or sessions)
-    stack_cm: contextlib.AbstractAsyncContextManager[Stack]
-    if options.api_url is not None:
-        if in_process:
-            raise BenchError("--api-url drives a running stack; pass no in-process servers")
-        stack_cm = remote_stack(
-            options.api_url,
-            token_file=options.token_file,
-            concurrency=options.concurrency,
-            request_timeout=options.request_timeout,
-        )
-    elif in_process:
-        stack_cm = in_process_stack(pg_url=pg_url, temporal=temporal, sessions=sessions)
-    else:
-        stack_cm = deployed_stack(
-            concurrency=options.concurrency,
-            request_timeout=options.request_timeout,
-            connect_temporal=False,
-        )
+    stack_cm = chosen_stack(
+        options, pg_url=pg_url, temporal=temporal, sessions=sessions, connect_temporal=False
+    )
     async with stack_cm as stack:
         report = await run_bulk(stack, options, uuid.uuid4().hex[:10])
     (out or sys.stdout).write(report.render())

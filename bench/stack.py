@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -290,3 +290,50 @@ async def remote_stack(
             settings=settings,
             worker_pid=dev_worker_pid(settings),
         )
+
+
+class StackOptions(Protocol):
+    """What every benchmark's options say about the stack it runs on."""
+
+    @property
+    def api_url(self) -> str | None: ...
+    @property
+    def in_process(self) -> bool: ...
+    @property
+    def token_file(self) -> Path | None: ...
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def request_timeout(self) -> float: ...
+
+
+def chosen_stack(
+    options: StackOptions,
+    *,
+    pg_url: str | None,
+    temporal: WorkflowEnvironment | None,
+    sessions: async_sessionmaker[AsyncSession] | None,
+    connect_temporal: bool,
+) -> contextlib.AbstractAsyncContextManager[Stack]:
+    """The stack the options name: a running one (``--api-url``), one in this process
+    (``--in-process``, or the test fixtures given), else the deployed shape."""
+    from bench.deployed import deployed_stack  # starts processes: imported only here
+
+    in_process = options.in_process or bool(pg_url or temporal or sessions)
+    if options.api_url is not None:
+        if in_process:
+            raise BenchError("--api-url drives a running stack; pass no in-process servers")
+        return remote_stack(
+            options.api_url,
+            token_file=options.token_file,
+            concurrency=options.concurrency,
+            request_timeout=options.request_timeout,
+            connect_temporal=connect_temporal,
+        )
+    if in_process:
+        return in_process_stack(pg_url=pg_url, temporal=temporal, sessions=sessions)
+    return deployed_stack(
+        concurrency=options.concurrency,
+        request_timeout=options.request_timeout,
+        connect_temporal=connect_temporal,
+    )

@@ -32,9 +32,7 @@ from domain.process import (
 from .admission import add_rule
 from .effects import Step
 from .queries import active_stage
-from .steps import Context, due, due_facts, look_up, notice, put, record, with_stage
-
-Refused = tuple[RequestState, DomainError | None]
+from .steps import Context, Refused, due, due_facts, look_up, notice, put, record, with_stage
 
 
 def add_approvers(

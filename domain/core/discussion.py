@@ -23,9 +23,7 @@ from domain.process import (
 
 from .effects import Step
 from .queries import active_stage
-from .steps import Context, look_up, notice, put, record
-
-Refused = tuple[RequestState, DomainError | None]
+from .steps import Context, Refused, look_up, notice, put, record
 
 
 def mentioned(msg: CommentInput) -> list[str]:

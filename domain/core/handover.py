@@ -23,9 +23,18 @@ from domain.process import (
 
 from .effects import Step
 from .queries import active_stage
-from .steps import Context, due, due_facts, look_up, notice, put, record, with_slots, with_stage
-
-Refused = tuple[RequestState, DomainError | None]
+from .steps import (
+    Context,
+    Refused,
+    due,
+    due_facts,
+    look_up,
+    notice,
+    put,
+    record,
+    with_slots,
+    with_stage,
+)
 
 
 def reassign(

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from domain.constants import Activities
 from domain.durations import Span
+from domain.errors import DomainError
 from domain.policy import ApproverSpec, Policy, StageMode
 from domain.process import (
     SYSTEM,
@@ -36,6 +37,9 @@ from domain.process import (
 from domain.working_time import Due, DueInput, clock_start
 
 from .effects import LookUp, Step, Write
+
+Refused = tuple[RequestState, DomainError | None]
+"""What a route action leaves: the new state, and the refusal if a look-up refused it."""
 
 OUTCOMES = frozenset(
     {

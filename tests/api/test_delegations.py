@@ -7,7 +7,6 @@ or the admin) hands their steps to price_lin.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.reconcile import ReconcileActivities
 from db.models import DelegationEventRow, NotificationRow
-from tests.support.api import Auth, pending_steps
+from tests.support.api import Auth, pending_steps, submit_contract
 
 pytestmark = pytest.mark.usefixtures("worker", "no_delegations_left")
 
@@ -39,23 +38,6 @@ async def no_delegations_left(
                 " WHERE source = 'api' AND ends_at > now()"
             )
         )
-
-
-def _contract() -> dict[str, Any]:
-    return {
-        "type": "big_customer_contract",
-        "title": f"Delegated {uuid.uuid4().hex[:6]}",
-        "customer": "ACME",
-        "amount": "250000",
-        "fields": {"contract_no": "C-2026-17", "settlement_floor_price": "90000"},
-    }
-
-
-async def _submit(api: httpx.AsyncClient, auth: Auth) -> str:
-    r = await api.post("/v1/requests", json=_contract(), headers=auth("am_li"))
-    assert r.status_code == 201, r.text
-    assert r.json()["current_approvers"] == ["bcd_zheng"]
-    return str(r.json()["id"])
 
 
 def _later(**delta: float) -> str:
@@ -86,7 +68,7 @@ async def _audit(sessions: async_sessionmaker[AsyncSession], delegation_id: int)
 async def test_a_delegation_made_while_a_step_waits_lets_the_delegate_decide_on_behalf(
     api: httpx.AsyncClient, auth: Auth, db_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Delegated")
     body = {"to": "price_lin", "ends_at": _later(days=3), "reason": "on leave"}
     headers = auth("bcd_zheng") | {"Idempotency-Key": f"leave-{rid}"}
     r = await api.post("/v1/me/delegations", json=body, headers=headers)
@@ -133,7 +115,7 @@ async def test_a_delegation_made_while_a_step_waits_lets_the_delegate_decide_on_
 async def test_ending_a_delegation_gives_the_step_back(
     api: httpx.AsyncClient, auth: Auth, db_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Delegated")
     r = await api.post(
         "/v1/me/delegations",
         json={"to": "price_lin", "ends_at": _later(days=1)},
@@ -166,7 +148,7 @@ async def test_a_delegation_starting_later_takes_effect_at_the_next_pass_after_i
     db_sessions: async_sessionmaker[AsyncSession],
     temporal_local: WorkflowEnvironment,
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Delegated")
     starts = datetime.now(UTC) + timedelta(seconds=2)
     r = await api.post(
         "/v1/me/delegations",
@@ -194,7 +176,7 @@ async def test_a_delegation_starting_later_takes_effect_at_the_next_pass_after_i
 async def test_a_delegation_for_other_types_leaves_the_step_alone(
     api: httpx.AsyncClient, auth: Auth
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Delegated")
     r = await api.post(
         "/v1/me/delegations",
         json={"to": "price_lin", "ends_at": _later(days=1), "request_types": ["customer_gift"]},

@@ -23,7 +23,7 @@ from common.settings import Settings
 from db.models import AttachmentRow, EventRow, NotificationRow
 from domain.constants import workflow_id
 from domain.reconcile import ReconcileInput
-from tests.support.api import Auth, Db, make_settings, running, temporal_target
+from tests.support.api import Auth, Db, make_settings, running, submit_contract, temporal_target
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -38,19 +38,6 @@ def _docx() -> bytes:
         z.writestr("[Content_Types].xml", "<Types/>")
         z.writestr("word/document.xml", "<w:document/>")
     return out.getvalue()
-
-
-async def _submit(api: httpx.AsyncClient, auth: Auth) -> str:
-    body = {
-        "type": "big_customer_contract",
-        "title": "Contract with annex",
-        "customer": f"Discuss {uuid.uuid4().hex[:6]}",
-        "amount": "250000",
-        "fields": {"contract_no": "C-2026-7", "settlement_floor_price": "90000"},
-    }
-    r = await api.post("/v1/requests", json=body, headers=auth("am_li"))
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
 
 
 async def _upload(
@@ -80,7 +67,7 @@ async def test_a_comment_mentions_a_participant_with_a_file_that_only_readers_do
     db_sessions: async_sessionmaker[AsyncSession],
     temporal_local: WorkflowEnvironment,
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Discuss")
     file = await _uploaded(api, auth)
     assert file["name"] == "annex.png" and file["content_type"] == "image/png"
     assert (file["size"], file["sha256"]) == (len(PNG), hashlib.sha256(PNG).hexdigest())
@@ -155,7 +142,7 @@ async def test_a_comment_mentions_a_participant_with_a_file_that_only_readers_do
 async def test_a_decision_carries_files_listed_in_its_history_event(
     api: httpx.AsyncClient, auth: Auth
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Discuss")
     file = await _uploaded(
         api, auth, user="bcd_zheng", content=_docx(), name="意见.docx", declared=""
     )
@@ -188,7 +175,7 @@ async def test_a_decision_carries_files_listed_in_its_history_event(
 async def test_a_mention_of_someone_who_may_not_read_it_is_refused_and_frees_the_files(
     api: httpx.AsyncClient, auth: Auth, db: Db
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Discuss")
     file = await _uploaded(api, auth)
     body = {"body": "look", "mentions": ["bcd_zheng", "om_wu"], "attachments": [file["id"]]}
     r = await api.post(f"/v1/requests/{rid}/comments", json=body, headers=auth("am_li"))
@@ -218,14 +205,14 @@ async def test_a_mention_of_someone_who_may_not_read_it_is_refused_and_frees_the
 async def test_bad_comments_are_refused_with_the_error_shape(
     api: httpx.AsyncClient, auth: Auth, user: str, body: dict[str, Any], status: int
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Discuss")
     r = await api.post(f"/v1/requests/{rid}/comments", json=body, headers=auth(user))
     assert r.status_code == status, r.text
     assert set(r.json()["error"]) >= {"code", "message"}
 
 
 async def test_someone_elses_upload_cannot_be_attached(api: httpx.AsyncClient, auth: Auth) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Discuss")
     theirs = await _uploaded(api, auth, user="bcd_zheng")
     r = await api.post(
         f"/v1/requests/{rid}/comments",
@@ -240,7 +227,7 @@ async def test_someone_elses_upload_cannot_be_attached(api: httpx.AsyncClient, a
 
 
 async def test_a_closed_request_takes_no_comment(api: httpx.AsyncClient, auth: Auth) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Discuss")
     r = await api.post(f"/v1/requests/{rid}/withdraw", json={}, headers=auth("am_li"))
     assert r.status_code == 200, r.text
     r = await api.post(f"/v1/requests/{rid}/comments", json={"body": "late"}, headers=auth("am_li"))
@@ -296,7 +283,7 @@ async def test_upload_size_and_count_limits_come_from_settings(
     assert r.json()["error"]["details"]["limit_bytes"] == 1000
     r = await _upload(small_api, auth, content=b"x" * 200_000, declared="text/plain", name="t.txt")
     assert r.status_code == 413, r.text
-    rid = await _submit(small_api, auth)
+    rid = await submit_contract(small_api, auth, "Discuss")
     ids = [(await _uploaded(small_api, auth, content=b"hi", name="a.txt", declared=""))["id"]]
     ids.append((await _uploaded(small_api, auth, content=b"ho", name="b.txt", declared=""))["id"])
     r = await small_api.post(
@@ -320,7 +307,7 @@ async def test_uploads_attached_to_nothing_for_a_day_are_deleted_by_the_reconcil
     db_sessions: async_sessionmaker[AsyncSession],
     temporal_local: WorkflowEnvironment,
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Discuss")
     old = await _uploaded(api, auth)
     used = await _uploaded(api, auth)
     fresh = await _uploaded(api, auth)

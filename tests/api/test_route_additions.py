@@ -3,40 +3,20 @@ real worker, PostgreSQL and Temporal."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.api import Auth, Db
+from tests.support.api import Auth, Db, submit_contract
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-def _contract(customer: str) -> dict[str, Any]:
-    return {
-        "type": "big_customer_contract",
-        "title": f"Contract with {customer}",
-        "customer": customer,
-        "amount": "250000",
-        "fields": {"contract_no": "C-2026-9", "settlement_floor_price": "90000"},
-    }
-
-
-async def _submit(api: httpx.AsyncClient, auth: Auth) -> str:
-    r = await api.post(
-        "/v1/requests", json=_contract(f"Addsign {uuid.uuid4().hex[:6]}"), headers=auth("am_li")
-    )
-    assert r.status_code == 201, r.text
-    assert r.json()["current_approvers"] == ["bcd_zheng"]
-    return str(r.json()["id"])
 
 
 async def test_an_approver_adds_someone_before_them_who_decides_first(
     api: httpx.AsyncClient, auth: Auth, db: Db
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Addsign")
     body = {"people": ["price_lin"], "position": "before", "comment": "check the price"}
     headers = auth("bcd_zheng") | {"Idempotency-Key": "add-1"}
     r = await api.post(f"/v1/requests/{rid}/approvers", json=body, headers=headers)
@@ -75,7 +55,7 @@ async def test_an_approver_adds_someone_before_them_who_decides_first(
 async def test_people_added_alongside_in_turn_decide_one_after_another_beside_the_adder(
     api: httpx.AsyncClient, auth: Auth
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Addsign")
     body = {
         "people": ["price_lin", "fh_gao"],
         "position": "alongside",
@@ -120,7 +100,7 @@ async def test_people_added_alongside_in_turn_decide_one_after_another_beside_th
 async def test_additions_the_api_refuses_with_the_error_shape(
     api: httpx.AsyncClient, auth: Auth, user: str, body: dict[str, Any], status: int, code: str
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Addsign")
     body = {"comment": "a reason", **body}
     r = await api.post(f"/v1/requests/{rid}/approvers", json=body, headers=auth(user))
     assert r.status_code == status, r.text
@@ -133,7 +113,7 @@ async def test_additions_the_api_refuses_with_the_error_shape(
 async def test_the_requester_copies_someone_in_who_may_then_read_it_and_nothing_more(
     api: httpx.AsyncClient, auth: Auth
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Addsign")
     assert (await api.get(f"/v1/requests/{rid}", headers=auth("fin_he"))).status_code == 404
     r = await api.post(
         f"/v1/requests/{rid}/cc",

@@ -3,7 +3,6 @@ the real worker, PostgreSQL and Temporal."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -12,28 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from db.models import NotificationRow
-from tests.support.api import Auth, Db
+from tests.support.api import Auth, Db, submit_contract
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-def _contract(customer: str) -> dict[str, Any]:
-    return {
-        "type": "big_customer_contract",
-        "title": f"Contract with {customer}",
-        "customer": customer,
-        "amount": "250000",
-        "fields": {"contract_no": "C-2026-17", "settlement_floor_price": "90000"},
-    }
-
-
-async def _submit(api: httpx.AsyncClient, auth: Auth) -> str:
-    r = await api.post(
-        "/v1/requests", json=_contract(f"Urge {uuid.uuid4().hex[:6]}"), headers=auth("am_li")
-    )
-    assert r.status_code == 201, r.text
-    assert r.json()["current_approvers"] == ["bcd_zheng"]
-    return str(r.json()["id"])
 
 
 async def _notices(db: Db, rid: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -49,7 +29,7 @@ async def _notices(db: Db, rid: str) -> list[tuple[str, str, dict[str, Any]]]:
 async def test_the_requester_urges_once_and_a_second_urge_is_too_soon_with_retry_after(
     api: httpx.AsyncClient, auth: Auth, db: Db
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Urge")
     headers = auth("am_li") | {"Idempotency-Key": "urge-1"}
     body = {"comment": "the customer signs on Friday"}
     r = await api.post(f"/v1/requests/{rid}/urge", json=body, headers=headers)
@@ -86,7 +66,7 @@ async def test_the_requester_urges_once_and_a_second_urge_is_too_soon_with_retry
 async def test_only_the_requester_may_urge_and_only_while_a_stage_waits(
     api: httpx.AsyncClient, auth: Auth
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Urge")
     for who in ("bcd_zheng", "admin"):
         r = await api.post(f"/v1/requests/{rid}/urge", json={}, headers=auth(who))
         assert r.status_code == 403, r.text
@@ -105,7 +85,7 @@ async def test_only_the_requester_may_urge_and_only_while_a_stage_waits(
 async def test_an_administrator_reassigns_a_pending_step_and_both_holders_are_told(
     api: httpx.AsyncClient, auth: Auth, db: Db
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Urge")
     body = {"from_user": "bcd_zheng", "to_user": "price_lin", "comment": "on sick leave"}
     headers = auth("admin") | {"Idempotency-Key": "reassign-1"}
     r = await api.post(f"/v1/requests/{rid}/reassign", json=body, headers=headers)
@@ -153,7 +133,7 @@ async def test_reassign_refusals_have_the_error_shape(
     status: int,
     field: str | None,
 ) -> None:
-    rid = await _submit(api, auth)
+    rid = await submit_contract(api, auth, "Urge")
     body = {"comment": "a reason", **body}
     r = await api.post(f"/v1/requests/{rid}/reassign", json=body, headers=auth(user))
     assert r.status_code == status, r.text

@@ -45,6 +45,29 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+def contract_body(customer: str) -> dict[str, Any]:
+    """A 250,000 big-customer contract for ``customer``: bcd_zheng signs, then dsd_liu."""
+    return {
+        "type": "big_customer_contract",
+        "title": f"Contract with {customer}",
+        "customer": customer,
+        "amount": "250000",
+        "fields": {"contract_no": "C-2026-17", "settlement_floor_price": "90000"},
+    }
+
+
+async def submit_contract(
+    api: httpx.AsyncClient, auth: Callable[[str], dict[str, str]], name: str
+) -> str:
+    """am_li submits :func:`contract_body` for a customer named ``name`` and a unique
+    suffix; it waits for bcd_zheng. Its id."""
+    body = contract_body(f"{name} {uuid.uuid4().hex[:6]}")
+    r = await api.post("/v1/requests", json=body, headers=auth("am_li"))
+    assert r.status_code == 201, r.text
+    assert r.json()["current_approvers"] == ["bcd_zheng"]
+    return str(r.json()["id"])
+
+
 async def pending_steps(api: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
     """Every item of someone's inbox, every page followed: the shared test database holds
     more pending steps than one page as the suite runs, so a step a test looks for (or

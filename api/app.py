@@ -19,6 +19,7 @@ from api import db_errors, docs_ui, errors
 from api.deps import Services
 from api.metrics import HttpMetrics, metrics_endpoint
 from api.oidc import oidc_verifier
+from api.request_ids import RequestIds
 from api.routers import (
     attachments,
     decisions,
@@ -189,4 +190,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # scrapes it) and not in the OpenAPI schema: it is for operators, not clients.
         app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
         app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestIds)  # outermost: every answer and log line carries the id
     return app

@@ -19,6 +19,7 @@ from api.auth import InvalidToken, user_id_from_token
 from api.errors import ApiError, unauthenticated, unavailable
 from api.oidc import OidcVerifier, ProviderUnavailable
 from api.temporal_gateway import TemporalGateway
+from common.logs import set_request_user
 from common.settings import Settings
 from db.directory import DirectoryUser, get_user
 from db.models import UserPreferenceRow
@@ -153,6 +154,17 @@ async def current_user(
             token of the identity provider whose user is not an active user of the
             directory; 503 if the identity provider's keys cannot be fetched.
     """
+    user = await _authenticated(request, services, session, credentials)
+    set_request_user(user.id)  # named in the request's log lines from now on
+    return user
+
+
+async def _authenticated(
+    request: Request,
+    services: Services,
+    session: AsyncSession,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> DirectoryUser:
     if credentials is None or not credentials.credentials:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:

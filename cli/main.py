@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from cli.database import Sessions, database_errors, load_org, migrate, with_sessions
 from cli.errors import CliError
 from common.business_calendar import CalendarError
+from common.logs import configure_logging, env_log_format
 from common.policy_store import PolicyError
 from common.redaction import configured_secrets, install_log_redaction
 from common.settings import Settings
@@ -46,6 +47,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise CliError(f"invalid configuration: {problems}") from exc
     # From now on the logs mask these values too, not only the shapes of secrets.
     install_log_redaction(configured_secrets(settings))
+    configure_logging(settings.log_format)
     return settings
 
 
@@ -175,6 +177,9 @@ def cmd_api(args: argparse.Namespace) -> int:
         host=settings.api_host,
         port=settings.api_port,
         log_level=args.log_level,
+        # uvicorn's own handlers would bypass ours: its lines, the access log included,
+        # go to the root logger's one handler, in its format.
+        log_config=None,
         proxy_headers=True,
     )
     return 0
@@ -363,14 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``approvals`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     # Before any line is logged: every process of the service starts here (the API and
     # uvicorn's access log, the worker, the deliverer, the dev runner and its children).
-    install_log_redaction()
+    # One handler, masked, in APPROVALS_LOG_FORMAT (see common/logs.py).
+    configure_logging(env_log_format(), logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:
         # Their INFO lines are noise at a terminal; -v shows them.
         for name in ("alembic", "pgserver"):

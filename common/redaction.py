@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from pydantic import SecretBytes, SecretStr
+
 if TYPE_CHECKING:
     from common.settings import Settings
 
@@ -103,26 +105,69 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+SECRET_SETTING = re.compile(r"(?:^|_)(?:secret|secrets|password|passwd|key|keys|token|tokens)$")
+"""Settings named like this are secrets, whatever their type: a new one is masked
+without anyone remembering to list it (``oidc_client_secret``, ``codec_keys``, ...)."""
+SECRET_SETTINGS: list[str] = []
+"""Settings that are secrets although their name does not say so: append to this."""
+CREDENTIAL_URL_SETTINGS: list[str] = ["dingtalk_url", "wecom_url", "feishu_url"]
+"""Settings holding a URL that is itself a credential (a robot's URL): DingTalk's
+``access_token`` and WeCom's ``key`` are in the query, Feishu's hook id is the last
+step of the path. Every URL setting's userinfo password is masked anyway."""
+
+
 def configured_secrets(settings: Settings) -> list[str]:
-    """The values of every secret ``settings`` hold, as written and URL-encoded."""
-    values = [
-        settings.token_secret,
-        settings.signing_secret,
-        settings.action_link_secret,
-        settings.smtp_password,
-        settings.dingtalk_secret,
-        settings.feishu_secret,
-    ]
-    values.append(_url_password(settings.database_url))
-    for robot in (settings.dingtalk_url, settings.wecom_url, settings.feishu_url):
-        # A robot's URL is its credential: DingTalk's access_token and WeCom's key are in
-        # the query, Feishu's hook id is the last step of the path.
-        values += _url_credentials(robot)
+    """The values of every secret ``settings`` hold, as written and URL-encoded.
+
+    A secret is a ``SecretStr`` setting (or a list or mapping of them), a setting named
+    like a secret (:data:`SECRET_SETTING`) or listed in :data:`SECRET_SETTINGS`, the
+    credentials in a robot's URL (:data:`CREDENTIAL_URL_SETTINGS`) and the password in
+    any URL setting (``DATABASE_URL``). A value made of several (``id:key,id:key``) is
+    also masked piece by piece.
+    """
+    values: list[str | None] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name, None)
+        if isinstance(value, SecretStr | SecretBytes) or _holds_secret_type(value):
+            values += _secret_values(value)
+        elif SECRET_SETTING.search(name) or name in SECRET_SETTINGS:
+            values += _secret_values(value)
+        if name in CREDENTIAL_URL_SETTINGS and isinstance(value, str):
+            values += _url_credentials(value)
+        elif isinstance(value, str) and "://" in value:
+            values.append(_url_password(value))
     found: set[str] = set()
     for value in values:
         if value:
             found |= {value, quote(value, safe=""), unquote(value)}
     return sorted(found)
+
+
+def _holds_secret_type(value: object) -> bool:
+    items = value.values() if isinstance(value, Mapping) else value
+    return (
+        isinstance(items, Iterable)
+        and not isinstance(items, str | bytes)
+        and any(isinstance(item, SecretStr | SecretBytes) for item in items)
+    )
+
+
+def _secret_values(value: object) -> list[str | None]:
+    """Every text a secret setting holds: whole, and split into its parts."""
+    if value is None or isinstance(value, bool | int | float):
+        return []
+    if isinstance(value, SecretStr):
+        return _secret_values(value.get_secret_value())
+    if isinstance(value, SecretBytes):
+        return _secret_values(value.get_secret_value().decode("utf-8", "replace"))
+    if isinstance(value, bytes):
+        return _secret_values(value.decode("utf-8", "replace"))
+    if isinstance(value, Mapping):
+        return [text for item in value.values() for text in _secret_values(item)]
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return [text for item in value for text in _secret_values(item)]
+    text = str(value)
+    return [text, *re.split(r"[\s,;:=]+", text)]
 
 
 def _url_credentials(url: str | None) -> list[str | None]:
@@ -213,6 +258,11 @@ class LogScrubber:
 _scrubber = LogScrubber()
 _installed = threading.Lock()
 _base_factory: Any = None
+
+
+def log_scrubber() -> LogScrubber:
+    """This process's scrubber: the secrets every log line is masked with."""
+    return _scrubber
 
 
 def install_log_redaction(secrets: Iterable[str] = ()) -> None:

@@ -201,6 +201,8 @@ class Settings(BaseSettings):
     allow_local_tokens: bool | None = Field(default=None, alias="APPROVALS_ALLOW_LOCAL_TOKENS")
     """The locally minted HS256 tokens (``approvals token``). Unset: accepted in
     development only."""
+    log_format: Literal["text", "json"] = Field(default="text", alias="APPROVALS_LOG_FORMAT")
+    """``text`` for a terminal, ``json`` (one object per line) for a log collector."""
 
     @field_validator("tracing", "otlp_endpoint", mode="before")
     @classmethod

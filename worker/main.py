@@ -26,6 +26,7 @@ from common.business_calendar import (
     load_business_calendar,
     log_calendar_warnings,
 )
+from common.logs import configure_logging
 from common.metrics import refresh_forever, register_business_collector, sdk_runtime
 from common.metrics import serve as serve_metrics
 from common.policy_store import load_policies
@@ -182,8 +183,8 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
 
     ``only`` chooses the task queues polled (see :data:`Role`).
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     install_log_redaction(configured_secrets(settings))  # as `approvals worker` does
+    configure_logging(settings.log_format, logging.INFO)
     today = datetime.now(UTC).date()
     calendar = load_business_calendar(settings, today)
     # Counted and logged, never fatal: deadlines in an unknown year are provisional.

@@ -38,6 +38,7 @@ from api.errors import ApiError
 from api.views import request_view
 from api.web.router import render_page
 from common.action_links import link_key
+from common.logs import set_request_user
 from db import request_queries as q
 from db import used_links
 from db.directory import get_user
@@ -228,6 +229,7 @@ async def _live_step(
     user = await get_user(session, link.user_id)
     if user is None or not user.active:
         return refused_page(lang, 403, "not_allowed")
+    set_request_user(user.id)  # the link is its user's credential: named in the logs
     row = await q.get_request(session, link.request_id)
     if row is None or not await used_links.step_is_pending(
         session, link.user_id, link.request_id, link.stage_index, link.step_since

@@ -190,8 +190,11 @@ def test_no_credential_used_in_the_run_is_in_any_log_file_and_our_lines_are_json
                 parsed = json.loads(line)  # every line of the service is one JSON object
                 assert {"time", "level", "logger", "message"} <= set(parsed), line
                 lines.append(parsed)
-    access = [
-        line for line in lines if line["logger"] == "uvicorn.access" and "probe-19" in str(line)
-    ]
+    access_all = [line for line in lines if line["logger"] == "uvicorn.access"]
+    access = [line for line in access_all if "probe-19" in str(line)]
     assert [(line["request_id"], line.get("user")) for line in access] == [("probe-19", "am_li")]
     assert any("/v1/me?access_token=***" in line["message"] for line in lines)
+    # A decision link names its user, as a bearer token does.
+    assert any(
+        "/act/***" in line["message"] and line.get("user") == "bcd_zheng" for line in access_all
+    )

@@ -49,6 +49,7 @@ from cli.dev_metrics import metrics_env, metrics_lines
 from cli.embedded_pg import EmbeddedPostgres
 from cli.errors import CliError
 from cli.supervisord import DIED, Config, Program, Supervisord
+from common.logs import formatter_for
 from common.settings import Settings, listen_url
 
 log = logging.getLogger("approvals.dev")
@@ -428,7 +429,7 @@ def run_dev(settings: Settings) -> int:
     for folder in (paths.root, paths.run, paths.logs):
         folder.mkdir(parents=True, exist_ok=True)
     file_log = logging.FileHandler(paths.supervisor_log, encoding="utf-8")
-    file_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    file_log.setFormatter(formatter_for(settings.log_format))  # masked, as every log line
     log.addHandler(file_log)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in _WATCHED}
     running: list[Supervisord] = []

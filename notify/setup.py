@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from common.redaction import install_log_redaction
 from common.settings import Settings
 from domain.policy import Policy
 from domain.working_time import BusinessCalendar
@@ -104,6 +105,11 @@ def build_notifier(
             robots[kind] = RobotChannel(
                 RobotConfig(kind, url, secret, timeout=settings.robot_timeout_seconds)
             )
+    subscribers = load_subscribers(settings.webhooks_file)
+    # Masked in the logs by value too, not only by shape: the key without its prefix.
+    install_log_redaction(
+        text for sub in subscribers for text in (sub.secret, sub.secret.removeprefix("whsec_"))
+    )
     return Notifier(
         renderer=Renderer(
             settings.public_base_url,
@@ -123,9 +129,7 @@ def build_notifier(
                 timeout=settings.smtp_timeout_seconds,
             )
         ),
-        webhooks=WebhookChannel(
-            load_subscribers(settings.webhooks_file), timeout=settings.webhook_timeout_seconds
-        ),
+        webhooks=WebhookChannel(subscribers, timeout=settings.webhook_timeout_seconds),
         robots=robots,
         max_attempts=settings.delivery_max_attempts,
         max_age=timedelta(hours=settings.delivery_max_age_hours),

@@ -36,8 +36,8 @@ WAIT = 120.0
 SMTP_USER = "approvals-mailer"
 SMTP_PASSWORD = secrets.token_urlsafe(18)
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-OUR_LOGS = ("api", "worker", "deliverer")
-"""The children that are the service itself: their log files are all JSON lines."""
+OUR_LOGS = ("api", "worker", "deliverer", "mailcatcher", "dev")
+"""The service's own processes (and `approvals dev`): their log files are all JSON."""
 
 
 class PasswordBox(MailBox):

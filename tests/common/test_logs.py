@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
+import secrets
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given
@@ -29,6 +32,7 @@ from common.logs import (
 )
 from common.redaction import SECRET_SETTINGS, LogScrubber, configured_secrets
 from common.settings import Settings
+from notify.setup import build_notifier
 from tests.support.strategies import chars
 
 texts = st.text(chars, max_size=40)
@@ -222,3 +226,17 @@ async def test_workflow_and_activity_lines_carry_their_workflow_id_and_run_id(
     assert act_line["message"].startswith("noted it")
     assert act_line["activity"] == "logs_test_note"
     assert act_line["run_id"] == handle.result_run_id
+
+
+def test_the_webhook_secrets_of_the_file_are_masked_by_value_even_without_their_prefix(
+    tmp_path: Path,
+) -> None:
+    key = base64.b64encode(secrets.token_bytes(24)).decode()
+    hooks = tmp_path / "webhooks.yaml"
+    hooks.write_text(
+        json.dumps({"subscribers": [{"name": "n", "url": "http://h/x", "secret": f"whsec_{key}"}]})
+    )
+    build_notifier(Settings(APPROVALS_WEBHOOKS_FILE=str(hooks)))
+    rec = logging.LogRecord("approvals.notify", logging.INFO, __file__, 1, f"key {key}", None, None)
+    assert key not in JsonFormatter().format(rec)
+    assert key not in TextFormatter().format(rec)

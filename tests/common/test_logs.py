@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import SecretStr
 from temporalio import activity, workflow
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -212,6 +213,7 @@ async def test_workflow_and_activity_lines_carry_their_workflow_id_and_run_id(
             workflows=[LogsTestWorkflow],
             activities=[note],
             workflow_runner=UnsandboxedWorkflowRunner(),
+            interceptors=[TracingInterceptor(TracerProvider().get_tracer("logs-test"))],
         ):
             handle = await temporal_ts.client.start_workflow(
                 LogsTestWorkflow.run, "it", id=wf_id, task_queue=queue
@@ -226,6 +228,8 @@ async def test_workflow_and_activity_lines_carry_their_workflow_id_and_run_id(
     assert act_line["message"].startswith("noted it")
     assert act_line["activity"] == "logs_test_note"
     assert act_line["run_id"] == handle.result_run_id
+    # With tracing on, an activity runs in its span: its lines lead to the trace.
+    assert len(act_line["trace_id"]) == 32 and len(act_line["span_id"]) == 16
 
 
 def test_the_webhook_secrets_of_the_file_are_masked_by_value_even_without_their_prefix(

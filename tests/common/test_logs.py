@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
@@ -34,6 +35,7 @@ from common.logs import (
 from common.redaction import SECRET_SETTINGS, LogScrubber, configured_secrets
 from common.settings import Settings
 from notify.setup import build_notifier
+from tests.support.paths import ROOT
 from tests.support.strategies import chars
 
 texts = st.text(chars, max_size=40)
@@ -244,3 +246,10 @@ def test_the_webhook_secrets_of_the_file_are_masked_by_value_even_without_their_
     rec = logging.LogRecord("approvals.notify", logging.INFO, __file__, 1, f"key {key}", None, None)
     assert key not in JsonFormatter().format(rec)
     assert key not in TextFormatter().format(rec)
+
+
+def test_compose_logs_json_and_development_logs_text(monkeypatch: Any) -> None:
+    monkeypatch.delenv("APPROVALS_LOG_FORMAT", raising=False)
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["x-app-env"]["APPROVALS_LOG_FORMAT"] == "${APPROVALS_LOG_FORMAT:-json}"
+    assert Settings(APPROVALS_ENV="development").log_format == "text"

@@ -142,6 +142,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deliverer(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    require_database_url(settings)
+    from worker.deliverer import run_deliverer
+
+    asyncio.run(run_until_signalled(run_deliverer(settings)))
+    return 0
+
+
 def cmd_mailcatcher(args: argparse.Namespace) -> int:
     settings = load_settings()
     require_development(
@@ -317,6 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(APPROVALS_DELIVERY_TASK_QUEUE), or both in one process (default: both)",
     )
     worker.set_defaults(func=cmd_worker)
+
+    deliverer = sub.add_parser(
+        "deliverer",
+        help="send the notices (mail, webhooks, group robots) as transitions write them; "
+        "woken by PostgreSQL, no workflow per pass",
+    )
+    deliverer.set_defaults(func=cmd_deliverer)
 
     catcher = sub.add_parser(
         "mailcatcher", help="a development SMTP server that keeps every mail (see /dev/mails)"

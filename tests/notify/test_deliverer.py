@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from common.policy_store import load_policies
-from db.deliveries import retry_delivery
+from db.deliveries import retry_delivery, wake_deliverers
 from db.engine import transaction
-from db.models import DeliveryRow
+from db.models import DeliveryRow, NotificationRow
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
 from domain.process import RequestView
 from notify.setup import Notifier
@@ -270,3 +270,52 @@ async def test_a_deliverer_stopped_mid_batch_loses_nothing(
     assert sum(arrived.values()) - len(expected) <= notifier.concurrency, (
         "at most the sends cut off arrive twice"
     )
+
+
+async def test_a_deliverer_whose_listen_connection_drops_listens_again_and_is_woken(
+    sessions: Sessions, scratch_url: str
+) -> None:
+    """PostgreSQL ends the deliverer's LISTEN connection (a restart, a failover): it
+    connects again within seconds, and the next NOTIFY wakes it as before."""
+    box = MailBox()
+    async with smtp_server(box) as port:
+        d = deliverer(sessions, make_notifier(port), scratch_url)
+        async with running(d):
+            async with transaction(sessions) as s:
+                ended = await s.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                    )
+                )
+            assert ended == 1
+
+            async def dropped() -> bool:
+                return not d.listening.is_set()
+
+            await until(dropped, 5, "the drop noticed")
+            await asyncio.wait_for(d.listening.wait(), 10)
+            await asyncio.sleep(0.5)  # its catch-up look is done; it sleeps again
+            rid = await add_request(sessions)
+            async with transaction(sessions) as s:
+                await add_notice_here(s, rid)
+                await wake_deliverers(s)
+            took = await until(lambda: _all_sent(sessions), 5, "the mail after the drop")
+    assert took < 3
+    assert len(box.messages) == 1
+
+
+async def add_notice_here(session: AsyncSession, request_id: str) -> None:
+    """A notice written in the caller's transaction, as a transition writes it."""
+    session.add(
+        NotificationRow(
+            request_id=request_id,
+            recipient="dsd_liu",
+            channel="inbox",
+            template="overdue",
+            payload={"request_id": request_id, "title": "Annual supply contract"},
+            dedupe_key=f"{request_id}:1:overdue:dsd_liu",
+            status="pending",
+        )
+    )
+    await session.flush()

@@ -23,11 +23,13 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
+from activities.delivery import DeliveryActivities
 from common.policy_store import load_policies
 from db.deliveries import retry_delivery, wake_deliverers
 from db.engine import transaction
 from db.models import DeliveryRow, NotificationRow
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
+from domain.delivery import batch_time_limit
 from domain.process import RequestView
 from notify.setup import Notifier
 from tests.support.notify import add_notice, add_request, make_notifier
@@ -319,3 +321,27 @@ async def add_notice_here(session: AsyncSession, request_id: str) -> None:
         )
     )
     await session.flush()
+
+
+async def test_rows_a_killed_deliverer_had_claimed_are_sent_once_their_lease_runs_out(
+    sessions: Sessions, scratch_url: str
+) -> None:
+    """SIGKILL leaves no chance to hand rows back: a deliverer killed right after its
+    claim leaves them leased. Another deliverer sleeps until the lease ends (here made
+    2 s long), then sends each once."""
+    box = MailBox()
+    async with smtp_server(box) as port:
+        notifier = make_notifier(port)
+        await _notices(sessions, 3)
+        limit = batch_time_limit(3, notifier.concurrency, notifier.timeout_of("email"))
+        killed = DeliveryActivities(sessions, notifier)
+        batch = await killed.plan_and_claim_due(50, timedelta(seconds=2) - limit)
+        assert len(batch.claimed) == 3
+        started = time.monotonic()
+        async with running(deliverer(sessions, make_notifier(port), scratch_url)):
+            await until(lambda: _all_sent(sessions), 10, "the leased rows")
+        took = time.monotonic() - started
+    assert took > 1, "not before the lease ran out"
+    rows = await deliveries(sessions)
+    assert all(r.attempts == 1 for r in rows)
+    assert message_ids(box) == Counter(f"<{r.dedupe_id}@corp.test>" for r in rows)

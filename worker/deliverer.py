@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -237,7 +236,7 @@ class Deliverer:
 
 
 async def run_deliverer(settings: Settings) -> None:
-    """The ``approvals deliverer`` process: deliver until SIGINT/SIGTERM."""
+    """The ``approvals deliverer`` process: deliver until cancelled (SIGINT/SIGTERM)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     install_log_redaction(configured_secrets(settings))
     url = settings.require_database_url()
@@ -271,20 +270,12 @@ async def run_deliverer(settings: Settings) -> None:
         settings.delivery_concurrency,
         settings.metrics_address or "(off)",
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    running = asyncio.create_task(deliverer.run(), name="deliverer")
     try:
-        await asyncio.wait(
-            [running, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED"
-        )
+        # Until cancelled: `approvals deliverer` cancels it on SIGINT/SIGTERM, and a batch
+        # under way hands back the rows it did not record.
+        await deliverer.run()
     finally:
         log.info("deliverer stopping")
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
         if metrics_server is not None:
             metrics_server.shutdown()
         await engine.dispose()

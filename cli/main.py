@@ -322,8 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         choices=("approvals", "deliveries", "both"),
         default="both",
-        help="poll the approvals' task queue (APPROVALS_TASK_QUEUE), the notice deliveries' "
-        "(APPROVALS_DELIVERY_TASK_QUEUE), or both in one process (default: both)",
+        help="poll the approvals' task queue (APPROVALS_TASK_QUEUE), only the old delivery "
+        "passes' (APPROVALS_DELIVERY_TASK_QUEUE, which every role polls so that passes "
+        "started before `approvals deliverer` finish), or both (default: both)",
     )
     worker.set_defaults(func=cmd_worker)
 

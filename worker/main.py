@@ -62,8 +62,9 @@ def compile_workflow_modules() -> None:
 
 
 Role = Literal["approvals", "deliveries", "both"]
-"""What one ``approvals worker`` process polls: the approvals' task queue, the
-deliveries', or both (two :class:`Worker` objects in one process)."""
+"""What one ``approvals worker`` process polls: the approvals' task queue, or not. Every
+role polls the delivery queue, where the ``DeliverNotices`` passes that the deleted
+schedule started finish (``approvals deliverer`` sends the notices now)."""
 
 DELIVERY_CACHED_WORKFLOWS = 20
 """Delivery passes are short and never two at once per schedule: a small cache is plenty."""
@@ -155,9 +156,9 @@ def build_delivery_worker(
 ) -> Worker:
     """A worker for the delivery passes (``DeliverNotices`` and its activities) only.
 
-    On a task queue of their own, so that a burst of notices never takes workflow
-    tasks or activity slots from the approvals, and the deliverer can be scaled or
-    restarted on its own. ``sandboxed`` as for :func:`build_worker`; ``options`` go to
+    Since issue 19 no pass is started (``approvals deliverer`` sends the notices); this
+    worker lets the passes that the old schedule started finish, on their own queue.
+    ``sandboxed`` as for :func:`build_worker`; ``options`` go to
     :class:`temporalio.worker.Worker`.
     """
     if sandboxed:

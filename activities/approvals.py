@@ -18,6 +18,7 @@ from temporalio import activity
 
 from common.metrics import count_transitions
 from db import directory, request_queries
+from db.deliveries import wake_deliverers
 from db.engine import transaction
 from db.models import AssignmentRow, EventRow, NotificationRow, PayoutRow, RequestRow
 from domain import signing
@@ -463,3 +464,5 @@ async def _insert_notices(session: AsyncSession, request_id: str, notices: list[
     )
     for recipient, template in inserted:
         activity.logger.info("notice for %s: %s (request %s)", recipient, template, request_id)
+    # Delivered at commit, with the notices: the deliverer plans and sends them at once.
+    await wake_deliverers(session)

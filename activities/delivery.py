@@ -17,6 +17,8 @@ the same dedupe id.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -54,6 +56,8 @@ from domain.delivery import (
 from notify.message import Rendered, SendError, check_shareable
 from notify.render import NoticeFacts
 from notify.setup import Notifier
+
+log = logging.getLogger("approvals.delivery")
 
 LEASE_MARGIN = timedelta(seconds=60)
 """A claimed row is left alone this long past its channel's time limit."""
@@ -150,6 +154,12 @@ class DeliveryActivities:
     async def plan_and_claim(self, input: DeliverNoticesInput) -> ClaimedBatch:
         """Fan new notices out to their deliveries, then claim up to ``batch`` due ones
         of each channel."""
+        return await self.plan_and_claim_due(input.batch)
+
+    async def plan_and_claim_due(
+        self, batch: int, lease_margin: timedelta = LEASE_MARGIN
+    ) -> ClaimedBatch:
+        """:meth:`plan_and_claim` outside an activity (the deliverer process calls it)."""
         n = self._notifier
         now = datetime.now(UTC)
         async with transaction(self._sessions) as session:
@@ -158,15 +168,15 @@ class DeliveryActivities:
         def lease(channel: str, count: int) -> timedelta:
             # Long enough for the channel's whole batch (and for one send of the
             # per-delivery path): no other pass takes a row while it may still be sent.
-            return batch_time_limit(count, n.concurrency, n.timeout_of(channel)) + LEASE_MARGIN
+            return batch_time_limit(count, n.concurrency, n.timeout_of(channel)) + lease_margin
 
         async with transaction(self._sessions) as session:
-            claimed = await claim_due(session, now, input.batch, lease, CHANNELS)
+            claimed = await claim_due(session, now, batch, lease, CHANNELS)
         if n.retention is not None:
             async with transaction(self._sessions) as session:
                 pruned = await prune_finished(session, now - n.retention)
             if pruned:
-                activity.logger.info("deleted %d finished deliveries (retention)", pruned)
+                log.info("deleted %d finished deliveries (retention)", pruned)
         return ClaimedBatch(
             planned=planned,
             claimed=[
@@ -203,6 +213,13 @@ class DeliveryActivities:
         nothing: the rows it did not record keep their lease and are sent again, with the
         same dedupe id, by the retry of this activity or a later pass.
         """
+        return await self.send_batch(input, activity.heartbeat)
+
+    async def send_batch(
+        self, input: DeliverBatchInput, progress: Callable[[int], None] = lambda _: None
+    ) -> DeliverBatchOutput:
+        """:meth:`deliver_batch` outside an activity; ``progress`` hears the number of
+        outcomes recorded so far (0 before the first send)."""
         async with self._sessions() as session:
             jobs = await load_jobs(session, input.delivery_ids)
         outcomes: dict[int, DeliverOutcome] = {}
@@ -219,7 +236,7 @@ class DeliveryActivities:
                 outcomes[i] = DeliverOutcome(delivery_id=i, status=d.status, error=d.last_error)
             else:
                 todo.append(job)
-        activity.heartbeat(0)
+        progress(0)
         slots = asyncio.Semaphore(self._notifier.concurrency)
         recorded = 0
 
@@ -229,12 +246,12 @@ class DeliveryActivities:
                 try:
                     outcomes[job.delivery.id] = await self._attempt(job)
                 except Exception as exc:  # the database: this row alone waits for its lease
-                    activity.logger.exception("delivery %s not recorded", job.delivery.id)
+                    log.exception("delivery %s not recorded", job.delivery.id)
                     outcomes[job.delivery.id] = DeliverOutcome(
                         delivery_id=job.delivery.id, status="error", error=repr(exc)[:500]
                     )
             recorded += 1
-            activity.heartbeat(recorded)
+            progress(recorded)
 
         await asyncio.gather(*(one(job) for job in todo))
         return DeliverBatchOutput(outcomes=[outcomes[i] for i in input.delivery_ids])
@@ -259,9 +276,9 @@ class DeliveryActivities:
         d = job.delivery
         count_delivery_attempt(d.channel, status)
         if error is None:
-            activity.logger.info("delivery %s sent (%s %s)", d.id, d.channel, d.target)
+            log.info("delivery %s sent (%s %s)", d.id, d.channel, d.target)
         else:
-            activity.logger.warning("delivery %s (%s): %s -> %s", d.id, d.channel, error, status)
+            log.warning("delivery %s (%s): %s -> %s", d.id, d.channel, error, status)
         return DeliverOutcome(delivery_id=d.id, status=status, error=error)
 
     async def _send(self, job: DeliveryJob) -> None:

@@ -29,6 +29,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from db import attachments, delegations
+from db.deliveries import wake_deliverers
 from db.engine import transaction
 from db.models import AssignmentRow, EventRow, NotificationRow, RequestRow
 from domain.constants import WORKFLOW_NAME, Activities, Signals, workflow_id
@@ -369,6 +370,7 @@ async def record_terminated(session: AsyncSession, request_id: str, ended: Ended
         )
         .on_conflict_do_nothing(index_elements=[NotificationRow.dedupe_key])
     )
+    await wake_deliverers(session)
     return seq
 
 

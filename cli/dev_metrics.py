@@ -8,7 +8,12 @@ from collections.abc import Mapping
 from cli.children import port_answers
 from common.settings import Settings
 
-DEV_METRICS_PORTS = {"worker": (9464, 9465), "deliverer": (9466, 9467)}
+DEV_METRICS_PORTS: dict[str, tuple[int | None, int]] = {
+    "worker": (9464, 9465),
+    "deliverer": (None, 9467),
+}
+"""Per child, the preferred ports of the Temporal SDK's metrics (None: the child runs
+no Temporal worker, as the deliverer) and of ours."""
 """Preferred ports of each worker child's metrics: (the Temporal SDK's, ours)."""
 
 
@@ -27,9 +32,10 @@ def free_port(preferred: int, taken: set[int]) -> int:
 def metrics_env(settings: Settings) -> dict[str, dict[str, str]]:
     """Per worker child, the metrics addresses it serves on: distinct ports on 127.0.0.1.
 
-    The worker and the deliverer run as two processes, and each serves the SDK's metrics
-    and ours: four ports, the preferred ones (:data:`DEV_METRICS_PORTS`) unless taken (a
-    second stack). An address turned off (empty) in the settings stays off.
+    The worker and the deliverer run as two processes: the worker serves the SDK's
+    metrics and ours, the deliverer (no Temporal worker) ours only: three ports, the
+    preferred ones (:data:`DEV_METRICS_PORTS`) unless taken (a second stack). An address
+    turned off (empty) in the settings stays off.
     """
     taken: set[int] = set()
     envs: dict[str, dict[str, str]] = {}
@@ -39,6 +45,8 @@ def metrics_env(settings: Settings) -> dict[str, dict[str, str]]:
             ("APPROVALS_WORKER_METRICS_ADDRESS", settings.worker_metrics_address, sdk),
             ("APPROVALS_METRICS_ADDRESS", settings.metrics_address, ours),
         ):
+            if preferred is None:
+                continue  # no Temporal SDK in this child
             port = free_port(preferred, taken) if on else None
             if port is not None:
                 taken.add(port)
@@ -56,8 +64,9 @@ def metrics_lines(api: str | None, envs: Mapping[str, Mapping[str, str]]) -> lis
 
     lines = [f"  API           {api + '/metrics' if api else 'off'}"]
     for child, env in envs.items():
+        sdk = env.get("APPROVALS_WORKER_METRICS_ADDRESS")
         lines.append(
-            f"  {child:<13} {url(env['APPROVALS_METRICS_ADDRESS'])} "
-            f"(Temporal SDK: {url(env['APPROVALS_WORKER_METRICS_ADDRESS'])})"
+            f"  {child:<13} {url(env['APPROVALS_METRICS_ADDRESS'])}"
+            + (f" (Temporal SDK: {url(sdk)})" if sdk is not None else "")
         )
     return lines

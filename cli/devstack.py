@@ -415,7 +415,7 @@ def programs(
         (20, "temporal", temporal_command(find_temporal(), settings, paths), {}),
         (30, "mailcatcher", [*me, "mailcatcher", "--port", str(catcher_port)], {}),
         (40, "worker", [*me, "worker", "--only", "approvals"], metrics["worker"]),
-        (50, "deliverer", [*me, "worker", "--only", "deliveries"], metrics["deliverer"]),
+        (50, "deliverer", [*me, "deliverer"], metrics["deliverer"]),
         (60, "api", [*me, "api"], {}),
     ):
         run.append(Program(name, argv, priority=priority, pid_file=paths.pid_file(name), env=env))

@@ -144,6 +144,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deliverer(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    require_database_url(settings)
+    from worker.deliverer import run_deliverer
+
+    asyncio.run(run_until_signalled(run_deliverer(settings)))
+    return 0
+
+
 def cmd_mailcatcher(args: argparse.Namespace) -> int:
     settings = load_settings()
     require_development(
@@ -318,10 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         choices=("approvals", "deliveries", "both"),
         default="both",
-        help="poll the approvals' task queue (APPROVALS_TASK_QUEUE), the notice deliveries' "
-        "(APPROVALS_DELIVERY_TASK_QUEUE), or both in one process (default: both)",
+        help="poll the approvals' task queue (APPROVALS_TASK_QUEUE), only the old delivery "
+        "passes' (APPROVALS_DELIVERY_TASK_QUEUE, which every role polls so that passes "
+        "started before `approvals deliverer` finish), or both (default: both)",
     )
     worker.set_defaults(func=cmd_worker)
+
+    deliverer = sub.add_parser(
+        "deliverer",
+        help="send the notices (mail, webhooks, group robots) as transitions write them; "
+        "woken by PostgreSQL, no workflow per pass",
+    )
+    deliverer.set_defaults(func=cmd_deliverer)
 
     catcher = sub.add_parser(
         "mailcatcher", help="a development SMTP server that keeps every mail (see /dev/mails)"

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         default=72.0, gt=0, le=24 * 90, alias="APPROVALS_ACTION_LINK_TTL_HOURS"
     )
     action_link_secret: str | None = Field(default=None, alias="APPROVALS_ACTION_LINK_SECRET")
+    reconcile_every_seconds: float = Field(
+        default=600.0, ge=60, le=86400, alias="APPROVALS_RECONCILE_EVERY_SECONDS"
+    )
+    """How often the reconciliation schedule runs (worker/schedules.py): it records
+    requests whose workflow an operator ended outside the process; minutes late is fine."""
 
     # --- notices to the outside (notify/, workflows/delivery.py); README "Notifications"
     default_locale: Literal["zh-CN", "en"] = Field(
@@ -123,6 +128,8 @@ class Settings(BaseSettings):
     delivery_every_seconds: float = Field(
         default=5.0, gt=0, alias="APPROVALS_DELIVERY_EVERY_SECONDS"
     )
+    """Unused since the deliverer is woken by PostgreSQL (``approvals deliverer``); kept so
+    that an environment which still sets it loads."""
     delivery_max_attempts: int = Field(default=6, ge=1, alias="APPROVALS_DELIVERY_MAX_ATTEMPTS")
     delivery_max_age_hours: float = Field(
         default=72.0, gt=0, alias="APPROVALS_DELIVERY_MAX_AGE_HOURS"
@@ -141,6 +148,12 @@ class Settings(BaseSettings):
     )
     """Activities the deliverer runs at once: a pass takes one per channel, plus its plan."""
     mailcatcher_port: int = Field(default=1025, ge=1, le=65535, alias="APPROVALS_MAILCATCHER_PORT")
+    deliverer_idle_check_seconds: float = Field(
+        default=60.0, gt=0, le=3600, alias="APPROVALS_DELIVERER_IDLE_CHECK_SECONDS"
+    )
+    """The longest ``approvals deliverer`` sleeps without looking at the outbox (it is woken
+    by ``NOTIFY`` at once, and at each retry's time): what a wake-up lost while its
+    ``LISTEN`` connection was down may be late by, at most."""
 
     # --- metrics and traces (common/metrics.py, common/tracing.py); README "Metrics and traces"
     worker_metrics_address: str = Field(

@@ -4,6 +4,10 @@ Claiming uses ``FOR UPDATE SKIP LOCKED`` and a lease (``next_attempt_at`` moved
 past the send's time limit), so several dispatchers never take the same row,
 and a row whose sender died is taken again once the lease runs out, with the
 same dedupe id.
+
+Whoever writes work for the deliverer (a transition's notices, the admin's retry)
+calls :func:`wake_deliverers` in the same transaction: PostgreSQL delivers the
+``NOTIFY`` at commit, to every deliverer listening, and never for a rolled-back write.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +27,47 @@ from domain.delivery import deliver_not_before
 from notify.fanout import PlanConfig, Recipient, dedupe_id, plan
 
 PLAN_BATCH = 200
+WAKE_CHANNEL = "approvals_deliveries"
+"""The ``LISTEN``/``NOTIFY`` channel on which deliverers hear of new work."""
+
+
+async def wake_deliverers(session: AsyncSession) -> None:
+    """Tell every listening deliverer, when this transaction commits, that work is due."""
+    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the deliverer has work next: now if a notice waits to be planned, else the
+    earliest ``next_attempt_at`` of a pending delivery (a retry, a claim's lease, a notice
+    held to working hours); None when nothing is waiting at all."""
+    unplanned = await session.scalar(
+        select(NotificationRow.id).where(NotificationRow.fanned_out_at.is_(None)).limit(1)
+    )
+    if unplanned is not None:
+        return await session.scalar(select(func.now()))
+    return await session.scalar(
+        select(func.min(DeliveryRow.next_attempt_at)).where(DeliveryRow.status == "pending")
+    )
+
+
+async def release_claims(
+    session: AsyncSession, claimed: Iterable[ClaimedRow], now: datetime
+) -> int:
+    """Make claimed rows due again at once, those still holding this claim's lease (not
+    recorded since, not claimed again): a deliverer that stops mid-batch hands them on."""
+    released = 0
+    for row in claimed:
+        result = await session.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.id == row.id,
+                DeliveryRow.status == "pending",
+                DeliveryRow.next_attempt_at == row.leased_until,
+            )
+            .values(next_attempt_at=now)
+        )
+        released += int(getattr(result, "rowcount", 0) or 0)
+    return released
 
 
 async def plan_deliveries(session: AsyncSession, now: datetime, config: PlanConfig) -> int:
@@ -290,6 +335,7 @@ async def retry_delivery(
         row.status = "pending"
         row.attempts = 0
         row.next_attempt_at = now
+        await wake_deliverers(session)
     return row
 
 

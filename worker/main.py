@@ -36,7 +36,7 @@ from common.temporal import connect_when_ready
 from db.engine import make_engine, make_sessionmaker
 from domain.working_time import BusinessCalendar
 from notify.setup import Notifier, build_notifier
-from worker.schedules import ensure_delivery_schedule, ensure_reconcile_schedule
+from worker.schedules import delete_delivery_schedule, ensure_reconcile_schedule
 from workflows.approval import ApprovalWorkflow
 from workflows.delivery import DeliverNoticesWorkflow
 from workflows.reconcile import ReconcileWorkflow
@@ -63,8 +63,9 @@ def compile_workflow_modules() -> None:
 
 
 Role = Literal["approvals", "deliveries", "both"]
-"""What one ``approvals worker`` process polls: the approvals' task queue, the
-deliveries', or both (two :class:`Worker` objects in one process)."""
+"""What one ``approvals worker`` process polls: the approvals' task queue, or not. Every
+role polls the delivery queue, where the ``DeliverNotices`` passes that the deleted
+schedule started finish (``approvals deliverer`` sends the notices now)."""
 
 DELIVERY_CACHED_WORKFLOWS = 20
 """Delivery passes are short and never two at once per schedule: a small cache is plenty."""
@@ -156,9 +157,9 @@ def build_delivery_worker(
 ) -> Worker:
     """A worker for the delivery passes (``DeliverNotices`` and its activities) only.
 
-    On a task queue of their own, so that a burst of notices never takes workflow
-    tasks or activity slots from the approvals, and the deliverer can be scaled or
-    restarted on its own. ``sandboxed`` as for :func:`build_worker`; ``options`` go to
+    Since issue 19 no pass is started (``approvals deliverer`` sends the notices); this
+    worker lets the passes that the old schedule started finish, on their own queue.
+    ``sandboxed`` as for :func:`build_worker`; ``options`` go to
     :class:`temporalio.worker.Worker`.
     """
     if sandboxed:
@@ -229,7 +230,9 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
                 max_concurrent_local_activities=settings.worker_max_concurrent_activities,
             )
         )
-        await ensure_reconcile_schedule(client, settings.task_queue)
+        await ensure_reconcile_schedule(
+            client, settings.task_queue, every=timedelta(seconds=settings.reconcile_every_seconds)
+        )
         # The gauges of what waits in PostgreSQL come from the approvals worker, not the
         # deliverer: "deliveries are late" must be told by a process other than the late one.
         refresher = asyncio.create_task(
@@ -248,35 +251,32 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
             calendar.time_zone,
             len(calendar_warnings),
         )
-    if only in ("deliveries", "both"):
-        workers.append(
-            build_delivery_worker(
-                client,
-                sessions,
-                settings.delivery_task_queue,
-                notifier=notifier,
-                sandboxed=settings.workflow_sandbox,
-                max_concurrent_activities=settings.delivery_worker_max_concurrent_activities,
-            )
-        )
-        log.info(
-            "delivery worker on task queue %s (%d activities at once, %d sends of a channel "
-            "at once)",
+    # Notices are sent by `approvals deliverer`, started by no workflow. Every role still
+    # polls the delivery queue, with ``DeliverNotices`` registered, so that the passes the
+    # deleted schedule started before a rollout finish (and their histories replay).
+    workers.append(
+        build_delivery_worker(
+            client,
+            sessions,
             settings.delivery_task_queue,
-            settings.delivery_worker_max_concurrent_activities,
-            settings.delivery_concurrency,
+            notifier=notifier,
+            sandboxed=settings.workflow_sandbox,
+            max_concurrent_activities=settings.delivery_worker_max_concurrent_activities,
         )
+    )
+    log.info(
+        "finishing old delivery passes on task queue %s, if any; `approvals deliverer` sends "
+        "the notices",
+        settings.delivery_task_queue,
+    )
     log.info(
         "metrics: Temporal SDK's on %s, ours on %s; tracing %s",
         settings.worker_metrics_address or "(off)",
         settings.metrics_address or "(off)",
         settings.tracing_mode,
     )
-    # Whichever role runs points the schedule at the delivery queue: the deliverer may be
-    # upgraded before or after the approvals worker.
-    await ensure_delivery_schedule(
-        client, settings.delivery_task_queue, timedelta(seconds=settings.delivery_every_seconds)
-    )
+    # Whichever role runs deletes the schedule of a pass every 5 s (idempotent, logged).
+    await delete_delivery_schedule(client)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -101,9 +101,9 @@ async def deliveries(
     response_model=Delivery,
     summary="Send a failed or skipped delivery again",
     description=(
-        "Makes it due now with a fresh count of attempts; the next dispatcher pass (seconds) "
-        "sends it with the same dedupe id. A sent delivery is refused with 409: it would "
-        "arrive twice. A pending one is left as it is."
+        "Makes it due now with a fresh count of attempts and wakes the deliverer, which "
+        "sends it within seconds with the same dedupe id. A sent delivery is refused with "
+        "409: it would arrive twice. A pending one is left as it is."
     ),
     responses=responses(401, 403, 404, 409, 422),
 )

@@ -184,7 +184,7 @@ def test_the_development_mail_sink_and_stack_refuse_to_run_in_production(
         s.bind(("127.0.0.1", port))  # and nothing listens
 
 
-@pytest.mark.parametrize("command", [("api",), ("worker", "--only", "deliveries")])
+@pytest.mark.parametrize("command", [("api",), ("worker", "--only", "deliveries"), ("deliverer",)])
 def test_production_refuses_to_start_without_the_public_base_url(command: tuple[str, ...]) -> None:
     env = {k: v for k, v in PRODUCTION.items() if k != "APPROVALS_PUBLIC_BASE_URL"}
     result = run_cli(*command, env={**env, "DATABASE_URL": "postgresql+asyncpg://u@h/db"})

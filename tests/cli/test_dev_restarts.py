@@ -184,7 +184,7 @@ def test_a_killed_temporal_or_postgres_is_restarted_on_its_data_and_requests_flo
 def test_a_killed_deliverer_is_restarted_and_the_assigned_mail_reaches_the_mail_catcher(
     dev_stack: DevStack,
 ) -> None:
-    """The deliverer is a child of its own (the notices' task queue): killing it leaves the
+    """The deliverer is a child of its own (`approvals deliverer`): killing it leaves the
     approvals alone, and once it is back the mail of a new request arrives."""
     deliverer = dev_stack.pid_of("deliverer")
     said = dev_stack.said()

@@ -85,11 +85,15 @@ def test_compose_runs_the_service_in_production_mode_after_migrations() -> None:
     for name in ("api", "worker", "deliverer"):
         needs = services[name]["depends_on"]
         assert needs["migrate"]["condition"] == "service_completed_successfully"
+    for name in ("api", "worker"):
+        needs = services[name]["depends_on"]
         assert needs["temporal-setup"]["condition"] == "service_completed_successfully"
+    # The deliverer talks to PostgreSQL only: it starts no workflow.
+    assert "temporal-setup" not in services["deliverer"]["depends_on"]
     assert services["temporal"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["migrate"]["command"] == ["approvals", "migrate", "--org", "/app/org/demo.yaml"]
     assert services["worker"]["command"] == ["approvals", "worker", "--only", "approvals"]
-    assert services["deliverer"]["command"] == ["approvals", "worker", "--only", "deliveries"]
+    assert services["deliverer"]["command"] == ["approvals", "deliverer"]
 
 
 def test_compose_exposes_the_workers_metrics_to_the_network_only() -> None:

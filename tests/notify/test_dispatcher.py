@@ -1,8 +1,9 @@
 """The DeliverNotices workflow on the real Temporal dev server with the real workers (the
 approvals' on one task queue, the deliverer on its own): notices of a real approval reach
 a real SMTP server, a channel that is down never holds the approval up, each channel's
-deliveries go in one batch and a slow channel delays only its own, and the schedule runs
-the passes on the delivery queue."""
+deliveries go in one batch and a slow channel delays only its own. The passes are what
+the schedule of before issue 19 started (the deliverer process sends now, see
+test_deliverer.py): the workers still run those, and the worker deletes the schedule."""
 
 from __future__ import annotations
 
@@ -23,12 +24,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import (
-    ScheduleActionStartWorkflow,
-    ScheduleOverlapPolicy,
     WorkflowHandle,
     WorkflowHistory,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -52,7 +52,7 @@ from tests.support.stored_histories import current_test, keep
 from tests.support.workflows import make_input
 from tests.support.workflows import update as signed_update
 from worker.main import build_delivery_worker, build_worker
-from worker.schedules import delivery_schedule, ensure_delivery_schedule
+from worker.schedules import delete_delivery_schedule, delivery_schedule
 from workflows.delivery import DeliverNoticesWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,68 +178,26 @@ async def test_mail_down_never_holds_the_approval_and_every_assigned_mail_arrive
         await h.terminate("test finished")
 
 
-async def test_the_delivery_schedule_is_created_once_and_its_pass_sends(
-    temporal_local: WorkflowEnvironment, sessions: Sessions, queues: Queues, smtp_port: int
-) -> None:
-    client = temporal_local.client
-    schedule_id = f"deliver-test-{uuid.uuid4().hex[:8]}"
-    every = timedelta(seconds=2)
-    assert await ensure_delivery_schedule(client, queues.deliveries, every, schedule_id) is True
-    schedule = client.get_schedule_handle(schedule_id)
-    try:
-        assert (
-            await ensure_delivery_schedule(client, queues.deliveries, every, schedule_id) is False
-        )
-        desc = await schedule.describe()
-        action = desc.schedule.action
-        assert isinstance(action, ScheduleActionStartWorkflow)
-        assert (action.workflow, action.task_queue) == (DELIVERY_WORKFLOW_NAME, queues.deliveries)
-        assert [i.every for i in desc.schedule.spec.intervals] == [every]
-        assert desc.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
-
-        box = MailBox()
-        async with smtp_server(box, port=smtp_port):
-            rid = await add_request(sessions)
-            await add_notice(sessions, rid, "dsd_liu", "overdue")
-            for _ in range(100):
-                if box.messages:
-                    break
-                await asyncio.sleep(0.2)
-        [msg] = box.messages
-        assert msg["Subject"].startswith("已超时")
-    finally:
-        await schedule.delete()
-
-
-async def test_an_existing_schedule_on_the_approvals_queue_moves_to_the_delivery_queue(
+async def test_the_worker_deletes_the_delivery_schedule_of_before_once_and_says_so(
     temporal_local: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An upgrade: the schedule was made when passes ran on the approvals' queue, and an
-    operator paused it and slowed it down. Only its task queue changes."""
+    """An upgrade: the schedule that started a pass every 5 s is deleted at start-up by
+    every worker replica (the first deletes it, the others find it gone), and logged."""
     client = temporal_local.client
     schedule_id = f"deliver-test-{uuid.uuid4().hex[:8]}"
-    old_queue, new_queue = f"approvals-{uuid.uuid4()}", f"deliveries-{uuid.uuid4()}"
-    await client.create_schedule(schedule_id, delivery_schedule(old_queue, timedelta(minutes=7)))
-    schedule = client.get_schedule_handle(schedule_id)
-    try:
-        await schedule.pause(note="paused by an operator")
-        caplog.set_level(logging.INFO, logger="approvals.worker")
-        moved = await ensure_delivery_schedule(client, new_queue, timedelta(seconds=5), schedule_id)
-        assert moved is False  # it existed
-        desc = await schedule.describe()
-        action = desc.schedule.action
-        assert isinstance(action, ScheduleActionStartWorkflow)
-        assert (action.workflow, action.task_queue) == (DELIVERY_WORKFLOW_NAME, new_queue)
-        assert [i.every for i in desc.schedule.spec.intervals] == [timedelta(minutes=7)]
-        assert desc.schedule.state.paused is True
-        assert desc.schedule.state.note == "paused by an operator"
-        assert f"started its passes on task queue {old_queue}: now on {new_queue}" in caplog.text
+    await client.create_schedule(
+        schedule_id, delivery_schedule(f"deliveries-{uuid.uuid4()}", timedelta(seconds=5))
+    )
+    caplog.set_level(logging.INFO, logger="approvals.worker")
+    assert await delete_delivery_schedule(client, schedule_id) is True
+    assert f"schedule {schedule_id} deleted" in caplog.text
+    with pytest.raises(RPCError) as gone:
+        await client.get_schedule_handle(schedule_id).describe()
+    assert gone.value.status == RPCStatusCode.NOT_FOUND
 
-        caplog.clear()
-        await ensure_delivery_schedule(client, new_queue, timedelta(seconds=5), schedule_id)
-        assert "already exists on" in caplog.text, "a second worker finds it moved"
-    finally:
-        await schedule.delete()
+    caplog.clear()
+    assert await delete_delivery_schedule(client, schedule_id) is False
+    assert f"schedule {schedule_id} is gone already" in caplog.text
 
 
 async def test_a_pass_started_on_the_approvals_queue_before_the_upgrade_still_finishes(

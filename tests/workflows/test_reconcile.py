@@ -59,7 +59,12 @@ from tests.support.workflows import (
     request_row,
     update,
 )
-from worker.schedules import ensure_reconcile_schedule
+from worker.schedules import (
+    OLD_NOTE,
+    RECONCILE_EVERY,
+    ensure_reconcile_schedule,
+    reconcile_schedule,
+)
 from workflows.reconcile import ReconcileWorkflow
 
 CONTRACT = {"contract_no": "HT-R", "settlement_floor_price": "1"}
@@ -221,6 +226,45 @@ async def test_a_cancelled_workflow_names_who_asked_for_the_cancellation(
     assert (await request_row(db_sessions, request_id(h))).status == "terminated"
 
 
+async def _intervals(client: Any, schedule_id: str) -> list[timedelta]:
+    desc = await client.get_schedule_handle(schedule_id).describe()
+    return [i.every for i in desc.schedule.spec.intervals]
+
+
+async def test_a_schedule_the_worker_made_follows_the_interval_and_an_operators_is_left_alone(
+    temporal_local: WorkflowEnvironment, local_queue: str
+) -> None:
+    """Before issue 19 the worker made the schedule every minute; an upgrade slows it to
+    the setting. One whose interval an operator changed, or that an operator paused,
+    stays as it is; and a setting changed later is followed by the worker's own."""
+    client = temporal_local.client
+    ids = {k: f"reconcile-test-{k}-{uuid.uuid4().hex[:8]}" for k in ("old", "changed", "paused")}
+    for key, every in (("old", 1), ("changed", 3), ("paused", 1)):
+        made = reconcile_schedule(local_queue, timedelta(minutes=every))
+        made.state.note = OLD_NOTE
+        await client.create_schedule(ids[key], made)
+    await client.get_schedule_handle(ids["paused"]).pause(note="paused by an operator")
+    try:
+        for schedule_id in ids.values():
+            assert (
+                await ensure_reconcile_schedule(
+                    client, local_queue, schedule_id, every=timedelta(minutes=10)
+                )
+                is False
+            )
+        assert await _intervals(client, ids["old"]) == [timedelta(minutes=10)]
+        assert await _intervals(client, ids["changed"]) == [timedelta(minutes=3)]
+        assert await _intervals(client, ids["paused"]) == [timedelta(minutes=1)]
+
+        await ensure_reconcile_schedule(
+            client, local_queue, ids["old"], every=timedelta(minutes=20)
+        )
+        assert await _intervals(client, ids["old"]) == [timedelta(minutes=20)]
+    finally:
+        for schedule_id in ids.values():
+            await client.get_schedule_handle(schedule_id).delete()
+
+
 async def test_the_schedule_is_created_once_and_its_pass_records_a_terminated_request(
     temporal_local: WorkflowEnvironment,
     local_queue: str,
@@ -237,7 +281,7 @@ async def test_the_schedule_is_created_once_and_its_pass_records_a_terminated_re
         action = desc.schedule.action
         assert isinstance(action, ScheduleActionStartWorkflow)
         assert (action.workflow, action.task_queue) == (RECONCILE_WORKFLOW_NAME, local_queue)
-        assert [i.every for i in desc.schedule.spec.intervals] == [timedelta(minutes=1)]
+        assert [i.every for i in desc.schedule.spec.intervals] == [RECONCILE_EVERY]
         assert desc.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
 
         h = await contract_at_first_stage(client, local_queue, policies, "HT-R")

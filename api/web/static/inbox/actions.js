@@ -1,10 +1,9 @@
 // The route's other actions: send back, add approvers, copy in, revoke, urge, reassign.
 import { call, errorBox, randomKey } from "./api.js";
-import { openRequest } from "./detail.js";
 import { $, el, fill, present } from "./dom.js";
+import { loadInbox, openRequest } from "./hooks.js";
 import { isPast, joined, person, when } from "./format.js";
 import { t, tn, word } from "./i18n.js";
-import { loadInbox } from "./inbox.js";
 import { API } from "./routes.js";
 import { state } from "./state.js";
 

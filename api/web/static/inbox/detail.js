@@ -4,6 +4,7 @@ import { call, errorBox, randomKey } from "./api.js";
 import { discussionSection } from "./discussion.js";
 import { $, el, fill } from "./dom.js";
 import { joined, money, overdueBadge, statusBadge, typeTitle, when } from "./format.js";
+import { provide } from "./hooks.js";
 import { t, tn } from "./i18n.js";
 import { loadInbox, renderInbox } from "./inbox.js";
 import { API } from "./routes.js";
@@ -142,3 +143,5 @@ export async function decide(id, action, commentBox, buttons, message) {
   const title = $("detail-title");
   if (title) title.focus();
 }
+
+provide({ openRequest });

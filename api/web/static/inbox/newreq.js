@@ -4,9 +4,9 @@
 // The API has no list of what a user may submit: every type is offered, and the API's
 // answer (403, 422 naming fields) is shown where it belongs.
 import { call, errorBox, randomKey } from "./api.js";
-import { openRequest } from "./detail.js";
 import { $, el, fill } from "./dom.js";
 import { human, joined, typeTitle } from "./format.js";
+import { openRequest } from "./hooks.js";
 import { I18N, t, word } from "./i18n.js";
 import { state } from "./state.js";
 

@@ -69,6 +69,7 @@ async def journey_url(
         users={
             "sun": {"sub": "acct-sun", "preferred_username": "am_sun", "name": "Sun"},
             "zheng": {"sub": "acct-zheng", "preferred_username": "bcd_zheng", "name": "Zheng"},
+            "liu": {"sub": "acct-liu", "preferred_username": "dsd_liu", "name": "Liu"},
         },
         redirect_uris=[f"{base}/auth/callback"],
     )
@@ -114,7 +115,7 @@ def status(page: Page) -> Any:
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 async def test_the_journey_submit_return_resubmit_approve_through_company_sign_in(
-    browsing: Browsing, journey_url: str, auth: Auth, locale: str
+    browsing: Browsing, journey_url: str, locale: str
 ) -> None:
     w = words(locale)
     requester = await browsing.page(locale=locale)
@@ -166,18 +167,17 @@ async def test_the_journey_submit_return_resubmit_approve_through_company_sign_i
     await expect(requester.locator("#detail .notice")).to_have_text(w["done_resubmit"])
     await expect(status(requester)).to_have_text(w["status"]["in_review"])
 
-    # The approver sees the new value and approves; the deputy director approves too.
+    # The approver sees the new value and approves; the deputy director, the second
+    # stage, approves in a third browser context, signed in through the provider too.
     await show_request(approver, journey_url, request_id)
     await expect(approver.locator("#detail")).to_contain_text("C-NEW-2")
     await approver.locator("button[data-action=approve]").click()
     await expect(approver.locator("#detail .notice")).to_have_text(w["done_approve"])
-    async with httpx.AsyncClient(base_url=journey_url, timeout=30) as client:
-        resp = await client.post(
-            f"/v1/requests/{request_id}/decisions",
-            json={"action": "approve"},
-            headers=auth("dsd_liu"),
-        )
-    assert resp.status_code == 200, resp.text
+    director = await browsing.page(locale=locale)
+    await sign_in_through_provider(director, journey_url, "liu")
+    await show_request(director, journey_url, request_id)
+    await director.locator("button[data-action=approve]").click()
+    await expect(director.locator("#detail .notice")).to_have_text(w["done_approve"])
 
     # The requester sees it approved, and who decided what.
     await show_request(requester, journey_url, request_id)
@@ -231,7 +231,12 @@ async def test_withdraw_asks_to_confirm_and_the_page_passes_the_phone_checks(
     view = await submit(auth, base_url, "am_li", contract())
     page = await phone(browsing, locale)
     await open_request(page, base_url, auth, "am_li", view["id"])
-    await expect(page.locator("#detail .deadline[data-kind=reply]")).to_be_visible()
+    reply = page.locator("#detail .deadline[data-kind=reply]")
+    await expect(reply.locator(".working")).to_have_text(
+        w["dl_working"].replace("{span}", w["wt_hours"].replace("{n}", "4"))
+    )
+    left = w["cd_left"].replace("{time}", "").strip()  # "left", "剩余"
+    await expect(reply.locator(".countdown")).to_contain_text(left)
     await check(page, f"request page ({locale})")
     await page.locator("#act-withdraw summary").click()
     await page.locator("#withdraw-comment").fill("Customer cancelled")
@@ -262,12 +267,22 @@ async def test_the_resubmit_form_on_a_phone_passes_the_checks(
     await page.locator("#act-resubmit summary").click()
     await expect(page.locator("#rs-route > li").first).to_contain_text("bcd_zheng")
     await check(page, "resubmit form (zh-CN)")
+    # Switched to English while typing: the form stays open, what was typed stays.
+    await expect(page.locator("label[for=rs-f-contract_no]")).to_have_text("合同编号")
+    await page.locator("#rs-f-contract_no").fill("C-TYPED-9")
+    await page.locator("[data-lang=en]").click()
+    await expect(page.locator("label[for=rs-f-contract_no]")).to_have_text("Contract number")
+    await expect(page.locator("#rs-f-contract_no")).to_have_value("C-TYPED-9")
+    # The policy's working time, in the page's words.
+    await expect(page.locator("#detail .deadline[data-kind=resubmit] .working")).to_have_text(
+        "working time: 5 working days"
+    )
     # A field the API would refuse is marked beside it, and nothing is sent.
     await page.locator("#rs-f-contract_no").fill("")
     await page.locator("#act-resubmit button[type=submit]").click()
     await expect(page.locator("#rs-f-contract_no")).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#rs-f-contract_no-error")).to_be_visible()
-    await check(page, "resubmit form with an error (zh-CN)")
+    await check(page, "resubmit form with an error (en)")
     assert (await read(base_url, auth, "am_li", f"/v1/requests/{view['id']}"))[
         "status"
     ] == "returned"

@@ -24,6 +24,10 @@ const PREVIEW_DELAY_MS = 400;
 const WITHDRAWABLE = /^(in_review|returned|active|watching)$/;
 const RECORDS_PAYMENTS = ["finance_staff", "order_desk"];
 
+// What is typed into the resubmit form, kept while the page draws the request again (in
+// another language, say): {id, version, fields, amount, comment}.
+let draft = null;
+
 // ---- deadlines, counting down ------------------------------------------------
 // "2 d 3 h left" / "overdue by 20 min", at the clock's time now.
 export function countdownText(due, now) {
@@ -194,7 +198,9 @@ export function resubmitForm(view) {
     amountLabel.textContent = localized((holder.policy.amount || {}).label) || amountLabel.textContent;
     setupAmount(holder.policy, amount);
     fill(fields, fieldBlocks(holder.policy, PREFIX), false);
-    setFieldValues(holder.policy, PREFIX, view.fields);
+    const kept = draft && draft.id === view.id && draft.version === view.version ? draft : null;
+    setFieldValues(holder.policy, PREFIX, kept ? kept.fields : view.fields);
+    if (kept) { amount.value = kept.amount; comment.value = kept.comment; }
     schedule(0);
   }
 
@@ -212,8 +218,15 @@ export function resubmitForm(view) {
       return body();
     }, "approve");
   details.addEventListener("toggle", () => { if (details.open && !holder.policy) load(); });
-  details.addEventListener("input", () => schedule(PREVIEW_DELAY_MS));
-  details.addEventListener("change", () => schedule(PREVIEW_DELAY_MS));
+  const keep = () => {
+    if (!holder.policy) return;
+    const typed = Object.fromEntries((holder.policy.fields || []).map((spec) =>
+      [spec.name, $(PREFIX + spec.name) ? $(PREFIX + spec.name).value : ""]));
+    draft = { id: view.id, version: view.version, fields: typed, amount: amount.value,
+      comment: comment.value };
+  };
+  details.addEventListener("input", () => { keep(); schedule(PREVIEW_DELAY_MS); });
+  details.addEventListener("change", () => { keep(); schedule(PREVIEW_DELAY_MS); });
   return details;
 }
 

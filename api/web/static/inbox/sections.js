@@ -128,7 +128,8 @@ export function milestonesSection(milestones, note) {
 export function historySection(history) {
   return el("section", { "aria-labelledby": "history-title" },
     el("h3", { id: "history-title" }, t("history")),
-    history.length ? el("div", { class: "scroll" }, el("table", null,
+    history.length ? el("div", { class: "scroll", tabindex: "0", role: "region",
+      "aria-labelledby": "history-title" }, el("table", null,
       el("thead", null, el("tr", null, ["h_seq", "h_time", "h_what", "h_who", "h_comment"].map((h) =>
         el("th", { scope: "col" }, t(h))))),
       el("tbody", null, history.map((e) => el("tr", null,

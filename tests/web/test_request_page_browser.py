@@ -373,3 +373,25 @@ async def test_deadlines_count_down_in_working_time_without_refetching(
     await page.clock.fast_forward(int((reply_due - later).total_seconds() * 1000) + 61_000)
     await expect(reply.locator(".countdown")).to_contain_text("overdue by")
     await expect(reply.locator(".countdown")).to_have_class("countdown badge bad")
+
+
+async def test_the_apis_refusal_is_shown_in_place(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    """Offered when the page last saw it in review; decided meanwhile: the API refuses the
+    withdrawal, and the page shows its words in the form, not a blank or a crash."""
+    view = await submit(auth, base_url, "am_li", contract())
+    page = await browsing.page(locale="en-US")
+    await open_request(page, base_url, auth, "am_li", view["id"])
+    await page.locator("#act-withdraw summary").click()
+    await decide(auth, base_url, "bcd_zheng", view["id"], "approve")
+    await decide(auth, base_url, "dsd_liu", view["id"], "approve")
+    await page.locator("#act-withdraw button[type=submit]").click()
+    await page.locator("#withdraw-confirm").click()
+    message = page.locator("#withdraw-message [role=alert]")
+    await expect(message).to_contain_text("The request could not be withdrawn.")
+    await expect(message).to_contain_text("the request is closed (409 invalid_state)")
+    await expect(page.locator("#act-withdraw button[type=submit]")).to_be_enabled()
+    # The refusal comes with its 4xx status, which chromium reports on the console.
+    assert len(browsing.errors) == 1 and "status of 4" in browsing.errors[0], browsing.errors
+    browsing.errors.clear()

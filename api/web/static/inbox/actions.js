@@ -1,10 +1,9 @@
 // The route's other actions: send back, add approvers, copy in, revoke, urge, reassign.
 import { call, errorBox, randomKey } from "./api.js";
-import { openRequest } from "./detail.js";
 import { $, el, fill, present } from "./dom.js";
+import { loadInbox, openRequest } from "./hooks.js";
 import { isPast, joined, person, when } from "./format.js";
 import { t, tn, word } from "./i18n.js";
-import { loadInbox } from "./inbox.js";
 import { API } from "./routes.js";
 import { state } from "./state.js";
 
@@ -16,6 +15,10 @@ export const ROUTE_ACTIONS = {
   revoke: { route: API.revoke, done: "done_revoke", failed: "revoke_failed" },
   urge: { route: API.urge, done: "done_urge", failed: "urge_failed" },
   reassign: { route: API.reassign, done: "done_reassign", failed: "reassign_failed" },
+  // The requester's (requester.js).
+  resubmit: { route: API.resubmit, done: "done_resubmit", failed: "resubmit_failed" },
+  withdraw: { route: API.withdraw, done: "done_withdraw", failed: "withdraw_failed" },
+  milestone: { route: API.milestone, done: "done_pay", failed: "pay_failed" },
 };
 
 // ---- the route's other actions: send back, add approvers, copy in, revoke ----
@@ -45,8 +48,9 @@ export function revocable(view) {
 }
 
 // One action: a closed <details> whose form sends it. fields(): the body, or null when
-// something is missing (the form then says what, beside the field).
-export function actionForm(view, action, id, title, submitLabel, controls, fields, buttonClass) {
+// something is missing (the form then says what, beside the field). params: the route's
+// other parameters ({name} of a milestone).
+export function actionForm(view, action, id, title, submitLabel, controls, fields, buttonClass, params) {
   const message = el("div", { id: id + "-message" });
   const button = el("button", { type: "submit", class: buttonClass || null }, submitLabel);
   const form = el("form", {
@@ -54,7 +58,7 @@ export function actionForm(view, action, id, title, submitLabel, controls, field
     onsubmit: (event) => {
       event.preventDefault();
       const body = fields(message);
-      if (body) act(view.id, action, body, button, message);
+      if (body) act(view.id, action, body, button, message, params);
     },
   }, controls, button, message);
   return el("details", { id: "act-" + id, "data-action": action }, el("summary", null, title), form);
@@ -178,9 +182,9 @@ export function reassignForm(view) {
   });
 }
 
-export async function act(id, action, body, button, message) {
+export async function act(id, action, body, button, message, params) {
   const spec = ROUTE_ACTIONS[action];
-  const text = JSON.stringify(body);
+  const text = JSON.stringify([params || {}, body]);
   // As for decisions: a retry of the same action after a 503 or a lost answer reuses its key.
   const last = state.pending;
   const key = last && last.id === id && last.action === action && last.body === text
@@ -189,7 +193,7 @@ export async function act(id, action, body, button, message) {
   button.disabled = true;
   message.replaceChildren(el("p", { class: "meta", role: "status" }, t("sending")));
   try {
-    await call(spec.route, { params: { id }, body, idempotencyKey: key });
+    await call(spec.route, { params: { ...params, id }, body, idempotencyKey: key });
   } catch (error) {
     if (error.status === 401) return;
     const definite = error.status !== 503 && error.status !== 0;

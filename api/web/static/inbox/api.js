@@ -2,7 +2,7 @@
 import { el } from "./dom.js";
 import { when } from "./format.js";
 import { I18N, t } from "./i18n.js";
-import { signOut } from "./session.js";
+import { signOut } from "./hooks.js";
 import { authHeaders } from "./token.js";
 
 // ---- calling the API ---------------------------------------------------

@@ -2,8 +2,8 @@
 import { call, errorBox, randomKey } from "./api.js";
 import { $, el } from "./dom.js";
 import { statusBadge } from "./format.js";
+import { renderInbox } from "./hooks.js";
 import { t } from "./i18n.js";
-import { renderInbox } from "./inbox.js";
 import { API } from "./routes.js";
 import { state } from "./state.js";
 

@@ -4,11 +4,13 @@ import { call, errorBox, randomKey } from "./api.js";
 import { discussionSection } from "./discussion.js";
 import { $, el, fill } from "./dom.js";
 import { joined, money, overdueBadge, statusBadge, typeTitle, when } from "./format.js";
+import { provide } from "./hooks.js";
 import { t, tn } from "./i18n.js";
 import { loadInbox, renderInbox } from "./inbox.js";
 import { API } from "./routes.js";
 import { fieldsSection, historySection, milestonesSection, stagesSection } from "./sections.js";
 import { state } from "./state.js";
+import { deadlinesSection, requesterActions } from "./requester.js";
 import { linkFragment } from "./token.js";
 
 // Keys of the dictionary's words for each decision.
@@ -77,11 +79,13 @@ export function renderDetail(view, notice) {
     el("p", { class: "meta" }, tn("request_id", { id: el("code", null, view.id) })),
     notice ? el("p", { class: "notice", role: "status" }, t(notice)) : null,
     el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", null, t(k)), el("dd", null, v)])),
+    deadlinesSection(view),
     mySteps.length ? decisionForm(view, mySteps) : null,
+    requesterActions(view),
     moreActions(view, mySteps),
     fieldsSection(view.fields, view.field_labels),
     stagesSection(view),
-    view.milestones.length ? milestonesSection(view.milestones) : null,
+    view.milestones.length ? milestonesSection(view.milestones, (view.working_time || {}).milestone) : null,
     view.to_reverse && view.to_reverse.length
       ? el("p", { class: "meta", "data-to-reverse": view.to_reverse.length },
         t("to_reverse", { count: view.to_reverse.length }))
@@ -142,3 +146,5 @@ export async function decide(id, action, commentBox, buttons, message) {
   const title = $("detail-title");
   if (title) title.focus();
 }
+
+provide({ openRequest });

@@ -1,11 +1,10 @@
 // The discussion: comments with @mentions and attachments.
 import { missing } from "./actions.js";
 import { ApiError, call, errorBox, randomKey } from "./api.js";
-import { openRequest } from "./detail.js";
 import { $, el, fill } from "./dom.js";
 import { joined, when } from "./format.js";
+import { openRequest, signOut } from "./hooks.js";
 import { t, word } from "./i18n.js";
-import { signOut } from "./session.js";
 import { state } from "./state.js";
 import { authHeaders } from "./token.js";
 

@@ -1,9 +1,9 @@
 // The pending steps (待办): the list on the first tab.
 import { call, errorBox } from "./api.js";
 import { bulkBox, bulkResult, bulkSync } from "./bulk.js";
-import { openRequest } from "./detail.js";
 import { $, el, fill } from "./dom.js";
 import { money, overdueBadge, provisionalBadge, typeTitle, when } from "./format.js";
+import { openRequest, provide } from "./hooks.js";
 import { t, tn } from "./i18n.js";
 import { API } from "./routes.js";
 import { state } from "./state.js";
@@ -73,3 +73,5 @@ export function renderInbox() {
       t("inbox_more", { shown: items.length, more: total - items.length })));
   }
 }
+
+provide({ loadInbox, renderInbox });

@@ -1,8 +1,8 @@
 // My requests: the second tab.
 import { call, errorBox } from "./api.js";
-import { openRequest } from "./detail.js";
 import { $, el } from "./dom.js";
 import { money, overdueBadge, statusBadge, typeTitle, when } from "./format.js";
+import { openRequest } from "./hooks.js";
 import { t, tn } from "./i18n.js";
 import { API } from "./routes.js";
 import { state } from "./state.js";

@@ -4,10 +4,14 @@
 // The API has no list of what a user may submit: every type is offered, and the API's
 // answer (403, 422 naming fields) is shown where it belongs.
 import { call, errorBox, randomKey } from "./api.js";
-import { openRequest } from "./detail.js";
 import { $, el, fill } from "./dom.js";
-import { human, joined, typeTitle } from "./format.js";
-import { I18N, t, word } from "./i18n.js";
+import { joined, typeTitle } from "./format.js";
+import { openRequest } from "./hooks.js";
+import { t } from "./i18n.js";
+import {
+  amountProblems, clearErrors as clearFormErrors, fieldBlocks, fieldProblems, fieldValues, localized,
+  markErrors, routeList, setupAmount,
+} from "./policyform.js";
 import { state } from "./state.js";
 
 export const NEW_API = {
@@ -17,19 +21,12 @@ export const NEW_API = {
   submit: "POST /v1/requests",
 };
 export const PREVIEW_DELAY_MS = 400;
-const NUMBER = /^-?\d+(\.\d+)?$/;
-const INTEGER = /^-?\d+$/;
 
 // What the tab holds: the types, the chosen policy, the preview's sequence, the key of
 // the last submission that got no definite answer (a retry reuses it).
 export const newreq = { types: null, policy: null, seq: 0, timer: null, pending: null };
 
-// A policy's text: a plain string, or {en, zh-CN} (the page's language, else English).
-export function localized(text) {
-  if (text === null || text === undefined) return "";
-  if (typeof text === "string") return text;
-  return text[I18N.lang] || text.en || Object.values(text)[0] || "";
-}
+export { localized }; // the policy's texts in the page's language (policyform.js)
 
 const fieldId = (name) => "new-f-" + name;
 // The id of the element an API field name ("amount", "fields.contract_no") is shown at.
@@ -83,45 +80,7 @@ export async function chooseType() {
   }
 }
 
-// ---- the form -------------------------------------------------------------
-function errorLine(id) {
-  return el("p", { class: "field-error", id: id + "-error", hidden: true });
-}
-
-function control(spec) {
-  const id = fieldId(spec.name);
-  const common = { id, "data-name": spec.name, "aria-describedby": [
-    spec.help ? id + "-help" : null, id + "-error"].filter(Boolean).join(" ") };
-  if (spec.required) common.required = true;
-  switch (spec.type) {
-    case "text":
-      return el("textarea", { ...common, rows: 3, maxlength: spec.max_length });
-    case "choice":
-      return el("select", common, el("option", { value: "" }, t("new_choose")),
-        spec.choices.map((c) => el("option", { value: c },
-          localized((spec.choice_labels || {})[c]) || c)));
-    case "boolean":
-      return el("select", common, el("option", { value: "" }, t("new_choose")),
-        el("option", { value: "true" }, t("new_yes")), el("option", { value: "false" }, t("new_no")));
-    case "date":
-      return el("input", { ...common, type: "date" });
-    case "decimal":
-    case "integer":
-      return el("input", { ...common, inputmode: spec.type === "integer" ? "numeric" : "decimal",
-        autocomplete: "off" });
-    default:
-      return el("input", { ...common, maxlength: Math.min(spec.max_length || 500, 500) });
-  }
-}
-
-function limits(spec) {
-  const has = (v) => v !== null && v !== undefined;
-  if (has(spec.min) && has(spec.max)) return t("new_between", { min: spec.min, max: spec.max });
-  if (has(spec.min)) return t("new_at_least", { min: spec.min });
-  if (has(spec.max)) return t("new_at_most", { max: spec.max });
-  return null;
-}
-
+// ---- the form (built by policyform.js) -----------------------------------
 // keep: redrawn in another language, the values typed so far stay.
 export function renderForm(keep) {
   const policy = newreq.policy;
@@ -130,45 +89,20 @@ export function renderForm(keep) {
     .map((node) => [node.dataset.name, node.value])) : {};
   const amount = policy.amount || { required: false };
   $("new-amount-label").textContent = localized(amount.label) || t("new_amount");
-  $("new-amount").required = Boolean(amount.required);
-  $("new-amount").dataset.positive = amount.positive ? "true" : "";
-  $("new-amount").dataset.max = amount.max ?? "";
+  setupAmount(policy, $("new-amount"));
   $("new-amount-field").classList.toggle("optional", !amount.required);
   if (!keep) {
     for (const id of ["new-title", "new-customer", "new-amount", "new-comment"]) $(id).value = "";
   }
-  fill($("new-fields"), (policy.fields || []).map((spec) => {
-    const id = fieldId(spec.name);
-    const label = localized(spec.label) || human(spec.name);
-    const help = localized(spec.help);
-    return el("div", { class: "field", "data-field": "fields." + spec.name },
-      el("label", { for: id }, spec.required ? label : t("new_optional", { label })),
-      control(spec),
-      help || limits(spec)
-        ? el("p", { class: "meta", id: id + "-help" }, [help, limits(spec)].filter(Boolean).join(" "))
-        : null,
-      errorLine(id));
-  }), false);
+  fill($("new-fields"), fieldBlocks(policy, "new-f-"), false);
   for (const [name, value] of Object.entries(values)) if ($(fieldId(name))) $(fieldId(name)).value = value;
   clearErrors();
-}
-
-function fieldValue(spec) {
-  const raw = $(fieldId(spec.name)).value;
-  const value = spec.type === "text" ? raw : raw.trim();
-  if (value === "") return undefined;
-  if (spec.type === "boolean") return value === "true";
-  return value;
 }
 
 // The submission's body as the form holds it now.
 export function body() {
   const policy = newreq.policy;
-  const fields = {};
-  for (const spec of policy.fields || []) {
-    const value = fieldValue(spec);
-    if (value !== undefined) fields[spec.name] = value;
-  }
+  const fields = fieldValues(policy, "new-f-");
   const data = { type: policy.type, title: $("new-title").value.trim(), fields };
   const customer = $("new-customer").value.trim();
   const amount = $("new-amount").value.trim();
@@ -179,63 +113,23 @@ export function body() {
   return data;
 }
 
-// ---- checks as the API makes them: required, numbers, min and max ---------
-function numberProblem(value, integer, min, max, positive) {
-  if (!(integer ? INTEGER : NUMBER).test(value)) return t(integer ? "new_err_integer" : "new_err_number");
-  const number = Number(value);
-  if (positive && !(number > 0)) return t("new_err_positive");
-  if (min !== "" && min !== null && min !== undefined && number < Number(min)) return t("new_err_min", { min });
-  if (max !== "" && max !== null && max !== undefined && number > Number(max)) return t("new_err_max", { max });
-  return null;
-}
-
 // [field, message] for every value the API would refuse that the page can tell.
 export function problems() {
   const found = [];
   if (!$("new-title").value.trim()) found.push(["title", t("new_err_required")]);
-  const amount = $("new-amount");
-  if (amount.value.trim()) {
-    const problem = numberProblem(amount.value.trim(), false, null, amount.dataset.max,
-      amount.dataset.positive === "true");
-    if (problem) found.push(["amount", problem]);
-  } else if (amount.required) {
-    found.push(["amount", t("new_err_required")]);
-  }
-  for (const spec of newreq.policy.fields || []) {
-    const value = fieldValue(spec);
-    const name = "fields." + spec.name;
-    if (value === undefined) {
-      if (spec.required) found.push([name, t("new_err_required")]);
-    } else if (spec.type === "decimal" || spec.type === "integer") {
-      const problem = numberProblem(value, spec.type === "integer", spec.min, spec.max, false);
-      if (problem) found.push([name, problem]);
-    }
-  }
+  found.push(...amountProblems($("new-amount")));
+  found.push(...fieldProblems(newreq.policy, "new-f-"));
   return found;
 }
 
 export function clearErrors() {
-  for (const node of $("new-form").querySelectorAll(".field-error")) {
-    node.hidden = true;
-    node.textContent = "";
-  }
-  for (const node of $("new-form").querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+  clearFormErrors($("new-form"));
 }
 
 // Each problem next to its field (the API's own words for its 422s); those the form has
 // no place for are returned.
 export function showErrors(found) {
-  clearErrors();
-  const elsewhere = [];
-  for (const [field, message] of found) {
-    const node = controlOf(field);
-    const line = node && $(node.id + "-error");
-    if (!line) { elsewhere.push([field, message]); continue; }
-    node.setAttribute("aria-invalid", "true");
-    line.textContent = line.hidden ? message : line.textContent + " " + message;
-    line.hidden = false;
-  }
-  return elsewhere;
+  return markErrors($("new-form"), found, controlOf);
 }
 
 // ---- the preview, ~400 ms after the last keystroke -------------------------
@@ -266,7 +160,7 @@ export async function preview() {
   try {
     const data = await call(NEW_API.preview, { params: { type: newreq.policy.type }, body: previewBody() });
     if (seq !== newreq.seq) return;
-    fill(box, routeList(data), false);
+    fill(box, routeList(data, "new-route"), false);
   } catch (error) {
     if (seq !== newreq.seq || error.status === 401) return;
     box.replaceChildren(errorBox(error, t("new_preview_failed")));
@@ -279,18 +173,6 @@ function previewBody() {
   const data = body();
   delete data.title; // checked only when submitted: the route does not depend on it
   return data;
-}
-
-function routeList(data) {
-  if (!data.stages.length) return el("p", { class: "meta" }, t("new_preview_none"));
-  return el("ol", { class: "stages", id: "new-route" }, data.stages.map((stage) =>
-    el("li", { class: "stage", "data-stage": stage.key },
-      el("strong", null, stage.name),
-      el("span", { class: "meta" }, " · ", word("mode", stage.mode)),
-      el("p", { class: "meta" }, t("new_stage_who", {
-        people: stage.people.length ? joined(stage.people) : t("new_stage_nobody"),
-      })),
-      stage.reason ? el("p", { class: "meta reason" }, t("new_stage_why", { reason: stage.reason })) : null)));
 }
 
 // ---- submitting -------------------------------------------------------------

@@ -1,8 +1,8 @@
 // Notifications: the third tab and its unread count.
 import { call, errorBox } from "./api.js";
-import { openRequest } from "./detail.js";
 import { $, el } from "./dom.js";
 import { when } from "./format.js";
+import { openRequest } from "./hooks.js";
 import { t, word } from "./i18n.js";
 import { API } from "./routes.js";
 import { state } from "./state.js";

@@ -17,4 +17,7 @@ export const API = {
   urge: "POST /v1/requests/{id}/urge",
   reassign: "POST /v1/requests/{id}/reassign",
   bulkDecide: "POST /v1/decisions/bulk",
+  resubmit: "POST /v1/requests/{id}/resubmit",
+  withdraw: "POST /v1/requests/{id}/withdraw",
+  milestone: "POST /v1/requests/{id}/milestones/{name}",
 };

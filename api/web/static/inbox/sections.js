@@ -1,4 +1,5 @@
 // The detail's read-only sections: fields, stages, milestones, history.
+import { minus } from "./amounts.js";
 import { $, el } from "./dom.js";
 import { human, isPast, joined, money, overdueBadge, person, provisionalBadge, stageBadge, statusBadge, when } from "./format.js";
 import { t, tn, word } from "./i18n.js";
@@ -92,19 +93,26 @@ export function via(code) {
   return role ? t("via_role", { name: role[1] }) : word("via", code);
 }
 
-export function milestonesSection(milestones) {
+// Each milestone: required, paid, what remains, when due (an open one's due in working
+// time says so: note, the view's working_time.milestone), and the payments recorded.
+export function milestonesSection(milestones, note) {
   return el("section", { "aria-labelledby": "milestones-title" },
     el("h3", { id: "milestones-title" }, t("milestones")),
-    el("div", { class: "scroll" }, el("table", null,
-      el("thead", null, el("tr", null, ["m_name", "m_status", "m_required", "m_paid", "m_due"].map((h) =>
-        el("th", { scope: "col", class: h === "m_required" || h === "m_paid" ? "num" : null }, t(h))))),
+    // Wider than a phone: it scrolls sideways, so the keyboard can reach it too.
+    el("div", { class: "scroll", tabindex: "0", role: "region", "aria-labelledby": "milestones-title" },
+      el("table", null,
+      el("thead", null, el("tr", null, ["m_name", "m_status", "m_required", "m_paid", "m_remaining", "m_due"].map((h) =>
+        el("th", { scope: "col", class: /^m_(required|paid|remaining)$/.test(h) ? "num" : null }, t(h))))),
       el("tbody", null, milestones.map((m) => [
         el("tr", null,
           el("td", null, m.title || m.name),
           el("td", null, statusBadge(m.status, "milestone_status")),
           el("td", { class: "num" }, money(m.required)),
           el("td", { class: "num" }, money(m.paid)),
+          el("td", { class: "num", "data-remaining": m.name },
+            m.required === null || m.required === undefined ? "—" : money(minus(m.required, m.paid))),
           el("td", null, m.due ? when(m.due, m.status === "open") : "—",
+            m.status === "open" && note ? t("in_brackets", { text: note.span }) : null,
             m.status === "open" && isPast(m.due) ? [" ", overdueBadge()] : null)),
         m.payments.map((p) => el("tr", null,
           el("td", { class: "meta" }, t("payment"),
@@ -112,6 +120,7 @@ export function milestonesSection(milestones) {
           el("td", { class: "meta" }, t("payment_by", { user: p.by })),
           el("td", null),
           el("td", { class: "num meta" }, money(p.amount)),
+          el("td", null),
           el("td", { class: "meta" }, when(p.at)))),
       ])))));
 }
@@ -119,7 +128,8 @@ export function milestonesSection(milestones) {
 export function historySection(history) {
   return el("section", { "aria-labelledby": "history-title" },
     el("h3", { id: "history-title" }, t("history")),
-    history.length ? el("div", { class: "scroll" }, el("table", null,
+    history.length ? el("div", { class: "scroll", tabindex: "0", role: "region",
+      "aria-labelledby": "history-title" }, el("table", null,
       el("thead", null, el("tr", null, ["h_seq", "h_time", "h_what", "h_who", "h_comment"].map((h) =>
         el("th", { scope: "col" }, t(h))))),
       el("tbody", null, history.map((e) => el("tr", null,

@@ -2,6 +2,7 @@
 import { call } from "./api.js";
 import { openRequest } from "./detail.js";
 import { $, el } from "./dom.js";
+import { provide } from "./hooks.js";
 import { t } from "./i18n.js";
 import { loadInbox } from "./inbox.js";
 import { resetNewRequest } from "./newreq.js";
@@ -76,3 +77,5 @@ export async function loadTitles() {
     if (error.status === 401) throw error;
   }
 }
+
+provide({ signOut });

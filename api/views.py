@@ -9,6 +9,7 @@ from typing import Any
 from api.deps import Reader
 from api.schemas import InboxItem, RequestSummary
 from db.models import AssignmentRow, EventRow, RequestRow
+from domain.localize import span_text
 from domain.process import EventKind, HistoryEvent, RequestView, stage_views_of
 from domain.routing import Route
 
@@ -120,7 +121,7 @@ def inbox_item(
         on_behalf_of=assignment.on_behalf_of,
         eligible_since=assignment.eligible_since,
         due=assignment.due,
-        due_working_time=reply.get("span") if reply else None,
+        due_working_time=span_text(str(reply.get("span")), reader.lang) if reply else None,
         due_provisional=bool(reply.get("provisional")) if reply else False,
         overdue=late or request.overdue,
         version=request.last_seq,

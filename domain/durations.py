@@ -142,13 +142,19 @@ class Span(timedelta):
             return f"P{self.days}D working"
         return f"{_iso_time(self)} working"
 
-    def describe(self) -> str:
-        """For people: ``4 working hours``, ``3 working days``, ``3 days``."""
+    def describe(self, lang: str | None = None) -> str:
+        """For people: ``4 working hours``, ``3 working days``, ``3 days``; in zh-CN
+        ``4个工作小时``, ``3个工作日`` (a calendar span keeps its canonical form)."""
+        chinese = (lang or "").lower().startswith("zh")
         if self.working and self.unit is SpanUnit.DAYS:
+            if chinese:
+                return f"{self.days}个工作日"
             return f"{self.days} working day{'s' if self.days != 1 else ''}"
         if self.working:
             hours = self.total_seconds() / 3600
             shown = f"{hours:g}"
+            if chinese:
+                return f"{shown}个工作小时"
             return f"{shown} working hour{'s' if shown != '1' else ''}"
         return self.canonical()
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.conditions import _SYMBOL, _fmt, _referenced
+from domain.durations import Span
 from domain.policy import AllOf, AnyOf, ApproverSpec, Comparison, Condition, Policy, StageSpec
 from domain.process import RequestView
 from domain.requests import condition_values
@@ -101,10 +102,24 @@ def stage_text(
     return spec.name.get(lang), reason
 
 
+def span_text(text: str, lang: str | None) -> str:
+    """A deadline's span as the process wrote it (``4 working hours``) in ``lang``;
+    a text that does not read as a span is returned as it is."""
+    try:
+        return Span.parse(text).describe(lang)
+    except ValueError:
+        return text
+
+
 def localize_view(view: RequestView, policy: Policy | None, lang: str | None) -> RequestView:
-    """The request's type title, stage names, route reasons and field labels in ``lang``."""
+    """The request's type title, stage names, route reasons, field labels and deadline
+    spans in ``lang``."""
+    working = {
+        kind: note.model_copy(update={"span": span_text(note.span, lang)})
+        for kind, note in view.working_time.items()
+    }
     if policy is None:
-        return view
+        return view.model_copy(update={"working_time": working})
     values = condition_values(view.amount, view.fields)
     stages = []
     for stage in view.stages:
@@ -116,6 +131,7 @@ def localize_view(view: RequestView, policy: Policy | None, lang: str | None) ->
             "type_title": text_in(policy.title, lang),
             "field_labels": field_labels(policy, lang),
             "amount_label": text_in(policy.amount.label, lang),
+            "working_time": working,
         }
     )
 
@@ -125,6 +141,7 @@ __all__ = [
     "field_label",
     "field_labels",
     "localize_view",
+    "span_text",
     "stage_name",
     "stage_text",
 ]

@@ -148,7 +148,7 @@ async def preview(
         [
             PreviewDeadline(
                 clock=d.clock,
-                span=d.span.describe(),
+                span=d.span.describe(lang),
                 due=d.due.at,
                 working=d.due.working,
                 provisional=d.due.provisional,
@@ -167,7 +167,7 @@ async def preview(
         send_back=policy.send_back,
         revoke=PreviewRevoke(
             allowed=policy.revoke is not None,
-            within=policy.revoke.within.describe() if policy.revoke is not None else None,
+            within=policy.revoke.within.describe(lang) if policy.revoke is not None else None,
             until_payout=policy.revoke is not None and policy.payout is not None,
         ),
     )

@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.support.api import Auth
+from tests.support.api import Auth, pending_steps
 
 CONTRACT = {"amount": "250000", "fields": {"contract_no": "C-9", "settlement_floor_price": "1"}}
 
@@ -129,3 +129,33 @@ async def test_the_inbox_names_the_stage_in_the_callers_language(
 
     assert await stage_of(zh(auth, "bcd_zheng")) == ZH_STAGES[0]
     assert await stage_of({**auth("bcd_zheng"), "Accept-Language": "en"}) == EN_STAGES[0]
+
+
+@pytest.mark.usefixtures("worker")
+async def test_working_time_deadlines_read_in_the_callers_language(
+    api: httpx.AsyncClient, auth: Auth
+) -> None:
+    # A complaint's 4-hour reply counts working time: its span reads 4个工作小时 in Chinese,
+    # on the request, in the handler's inbox and in the preview.
+    body = {
+        "type": "customer_complaint",
+        "title": f"Complaint {uuid.uuid4().hex[:6]}",
+        "fields": {"category": "staff", "major": False, "description": "courier was rude"},
+    }
+    r = await api.post("/v1/requests", json=body, headers=zh(auth, "am_sun"))
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert r.json()["working_time"]["reply"]["span"] == "4个工作小时"
+    r = await api.get(f"/v1/requests/{rid}", headers={**auth("am_sun"), "Accept-Language": "en"})
+    assert r.json()["working_time"]["reply"]["span"] == "4 working hours"
+    handler = r.json()["current_approvers"][0]
+    items = await pending_steps(api, zh(auth, handler))
+    mine = [i for i in items if i["request_id"] == rid]
+    assert mine and mine[0]["due_working_time"] == "4个工作小时"
+    r = await api.post(
+        "/v1/policies/customer_complaint/preview",
+        json={"fields": body["fields"]},
+        headers=zh(auth, "am_sun"),
+    )
+    assert r.status_code == 200, r.text
+    assert {d["span"] for d in r.json()["deadlines"] if d["working"]} >= {"4个工作小时"}

@@ -248,3 +248,15 @@ def test_a_working_milestone_due_is_accepted(tmp_path: Path) -> None:
     path.write_text(text.replace("    due: P7D\n", "    due: P7D working\n"), encoding="utf-8")
     policy = load_policy_file(path)
     assert policy.milestones[0].due == Span.parse("P7D working")
+
+
+def test_a_working_span_reads_in_chinese_and_english() -> None:
+    assert Span.parse("PT4H working").describe("zh-CN") == "4个工作小时"
+    assert Span.parse("P3D working").describe("zh") == "3个工作日"
+    assert Span.parse("P1D working").describe("en") == "1 working day"
+    assert Span.parse("PT4H working").describe() == "4 working hours"
+    # A span written back as people read it parses again, so a stored note translates.
+    from domain.localize import span_text
+
+    assert span_text("3 working days", "zh-CN") == "3个工作日"
+    assert span_text("not a span", "zh-CN") == "not a span"

@@ -172,6 +172,14 @@ async def test_a_database_restored_from_a_mid_run_dump_is_brought_back_in_step(
         await approve(api, "bcd_zheng", d)
         ours = [a, b, c, d]
         truth = {rid: await snapshot(scratch_sessions, rid) for rid in ours}
+        window: dict[str, Any] = {
+            "task_queue": settings.task_queue,
+            "closed_since": timedelta(days=1),
+        }
+        # On the database that was never lost, resync has nothing to do.
+        untouched = await resync(client, scratch_sessions, **window)
+        assert (untouched.checked, untouched.rewritten, untouched.requests) == (4, 0, [])
+        assert {rid: await snapshot(scratch_sessions, rid) for rid in ours} == truth
 
         pg_restore(dump, restored_url)
         engine = make_engine(restored_url)
@@ -182,10 +190,6 @@ async def test_a_database_restored_from_a_mid_run_dump_is_brought_back_in_step(
             assert len(lost[a]["events"]) < len(truth[a]["events"])
             assert lost[b]["row"] != truth[b]["row"]
             notices_before = await notices(restored)
-            window: dict[str, Any] = {
-                "task_queue": settings.task_queue,
-                "closed_since": timedelta(days=1),
-            }
 
             # --dry-run reports what a run changes, and writes nothing.
             dry = await resync(client, restored, **window, dry_run=True)

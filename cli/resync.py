@@ -11,7 +11,8 @@ and, in one transaction per request:
   backup) with the code the worker writes it with (:mod:`db.read_model`), unless
   the row already shows a later transition;
 * rewrites its inbox (assignment rows) the same way;
-* inserts the audit rows the database lacks, by seq, never one already there.
+* inserts the audit rows the database lacks, by seq, never one already there
+  (those older than a continue-as-new from the earlier runs, while Temporal keeps them).
 
 Notices are not re-created: see docs/operations.md ("Restoring from a backup").
 A second run changes nothing. ``dry_run`` does all of it and rolls back, so its
@@ -33,7 +34,7 @@ from activities.reconcile import request_id_of
 from db import read_model
 from db.models import AssignmentRow, EventRow, RequestRow
 from domain.constants import WORKFLOW_NAME, Queries
-from domain.process import RequestView
+from domain.process import HistoryEvent, RequestView
 from domain.resync import RequestResync, ResyncReport, changed_rows, missing_events
 
 CONCURRENCY = 8
@@ -92,9 +93,8 @@ async def resync(
     async def one(wf_id: str) -> RequestResync:
         async with gate:
             try:
-                view = await client.get_workflow_handle(wf_id).query(
-                    Queries.STATE, result_type=RequestView, rpc_timeout=QUERY_TIMEOUT
-                )
+                view = await _state(client, wf_id)
+                view = await _with_earlier_runs(client, sessions, wf_id, view)
             except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
                 # No worker answers, or the workflow cannot replay: say so, go on.
                 return RequestResync(
@@ -109,6 +109,48 @@ async def resync(
     for done in await asyncio.gather(*(one(wf_id) for wf_id in sorted(listed))):
         report.add(done)
     return report
+
+
+async def _state(client: Client, wf_id: str, run_id: str | None = None) -> RequestView:
+    handle = client.get_workflow_handle(wf_id, run_id=run_id)
+    return await handle.query(Queries.STATE, result_type=RequestView, rpc_timeout=QUERY_TIMEOUT)
+
+
+async def _with_earlier_runs(
+    client: Client, sessions: async_sessionmaker[AsyncSession], wf_id: str, view: RequestView
+) -> RequestView:
+    """``view`` with the events its run no longer carries that the database lacks.
+
+    A workflow that continued as new carries only its latest events; the earlier
+    runs, while Temporal keeps them (the namespace's retention), still answer the
+    query with the events they held. They are asked only when the database lacks
+    one of the events the latest run does not carry.
+    """
+    first = min((e.seq for e in view.history), default=1)
+    if first <= 1:
+        return view
+    async with sessions() as session:
+        stored = set(
+            await session.scalars(
+                select(EventRow.seq).where(EventRow.request_id == view.id, EventRow.seq < first)
+            )
+        )
+    wanted = set(range(1, first)) - stored
+    found: dict[int, HistoryEvent] = {}
+    async for run in client.list_workflows(
+        f'WorkflowId="{wf_id}" AND ExecutionStatus="ContinuedAsNew"', page_size=50
+    ):
+        if not wanted - found.keys():
+            break
+        earlier = await _state(client, wf_id, run.run_id)
+        found.update({e.seq: e for e in earlier.history if e.seq in wanted})
+    if not found:
+        return view
+    return view.model_copy(update={"history": sorted([*found.values(), *view.history], key=_seq)})
+
+
+def _seq(event: HistoryEvent) -> int:
+    return event.seq
 
 
 async def resync_request(

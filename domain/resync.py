@@ -82,7 +82,8 @@ class RequestResync(BaseModel):
     """The workflow's last transition."""
     row: str = "unchanged"
     """``created`` (the backup lacked the request), ``rewritten``, ``unchanged`` or
-    ``ahead`` (the database shows a later transition than the workflow: left alone) or
+    ``ahead`` (the database shows a later transition than the workflow answered: it
+    moved on meanwhile, or Temporal's store is older; left alone) or
     ``failed`` (the workflow did not answer: ``error``, nothing written)."""
     inbox_rows: int = 0
     """Inbox (assignment) rows added or changed."""

@@ -297,7 +297,7 @@ def cmd_resync(args: argparse.Namespace) -> int:
 
     from cli.resync import resync
     from common.temporal import connect
-    from domain.resync import ResyncReport
+    from domain.resync import ResyncReport, seq_ranges
 
     results: list[ResyncReport] = []
 
@@ -325,11 +325,9 @@ def cmd_resync(args: argparse.Namespace) -> int:
         if r.inbox_rows:
             parts.append(f"{r.inbox_rows} inbox row(s)")
         if r.events_added:
-            parts.append(f"audit rows #{', #'.join(map(str, r.events_added))} {would}added")
+            parts.append(f"audit rows {seq_ranges(r.events_added)} {would}added")
         if r.events_lost:
-            parts.append(
-                f"audit rows #{', #'.join(map(str, r.events_lost))} lost (not in the workflow)"
-            )
+            parts.append(f"audit rows {seq_ranges(r.events_lost)} lost (not in the workflow)")
         print(f"{r.request_id}  {r.workflow_status} at #{r.seq}: {'; '.join(parts)}")
     print(
         f"{out.checked} request(s) checked, {out.rewritten} {would}rewritten, "

@@ -65,6 +65,17 @@ def missing_events(
     return to_add, lost
 
 
+def seq_ranges(seqs: Iterable[int]) -> str:
+    """``#1-3, #7``: seqs as runs, so a report line stays short for a long audit trail."""
+    runs: list[list[int]] = []
+    for seq in sorted(set(seqs)):
+        if runs and seq == runs[-1][1] + 1:
+            runs[-1][1] = seq
+        else:
+            runs.append([seq, seq])
+    return ", ".join(f"#{a}" if a == b else f"#{a}-{b}" for a, b in runs)
+
+
 def changed_rows(
     before: Mapping[Any, Mapping[str, Any]], after: Mapping[Any, Mapping[str, Any]]
 ) -> int:

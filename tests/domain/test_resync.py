@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.process import EventKind, HistoryEvent
-from domain.resync import RequestResync, ResyncReport, changed_rows, missing_events, window
+from domain.resync import (
+    RequestResync,
+    ResyncReport,
+    changed_rows,
+    missing_events,
+    seq_ranges,
+    window,
+)
 
 AT = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -70,3 +77,8 @@ def test_the_report_lists_what_changed_and_what_failed_only() -> None:
     report.add(RequestResync(request_id="c", workflow_status="Running", row="failed", error="x"))
     assert (report.checked, report.rewritten, report.events_added, report.failed) == (3, 1, 1, 1)
     assert [r.request_id for r in report.requests] == ["b", "c"]
+
+
+def test_seq_ranges_keep_a_report_line_short() -> None:
+    assert seq_ranges([7, 1, 2, 3, 9, 10]) == "#1-3, #7, #9-10"
+    assert seq_ranges([]) == ""

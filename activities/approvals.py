@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -18,21 +18,20 @@ from temporalio import activity
 
 from common.metrics import count_transitions
 from db import directory, request_queries
+from db import read_model as rows
 from db.deliveries import wake_deliverers
 from db.engine import transaction
-from db.models import AssignmentRow, EventRow, NotificationRow, PayoutRow, RequestRow
+from db.models import NotificationRow, PayoutRow, RequestRow
 from domain import signing
 from domain.constants import Activities
 from domain.core.additions import addable_refusals
 from domain.process import (
-    TERMINAL,
     AddableInput,
     AddableOutput,
     DelegatesInput,
     DelegatesOutput,
     EscalationInput,
     EscalationOutput,
-    HistoryEvent,
     InactiveUsersInput,
     InactiveUsersOutput,
     MarkStuckInput,
@@ -51,39 +50,11 @@ from domain.process import (
     VerifyProofOutput,
 )
 
-SLOT_LABEL_MAX = 200  # assignments.slot
-
-
-# The write path's statements, built once on the tables (not the ORM classes): SQLAlchemy
-# compiles each once and sends a list of rows as one multi-row INSERT, where building
-# ``.values([...])`` per call compiled a new statement every time (7% of the worker's
-# CPU under load), and ORM-enabled DML added its session bookkeeping.
-_REQUESTS = cast(Table, RequestRow.__table__)
-_EVENTS = cast(Table, EventRow.__table__)
-_ASSIGNMENTS = cast(Table, AssignmentRow.__table__)
 _NOTIFICATIONS = cast(Table, NotificationRow.__table__)
-_INSERT_EVENTS = (
-    insert(_EVENTS)
-    .on_conflict_do_nothing(index_elements=[_EVENTS.c.request_id, _EVENTS.c.seq])
-    .returning(_EVENTS.c.seq)
-)
 _INSERT_NOTICES = (
     insert(_NOTIFICATIONS)
     .on_conflict_do_nothing(index_elements=[_NOTIFICATIONS.c.dedupe_key])
     .returning(_NOTIFICATIONS.c.recipient, _NOTIFICATIONS.c.template)
-)
-_UPSERT_ASSIGNMENTS = insert(_ASSIGNMENTS)
-_UPSERT_ASSIGNMENTS = _UPSERT_ASSIGNMENTS.on_conflict_do_update(
-    index_elements=[
-        _ASSIGNMENTS.c.request_id,
-        _ASSIGNMENTS.c.stage_index,
-        _ASSIGNMENTS.c.slot,
-        _ASSIGNMENTS.c.user_id,
-    ],
-    set_={
-        col: _UPSERT_ASSIGNMENTS.excluded[col]
-        for col in ("stage_key", "via", "on_behalf_of", "eligible_since", "due", "acted", "pending")
-    },
 )
 
 
@@ -272,12 +243,13 @@ async def _write_batch(
     """
     last = records[-1].event
     # The row first (events refer to it); moved forward only, as in _write_transition.
-    moved = await _update_request(session, view, last)
-    created = not moved and await _insert_request_if_missing(session, view, last)
+    moved = await rows.update_request(session, view, last)
+    created = not moved and await rows.insert_request_if_missing(session, view, last)
     written = set(
         (
             await session.execute(
-                _INSERT_EVENTS, [_event_values(view.id, r.event) for r in records]
+                rows.INSERT_EVENTS,
+                [rows.event_values(view.id, r.event) for r in records],
             )
         ).scalars()
     )
@@ -290,24 +262,11 @@ async def _write_batch(
         )
         return []
     if moved or created:
-        await _rewrite_assignments(session, view)
+        await rows.rewrite_assignments(session, view)
     await _insert_notices(
         session, view.id, [n for r in records if r.event.seq in written for n in r.notices]
     )
     return [str(r.event.kind) for r in records if r.event.seq in written]
-
-
-def _event_values(request_id: str, event: HistoryEvent) -> dict[str, Any]:
-    return {
-        "request_id": request_id,
-        "seq": event.seq,
-        "at": event.at,
-        "actor": event.actor,
-        "on_behalf_of": event.on_behalf_of,
-        "kind": str(event.kind),
-        "comment": event.comment,
-        "data": event.model_dump(mode="json")["data"],
-    }
 
 
 async def _write_transition(
@@ -324,123 +283,19 @@ async def _write_transition(
     view, event = record.view, record.event
     if view is None:
         raise ValueError(f"transition #{event.seq} carries no view to write")
-    created = await _insert_request_if_missing(session, view, event)
-    new_event = (await session.execute(_INSERT_EVENTS, [_event_values(view.id, event)])).first()
+    created = await rows.insert_request_if_missing(session, view, event)
+    new_event = (
+        await session.execute(rows.INSERT_EVENTS, [rows.event_values(view.id, event)])
+    ).first()
     if new_event is None:
         activity.logger.info(
             "transition %s #%d already recorded; nothing to do", view.id, event.seq
         )
         return []
-    if created or (read_model and await _update_request(session, view, event)):
-        await _rewrite_assignments(session, view)
+    if created or (read_model and await rows.update_request(session, view, event)):
+        await rows.rewrite_assignments(session, view)
     await _insert_notices(session, view.id, record.notices)
     return [str(event.kind)]
-
-
-def _request_values(view: RequestView, event: HistoryEvent) -> dict[str, Any]:
-    """The columns of ``requests`` that mirror the workflow's view after ``event``."""
-    view_json = view.model_dump(mode="json")
-    closed_at = view.closed_at
-    if closed_at is None and view.status in TERMINAL and view.revocable_until is None:
-        # (A completed request with a revoke window stays open until the window ends.)
-        closed_at = event.at
-    stage_key = (
-        view.stages[view.stage_index].key
-        if view.stage_index is not None and 0 <= view.stage_index < len(view.stages)
-        else None
-    )
-    return {
-        "status": view.status,
-        "stage_index": view.stage_index,
-        "stage_key": stage_key,
-        "resolve_due": view.resolve_due,
-        "overdue": view.overdue,
-        "current_approvers": list(view.current_approvers),
-        "amount": view.amount,
-        "fields": view_json["fields"],
-        "title": view.title,
-        "customer": view.customer,
-        "policy_type": view.policy_type,
-        "policy_version": view.policy_version,
-        "view": view_json,
-        "last_seq": event.seq,
-        "closed_at": closed_at,
-        # Written, so no longer stuck.
-        "stuck_since": None,
-        "stuck_reason": None,
-    }
-
-
-async def _insert_request_if_missing(
-    session: AsyncSession, view: RequestView, event: HistoryEvent
-) -> bool:
-    """Create the read-model row if the API has not; True if this call created it."""
-    stages = [s.model_dump(mode="json", exclude={"slots"}) for s in view.stages]
-    created = await session.scalar(
-        insert(_REQUESTS)
-        .values(
-            id=view.id,
-            type=view.type,
-            requester=view.requester,
-            comment=view.comment,
-            route={"stages": stages},
-            created_at=view.submitted_at,
-            **_request_values(view, event),
-        )
-        .on_conflict_do_nothing(index_elements=[_REQUESTS.c.id])
-        .returning(_REQUESTS.c.id)
-    )
-    return created is not None
-
-
-async def _update_request(session: AsyncSession, view: RequestView, event: HistoryEvent) -> bool:
-    """Move the read-model forward to ``event``; False if it already shows a later one."""
-    updated = await session.scalar(
-        update(_REQUESTS)
-        .where(_REQUESTS.c.id == view.id, _REQUESTS.c.last_seq < event.seq)
-        .values(**_request_values(view, event))
-        .returning(_REQUESTS.c.id)
-    )
-    return updated is not None
-
-
-async def _rewrite_assignments(session: AsyncSession, view: RequestView) -> None:
-    """Make the request's assignment rows (the inbox) match the view.
-
-    Rows are never deleted: whoever was ever assigned keeps a (no longer pending)
-    row, after a transfer or a resubmission too, so "ever assigned" stays true
-    for visibility and reports.
-    """
-    await session.execute(
-        update(_ASSIGNMENTS).where(_ASSIGNMENTS.c.request_id == view.id).values(pending=False)
-    )
-    candidates = [
-        {
-            "request_id": view.id,
-            "stage_index": stage.index,
-            "stage_key": stage.key,
-            "slot": slot.label[:SLOT_LABEL_MAX],
-            "user_id": actor.user,
-            "via": actor.via,
-            "on_behalf_of": actor.on_behalf_of,
-            "eligible_since": actor.since,
-            "due": stage.reply_due,
-            "acted": slot.decided_by == actor.user,
-            "pending": (
-                stage.status == "active" and slot.decision is None and view.status == "in_review"
-            ),
-        }
-        for stage in view.stages
-        for slot in stage.slots
-        for actor in slot.actors
-    ]
-    # A user named twice in one slot (two specs, same label) is one inbox row.
-    unique: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in candidates:
-        unique.setdefault((row["stage_index"], row["slot"], row["user_id"]), row)
-    rows = list(unique.values())
-    if rows:
-        await session.execute(_UPSERT_ASSIGNMENTS, rows)
 
 
 async def _insert_notices(session: AsyncSession, request_id: str, notices: list[Notice]) -> None:

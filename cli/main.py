@@ -297,6 +297,61 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resync(args: argparse.Namespace) -> int:
+    """Bring a database restored from a backup back in step with the workflows (cli.resync)."""
+    settings = stack_settings()
+    url = require_database_url(settings)
+    from domain.resync import window
+
+    try:
+        since = window(args.closed_since)
+    except ValueError as exc:
+        raise CliError(f"--closed-since: {exc} (write e.g. 30d, 12h or 2w)") from exc
+    from temporalio.service import RPCError
+
+    from cli.resync import resync
+    from common.temporal import connect
+    from domain.resync import ResyncReport, seq_ranges
+
+    results: list[ResyncReport] = []
+
+    async def work(sessions: Sessions) -> None:
+        client = await connect(settings)
+        try:
+            results.append(
+                await resync(
+                    client,
+                    sessions,
+                    task_queue=settings.task_queue,
+                    closed_since=since,
+                    dry_run=args.dry_run,
+                )
+            )
+        except RPCError as exc:
+            raise CliError(f"Temporal at {settings.temporal_address}: {exc.message}") from exc
+
+    with database_errors(url):
+        asyncio.run(with_sessions(url, work))
+    out = results[0]
+    would = "would be " if args.dry_run else ""
+    for r in out.requests:
+        parts = [f"row {r.row}" + (f" ({r.error})" if r.error else "")]
+        if r.inbox_rows:
+            parts.append(f"{r.inbox_rows} inbox row(s)")
+        if r.events_added:
+            parts.append(f"audit rows {seq_ranges(r.events_added)} {would}added")
+        if r.events_lost:
+            parts.append(f"audit rows {seq_ranges(r.events_lost)} lost (not in the workflow)")
+        print(f"{r.request_id}  {r.workflow_status} at #{r.seq}: {'; '.join(parts)}")
+    print(
+        f"{out.checked} request(s) checked, {out.rewritten} {would}rewritten, "
+        f"{out.events_added} audit row(s) {would}added"
+        + (f"; {out.failed} workflow(s) did not answer" if out.failed else "")
+        + (" (dry run: nothing written)" if args.dry_run else "")
+    )
+    return 1 if out.failed else 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     settings = stack_settings()
     print(issue_checked_token(settings, args.user_id))
@@ -375,6 +430,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="look at workflows that closed in the last DAYS days (default: %(default)g)",
     )
     rec.set_defaults(func=cmd_reconcile)
+
+    rs = sub.add_parser(
+        "resync",
+        help="after restoring the database from a backup: rewrite requests from their workflows",
+    )
+    rs.add_argument(
+        "--closed-since",
+        default="30d",
+        help="also resync requests completed within this long (default: %(default)s)",
+    )
+    rs.add_argument(
+        "--dry-run", action="store_true", help="report what would change, write nothing"
+    )
+    rs.set_defaults(func=cmd_resync)
 
     token = sub.add_parser("token", help="print a bearer token for a directory user")
     token.add_argument("user_id")

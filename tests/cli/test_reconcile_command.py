@@ -35,3 +35,11 @@ def test_reconcile_refuses_a_window_that_is_not_positive() -> None:
     result = run_cli("reconcile", "--days", "0", env={"DATABASE_URL": "postgresql+asyncpg://x@/y"})
     assert result.returncode == 1
     assert_one_line_error(result.stderr, "--days must be positive")
+
+
+def test_resync_refuses_a_window_it_cannot_read() -> None:
+    result = run_cli(
+        "resync", "--closed-since", "soon", env={"DATABASE_URL": "postgresql+asyncpg://x@/y"}
+    )
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "--closed-since", "30d")

@@ -149,6 +149,10 @@ def temporal_command(temporal_bin: Path, settings: Settings, paths: DevPaths) ->
         "--dynamic-config-value",
         "frontend.enableUpdateWorkflowExecution=true",
         *cli_flags(),
+        # Payloads are encrypted: the UI shows them through the API's codec endpoint,
+        # to an operator signed in to the API (docs/encryption.md).
+        "--ui-codec-endpoint",
+        f"{api_base_url(settings)}/codec",
     ]
 
 
@@ -175,6 +179,8 @@ def child_env(settings: Settings, database_url: str) -> dict[str, str]:
         APPROVALS_DATA_DIR=str(settings.data_dir),
         PYTHONUNBUFFERED="1",
     )
+    ui = settings.temporal_ui_port
+    env.setdefault("APPROVALS_CODEC_CORS_ORIGINS", f"http://localhost:{ui},http://127.0.0.1:{ui}")
     return env
 
 

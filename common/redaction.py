@@ -114,6 +114,7 @@ def configured_secrets(settings: Settings) -> list[str]:
         settings.feishu_secret,
     ]
     values.append(_url_password(settings.database_url))
+    values += _payload_keys(settings.payload_keys)
     for robot in (settings.dingtalk_url, settings.wecom_url, settings.feishu_url):
         # A robot's URL is its credential: DingTalk's access_token and WeCom's key are in
         # the query, Feishu's hook id is the last step of the path.
@@ -123,6 +124,20 @@ def configured_secrets(settings: Settings) -> list[str]:
         if value:
             found |= {value, quote(value, safe=""), unquote(value)}
     return sorted(found)
+
+
+def _payload_keys(spec: str | None) -> list[str | None]:
+    """The Temporal payload keys (``id:base64key`` items): the whole setting, each item and
+    each key, also in the other base64 alphabet and without its padding."""
+    if not spec:
+        return []
+    found: list[str | None] = [spec.strip()]
+    for item in re.split(r"[,\s]+", spec):
+        key = item.partition(":")[2]
+        if key:
+            other = key.translate(str.maketrans("+/-_", "-_+/"))
+            found += [item, key, other, key.rstrip("="), other.rstrip("=")]
+    return found
 
 
 def _url_credentials(url: str | None) -> list[str | None]:

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from common.policy_store import load_policies
 from domain.delivery import DELIVERY_WORKFLOW_NAME, DeliveryActivityNames
+from tests.support.servers import test_converter
 from tests.support.stored_histories import STORED, load, request_type, stored, workflow_type
 from workflows.approval import ApprovalWorkflow
 from workflows.delivery import DeliverNoticesWorkflow
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_a_stored_history_replays_on_the_current_code(path: Path) -> None:
     replayer = Replayer(
         workflows=[ApprovalWorkflow, DeliverNoticesWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=test_converter(),
     )
     await replayer.replay_workflow(load(path))
 

@@ -26,6 +26,7 @@ from common.temporal import data_converter
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
 from domain.policy import Policy
 from domain.process import RequestView
+from tests.support.stored_histories import current_test, keep
 from tests.support.workflows import make_input
 from worker.main import build_worker
 from workflows.approval import ApprovalWorkflow
@@ -142,6 +143,8 @@ async def test_the_server_stores_ciphertext_and_no_customer_or_amount(
         assert needle.encode() not in raw, needle
     # What stays plain: the search attributes (the server indexes them; docs/encryption.md).
     assert customer.encode() in history.SerializeToString()
+    # Stored with `make record-histories`: every run replays an encrypted history too.
+    keep(await client.get_workflow_handle(wid).fetch_history(), current_test(), as_encrypted=True)
 
 
 async def test_after_a_rotation_old_payloads_decode_and_new_ones_use_the_new_key(

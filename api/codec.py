@@ -17,6 +17,7 @@ origins (``APPROVALS_CODEC_CORS_ORIGINS``) may read the answer.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -28,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.common.v1 import Payloads
 
 from api.deps import SESSION_COOKIE, ServicesDep, SessionDep, bearer, current_user
-from api.errors import ApiError, responses, unauthenticated
+from api.errors import ApiError, unauthenticated
 from common.payload_codec import EncryptionCodec, PayloadDecryptionError
 from db.directory import DirectoryUser, get_user
 from db.web_sessions import find_session
@@ -78,16 +79,21 @@ def _operator(user: Annotated[DirectoryUser, Depends(codec_user)]) -> DirectoryU
 Operator = Annotated[DirectoryUser, Depends(_operator)]
 
 
+MALFORMED = 'the body must be {"payloads": [...]}, payloads as protobuf JSON'
+
+
 async def _payloads(request: Request) -> Payloads:
-    body = await request.body()
     try:
-        return json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
-    except (json_format.ParseError, DecodeError, UnicodeDecodeError, ValueError) as exc:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise ApiError(422, ErrorCode.VALIDATION.value, MALFORMED) from None
+    if not isinstance(body, dict) or not isinstance(body.get("payloads"), list):
+        raise ApiError(422, ErrorCode.VALIDATION.value, MALFORMED)
+    try:
+        return json_format.ParseDict(body, Payloads(), ignore_unknown_fields=True)
+    except (json_format.ParseError, DecodeError, ValueError, TypeError) as exc:
         raise ApiError(
-            422,
-            ErrorCode.VALIDATION.value,
-            'the body must be {"payloads": [...]}, payloads as protobuf JSON',
-            {"reason": str(exc)[:200]},
+            422, ErrorCode.VALIDATION.value, MALFORMED, {"reason": str(exc)[:200]}
         ) from None
 
 
@@ -100,28 +106,13 @@ def _codec(services: Any) -> EncryptionCodec | None:
     return EncryptionCodec(keys) if keys is not None else None
 
 
-BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"payloads": {"type": "array", "items": {"type": "object"}}},
-                }
-            }
-        },
-    }
-}
-
-
 @router.post(
     "/decode",
     summary="Decrypt payloads for the Temporal UI",
     description="Temporal's codec-server protocol: `{payloads: [...]}` in, decrypted out. "
     "Operators only (administrators or the `operator` role).",
-    responses=responses(401, 403, 422),
-    openapi_extra=BODY,
+    # For the Temporal UI, not for clients: out of the public schema, like /metrics.
+    include_in_schema=False,
 )
 async def decode(request: Request, services: ServicesDep, _user: Operator) -> JSONResponse:
     payloads = await _payloads(request)
@@ -140,8 +131,8 @@ async def decode(request: Request, services: ServicesDep, _user: Operator) -> JS
     summary="Encrypt payloads for the Temporal UI",
     description="Temporal's codec-server protocol: `{payloads: [...]}` in, encrypted with "
     "the active key out (what the UI sends, e.g. a signal's input). Operators only.",
-    responses=responses(401, 403, 422),
-    openapi_extra=BODY,
+    # For the Temporal UI, not for clients: out of the public schema, like /metrics.
+    include_in_schema=False,
 )
 async def encode(request: Request, services: ServicesDep, _user: Operator) -> JSONResponse:
     payloads = await _payloads(request)

@@ -96,9 +96,14 @@ async def test_a_payload_of_an_unknown_key_is_a_clear_422(
     assert "'retired', which is not configured" in resp.json()["error"]["message"]
 
 
-async def test_a_malformed_body_is_a_422(api: httpx.AsyncClient, auth: Auth) -> None:
-    resp = await api.post("/codec/decode", content=b'{"payloads": 3}', headers=auth("admin"))
-    assert resp.status_code == 422, resp.text
+@pytest.mark.parametrize(
+    "body", [b'{"payloads": 3}', b"[]", b"not json", b'{"payloads": [{"data": 5}]}', b"{}"]
+)
+async def test_a_malformed_body_is_a_422(api: httpx.AsyncClient, auth: Auth, body: bytes) -> None:
+    for op in ("decode", "encode"):
+        resp = await api.post(f"/codec/{op}", content=body, headers=auth("admin"))
+        assert resp.status_code == 422, (op, resp.text)
+        assert "payloads" in resp.json()["error"]["message"]
 
 
 async def test_the_ui_signed_in_to_the_api_decodes_with_its_cookie(

@@ -15,6 +15,8 @@ from common.payload_codec import EncryptionCodec
 from common.settings import Settings
 from common.tracing import temporal_interceptors
 
+log = logging.getLogger("approvals.temporal")
+
 
 def data_converter(settings: Settings) -> DataConverter:
     """The one data converter of every client, worker, replayer and test server.
@@ -45,6 +47,12 @@ async def connect(
     With tracing on (``APPROVALS_TRACING``), the client, and every worker built on it,
     carries the tracing interceptor; ``service`` names this process in the traces.
     """
+    if settings.payload_keyring is None:
+        log.warning(
+            "Temporal payloads are written in plain text (no APPROVALS_PAYLOAD_KEYS, "
+            "APPROVALS_ALLOW_PLAIN_PAYLOADS=true): the Temporal server stores customers, "
+            "amounts and comments readable (docs/encryption.md)"
+        )
     try:
         return await Client.connect(
             settings.temporal_address,
@@ -61,8 +69,6 @@ async def connect(
             "(TEMPORAL_ADDRESS); is it running?"
         ) from exc
 
-
-log = logging.getLogger("approvals.temporal")
 
 FIRST_RETRY = 1.0
 MAX_RETRY = 30.0

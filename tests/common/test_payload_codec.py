@@ -205,3 +205,20 @@ def test_no_process_builds_a_converter_of_its_own() -> None:
             if "data_converter=" not in args and "# no codec" not in args:
                 without.append(f"{p.relative_to(ROOT)}: {call.group(0)}")
     assert without == []
+
+
+async def test_a_process_writing_plain_payloads_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    from common.temporal import connect
+    from tests.support.servers import closed_port
+
+    plain = Settings(
+        APPROVALS_ENV="development",
+        APPROVALS_ALLOW_PLAIN_PAYLOADS=True,
+        TEMPORAL_ADDRESS=f"127.0.0.1:{closed_port()}",
+    )
+    with (
+        caplog.at_level(logging.WARNING, logger="approvals.temporal"),
+        pytest.raises(ConnectionError),
+    ):
+        await connect(plain)
+    assert "written in plain text" in caplog.text

@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from api.commands import static_summary
 from common.payload_codec import ENCODING, KEY_ID_METADATA
 from common.settings import DEV_PAYLOAD_KEYS, Settings
 from common.temporal import data_converter
@@ -108,7 +109,13 @@ async def _start_and_settle(
     )
     inp = inp.model_copy(update={"customer": customer})
     wid = workflow_id(inp.request_id)
-    await starter.start_workflow(WORKFLOW_NAME, inp, id=wid, task_queue=queue)
+    await starter.start_workflow(
+        WORKFLOW_NAME,
+        inp,
+        id=wid,
+        task_queue=queue,
+        static_summary=static_summary(inp.policy, inp),  # as the API starts it
+    )
     async with build_worker(worker_client, sessions, queue):
         handle = worker_client.get_workflow_handle(wid)
         view = await handle.execute_update(Updates.READY, result_type=RequestView)
@@ -138,6 +145,9 @@ async def test_the_server_stores_ciphertext_and_no_customer_or_amount(
     assert len(payloads) > 5
     assert {p.metadata["encoding"] for p in payloads} == {ENCODING}
     assert {p.metadata[KEY_ID_METADATA] for p in payloads} == {b"dev"}
+    # The UI's summary line (customer, amount) goes through the codec too.
+    summary = history.events[0].user_metadata.summary
+    assert summary.metadata["encoding"] == ENCODING
     raw = _without_search_attributes(history)
     for needle in (customer, "Cipher Trading", "251377", "251,377", "HT-CRYPT", "am_li"):
         assert needle.encode() not in raw, needle

@@ -14,7 +14,7 @@ import httpx
 from google.protobuf import json_format
 from temporalio.client import Client
 
-from common.payload_codec import ENCODING
+from common.payload_codec import ENCODING, KEY_ID_METADATA, new_key
 from domain.constants import workflow_id
 from tests.support.dev_stack import start_dev_stack, submit
 
@@ -28,7 +28,10 @@ async def _stored_input(address: str, request_id: str) -> dict[str, Any]:
 
 
 def test_the_dev_stacks_ui_reads_payloads_through_the_api_for_an_operator() -> None:
-    with start_dev_stack() as stack:
+    # A key of its own (not the development key): every child must be given it, and no
+    # log may show it.
+    key = new_key()
+    with start_dev_stack(APPROVALS_PAYLOAD_KEYS=f"k9:{key}") as stack:
         found = re.search(r"Temporal UI\s+http://localhost:(\d+)", stack.said())
         assert found, stack.said()
         ui = f"http://127.0.0.1:{found.group(1)}"
@@ -43,6 +46,7 @@ def test_the_dev_stacks_ui_reads_payloads_through_the_api_for_an_operator() -> N
             stored = asyncio.run(_stored_input(address.group(1), request_id))
             [payload] = stored["payloads"]
             assert base64.b64decode(payload["metadata"]["encoding"]) == ENCODING
+            assert base64.b64decode(payload["metadata"][KEY_ID_METADATA]) == b"k9"
 
             preflight = client.options(
                 "/codec/decode",
@@ -66,3 +70,7 @@ def test_the_dev_stacks_ui_reads_payloads_through_the_api_for_an_operator() -> N
             assert decoded.headers["access-control-allow-origin"] == ui
             [plain] = decoded.json()["payloads"]
             assert b"ACME Ltd" in base64.b64decode(plain["data"])
+
+        logs = [p for p in (stack.data / "logs").rglob("*") if p.is_file()]
+        assert logs
+        assert [p.name for p in logs if key in p.read_text(errors="replace")] == []

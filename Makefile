@@ -15,7 +15,8 @@ DATA   ?= .data
 COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcdef \
                      APPROVALS_SIGNING_SECRET=compose-config-check-signing-0123456789 \
                      POSTGRES_PASSWORD=compose-config-check \
-                     APPROVALS_PUBLIC_BASE_URL=https://approvals.example.com
+                     APPROVALS_PUBLIC_BASE_URL=https://approvals.example.com \
+                     APPROVALS_PAYLOAD_KEYS=check:Y29tcG9zZS1jb25maWctY2hlY2sta2V5LTAxMjM0NTY=
 
 .DEFAULT_GOAL := help
 .PHONY: help install dev test test-fast lint fmt compose-check chromium-check clean bench bench-seed record-histories bench-bulk

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import db_errors, docs_ui, errors
+from api import codec, db_errors, docs_ui, errors
 from api.deps import Services
 from api.metrics import HttpMetrics, metrics_endpoint
 from api.oidc import oidc_verifier
@@ -179,6 +179,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_links.router)
     app.include_router(outbox_web.router)
     app.include_router(web_signin.router)
+    app.include_router(codec.router)
+    app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)
     app.add_middleware(
         BodyLimit,
         limit=MAX_BODY_BYTES,

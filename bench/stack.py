@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 
 from cli.dev_env import read_env_file
 from common.settings import Settings
+from common.temporal import data_converter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,8 +98,6 @@ async def in_process_stack(
         worker_options: passed to :func:`worker.main.build_worker` (e.g.
             ``max_cached_workflows``).
     """
-    from temporalio.contrib.pydantic import pydantic_data_converter
-
     from api.app import create_app
     from api.auth import issue_token
     from cli.embedded_pg import throwaway_database
@@ -122,7 +121,7 @@ async def in_process_stack(
             temporal = await WorkflowEnvironment.start_local(
                 dev_server_existing_path=_venv_binary("temporal"),
                 search_attributes=search_attributes.ALL,
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter(Settings(APPROVALS_ENV="development")),
             )
             stack.push_async_callback(temporal.shutdown)
         values: dict[str, Any] = {

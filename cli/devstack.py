@@ -150,6 +150,10 @@ def temporal_command(temporal_bin: Path, settings: Settings, paths: DevPaths) ->
         "--dynamic-config-value",
         "frontend.enableUpdateWorkflowExecution=true",
         *cli_flags(),
+        # Payloads are encrypted: the UI shows them through the API's codec endpoint,
+        # to an operator signed in to the API (docs/encryption.md).
+        "--ui-codec-endpoint",
+        f"{api_base_url(settings)}/codec",
     ]
 
 
@@ -176,6 +180,8 @@ def child_env(settings: Settings, database_url: str) -> dict[str, str]:
         APPROVALS_DATA_DIR=str(settings.data_dir),
         PYTHONUNBUFFERED="1",
     )
+    ui = settings.temporal_ui_port
+    env.setdefault("APPROVALS_CODEC_CORS_ORIGINS", f"http://localhost:{ui},http://127.0.0.1:{ui}")
     return env
 
 
@@ -335,6 +341,9 @@ def banner(
         f"  API           {api}",
         f"  OpenAPI docs  {api}/docs",
         f"  Temporal UI   {ui}/namespaces/{settings.temporal_namespace}/workflows",
+        f"                payloads are encrypted: to read them, sign in at {api}/inbox",
+        f"                as admin, open http://127.0.0.1:{settings.temporal_ui_port}, and let its",
+        "                codec server include cross-origin credentials (docs/encryption.md)",
         f"  Temporal gRPC {settings.temporal_address} (namespace {settings.temporal_namespace})",
         f"  Logs          {settings.data_dir / 'logs'}",
         f"  Caught mails  {api}/dev/mails (dev SMTP server; the mail the stack sends)",

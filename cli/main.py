@@ -365,6 +365,14 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_payload_key(args: argparse.Namespace) -> int:
+    from common.payload_codec import new_key
+
+    # Needs no settings: it is how the first key of a new deployment is made.
+    print(f"{args.key_id}:{new_key()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="approvals", description="Durable commercial approval workflows on Temporal."
@@ -448,6 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="print a bearer token for a directory user")
     token.add_argument("user_id")
     token.set_defaults(func=cmd_token)
+
+    key = sub.add_parser(
+        "payload-key",
+        help="print a new Temporal payload key, id:base64key (docs/encryption.md)",
+    )
+    key.add_argument("key_id", nargs="?", default="k1", help="the key's id (default k1)")
+    key.set_defaults(func=cmd_payload_key)
     return parser
 
 

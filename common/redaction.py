@@ -136,6 +136,7 @@ def configured_secrets(settings: Settings) -> list[str]:
             values += _url_credentials(value)
         elif isinstance(value, str) and "://" in value:
             values.append(_url_password(value))
+    values += _payload_keys(settings.payload_keys)
     found: set[str] = set()
     for value in values:
         if value:
@@ -168,6 +169,20 @@ def _secret_values(value: object) -> list[str | None]:
         return [text for item in value for text in _secret_values(item)]
     text = str(value)
     return [text, *re.split(r"[\s,;:=]+", text)]
+
+
+def _payload_keys(spec: str | None) -> list[str | None]:
+    """The Temporal payload keys (``id:base64key`` items): the whole setting, each item and
+    each key, also in the other base64 alphabet and without its padding."""
+    if not spec:
+        return []
+    found: list[str | None] = [spec.strip()]
+    for item in re.split(r"[,\s]+", spec):
+        key = item.partition(":")[2]
+        if key:
+            other = key.translate(str.maketrans("+/-_", "-_+/"))
+            found += [item, key, other, key.rstrip("="), other.rstrip("=")]
+    return found
 
 
 def _url_credentials(url: str | None) -> list[str | None]:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from common.payload_codec import PayloadKeys
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 DEV_SIGNING_SECRET = "dev-only-signing-secret-change-me-0123456789"
+DEV_PAYLOAD_KEYS = "dev:p0wbdV3sofXOHQVvsz09jNmQ4SndkP88Joo6hMvk9zo="
+"""The payload key of development and the tests (not secret: it is in the repository),
+so that the encrypted path is the one every run exercises (docs/encryption.md)."""
 ADDRESS = r"^$|^\S+:\d{1,5}$"
 ASYMMETRIC_ALGORITHMS = (
     "RS256",
@@ -29,7 +35,8 @@ ASYMMETRIC_ALGORITHMS = (
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting's error never repeats the values (secrets).
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     environment: str = Field(default="development", alias="APPROVALS_ENV")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
@@ -217,6 +224,23 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(default="text", alias="APPROVALS_LOG_FORMAT")
     """``text`` for a terminal, ``json`` (one object per line) for a log collector."""
 
+    # --- encrypted Temporal payloads (common/payload_codec.py); docs/encryption.md
+    payload_keys: str | None = Field(default=None, alias="APPROVALS_PAYLOAD_KEYS")
+    """``id:base64key`` items (comma or space separated), 32-byte AES keys: every key that
+    may have encrypted a history still within retention. Unset: the development key in
+    development; outside it the settings refuse to load unless
+    ``APPROVALS_ALLOW_PLAIN_PAYLOADS=true``."""
+    payload_key_id: str = Field(default="", alias="APPROVALS_PAYLOAD_KEY_ID")
+    """The id of the key that encrypts new payloads (may be empty with one key)."""
+    allow_plain_payloads: bool = Field(default=False, alias="APPROVALS_ALLOW_PLAIN_PAYLOADS")
+    """With no ``APPROVALS_PAYLOAD_KEYS``: write payloads in plain text (Temporal's
+    operators read customers and amounts). Encrypted ones are still refused."""
+    codec_cors_origins: str = Field(
+        default="http://localhost:8233,http://127.0.0.1:8233",
+        alias="APPROVALS_CODEC_CORS_ORIGINS",
+    )
+    """The Temporal UI's origins (comma-separated) that may call ``/codec/decode``."""
+
     @field_validator("tracing", "otlp_endpoint", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -284,6 +308,41 @@ class Settings(BaseSettings):
                 "from the provider could be forged with its public key"
             )
         return self
+
+    @model_validator(mode="after")
+    def _payload_keys_are_usable(self) -> Settings:
+        from common.payload_codec import PayloadKeyError
+
+        if self.payload_keys is None or not self.payload_keys.strip():
+            if self.payload_key_id:
+                raise ValueError(
+                    "APPROVALS_PAYLOAD_KEY_ID is set but APPROVALS_PAYLOAD_KEYS is not"
+                )
+            if self.environment != "development" and not self.allow_plain_payloads:
+                raise ValueError(
+                    "APPROVALS_PAYLOAD_KEYS must be set outside development "
+                    f"(APPROVALS_ENV={self.environment}): without it every customer, amount "
+                    "and comment is stored in plain text on the Temporal server "
+                    "(`approvals payload-key` prints a new key; APPROVALS_ALLOW_PLAIN_PAYLOADS"
+                    "=true accepts plain text)"
+                )
+            return self
+        try:
+            self.payload_keyring  # noqa: B018  (parsing is the check)
+        except PayloadKeyError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def payload_keyring(self) -> PayloadKeys | None:
+        """The payload keys (None: payloads are written plain)."""
+        from common.payload_codec import parse_payload_keys
+
+        if self.payload_keys and self.payload_keys.strip():
+            return parse_payload_keys(self.payload_keys, self.payload_key_id)
+        if self.environment == "development" and not self.allow_plain_payloads:
+            return parse_payload_keys(DEV_PAYLOAD_KEYS)
+        return None
 
     @property
     def oidc_accepted_algorithms(self) -> list[str]:

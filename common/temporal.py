@@ -1,16 +1,40 @@
 """The Temporal client, with the pydantic data converter, as every process builds it."""
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
+from common.payload_codec import EncryptionCodec
 from common.settings import Settings
 from common.tracing import temporal_interceptors
+
+log = logging.getLogger("approvals.temporal")
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The one data converter of every client, worker, replayer and test server.
+
+    Pydantic models as JSON, then encrypted with the settings' payload keys
+    (:mod:`common.payload_codec`), failure messages and stack traces included (they
+    can quote a customer). Without keys (``APPROVALS_ALLOW_PLAIN_PAYLOADS``): plain.
+    Nothing else in the project may build a converter: a client without the codec
+    would write plain text to the server and could not read what the others wrote.
+    """
+    keys = settings.payload_keyring
+    if keys is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(
@@ -23,11 +47,17 @@ async def connect(
     With tracing on (``APPROVALS_TRACING``), the client, and every worker built on it,
     carries the tracing interceptor; ``service`` names this process in the traces.
     """
+    if settings.payload_keyring is None:
+        log.warning(
+            "Temporal payloads are written in plain text (no APPROVALS_PAYLOAD_KEYS, "
+            "APPROVALS_ALLOW_PLAIN_PAYLOADS=true): the Temporal server stores customers, "
+            "amounts and comments readable (docs/encryption.md)"
+        )
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(settings),
             interceptors=temporal_interceptors(settings, service),
             runtime=runtime,
         )
@@ -39,8 +69,6 @@ async def connect(
             "(TEMPORAL_ADDRESS); is it running?"
         ) from exc
 
-
-log = logging.getLogger("approvals.temporal")
 
 FIRST_RETRY = 1.0
 MAX_RETRY = 30.0

@@ -28,14 +28,13 @@ import pytest
 from sqlalchemy import pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.embedded_pg import throwaway_database
 from common.temporal import register_search_attributes
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
-from tests.support.servers import binary, closed_port, start_dev_server
+from tests.support.servers import binary, closed_port, start_dev_server, test_converter
 
 pytest_plugins = ["tests.support.app_fixtures", "tests.support.oidc"]
 """The app's fixtures (``api``, ``worker``, ``settings``, ``auth``, ``db``), shared by the
@@ -116,7 +115,7 @@ async def temporal_local() -> AsyncIterator[WorkflowEnvironment]:
 async def temporal_ts() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=test_converter(),
     )
     await register_search_attributes(env.client)
     yield env

@@ -453,4 +453,5 @@ PRODUCTION = {
     "APPROVALS_TOKEN_SECRET": "production-token-secret-0123456789abcdef",
     "APPROVALS_SIGNING_SECRET": "production-signing-secret-0123456789abcdef",
     "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
+    "APPROVALS_PAYLOAD_KEYS": "prod:cHJvZHVjdGlvbi10ZXN0LWtleS0wMTIzNDU2Nzg5YWI=",
 }

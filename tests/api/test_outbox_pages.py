@@ -76,6 +76,7 @@ async def test_caught_mails_are_kept_and_listed_escaped_in_development_only(
             APPROVALS_TOKEN_SECRET="t" * 40,
             APPROVALS_SIGNING_SECRET="s" * 40,
             APPROVALS_PUBLIC_BASE_URL="https://approvals.example.com",
+            APPROVALS_PAYLOAD_KEYS="prod:cHJvZHVjdGlvbi10ZXN0LWtleS0wMTIzNDU2Nzg5YWI=",
         )
     )
     async with running(prod) as client:

@@ -37,13 +37,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import issue_token
 from common.policy_store import load_policies
 from common.settings import Settings
+from common.temporal import data_converter
 from db.directory import load_org_file
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
@@ -243,7 +243,7 @@ async def _serve(
     engine = make_engine(db_url)
     try:
         await load_org_file(make_sessionmaker(engine), ROOT / "org" / "demo.yaml")
-        client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+        client = await Client.connect(temporal, data_converter=data_converter(settings))
         async with build_worker(client, make_sessionmaker(engine), settings.task_queue):
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))

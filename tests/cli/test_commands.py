@@ -71,6 +71,7 @@ def test_a_production_token_says_whether_the_api_will_take_it(
         "APPROVALS_TOKEN_SECRET": "production-token-secret-0123456789abcdef",
         "APPROVALS_SIGNING_SECRET": "production-signing-secret-0123456789abcdef",
         "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
+        "APPROVALS_PAYLOAD_KEYS": "prod:cHJvZHVjdGlvbi10ZXN0LWtleS0wMTIzNDU2Nzg5YWI=",
         **({"APPROVALS_ALLOW_LOCAL_TOKENS": allow} if allow else {}),
     }
     migrated = run_cli("migrate", "--org", str(ROOT / "org" / "demo.yaml"), env=env)
@@ -154,6 +155,7 @@ PRODUCTION: dict[str, Any] = {
     "APPROVALS_TOKEN_SECRET": "t" * 40,
     "APPROVALS_SIGNING_SECRET": "s" * 40,
     "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
+    "APPROVALS_PAYLOAD_KEYS": "prod:cHJvZHVjdGlvbi10ZXN0LWtleS0wMTIzNDU2Nzg5YWI=",
 }
 """A configuration production accepts: what is refused under it is refused for itself."""
 
@@ -206,3 +208,24 @@ def test_in_development_links_follow_the_address_the_api_listens_on() -> None:
     )
     assert explicit.public_base_url == "https://approvals.example.com/x"
     assert Settings(**PRODUCTION).public_base_url == "https://approvals.example.com"
+
+
+def test_payload_key_prints_a_key_the_settings_accept() -> None:
+    from common.payload_codec import parse_payload_keys
+
+    result = run_cli("payload-key", "2027-01")
+    assert result.returncode == 0, result.stderr
+    keys = parse_payload_keys(result.stdout.strip())
+    assert keys.active == "2027-01" and len(keys.keys["2027-01"]) == 32
+
+
+def test_production_without_payload_keys_refuses_to_start_in_one_line() -> None:
+    env = {
+        "APPROVALS_ENV": "production",
+        "APPROVALS_TOKEN_SECRET": "production-token-secret-0123456789abcdef",
+        "APPROVALS_SIGNING_SECRET": "production-signing-secret-0123456789abcdef",
+        "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
+    }
+    result = run_cli("token", "am_li", env=env)
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "invalid configuration", "APPROVALS_PAYLOAD_KEYS")

@@ -114,6 +114,7 @@ def test_dev_env_is_not_read_outside_development(directory_url: str, tmp_path: P
             "APPROVALS_TOKEN_SECRET": "a-production-token-secret-0123456789abcdef",
             "APPROVALS_SIGNING_SECRET": "a-production-signing-secret-0123456789abcdef",
             "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
+            "APPROVALS_PAYLOAD_KEYS": "prod:cHJvZHVjdGlvbi10ZXN0LWtleS0wMTIzNDU2Nzg5YWI=",
         },
     )
 

@@ -57,6 +57,7 @@ def test_temporal_dev_server_gets_every_search_attribute_port_and_state_file(
     assert flags["--port"] == "7243"
     assert flags["--ui-port"] == "8243"
     assert flags["--namespace"] == "approvals-dev"
+    assert cmd[cmd.index("--ui-codec-endpoint") + 1] == "http://127.0.0.1:8000/codec"
     registered = {cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--search-attribute"}
     assert registered == expected_attributes()
 

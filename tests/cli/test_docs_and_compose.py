@@ -43,6 +43,7 @@ SECRETS = {
     "APPROVALS_TOKEN_SECRET": "s" * 40,
     "APPROVALS_SIGNING_SECRET": "k" * 40,
     "APPROVALS_PUBLIC_BASE_URL": "https://approvals.example.com",
+    "APPROVALS_PAYLOAD_KEYS": "prod:cHJvZHVjdGlvbi10ZXN0LWtleS0wMTIzNDU2Nzg5YWI=",
 }
 
 
@@ -111,3 +112,10 @@ def test_compose_exposes_the_workers_metrics_to_the_network_only() -> None:
         assert services[name]["labels"]["prometheus.scrape"] == "true"
         assert env["APPROVALS_ENV"] == "production"
     assert services["api"]["labels"]["prometheus.scrape"] == "true"
+
+
+def test_compose_refuses_to_start_without_payload_keys() -> None:
+    without = {k: v for k, v in SECRETS.items() if k != "APPROVALS_PAYLOAD_KEYS"}
+    result = _compose("config", "-q", env=without)
+    assert result.returncode != 0
+    assert "set APPROVALS_PAYLOAD_KEYS" in result.stderr

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from common.settings import Settings
 from common.temporal import connect_when_ready
-from tests.support.servers import binary, closed_port
+from tests.support.servers import binary, closed_port, test_converter
 
 
 def _settings(port: int) -> Settings:
@@ -39,7 +38,7 @@ async def test_it_connects_once_temporal_comes_up() -> None:
                 await WorkflowEnvironment.start_local(
                     dev_server_existing_path=binary("temporal"),
                     port=port,
-                    data_converter=pydantic_data_converter,
+                    data_converter=test_converter(),
                 )
             )
 

@@ -27,7 +27,6 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowHistory,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -48,6 +47,7 @@ from notify.setup import Notifier
 from notify.webhooks import Subscriber
 from tests.support.notify import add_notice, add_request, make_notifier, set_preferences
 from tests.support.receivers import MailBox, free_port, http_receiver, smtp_server
+from tests.support.servers import test_converter
 from tests.support.stored_histories import current_test, keep
 from tests.support.workflows import make_input
 from tests.support.workflows import update as signed_update
@@ -110,7 +110,7 @@ async def finished(handle: WorkflowHandle[Any, DeliverNoticesOutput]) -> Deliver
     out = await handle.result()
     history = await handle.fetch_history()
     await Replayer(
-        workflows=[DeliverNoticesWorkflow], data_converter=pydantic_data_converter
+        workflows=[DeliverNoticesWorkflow], data_converter=test_converter()
     ).replay_workflow(history)
     keep(history, current_test())
     return out

@@ -5,12 +5,15 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
+from functools import cache
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from common import search_attributes
+from common.settings import Settings
+from common.temporal import data_converter
 
 BIN = Path(sys.executable).parent
 
@@ -23,6 +26,14 @@ def binary(name: str) -> str:
     if path is None:
         raise RuntimeError(f"{name} is not installed: run `make test`, which installs it")
     return path
+
+
+@cache
+def test_converter() -> DataConverter:
+    """The converter of every test client, worker and replayer: the project's own
+    (:func:`common.temporal.data_converter`), with development's payload key, the one
+    the API and workers of the tests (development settings) encrypt with."""
+    return data_converter(Settings(APPROVALS_ENV="development"))
 
 
 def closed_port() -> int:
@@ -44,6 +55,6 @@ async def start_dev_server(**dynamic_config: int) -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
         search_attributes=search_attributes.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=test_converter(),
         dev_server_extra_args=extra,
     )

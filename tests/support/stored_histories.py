@@ -15,7 +15,6 @@ running somewhere.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import json
@@ -24,8 +23,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 
+from common.payload_codec import (
+    ENCODING,
+    EncryptionCodec,
+    PayloadDecryptionError,
+    parse_payload_keys,
+)
+from common.settings import DEV_PAYLOAD_KEYS
 from tests.support.paths import STORED
 
 _ENV = "APPROVALS_RECORD_HISTORIES"
@@ -55,17 +63,33 @@ def _shape(history: dict[str, Any]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
-def request_type(history: dict[str, Any]) -> str | None:
-    """The request type in the workflow's input (first event), if it is an approval."""
+def _first_input(history: dict[str, Any]) -> Payload | None:
     events = history.get("events") or [{}]
     attrs = events[0].get("workflowExecutionStartedEventAttributes") or {}
     payloads = (attrs.get("input") or {}).get("payloads") or []
     if not payloads:
         return None
+    return json_format.ParseDict(payloads[0], Payload(), ignore_unknown_fields=True)
+
+
+def is_encrypted(history: dict[str, Any]) -> bool:
+    """Whether the workflow's input is stored encrypted (common/payload_codec.py)."""
+    first = _first_input(history)
+    return first is not None and first.metadata.get("encoding") == ENCODING
+
+
+def request_type(history: dict[str, Any]) -> str | None:
+    """The request type in the workflow's input (first event), if it is an approval;
+    an encrypted input is decrypted with the tests' (development) key."""
+    first = _first_input(history)
+    if first is None:
+        return None
     try:
-        data = json.loads(base64.b64decode(payloads[0]["data"]))
+        if first.metadata.get("encoding") == ENCODING:
+            first = EncryptionCodec(parse_payload_keys(DEV_PAYLOAD_KEYS)).decrypt(first)
+        data = json.loads(first.data)
         return str(data["policy"]["type"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, PayloadDecryptionError):
         return None
 
 
@@ -76,8 +100,13 @@ def workflow_type(history: dict[str, Any]) -> str:
     return str((attrs.get("workflowType") or {}).get("name") or "other")
 
 
-def keep(history: WorkflowHistory, label: str) -> Path | None:
-    """Store ``history`` under ``label`` when recording and its shape is new."""
+def keep(history: WorkflowHistory, label: str, *, as_encrypted: bool = False) -> Path | None:
+    """Store ``history`` under ``label`` when recording and its shape is new.
+
+    Encryption does not make a shape new (every history since issue 19 is encrypted),
+    except where a test asks for it (``as_encrypted``): that history is kept apart,
+    as ``encrypted-<type>``, so that the stored ones include encrypted payloads.
+    """
     target = recording()
     if target is None:
         return None
@@ -86,6 +115,8 @@ def keep(history: WorkflowHistory, label: str) -> Path | None:
     shape = _shape(as_dict)
     # Approvals by request type; other workflows (the delivery passes) by workflow type.
     kind = request_type(as_dict) or workflow_type(as_dict)
+    if as_encrypted:
+        kind = f"encrypted-{kind}"
     if any(target.glob(f"{kind}--*--{shape}.json.gz")):
         return None
     slug = re.sub(r"[^A-Za-z0-9_]+", "_", label).strip("_")[:80]

@@ -13,12 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from common.policy_store import load_policies
 from domain.delivery import DELIVERY_WORKFLOW_NAME, DeliveryActivityNames
-from tests.support.stored_histories import STORED, load, request_type, stored, workflow_type
+from tests.support.servers import test_converter
+from tests.support.stored_histories import (
+    STORED,
+    is_encrypted,
+    load,
+    request_type,
+    stored,
+    workflow_type,
+)
 from workflows.approval import ApprovalWorkflow
 from workflows.delivery import DeliverNoticesWorkflow
 
@@ -32,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_a_stored_history_replays_on_the_current_code(path: Path) -> None:
     replayer = Replayer(
         workflows=[ApprovalWorkflow, DeliverNoticesWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=test_converter(),
     )
     await replayer.replay_workflow(load(path))
 
@@ -45,6 +52,17 @@ def test_the_stored_histories_cover_every_request_type_and_a_continued_run() -> 
     events = [e.get("eventType", "") for h in histories for e in h.get("events", [])]
     assert any("CONTINUED_AS_NEW" in str(e) for e in events), "no continue-as-new run stored"
     assert any("TIMER_FIRED" in str(e) for e in events), "no fired timer stored"
+
+
+def test_an_encrypted_history_is_stored_and_replayed_with_the_tests_key() -> None:
+    """Histories since issue 19 hold ciphertext: the replay above decrypts them with the
+    converter every process uses (common.temporal.data_converter), the older ones pass
+    through it unchanged."""
+    histories = [load(p).to_json_dict() for p in stored()]
+    encrypted = [h for h in histories if is_encrypted(h)]
+    assert encrypted, "no encrypted history stored (tests/workflows/test_encryption.py records one)"
+    assert all(request_type(h) for h in encrypted)
+    assert any(not is_encrypted(h) for h in histories)
 
 
 def _activities(history: dict[str, Any]) -> set[str]:

@@ -20,6 +20,7 @@ from common.metrics import count_transitions
 from db import directory, request_queries
 from db.engine import transaction
 from db.models import AssignmentRow, EventRow, NotificationRow, PayoutRow, RequestRow
+from db.sla import write_steps
 from domain import signing
 from domain.constants import Activities
 from domain.core.additions import addable_refusals
@@ -290,6 +291,7 @@ async def _write_batch(
         return []
     if moved or created:
         await _rewrite_assignments(session, view)
+        await write_steps(session, view, last.at)
     await _insert_notices(
         session, view.id, [n for r in records if r.event.seq in written for n in r.notices]
     )
@@ -332,6 +334,7 @@ async def _write_transition(
         return []
     if created or (read_model and await _update_request(session, view, event)):
         await _rewrite_assignments(session, view)
+        await write_steps(session, view, event.at)
     await _insert_notices(session, view.id, record.notices)
     return [str(event.kind)]
 

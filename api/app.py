@@ -29,6 +29,7 @@ from api.routers import (
     me,
     notifications,
     policies,
+    reports,
     requests,
 )
 from api.routers.attachments import MULTIPART_OVERHEAD
@@ -172,7 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     db_errors.install(app)
     routers = (requests, inbox, notifications, me, policies, health, deliveries)
-    for module in (*routers, decisions, delegations, attachments):
+    for module in (*routers, decisions, delegations, attachments, reports):
         app.include_router(module.router)
     app.include_router(web_router.router)
     app.include_router(web_links.router)

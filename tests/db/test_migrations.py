@@ -39,6 +39,7 @@ TABLES = {
     "delegation_events",
     "attachments",
     "web_sessions",
+    "request_steps",
 }
 
 

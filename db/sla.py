@@ -133,10 +133,8 @@ def _where(f: SlaFilter, type_col: str, person_col: str) -> tuple[str, dict[str,
 _STEP_AGGREGATES = """
     count(*) AS steps,
     count(decided_at) AS decided,
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - started_at))
-        AS median_s,
-    percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM decided_at - started_at))
-        AS p90_s,
+    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (
+        ORDER BY extract(epoch FROM decided_at - started_at)) AS pct,
     count(reply_due) AS with_due,
     count(*) FILTER (WHERE decided_at > reply_due
                         OR (decided_at IS NULL AND status = 'active' AND :now > reply_due))
@@ -165,8 +163,8 @@ async def step_figures(session: AsyncSession, f: SlaFilter) -> list[StepFigures]
             stage_index=None if r.total else r.idx,
             steps=r.steps,
             decided=r.decided,
-            median_seconds=_float(r.median_s),
-            p90_seconds=_float(r.p90_s),
+            median_seconds=_pct(r.pct, 0),
+            p90_seconds=_pct(r.pct, 1),
             with_reply_due=r.with_due,
             reply_breaches=r.reply_breaches,
             escalations=int(r.escalations),
@@ -211,8 +209,8 @@ async def week_figures(session: AsyncSession, f: SlaFilter) -> list[WeekFigures]
             week_start=r.week,
             steps=r.steps,
             decided=r.decided,
-            median_seconds=_float(r.median_s),
-            p90_seconds=_float(r.p90_s),
+            median_seconds=_pct(r.pct, 0),
+            p90_seconds=_pct(r.pct, 1),
             reply_breaches=r.reply_breaches,
             escalations=int(r.escalations),
         )
@@ -251,5 +249,7 @@ async def slowest_open(session: AsyncSession, f: SlaFilter, top: int) -> list[Op
     ]
 
 
-def _float(value: object) -> float | None:
-    return None if value is None else float(cast(float, value))
+def _pct(values: Sequence[float | None] | None, i: int) -> float | None:
+    """The ``i``-th of ``percentile_cont(ARRAY[...])``'s answers (None for no input)."""
+    value = values[i] if values else None
+    return None if value is None else float(value)

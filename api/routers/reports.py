@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CurrentUser, LanguageDep, PoliciesDep, SessionDep, SettingsDep
 from api.errors import ApiError, responses
 from db import sla
+from db.directory import DirectoryUser
 from db.request_queries import AUDITOR_ROLE
 from domain import sla as shaping
 from domain.errors import ErrorCode
@@ -123,6 +125,51 @@ def _forbidden(message: str) -> ApiError:
     return ApiError(403, ErrorCode.FORBIDDEN.value, message)
 
 
+def _sees_all(user: DirectoryUser) -> bool:
+    return user.is_admin or AUDITOR_ROLE in user.roles
+
+
+async def _department_in_scope(
+    user: DirectoryUser, session: AsyncSession, asked: str | None
+) -> str | None:
+    """The department the report covers (None: everyone), or 403 if the caller may not.
+
+    Admins and auditors see any department, or all; a manager (someone in the directory
+    has them as manager) their own (the default) or one under it; nobody else any.
+    """
+    if _sees_all(user):
+        return asked
+    if not await sla.manages_anyone(session, user.id):
+        raise _forbidden("SLA reports are for managers, administrators and auditors")
+    department = asked or user.id
+    if department not in await sla.department_of(session, user.id):
+        raise _forbidden("a manager sees the SLA report of their own department only")
+    return department
+
+
+class ReportAccess(BaseModel):
+    """Which reports the caller may see: the web inbox links to them."""
+
+    sla: bool
+    department: str | None = Field(
+        description="The department a manager's report covers by default (None: all)."
+    )
+    any_department: bool = Field(description="True for admins and auditors.")
+
+
+@router.get(
+    "",
+    response_model=ReportAccess,
+    summary="Which reports I may see",
+    responses=responses(401),
+)
+async def my_reports(user: CurrentUser, session: SessionDep) -> ReportAccess:
+    if _sees_all(user):
+        return ReportAccess(sla=True, department=None, any_department=True)
+    manager = await sla.manages_anyone(session, user.id)
+    return ReportAccess(sla=manager, department=user.id if manager else None, any_department=False)
+
+
 async def _report(
     params: SlaParams,
     user: CurrentUser,
@@ -131,14 +178,7 @@ async def _report(
     policies: PoliciesDep,
     lang: str,
 ) -> SlaReport:
-    sees_all = user.is_admin or AUDITOR_ROLE in user.roles
-    department = params.department
-    if not sees_all:
-        if not await sla.manages_anyone(session, user.id):
-            raise _forbidden("SLA reports are for managers, administrators and auditors")
-        department = department or user.id
-        if department not in await sla.department_of(session, user.id):
-            raise _forbidden("a manager sees the SLA report of their own department only")
+    department = await _department_in_scope(user, session, params.department)
     requesters = await sla.department_of(session, department) if department else None
     tz = ZoneInfo(settings.default_time_zone)
     now = datetime.now(UTC)

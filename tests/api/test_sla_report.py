@@ -315,3 +315,20 @@ async def test_a_workflow_writes_its_steps_start_due_and_decision(
     assert first.decided_at >= first.started_at
     assert (second.status, second.decided_at) == ("active", None)
     assert datetime.now(UTC) - first.decided_at < timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        ("admin", {"sla": True, "department": None, "any_department": True}),
+        ("auditor_qin", {"sla": True, "department": None, "any_department": True}),
+        ("sh_zhou", {"sla": True, "department": "sh_zhou", "any_department": False}),
+        ("am_li", {"sla": False, "department": None, "any_department": False}),
+    ],
+)
+async def test_my_reports_says_who_may_see_the_sla_report(
+    api: httpx.AsyncClient, auth: Auth, user: str, expected: dict[str, Any]
+) -> None:
+    resp = await api.get("/v1/reports", headers=auth(user))
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == expected

@@ -36,6 +36,7 @@ from api.routers.attachments import MULTIPART_OVERHEAD
 from api.temporal_gateway import TemporalGateway
 from api.web import links as web_links
 from api.web import outbox as outbox_web
+from api.web import reports as reports_web
 from api.web import router as web_router
 from api.web import signin as web_signin
 from common.business_calendar import load_business_calendar
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_links.router)
     app.include_router(outbox_web.router)
     app.include_router(web_signin.router)
+    app.include_router(reports_web.router)
     app.add_middleware(
         BodyLimit,
         limit=MAX_BODY_BYTES,

@@ -17,4 +17,5 @@ export const API = {
   urge: "POST /v1/requests/{id}/urge",
   reassign: "POST /v1/requests/{id}/reassign",
   bulkDecide: "POST /v1/decisions/bulk",
+  reports: "GET /v1/reports",
 };

@@ -396,6 +396,9 @@ class WebSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+_STEP_FIGURES = ("reply_due", "decided_at", "status", "escalations")
+
+
 class RequestStepRow(Base):
     """One stage of one request as the SLA report reads it (see :mod:`db.sla`).
 
@@ -422,6 +425,18 @@ class RequestStepRow(Base):
     escalations: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
-        # The report: the steps started in a period, by type (db.sla).
-        Index("ix_request_steps_started", "started_at", "request_type"),
+        # The report (db.sla) reads only these covering indexes: by type and stage in
+        # group order, and by start (a week at a time).
+        Index(
+            "ix_request_steps_type_stage",
+            "request_type",
+            "stage_key",
+            "started_at",
+            postgresql_include=[*_STEP_FIGURES, "stage_index", "requester"],
+        ),
+        Index(
+            "ix_request_steps_started",
+            "started_at",
+            postgresql_include=[*_STEP_FIGURES, "request_type", "requester"],
+        ),
     )

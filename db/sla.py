@@ -130,20 +130,14 @@ def _where(f: SlaFilter, type_col: str, person_col: str) -> tuple[str, dict[str,
     return "".join(f" AND {c}" for c in clauses), params
 
 
-# The steps started in the period; ``secs`` is a float (extract() answers numeric, slower
-# to sort) and the groups compare bytes (COLLATE "C"), not the locale's rules.
-_STEPS_IN_PERIOD = """
-    SELECT request_type COLLATE "C" AS t, stage_key COLLATE "C" AS k, stage_index, started_at,
-           reply_due, decided_at, status, escalations,
-           date_part('epoch', decided_at - started_at) AS secs
-      FROM request_steps
-     WHERE started_at >= :start AND started_at < :end{extra}
-"""
-
+# Both queries read the steps through covering indexes (migration 0012) in the order
+# they group by, so nothing sorts the period's steps but each group's durations.
+# ``date_part`` answers a float: ``extract`` answers numeric, slower to sort.
 _STEP_AGGREGATES = """
     count(*) AS steps,
     count(decided_at) AS decided,
-    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY secs) AS pct,
+    percentile_cont(ARRAY[0.5, 0.9])
+        WITHIN GROUP (ORDER BY date_part('epoch', decided_at - started_at)) AS pct,
     count(reply_due) AS with_due,
     count(*) FILTER (WHERE decided_at > reply_due
                         OR (decided_at IS NULL AND status = 'active' AND :now > reply_due))
@@ -156,10 +150,11 @@ async def step_figures(session: AsyncSession, f: SlaFilter) -> list[StepFigures]
     """Per (type, stage) and per type (``stage_key`` None): the steps started in the period."""
     extra, params = _where(f, "request_type", "requester")
     sql = f"""
-        SELECT t AS request_type, k AS stage_key, grouping(k) AS total, min(stage_index) AS idx,
+        SELECT request_type, stage_key, grouping(stage_key) AS total, min(stage_index) AS idx,
                {_STEP_AGGREGATES}
-          FROM ({_STEPS_IN_PERIOD.format(extra=extra)}) s
-         GROUP BY GROUPING SETS ((t, k), (t))
+          FROM request_steps
+         WHERE started_at >= :start AND started_at < :end{extra}
+         GROUP BY GROUPING SETS ((request_type, stage_key), (request_type))
     """
     rows = await session.execute(
         text(sql), {"start": f.start, "end": f.end, "now": f.now, **params}
@@ -200,12 +195,23 @@ async def request_figures(session: AsyncSession, f: SlaFilter) -> list[RequestFi
 
 
 async def week_figures(session: AsyncSession, f: SlaFilter) -> list[WeekFigures]:
-    """The steps started in the period, by the ISO week (in ``f.time_zone``) they started."""
+    """The steps started in the period, by the ISO week (in ``f.time_zone``) they started.
+
+    One index range scan per week (at most 53), rather than sorting the period's steps.
+    """
     extra, params = _where(f, "request_type", "requester")
     sql = f"""
-        SELECT date_trunc('week', started_at AT TIME ZONE :tz)::date AS week, {_STEP_AGGREGATES}
-          FROM ({_STEPS_IN_PERIOD.format(extra=extra)}) s
-         GROUP BY 1 ORDER BY 1
+        SELECT w.week::date AS week, a.*
+          FROM generate_series(date_trunc('week', :start AT TIME ZONE :tz),
+                               :end AT TIME ZONE :tz, interval '1 week') AS w(week)
+         CROSS JOIN LATERAL (
+            SELECT {_STEP_AGGREGATES}
+              FROM request_steps
+             WHERE started_at >= greatest(:start, w.week AT TIME ZONE :tz)
+               AND started_at < least(:end, (w.week + interval '1 week') AT TIME ZONE :tz){extra}
+         ) AS a
+         WHERE a.steps > 0
+         ORDER BY 1
     """
     rows = await session.execute(
         text(sql),

@@ -340,8 +340,11 @@ async def sla_report_xlsx(
     sheet.append(headers)
     for row in rows:
         sheet.append([float(v) if isinstance(v, Decimal) else v for v in row])
-    for column in sheet.iter_cols(min_row=2):
-        for cell in column:
+    for column in sheet.iter_cols():
+        header = column[0]
+        width = max(len(str(c.value)) if c.value is not None else 0 for c in column)
+        sheet.column_dimensions[header.column_letter].width = min(max(width + 2, 10), 40)
+        for cell in column[1:]:
             if isinstance(cell.value, float):
                 cell.number_format = "0.00"
     out = io.BytesIO()

@@ -33,6 +33,7 @@ async def test_an_auditor_filters_the_sla_report_and_downloads_it(
     await open_inbox(page, base_url, auth, user="auditor_qin")
     link = page.locator("#reports-link")
     await expect(link).to_be_visible()
+    await check(page, "the inbox with the SLA report's link (en)")
     await link.click()
     await expect(page.locator("#sla-filters")).to_be_visible()
 

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CurrentUser, LanguageDep, PoliciesDep, SessionDep, SettingsDep
-from api.errors import ApiError, responses
+from api.errors import ApiError, field_errors, responses
 from db import sla
 from db.directory import DirectoryUser
 from db.request_queries import AUDITOR_ROLE
@@ -44,7 +44,10 @@ class SlaParams(BaseModel):
     from_: date | None = Field(
         default=None, alias="from", description="First day (inclusive); default 28 days ago."
     )
-    to: date | None = Field(default=None, description="Last day (inclusive); default today.")
+    to: date | None = Field(
+        default=None,
+        description=f"Last day (inclusive); default today. At most {MAX_DAYS} days from `from`.",
+    )
     department: Id | None = Field(
         default=None,
         description="A department, named by its head's user id: requests of the people "
@@ -52,14 +55,6 @@ class SlaParams(BaseModel):
     )
     type: Id | None = Field(default=None, description="One request type.")
     top: int = Field(default=10, ge=1, le=100, description="How many slowest open requests.")
-
-    @model_validator(mode="after")
-    def _period(self) -> SlaParams:
-        if self.from_ and self.to and self.from_ > self.to:
-            raise ValueError("`from` must not lie after `to`")
-        if self.from_ and self.to and (self.to - self.from_).days >= MAX_DAYS:
-            raise ValueError(f"a report covers at most {MAX_DAYS} days")
-        return self
 
 
 SlaQuery = Annotated[SlaParams, Query()]
@@ -184,9 +179,11 @@ async def _report(
     now = datetime.now(UTC)
     today = now.astimezone(tz).date()
     end_day = params.to or today
-    start_day = params.from_ or min(end_day, today) - timedelta(days=DEFAULT_DAYS - 1)
+    start_day = params.from_ or end_day - timedelta(days=DEFAULT_DAYS - 1)
     if start_day > end_day:
-        start_day = end_day
+        raise field_errors([("from", "must not lie after `to` (default today)")])
+    if (end_day - start_day).days >= MAX_DAYS:
+        raise field_errors([("from", f"a report covers at most {MAX_DAYS} days")])
     f = sla.SlaFilter(
         start=datetime.combine(start_day, time(), tz),
         end=datetime.combine(end_day + timedelta(days=1), time(), tz),

@@ -220,6 +220,8 @@ async def test_who_may_not_see_it_gets_403_json(
     [
         {"from": "2020-03-10", "to": "2020-03-01"},
         {"from": "2019-01-01", "to": "2020-03-01"},
+        {"from": "2019-01-01"},  # to today
+        {"from": "2999-01-01"},  # after today
         {"from": "yesterday"},
         {"type": "Bad Type!"},
         {"top": "0"},

@@ -19,7 +19,7 @@ COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcde
                      APPROVALS_PAYLOAD_KEYS=check:Y29tcG9zZS1jb25maWctY2hlY2sta2V5LTAxMjM0NTY=
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-fast lint fmt compose-check chromium-check clean bench bench-seed record-histories bench-bulk
+.PHONY: help install dev test test-fast lint fmt compose-check chromium-check clean bench bench-seed record-histories bench-bulk bench-sla
 
 help:
 	@echo "make dev    run the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it"
@@ -30,8 +30,9 @@ help:
 	@echo "make fmt    ruff --fix and ruff format"
 	@echo "make clean  delete $(DATA)/ (database, Temporal history, logs) and tool caches, without asking"
 	@echo "make bench       the dev stack as separate processes: throughput, latency, CPU per process, beside a bare-Temporal floor"
-	@echo "make bench-seed  open 20,000 requests, then time inbox, list, an old decision; worker RSS"
+	@echo "make bench-seed  bench-sla, then open 20,000 requests, time inbox, list, an old decision; worker RSS"
 	@echo "make bench-bulk  submit 100 contracts on the dev stack, time one bulk approve of all 100"
+	@echo "make bench-sla   seed 100,000 requests into the read-model, time the SLA report's queries"
 	@echo "make record-histories  add this code's workflow histories to tests/histories (before changing workflows/)"
 
 $(BIN)/python:
@@ -137,7 +138,13 @@ record-histories: $(TEST_STAMP)
 # worker opens about 10 requests a second (20,000 in about half an hour). More options: make bench-seed SEED_ARGS="--count 2000"
 # (or --max-cached-workflows N, --api-url http://127.0.0.1:8000 --token-file .data/dev.env).
 bench-seed: $(TEST_STAMP)
+	$(BIN)/python -m bench.sla $(SLA_ARGS)
 	$(BIN)/python -m bench.seed $(SEED_ARGS)
+
+# The SLA report's queries at 100,000 requests (read-model rows written in bulk, a
+# throwaway database; under a minute). More options: make bench-sla SLA_ARGS="--count 20000 --runs 9"
+bench-sla: $(TEST_STAMP)
+	$(BIN)/python -m bench.sla $(SLA_ARGS)
 
 # One bulk decision of 100 requests on the dev stack (started as `make bench` starts it):
 # submits 100 contracts, then times one POST /v1/decisions/bulk approving all of them.

@@ -262,7 +262,7 @@ async def _write_batch(
         )
         return []
     if moved or created:
-        await rows.rewrite_assignments(session, view)
+        await rows.rewrite_derived(session, view, last.at)
     await _insert_notices(
         session, view.id, [n for r in records if r.event.seq in written for n in r.notices]
     )
@@ -293,7 +293,7 @@ async def _write_transition(
         )
         return []
     if created or (read_model and await rows.update_request(session, view, event)):
-        await rows.rewrite_assignments(session, view)
+        await rows.rewrite_derived(session, view, event.at)
     await _insert_notices(session, view.id, record.notices)
     return [str(event.kind)]
 

@@ -31,7 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from db import attachments, delegations
 from db.deliveries import wake_deliverers
 from db.engine import transaction
-from db.models import AssignmentRow, EventRow, NotificationRow, RequestRow
+from db.models import AssignmentRow, EventRow, NotificationRow, RequestRow, RequestStepRow
 from domain.constants import WORKFLOW_NAME, Activities, Signals, workflow_id
 from domain.process import (
     SYSTEM,
@@ -350,6 +350,12 @@ async def record_terminated(session: AsyncSession, request_id: str, ended: Ended
         update(AssignmentRow)
         .where(AssignmentRow.request_id == request_id, AssignmentRow.pending.is_(True))
         .values(pending=False)
+    )
+    # As the closed view: an open step is closed, undecided (the SLA report reads these).
+    await session.execute(
+        update(RequestStepRow)
+        .where(RequestStepRow.request_id == request_id, RequestStepRow.status == "active")
+        .values(status=StageStatus.CLOSED.value)
     )
     await session.execute(
         insert(NotificationRow)

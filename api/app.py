@@ -30,12 +30,14 @@ from api.routers import (
     me,
     notifications,
     policies,
+    reports,
     requests,
 )
 from api.routers.attachments import MULTIPART_OVERHEAD
 from api.temporal_gateway import TemporalGateway
 from api.web import links as web_links
 from api.web import outbox as outbox_web
+from api.web import reports as reports_web
 from api.web import router as web_router
 from api.web import signin as web_signin
 from common.business_calendar import load_business_calendar
@@ -173,7 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     db_errors.install(app)
     routers = (requests, inbox, notifications, me, policies, health, deliveries)
-    for module in (*routers, decisions, delegations, attachments):
+    for module in (*routers, decisions, delegations, attachments, reports):
         app.include_router(module.router)
     app.include_router(web_router.router)
     app.include_router(web_links.router)
@@ -181,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_signin.router)
     app.include_router(codec.router)
     app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)
+    app.include_router(reports_web.router)
     app.add_middleware(
         BodyLimit,
         limit=MAX_BODY_BYTES,

@@ -218,7 +218,7 @@ async def _resync(session: AsyncSession, view: RequestView, workflow_status: str
         await read_model.rewrite_request(session, stored, last, **stuck)
         out.row = "rewritten"
     if out.row != "ahead":
-        await read_model.rewrite_assignments(session, stored)
+        await read_model.rewrite_derived(session, stored, last.at)
         out.inbox_rows = changed_rows(before, await _inbox(session, view.id))
     have = await session.scalars(select(EventRow.seq).where(EventRow.request_id == view.id))
     to_add, out.events_lost = missing_events(have, view.history)

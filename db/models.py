@@ -74,6 +74,9 @@ class RequestRow(Base):
             "stuck_since",
             postgresql_where=text("stuck_since IS NOT NULL"),
         ),
+        # The SLA report (db.sla): requests of a type submitted in a period; the oldest open.
+        Index("ix_requests_type_created", "type", "created_at"),
+        Index("ix_requests_open_created", "created_at", postgresql_where=text("closed_at IS NULL")),
     )
 
 
@@ -391,3 +394,49 @@ class WebSessionRow(Base):
     """Sent back in ``X-CSRF-Token`` on every state-changing request the session makes."""
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+_STEP_FIGURES = ("reply_due", "decided_at", "status", "escalations")
+
+
+class RequestStepRow(Base):
+    """One stage of one request as the SLA report reads it (see :mod:`db.sla`).
+
+    Written with the read-model from the workflow's view (its latest run of the stage:
+    a stage started again after a send-back replaces the earlier run). ``reply_due`` is
+    the instant the stage's reply is due, already counted in working time where the
+    policy counts it, so comparing instants respects working time.
+    """
+
+    __tablename__ = "request_steps"
+
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stage_key: Mapped[str] = mapped_column(String(64))
+    request_type: Mapped[str] = mapped_column(String(64))
+    requester: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    reply_due: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    """When the stage was approved, rejected or returned; null while open or if closed undecided."""
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        # The report (db.sla) reads only these covering indexes: by type and stage in
+        # group order, and by start (a week at a time).
+        Index(
+            "ix_request_steps_type_stage",
+            "request_type",
+            "stage_key",
+            "started_at",
+            postgresql_include=[*_STEP_FIGURES, "stage_index", "requester"],
+        ),
+        Index(
+            "ix_request_steps_started",
+            "started_at",
+            postgresql_include=[*_STEP_FIGURES, "request_type", "requester"],
+        ),
+    )

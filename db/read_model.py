@@ -7,6 +7,7 @@ rewritten from a workflow's state is the row the workflow itself would have writ
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, update
@@ -14,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AssignmentRow, EventRow, RequestRow
+from db.sla import write_steps
 from domain.process import TERMINAL, HistoryEvent, RequestView
 
 SLOT_LABEL_MAX = 200  # assignments.slot
@@ -143,6 +145,14 @@ async def rewrite_request(
         .returning(_REQUESTS.c.id)
     )
     return updated is not None
+
+
+async def rewrite_derived(session: AsyncSession, view: RequestView, at: datetime) -> None:
+    """Every row derived from the request's view: its inbox (:func:`rewrite_assignments`)
+    and its SLA step rows (:func:`db.sla.write_steps`), as of ``at``. One call, so that
+    each writer (the transition activity, ``approvals resync``) keeps both in step."""
+    await rewrite_assignments(session, view)
+    await write_steps(session, view, at)
 
 
 async def rewrite_assignments(session: AsyncSession, view: RequestView) -> None:

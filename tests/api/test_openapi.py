@@ -42,8 +42,16 @@ EXPECTED = {
     ("get", "/v1/requests/{request_id}/comments"),
     ("post", "/v1/attachments"),
     ("get", "/v1/attachments/{attachment_id}"),
+    ("get", "/v1/reports"),
+    ("get", "/v1/reports/sla"),
+    ("get", "/v1/reports/sla.csv"),
+    ("get", "/v1/reports/sla.xlsx"),
 }
-FILES = {("get", "/v1/attachments/{attachment_id}")}
+FILES = {
+    ("get", "/v1/attachments/{attachment_id}"),
+    ("get", "/v1/reports/sla.csv"),
+    ("get", "/v1/reports/sla.xlsx"),
+}
 """Operations that answer a file, not JSON."""
 
 

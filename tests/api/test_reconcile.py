@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from activities.reconcile import ReconcileActivities
-from db.models import AssignmentRow, EventRow, NotificationRow
+from db.models import AssignmentRow, EventRow, NotificationRow, RequestStepRow
 from domain.constants import workflow_id
 from domain.reconcile import ReconcileInput, ReconcileOutput
 from tests.support.api import Auth, Db, pending_steps
@@ -103,6 +103,16 @@ async def test_terminated_workflow_shows_as_terminated_with_who_and_why_and_an_e
     assert row.status == "terminated"
     assert row.closed_at == closed.close_time
     assert row.current_approvers == []
+    # The SLA report no longer counts its open step as waiting (past its due or not).
+    async with db_sessions() as s:
+        steps = (
+            await s.execute(
+                select(RequestStepRow.status, RequestStepRow.decided_at).where(
+                    RequestStepRow.request_id == rid
+                )
+            )
+        ).all()
+    assert [tuple(step) for step in steps] == [("closed", None)]
 
     listed = await api.get(
         "/v1/requests", params={"status": "terminated", "customer": customer}, headers=auth("am_li")

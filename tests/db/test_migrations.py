@@ -4,6 +4,7 @@ append-only."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -39,6 +40,7 @@ TABLES = {
     "delegation_events",
     "attachments",
     "web_sessions",
+    "request_steps",
 }
 
 
@@ -190,3 +192,60 @@ async def test_events_still_accept_inserts(db_sessions: async_sessionmaker[Async
             text("SELECT count(*) FROM events WHERE request_id = :id"), {"id": request_id}
         )
     assert count == 2
+
+
+async def test_0012_backfills_the_steps_of_existing_requests_from_their_views(
+    scratch_url: str,
+) -> None:
+    upgrade(scratch_url, "0011")
+    stages = [
+        {
+            "index": 0,
+            "key": "review",
+            "status": "approved",
+            "started_at": "2026-03-02T01:00:00Z",
+            "reply_due": "2026-03-02T09:00:00Z",
+            "escalations": 1,
+            "slots": [
+                {"label": "a", "decided_at": "2026-03-02T03:00:00Z"},
+                {"label": "b", "decided_at": "2026-03-02T05:00:00Z"},
+            ],
+        },
+        {"index": 1, "key": "sign", "status": "rejected", "started_at": "2026-03-02T05:00:00Z"},
+        {"index": 2, "key": "file", "status": "pending", "slots": []},
+    ]
+    engine = create_async_engine(scratch_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO requests (id, type, title, requester, fields, policy_type,"
+                    " policy_version, route, status, overdue, current_approvers, view, last_seq,"
+                    " closed_at) VALUES ('r-1', 't', 'T', 'am_li', '{}', 't', 1, '{}',"
+                    " 'rejected', false, '{}', CAST(:view AS jsonb), 3,"
+                    " '2026-03-02T07:00:00Z')"
+                ),
+                {"view": json.dumps({"stages": stages})},
+            )
+        upgrade(scratch_url)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT stage_index, stage_key, request_type, requester, status,"
+                        " started_at, reply_due, decided_at, escalations"
+                        " FROM request_steps ORDER BY stage_index"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+
+    def at(hour: int) -> datetime:
+        return datetime(2026, 3, 2, hour, tzinfo=UTC)
+
+    # The last slot decision decides a stage; a rejection decides none: the request's close.
+    assert [tuple(r) for r in rows] == [
+        (0, "review", "t", "am_li", "approved", at(1), at(9), at(5), 1),
+        (1, "sign", "t", "am_li", "rejected", at(5), None, at(7), 0),
+    ]

@@ -20,4 +20,5 @@ export const API = {
   resubmit: "POST /v1/requests/{id}/resubmit",
   withdraw: "POST /v1/requests/{id}/withdraw",
   milestone: "POST /v1/requests/{id}/milestones/{name}",
+  reports: "GET /v1/reports",
 };

@@ -7,6 +7,7 @@ import { t } from "./i18n.js";
 import { loadInbox } from "./inbox.js";
 import { resetNewRequest } from "./newreq.js";
 import { loadNotices, showUnread } from "./notices.js";
+import { showReportLinks } from "./reports.js";
 import { API } from "./routes.js";
 import { state } from "./state.js";
 import {
@@ -51,6 +52,7 @@ export async function start(requestId) {
   try {
     // The API says whether the token is good (401 if not); it is never decoded here.
     await loadMe();
+    showReportLinks(); // its own errors only leave the link hidden
     await loadTitles();
     await loadInbox();
     $("app").hidden = false;

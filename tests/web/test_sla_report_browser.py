@@ -1,0 +1,82 @@
+"""The SLA report page in a real browser: reached from the inbox's header, filters
+change its table, the CSV download works, and at 390 px it passes the access checks
+(axe-core) in en and zh-CN.
+
+The read-model rows are the API test's (tests/api/test_sla_report.py): a request type
+of their own in March 2020, so nothing else in the shared database counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from playwright.async_api import expect
+
+from tests.api.test_sla_report import sla_type  # noqa: F401 (the rows, a module fixture)
+from tests.support.api import Auth
+from tests.support.browser import Browsing
+from tests.web.test_access_browser import check, phone
+from tests.web.test_inbox_browser import open_inbox
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def test_an_auditor_filters_the_sla_report_and_downloads_it(
+    browsing: Browsing,
+    base_url: str,
+    auth: Auth,
+    sla_type: str,  # noqa: F811
+) -> None:
+    page = await phone(browsing, "en-US")
+    await open_inbox(page, base_url, auth, user="auditor_qin")
+    link = page.locator("#reports-link")
+    await expect(link).to_be_visible()
+    await check(page, "the inbox with the SLA report's link (en)")
+    await link.click()
+    await expect(page.locator("#sla-filters")).to_be_visible()
+
+    await page.goto(f"{base_url}/reports/sla?type={sla_type}&from=2020-03-02&to=2020-03-15")
+    total = page.locator(f'#sla-rows tr.total[data-type="{sla_type}"]')
+    await expect(total.locator("td").first).to_have_text("7")
+    await expect(page.locator("#sla-weeks tbody tr")).to_have_count(2)
+    await expect(page.locator("#sla-open tbody tr")).to_have_count(1)
+    await expect(page.locator("#sla-open tbody tr")).to_contain_text("fh_gao")
+    await check(page, "SLA report (en)")
+
+    # One week less: only 2020-W10's four steps; then fin_he's department only.
+    await page.locator("#sla-to").fill("2020-03-08")
+    await page.locator("#sla-show").click()
+    await expect(total.locator("td").first).to_have_text("4")
+    await expect(page.locator("#sla-weeks tbody tr")).to_have_count(1)
+    await page.locator("#sla-to").fill("2020-03-15")
+    await page.locator("#sla-department").fill("fh_gao")
+    await page.locator("#sla-show").click()
+    await expect(total.locator("td").first).to_have_text("2")
+
+    async with page.expect_download() as info:
+        await page.locator("#sla-csv").click()
+    download = await info.value
+    assert download.suggested_filename == "sla-2020-03-02-2020-03-15.csv"
+    text = (await asyncio.to_thread(Path(await download.path()).read_bytes)).decode("utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0].startswith("Request type,")
+    assert any(line.startswith(f"{sla_type},") and ",sign," in line for line in lines)
+
+    await page.locator("#lang-zh").click()
+    await expect(page.locator("#sla-rows th").first).to_have_text("类型 · 环节")
+    await expect(page.locator("h1")).to_have_text("SLA 报表")
+    await check(page, "SLA report (zh-CN)")
+
+
+async def test_someone_who_manages_no_one_sees_no_link_and_a_refusal(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    page = await browsing.page(locale="en-US")
+    await open_inbox(page, base_url, auth, user="am_li")
+    await expect(page.locator("#who")).to_contain_text("am_li")
+    await expect(page.locator("#reports-link")).to_be_hidden()
+    await page.goto(f"{base_url}/reports/sla")
+    await expect(page.locator("#sla-status .error")).to_contain_text("SLA reports are for managers")
+    await expect(page.locator("#sla-filters")).to_be_hidden()

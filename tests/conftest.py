@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -34,11 +35,16 @@ from cli.embedded_pg import throwaway_database
 from common.temporal import register_search_attributes
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
-from tests.support.servers import binary, closed_port, start_dev_server, test_converter
+from tests.support.servers import binary, closed_port, converter_for_tests, start_dev_server
 
 pytest_plugins = ["tests.support.app_fixtures", "tests.support.oidc"]
 """The app's fixtures (``api``, ``worker``, ``settings``, ``auth``, ``db``), shared by the
 API and browser tests."""
+
+# No per-example deadline: a property that takes 250 ms on a loaded 2-core CI machine
+# is not wrong, and speed is measured by the benchmarks, never asserted by a test.
+hypothesis_settings.register_profile("approvals", deadline=None)
+hypothesis_settings.load_profile("approvals")
 
 TIERS = ("unit", "process", "db", "temporal", "browser")
 _TEMPORAL_FIXTURES = frozenset({"temporal_local", "temporal_ts"})
@@ -115,7 +121,7 @@ async def temporal_local() -> AsyncIterator[WorkflowEnvironment]:
 async def temporal_ts() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
-        data_converter=test_converter(),
+        data_converter=converter_for_tests(),
     )
     await register_search_attributes(env.client)
     yield env

@@ -7,7 +7,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from common.settings import Settings
 from common.temporal import connect_when_ready
-from tests.support.servers import binary, closed_port, test_converter
+from tests.support.servers import binary, closed_port, converter_for_tests
 
 
 def _settings(port: int) -> Settings:
@@ -38,7 +38,7 @@ async def test_it_connects_once_temporal_comes_up() -> None:
                 await WorkflowEnvironment.start_local(
                     dev_server_existing_path=binary("temporal"),
                     port=port,
-                    data_converter=test_converter(),
+                    data_converter=converter_for_tests(),
                 )
             )
 

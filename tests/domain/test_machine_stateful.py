@@ -722,7 +722,7 @@ class ProcessMachine(RuleBasedStateMachine):
         stage = active_stage(v)
         last = v.last_urge
         expected: ErrorCode | None = None
-        if self.p.finished:
+        if self.closed():  # completed but revocable: a revoke only, not an urge
             expected = ErrorCode.INVALID_STATE
         elif actor != v.requester:
             expected = ErrorCode.FORBIDDEN
@@ -759,8 +759,13 @@ class ProcessMachine(RuleBasedStateMachine):
             or to == frm
             or (to == v.requester and not self.requester_decides)
             or all(s.may_act(to) for s in held)
-            or not self.directory.active(to)
         ):
+            expected = ErrorCode.VALIDATION
+        elif not self.directory.active(to) and not (
+            proof == "forged" or (proof == "replay" and self.consumed)
+        ):
+            # Asked of the directory once the message is admitted and its proof checked:
+            # a forged or replayed proof is refused first (send expects unauthenticated).
             expected = ErrorCode.VALIDATION
         msg = ReassignInput(actor=ADMIN, from_user=frm, to_user=to, comment="on leave")
         if self.send(msg, from_signal, expected, proof):

@@ -47,7 +47,7 @@ from notify.setup import Notifier
 from notify.webhooks import Subscriber
 from tests.support.notify import add_notice, add_request, make_notifier, set_preferences
 from tests.support.receivers import MailBox, free_port, http_receiver, smtp_server
-from tests.support.servers import test_converter
+from tests.support.servers import converter_for_tests
 from tests.support.stored_histories import current_test, keep
 from tests.support.workflows import make_input
 from tests.support.workflows import update as signed_update
@@ -110,7 +110,7 @@ async def finished(handle: WorkflowHandle[Any, DeliverNoticesOutput]) -> Deliver
     out = await handle.result()
     history = await handle.fetch_history()
     await Replayer(
-        workflows=[DeliverNoticesWorkflow], data_converter=test_converter()
+        workflows=[DeliverNoticesWorkflow], data_converter=converter_for_tests()
     ).replay_workflow(history)
     keep(history, current_test())
     return out

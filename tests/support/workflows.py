@@ -27,7 +27,7 @@ from domain.policy import Policy
 from domain.process import ApprovalInput, DecideInput, MilestoneInput, RequestView
 from domain.requests import validate_fields
 from domain.routing import resolve_route
-from tests.support.servers import test_converter
+from tests.support.servers import converter_for_tests
 from tests.support.stored_histories import current_test, keep
 from worker.main import build_worker
 from workflows.approval import ApprovalWorkflow
@@ -215,7 +215,7 @@ async def _terminate_leftovers() -> None:
     Ending leftovers matters on the time-skipping server: a workflow whose worker
     is gone would hold the shared clock still for every later test.
     """
-    replayer = Replayer(workflows=[ApprovalWorkflow], data_converter=test_converter())
+    replayer = Replayer(workflows=[ApprovalWorkflow], data_converter=converter_for_tests())
     while _STARTED:
         handle = _STARTED.pop()
         history = await handle.fetch_history()

@@ -9,12 +9,9 @@ from __future__ import annotations
 import base64
 import uuid
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -27,6 +24,7 @@ from common.temporal import data_converter
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
 from domain.policy import Policy
 from domain.process import RequestView
+from tests.support.servers import history_payloads
 from tests.support.stored_histories import current_test, keep
 from tests.support.workflows import make_input
 from worker.main import build_worker
@@ -44,39 +42,6 @@ def _client(env: WorkflowEnvironment, **keys: str) -> Client:
         namespace=env.client.namespace,
         data_converter=data_converter(settings),
     )
-
-
-SDK_MARKER_DETAILS = ("patch-data", "data")
-"""The SDK's own bookkeeping in its markers, plain: a patch's id, a local activity's
-sequence number, type and time (its result is a payload of ours, encrypted)."""
-
-
-def _payloads(history: History) -> list[Payload]:
-    """Every payload of the history but the search attributes' (plain by design) and
-    the SDK's marker bookkeeping."""
-    found: list[Payload] = []
-
-    def walk(message: Any) -> None:
-        for field, value in message.ListFields():
-            if field.name in ("search_attributes", "upsert_workflow_search_attributes"):
-                continue
-            if field.message_type is None:
-                continue
-            if field.message_type.GetOptions().map_entry:
-                items = [v for k, v in value.items() if k not in SDK_MARKER_DETAILS]
-            elif isinstance(value, Message):
-                items = [value]
-            else:
-                items = list(value)
-            for item in items:
-                if isinstance(item, Payload):
-                    found.append(item)
-                elif hasattr(item, "ListFields"):
-                    walk(item)
-
-    for event in history.events:
-        walk(event)
-    return found
 
 
 def _without_search_attributes(history: History) -> bytes:
@@ -141,7 +106,7 @@ async def test_the_server_stores_ciphertext_and_no_customer_or_amount(
         namespace=temporal_local.client.namespace,
     )
     history = History(events=(await plain.get_workflow_handle(wid).fetch_history()).events)
-    payloads = _payloads(history)
+    payloads = history_payloads(history)
     assert len(payloads) > 5
     assert {p.metadata["encoding"] for p in payloads} == {ENCODING}
     assert {p.metadata[KEY_ID_METADATA] for p in payloads} == {b"dev"}
@@ -178,7 +143,7 @@ async def test_after_a_rotation_old_payloads_decode_and_new_ones_use_the_new_key
     history = await rotated.get_workflow_handle(wid).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes
     assert [p.metadata[KEY_ID_METADATA] for p in started.input.payloads] == [b"dev"]
-    later = _payloads(History(events=history.events[1:]))
+    later = history_payloads(History(events=history.events[1:]))
     assert later and {p.metadata[KEY_ID_METADATA] for p in later} == {b"k2"}
 
     await _replayer(rotated).replay_workflow(history)

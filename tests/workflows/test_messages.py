@@ -23,7 +23,7 @@ from domain.process import (
     TransferInput,
     WithdrawInput,
 )
-from tests.support.servers import test_converter
+from tests.support.servers import converter_for_tests
 from tests.support.workflows import (
     audit_kinds,
     contract_at_first_stage,
@@ -256,9 +256,9 @@ async def test_invalid_signal_is_recorded_and_ignored_then_replay_is_determinist
         ("mm_hu", "not_eligible"),
     ]
     history = await h.fetch_history()
-    await Replayer(workflows=[ApprovalWorkflow], data_converter=test_converter()).replay_workflow(
-        history
-    )
+    await Replayer(
+        workflows=[ApprovalWorkflow], data_converter=converter_for_tests()
+    ).replay_workflow(history)
 
 
 async def test_a_signal_that_cannot_be_read_is_recorded_as_ignored_and_changes_nothing(

@@ -19,7 +19,7 @@ from common.metrics import sdk_runtime
 from common.tracing import build_tracer_provider, tracing_interceptor
 from domain.constants import WORKFLOW_NAME
 from domain.policy import Policy
-from tests.support.servers import test_converter
+from tests.support.servers import converter_for_tests
 from tests.support.workflows import _terminate_leftovers, contract_at_first_stage
 from worker.main import build_worker
 
@@ -43,7 +43,7 @@ async def test_a_worker_on_a_metrics_runtime_serves_the_sdks_metrics_and_counts_
     client = await Client.connect(
         temporal_local.client.service_client.config.target_host,
         namespace=temporal_local.client.namespace,
-        data_converter=test_converter(),
+        data_converter=converter_for_tests(),
         runtime=runtime,
     )
     queue = f"metrics-{uuid.uuid4()}"

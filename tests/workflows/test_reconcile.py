@@ -51,7 +51,7 @@ from domain.process import (
 )
 from domain.reconcile import ReconcileInput, ReconcileOutput
 from tests.support.cli import run_cli
-from tests.support.servers import test_converter
+from tests.support.servers import converter_for_tests
 from tests.support.workflows import (
     contract_at_first_stage,
     make_input,
@@ -305,7 +305,7 @@ async def test_the_schedule_is_created_once_and_its_pass_records_a_terminated_re
             assert result.recorded >= len(result.reconciled)
             # The pass's own history replays deterministically (as the approval's do).
             await Replayer(
-                workflows=[ReconcileWorkflow], data_converter=test_converter()
+                workflows=[ReconcileWorkflow], data_converter=converter_for_tests()
             ).replay_workflow(await run.fetch_history())
             # The schedule's pass names at most 100; other tests' leftovers may come first.
             if (await request_row(db_sessions, rid)).status == "terminated":

@@ -17,7 +17,7 @@ from temporalio.worker import Replayer
 
 from common.policy_store import load_policies
 from domain.delivery import DELIVERY_WORKFLOW_NAME, DeliveryActivityNames
-from tests.support.servers import test_converter
+from tests.support.servers import converter_for_tests
 from tests.support.stored_histories import (
     STORED,
     is_encrypted,
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_a_stored_history_replays_on_the_current_code(path: Path) -> None:
     replayer = Replayer(
         workflows=[ApprovalWorkflow, DeliverNoticesWorkflow],
-        data_converter=test_converter(),
+        data_converter=converter_for_tests(),
     )
     await replayer.replay_workflow(load(path))
 

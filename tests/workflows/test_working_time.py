@@ -8,7 +8,6 @@ the calendar's own arithmetic on real 2026 dates is pinned in
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from db.models import RequestRow
 from domain.policy import Policy
 from domain.working_time import BusinessCalendar
+from tests.support.servers import converter_for_tests
 from tests.support.workflows import (
     eventually,
     in_calendar_time,
@@ -193,7 +193,7 @@ async def test_a_deadline_in_a_year_without_official_schedule_is_provisional_eve
         # The Temporal UI's timer says so (once the workflow has written and set it).
         async def timer_says_so() -> bool:
             summaries = [
-                json.loads(event.user_metadata.summary.data)
+                (await converter_for_tests().decode([event.user_metadata.summary]))[0]
                 async for event in h.fetch_history_events()
                 if event.HasField("timer_started_event_attributes")
             ]

@@ -32,6 +32,11 @@ def field_labels(policy: Policy, lang: str | None) -> dict[str, str]:
     return {f.name: field_label(policy, f.name, lang) for f in policy.fields}
 
 
+def field_units(policy: Policy, lang: str | None) -> dict[str, str]:
+    """The unit of each form field that has one, in ``lang``."""
+    return {f.name: f.unit.get(lang) for f in policy.fields if f.unit is not None}
+
+
 def _describe_zh(policy: Policy, cond: Condition) -> str:
     if isinstance(cond, Comparison):
         value = cond.value
@@ -115,6 +120,7 @@ def localize_view(view: RequestView, policy: Policy | None, lang: str | None) ->
             "stages": stages,
             "type_title": text_in(policy.title, lang),
             "field_labels": field_labels(policy, lang),
+            "field_units": field_units(policy, lang),
             "amount_label": text_in(policy.amount.label, lang),
         }
     )
@@ -124,6 +130,7 @@ __all__ = [
     "DEFAULT_LANGUAGE",
     "field_label",
     "field_labels",
+    "field_units",
     "localize_view",
     "stage_name",
     "stage_text",

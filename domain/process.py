@@ -473,6 +473,9 @@ class RequestView(BaseModel):
     field_labels: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
     """Each form field's label in the reader's language (set by the API, never stored),
     so pages show ``合同编号`` / ``Contract number`` and not ``contract_no``."""
+    field_units: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    """The unit of each form field that has one (``天``, ``%``), in the reader's language
+    (set by the API, never stored), shown after the value."""
     amount_label: str | None = Field(default=None, exclude_if=lambda v: v is None)
     """The amount's label in the reader's language (set by the API, never stored)."""
     version: int = 0

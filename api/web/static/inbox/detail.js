@@ -79,7 +79,7 @@ export function renderDetail(view, notice) {
     el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", null, t(k)), el("dd", null, v)])),
     mySteps.length ? decisionForm(view, mySteps) : null,
     moreActions(view, mySteps),
-    fieldsSection(view.fields, view.field_labels),
+    fieldsSection(view.fields, view.field_labels, view.field_units),
     stagesSection(view),
     view.milestones.length ? milestonesSection(view.milestones) : null,
     view.to_reverse && view.to_reverse.length

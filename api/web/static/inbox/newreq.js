@@ -90,7 +90,7 @@ function errorLine(id) {
 
 function control(spec) {
   const id = fieldId(spec.name);
-  const common = { id, "data-name": spec.name, "aria-describedby": [
+  const common = { id, "data-name": spec.name, "aria-describedby": [spec.unit ? id + "-unit" : null,
     spec.help ? id + "-help" : null, id + "-error"].filter(Boolean).join(" ") };
   if (spec.required) common.required = true;
   switch (spec.type) {
@@ -143,7 +143,9 @@ export function renderForm(keep) {
     const help = localized(spec.help);
     return el("div", { class: "field", "data-field": "fields." + spec.name },
       el("label", { for: id }, spec.required ? label : t("new_optional", { label })),
-      control(spec),
+      // The unit (%, 天, 元) beside the input, as the label no longer carries it.
+      spec.unit ? el("div", { class: "with-unit" }, control(spec),
+        el("span", { class: "unit", id: id + "-unit" }, localized(spec.unit))) : control(spec),
       help || limits(spec)
         ? el("p", { class: "meta", id: id + "-help" }, [help, limits(spec)].filter(Boolean).join(" "))
         : null,

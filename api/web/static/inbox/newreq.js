@@ -91,7 +91,7 @@ function errorLine(id) {
 function control(spec) {
   const id = fieldId(spec.name);
   const common = { id, "data-name": spec.name, "aria-describedby": [spec.unit ? id + "-unit" : null,
-    spec.help ? id + "-help" : null, id + "-error"].filter(Boolean).join(" ") };
+    localized(spec.help) || limits(spec) ? id + "-help" : null, id + "-error"].filter(Boolean).join(" ") };
   if (spec.required) common.required = true;
   switch (spec.type) {
     case "text":

@@ -25,6 +25,7 @@ from domain.inbound import (
 from domain.policy import AddMode, AddPosition, ApproverSpec, Policy, SendBackResume, StageMode
 from domain.routing import Route
 from domain.signing import Proof
+from domain.text import Language
 
 
 class Frozen(BaseModel):
@@ -615,6 +616,10 @@ class ApprovalInput(BaseModel):
     )
     """Files submitted with the request (ids and hashes); absent when none, so inputs
     without them read and replay as before."""
+    operator_language: Language | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The language of the Temporal UI's current details (``APPROVALS_OPERATOR_LANGUAGE``);
+    None, as in every input of before it, is English, so stored histories replay as they
+    were. Set only when it is not English."""
 
 
 class AppliedUpdate(Frozen):

@@ -1,7 +1,7 @@
 // New request (发起申请): the request types, a form built from the chosen policy's
 // fields, the route it would take (the preview) as one types, and the submission.
 //
-// Only the types the user may submit are offered (GET /v1/policies?submittable=true, the
+// Only the types the user may submit are offered (NEW_API.types with submittable=true, the
 // rule the submission applies); the API's answer (422 naming fields) is shown where it belongs.
 import { call, errorBox, randomKey } from "./api.js";
 import { openRequest } from "./detail.js";

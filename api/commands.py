@@ -57,11 +57,13 @@ from domain.constants import WORKFLOW_NAME, Updates, workflow_id
 from domain.core.admission import not_eligible_message
 from domain.errors import HTTP_STATUS, DomainError, ErrorCode
 from domain.inbound import check_payload_budget
+from domain.localize import stage_text
 from domain.policy import EmptySlot, Policy
 from domain.process import ApprovalInput, AttachmentRef, RequestView, Status
-from domain.requests import Submission, validate_fields
+from domain.requests import Submission, condition_values, validate_fields
 from domain.resolution import refuse_empty_steps
 from domain.routing import Route, resolve_route
+from domain.text import DEFAULT_LANGUAGE, Language
 
 log = logging.getLogger("approvals.api")
 
@@ -130,33 +132,76 @@ def _money_text(amount: Decimal) -> str:
     return f"{amount:,.2f}"
 
 
+_START_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "money": "{amount} CNY",
+        "by": "by {requester}",
+        "request": "Request `{id}` under policy `{type}` v{version}.",
+        "route": "Route:",
+        "stage": "{n}. **{name}** ({mode}): {reason}",
+        "no_stages": "(no approval stages: approved on submission)",
+        "any": "any",
+        "all": "all",
+    },
+    "zh-CN": {
+        "money": "{amount} 元",
+        "by": "申请人 {requester}",
+        "request": "申请 `{id}`，规则 `{type}` v{version}。",
+        "route": "审批路线：",
+        "stage": "{n}. **{name}**（{mode}）：{reason}",
+        "no_stages": "（没有审批环节：提交即通过）",
+        "any": "或签",
+        "all": "会签",
+    },
+}
+"""The words of a workflow's summary and details at its start, in the operators' language."""
+
+
+def operator_language(services: Services) -> Language | None:
+    """``APPROVALS_OPERATOR_LANGUAGE`` for a new input: None when English, so an input
+    in the default language is the same as every input of before the setting."""
+    lang = services.settings.operator_language
+    return None if lang == DEFAULT_LANGUAGE else lang
+
+
+def _operator_language(inp: ApprovalInput) -> str:
+    return inp.operator_language or DEFAULT_LANGUAGE
+
+
 def static_summary(policy: Policy, inp: ApprovalInput) -> str:
-    """One line for the Temporal UI.
+    """One line for the Temporal UI, in the operators' language.
 
     e.g. ``Big-customer contract · 250,000.00 CNY · ACME Ltd · by am_li``.
     """
-    parts = [str(policy.title)]  # the default language: operators read the Temporal UI
+    lang = _operator_language(inp)
+    w = _START_WORDS[lang]
+    parts = [policy.title.get(lang)]
     if inp.amount is not None:
-        parts.append(f"{_money_text(inp.amount)} CNY")
+        parts.append(w["money"].format(amount=_money_text(inp.amount)))
     if inp.customer:
         parts.append(inp.customer)
-    parts.append(f"by {inp.requester}")
+    parts.append(w["by"].format(requester=inp.requester))
     return " · ".join(parts)
 
 
 def static_details(policy: Policy, inp: ApprovalInput) -> str:
-    """The route in markdown: each stage and why it applies."""
+    """The route in markdown: each stage and why it applies, in the operators' language."""
+    lang = _operator_language(inp)
+    w = _START_WORDS[lang]
     lines = [
         f"**{inp.title}**",
         "",
-        f"Request `{inp.request_id}` under policy `{policy.type}` v{policy.version}.",
+        w["request"].format(id=inp.request_id, type=policy.type, version=policy.version),
         "",
-        "Route:",
+        w["route"],
     ]
+    values = condition_values(inp.amount, inp.fields)
     for n, stage in enumerate(inp.route.stages, start=1):
-        lines.append(f"{n}. **{stage.name}** ({stage.mode.value}): {stage.reason}")
+        name, reason = stage_text(policy, stage.key, stage.name, stage.reason, values, lang)
+        mode = w[stage.mode.value] if lang != DEFAULT_LANGUAGE else stage.mode.value
+        lines.append(w["stage"].format(n=n, name=name, mode=mode, reason=reason))
     if not inp.route.stages:
-        lines.append("(no approval stages: approved on submission)")
+        lines.append(w["no_stages"])
     return "\n".join(lines)
 
 
@@ -319,7 +364,7 @@ async def read_view(session: AsyncSession, request_id: str) -> RequestView:
     return view
 
 
-def _input_from_row(row: RequestRow, policy: Policy) -> ApprovalInput:
+def _input_from_row(services: Services, row: RequestRow, policy: Policy) -> ApprovalInput:
     return ApprovalInput(
         request_id=row.id,
         requester=row.requester,
@@ -330,6 +375,7 @@ def _input_from_row(row: RequestRow, policy: Policy) -> ApprovalInput:
         comment=row.comment,
         policy=policy,
         route=Route.model_validate(row.route),
+        operator_language=operator_language(services),
     )
 
 
@@ -351,7 +397,7 @@ async def _replay(
         if policy is not None and policy.version == row.policy_version:
             client = await services.temporal.client()
             try:
-                handle = await _start(services, client, _input_from_row(row, policy))
+                handle = await _start(services, client, _input_from_row(services, row, policy))
             except RPCError as exc:
                 error = start_error(exc)
                 if error.status == 503:
@@ -392,6 +438,7 @@ async def submit(
         comment=body.comment,
         policy=policy,
         route=route,
+        operator_language=operator_language(services),
     )
     check_payload_budget(inp, "the request")  # 413 before anything is written or started
     digest = body_hash(body)

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(
         default=100, ge=1, alias="APPROVALS_WORKER_MAX_CONCURRENT_ACTIVITIES"
     )
+    operator_language: Literal["zh-CN", "en"] = Field(
+        default="en", alias="APPROVALS_OPERATOR_LANGUAGE"
+    )
+    """The language of what the Temporal UI shows of a request (its summary, route and
+    current details), read by operators. English by default, as the logs, the error
+    messages and the runbooks they are read with are; ``zh-CN`` for a team that reads
+    Chinese. A request keeps the language it was submitted with (it is in its input)."""
     # The API's database pool. A request holds at most one connection, and never
     # while it waits on Temporal, so this bounds concurrent database work only.
     db_pool_size: int = Field(default=10, ge=1, alias="APPROVALS_DB_POOL_SIZE")

@@ -33,13 +33,26 @@ def field_labels(policy: Policy, lang: str | None) -> dict[str, str]:
     return {f.name: field_label(policy, f.name, lang) for f in policy.fields}
 
 
+def field_units(policy: Policy, lang: str | None) -> dict[str, str]:
+    """The unit of each form field that has one, in ``lang``."""
+    return {f.name: f.unit.get(lang) for f in policy.fields if f.unit is not None}
+
+
+def _unit_zh(policy: Policy, name: str, shown: str) -> str:
+    """A value as Chinese reads it: its field's unit right after it (``6%``, ``12个月``)."""
+    spec = policy.field(name)
+    return shown + spec.unit.get("zh-CN") if spec is not None and spec.unit else shown
+
+
 def _describe_zh(policy: Policy, cond: Condition) -> str:
     if isinstance(cond, Comparison):
         value = cond.value
         if isinstance(value, bool):
             shown = "是" if value else "否"
-        else:
+        elif isinstance(value, tuple):
             shown = _fmt(value)
+        else:
+            shown = _unit_zh(policy, cond.field, _fmt(value))
         return f"{field_label(policy, cond.field, 'zh-CN')} {_SYMBOL[cond.op]} {shown}"
     if isinstance(cond, AllOf):
         return " 且 ".join(_paren_zh(policy, c) for c in cond.all)
@@ -72,6 +85,7 @@ def stage_reason_zh(policy: Policy, spec: StageSpec, values: Mapping[str, Any]) 
         for name in _referenced(spec.when):
             v = values.get(name)
             value = "是" if v is True else "否" if v is False else _fmt(v)
+            value = value if v is None or isinstance(v, bool) else _unit_zh(policy, name, value)
             shown.append(f"{field_label(policy, name, 'zh-CN')} = {value}")
         why = f"{'，'.join(shown)}：{_describe_zh(policy, spec.when)}"
     who = "、".join(_approver_zh(a) for a in spec.approvers)
@@ -130,6 +144,7 @@ def localize_view(view: RequestView, policy: Policy | None, lang: str | None) ->
             "stages": stages,
             "type_title": text_in(policy.title, lang),
             "field_labels": field_labels(policy, lang),
+            "field_units": field_units(policy, lang),
             "amount_label": text_in(policy.amount.label, lang),
             "working_time": working,
         }
@@ -140,6 +155,7 @@ __all__ = [
     "DEFAULT_LANGUAGE",
     "field_label",
     "field_labels",
+    "field_units",
     "localize_view",
     "span_text",
     "stage_name",

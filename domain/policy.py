@@ -56,6 +56,10 @@ class FieldSpec(_Strict):
     """How people read a choice (``{good: {en: Good, zh-CN: 良好}}``); the choice itself is
     the value submitted and compared. Left out of a dump when empty, as before it."""
     help: LocalizedText = LocalizedText("")
+    unit: LocalizedShortText | None = Field(default=None, exclude_if=lambda v: v is None)
+    """What the value counts (``{en: days, zh-CN: 天}``, ``%``, ``¥``), shown beside the
+    input and after the value; the label then says what, not in what. Left out of a dump
+    when absent, so policies and stored inputs of before it read and compare as they did."""
 
     @model_validator(mode="after")
     def _choices_only_for_choice(self) -> FieldSpec:
@@ -532,6 +536,24 @@ class UrgeOptions(_Strict):
         return v
 
 
+class Submitters(_Strict):
+    """Who may submit requests of a type (DingTalk's 发起人范围, Feishu's "who can submit").
+
+    A person may when they are one of ``users`` or hold one of ``roles``. Absent from a
+    policy, anyone active in the directory may (today's behaviour). Decided by
+    :func:`domain.submitters.may_submit`, for the submission and for the listing alike.
+    """
+
+    roles: tuple[Identifier, ...] = ()
+    users: tuple[Id, ...] = ()
+
+    @model_validator(mode="after")
+    def _someone(self) -> Submitters:
+        if not self.roles and not self.users:
+            raise ValueError("submitters names at least one role or user (or leave it out)")
+        return self
+
+
 class Policy(_Strict):
     """One request type."""
 
@@ -557,6 +579,9 @@ class Policy(_Strict):
     """How long after an approval it may be revoked; None: never (see :class:`RevokeSpec`)."""
     urge: UrgeOptions = UrgeOptions()
     """How often the requester may urge (催办) the current approvers of a stage."""
+    submitters: Submitters | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Who may submit; None: everyone. Left out of a dump when absent, so policies and
+    stored inputs of before it read and compare as they did."""
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> Policy:

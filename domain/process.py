@@ -25,6 +25,7 @@ from domain.inbound import (
 from domain.policy import AddMode, AddPosition, ApproverSpec, Policy, SendBackResume, StageMode
 from domain.routing import Route
 from domain.signing import Proof
+from domain.text import Language
 
 
 class Frozen(BaseModel):
@@ -473,6 +474,9 @@ class RequestView(BaseModel):
     field_labels: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
     """Each form field's label in the reader's language (set by the API, never stored),
     so pages show ``合同编号`` / ``Contract number`` and not ``contract_no``."""
+    field_units: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    """The unit of each form field that has one (``天``, ``%``), in the reader's language
+    (set by the API, never stored), shown after the value."""
     amount_label: str | None = Field(default=None, exclude_if=lambda v: v is None)
     """The amount's label in the reader's language (set by the API, never stored)."""
     version: int = 0
@@ -612,6 +616,10 @@ class ApprovalInput(BaseModel):
     )
     """Files submitted with the request (ids and hashes); absent when none, so inputs
     without them read and replay as before."""
+    operator_language: Language | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The language of the Temporal UI's current details (``APPROVALS_OPERATOR_LANGUAGE``);
+    None, as in every input of before it, is English, so stored histories replay as they
+    were. Set only when it is not English."""
 
 
 class AppliedUpdate(Frozen):

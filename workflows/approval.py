@@ -37,7 +37,7 @@ class ApprovalWorkflow(ApprovalMessages):
     def __init__(self, inp: ApprovalInput) -> None:
         self._ctx = Context(inp.policy, workflow.now)
         self._state: RequestState = machine.start(inp, workflow.now())
-        self._effects = Effects(self._feed)
+        self._effects = Effects(self._feed, inp.operator_language, inp.policy)
         self._queue: list[Action] = []
         self._processed: list[Action] = []
         self._ready = False

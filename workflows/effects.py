@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.core.inputs import Input, WriteFailed, WriteSucceeded
     from domain.core.projection import view_of
     from domain.core.queries import current_approvers
+    from domain.policy import Policy
     from domain.process import (
         PayoutOutput,
         RequestState,
@@ -94,8 +95,14 @@ class Effects:
         feed: how what a write came to goes back to the process, as an input.
     """
 
-    def __init__(self, feed: Feed) -> None:
+    def __init__(
+        self, feed: Feed, language: str | None = None, policy: Policy | None = None
+    ) -> None:
         self._feed = feed
+        # The Temporal UI's current details: in the operators' language from the input
+        # (None: English, as always). Not a command: replay does not see it.
+        self._language = language
+        self._policy = policy
         self.batched = False  # set at the start of the run: see ONE_WRITE
         self.local_writes = False  # likewise: see LOCAL_WRITES
         self._pending: list[TransitionRecord] = []
@@ -188,7 +195,7 @@ class Effects:
             stuck.reason,
         )
         workflow.upsert_search_attributes([sa.STUCK.value_set(True)])
-        workflow.set_current_details(details(flag.state))
+        workflow.set_current_details(self._details(flag.state))
         try:
             await workflow.execute_activity(
                 Activities.MARK_STUCK,
@@ -269,6 +276,9 @@ class Effects:
 
     # --------------------------------------------------------- publishing
 
+    def _details(self, s: RequestState) -> str:
+        return details(s, self._language, self._policy)
+
     def publish(self, s: RequestState) -> None:
         """Search attributes (only when they changed) and the UI's current details."""
         approvers = current_approvers(s)
@@ -292,7 +302,7 @@ class Effects:
             if s.amount is not None:
                 updates.append(sa.AMOUNT.value_set(float(s.amount)))
             workflow.upsert_search_attributes(updates)
-        workflow.set_current_details(details(s))
+        workflow.set_current_details(self._details(s))
 
 
 __all__ = ["LOCAL_WRITES", "ONE_WRITE", "Effects"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from api.deps import CalendarDep, CurrentUser, LanguageDep, PoliciesDep, SessionDep
 from api.errors import BODY_ERRORS, ApiError, field_errors, responses
@@ -29,6 +29,7 @@ from domain.policy import SEND_BACK_TO_REQUESTER, Policy
 from domain.requests import condition_values, validate_fields
 from domain.resolution import settle
 from domain.routing import resolve_route
+from domain.submitters import submittable as may_submit_all
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
@@ -51,9 +52,26 @@ def _policy(policies: dict[str, Policy], type_: str) -> Policy:
     "",
     response_model=PolicyList,
     summary="List the request types",
-    responses=responses(401),
+    description=(
+        "Every request type, in the caller's language. With `submittable=true`, only those "
+        "the caller may submit (a policy's `submitters` names who may; `POST /v1/requests` "
+        "refuses anyone else with 403, by the same rule)."
+    ),
+    responses=responses(401, 422),
 )
-async def list_policies(user: CurrentUser, policies: PoliciesDep, lang: LanguageDep) -> PolicyList:
+async def list_policies(
+    user: CurrentUser,
+    policies: PoliciesDep,
+    lang: LanguageDep,
+    submittable: Annotated[
+        bool, Query(description="Only the types the caller may submit.")
+    ] = False,
+) -> PolicyList:
+    shown = (
+        may_submit_all(policies.values(), user.id, user.roles)
+        if submittable
+        else sorted(policies.values(), key=lambda p: p.type)
+    )
     return PolicyList(
         items=[
             PolicySummary(
@@ -62,7 +80,7 @@ async def list_policies(user: CurrentUser, policies: PoliciesDep, lang: Language
                 version=p.version,
                 description=p.description.strip(),
             )
-            for p in sorted(policies.values(), key=lambda p: p.type)
+            for p in shown
         ]
     )
 

@@ -53,6 +53,7 @@ from domain.process import (
     WithdrawInput,
 )
 from domain.requests import Submission
+from domain.submitters import may_submit
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
 
@@ -111,12 +112,14 @@ def _forbidden(message: str) -> ApiError:
         "stage is assigned; 202 (with Retry-After) when the request is durably accepted but no "
         "worker answered in time; 200 with the earlier request when the same `Idempotency-Key` "
         "and body were submitted before. Unknown type, invalid fields or a broken hard rule: "
-        "422, and nothing is written or started."
+        "422, and nothing is written or started. 403 when the type's policy names who may "
+        "submit (`submitters`) and the caller is not among them; "
+        "`GET /v1/policies?submittable=true` lists the types the caller may submit."
     ),
     responses={
         200: {"model": RequestView, "description": "The same Idempotency-Key and body again."},
         202: {"model": RequestView, "description": "Accepted; the worker has not answered yet."},
-        **responses(401, 409, *BODY_ERRORS, 503),
+        **responses(401, 403, 409, *BODY_ERRORS, 503),
     },
 )
 async def submit_request(
@@ -128,6 +131,14 @@ async def submit_request(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> RequestView:
+    policy = services.policies.get(body.type)  # an unknown type is the command's 422
+    if policy is not None and not may_submit(policy, user.id, user.roles):
+        raise ApiError(
+            403,
+            ErrorCode.FORBIDDEN.value,
+            f"you may not submit requests of type {policy.type!r}: its policy names who may",
+            {"type": policy.type},
+        )
     # The session that authenticated the caller is the command's too: one per request.
     outcome = await commands.submit(services, session, user.id, body, idempotency_key)
     response.status_code = outcome.status_code

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from pathlib import Path
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from api.web.outbox import TEXT
 from notify.email import EmailChannel, SmtpConfig
 from notify.mailcatcher import caught, serve
 from notify.message import Rendered
@@ -81,3 +83,42 @@ async def test_caught_mails_are_kept_and_listed_escaped_in_development_only(
     )
     async with running(prod) as client:
         assert (await client.get("/dev/mails")).status_code == 404
+
+
+def test_every_word_of_the_outbox_and_mails_pages_is_in_both_languages() -> None:
+    assert set(TEXT["en"]) == set(TEXT["zh-CN"])
+    assert all(TEXT["zh-CN"][k] for k in TEXT["en"])
+
+
+async def test_the_outbox_page_speaks_chinese_or_english_as_the_other_pages_choose(
+    api: httpx.AsyncClient,
+) -> None:
+    zh = await api.get("/admin/outbox", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert '<html lang="zh-CN">' in zh.text
+    assert "<h1>发件箱</h1>" in zh.text and "失败" in zh.text
+    assert zh.headers["vary"] == "Accept-Language"
+    # The script's words come with the page, in its language.
+    main = next(e for e in Page(zh.text).elements if e.attrs.get("id") == "outbox")
+    assert json.loads(main.attrs["data-words"])["retry"] == "重发"
+    en = await api.get("/admin/outbox", headers={"Accept-Language": "en-GB"})
+    assert '<html lang="en">' in en.text and "<h1>Outbox</h1>" in en.text
+    # ?lang= wins over the header; the page links to the other language.
+    chosen = await api.get("/admin/outbox?lang=en", headers={"Accept-Language": "zh-CN"})
+    assert "<h1>Outbox</h1>" in chosen.text and 'href="?lang=zh-CN"' in chosen.text
+    plain = await api.get("/admin/outbox")
+    assert "<h1>Outbox</h1>" in plain.text
+
+
+async def test_the_mails_page_speaks_chinese_or_english(
+    tmp_path: Path, pg_url: str, temporal_local: WorkflowEnvironment
+) -> None:
+    dev = create_app(
+        make_settings(pg_url, temporal_target(temporal_local), APPROVALS_DATA_DIR=tmp_path)
+    )
+    async with running(dev) as client:
+        zh = await client.get("/dev/mails", headers={"Accept-Language": "zh"})
+        en = await client.get("/dev/mails?lang=en", headers={"Accept-Language": "zh"})
+    assert '<html lang="zh-CN">' in zh.text and "<h1>已捕获的邮件</h1>" in zh.text
+    assert "还没有邮件" in zh.text
+    assert '<html lang="en">' in en.text and "<h1>Caught mails</h1>" in en.text
+    assert_strict(zh.headers, Page(zh.text))

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from domain.policy import FieldSpec
+from domain.localize import field_units
+from domain.policy import FieldSpec, Policy
 from domain.text import LocalizedShortText, LocalizedText
 
 
@@ -90,3 +91,17 @@ def test_any_accepted_text_round_trips(value: str | dict[str, str]):
     assert again == held
     assert again.text.dump() == held.text.dump()
     assert Holder.model_validate(held.model_dump()).text.languages == held.text.languages
+
+
+def test_a_field_unit_is_optional_localized_and_left_out_of_a_dump_when_absent() -> None:
+    with_unit = FieldSpec.model_validate(
+        {"name": "months", "type": "integer", "unit": {"en": "months", "zh-CN": "个月"}}
+    )
+    without = FieldSpec.model_validate({"name": "note", "type": "string"})
+    assert "unit" not in without.model_dump()
+    assert with_unit.model_dump()["unit"] == {"en": "months", "zh-CN": "个月"}
+    policy = Policy.model_validate(
+        {"type": "t", "version": 1, "title": "T", "fields": [with_unit, without]}
+    )
+    assert field_units(policy, "zh-CN") == {"months": "个月"}
+    assert field_units(policy, "en") == {"months": "months"}

@@ -8,7 +8,15 @@ BUMPED = {
     # v3: reply and resubmit in working time too (issue 14, item 9).
     # v4: texts in zh-CN and en (issue 18).
     "customer_complaint": 4,
-    "special_discount": 4,
+    # v4 (v5 for special_discount): fields carry their units, labels no longer do (issue 18).
+    "big_customer_contract": 4,
+    "compensation_volume": 4,
+    "credit_line": 4,
+    "customer_commission": 4,
+    "customer_discount": 4,
+    "real_estate_group_purchase": 4,
+    "retail_bulk_discount": 4,
+    "special_discount": 5,
 }
 """Every other shipped policy is at version 3: v2 counts its reply, resolve and
 resubmit deadlines in working time (issue 14, item 9); v3 carries its texts in zh-CN

@@ -2,6 +2,10 @@
 const TOKEN_KEY = "approvals.token";
 let memoryToken = null;
 const $ = (id) => document.getElementById(id);
+// The page's words in its language (api/web/outbox.py renders them into data-words).
+const WORDS = JSON.parse($("outbox").dataset.words || "{}");
+const t = (key, vars) => String(WORDS[key] ?? key).replace(/\{(\w+)\}/g,
+  (match, name) => (vars && name in vars ? String(vars[name]) : match));
 const token = () => { try { return sessionStorage.getItem(TOKEN_KEY) || memoryToken; } catch { return memoryToken; } };
 const say = (text) => { $("message").textContent = text; };
 const cell = (row, text, cls) => {
@@ -18,9 +22,9 @@ async function call(method, path) {
   return body;
 }
 async function load() {
-  if (!token()) { $("signin").hidden = false; say("Sign in with an admin's token."); return; }
+  if (!token()) { $("signin").hidden = false; say(t("need_token")); return; }
   const status = $("status").value;
-  say("Loading…");
+  say(t("loading"));
   try {
     const page = await call("GET", "/v1/admin/deliveries?limit=200" + (status ? "&status=" + status : ""));
     const tbody = $("rows");
@@ -28,7 +32,7 @@ async function load() {
     for (const d of page.items) {
       const tr = document.createElement("tr");
       cell(tr, d.id);
-      cell(tr, new Date(d.created_at).toLocaleString());
+      cell(tr, new Date(d.created_at).toLocaleString(document.documentElement.lang));
       cell(tr, d.kind + (d.request_id ? " · " + d.request_id : ""));
       cell(tr, d.recipient + (d.target ? " (" + d.target + ")" : ""));
       cell(tr, d.channel);
@@ -38,17 +42,17 @@ async function load() {
       if (d.status === "failed" || d.status === "skipped") {
         const b = document.createElement("button");
         b.type = "button";
-        b.textContent = "Retry";
+        b.textContent = t("retry");
         b.addEventListener("click", async () => {
           b.disabled = true;
-          try { await call("POST", "/v1/admin/deliveries/" + d.id + "/retry"); say("#" + d.id + " is due again."); load(); }
+          try { await call("POST", "/v1/admin/deliveries/" + d.id + "/retry"); say(t("due_again", { id: d.id })); load(); }
           catch (e) { say(e.message); b.disabled = false; }
         });
         td.appendChild(b);
       }
       tbody.appendChild(tr);
     }
-    say(page.items.length + " deliveries" + (page.next_before ? " (newest 200)" : ""));
+    say(t("count", { n: page.items.length }) + (page.next_before ? t("newest") : ""));
   } catch (e) { say(e.message); }
 }
 $("signin").addEventListener("submit", (ev) => {

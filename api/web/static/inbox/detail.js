@@ -83,7 +83,7 @@ export function renderDetail(view, notice) {
     mySteps.length ? decisionForm(view, mySteps) : null,
     requesterActions(view),
     moreActions(view, mySteps),
-    fieldsSection(view.fields, view.field_labels),
+    fieldsSection(view.fields, view.field_labels, view.field_units),
     stagesSection(view),
     view.milestones.length ? milestonesSection(view.milestones, (view.working_time || {}).milestone) : null,
     view.to_reverse && view.to_reverse.length

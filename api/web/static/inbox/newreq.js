@@ -1,8 +1,8 @@
 // New request (发起申请): the request types, a form built from the chosen policy's
 // fields, the route it would take (the preview) as one types, and the submission.
 //
-// The API has no list of what a user may submit: every type is offered, and the API's
-// answer (403, 422 naming fields) is shown where it belongs.
+// Only the types the user may submit are offered (NEW_API.types with submittable=true, the
+// rule the submission applies); the API's answer (422 naming fields) is shown where it belongs.
 import { call, errorBox, randomKey } from "./api.js";
 import { $, el, fill } from "./dom.js";
 import { joined, typeTitle } from "./format.js";
@@ -40,9 +40,9 @@ function controlOf(field) {
 export async function loadTypes() {
   const select = $("new-type");
   try {
-    const data = await call(NEW_API.types);
+    const data = await call(NEW_API.types, { query: { submittable: "true" } });
     newreq.types = data.items;
-    state.titles = Object.fromEntries(data.items.map((p) => [p.type, p.title]));
+    state.titles = { ...state.titles, ...Object.fromEntries(data.items.map((p) => [p.type, p.title])) };
     const chosen = select.value;
     select.replaceChildren(el("option", { value: "" }, t("new_type_choose")),
       ...data.items.map((p) => el("option", { value: p.type }, p.title)));

@@ -22,8 +22,8 @@ export function errorLine(id) {
 }
 
 function control(spec, id) {
-  const common = { id, "data-name": spec.name, "aria-describedby": [
-    spec.help ? id + "-help" : null, id + "-error"].filter(Boolean).join(" ") };
+  const common = { id, "data-name": spec.name, "aria-describedby": [spec.unit ? id + "-unit" : null,
+    localized(spec.help) || limits(spec) ? id + "-help" : null, id + "-error"].filter(Boolean).join(" ") };
   if (spec.required) common.required = true;
   switch (spec.type) {
     case "text":
@@ -62,7 +62,9 @@ export function fieldBlocks(policy, prefix) {
     const help = localized(spec.help);
     return el("div", { class: "field", "data-field": "fields." + spec.name },
       el("label", { for: id }, spec.required ? label : t("new_optional", { label })),
-      control(spec, id),
+      // The unit (%, 天, 元) beside the input, as the label no longer carries it.
+      spec.unit ? el("div", { class: "with-unit" }, control(spec, id),
+        el("span", { class: "unit", id: id + "-unit" }, localized(spec.unit))) : control(spec, id),
       help || limits(spec)
         ? el("p", { class: "meta", id: id + "-help" }, [help, limits(spec)].filter(Boolean).join(" "))
         : null,

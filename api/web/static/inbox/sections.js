@@ -4,15 +4,17 @@ import { $, el } from "./dom.js";
 import { human, isPast, joined, money, overdueBadge, person, provisionalBadge, stageBadge, statusBadge, when } from "./format.js";
 import { t, tn, word } from "./i18n.js";
 
-// Each field by its label in the reader's language (the view's `field_labels`).
-export function fieldsSection(fields, labels) {
+// Each field by its label in the reader's language (the view's `field_labels`), its value
+// followed by its unit when it has one (the view's `field_units`: 天, %, 元).
+export function fieldsSection(fields, labels, units) {
   const entries = Object.entries(fields || {});
   if (!entries.length) return null;
   return el("section", { "aria-labelledby": "fields-title" },
     el("h3", { id: "fields-title" }, t("details")),
     el("dl", { class: "facts" }, entries.map(([key, value]) => [
       el("dt", null, (labels && labels[key]) || human(key)),
-      el("dd", null, typeof value === "object" && value !== null ? JSON.stringify(value) : String(value)),
+      el("dd", null, typeof value === "object" && value !== null ? JSON.stringify(value)
+        : units && units[key] ? String(value) + " " + units[key] : String(value)),
     ])));
 }
 

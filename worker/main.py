@@ -36,6 +36,7 @@ from db.engine import make_engine, make_sessionmaker
 from domain.working_time import BusinessCalendar
 from notify.setup import Notifier, build_notifier
 from worker.schedules import ensure_delivery_schedule, ensure_reconcile_schedule
+from worker.versioning import deployment_config, deployment_version, make_current
 from workflows.approval import ApprovalWorkflow
 from workflows.delivery import DeliverNoticesWorkflow
 from workflows.reconcile import ReconcileWorkflow
@@ -209,6 +210,8 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
         calendar=calendar,
         policies=load_policies(settings.policy_dir),
     )
+    # Both roles poll as the same build: one version of the deployment spans both queues.
+    version = deployment_version(settings)
     workers: list[Worker] = []
     if only in ("approvals", "both"):
         workers.append(
@@ -226,6 +229,7 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_local_activities=settings.worker_max_concurrent_activities,
+                deployment_config=deployment_config(version),
             )
         )
         await ensure_reconcile_schedule(client, settings.task_queue)
@@ -256,6 +260,7 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
                 notifier=notifier,
                 sandboxed=settings.workflow_sandbox,
                 max_concurrent_activities=settings.delivery_worker_max_concurrent_activities,
+                deployment_config=deployment_config(version),
             )
         )
         log.info(
@@ -265,6 +270,13 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
             settings.delivery_worker_max_concurrent_activities,
             settings.delivery_concurrency,
         )
+    log.info(
+        "worker versioning %s",
+        f"on: deployment {version.deployment_name}, build {version.build_id}"
+        + (" (made current on start)" if settings.deployment_promote else "")
+        if version is not None
+        else "off",
+    )
     log.info(
         "metrics: Temporal SDK's on %s, ours on %s; tracing %s",
         settings.worker_metrics_address or "(off)",
@@ -284,6 +296,9 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
         async with AsyncExitStack() as running:
             for worker in workers:
                 await running.enter_async_context(worker)
+            if version is not None and settings.deployment_promote:
+                # Known to the server once these workers have polled: make_current waits.
+                await make_current(client, version)
             await stop.wait()
     finally:
         log.info("worker stopping")

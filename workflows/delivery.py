@@ -21,7 +21,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -49,7 +49,8 @@ _RETRY = RetryPolicy(
 )
 
 
-@workflow.defn(name=DELIVERY_WORKFLOW_NAME)
+# Auto-upgrade: a pass is short and its changes go through patches (docs/deploy.md).
+@workflow.defn(name=DELIVERY_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class DeliverNoticesWorkflow:
     @workflow.run
     async def run(self, input: DeliverNoticesInput) -> DeliverNoticesOutput:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from domain.constants import RECONCILE_WORKFLOW_NAME, Activities
@@ -26,7 +26,8 @@ _RETRY = RetryPolicy(
 )
 
 
-@workflow.defn(name=RECONCILE_WORKFLOW_NAME)
+# Auto-upgrade: a pass is short and its changes go through patches (docs/deploy.md).
+@workflow.defn(name=RECONCILE_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class ReconcileWorkflow:
     @workflow.run
     async def run(self, input: ReconcileInput) -> ReconcileOutput:

@@ -11,24 +11,28 @@ workers stop, and build 2 carries on alone.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkerDeploymentVersion
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.testing import WorkflowEnvironment
 
-from domain.constants import Updates
+from domain.constants import Signals, Updates
 from domain.policy import Policy
 from domain.process import DecideInput, WithdrawInput
 from domain.working_time import BusinessCalendar
 from tests.support.workflows import (
     contract_at_first_stage,
     eventually,
+    signal,
+    start,
     state,
     update,
     worker_queue,
 )
+from tests.workflows.test_capabilities import policy
 from worker.main import build_worker
 from worker.versioning import (
     current_build,
@@ -47,6 +51,12 @@ async def build_of(h: WorkflowHandle[Any, Any]) -> str:
     """The build the run is pinned to, as the server records it."""
     info = (await h.describe()).raw_description.workflow_execution_info.versioning_info
     return info.deployment_version.build_id
+
+
+async def pinned_on(h: WorkflowHandle[Any, Any], build: str) -> bool:
+    """Whether the run's first task is done and pinned it to ``build``."""
+    info = (await h.describe()).raw_description.workflow_execution_info.versioning_info
+    return info.behavior == VersioningBehavior.PINNED and info.deployment_version.build_id == build
 
 
 async def open_on(client: Client, version: WorkerDeploymentVersion) -> int:
@@ -101,3 +111,47 @@ async def test_requests_finish_on_their_build_while_new_ones_follow_the_current_
         v = await update(new, Updates.DECIDE, DecideInput(actor="bcd_zheng", action="approve"))
         assert v.stage_index == 1 and v.provisional
         assert await build_of(new) == "build-2"
+
+
+async def test_a_credit_line_moves_to_the_current_build_at_its_next_cycle(
+    temporal_local: WorkflowEnvironment,
+    db_sessions: async_sessionmaker[AsyncSession],
+    org: None,
+) -> None:
+    """Pinned per run, not for life: the run a review cycle continues into starts on
+    the build that is current then (a years-long credit line never holds an old one)."""
+    client = temporal_local.client
+    name = f"drill-{uuid.uuid4().hex[:8]}"
+    v1 = WorkerDeploymentVersion(deployment_name=name, build_id="build-1")
+    v2 = WorkerDeploymentVersion(deployment_name=name, build_id="build-2")
+    credit_line = policy(review_cycle={"every": "PT4S", "title": "Review every few seconds"})
+    async with worker_queue(
+        client, db_sessions, "drill", calendar=KNOWN, deployment_config=deployment_config(v2)
+    ) as queue:
+        build_1 = build_worker(
+            client, db_sessions, queue, calendar=KNOWN, deployment_config=deployment_config(v1)
+        )
+        async with build_1:
+            await make_current(client, v1)
+            h = await start(client, queue, credit_line, "am_li", Decimal(5000), {"rate": "9"})
+            await eventually(lambda: at(h, "in_review", "cd_xu"), 30)
+            await signal(h, Signals.DECIDE, DecideInput(actor="cd_xu", action="approve"))
+            await eventually(lambda: at(h, "active"), 30)
+            # In force: continued as new, and the new run pinned on build 1, the current one.
+            await eventually(lambda: pinned_on(h, "build-1"), 30)
+
+            await make_current(client, v2)
+            # The review comes due on build 1 and is decided there; in force again, the
+            # run continues as new, and the new run starts on build 2.
+            await eventually(lambda: at(h, "in_review", "cd_xu"), 30)
+            assert await pinned_on(h, "build-1")
+            await signal(h, Signals.DECIDE, DecideInput(actor="cd_xu", action="approve"))
+            await eventually(lambda: at(h, "active"), 30)
+
+            await eventually(lambda: pinned_on(h, "build-2"), 30)
+            assert (await state(h)).review_cycle == 1
+
+
+async def at(h: WorkflowHandle[Any, Any], status: str, approver: str | None = None) -> bool:
+    v = await state(h)
+    return v.status == status and (approver is None or v.current_approvers == [approver])

@@ -40,6 +40,7 @@ import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 
@@ -175,7 +176,25 @@ def child_env(settings: Settings, database_url: str) -> dict[str, str]:
         APPROVALS_DATA_DIR=str(settings.data_dir),
         PYTHONUNBUFFERED="1",
     )
+    # Worker Versioning as in production (docs/deploy.md), on one build (dev_build_id)
+    # that the worker makes current when it starts.
+    env.setdefault("APPROVALS_WORKER_VERSIONING", "true")
+    env.setdefault("APPROVALS_BUILD_ID", dev_build_id())
+    env.setdefault("APPROVALS_DEPLOYMENT_PROMOTE", "true")
     return env
+
+
+def dev_build_id() -> str:
+    """The package's version: one build for the life of a checkout's data.
+
+    Not the commit: a pinned request waits for workers of its build, and ``make dev``
+    runs only today's; a request started before a commit would wait forever. Within
+    one build, patches keep changed workflow code replaying, as without versioning.
+    """
+    try:
+        return f"dev-{version('approvals')}"
+    except PackageNotFoundError:
+        return "dev"
 
 
 def mail_catcher_port(settings: Settings) -> int:

@@ -33,6 +33,9 @@ log = logging.getLogger("approvals.worker.versioning")
 
 IDENTITY = "approvals-worker"
 
+DEFAULT_BEHAVIOR = VersioningBehavior.PINNED
+"""What a workflow type without its own ``versioning_behavior`` does: the requests."""
+
 VERSION_ATTRIBUTE = "TemporalWorkerDeploymentVersion"
 """The server's search attribute of a run's version (``<deployment>:<build id>``)."""
 
@@ -49,16 +52,20 @@ def deployment_version(settings: Settings) -> WorkerDeploymentVersion | None:
 def deployment_config(version: WorkerDeploymentVersion | None) -> WorkerDeploymentConfig | None:
     """The ``deployment_config`` of a :class:`temporalio.worker.Worker` polling as ``version``.
 
-    No default behavior: every workflow type declares whether it is pinned or
-    auto-upgrades (``@workflow.defn(versioning_behavior=...)``), and a new type that
-    forgets to fails the worker's start instead of guessing.
+    Pinned by default: that is ``ApprovalWorkflow``'s behavior (and any new type's until
+    it says otherwise); the housekeeping passes declare ``AUTO_UPGRADE`` in their
+    ``@workflow.defn``. The requests' behavior lives here, not in their decorator,
+    because SDK 1.35 sends a decorator's behavior from an unversioned worker too, and on
+    the path where a long local activity keeps the workflow task alive the server
+    refuses it ("versioning behavior cannot be specified without deployment options"):
+    the tests and an unversioned deployment would see that task fail.
     """
     if version is None:
         return None
     return WorkerDeploymentConfig(
         version=version,
         use_worker_versioning=True,
-        default_versioning_behavior=VersioningBehavior.UNSPECIFIED,
+        default_versioning_behavior=DEFAULT_BEHAVIOR,
     )
 
 

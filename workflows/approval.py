@@ -13,7 +13,6 @@ timeout: durable Temporal timers, recomputed from state, never polled.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from domain.constants import WORKFLOW_NAME
@@ -36,11 +35,12 @@ NEXT_RUN_UPGRADES = workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE
 """A continued run starts on the current build, not on the one this run is pinned to."""
 
 
-# Pinned: a run ends on the build it started on, whatever a later build changed. Each
-# continue-as-new starts the next run on the deployment's current build (a credit line at
-# every review cycle), so a years-long process holds a build for one cycle at most, and
-# an operator can move it sooner (docs/deploy.md). Patches stay the rule all the same.
-@workflow.defn(name=WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
+# Pinned (the versioned worker's default, worker/versioning.py): a run ends on the build it
+# started on, whatever a later build changed. Each continue-as-new starts the next run on
+# the deployment's current build (a credit line at every review cycle), so a years-long
+# process holds a build for one cycle at most, and an operator can move it sooner
+# (docs/deploy.md). Patches stay the rule all the same.
+@workflow.defn(name=WORKFLOW_NAME)
 class ApprovalWorkflow(ApprovalMessages):
     @workflow.init
     def __init__(self, inp: ApprovalInput) -> None:

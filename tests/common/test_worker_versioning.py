@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 
 from cli.devstack import child_env, dev_build_id
 from common.settings import Settings
@@ -34,8 +34,7 @@ def test_on_the_worker_polls_as_the_deployment_version_of_its_build() -> None:
         "approvals",
         "2026.12.07-1",
     )
-    # No default: a workflow type that does not say how it moves fails the worker's start.
-    assert config.default_versioning_behavior == VersioningBehavior.UNSPECIFIED
+    assert config.default_versioning_behavior == VersioningBehavior.PINNED
     assert running_on(version) == (
         'TemporalWorkerDeploymentVersion = "approvals:2026.12.07-1" AND ExecutionStatus = "Running"'
     )
@@ -53,10 +52,16 @@ def test_a_build_id_that_would_break_the_visibility_query_is_refused(build_id: s
 
 
 def test_requests_are_pinned_and_housekeeping_passes_auto_upgrade() -> None:
+    config = deployment_config(WorkerDeploymentVersion(deployment_name="a", build_id="1"))
+    assert config is not None
+
     def behavior(cls: type) -> VersioningBehavior | None:
-        return workflow._Definition.must_from_class(cls).versioning_behavior
+        declared = workflow._Definition.must_from_class(cls).versioning_behavior
+        return declared or config.default_versioning_behavior
 
     assert behavior(ApprovalWorkflow) == VersioningBehavior.PINNED
+    # Not in its decorator: an unversioned worker would send it, and be refused.
+    assert not workflow._Definition.must_from_class(ApprovalWorkflow).versioning_behavior
     assert behavior(DeliverNoticesWorkflow) == VersioningBehavior.AUTO_UPGRADE
     assert behavior(ReconcileWorkflow) == VersioningBehavior.AUTO_UPGRADE
 

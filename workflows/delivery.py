@@ -21,7 +21,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -49,8 +49,7 @@ _RETRY = RetryPolicy(
 )
 
 
-# Auto-upgrade: a pass is short and its changes go through patches (docs/deploy.md).
-@workflow.defn(name=DELIVERY_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=DELIVERY_WORKFLOW_NAME)
 class DeliverNoticesWorkflow:
     @workflow.run
     async def run(self, input: DeliverNoticesInput) -> DeliverNoticesOutput:

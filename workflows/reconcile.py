@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.constants import RECONCILE_WORKFLOW_NAME, Activities
@@ -26,8 +26,7 @@ _RETRY = RetryPolicy(
 )
 
 
-# Auto-upgrade: a pass is short and its changes go through patches (docs/deploy.md).
-@workflow.defn(name=RECONCILE_WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=RECONCILE_WORKFLOW_NAME)
 class ReconcileWorkflow:
     @workflow.run
     async def run(self, input: ReconcileInput) -> ReconcileOutput:

@@ -51,7 +51,7 @@ def test_a_build_id_that_would_break_the_visibility_query_is_refused(build_id: s
         Settings(APPROVALS_WORKER_VERSIONING=True, APPROVALS_BUILD_ID=build_id)
 
 
-def test_requests_are_pinned_and_housekeeping_passes_auto_upgrade() -> None:
+def test_every_workflow_is_pinned_by_the_worker_and_declares_nothing_itself() -> None:
     config = deployment_config(WorkerDeploymentVersion(deployment_name="a", build_id="1"))
     assert config is not None
 
@@ -62,8 +62,10 @@ def test_requests_are_pinned_and_housekeeping_passes_auto_upgrade() -> None:
     assert behavior(ApprovalWorkflow) == VersioningBehavior.PINNED
     # Not in its decorator: an unversioned worker would send it, and be refused.
     assert not workflow._Definition.must_from_class(ApprovalWorkflow).versioning_behavior
-    assert behavior(DeliverNoticesWorkflow) == VersioningBehavior.AUTO_UPGRADE
-    assert behavior(ReconcileWorkflow) == VersioningBehavior.AUTO_UPGRADE
+    assert behavior(DeliverNoticesWorkflow) == VersioningBehavior.PINNED
+    assert behavior(ReconcileWorkflow) == VersioningBehavior.PINNED
+    for cls in (DeliverNoticesWorkflow, ReconcileWorkflow):
+        assert not workflow._Definition.must_from_class(cls).versioning_behavior
 
 
 def test_make_dev_runs_one_build_that_it_makes_current(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,6 +40,7 @@ import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 
@@ -182,7 +183,25 @@ def child_env(settings: Settings, database_url: str) -> dict[str, str]:
     )
     ui = settings.temporal_ui_port
     env.setdefault("APPROVALS_CODEC_CORS_ORIGINS", f"http://localhost:{ui},http://127.0.0.1:{ui}")
+    # Worker Versioning as in production (docs/deploy.md), on one build (dev_build_id)
+    # that the worker makes current when it starts.
+    env.setdefault("APPROVALS_WORKER_VERSIONING", "true")
+    env.setdefault("APPROVALS_BUILD_ID", dev_build_id())
+    env.setdefault("APPROVALS_DEPLOYMENT_PROMOTE", "true")
     return env
+
+
+def dev_build_id() -> str:
+    """The package's version: one build for the life of a checkout's data.
+
+    Not the commit: a pinned request waits for workers of its build, and ``make dev``
+    runs only today's; a request started before a commit would wait forever. Within
+    one build, patches keep changed workflow code replaying, as without versioning.
+    """
+    try:
+        return f"dev-{version('approvals')}"
+    except PackageNotFoundError:
+        return "dev"
 
 
 def mail_catcher_port(settings: Settings) -> int:

@@ -248,6 +248,23 @@ class Settings(BaseSettings):
     )
     """The Temporal UI's origins (comma-separated) that may call ``/codec/decode``."""
 
+    # --- safe deploys (Worker Versioning; worker/versioning.py); docs/deploy.md
+    worker_versioning: bool = Field(default=False, alias="APPROVALS_WORKER_VERSIONING")
+    """Poll as one version (deployment name + build id) of a Temporal Worker Deployment:
+    a request runs to its end on the build it started on (docs/deploy.md). Off: every
+    worker takes every task, and only patches keep old requests safe."""
+    deployment_name: str = Field(
+        default="approvals", min_length=1, max_length=200, alias="APPROVALS_DEPLOYMENT_NAME"
+    )
+    build_id: str = Field(
+        default="", pattern=r"^[A-Za-z0-9._+-]{0,200}$", alias="APPROVALS_BUILD_ID"
+    )
+    """This code's build: an image tag, a git commit, a package version. Required with
+    versioning on; two builds of different workflow code must never share one."""
+    deployment_promote: bool = Field(default=False, alias="APPROVALS_DEPLOYMENT_PROMOTE")
+    """On start, make this build the deployment's current version (``make dev``, a
+    single-host compose). Off: an operator promotes or ramps it (docs/deploy.md)."""
+
     @field_validator("tracing", "otlp_endpoint", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -291,6 +308,16 @@ class Settings(BaseSettings):
                 "e.g. https://approvals.example.com"
             )
         self.public_base_url = listen_url(self.api_host, self.api_port)
+        return self
+
+    @model_validator(mode="after")
+    def _versioned_workers_name_their_build(self) -> Settings:
+        if self.worker_versioning and not self.build_id:
+            raise ValueError(
+                "APPROVALS_BUILD_ID must be set with APPROVALS_WORKER_VERSIONING=true: the "
+                "worker polls as that build of deployment "
+                f"{self.deployment_name} (an image tag or a git commit)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -37,6 +37,7 @@ from db.engine import make_engine, make_sessionmaker
 from domain.working_time import BusinessCalendar
 from notify.setup import Notifier, build_notifier
 from worker.schedules import delete_delivery_schedule, ensure_reconcile_schedule
+from worker.versioning import deployment_config, deployment_version, make_current
 from workflows.approval import ApprovalWorkflow
 from workflows.delivery import DeliverNoticesWorkflow
 from workflows.reconcile import ReconcileWorkflow
@@ -211,6 +212,8 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
         calendar=calendar,
         policies=load_policies(settings.policy_dir),
     )
+    # Both roles poll as the same build: one version of the deployment spans both queues.
+    version = deployment_version(settings)
     workers: list[Worker] = []
     if only in ("approvals", "both"):
         workers.append(
@@ -228,6 +231,7 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
                 max_concurrent_local_activities=settings.worker_max_concurrent_activities,
+                deployment_config=deployment_config(version),
             )
         )
         await ensure_reconcile_schedule(
@@ -262,12 +266,20 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
             notifier=notifier,
             sandboxed=settings.workflow_sandbox,
             max_concurrent_activities=settings.delivery_worker_max_concurrent_activities,
+            deployment_config=deployment_config(version),
         )
     )
     log.info(
         "finishing old delivery passes on task queue %s, if any; `approvals deliverer` sends "
         "the notices",
         settings.delivery_task_queue,
+    )
+    log.info(
+        "worker versioning %s",
+        f"on: deployment {version.deployment_name}, build {version.build_id}"
+        + (" (made current on start)" if settings.deployment_promote else "")
+        if version is not None
+        else "off",
     )
     log.info(
         "metrics: Temporal SDK's on %s, ours on %s; tracing %s",
@@ -285,6 +297,9 @@ async def run_worker(settings: Settings, only: Role = "both") -> None:
         async with AsyncExitStack() as running:
             for worker in workers:
                 await running.enter_async_context(worker)
+            if version is not None and settings.deployment_promote:
+                # Known to the server once these workers have polled: make_current waits.
+                await make_current(client, version)
             await stop.wait()
     finally:
         log.info("worker stopping")

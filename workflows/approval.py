@@ -31,6 +31,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import refusal
 
 
+NEXT_RUN_UPGRADES = workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE
+"""A continued run starts on the current build, not on the one this run is pinned to."""
+
+
+# Pinned (the versioned worker's default, worker/versioning.py): a run ends on the build it
+# started on, whatever a later build changed. Each continue-as-new starts the next run on
+# the deployment's current build (a credit line at every review cycle), so a years-long
+# process holds a build for one cycle at most, and an operator can move it sooner
+# (docs/deploy.md). Patches stay the rule all the same.
 @workflow.defn(name=WORKFLOW_NAME)
 class ApprovalWorkflow(ApprovalMessages):
     @workflow.init
@@ -57,7 +66,10 @@ class ApprovalWorkflow(ApprovalMessages):
                 # An input that came meanwhile is handled first (patched: the old code
                 # carried on without it, and its histories must replay as they were).
                 if not (self._queue and self._effects.batched):
-                    workflow.continue_as_new(machine.carry(inp, self._state))
+                    workflow.continue_as_new(
+                        machine.carry(inp, self._state),
+                        initial_versioning_behavior=NEXT_RUN_UPGRADES,
+                    )
                 continue
             deadline = machine.deadline(self._state, inp.policy)
             if deadline is None:  # nothing timed in this state: wait for an input

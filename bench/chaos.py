@@ -184,6 +184,10 @@ class Driver:
 
     async def view(self, entry: Entry, user: str) -> dict[str, Any]:
         resp = await self.send(entry, "GET", f"/v1/requests/{entry.request_id}", user)
+        if resp.status_code == 404 and user != REQUESTER:
+            # Not assigned to them yet (a submission answered 202: its first stage is
+            # assigned once the worker runs it): nothing for them to see so far.
+            return {"status": "", "current_approvers": []}
         if resp.status_code != 200:
             raise BenchError(f"GET {entry.request_id} as {user}: {resp.status_code} {resp.text}")
         body: dict[str, Any] = resp.json()
@@ -460,6 +464,35 @@ async def settle(stack: LaunchedStack, sessions: Any, within: float) -> None:
         await asyncio.sleep(1.0)
 
 
+async def row_diff(client: Any, sessions: Any, request_id: str) -> str:
+    """What differs between a request's row and its workflow's state (for the report)."""
+
+    from cli.resync import _state
+    from db import read_model
+    from db.models import RequestRow
+    from domain.constants import workflow_id
+
+    view = await _state(client, workflow_id(request_id))
+    stored = view.model_copy(update={"history": [], "stuck": None})
+    target = read_model.request_values(stored, max(view.history, key=lambda e: e.seq))
+    async with sessions() as s:
+        row = await s.get(RequestRow, request_id)
+    if row is None:
+        return "no row"
+    out = [
+        f"{k}: row {getattr(row, k)!r} != workflow {target[k]!r}"
+        for k in ("status", "last_seq", "closed_at")
+        if getattr(row, k) != target[k]
+    ]
+    have, want = row.view or {}, target["view"]
+    out += [
+        f"view.{k}: row {have.get(k)!r} != workflow {want.get(k)!r}"
+        for k in sorted(set(have) | set(want))
+        if have.get(k) != want.get(k)
+    ]
+    return "; ".join(out)[:1500] or "nothing visible"
+
+
 async def run_checks(
     stack: LaunchedStack, entries: list[Entry], hooks: WebhookReceiver, settle_within: float
 ) -> tuple[list[Check], dict[str, int]]:
@@ -571,11 +604,16 @@ async def run_checks(
             f"{report.failed} did not answer"
         )
         problems = list(report.requests)
+        diffs = [await row_diff(client, sessions, p.request_id) for p in problems[:5]]
         checks.append(
             Check(
                 "read-model equals each workflow's state",
                 report.checked >= len(ids) and not problems,
-                detail + "".join(f"\n    {p.model_dump_json()}" for p in problems[:5]),
+                detail
+                + "".join(
+                    f"\n    {p.model_dump_json()}\n      differs: {d}"
+                    for p, d in zip(problems[:5], diffs, strict=True)
+                ),
             )
         )
 

@@ -7,6 +7,8 @@ What is asserted are the drill's checks, never its times.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.chaos import PROCESSES, ChaosOptions, drill, parse_options
@@ -55,3 +57,29 @@ async def test_an_unknown_process_to_kill_is_refused_before_anything_starts() ->
 
     with pytest.raises(BenchError, match="unknown process"):
         await drill(ChaosOptions(kill=("redis",)))
+
+
+def test_a_failed_check_fails_the_drill_and_is_printed(tmp_path: Path) -> None:
+    from bench.chaos import ChaosReport, Check, Entry, Recovery
+
+    report = ChaosReport(
+        entries=[Entry("approved", "r1")],
+        recoveries=[Recovery("worker", 0.0, 1.5, None, "not recovered: timeout")],
+        checks=[Check("ledger", True, "1 request"), Check("nothing stuck", False, "1 stuck")],
+        duplicates_same_id={"email": 1, "webhook": 0},
+        server_errors={500: 2},
+        load_seconds=3.0,
+    )
+    printed = report.render()
+    assert not report.ok
+    assert "[FAIL] nothing stuck: 1 stuck" in printed and "CHECKS FAILED" in printed
+    assert "email 1, webhook 0" in printed and "500 x2" in printed
+    assert "not recovered: timeout" in printed
+
+
+def test_caught_mails_are_counted_by_their_message_id_without_the_domain(tmp_path: Path) -> None:
+    from bench.chaos import mail_ids
+
+    for i, mid in enumerate(("ntf-a", "ntf-a", "ntf-b")):
+        (tmp_path / f"{i}.eml").write_text(f"Message-ID: <{mid}@localhost>\nSubject: x\n\nbody\n")
+    assert mail_ids(tmp_path) == {"ntf-a": 2, "ntf-b": 1}

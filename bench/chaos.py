@@ -45,7 +45,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,7 +74,7 @@ class ChaosOptions:
     first_kill_after: float = 8.0
     spacing: float = 15.0
     step_timeout: float = 240.0
-    settle_timeout: float = 180.0
+    settle_timeout: float = 300.0
 
 
 # ---------------------------------------------------------------- the webhook receiver
@@ -453,11 +453,10 @@ async def settle(stack: LaunchedStack, sessions: Any, within: float) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         async with sessions() as s:
-            soon = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=60)
+            # Every pending row, leased ones too: a send the kill cut after the receiver
+            # had it stays pending until its lease runs out, then goes again (same id).
             pending = await s.scalar(
-                select(func.count())
-                .select_from(DeliveryRow)
-                .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at < soon)
+                select(func.count()).select_from(DeliveryRow).where(DeliveryRow.status == "pending")
             )
         if not pending:
             return

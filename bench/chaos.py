@@ -45,7 +45,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -463,6 +463,41 @@ async def settle(stack: LaunchedStack, sessions: Any, within: float) -> None:
         await asyncio.sleep(1.0)
 
 
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+async def history_diff(client: Any, sessions: Any, ids: list[str]) -> list[str]:
+    """Requests whose audit rows are not their workflow's history (seq, time, kind, actor)."""
+    from sqlalchemy import select
+
+    from cli.resync import _state
+    from db.models import EventRow
+    from domain.constants import workflow_id
+
+    out = []
+    for rid in ids:
+        view = await _state(client, workflow_id(rid))
+        want = [(e.seq, _utc(e.at), str(e.kind), e.actor) for e in view.history]
+        async with sessions() as s:
+            rows = await s.execute(
+                select(EventRow.seq, EventRow.at, EventRow.kind, EventRow.actor)
+                .where(EventRow.request_id == rid)
+                .order_by(EventRow.seq)
+            )
+            have = [(seq, _utc(at), kind, actor) for seq, at, kind, actor in rows]
+        if have != want:
+            diff = [
+                f"#{h[0]} {h[2]} row at {h[1]:%H:%M:%S.%f} != workflow {w[1]:%H:%M:%S.%f}"
+                if h[0] == w[0] and h[2:] == w[2:]
+                else f"row {h} != workflow {w}"
+                for h, w in zip(have, want, strict=False)
+                if h != w
+            ]
+            out.append(f"{rid}: {'; '.join(diff) or f'{len(have)} rows, {len(want)} events'}")
+    return out
+
+
 async def row_diff(client: Any, sessions: Any, request_id: str) -> str:
     """What differs between a request's row and its workflow's state (for the report)."""
 
@@ -483,13 +518,26 @@ async def row_diff(client: Any, sessions: Any, request_id: str) -> str:
         for k in ("status", "last_seq", "closed_at")
         if getattr(row, k) != target[k]
     ]
-    have, want = row.view or {}, target["view"]
     out += [
-        f"view.{k}: row {have.get(k)!r} != workflow {want.get(k)!r}"
-        for k in sorted(set(have) | set(want))
-        if have.get(k) != want.get(k)
+        f"{path}: row {a!r} != workflow {b!r}"
+        for path, a, b in leaf_diff("view", row.view or {}, target["view"])
     ]
     return "; ".join(out)[:1500] or "nothing visible"
+
+
+def leaf_diff(path: str, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
+    """The leaves where two JSON values differ, by path (``view.stages[0].started_at``)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [
+            d for k in sorted(set(a) | set(b)) for d in leaf_diff(f"{path}.{k}", a.get(k), b.get(k))
+        ]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in leaf_diff(f"{path}[{i}]", x, y)
+        ]
+    return [] if a == b else [(path, a, b)]
 
 
 async def run_checks(
@@ -613,6 +661,16 @@ async def run_checks(
                     f"\n    {p.model_dump_json()}\n      differs: {d}"
                     for p, d in zip(problems[:5], diffs, strict=True)
                 ),
+            )
+        )
+
+        # 3b. audit rows == each workflow's history, times included
+        lagging = await history_diff(client, sessions, ids)
+        checks.append(
+            Check(
+                "audit rows equal each workflow's history (seq, time, kind, actor)",
+                not lagging,
+                f"{len(ids)} requests compared" + "".join(f"\n    {x}" for x in lagging[:10]),
             )
         )
 

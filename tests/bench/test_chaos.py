@@ -34,6 +34,7 @@ async def test_a_reduced_drill_loses_nothing_and_doubles_nothing() -> None:
         "ledger",
         "audit rows contiguous 1..N, none doubled",
         "read-model equals each workflow's state",
+        "audit rows equal each workflow's history (seq, time, kind, actor)",
         "every notice due delivered once per channel (by Message-ID / webhook-id)",
         "nothing stuck",
     ]

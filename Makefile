@@ -159,3 +159,12 @@ $(AXE_STAMP): tools/axe/package.json tools/axe/package-lock.json
 	touch $(AXE_STAMP)
 install: $(AXE_STAMP)
 test: $(AXE_STAMP)
+
+# The chaos drill (docs/operations.md, "The chaos drill"): `approvals dev` started as for
+# `make bench`, a bounded load through the API while the worker, the deliverer, the API,
+# Temporal and PostgreSQL are each killed with SIGKILL in turn; prints each one's time to
+# recover and checks that nothing was lost or doubled (exit 1 if a check fails).
+# More options: make chaos CHAOS_ARGS="--requests 60 --kill worker,api --spacing 20"
+.PHONY: chaos
+chaos: $(TEST_STAMP)
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)

@@ -253,7 +253,12 @@ async def _write_batch(
             )
         ).scalars()
     )
-    if not written:
+    replaced = set(
+        await rows.replace_unrecorded(
+            session, view.id, [r.event for r in records if r.event.seq not in written]
+        )
+    )
+    if not written and not replaced:
         activity.logger.info(
             "transitions %s #%d-%d already recorded; nothing to do",
             view.id,
@@ -261,10 +266,15 @@ async def _write_batch(
             last.seq,
         )
         return []
+    if replaced:
+        _log_replaced(view.id, sorted(replaced))
+        moved = moved or await rows.rewrite_request(session, view, last)
     if moved or created:
         await rows.rewrite_derived(session, view, last.at)
     await _insert_notices(
-        session, view.id, [n for r in records if r.event.seq in written for n in r.notices]
+        session,
+        view.id,
+        [n for r in records if r.event.seq in written | replaced for n in r.notices],
     )
     return [str(r.event.kind) for r in records if r.event.seq in written]
 
@@ -288,14 +298,29 @@ async def _write_transition(
         await session.execute(rows.INSERT_EVENTS, [rows.event_values(view.id, event)])
     ).first()
     if new_event is None:
-        activity.logger.info(
-            "transition %s #%d already recorded; nothing to do", view.id, event.seq
-        )
+        if not await rows.replace_unrecorded(session, view.id, [event]):
+            activity.logger.info(
+                "transition %s #%d already recorded; nothing to do", view.id, event.seq
+            )
+            return []
+        _log_replaced(view.id, [event.seq])
+        if read_model and await rows.rewrite_request(session, view, event):
+            await rows.rewrite_derived(session, view, event.at)
+        await _insert_notices(session, view.id, record.notices)
         return []
     if created or (read_model and await rows.update_request(session, view, event)):
         await rows.rewrite_derived(session, view, event.at)
     await _insert_notices(session, view.id, record.notices)
     return [str(event.kind)]
+
+
+def _log_replaced(request_id: str, seqs: list[int]) -> None:
+    activity.logger.warning(
+        "transitions %s #%s were written by a workflow task Temporal never recorded "
+        "(its worker stopped before the task completed); corrected to the recorded ones",
+        request_id,
+        ", ".join(map(str, seqs)),
+    )
 
 
 async def _insert_notices(session: AsyncSession, request_id: str, notices: list[Notice]) -> None:

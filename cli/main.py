@@ -340,6 +340,8 @@ def cmd_resync(args: argparse.Namespace) -> int:
             parts.append(f"{r.inbox_rows} inbox row(s)")
         if r.events_added:
             parts.append(f"audit rows {seq_ranges(r.events_added)} {would}added")
+        if r.events_corrected:
+            parts.append(f"audit rows {seq_ranges(r.events_corrected)} {would}corrected")
         if r.events_lost:
             parts.append(f"audit rows {seq_ranges(r.events_lost)} lost (not in the workflow)")
         print(f"{r.request_id}  {r.workflow_status} at #{r.seq}: {'; '.join(parts)}")

@@ -220,13 +220,18 @@ async def _resync(session: AsyncSession, view: RequestView, workflow_status: str
     if out.row != "ahead":
         await read_model.rewrite_derived(session, stored, last.at)
         out.inbox_rows = changed_rows(before, await _inbox(session, view.id))
-    have = await session.scalars(select(EventRow.seq).where(EventRow.request_id == view.id))
-    to_add, out.events_lost = missing_events(have, view.history)
+    have_seqs = list(
+        await session.scalars(select(EventRow.seq).where(EventRow.request_id == view.id))
+    )
+    to_add, out.events_lost = missing_events(have_seqs, view.history)
     if to_add:
         written = await session.execute(
             read_model.INSERT_EVENTS, [read_model.event_values(view.id, e) for e in to_add]
         )
         out.events_added = sorted(written.scalars())
+    out.events_corrected = await read_model.replace_unrecorded(
+        session, view.id, [e for e in view.history if e.seq in set(have_seqs)]
+    )
     return out
 
 

@@ -7,10 +7,11 @@ rewritten from a workflow's state is the row the workflow itself would have writ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +61,54 @@ def event_values(request_id: str, event: HistoryEvent) -> dict[str, Any]:
         "comment": event.comment,
         "data": event.model_dump(mode="json")["data"],
     }
+
+
+REPLACE_UNRECORDED = "approvals.replace_unrecorded"
+"""The transaction setting that lets :func:`replace_unrecorded` update ``events``
+(migration 0013); nothing else may."""
+
+
+async def replace_unrecorded(
+    session: AsyncSession, request_id: str, events: Sequence[HistoryEvent]
+) -> list[int]:
+    """Correct the stored audit rows that ``events`` (already stored at their sequence
+    numbers) contradict; the sequence numbers corrected.
+
+    A workflow task Temporal recorded replays identically, so a stored event that
+    differs from the one the workflow writes now at the same number was written by a
+    task that never completed (the worker died after the write): that transition is in
+    no history. The workflow's is the true one, and replaces it.
+    """
+    if not events:
+        return []
+    stored = {
+        row["seq"]: row
+        for row in (
+            await session.execute(
+                select(_EVENTS).where(
+                    _EVENTS.c.request_id == request_id,
+                    _EVENTS.c.seq.in_([e.seq for e in events]),
+                )
+            )
+        ).mappings()
+    }
+    wrong = [
+        e
+        for e in events
+        if e.seq in stored
+        and any(stored[e.seq][k] != v for k, v in event_values(request_id, e).items())
+    ]
+    if not wrong:
+        return []
+    await session.execute(text(f"SELECT set_config('{REPLACE_UNRECORDED}', 'on', true)"))
+    for e in wrong:
+        await session.execute(
+            update(_EVENTS)
+            .where(_EVENTS.c.request_id == request_id, _EVENTS.c.seq == e.seq)
+            .values(**event_values(request_id, e))
+        )
+    await session.execute(text(f"SELECT set_config('{REPLACE_UNRECORDED}', 'off', true)"))
+    return [e.seq for e in wrong]
 
 
 def request_values(view: RequestView, event: HistoryEvent) -> dict[str, Any]:

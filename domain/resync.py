@@ -100,6 +100,9 @@ class RequestResync(BaseModel):
     """Inbox (assignment) rows added or changed."""
     events_added: list[int] = Field(default_factory=list)
     """The seqs of the audit rows written."""
+    events_corrected: list[int] = Field(default_factory=list)
+    """The seqs of audit rows that said otherwise than the workflow's history: written by
+    a workflow task Temporal never recorded (``db.read_model.replace_unrecorded``)."""
     events_lost: list[int] = Field(default_factory=list)
     """Seqs that neither the database nor the workflow holds any more (see
     :func:`missing_events`)."""
@@ -107,7 +110,9 @@ class RequestResync(BaseModel):
 
     @property
     def changed(self) -> bool:
-        return self.row in ("created", "rewritten") or bool(self.inbox_rows or self.events_added)
+        return self.row in ("created", "rewritten") or bool(
+            self.inbox_rows or self.events_added or self.events_corrected
+        )
 
 
 class ResyncReport(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
@@ -541,3 +542,108 @@ async def test_a_batch_for_a_request_the_api_never_wrote_creates_its_row(
     assert (row.last_seq, row.stage_index) == (1, 0)
     pending = {a[3]: a[6] for a in await _assignments(db_sessions, request_id)}
     assert pending == {"bcd_zheng": True}
+
+
+def _rerun(record: TransitionRecord, later: timedelta) -> TransitionRecord:
+    """``record`` as a workflow task run again after its worker died makes it: the same
+    transition, with the later clock of the second run."""
+    assert record.view is not None
+    view = record.view.model_copy(
+        update={
+            "stages": [
+                s.model_copy(
+                    update={
+                        "started_at": s.started_at + later if s.started_at else None,
+                        "reply_due": s.reply_due + later if s.reply_due else None,
+                    }
+                )
+                for s in record.view.stages
+            ]
+        }
+    )
+    event = record.event.model_copy(update={"at": record.event.at + later})
+    return record.model_copy(update={"view": view, "event": event})
+
+
+async def _event_at(sessions: async_sessionmaker[AsyncSession], request_id: str) -> list[Any]:
+    return await _rows(
+        sessions, "SELECT seq, at, kind FROM events WHERE request_id = :id ORDER BY seq", request_id
+    )
+
+
+async def test_a_transition_temporal_never_recorded_is_corrected_to_the_one_it_records(
+    acts: ApprovalActivities, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The chaos drill's finding: the worker wrote transition #2 and died before its
+    workflow task completed; Temporal ran the task again ten seconds later. The audit row,
+    the request row and the inbox follow the recorded run, not the lost one."""
+    request_id = str(uuid.uuid4())
+    await _run(acts, _submitted(request_id))
+    lost = _first_stage_approved(request_id)
+    await _run(acts, lost)
+    recorded = _rerun(lost, timedelta(seconds=10))
+    await _run(acts, recorded)
+
+    assert recorded.view is not None
+    assert await _event_at(db_sessions, request_id) == [
+        (1, T0 + timedelta(minutes=1), "submitted"),
+        (2, recorded.event.at, "approved"),
+    ]
+    row = await _request(db_sessions, request_id)
+    assert row.view is not None
+    stored = RequestView.model_validate(row.view)
+    assert stored.stages[1].reply_due == recorded.view.stages[1].reply_due
+    pending_dues = {a[8] for a in await _assignments(db_sessions, request_id) if a[6]}
+    assert pending_dues == {recorded.view.stages[1].reply_due}
+    # The same write again (a retry of the recorded run) changes nothing.
+    updated = row.updated_at
+    await _run(acts, recorded)
+    assert (await _request(db_sessions, request_id)).updated_at == updated
+
+
+async def test_a_batch_corrects_a_transition_temporal_never_recorded(
+    acts: ApprovalActivities, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    request_id = str(uuid.uuid4())
+    submitted, lost = _submitted(request_id), _first_stage_approved(request_id)
+    await ActivityEnvironment().run(
+        acts.record_transitions,
+        TransitionBatch(records=[TransitionRecord(event=submitted.event)], view=submitted.view),
+    )
+    await ActivityEnvironment().run(
+        acts.record_transitions,
+        TransitionBatch(records=[TransitionRecord(event=lost.event)], view=lost.view),
+    )
+    recorded = _rerun(lost, timedelta(seconds=10))
+    await ActivityEnvironment().run(
+        acts.record_transitions,
+        TransitionBatch(records=[TransitionRecord(event=recorded.event)], view=recorded.view),
+    )
+    assert [r[1] for r in await _event_at(db_sessions, request_id)] == [
+        submitted.event.at,
+        recorded.event.at,
+    ]
+    row = await _request(db_sessions, request_id)
+    assert recorded.view is not None and row.view is not None
+    stored = RequestView.model_validate(row.view)
+    assert stored.stages[1].started_at == recorded.view.stages[1].started_at
+
+
+async def test_the_audit_trail_still_refuses_any_other_change(
+    acts: ApprovalActivities, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    request_id = str(uuid.uuid4())
+    await _run(acts, _submitted(request_id))
+    on = "SELECT set_config('approvals.replace_unrecorded', 'on', true)"
+    for statements in (
+        ["UPDATE events SET actor = 'x' WHERE request_id = :id"],
+        ["DELETE FROM events WHERE request_id = :id"],
+        # Even with the setting on: not another sequence number, and never a delete.
+        [on, "UPDATE events SET seq = 9 WHERE request_id = :id"],
+        [on, "DELETE FROM events WHERE request_id = :id"],
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with db_sessions() as s, s.begin():
+                for sql in statements:
+                    await s.execute(text(sql), {"id": request_id})
+    assert [r[2] for r in await _event_at(db_sessions, request_id)] == ["submitted"]

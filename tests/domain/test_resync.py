@@ -82,3 +82,11 @@ def test_the_report_lists_what_changed_and_what_failed_only() -> None:
 def test_seq_ranges_keep_a_report_line_short() -> None:
     assert seq_ranges([7, 1, 2, 3, 9, 10]) == "#1-3, #7, #9-10"
     assert seq_ranges([]) == ""
+
+
+def test_an_audit_row_corrected_to_the_workflows_history_is_a_change() -> None:
+    report = ResyncReport()
+    one = RequestResync(request_id="d", workflow_status="Running", seq=2, events_corrected=[2])
+    assert one.changed
+    report.add(one)
+    assert (report.rewritten, report.requests) == (1, [one])

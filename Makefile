@@ -33,6 +33,7 @@ help:
 	@echo "make bench-seed  bench-sla, then open 20,000 requests, time inbox, list, an old decision; worker RSS"
 	@echo "make bench-bulk  submit 100 contracts on the dev stack, time one bulk approve of all 100"
 	@echo "make bench-sla   seed 100,000 requests into the read-model, time the SLA report's queries"
+	@echo "make chaos       kill every process of the dev stack in turn under load; check nothing was lost or doubled"
 	@echo "make record-histories  add this code's workflow histories to tests/histories (before changing workflows/)"
 
 $(BIN)/python:

@@ -204,9 +204,11 @@ async def test_preview_shows_the_deadlines_a_request_would_get_now(
     deadlines = {d["clock"]: d for d in resp.json()["deadlines"]}
     reply, resolve = deadlines["reply"], deadlines["resolve"]
     assert (reply["span"], reply["working"]) == ("4 working hours", True)
-    # 4 working hours never end sooner than 4 hours from now, nor later than a long
-    # holiday (Spring Festival) plus a weekend.
-    assert before + timedelta(hours=4) <= datetime.fromisoformat(reply["due"])
+    # 4 working hours never end sooner than 4 hours from now (counted from the start of
+    # the minute, as the business calendar counts), nor later than a long holiday
+    # (Spring Festival) plus a weekend. Run in working hours, the due is that minute + 4 h.
+    minute = before.replace(second=0, microsecond=0)
+    assert minute + timedelta(hours=4) <= datetime.fromisoformat(reply["due"])
     assert datetime.fromisoformat(reply["due"]) < before + timedelta(days=12)
     assert (resolve["span"], resolve["working"], resolve["provisional"]) == ("P3D", False, False)
     assert abs(datetime.fromisoformat(resolve["due"]) - (before + timedelta(days=3))) < timedelta(

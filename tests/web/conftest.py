@@ -28,7 +28,9 @@ from api.app import create_app
 from common.settings import Settings
 from tests.support.api import make_settings, temporal_target
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Browsing, _Server  # noqa: F401
+from tests.support.oidc import AUDIENCE, CLIENT_ID, CLIENT_SECRET, OpenIdProvider
 from tests.support.paths import ROOT
+from tests.support.servers import closed_port
 
 
 @contextlib.asynccontextmanager
@@ -49,6 +51,33 @@ async def serving(settings: Settings, port: int = 0) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+@contextlib.asynccontextmanager
+async def serving_with_provider(
+    op_dir: Path, pg_url: str, temporal: WorkflowEnvironment, users: dict[str, dict[str, str]]
+) -> AsyncIterator[tuple[str, Settings]]:
+    """The app behind a real OpenID Connect provider that knows ``users`` (login name:
+    claims): on a port known beforehand, so that the provider may send browsers back.
+    Its base URL and settings (a worker, if the test needs one, polls their queue)."""
+    port = closed_port()
+    base = f"http://127.0.0.1:{port}"
+    op = OpenIdProvider(op_dir, users=users, redirect_uris=[f"{base}/auth/callback"])
+    op.start()
+    settings = make_settings(
+        pg_url,
+        temporal_target(temporal),
+        APPROVALS_PUBLIC_BASE_URL=base,
+        APPROVALS_OIDC_ISSUER=op.issuer,
+        APPROVALS_OIDC_AUDIENCE=AUDIENCE,
+        APPROVALS_OIDC_CLIENT_ID=CLIENT_ID,
+        APPROVALS_OIDC_CLIENT_SECRET=CLIENT_SECRET,
+    )
+    try:
+        async with serving(settings, port) as url:
+            yield url, settings
+    finally:
+        op.stop()
 
 
 @pytest.fixture(scope="module")

@@ -30,12 +30,11 @@ from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.api import Auth, make_settings, temporal_target
+from tests.support.api import Auth
 from tests.support.browser import Browsing
-from tests.support.oidc import AUDIENCE, CLIENT_ID, CLIENT_SECRET, PASSWORD, OpenIdProvider
+from tests.support.oidc import PASSWORD
 from tests.support.paths import ROOT
-from tests.support.servers import closed_port
-from tests.web.conftest import serving
+from tests.web.conftest import serving_with_provider
 from tests.web.test_access_browser import check, phone
 from tests.web.test_inbox_browser import open_request, read
 
@@ -58,39 +57,23 @@ async def journey_url(
     db_sessions: async_sessionmaker[AsyncSession],
     demo_org: None,
 ) -> AsyncIterator[str]:
-    """The app, with its own worker, on a port known beforehand so that the provider may
-    send browsers back; the provider knows the requester and the first approver."""
+    """The app behind the provider, with its own worker; the provider knows the
+    requester and both approvers."""
     from worker.main import build_worker
 
-    port = closed_port()
-    base = f"http://127.0.0.1:{port}"
-    op = OpenIdProvider(
-        tmp_path_factory.mktemp("op"),
-        users={
-            "sun": {"sub": "acct-sun", "preferred_username": "am_sun", "name": "Sun"},
-            "zheng": {"sub": "acct-zheng", "preferred_username": "bcd_zheng", "name": "Zheng"},
-            "liu": {"sub": "acct-liu", "preferred_username": "dsd_liu", "name": "Liu"},
-        },
-        redirect_uris=[f"{base}/auth/callback"],
-    )
-    op.start()
-    settings = make_settings(
-        pg_url,
-        temporal_target(temporal_local),
-        APPROVALS_PUBLIC_BASE_URL=base,
-        APPROVALS_OIDC_ISSUER=op.issuer,
-        APPROVALS_OIDC_AUDIENCE=AUDIENCE,
-        APPROVALS_OIDC_CLIENT_ID=CLIENT_ID,
-        APPROVALS_OIDC_CLIENT_SECRET=CLIENT_SECRET,
-    )
-    try:
-        async with (
-            build_worker(temporal_local.client, db_sessions, settings.task_queue),
-            serving(settings, port) as url,
-        ):
-            yield url
-    finally:
-        op.stop()
+    users = {
+        "sun": {"sub": "acct-sun", "preferred_username": "am_sun", "name": "Sun"},
+        "zheng": {"sub": "acct-zheng", "preferred_username": "bcd_zheng", "name": "Zheng"},
+        "liu": {"sub": "acct-liu", "preferred_username": "dsd_liu", "name": "Liu"},
+    }
+    async with (
+        serving_with_provider(tmp_path_factory.mktemp("op"), pg_url, temporal_local, users) as (
+            url,
+            settings,
+        ),
+        build_worker(temporal_local.client, db_sessions, settings.task_queue),
+    ):
+        yield url
 
 
 async def sign_in_through_provider(page: Page, url: str, login: str) -> None:

@@ -14,11 +14,9 @@ import pytest
 from playwright.async_api import expect
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.api import make_settings, temporal_target
 from tests.support.browser import Browsing
-from tests.support.oidc import AUDIENCE, CLIENT_ID, CLIENT_SECRET, PASSWORD, OpenIdProvider
-from tests.support.servers import closed_port
-from tests.web.conftest import serving
+from tests.support.oidc import PASSWORD
+from tests.web.conftest import serving_with_provider
 
 
 @pytest.fixture(scope="module")
@@ -28,32 +26,15 @@ async def signin_url(
     temporal_local: WorkflowEnvironment,
     demo_org: None,
 ) -> AsyncIterator[str]:
-    """The app on a port known beforehand, so that the provider may send browsers back."""
-    port = closed_port()
-    base = f"http://127.0.0.1:{port}"
-    op = OpenIdProvider(
-        tmp_path_factory.mktemp("op"),
-        users={
-            "li": {"sub": "acct-li", "preferred_username": "am_li", "name": "Li"},
-            "stranger": {"sub": "acct-x", "preferred_username": "nobody_here"},
-        },
-        redirect_uris=[f"{base}/auth/callback"],
-    )
-    op.start()
-    settings = make_settings(
-        pg_url,
-        temporal_target(temporal_local),
-        APPROVALS_PUBLIC_BASE_URL=base,
-        APPROVALS_OIDC_ISSUER=op.issuer,
-        APPROVALS_OIDC_AUDIENCE=AUDIENCE,
-        APPROVALS_OIDC_CLIENT_ID=CLIENT_ID,
-        APPROVALS_OIDC_CLIENT_SECRET=CLIENT_SECRET,
-    )
-    try:
-        async with serving(settings, port) as url:
-            yield url
-    finally:
-        op.stop()
+    """The app behind the provider, which knows am_li and someone the directory does not."""
+    users = {
+        "li": {"sub": "acct-li", "preferred_username": "am_li", "name": "Li"},
+        "stranger": {"sub": "acct-x", "preferred_username": "nobody_here"},
+    }
+    async with serving_with_provider(
+        tmp_path_factory.mktemp("op"), pg_url, temporal_local, users
+    ) as (url, _):
+        yield url
 
 
 async def test_signing_in_through_the_provider_opens_the_inbox_and_signing_out_ends_it(

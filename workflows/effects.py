@@ -31,9 +31,10 @@ with workflow.unsafe.imports_passed_through():
         Verify,
         Write,
     )
-    from domain.core.inputs import Input, WriteFailed, WriteSucceeded
+    from domain.core.inputs import Input, WriteSucceeded
     from domain.core.projection import view_of
-    from domain.core.queries import current_approvers
+    from domain.core.publishing import published
+    from domain.core.writes import MAX_BATCH, batch_summary, stuck_pause, write_failed
     from domain.policy import Policy
     from domain.process import (
         PayoutOutput,
@@ -60,11 +61,8 @@ _RETRY = RetryPolicy(
 _RECORD_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3
 )
-_STUCK_RETRY_FIRST = timedelta(seconds=5)
-_STUCK_RETRY_MAX = timedelta(minutes=5)
 _FLAG_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 _VERIFY_TIMEOUT = timedelta(seconds=10)
-_MAX_BATCH = 50
 _LOCAL_TIMEOUT = timedelta(seconds=10)
 _LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 
@@ -219,7 +217,7 @@ class Effects:
             return
         # The read-model goes with the batch, as the state stands when it is written.
         self._pending.append(TransitionRecord(event=write.event, notices=write.notices))
-        if len(self._pending) >= _MAX_BATCH:
+        if len(self._pending) >= MAX_BATCH:
             await self.flush(write.state)
 
     async def flush(self, state: RequestState) -> None:
@@ -227,14 +225,11 @@ class Effects:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        kinds = ", ".join(r.event.kind.value for r in batch)
-        first, last = batch[0].event.seq, batch[-1].event.seq
-        span = f"#{first}" if first == last else f"#{first}-{last}"
         batch_of = TransitionBatch(records=batch, view=view_of(state, history=False))
         await self._write(
             Activities.RECORD_TRANSITIONS,
             batch_of,
-            f"record {span}: {kinds}",
+            batch_summary(batch),
             state,
             local=self.local_writes,
         )
@@ -264,11 +259,11 @@ class Effects:
                 cause: BaseException = err
                 while cause.__cause__ is not None:
                     cause = cause.__cause__
-                attempts = failures * (_RECORD_RETRY.maximum_attempts or 1)
-                failed = WriteFailed(f"{summary}: {cause}"[:1000], workflow.now(), attempts)
-                await self._feed(failed)
-                pause = min(_STUCK_RETRY_FIRST * 2 ** (failures - 1), _STUCK_RETRY_MAX)
-                await workflow.sleep(pause, summary=f"stuck, retrying: {summary}")
+                attempts_each = _RECORD_RETRY.maximum_attempts or 1
+                await self._feed(
+                    write_failed(summary, str(cause), workflow.now(), failures, attempts_each)
+                )
+                await workflow.sleep(stuck_pause(failures), summary=f"stuck, retrying: {summary}")
         if failures:
             workflow.logger.info("request %s is no longer stuck: %s written", state.id, summary)
             await self._feed(WriteSucceeded())
@@ -281,26 +276,20 @@ class Effects:
 
     def publish(self, s: RequestState) -> None:
         """Search attributes (only when they changed) and the UI's current details."""
-        approvers = current_approvers(s)
-        values = (
-            s.label,
-            tuple(approvers),
-            s.overdue,
-            float(s.amount) if s.amount is not None else None,
-        )
-        if values != self._last_search_attributes:
-            self._last_search_attributes = values
+        p = published(s)
+        if p.changes != self._last_search_attributes:
+            self._last_search_attributes = p.changes
             updates: list[SearchAttributeUpdate[Any]] = [
-                sa.REQUEST_STATUS.value_set(s.label),
-                sa.CURRENT_APPROVERS.value_set(approvers),
-                sa.OVERDUE.value_set(s.overdue),
-                sa.REQUEST_TYPE.value_set(s.type),
-                sa.REQUESTER.value_set(s.requester),
+                sa.REQUEST_STATUS.value_set(p.status),
+                sa.CURRENT_APPROVERS.value_set(list(p.approvers)),
+                sa.OVERDUE.value_set(p.overdue),
+                sa.REQUEST_TYPE.value_set(p.request_type),
+                sa.REQUESTER.value_set(p.requester),
             ]
-            if s.customer:
-                updates.append(sa.CUSTOMER_ID.value_set(s.customer))
-            if s.amount is not None:
-                updates.append(sa.AMOUNT.value_set(float(s.amount)))
+            if p.customer is not None:
+                updates.append(sa.CUSTOMER_ID.value_set(p.customer))
+            if p.amount is not None:
+                updates.append(sa.AMOUNT.value_set(p.amount))
             workflow.upsert_search_attributes(updates)
         workflow.set_current_details(self._details(s))
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
     ForeignKey,
     Index,
     Integer,
@@ -396,7 +397,10 @@ class WebSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
-_STEP_FIGURES = ("reply_due", "decided_at", "status", "escalations")
+_STEP_FIGURES = ("reply_due", "decided_at", "status", "escalations", "decide_seconds")
+# Whole seconds from a step's start to its decision, kept by PostgreSQL itself: the
+# report sorts integers for its percentiles (faster than floats; migration 0014).
+DECIDE_SECONDS = "(date_part('epoch', decided_at - started_at))::integer"
 
 
 class RequestStepRow(Base):
@@ -423,6 +427,10 @@ class RequestStepRow(Base):
     decided_at: Mapped[datetime | None]
     """When the stage was approved, rejected or returned; null while open or if closed undecided."""
     escalations: Mapped[int] = mapped_column(Integer, default=0)
+    decide_seconds: Mapped[int | None] = mapped_column(
+        Integer, Computed(DECIDE_SECONDS, persisted=True)
+    )
+    """Whole seconds from ``started_at`` to ``decided_at`` (null while undecided)."""
 
     __table_args__ = (
         # The report (db.sla) reads only these covering indexes: by type and stage in

@@ -1,8 +1,8 @@
 """The SLA report's shaping: rates, percentiles, ISO weeks, the export's table (pure).
 
-The figures come from the read-model (``db.sla``, which computes the percentiles
-in SQL); this module turns them into the report's rows and the flat table that the
-CSV and XLSX exports share, in the reader's language.
+The figures come from the read-model (``db.sla``, which computes the percentiles in
+SQL, by nearest rank over whole seconds); this module turns them into the report's
+rows and the flat table that the CSV and XLSX exports share, in the reader's language.
 
 A step belongs to the period (and the ISO week) in which it started; a request to
 the one in which it was submitted. Dues (``reply_due``, ``resolve_due``) are stored
@@ -104,15 +104,15 @@ class ReportRow:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q`` quantile with linear interpolation, as PostgreSQL's ``percentile_cont``."""
+    """The ``q`` quantile by nearest rank, as PostgreSQL's ``percentile_disc``: the first
+    value (in order) whose position ``i / n`` reaches ``q``; one of the values, never
+    an interpolation between two."""
     if not 0 <= q <= 1:
         raise ValueError("q must lie between 0 and 1")
     if not values:
         return None
     ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    low, high = math.floor(pos), math.ceil(pos)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+    return ordered[max(math.ceil(q * len(ordered)), 1) - 1]
 
 
 def hours(seconds: float | None) -> Decimal | None:

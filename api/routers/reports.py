@@ -17,7 +17,14 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, LanguageDep, PoliciesDep, SessionDep, SettingsDep
+from api.deps import (
+    CurrentUser,
+    LanguageDep,
+    PoliciesDep,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+)
 from api.errors import ApiError, field_errors, responses
 from db import sla
 from db.directory import DirectoryUser
@@ -169,6 +176,7 @@ async def _report(
     params: SlaParams,
     user: CurrentUser,
     session: SessionDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
     policies: PoliciesDep,
     lang: str,
@@ -192,10 +200,8 @@ async def _report(
         requesters=requesters,
         time_zone=settings.default_time_zone,
     )
-    steps = await sla.step_figures(session, f)
-    requests = await sla.request_figures(session, f)
-    weeks = await sla.week_figures(session, f)
-    slow = await sla.slowest_open(session, f, params.top)
+    figures = await sla.read_report(sessions, f, params.top)
+    steps, requests, weeks, slow = figures.steps, figures.requests, figures.weeks, figures.slowest
     titles = {t: text_in(p.title, lang) for t, p in policies.items()}
     names = {
         (t, s.key): stage_name(p, s.key, s.key, lang) for t, p in policies.items() for s in p.stages
@@ -264,11 +270,12 @@ async def sla_report(
     params: SlaQuery,
     user: CurrentUser,
     session: SessionDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
     policies: PoliciesDep,
     lang: LanguageDep,
 ) -> SlaReport:
-    return await _report(params, user, session, settings, policies, lang)
+    return await _report(params, user, session, sessions, settings, policies, lang)
 
 
 def _file_name(report: SlaReport, ext: str) -> str:
@@ -292,11 +299,12 @@ async def sla_report_csv(
     params: SlaQuery,
     user: CurrentUser,
     session: SessionDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
     policies: PoliciesDep,
     lang: LanguageDep,
 ) -> Response:
-    report = await _report(params, user, session, settings, policies, lang)
+    report = await _report(params, user, session, sessions, settings, policies, lang)
     headers, rows = _table(report, lang)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -322,13 +330,14 @@ async def sla_report_xlsx(
     params: SlaQuery,
     user: CurrentUser,
     session: SessionDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
     policies: PoliciesDep,
     lang: LanguageDep,
 ) -> Response:
     from openpyxl import Workbook  # only the export needs it
 
-    report = await _report(params, user, session, settings, policies, lang)
+    report = await _report(params, user, session, sessions, settings, policies, lang)
     headers, rows = _table(report, lang)
     book = Workbook()
     sheet = book.active

@@ -129,18 +129,19 @@ async def test_medians_p90_breaches_and_escalations_per_type_and_stage(
     assert list(rows) == [None, "review", "sign"]
     review, sign, total = rows["review"], rows["sign"], rows[None]
     assert (review["steps"], review["decided"]) == (4, 4)
-    assert Decimal(review["median_hours"]) == Decimal("5.00")
-    assert Decimal(review["p90_hours"]) == Decimal("7.40")
+    # Nearest rank (percentile_disc): each figure is one step's own time, 2, 4, 6, 8 h.
+    assert Decimal(review["median_hours"]) == Decimal("4.00")
+    assert Decimal(review["p90_hours"]) == Decimal("8.00")
     assert (review["reply_breaches"], Decimal(review["reply_breach_rate"])) == (0, Decimal(0))
     assert (sign["steps"], sign["decided"], sign["escalations"]) == (3, 2, 3)
-    assert (Decimal(sign["median_hours"]), Decimal(sign["p90_hours"])) == (15, 19)
+    assert (Decimal(sign["median_hours"]), Decimal(sign["p90_hours"])) == (10, 20)
     # R1 and R2 decided late, R3 is still open past its due.
     assert (sign["reply_breaches"], Decimal(sign["reply_breach_rate"])) == (3, 100)
     assert (total["steps"], total["decided"], total["escalations"]) == (7, 6, 3)
-    # The database's percentile_cont and domain.sla.percentile agree: 7 h and 15 h.
+    # The database's percentile_disc and domain.sla.percentile agree: 6 h and 20 h.
     durations = [2.0, 4.0, 6.0, 8.0, 10.0, 20.0]
-    assert float(total["median_hours"]) == percentile(durations, 0.5) == 7
-    assert float(total["p90_hours"]) == percentile(durations, 0.9) == 15
+    assert float(total["median_hours"]) == percentile(durations, 0.5) == 6
+    assert float(total["p90_hours"]) == percentile(durations, 0.9) == 20
     assert (total["reply_breaches"], Decimal(total["reply_breach_rate"])) == (3, 50)
     assert (total["submitted"], total["resolved"]) == (4, 3)
     # R2 resolved late, R3 open past its due; R4 has no due.
@@ -159,7 +160,8 @@ async def test_trend_by_iso_week_and_the_slowest_open_request(
     assert list(weeks) == ["2020-W10", "2020-W11"]
     w10, w11 = weeks["2020-W10"], weeks["2020-W11"]
     assert (w10["steps"], w10["decided"], w10["reply_breaches"], w10["escalations"]) == (4, 4, 2, 3)
-    assert Decimal(w10["median_hours"]) == 7
+    # 2, 4, 10 and 20 h: the nearest-rank median is the second, 4 h.
+    assert Decimal(w10["median_hours"]) == 4
     assert (w11["steps"], w11["decided"], w11["reply_breaches"]) == (3, 2, 1)
     (slow,) = report["slowest_open"]
     assert (slow["requester"], slow["stage_key"], slow["waiting_on"]) == (
@@ -269,7 +271,7 @@ async def test_csv_and_xlsx_carry_the_same_rows_with_chinese_headers_for_zh_cn(
     assert cells[0][:4] == ["Request type", "Type", "Stage key", "Stage"]
     assert len(cells) == len(table)
     total = next(r for r in cells[1:] if r[2] is None)
-    assert total[4:8] == [7, 6, 7.0, 15.0]
+    assert total[4:8] == [7, 6, 6.0, 20.0]
     assert (total[13], total[14]) == (2, 66.7)
     for xlsx_row, csv_row in zip(cells[1:], table[1:], strict=True):
         assert [("" if v is None else str(v)) for v in xlsx_row[:3]] == csv_row[:3]

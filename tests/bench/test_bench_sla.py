@@ -17,7 +17,7 @@ async def test_the_sla_bench_seeds_and_times_each_query_of_three_reports() -> No
     assert await sla.main(["--count", "300", "--runs", "1"], out=out) == 0
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("seeded 300 requests (900 steps)")
-    timed = [line for line in lines if re.search(r"(\d+\.\d ms\s*){5}$", line)]
+    timed = [line for line in lines if re.search(r"(\d+\.\d ms\s*){6}$", line)]
     assert [line.split("  ")[0] for line in timed] == [
         "a year, everything",
         "a quarter, one type",

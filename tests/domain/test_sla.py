@@ -1,4 +1,5 @@
-"""The SLA report's pure shaping: percentiles as PostgreSQL's, rates, ISO weeks, rows."""
+"""The SLA report's pure shaping: percentiles as PostgreSQL's ``percentile_disc``, rates,
+ISO weeks, rows."""
 
 from __future__ import annotations
 
@@ -24,13 +25,15 @@ from domain.sla import (
     [
         ([], 0.5, None),
         ([3.0], 0.9, 3.0),
-        ([2, 4, 6, 8], 0.5, 5.0),
-        ([2, 4, 6, 8], 0.9, 7.4),
+        ([2, 4, 6, 8], 0.5, 4.0),
+        ([2, 4, 6, 8], 0.9, 8.0),
+        ([2, 4, 6, 8, 10], 0.5, 6.0),
+        ([10, 20], 0.9, 20.0),
         ([8, 2, 6, 4], 0.0, 2.0),
         ([8, 2, 6, 4], 1.0, 8.0),
     ],
 )
-def test_percentile_interpolates_like_percentile_cont(
+def test_percentile_is_the_nearest_rank_like_percentile_disc(
     values: list[float], q: float, expected: float | None
 ) -> None:
     got = percentile(values, q)

@@ -1,8 +1,9 @@
-"""The SLA report's shaping: rates, percentiles, ISO weeks, the export's table (pure).
+"""The SLA report's shaping: rates, percentiles, ISO weeks, the report's rows (pure).
 
 The figures come from the read-model (``db.sla``, which computes the percentiles in
 SQL, by nearest rank over whole seconds); this module turns them into the report's
-rows and the flat table that the CSV and XLSX exports share, in the reader's language.
+rows (by type and stage, by week, the slowest open requests), which the API serves
+as they are and :mod:`domain.sla_exports` lays out as the CSV and XLSX tables.
 
 A step belongs to the period (and the ISO week) in which it started; a request to
 the one in which it was submitted. Dues (``reply_due``, ``resolve_due``) are stored
@@ -196,36 +197,79 @@ def _row(s: StepFigures, title: str, stage: str, req: RequestFigures | None) -> 
     )
 
 
-# --- the exports' table ------------------------------------------------------------
-
-EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    # (field, en, zh-CN)
-    ("request_type", "Request type", "申请类型"),
-    ("type_title", "Type", "类型名称"),
-    ("stage_key", "Stage key", "环节代码"),
-    ("stage_name", "Stage", "环节"),
-    ("steps", "Steps started", "开始的环节数"),
-    ("decided", "Decided", "已决定"),
-    ("median_hours", "Median hours to decide", "决定时长中位数（小时）"),
-    ("p90_hours", "P90 hours to decide", "决定时长P90（小时）"),
-    ("reply_breaches", "Reply breaches", "回复超时数"),
-    ("reply_breach_rate", "Reply breach rate %", "回复超时率 %"),
-    ("escalations", "Escalations", "升级次数"),
-    ("submitted", "Requests submitted", "提交的申请数"),
-    ("resolved", "Requests resolved", "已办结的申请数"),
-    ("resolve_breaches", "Resolve breaches", "办结超时数"),
-    ("resolve_breach_rate", "Resolve breach rate %", "办结超时率 %"),
-)
+# --- the trend by week and the slowest open requests ------------------------------
 
 
-def export_headers(lang: str) -> list[str]:
-    """The exports' column headers in ``lang`` (Chinese for zh-CN, else English)."""
-    return [zh if lang == "zh-CN" else en for _, en, zh in EXPORT_COLUMNS]
+@dataclass(frozen=True)
+class WeekRow:
+    """One ISO week of the report's trend (and of its export)."""
+
+    week: str
+    week_start: date
+    steps: int
+    decided: int
+    median_hours: Decimal | None
+    p90_hours: Decimal | None
+    reply_breaches: int
+    escalations: int
 
 
-def export_values(row: ReportRow) -> list[str | int | Decimal | None]:
-    """A row's cells in :data:`EXPORT_COLUMNS` order (numbers stay numbers)."""
-    values: list[str | int | Decimal | None] = []
-    for field, _, _ in EXPORT_COLUMNS:
-        values.append(getattr(row, field))
-    return values
+@dataclass(frozen=True)
+class OpenRow:
+    """One of the slowest open requests, as the report shows it."""
+
+    id: str
+    request_type: str
+    title: str
+    requester: str
+    amount: Decimal | None
+    stage_key: str | None
+    stage_name: str | None
+    waiting_on: tuple[str, ...]
+    submitted_at: datetime
+    open_hours: Decimal | None
+    """Hours since submission, at the report's ``now``."""
+    step_started_at: datetime | None
+    reply_due: datetime | None
+    resolve_due: datetime | None
+
+
+def week_rows(weeks: Sequence[WeekFigures]) -> list[WeekRow]:
+    """The trend's rows, one per ISO week, in the order given."""
+    return [
+        WeekRow(
+            week=iso_week(w.week_start),
+            week_start=w.week_start,
+            steps=w.steps,
+            decided=w.decided,
+            median_hours=hours(w.median_seconds),
+            p90_hours=hours(w.p90_seconds),
+            reply_breaches=w.reply_breaches,
+            escalations=w.escalations,
+        )
+        for w in weeks
+    ]
+
+
+def open_rows(
+    requests: Sequence[OpenRequest], now: datetime, stage_names: dict[tuple[str, str], str]
+) -> list[OpenRow]:
+    """The slowest open requests' rows, with their stage's name and hours open at ``now``."""
+    return [
+        OpenRow(
+            id=o.id,
+            request_type=o.request_type,
+            title=o.title,
+            requester=o.requester,
+            amount=o.amount,
+            stage_key=o.stage_key,
+            stage_name=stage_names.get((o.request_type, o.stage_key)) if o.stage_key else None,
+            waiting_on=o.waiting_on,
+            submitted_at=o.submitted_at,
+            open_hours=hours((now - o.submitted_at).total_seconds()),
+            step_started_at=o.step_started_at,
+            reply_due=o.reply_due,
+            resolve_due=o.resolve_due,
+        )
+        for o in requests
+    ]

@@ -1,21 +1,26 @@
 """``/v1/reports/sla``: how approvals perform, for managers, admins and auditors.
 
-JSON, CSV and XLSX carry the same rows (``domain.sla``); the figures are read from
-the read-model (``db.sla``).
+JSON, CSV and XLSX carry the same report (``domain.sla`` shapes it, its tables for
+the exports are ``domain.sla_exports``); the figures are read from the read-model
+(``db.sla``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import (
     CurrentUser,
@@ -26,14 +31,18 @@ from api.deps import (
     SettingsDep,
 )
 from api.errors import ApiError, field_errors, responses
+from common.settings import Settings
 from db import sla
 from db.directory import DirectoryUser
 from db.request_queries import AUDITOR_ROLE
 from domain import sla as shaping
+from domain import sla_exports as exports
 from domain.errors import ErrorCode
 from domain.inbound import Id
 from domain.localize import stage_name
-from domain.text import text_in
+from domain.policy import Policy
+from domain.sla_exports import Kind, SlaExportTable
+from domain.text import Language, text_in
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -67,49 +76,36 @@ class SlaParams(BaseModel):
 SlaQuery = Annotated[SlaParams, Query()]
 
 
-class SlaRowOut(BaseModel):
-    request_type: str
-    type_title: str
-    stage_key: str | None
-    stage_name: str
-    steps: int
-    decided: int
-    median_hours: Decimal | None
-    p90_hours: Decimal | None
-    reply_breaches: int
-    reply_breach_rate: Decimal | None
-    escalations: int
-    submitted: int | None
-    resolved: int | None
-    resolve_breaches: int | None
-    resolve_breach_rate: Decimal | None
+class SlaCsvParams(SlaParams):
+    """The report's filters and which of its tables the CSV carries."""
+
+    table: SlaExportTable = Field(
+        default=SlaExportTable.ROWS,
+        description="`rows`: by type and stage; `weeks`: the trend by ISO week; "
+        "`open`: the slowest open requests.",
+    )
 
 
-class SlaWeekOut(BaseModel):
-    week: str
-    week_start: date
-    steps: int
-    decided: int
-    median_hours: Decimal | None
-    p90_hours: Decimal | None
-    reply_breaches: int
-    escalations: int
+SlaCsvQuery = Annotated[SlaCsvParams, Query()]
 
 
-class SlaOpenOut(BaseModel):
-    id: str
-    request_type: str
-    title: str
-    requester: str
-    amount: Decimal | None
-    stage_key: str | None
-    stage_name: str | None
-    waiting_on: list[str]
-    submitted_at: datetime
-    open_hours: Decimal | None
-    step_started_at: datetime | None
-    reply_due: datetime | None
-    resolve_due: datetime | None
+# The report's parts are the domain's dataclasses, served through pydantic: one list of
+# fields, and the schema keeps the names clients are generated from.
+
+
+@pydantic_dataclass(frozen=True)
+class SlaRowOut(shaping.ReportRow):
+    pass
+
+
+@pydantic_dataclass(frozen=True)
+class SlaWeekOut(shaping.WeekRow):
+    pass
+
+
+@pydantic_dataclass(frozen=True)
+class SlaOpenOut(shaping.OpenRow):
+    pass
 
 
 class SlaReport(BaseModel):
@@ -172,16 +168,37 @@ async def my_reports(user: CurrentUser, session: SessionDep) -> ReportAccess:
     return ReportAccess(sla=manager, department=user.id if manager else None, any_department=False)
 
 
-async def _report(
-    params: SlaParams,
+@dataclass(frozen=True)
+class ReportContext:
+    """What every form of the report needs besides its filters: who asks, in which
+    language, and where the figures and names come from."""
+
+    user: DirectoryUser
+    session: AsyncSession
+    sessions: async_sessionmaker[AsyncSession]
+    """For the figures, read on connections of their own (``db.sla.read_report``)."""
+    settings: Settings
+    policies: dict[str, Policy]
+    lang: Language
+
+
+def report_context(
     user: CurrentUser,
     session: SessionDep,
     sessions: SessionsDep,
     settings: SettingsDep,
     policies: PoliciesDep,
-    lang: str,
-) -> SlaReport:
-    department = await _department_in_scope(user, session, params.department)
+    lang: LanguageDep,
+) -> ReportContext:
+    return ReportContext(user, session, sessions, settings, policies, lang)
+
+
+ContextDep = Annotated[ReportContext, Depends(report_context)]
+
+
+async def _report(params: SlaParams, ctx: ReportContext) -> SlaReport:
+    session, settings, policies, lang = ctx.session, ctx.settings, ctx.policies, ctx.lang
+    department = await _department_in_scope(ctx.user, session, params.department)
     requesters = await sla.department_of(session, department) if department else None
     tz = ZoneInfo(settings.default_time_zone)
     now = datetime.now(UTC)
@@ -200,7 +217,7 @@ async def _report(
         requesters=requesters,
         time_zone=settings.default_time_zone,
     )
-    figures = await sla.read_report(sessions, f, params.top)
+    figures = await sla.read_report(ctx.sessions, f, params.top)
     steps, requests, weeks, slow = figures.steps, figures.requests, figures.weeks, figures.slowest
     titles = {t: text_in(p.title, lang) for t, p in policies.items()}
     names = {
@@ -213,38 +230,9 @@ async def _report(
         department=department,
         type=params.type,
         generated_at=now,
-        rows=[SlaRowOut(**r.__dict__) for r in rows],
-        weeks=[
-            SlaWeekOut(
-                week=shaping.iso_week(w.week_start),
-                week_start=w.week_start,
-                steps=w.steps,
-                decided=w.decided,
-                median_hours=shaping.hours(w.median_seconds),
-                p90_hours=shaping.hours(w.p90_seconds),
-                reply_breaches=w.reply_breaches,
-                escalations=w.escalations,
-            )
-            for w in weeks
-        ],
-        slowest_open=[
-            SlaOpenOut(
-                id=o.id,
-                request_type=o.request_type,
-                title=o.title,
-                requester=o.requester,
-                amount=o.amount,
-                stage_key=o.stage_key,
-                stage_name=names.get((o.request_type, o.stage_key)) if o.stage_key else None,
-                waiting_on=list(o.waiting_on),
-                submitted_at=o.submitted_at,
-                open_hours=shaping.hours((now - o.submitted_at).total_seconds()),
-                step_started_at=o.step_started_at,
-                reply_due=o.reply_due,
-                resolve_due=o.resolve_due,
-            )
-            for o in slow
-        ],
+        rows=[SlaRowOut(**vars(r)) for r in rows],
+        weeks=[SlaWeekOut(**vars(w)) for w in shaping.week_rows(weeks)],
+        slowest_open=[SlaOpenOut(**vars(o)) for o in shaping.open_rows(slow, now, names)],
     )
 
 
@@ -266,97 +254,106 @@ _DESCRIPTION = (
     description=_DESCRIPTION,
     responses=responses(401, 403, 422),
 )
-async def sla_report(
-    params: SlaQuery,
-    user: CurrentUser,
-    session: SessionDep,
-    sessions: SessionsDep,
-    settings: SettingsDep,
-    policies: PoliciesDep,
-    lang: LanguageDep,
-) -> SlaReport:
-    return await _report(params, user, session, sessions, settings, policies, lang)
+async def sla_report(params: SlaQuery, ctx: ContextDep) -> SlaReport:
+    return await _report(params, ctx)
 
 
-def _file_name(report: SlaReport, ext: str) -> str:
-    return f"sla-{report.start.isoformat()}-{report.end.isoformat()}.{ext}"
+def _sheet(report: SlaReport, table: SlaExportTable, ctx: ReportContext) -> exports.Sheet:
+    items: dict[SlaExportTable, Sequence[object]] = {
+        SlaExportTable.ROWS: report.rows,
+        SlaExportTable.WEEKS: report.weeks,
+        SlaExportTable.OPEN: report.slowest_open,
+    }
+    zone = ZoneInfo(ctx.settings.default_time_zone)
+    return exports.export_sheet(table, items[table], ctx.lang, zone)
 
 
-def _table(report: SlaReport, lang: str) -> tuple[list[str], list[list[Any]]]:
-    headers = shaping.export_headers(lang)
-    fields = [f for f, _, _ in shaping.EXPORT_COLUMNS]
-    return headers, [[getattr(r, f) for f in fields] for r in report.rows]
+def _download(
+    report: SlaReport, content: str | bytes, media_type: str, ext: str, stem: str
+) -> Response:
+    name = f"{stem}-{report.start.isoformat()}-{report.end.isoformat()}.{ext}"
+    return Response(
+        content=content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get(
     "/sla.csv",
     summary="SLA report as CSV",
-    description="The rows of `GET /v1/reports/sla` as CSV (UTF-8 with a BOM, for Excel); "
-    "headers in Chinese when the reader's language is zh-CN.",
+    description="One table of `GET /v1/reports/sla` as CSV (UTF-8 with a BOM, for Excel): "
+    "`table=rows` (default) the rows by type and stage, `weeks` the trend by ISO week, "
+    "`open` the slowest open requests; the same columns as the XLSX's sheets, headers in "
+    "Chinese when the reader's language is zh-CN, times in the deployment's time zone.",
     responses={200: {"content": {"text/csv": {}}}, **responses(401, 403, 422)},
 )
-async def sla_report_csv(
-    params: SlaQuery,
-    user: CurrentUser,
-    session: SessionDep,
-    sessions: SessionsDep,
-    settings: SettingsDep,
-    policies: PoliciesDep,
-    lang: LanguageDep,
-) -> Response:
-    report = await _report(params, user, session, sessions, settings, policies, lang)
-    headers, rows = _table(report, lang)
+async def sla_report_csv(params: SlaCsvQuery, ctx: ContextDep) -> Response:
+    report = await _report(params, ctx)
+    sheet = _sheet(report, params.table, ctx)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    return Response(
-        content="\ufeff" + out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{_file_name(report, "csv")}"'},
-    )
+    writer.writerow(sheet.headers)
+    writer.writerows([exports.csv_text(v) for v in row] for row in sheet.rows)
+    name = "sla" if params.table is SlaExportTable.ROWS else f"sla-{params.table.value}"
+    return _download(report, "\ufeff" + out.getvalue(), "text/csv; charset=utf-8", "csv", name)
 
 
 @router.get(
     "/sla.xlsx",
     summary="SLA report as XLSX",
-    description="The rows of `GET /v1/reports/sla` as an Excel workbook (numbers as "
-    "numbers, hours with two decimals); headers in Chinese when the reader's language "
-    "is zh-CN.",
+    description="`GET /v1/reports/sla` as an Excel workbook: a sheet each for the rows by "
+    "type and stage, the trend by ISO week and the slowest open requests (numbers as "
+    "numbers, hours with two decimals, days and times as dates in the deployment's time "
+    "zone, the header row frozen); sheet names and headers in Chinese when the reader's "
+    "language is zh-CN.",
     responses={200: {"content": {XLSX_TYPE: {}}}, **responses(401, 403, 422)},
 )
-async def sla_report_xlsx(
-    params: SlaQuery,
-    user: CurrentUser,
-    session: SessionDep,
-    sessions: SessionsDep,
-    settings: SettingsDep,
-    policies: PoliciesDep,
-    lang: LanguageDep,
-) -> Response:
-    from openpyxl import Workbook  # only the export needs it
+async def sla_report_xlsx(params: SlaQuery, ctx: ContextDep) -> Response:
+    report = await _report(params, ctx)
+    sheets = [_sheet(report, table, ctx) for table in SlaExportTable]
+    return _download(report, _workbook(sheets), XLSX_TYPE, "xlsx", "sla")
 
-    report = await _report(params, user, session, sessions, settings, policies, lang)
-    headers, rows = _table(report, lang)
+
+_FORMATS = {
+    Kind.COUNT: "0",
+    Kind.HOURS: "0.00",
+    Kind.PERCENT: "0.0",
+    Kind.MONEY: "#,##0.00",
+    Kind.DAY: "yyyy-mm-dd",
+    Kind.TIME: "yyyy-mm-dd hh:mm",
+}
+_WIDTHS = {Kind.DAY: 12, Kind.TIME: 17}
+"""Characters a date or time shows in its format (the cell holds a number)."""
+
+
+def _shown_width(value: object) -> int:
+    # A Chinese character takes two columns' room.
+    text = "" if value is None else str(value)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _workbook(sheets: Sequence[exports.Sheet]) -> bytes:
+    from openpyxl import Workbook  # only the export needs it
+    from openpyxl.utils import get_column_letter
+
     book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "SLA"
-    sheet.append(headers)
-    for row in rows:
-        sheet.append([float(v) if isinstance(v, Decimal) else v for v in row])
-    for column in sheet.iter_cols():
-        header = column[0]
-        width = max(len(str(c.value)) if c.value is not None else 0 for c in column)
-        sheet.column_dimensions[header.column_letter].width = min(max(width + 2, 10), 40)
-        for cell in column[1:]:
-            if isinstance(cell.value, float):
-                cell.number_format = "0.00"
+    book.remove(book.worksheets[0])
+    for s in sheets:
+        sheet = book.create_sheet(s.name)
+        sheet.append(s.headers)
+        for row in s.rows:
+            sheet.append([float(v) if isinstance(v, Decimal) else v for v in row])
+        sheet.freeze_panes = "A2"
+        for index, column in enumerate(s.columns, start=1):
+            letter = get_column_letter(index)
+            shown = [_WIDTHS.get(column.kind) or _shown_width(r[index - 1]) for r in s.rows]
+            width = max([_shown_width(s.headers[index - 1]), *shown])
+            sheet.column_dimensions[letter].width = min(max(width + 2, 8), 50)
+            number_format = _FORMATS.get(column.kind)
+            if number_format:
+                for (c,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                    c.number_format = number_format
     out = io.BytesIO()
     book.save(out)
-    return Response(
-        content=out.getvalue(),
-        media_type=XLSX_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{_file_name(report, "xlsx")}"'},
-    )
+    return out.getvalue()

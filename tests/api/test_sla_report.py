@@ -11,15 +11,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import RequestRow, RequestStepRow
 from domain.sla import percentile
+from domain.sla_exports import COLUMNS, Column, Kind, SlaExportTable
 from tests.support.api import submit_contract
 from tests.support.workflows import eventually
 
@@ -336,3 +339,140 @@ async def test_my_reports_says_who_may_see_the_sla_report(
     resp = await api.get("/v1/reports", headers=auth(user))
     assert resp.status_code == 200, resp.text
     assert resp.json() == expected
+
+
+# --- the exports: every table of the page, as CSV and as the XLSX's sheets ---------
+
+TABLES = {"rows": "rows", "weeks": "weeks", "open": "slowest_open"}
+"""The CSV's ``table`` and the JSON's key of the same part."""
+
+
+def _same_cell(column: Column, exported: object, shown: Any, zone: ZoneInfo) -> bool:
+    """Whether a cell (CSV text, or an XLSX value) says what the JSON says."""
+    if shown is None:
+        return exported in ("", None)
+    if column.kind in (Kind.COUNT, Kind.HOURS, Kind.PERCENT, Kind.MONEY):
+        got = Decimal(str(exported))
+        if column.field == "open_hours":  # counted at each answer's own `now`
+            return abs(got - Decimal(shown)) < Decimal("0.1")
+        return got == Decimal(str(shown))
+    if column.kind is Kind.DAY:
+        day = exported.date() if isinstance(exported, datetime) else exported
+        return str(day) == shown
+    if column.kind is Kind.TIME:
+        wall = datetime.fromisoformat(shown).astimezone(zone).replace(tzinfo=None)
+        return exported == wall or exported == wall.isoformat(sep=" ", timespec="seconds")
+    if isinstance(shown, list):
+        return exported == ", ".join(shown)
+    return exported == shown
+
+
+def _assert_table_matches(
+    table: str, headers: list[Any], cells: list[list[Any]], report: Any, lang: str
+) -> None:
+    columns = COLUMNS[SlaExportTable(table)]
+    items = report[TABLES[table]]
+    assert items, table  # the fixture's rows fill every table
+    # Every field the JSON carries is a column, in the JSON's order.
+    assert [c.field for c in columns] == list(items[0])
+    assert headers == [c.header(lang) for c in columns]
+    assert len(cells) == len(items)
+    zone = ZoneInfo("Asia/Shanghai")
+    for exported, shown in zip(cells, items, strict=True):
+        for column, value in zip(columns, exported, strict=True):
+            assert _same_cell(column, value, shown[column.field], zone), (column, value, shown)
+
+
+@pytest.mark.parametrize("table", ["rows", "weeks", "open"])
+async def test_each_csv_table_carries_what_the_json_shows(
+    api: httpx.AsyncClient, auth: Auth, sla_type: str, table: str
+) -> None:
+    params = {"type": sla_type, **PERIOD}
+    report = await _report(api, auth, "auditor_qin", **params)
+    resp = await api.get(
+        "/v1/reports/sla.csv", params={**params, "table": table}, headers=auth("auditor_qin")
+    )
+    assert resp.status_code == 200, resp.text
+    stem = "sla" if table == "rows" else f"sla-{table}"
+    assert f'filename="{stem}-2020-03-02-2020-03-15.csv"' in resp.headers["content-disposition"]
+    head, *body = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
+    _assert_table_matches(table, head, body, report, "en")
+
+
+async def test_the_csv_of_the_slowest_open_request_reads_in_shanghai_time(
+    api: httpx.AsyncClient, auth: Auth, sla_type: str
+) -> None:
+    params = {"type": sla_type, "table": "open", **PERIOD}
+    resp = await api.get("/v1/reports/sla.csv", params=params, headers=auth("admin"))
+    (row,) = list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
+    # The reply due 2020-03-09T18:00Z is 02:00 the next morning in Shanghai.
+    assert (row["Reply due"], row["Waiting on"], row["Amount"]) == (
+        "2020-03-10 02:00:00",
+        "fh_gao",
+        "1000.00",
+    )
+
+
+async def test_the_xlsx_has_a_sheet_per_table_with_the_values_of_the_json(
+    api: httpx.AsyncClient, auth: Auth, sla_type: str
+) -> None:
+    params = {"type": sla_type, **PERIOD}
+    report = await _report(api, auth, "admin", **params)
+    resp = await api.get("/v1/reports/sla.xlsx", params=params, headers=auth("admin"))
+    assert resp.status_code == 200, resp.text
+    book = load_workbook(io.BytesIO(resp.content))
+    assert book.sheetnames == ["By type and stage", "Trend by week", "Slowest open requests"]
+    for table, sheet in zip(TABLES, book.worksheets, strict=True):
+        head, *body = [list(r) for r in sheet.iter_rows(values_only=True)]
+        _assert_table_matches(table, head, body, report, "en")
+        assert sheet.freeze_panes == "A2"
+        # Every column is at least as wide as its header.
+        for index, header in enumerate(head, start=1):
+            width = sheet.column_dimensions[get_column_letter(index)].width
+            assert width >= len(header), (table, header)
+    weeks, slow = book.worksheets[1], book.worksheets[2]
+    # Numbers and days are typed cells with their formats, not text.
+    assert weeks["B2"].value == datetime(2020, 3, 2) and weeks["B2"].number_format == "yyyy-mm-dd"
+    assert (weeks["E2"].value, weeks["E2"].number_format) == (4, "0.00")
+    assert (slow["E2"].value, slow["E2"].number_format) == (1000.0, "#,##0.00")
+    assert slow["L2"].value == datetime(2020, 3, 10, 2, 0)
+    assert slow["L2"].number_format == "yyyy-mm-dd hh:mm"
+
+
+async def test_a_zh_cn_reader_gets_chinese_sheet_names_and_headers(
+    api: httpx.AsyncClient, auth: Auth, sla_type: str
+) -> None:
+    params = {"type": sla_type, **PERIOD}
+    zh = auth("auditor_qin") | {"Accept-Language": "zh-CN"}
+    report = (await api.get("/v1/reports/sla", params=params, headers=zh)).json()
+    resp = await api.get("/v1/reports/sla.xlsx", params=params, headers=zh)
+    book = load_workbook(io.BytesIO(resp.content))
+    assert book.sheetnames == ["按类型和环节", "按周趋势", "最慢的未结申请"]
+    for table, sheet in zip(TABLES, book.worksheets, strict=True):
+        head, *body = [list(r) for r in sheet.iter_rows(values_only=True)]
+        _assert_table_matches(table, head, body, report, "zh-CN")
+    assert [c.value for c in book.worksheets[1][1]][:2] == ["ISO 周", "周起始日（周一）"]
+    for table in ("weeks", "open"):
+        resp = await api.get("/v1/reports/sla.csv", params={**params, "table": table}, headers=zh)
+        head, *body = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
+        _assert_table_matches(table, head, body, report, "zh-CN")
+    assert head[:4] == ["申请编号", "申请类型", "标题", "申请人"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/reports/sla.csv", {"table": "nope"}),
+        ("/v1/reports/sla.csv", {"table": ""}),
+        ("/v1/reports/sla.xlsx", {"table": "weeks"}),  # the workbook has them all
+        ("/v1/reports/sla", {"table": "rows"}),
+    ],
+)
+async def test_a_table_the_export_does_not_have_is_422_naming_table(
+    api: httpx.AsyncClient, auth: Auth, path: str, params: dict[str, str]
+) -> None:
+    resp = await api.get(path, params=params, headers=auth("admin"))
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "validation_error"
+    assert [f["field"] for f in error["details"]["fields"]] == ["table"]

@@ -1,6 +1,6 @@
 """The SLA report page in a real browser: reached from the inbox's header, filters
-change its table, the CSV download works, and at 390 px it passes the access checks
-(axe-core) in en and zh-CN.
+change its table, each table's CSV and the workbook download, and at 390 px it passes
+the access checks (axe-core) in en and zh-CN.
 
 The read-model rows are the API test's (tests/api/test_sla_report.py): a request type
 of their own in March 2020, so nothing else in the shared database counts.
@@ -9,10 +9,12 @@ of their own in March 2020, so nothing else in the shared database counts.
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import pytest
-from playwright.async_api import expect
+from openpyxl import load_workbook
+from playwright.async_api import Page, expect
 
 from tests.api.test_sla_report import sla_type  # noqa: F401 (the rows, a module fixture)
 from tests.support.api import Auth
@@ -55,19 +57,40 @@ async def test_an_auditor_filters_the_sla_report_and_downloads_it(
     await page.locator("#sla-show").click()
     await expect(total.locator("td").first).to_have_text("2")
 
-    async with page.expect_download() as info:
-        await page.locator("#sla-csv").click()
-    download = await info.value
-    assert download.suggested_filename == "sla-2020-03-02-2020-03-15.csv"
-    text = (await asyncio.to_thread(Path(await download.path()).read_bytes)).decode("utf-8-sig")
+    text = (await _download(page, "#sla-csv", "sla-2020-03-02-2020-03-15.csv")).decode("utf-8-sig")
     lines = text.splitlines()
     assert lines[0].startswith("Request type,")
     assert any(line.startswith(f"{sla_type},") and ",sign," in line for line in lines)
 
+    # The other tables download as they are filtered: fin_he's steps began in 2020-W11
+    # only, and their request is the one still open; the workbook holds all three.
+    weeks = await _download(page, "#sla-csv-weeks", "sla-weeks-2020-03-02-2020-03-15.csv")
+    assert [line.split(",")[0] for line in weeks.decode("utf-8-sig").splitlines()] == [
+        "ISO week",
+        "2020-W11",
+    ]
+    slow = (await _download(page, "#sla-csv-open", "sla-open-2020-03-02-2020-03-15.csv")).decode(
+        "utf-8-sig"
+    )
+    assert slow.startswith("Request id,") and ",fh_gao," in slow
+    book = load_workbook(
+        io.BytesIO(await _download(page, "#sla-xlsx", "sla-2020-03-02-2020-03-15.xlsx"))
+    )
+    assert book.sheetnames == ["By type and stage", "Trend by week", "Slowest open requests"]
+
     await page.locator("#lang-zh").click()
     await expect(page.locator("#sla-rows th").first).to_have_text("类型 · 环节")
     await expect(page.locator("h1")).to_have_text("SLA 报表")
+    await expect(page.locator("#sla-csv-weeks")).to_have_text("下载 CSV：按周趋势")
     await check(page, "SLA report (zh-CN)")
+
+
+async def _download(page: Page, link: str, name: str) -> bytes:
+    async with page.expect_download() as info:
+        await page.locator(link).click()
+    download = await info.value
+    assert download.suggested_filename == name
+    return await asyncio.to_thread(Path(await download.path()).read_bytes)
 
 
 async def test_someone_who_manages_no_one_sees_no_link_and_a_refusal(

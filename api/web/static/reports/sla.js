@@ -1,6 +1,6 @@
 // The SLA report page (templates/reports_sla.html): filters, the table by type and
-// stage, the trend by ISO week (inline SVG bars), the slowest open requests, and the
-// CSV and Excel downloads of the same rows. Everything comes from GET /v1/reports/sla
+// stage, the trend by ISO week (inline SVG bars), the slowest open requests, and their
+// downloads: a CSV of each table and an Excel workbook with all three. Everything comes from GET /v1/reports/sla
 // with the tab's token (or the company sign-in session), as the inbox calls the API.
 import { $, el, fill, rich } from "../inbox/dom.js";
 import { I18N, locale, t } from "../inbox/i18n.js";
@@ -171,8 +171,10 @@ async function load() {
   const values = filterValues();
   const search = query(values);
   history.replaceState(null, "", location.pathname + search + location.hash);
-  $("sla-csv").href = REPORT + ".csv" + search;
   $("sla-xlsx").href = REPORT + ".xlsx" + search;
+  $("sla-csv").href = REPORT + ".csv" + search;
+  $("sla-csv-weeks").href = REPORT + ".csv" + query({ ...values, table: "weeks" });
+  $("sla-csv-open").href = REPORT + ".csv" + query({ ...values, table: "open" });
   $("sla-status").textContent = t("sla_loading");
   $("sla-show").disabled = true;
   try {
@@ -246,8 +248,7 @@ async function start() {
   $("sla-filters").hidden = false;
   $("sla-filters").addEventListener("submit", (event) => { event.preventDefault(); load(); });
   $("sla-type").addEventListener("change", load);
-  $("sla-csv").addEventListener("click", download);
-  $("sla-xlsx").addEventListener("click", download);
+  for (const link of document.querySelectorAll("#sla-downloads a")) link.addEventListener("click", download);
   await load();
 }
 

@@ -18,6 +18,7 @@ origins (``APPROVALS_CODEC_CORS_ORIGINS``) may read the answer.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -26,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import SESSION_COOKIE, ServicesDep, SessionDep, bearer, current_user
 from api.errors import ApiError, unauthenticated
@@ -106,6 +107,23 @@ def _codec(services: Any) -> EncryptionCodec | None:
     return EncryptionCodec(keys) if keys is not None else None
 
 
+Transform = Callable[[EncryptionCodec, Sequence[Payload]], Awaitable[list[Payload]]]
+
+
+async def _transcode(request: Request, services: Any, transform: Transform) -> JSONResponse:
+    """The body's payloads through ``transform`` (the codec's encode or decode); as they
+    came when no keys are configured. A payload that does not decrypt is a 422."""
+    payloads = await _payloads(request)
+    codec = _codec(services)
+    if codec is None:
+        return _answer(payloads)
+    try:
+        changed = await transform(codec, payloads.payloads)
+    except PayloadDecryptionError as exc:
+        raise ApiError(422, ErrorCode.VALIDATION.value, str(exc)) from None
+    return _answer(Payloads(payloads=changed))
+
+
 @router.post(
     "/decode",
     summary="Decrypt payloads for the Temporal UI",
@@ -115,15 +133,7 @@ def _codec(services: Any) -> EncryptionCodec | None:
     include_in_schema=False,
 )
 async def decode(request: Request, services: ServicesDep, _user: Operator) -> JSONResponse:
-    payloads = await _payloads(request)
-    codec = _codec(services)
-    if codec is None:
-        return _answer(payloads)
-    try:
-        decoded = await codec.decode(payloads.payloads)
-    except PayloadDecryptionError as exc:
-        raise ApiError(422, ErrorCode.VALIDATION.value, str(exc)) from None
-    return _answer(Payloads(payloads=decoded))
+    return await _transcode(request, services, EncryptionCodec.decode)
 
 
 @router.post(
@@ -135,11 +145,7 @@ async def decode(request: Request, services: ServicesDep, _user: Operator) -> JS
     include_in_schema=False,
 )
 async def encode(request: Request, services: ServicesDep, _user: Operator) -> JSONResponse:
-    payloads = await _payloads(request)
-    codec = _codec(services)
-    if codec is None:
-        return _answer(payloads)
-    return _answer(Payloads(payloads=await codec.encode(payloads.payloads)))
+    return await _transcode(request, services, EncryptionCodec.encode)
 
 
 class CodecCors:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -39,22 +38,21 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.deployed import START_TIMEOUT, LaunchedStack, stack_environment, stop, wait_until_ready
+from bench.receivers import HttpReceiver, http_receiver
 from bench.stack import ROOT, BenchError, read_token_file, remote_settings
 
 PROCESSES = ("worker", "deliverer", "api", "temporal", "postgres")
@@ -75,44 +73,6 @@ class ChaosOptions:
     spacing: float = 15.0
     step_timeout: float = 240.0
     settle_timeout: float = 300.0
-
-
-# ---------------------------------------------------------------- the webhook receiver
-
-
-@dataclass
-class WebhookReceiver:
-    url: str = ""
-    ids: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@contextlib.contextmanager
-def webhook_receiver() -> Iterator[WebhookReceiver]:
-    recv = WebhookReceiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", "0")))
-            with recv.lock:
-                recv.ids[self.headers.get("webhook-id", "")] += 1
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    recv.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield recv
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # ---------------------------------------------------------------- the ledger
@@ -565,7 +525,7 @@ def leaf_diff(path: str, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
 
 
 async def run_checks(
-    stack: LaunchedStack, entries: list[Entry], hooks: WebhookReceiver, settle_within: float
+    stack: LaunchedStack, entries: list[Entry], hooks: HttpReceiver, settle_within: float
 ) -> tuple[list[Check], dict[str, int]]:
     from sqlalchemy import select
 
@@ -704,7 +664,7 @@ async def run_checks(
 
         # 4. notices: once per channel
         mails = mail_ids(stack.data_dir / "mail")
-        received = {"email": mails, "webhook": Counter(hooks.ids)}
+        received = {"email": mails, "webhook": hooks.count("webhook-id")}
         dup: dict[str, int] = {}
         bad = []
         for channel, got in received.items():
@@ -765,7 +725,7 @@ async def drill(options: ChaosOptions, say: Callable[[str], None] = print) -> Ch
     report: ChaosReport | None = None
     launched: LaunchedStack | None = None
     try:
-        with webhook_receiver() as hooks:
+        with http_receiver() as hooks:
             hooks_file = root / "webhooks.yaml"
             hooks_file.write_text(
                 json.dumps(
@@ -773,7 +733,7 @@ async def drill(options: ChaosOptions, say: Callable[[str], None] = print) -> Ch
                         "subscribers": [
                             {
                                 "name": "chaos",
-                                "url": hooks.url,
+                                "url": hooks.url + "/hook",
                                 "secret": "whsec_" + "Y2hhb3MtZHJpbGwtd2ViaG9vay1zZWNyZXQ=",
                             }
                         ]

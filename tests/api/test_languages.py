@@ -159,3 +159,10 @@ async def test_working_time_deadlines_read_in_the_callers_language(
     )
     assert r.status_code == 200, r.text
     assert {d["span"] for d in r.json()["deadlines"] if d["working"]} >= {"4个工作小时"}
+    r = await api.post(
+        "/v1/policies/customer_complaint/preview",
+        json={"fields": body["fields"]},
+        headers={**auth("am_sun"), "Accept-Language": "en"},
+    )
+    assert r.status_code == 200, r.text
+    assert {d["span"] for d in r.json()["deadlines"] if d["working"]} >= {"4 working hours"}

@@ -1,29 +1,26 @@
 """Real receivers on 127.0.0.1 for the channel tests: an SMTP server and an HTTP server.
 
-The SMTP server is aiosmtpd in the test's event loop; the HTTP server is the
-standard library's, in a thread, answering as each test tells it (status,
-body, a delay to play a hanging receiver).
+The SMTP server is aiosmtpd in the test's event loop; the HTTP server is
+:mod:`bench.receivers` (shared with the chaos drill, which cannot import tests/).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import ssl
 import subprocess
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from bench.receivers import Hit, HttpReceiver, http_receiver
 
 
 @dataclass
@@ -116,74 +113,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass
-class Hit:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class HttpReceiver:
-    """A web server that records every POST and answers ``status``/``answer`` after ``delay``."""
-
-    url: str = ""
-    hits: list[Hit] = field(default_factory=list)
-    status: int = 200
-    answer: dict[str, Any] = field(default_factory=lambda: {"errcode": 0, "errmsg": "ok"})
-    delay: float = 0.0
-    most_at_once: int = 0
-    """The most POSTs it was answering at the same time."""
-    _at_once: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _enter(self) -> None:
-        with self._lock:
-            self._at_once += 1
-            self.most_at_once = max(self.most_at_once, self._at_once)
-
-    def _leave(self) -> None:
-        with self._lock:
-            self._at_once -= 1
-
-
-@contextmanager
-def http_receiver() -> Iterator[HttpReceiver]:
-    recv = HttpReceiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            recv.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            recv._enter()
-            try:
-                if recv.delay:
-                    time.sleep(recv.delay)
-            finally:
-                recv._leave()
-            data = json.dumps(recv.answer).encode()
-            try:
-                self.send_response(recv.status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass  # the client gave up (the hanging-receiver tests)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    recv.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield recv
-    finally:
-        server.shutdown()
-        server.server_close()
+__all__ = [
+    "Hit",
+    "HttpReceiver",
+    "MailBox",
+    "free_port",
+    "http_receiver",
+    "self_signed",
+    "smtp_server",
+]

@@ -36,12 +36,14 @@ from tests.support.oidc import PASSWORD
 from tests.support.paths import ROOT
 from tests.web.conftest import serving_with_provider
 from tests.web.test_access_browser import check, phone
-from tests.web.test_inbox_browser import open_request, read
+from tests.web.test_inbox_browser import open_inbox, open_request, read
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 TEXT = json.loads((ROOT / "api" / "web" / "inbox.i18n.json").read_text(encoding="utf-8"))
 LANG = {"en-US": "en", "zh-CN": "zh-CN"}
+# A 4-hour working-time span as the API answers it (domain.durations.Span.describe).
+SPAN_4H = {"en-US": "4 working hours", "zh-CN": "4个工作小时"}
 
 
 def words(locale: str) -> dict[str, Any]:
@@ -211,13 +213,19 @@ async def test_withdraw_asks_to_confirm_and_the_page_passes_the_phone_checks(
     browsing: Browsing, base_url: str, auth: Auth, locale: str
 ) -> None:
     w = words(locale)
-    view = await submit(auth, base_url, "am_li", contract())
+    view = await submit(auth, base_url, "am_sun", contract())
+    # The reply's working span as the API writes it in the page's language (am_sun has saved
+    # none, so the page's language is the API's), shown as it is on the request page and in
+    # the approver's inbox.
+    span = SPAN_4H[locale]
+    approver = await browsing.page(locale=locale)
+    await open_inbox(approver, base_url, auth, user="bcd_zheng")
+    item = approver.locator("#inbox-list .item", has_text=view["title"])
+    await expect(item).to_contain_text(w["in_brackets"].replace("{text}", span).strip())
     page = await phone(browsing, locale)
-    await open_request(page, base_url, auth, "am_li", view["id"])
+    await open_request(page, base_url, auth, "am_sun", view["id"])
     reply = page.locator("#detail .deadline[data-kind=reply]")
-    await expect(reply.locator(".working")).to_have_text(
-        w["dl_working"].replace("{span}", w["wt_hours"].replace("{n}", "4"))
-    )
+    await expect(reply.locator(".working")).to_have_text(w["dl_working"].replace("{span}", span))
     left = w["cd_left"].replace("{time}", "").strip()  # "left", "剩余"
     await expect(reply.locator(".countdown")).to_contain_text(left)
     await check(page, f"request page ({locale})")
@@ -228,14 +236,14 @@ async def test_withdraw_asks_to_confirm_and_the_page_passes_the_phone_checks(
     # Nothing is sent before the confirm step.
     await expect(page.locator("#withdraw-confirm")).to_be_focused()
     await check(page, f"withdraw confirm step ({locale})")
-    assert (await read(base_url, auth, "am_li", f"/v1/requests/{view['id']}"))[
+    assert (await read(base_url, auth, "am_sun", f"/v1/requests/{view['id']}"))[
         "status"
     ] == "in_review"
     await page.locator("#withdraw-confirm").click()
     await expect(page.locator("#detail .notice")).to_have_text(w["done_withdraw"])
     await expect(status(page)).to_have_text(w["status"]["withdrawn"])
     await expect(page.locator("#act-withdraw")).to_have_count(0)
-    assert (await read(base_url, auth, "am_li", f"/v1/requests/{view['id']}"))[
+    assert (await read(base_url, auth, "am_sun", f"/v1/requests/{view['id']}"))[
         "status"
     ] == "withdrawn"
 

@@ -60,18 +60,14 @@ export function startTicking() {
   if (ticker === null) ticker = setInterval(tickCountdowns, TICK_MS);
 }
 
-// The policy's span ("4 working hours", as the API writes it) in the page's language.
-export function workingSpan(text) {
-  const found = /^(\d+(?:\.\d+)?) working (hour|day)s?$/.exec(String(text || ""));
-  return found ? t(found[2] === "hour" ? "wt_hours" : "wt_days", { n: found[1] }) : String(text || "");
-}
-
+// A working-time note's span comes in the page's language from the API (Accept-Language),
+// as the inbox and the preview show it: "4 working hours", "4个工作小时".
 function deadline(kind, label, due, note) {
   return el("li", { class: "deadline", "data-kind": kind },
     el("span", { class: "deadline-what" }, label),
     el("span", { class: "row" }, when(due), countdownNode(due)),
     note ? el("span", { class: "meta working", "data-working": note.span },
-      t("dl_working", { span: workingSpan(note.span) }),
+      t("dl_working", { span: note.span }),
       note.provisional ? [" ", provisionalBadge()] : null) : null);
 }
 

@@ -257,19 +257,9 @@ def open_rows(
     """The slowest open requests' rows, with their stage's name and hours open at ``now``."""
     return [
         OpenRow(
-            id=o.id,
-            request_type=o.request_type,
-            title=o.title,
-            requester=o.requester,
-            amount=o.amount,
-            stage_key=o.stage_key,
+            **vars(o),
             stage_name=stage_names.get((o.request_type, o.stage_key)) if o.stage_key else None,
-            waiting_on=o.waiting_on,
-            submitted_at=o.submitted_at,
             open_hours=hours((now - o.submitted_at).total_seconds()),
-            step_started_at=o.step_started_at,
-            reply_due=o.reply_due,
-            resolve_due=o.resolve_due,
         )
         for o in requests
     ]

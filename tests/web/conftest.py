@@ -16,16 +16,19 @@ import shutil
 import socket
 from collections.abc import AsyncIterator, Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 import yaml
 from playwright.async_api import Browser, async_playwright
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from common.settings import Settings
+from db.models import UserPreferenceRow
 from tests.support.api import make_settings, temporal_target
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Browsing, _Server  # noqa: F401
 from tests.support.oidc import AUDIENCE, CLIENT_ID, CLIENT_SECRET, OpenIdProvider
@@ -144,10 +147,18 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def browsing(
-    browser: Browser, request: pytest.FixtureRequest, tmp_path: Path
+    browser: Browser,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    db_sessions: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[Browsing]:
-    """``await browsing.page(locale=...)``; a failing test leaves screenshots in its tmp_path."""
+    """``await browsing.page(locale=...)``; a failing test leaves screenshots in its tmp_path.
+
+    The users' saved preferences are as the test found them afterwards: the page's
+    language switch saves the signed-in user's locale, and the database is the session's.
+    """
     session = Browsing(browser)
+    preferences = await saved_preferences(db_sessions)
     try:
         yield session
     finally:
@@ -160,7 +171,23 @@ async def browsing(
                     print(f"screenshot of the failing page: {shot}")
         for context in session.contexts:
             await context.close()
+        await restore_preferences(db_sessions, preferences)
     assert not session.errors, session.errors
+
+
+async def saved_preferences(sessions: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
+    async with sessions() as db:
+        rows = (await db.execute(select(UserPreferenceRow.__table__))).mappings().all()
+    return [dict(row) for row in rows]
+
+
+async def restore_preferences(
+    sessions: async_sessionmaker[AsyncSession], rows: list[dict[str, Any]]
+) -> None:
+    async with sessions.begin() as db:
+        await db.execute(delete(UserPreferenceRow))
+        if rows:
+            await db.execute(insert(UserPreferenceRow), rows)
 
 
 @pytest.hookimpl(wrapper=True)

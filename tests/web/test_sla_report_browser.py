@@ -12,6 +12,7 @@ import asyncio
 import io
 from pathlib import Path
 
+import httpx
 import pytest
 from openpyxl import load_workbook
 from playwright.async_api import Page, expect
@@ -20,7 +21,7 @@ from tests.api.test_sla_report import sla_type  # noqa: F401 (the rows, a module
 from tests.support.api import Auth
 from tests.support.browser import Browsing
 from tests.web.test_access_browser import check, phone
-from tests.web.test_inbox_browser import open_inbox
+from tests.web.test_inbox_browser import open_inbox, read
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -31,6 +32,11 @@ async def test_an_auditor_filters_the_sla_report_and_downloads_it(
     auth: Auth,
     sla_type: str,  # noqa: F811
 ) -> None:
+    # English saved: the API's texts are in English until the page's switch saves another.
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        english = {"channels": ["email"], "locale": "en", "time_zone": "Asia/Shanghai"}
+        r = await client.put("/v1/me/preferences", json=english, headers=auth("auditor_qin"))
+        assert r.status_code == 200, r.text
     page = await phone(browsing, "en-US")
     await open_inbox(page, base_url, auth, user="auditor_qin")
     link = page.locator("#reports-link")
@@ -82,6 +88,12 @@ async def test_an_auditor_filters_the_sla_report_and_downloads_it(
     await expect(page.locator("#sla-rows th").first).to_have_text("类型 · 环节")
     await expect(page.locator("h1")).to_have_text("SLA 报表")
     await expect(page.locator("#sla-csv-weeks")).to_have_text("下载 CSV：按周趋势")
+    # Signed in, the switch is saved as the user's language; the API's texts follow.
+    await expect(page.locator("#sla-type option[value=big_customer_contract]")).to_have_text(
+        "大客户合同"
+    )
+    saved = await read(base_url, auth, "auditor_qin", "/v1/me/preferences")
+    assert saved == {**english, "locale": "zh-CN"}
     await check(page, "SLA report (zh-CN)")
 
 

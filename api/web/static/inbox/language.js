@@ -1,10 +1,20 @@
 // Switching the page's language and drawing what is on screen again in it.
+//
+// The switch is the user's explicit choice of language: signed in, it is saved as their
+// preference (API.setPreferences, their other preferences as they are), because the
+// API answers its texts (stage names, type titles, labels, working-time spans) and writes
+// their notices in the saved language. Then what is on screen is fetched again. Signed
+// out, and for ?lang= / #lang= in the address (a one-off view), it stays in the browser.
+import { call } from "./api.js";
+import { bulk } from "./bulk.js";
 import { renderDetail } from "./detail.js";
 import { $, el, fill, rich } from "./dom.js";
 import { I18N, t } from "./i18n.js";
-import { renderInbox } from "./inbox.js";
-import { mineItem } from "./mine.js";
-import { noticeItem } from "./notices.js";
+import { loadInbox, renderInbox } from "./inbox.js";
+import { loadMine, mineItem } from "./mine.js";
+import { loadNotices, noticeItem } from "./notices.js";
+import { API } from "./routes.js";
+import { loadTitles } from "./session.js";
 import { state } from "./state.js";
 import { hashFor } from "./token.js";
 
@@ -23,16 +33,92 @@ export function applyLanguage() {
   }
 }
 
-// The switch: at once, remembered, and the address no longer names another language.
-export function switchLanguage(lang) {
+let saving = Promise.resolve(); // one save after the other: the last choice is the one kept
+let switches = 0;
+
+// The switch: at once in the page's words, remembered, and the address no longer names
+// another language; signed in, saved and fetched again. Resolves when all is done.
+export async function switchLanguage(lang) {
   if (!I18N.use(lang, true)) return;
   state.hashLang = null;
   const search = new URLSearchParams(location.search);
   search.delete("lang");
   const query = search.toString() ? "?" + search.toString() : "";
   history.replaceState(null, "", location.pathname + query + hashFor(state.selectedId));
+  $("lang-status").replaceChildren();
   applyLanguage();
   redraw();
+  if (!state.me) { switched(false); return; }
+  const mine = ++switches;
+  const saved = saving.then(() => saveLanguage(lang));
+  saving = saved.catch(() => {});
+  try {
+    await saved;
+  } catch (error) {
+    if (mine === switches && error.status !== 401) showNotSaved(error);
+    if (mine === switches) switched(false);
+    return;
+  }
+  if (mine !== switches || !state.me) return; // chosen again meanwhile: that one fetches
+  try { await fetchAgain(); } catch { /* a 401: signed out already */ }
+  switched(true);
+}
+
+// For the panels that ask the API themselves (newreq.js): the language is switched, and
+// saved (the API answers in it) or not.
+function switched(saved) {
+  document.dispatchEvent(new CustomEvent("approvals:language", { detail: { lang: I18N.lang, saved } }));
+}
+
+// The user's preferences with this locale; the rest (channels, time zone) as they are.
+async function saveLanguage(lang) {
+  const preferences = await call(API.preferences);
+  if (preferences.locale === lang) return;
+  await call(API.setPreferences, { body: { ...preferences, locale: lang } });
+}
+
+function showNotSaved(error) {
+  fill($("lang-status"), el("div", { class: "error", role: "alert" },
+    el("p", null, el("strong", null, t("lang_not_saved"))),
+    el("p", null, error.message, " ",
+      el("span", { class: "code" }, "(" + (error.status || t("no_status")) + " " + error.code + ")"))));
+}
+
+// What is on screen, asked of the API again (its texts now in the saved language).
+async function fetchAgain() {
+  await loadTitles();
+  // Rows decided in bulk keep showing their outcome until the list is refreshed (bulk.js),
+  // though the API lists them no more.
+  const before = state.inbox;
+  try { await loadInbox(); } catch { /* the inbox shows its own error */ }
+  const listed = new Set(state.inbox.map((item) => item.request_id));
+  const decided = before.filter((item) => !listed.has(item.request_id) && bulk.results.has(item.request_id));
+  if (decided.length) { state.inbox = [...state.inbox, ...decided]; renderInbox(); }
+  const id = state.selectedId;
+  const seq = state.openSeq;
+  const detail = async () => {
+    if (!id || !state.view || state.view.id !== id) return;
+    try {
+      const view = await call(API.request, { params: { id } });
+      if (seq === state.openSeq && state.selectedId === id) redrawDetail(view);
+    } catch { /* the detail as it was; the next open shows what the API says */ }
+  };
+  await Promise.all([
+    detail(),
+    loadNotices(false),
+    state.mineLoaded ? loadMine(false) : null,
+  ]);
+}
+
+// The detail drawn again: what is being typed or chosen in its forms, and which forms
+// are open, stay.
+function redrawDetail(view) {
+  const fields = [...$("detail").querySelectorAll("input[id], textarea[id], select[id]")]
+    .map((node) => [node.id, node.value]);
+  const opened = [...$("detail").querySelectorAll("details[open][id]")].map((node) => node.id);
+  renderDetail(view, state.viewNotice);
+  for (const [id, value] of fields) if ($(id)) $(id).value = value;
+  for (const id of opened) if ($(id)) $(id).open = true;
 }
 
 // Everything on screen that came from the API, drawn again in the new language.
@@ -43,13 +129,5 @@ export function redraw() {
     if (!state.mineRows.length) $("mine-list").append(el("li", { class: "empty" }, t("mine_empty")));
   }
   $("notices-list").replaceChildren(...state.notices.map(noticeItem));
-  if (state.view && state.view.id === state.selectedId && $("detail-title")) {
-    // What is being typed or chosen in the detail's forms, and which forms are open, stay.
-    const fields = [...$("detail").querySelectorAll("input[id], textarea[id], select[id]")]
-      .map((node) => [node.id, node.value]);
-    const opened = [...$("detail").querySelectorAll("details[open][id]")].map((node) => node.id);
-    renderDetail(state.view, state.viewNotice);
-    for (const [id, value] of fields) if ($(id)) $(id).value = value;
-    for (const id of opened) if ($(id)) $(id).open = true;
-  }
+  if (state.view && state.view.id === state.selectedId && $("detail-title")) redrawDetail(state.view);
 }

@@ -235,15 +235,13 @@ export function setupNewRequest() {
   $("new-form").addEventListener("submit", submit);
   $("new-form").addEventListener("input", () => schedulePreview());
   $("new-form").addEventListener("change", () => schedulePreview());
-  for (const button of document.querySelectorAll("[data-lang]")) {
-    // After the page's own switch has changed the language: the policy's texts again,
-    // the values typed staying, and the route in the new language.
-    button.addEventListener("click", () => setTimeout(() => {
-      if (!newreq.types) return;
-      loadTypes();
-      if (newreq.policy) { renderForm(true); schedulePreview(0); }
-    }));
-  }
+  // After the page's switch has changed the language (and saved it, language.js): the
+  // policy's texts again, the values typed staying, and the route in the new language.
+  document.addEventListener("approvals:language", () => {
+    if (!newreq.types) return;
+    loadTypes();
+    if (newreq.policy) { renderForm(true); schedulePreview(0); }
+  });
 }
 
 // Signed out: another user may sign in next.

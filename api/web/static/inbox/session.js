@@ -18,6 +18,7 @@ import {
 export function signOut(message) {
   clearToken();
   endSession();
+  state.me = null; // the language switch saves no one's preference now (language.js)
   linkFragment(null);
   state.inbox = [];
   state.selectedId = null;

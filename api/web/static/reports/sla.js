@@ -12,10 +12,12 @@ let access = null;
 let report = null;
 
 // ---- the API -----------------------------------------------------------
-async function fetchApi(path, accept) {
+async function fetchApi(path, accept, body) {
+  const headers = { Accept: accept || "application/json", "Accept-Language": I18N.lang, ...authHeaders() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
-    cache: "no-store", credentials: "same-origin",
-    headers: { Accept: accept || "application/json", "Accept-Language": I18N.lang, ...authHeaders() },
+    cache: "no-store", credentials: "same-origin", headers,
+    ...(body === undefined ? {} : { method: "PUT", body: JSON.stringify(body) }),
   });
   if (!response.ok) {
     let message = "HTTP " + response.status;
@@ -221,10 +223,36 @@ function applyLanguage() {
   }
 }
 
+// The switch is the user's choice of language: signed in, it is saved as their preference
+// (the API's texts and their notices follow it; their other preferences stay), as on the
+// inbox (inbox/language.js); then the report is asked for again.
+const PREFERENCES = "/v1/me/preferences";
+let saving = Promise.resolve(); // one save after the other: the last choice is the one kept
+let switches = 0;
+
+async function saveLanguage(lang) {
+  const preferences = await getJson(PREFERENCES);
+  if (preferences.locale !== lang) await fetchApi(PREFERENCES, null, { ...preferences, locale: lang });
+}
+
 async function switchLanguage(lang) {
   if (!I18N.use(lang, true)) return;
+  $("lang-status").replaceChildren();
   applyLanguage();
-  if (access && access.sla) {
+  if (!access) return; // not signed in: this browser only
+  const mine = ++switches;
+  const saved = saving.then(() => saveLanguage(lang));
+  saving = saved.catch(() => {});
+  try {
+    await saved;
+  } catch (error) {
+    if (mine === switches) {
+      fill($("lang-status"), el("div", { class: "error", role: "alert" },
+        el("p", null, el("strong", null, t("lang_not_saved"))), el("p", null, error.message)));
+    }
+  }
+  if (mine !== switches) return;
+  if (access.sla) {
     await loadTypes($("sla-type").value);
     await load();
   }

@@ -285,7 +285,8 @@ async def one_snapshot(
     sessions: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[tuple[AsyncSession, AsyncSession]]:
     """Two sessions that read one snapshot of the database (``REPEATABLE READ``, the
-    second importing the first one's ``pg_export_snapshot``), for queries run at once."""
+    second importing the first one's ``pg_export_snapshot``), for queries run at once,
+    each planned for its own period (:func:`plan_each_time`)."""
     async with sessions() as first, sessions() as second:
         await first.connection(execution_options=_CONSISTENT)
         snapshot = str(await first.scalar(text("SELECT pg_export_snapshot()")))
@@ -293,7 +294,20 @@ async def one_snapshot(
             raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
         await second.connection(execution_options=_CONSISTENT)
         await second.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        await plan_each_time(first)
+        await plan_each_time(second)
         yield first, second
+
+
+async def plan_each_time(session: AsyncSession) -> None:
+    """Plan the report's queries for the values they run with, in this transaction.
+
+    The driver prepares each statement once per connection; from the sixth run on,
+    PostgreSQL may switch to a generic plan, made without knowing the period, and for
+    these queries that plan is twice as slow (a year of every request: 300 ms rather
+    than 150). Planning takes well under a millisecond of that.
+    """
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import RequestRow, RequestStepRow
@@ -130,5 +130,8 @@ async def test_the_reports_two_sessions_read_one_snapshot(
             )  # fmt: skip
             await s.commit()
         assert (await first.scalar(count), await second.scalar(count)) == (0, 0)
+        # Each query is planned for its period, never by a generic plan after five runs.
+        for session in (first, second):
+            assert await session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
     async with db_sessions() as s:
         assert await s.scalar(count) == 1

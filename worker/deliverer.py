@@ -219,22 +219,29 @@ class Deliverer:
 
     async def _sleep(self, seconds: float) -> None:
         """Until woken or ``seconds`` passed; sooner when a deliverer that held claims is
-        gone (only looked at while another one holds claims)."""
+        gone. Looked at every reclaim check while another deliverer holds claims, and
+        once a reclaim check into each sleep (a replica woken with this one may have
+        claimed just after this pass looked), so an idle system adds one query a sleep."""
         deadline = asyncio.get_running_loop().time() + seconds
+        first = True
         while (left := deadline - asyncio.get_running_loop().time()) > 0:
-            step = min(left, self._reclaim_check) if self._watching else left
+            step = min(left, self._reclaim_check) if self._watching or first else left
             try:
                 await asyncio.wait_for(self._wake.wait(), step)
                 return
             except TimeoutError:
                 pass
-            if self._watching:
-                try:
-                    async with self._sessions() as session:
-                        if await orphans_waiting(session):
-                            return
-                except Exception:  # the database is down: the next pass says so
-                    return
+            if not (self._watching or first) or left <= step:
+                continue
+            try:
+                async with self._sessions() as session:
+                    if first and not self._watching:
+                        self._watching = await claims_of_others(session, self.claimer.id)
+                    elif await orphans_waiting(session):
+                        return
+            except Exception:  # the database is down: the next pass says so
+                return
+            first = False
 
     async def _pass_and_wait(self) -> float:
         """One pass; the seconds to sleep before the next unless woken."""

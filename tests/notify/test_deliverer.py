@@ -30,11 +30,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.delivery import DeliveryActivities
 from common.policy_store import load_policies
-from db.deliveries import retry_delivery, wake_deliverers
+from db.deliveries import reclaim_orphans, retry_delivery, wake_deliverers
 from db.engine import transaction
 from db.models import DeliveryRow, NotificationRow
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
-from domain.delivery import batch_time_limit
+from domain.delivery import DeliverBatchInput, batch_time_limit
 from domain.process import RequestView
 from notify.setup import Notifier
 from tests.support.notify import add_notice, add_request, make_notifier
@@ -476,3 +476,30 @@ async def test_a_deliverer_whose_lock_connection_ends_mid_batch_stops_and_loses_
     arrived = message_ids(box)
     assert set(arrived) == expected, "nothing lost"
     assert sum(arrived.values()) - len(expected) <= notifier.concurrency
+
+
+async def test_a_retry_its_gone_deliverer_recorded_waits_for_its_back_off(
+    sessions: Sessions, scratch_url: str
+) -> None:
+    """The claim ends with the attempt's record: a refused send's back-off is not cut
+    short when the deliverer that recorded it is gone afterwards."""
+    box = MailBox(refuse="450 mailbox busy, try later")
+    async with smtp_server(box) as port:
+        sender = DeliveryActivities(sessions, make_notifier(port))
+        await _notices(sessions, 1)
+        lock = ClaimerLock(listen_dsn(scratch_url))
+        [c] = (await sender.plan_and_claim_due(50, claimer=await lock.acquire())).claimed
+        await sender.send_batch(
+            DeliverBatchInput(
+                channel=c.channel,
+                delivery_ids=[c.delivery_id],
+                timeout_seconds=c.timeout_seconds,
+                leased_until=c.leased_until,
+            )
+        )
+        await lock.close()
+        async with transaction(sessions) as s:
+            assert await reclaim_orphans(s, datetime.now(UTC)) == 0
+    [row] = await deliveries(sessions)
+    assert (row.status, row.attempts, row.claimed_by) == ("pending", 1, None)
+    assert row.next_attempt_at > datetime.now(UTC) + timedelta(seconds=5), "its back-off"

@@ -398,7 +398,7 @@ async def test_a_deliverer_killed_mid_batch_has_its_rows_sent_by_another_within_
             if victim.returncode is None:
                 victim.kill()
                 await asyncio.wait_for(victim.wait(), 10)
-    assert took < 4, f"within seconds of the kill, not after the lease ({took:.1f} s)"
+    assert took < 6, f"within seconds of the kill, not after the lease ({took:.1f} s)"
     rows = await deliveries(sessions)
     assert all((r.attempts, r.claimed_by) == (1, None) for r in rows)
     assert message_ids(box) == Counter(f"<{r.dedupe_id}@corp.test>" for r in rows)
@@ -427,7 +427,7 @@ async def test_a_claim_whose_lock_was_let_go_is_due_at_once_for_a_deliverer_that
         async with running(deliverer(sessions, make_notifier(port), scratch_url)):
             await until(lambda: _all_sent(sessions), 10, "the released rows")
         took = time.monotonic() - started
-    assert took < 3
+    assert took < 5, "at once, not after the lease"
     rows = await deliveries(sessions)
     assert all(r.attempts == 1 for r in rows)
     assert message_ids(box) == Counter(f"<{r.dedupe_id}@corp.test>" for r in rows)

@@ -157,9 +157,10 @@ class DeliveryActivities:
         return await self.plan_and_claim_due(input.batch)
 
     async def plan_and_claim_due(
-        self, batch: int, lease_margin: timedelta = LEASE_MARGIN
+        self, batch: int, lease_margin: timedelta = LEASE_MARGIN, claimer: int | None = None
     ) -> ClaimedBatch:
-        """:meth:`plan_and_claim` outside an activity (the deliverer process calls it)."""
+        """:meth:`plan_and_claim` outside an activity (the deliverer process calls it, with
+        its ``claimer`` id: see ``worker.deliverer.ClaimerLock``)."""
         n = self._notifier
         now = datetime.now(UTC)
         async with transaction(self._sessions) as session:
@@ -171,7 +172,7 @@ class DeliveryActivities:
             return batch_time_limit(count, n.concurrency, n.timeout_of(channel)) + lease_margin
 
         async with transaction(self._sessions) as session:
-            claimed = await claim_due(session, now, batch, lease, CHANNELS)
+            claimed = await claim_due(session, now, batch, lease, CHANNELS, claimer)
         if n.retention is not None:
             async with transaction(self._sessions) as session:
                 pruned = await prune_finished(session, now - n.retention)
@@ -216,10 +217,14 @@ class DeliveryActivities:
         return await self.send_batch(input, activity.heartbeat)
 
     async def send_batch(
-        self, input: DeliverBatchInput, progress: Callable[[int], None] = lambda _: None
+        self,
+        input: DeliverBatchInput,
+        progress: Callable[[int], None] = lambda _: None,
+        may_send: Callable[[], bool] = lambda: True,
     ) -> DeliverBatchOutput:
         """:meth:`deliver_batch` outside an activity; ``progress`` hears the number of
-        outcomes recorded so far (0 before the first send)."""
+        outcomes recorded so far (0 before the first send). A row is sent only while
+        ``may_send()`` (the deliverer's claim still stands); else it is left, not recorded."""
         async with self._sessions() as session:
             jobs = await load_jobs(session, input.delivery_ids)
         outcomes: dict[int, DeliverOutcome] = {}
@@ -243,6 +248,11 @@ class DeliveryActivities:
         async def one(job: DeliveryJob) -> None:
             nonlocal recorded
             async with slots:
+                if not may_send():
+                    outcomes[job.delivery.id] = DeliverOutcome(
+                        delivery_id=job.delivery.id, status="error", error="claim lost"
+                    )
+                    return
                 try:
                     outcomes[job.delivery.id] = await self._attempt(job)
                 except Exception as exc:  # the database: this row alone waits for its lease

@@ -361,6 +361,8 @@ class ChaosReport:
     load_seconds: float
     kept: Path | None = None
     """The drill's directory, kept when a check failed (logs, database, Temporal store)."""
+    settle_seconds: float | None = None
+    """From the load's end until no delivery was pending."""
 
     @property
     def ok(self) -> bool:
@@ -396,6 +398,12 @@ class ChaosReport:
                 )
         dup = ", ".join(f"{ch} {n}" for ch, n in self.duplicates_same_id.items()) or "none"
         lines.append(f"re-sent with the same id (the receiver can drop them): {dup}")
+        if self.settle_seconds is not None:
+            lines.append(
+                f"every delivery sent {self.settle_seconds:.0f} s after the load"
+                " (a killed deliverer's claims are due again when it restarts, not after"
+                " their lease)"
+            )
         if self.server_errors:
             errs = ", ".join(f"{code} x{n}" for code, n in sorted(self.server_errors.items()))
             lines.append(f"5xx answers other than 503 (retried): {errs}")
@@ -416,23 +424,26 @@ def mail_ids(mail_dir: Path) -> Counter[str]:
     return found
 
 
-async def settle(stack: LaunchedStack, sessions: Any, within: float) -> None:
-    """Until no delivery is due and unsent (or ``within`` seconds)."""
+async def settle(stack: LaunchedStack, sessions: Any, within: float) -> float:
+    """Until no delivery is due and unsent (or ``within`` seconds); the seconds it took."""
     from sqlalchemy import func, select
 
     from db.models import DeliveryRow
 
-    deadline = time.monotonic() + within
+    started = time.monotonic()
+    deadline = started + within
     while time.monotonic() < deadline:
         async with sessions() as s:
-            # Every pending row, leased ones too: a send the kill cut after the receiver
-            # had it stays pending until its lease runs out, then goes again (same id).
+            # Every pending row, claimed ones too: a send the kill cut after the receiver
+            # had it goes again (same id) once the restarted deliverer finds its claimer
+            # gone (at its start), not when the lease runs out.
             pending = await s.scalar(
                 select(func.count()).select_from(DeliveryRow).where(DeliveryRow.status == "pending")
             )
         if not pending:
-            return
+            break
         await asyncio.sleep(1.0)
+    return time.monotonic() - started
 
 
 def _utc(at: datetime) -> datetime:
@@ -526,7 +537,7 @@ def leaf_diff(path: str, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
 
 async def run_checks(
     stack: LaunchedStack, entries: list[Entry], hooks: HttpReceiver, settle_within: float
-) -> tuple[list[Check], dict[str, int]]:
+) -> tuple[list[Check], dict[str, int], float]:
     from sqlalchemy import select
 
     from cli.resync import resync
@@ -539,7 +550,7 @@ async def run_checks(
     sessions = make_sessionmaker(engine)
     checks: list[Check] = []
     try:
-        await settle(stack, sessions, settle_within)
+        settled = await settle(stack, sessions, settle_within)
         failed = [e for e in entries if e.error]
         checks.append(
             Check(
@@ -709,7 +720,7 @@ async def run_checks(
                 f"{len(stuck)} requests marked stuck" + (f": {stuck[:5]}" if stuck else ""),
             )
         )
-        return checks, dup
+        return checks, dup, settled
     finally:
         await engine.dispose()
 
@@ -794,10 +805,13 @@ async def drill(options: ChaosOptions, say: Callable[[str], None] = print) -> Ch
                 recoveries, _ = await asyncio.gather(killer(), load)
                 load_seconds = time.monotonic() - started
                 say("load done; settling and checking ...")
-                checks, dup = await run_checks(launched, entries, hooks, options.settle_timeout)
+                checks, dup, settled = await run_checks(
+                    launched, entries, hooks, options.settle_timeout
+                )
             report = ChaosReport(
                 entries, recoveries, checks, dup, dict(driver.server_errors), load_seconds
             )
+            report.settle_seconds = settled
             if not report.ok:
                 # What explains a failed check: every process's log, the database and
                 # Temporal's store, for `approvals dev` on APPROVALS_DATA_DIR=<kept>/data.

@@ -3,7 +3,10 @@
 Claiming uses ``FOR UPDATE SKIP LOCKED`` and a lease (``next_attempt_at`` moved
 past the send's time limit), so several dispatchers never take the same row,
 and a row whose sender died is taken again once the lease runs out, with the
-same dedupe id.
+same dedupe id. A deliverer process also writes its claimer id (``claimed_by``):
+while it lives it holds the advisory lock ``(CLAIMER_LOCK_CLASS, id)``, and once
+that lock is free its claims are due at once (:func:`reclaim_orphans`), not when
+the lease ends.
 
 Whoever writes work for the deliverer (a transition's notices, the admin's retry)
 calls :func:`wake_deliverers` in the same transaction: PostgreSQL delivers the
@@ -29,6 +32,16 @@ from notify.fanout import PlanConfig, Recipient, dedupe_id, plan
 PLAN_BATCH = 200
 WAKE_CHANNEL = "approvals_deliveries"
 """The ``LISTEN``/``NOTIFY`` channel on which deliverers hear of new work."""
+CLAIMER_LOCK_CLASS = 72_019_140
+"""The first key of a deliverer's advisory lock ``(CLAIMER_LOCK_CLASS, its id)``: the
+two-key form, which never meets the single-key locks of migrations and the directory."""
+
+_CLAIMER_LOCK_HELD = text(
+    "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND l.classid::bigint = :lock_class AND l.objsubid = 2"
+    " AND l.objid::bigint = deliveries.claimed_by)"
+).bindparams(lock_class=CLAIMER_LOCK_CLASS)
 
 
 async def wake_deliverers(session: AsyncSession) -> None:
@@ -50,6 +63,67 @@ async def next_due(session: AsyncSession) -> datetime | None:
     )
 
 
+async def reclaim_orphans(session: AsyncSession, now: datetime) -> int:
+    """Make the claims of deliverers that are gone due at once; the rows made due.
+
+    A claimer whose lock nobody holds is dead (its connection closed with it). Its lock
+    is taken here for this transaction (``pg_try_advisory_xact_lock``) before its rows
+    are touched: a live claimer holds it and is left alone, and no new deliverer can
+    take that id (and claim rows under it) until this transaction has ended.
+    """
+    claimers = list(
+        await session.scalars(
+            select(DeliveryRow.claimed_by)
+            .where(DeliveryRow.status == "pending", DeliveryRow.claimed_by.is_not(None))
+            .distinct()
+        )
+    )
+    reclaimed = 0
+    for claimer in claimers:
+        free = await session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:lock_class, :claimer)"),
+            {"lock_class": CLAIMER_LOCK_CLASS, "claimer": claimer},
+        )
+        if not free:
+            continue
+        result = await session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.claimed_by == claimer, DeliveryRow.status == "pending")
+            .values(next_attempt_at=func.least(DeliveryRow.next_attempt_at, now), claimed_by=None)
+        )
+        reclaimed += int(getattr(result, "rowcount", 0) or 0)
+    return reclaimed
+
+
+async def orphans_waiting(session: AsyncSession) -> bool:
+    """Whether a pending row is claimed by a deliverer whose lock nobody holds (a hint
+    for a sleeping deliverer; :func:`reclaim_orphans` decides)."""
+    found = await session.scalar(
+        select(DeliveryRow.id)
+        .where(
+            DeliveryRow.status == "pending",
+            DeliveryRow.claimed_by.is_not(None),
+            ~_CLAIMER_LOCK_HELD,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def claims_of_others(session: AsyncSession, claimer: int | None) -> bool:
+    """Whether a pending row is claimed by another deliverer than ``claimer``."""
+    found = await session.scalar(
+        select(DeliveryRow.id)
+        .where(
+            DeliveryRow.status == "pending",
+            DeliveryRow.claimed_by.is_not(None),
+            DeliveryRow.claimed_by != (claimer if claimer is not None else 0),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def release_claims(
     session: AsyncSession, claimed: Iterable[ClaimedRow], now: datetime
 ) -> int:
@@ -64,7 +138,7 @@ async def release_claims(
                 DeliveryRow.status == "pending",
                 DeliveryRow.next_attempt_at == row.leased_until,
             )
-            .values(next_attempt_at=now)
+            .values(next_attempt_at=now, claimed_by=None)
         )
         released += int(getattr(result, "rowcount", 0) or 0)
     return released
@@ -157,8 +231,10 @@ async def claim_due(
     limit: int,
     lease: Callable[[str, int], timedelta],
     channels: Iterable[str],
+    claimer: int | None = None,
 ) -> list[ClaimedRow]:
-    """Take up to ``limit`` due pending deliveries *per channel*, oldest first.
+    """Take up to ``limit`` due pending deliveries *per channel*, oldest first, for
+    ``claimer`` (a deliverer's lock id; None for an old pass: the lease alone applies).
 
     Per channel, so that a backlog on a channel that is down (its rows fall due again
     and again) never takes the places of the other channels' messages. Each claimed
@@ -183,7 +259,9 @@ async def claim_due(
         if ids:
             until = now + lease(channel, len(ids))
             await session.execute(
-                update(DeliveryRow).where(DeliveryRow.id.in_(ids)).values(next_attempt_at=until)
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(ids))
+                .values(next_attempt_at=until, claimed_by=claimer)
             )
             claimed += [ClaimedRow(i, channel, until) for i in ids]
     return claimed
@@ -293,6 +371,7 @@ async def record_attempt(
     if row.status != "pending":
         return row.status
     row.attempts += 1
+    row.claimed_by = None
     if error is None:
         row.status = "sent"
         row.sent_at = now

@@ -199,6 +199,9 @@ class DeliveryRow(Base):
     dedupe_id: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    claimed_by: Mapped[int | None] = mapped_column(Integer)
+    """The deliverer process whose lease ``next_attempt_at`` is (its advisory lock's id;
+    see ``db.deliveries.reclaim_orphans``); None when not claimed, or by an old pass."""
 
     __table_args__ = (
         UniqueConstraint("notification_id", "channel", "target"),
@@ -214,6 +217,11 @@ class DeliveryRow(Base):
             "created_at",
             "id",
             postgresql_where=text("status IN ('sent', 'skipped')"),
+        ),
+        Index(
+            "ix_deliveries_claimed_by",
+            "claimed_by",
+            postgresql_where=text("status = 'pending' AND claimed_by IS NOT NULL"),
         ),
     )
 

@@ -3,11 +3,16 @@
 seconds and no workflow execution is started but the request's own; an idle deliverer
 starts nothing and sleeps; a failed send is retried after its back-off; the admin's
 retry wakes it; two deliverers send each notice once; one stopped mid-batch loses
-nothing."""
+nothing; the rows of one killed with SIGKILL go out within seconds, not after their lease,
+and a live one's rows are never taken."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -25,17 +30,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.delivery import DeliveryActivities
 from common.policy_store import load_policies
-from db.deliveries import retry_delivery, wake_deliverers
+from db.deliveries import reclaim_orphans, retry_delivery, wake_deliverers
 from db.engine import transaction
 from db.models import DeliveryRow, NotificationRow
 from domain.constants import WORKFLOW_NAME, Updates, workflow_id
-from domain.delivery import batch_time_limit
+from domain.delivery import DeliverBatchInput, batch_time_limit
 from domain.process import RequestView
 from notify.setup import Notifier
 from tests.support.notify import add_notice, add_request, make_notifier
 from tests.support.receivers import MailBox, free_port, smtp_server
 from tests.support.workflows import make_input
-from worker.deliverer import Deliverer
+from worker.deliverer import ClaimerLock, Deliverer, listen_dsn
 from worker.main import build_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -326,9 +331,9 @@ async def add_notice_here(session: AsyncSession, request_id: str) -> None:
 async def test_rows_a_killed_deliverer_had_claimed_are_sent_once_their_lease_runs_out(
     sessions: Sessions, scratch_url: str
 ) -> None:
-    """SIGKILL leaves no chance to hand rows back: a deliverer killed right after its
-    claim leaves them leased. Another deliverer sleeps until the lease ends (here made
-    2 s long), then sends each once."""
+    """The lease is the backstop for a claim no lock vouches for (an old pass's, which
+    records no claimer; a lock connection that lingers): another deliverer sleeps until
+    the lease ends (here made 2 s long), then sends each once."""
     box = MailBox()
     async with smtp_server(box) as port:
         notifier = make_notifier(port)
@@ -345,3 +350,156 @@ async def test_rows_a_killed_deliverer_had_claimed_are_sent_once_their_lease_run
     rows = await deliveries(sessions)
     assert all(r.attempts == 1 for r in rows)
     assert message_ids(box) == Counter(f"<{r.dedupe_id}@corp.test>" for r in rows)
+
+
+async def claimed_by(sessions: Sessions) -> list[tuple[int | None, datetime]]:
+    return [(r.claimed_by, r.next_attempt_at) for r in await deliveries(sessions)]
+
+
+async def test_a_deliverer_killed_mid_batch_has_its_rows_sent_by_another_within_seconds(
+    sessions: Sessions, scratch_url: str, tmp_path: Path
+) -> None:
+    """A real deliverer process claims three mails and is stuck sending them (a slow
+    server) when it is killed with SIGKILL. Another deliverer, running meanwhile, does
+    not touch them while it lives; once it is dead, sends them within seconds although
+    their lease had minutes left, each once."""
+    stuck = SlowBox()
+    stuck.delay = 60
+    box = MailBox()
+    async with smtp_server(stuck) as stuck_port, smtp_server(box) as port:
+        await _notices(sessions, 3)
+        with (tmp_path / "victim.log").open("w") as log:
+            victim = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "tests.support.deliverer_process"),
+                *(scratch_url, str(stuck_port)),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+
+            async def claimed() -> bool:
+                rows = await claimed_by(sessions)
+                return len(rows) == 3 and all(c is not None for c, _ in rows)
+
+            await until(claimed, 20, "the victim's claim")
+            held = await claimed_by(sessions)
+            assert held[0][1] > datetime.now(UTC) + timedelta(seconds=60), "a long lease"
+            survivor = Deliverer(sessions, make_notifier(port), scratch_url, idle_check=IDLE)
+            async with running(survivor):
+                await asyncio.sleep(4)  # two of its looks at the claims of others
+                assert await claimed_by(sessions) == held, "a live deliverer's rows stay"
+                assert box.messages == []
+                os.kill(victim.pid, signal.SIGKILL)
+                await asyncio.wait_for(victim.wait(), 10)
+                took = await until(lambda: _all_sent(sessions), 10, "the victim's rows")
+                await asyncio.sleep(0.5)
+        finally:
+            if victim.returncode is None:
+                victim.kill()
+                await asyncio.wait_for(victim.wait(), 10)
+    assert took < 6, f"within seconds of the kill, not after the lease ({took:.1f} s)"
+    rows = await deliveries(sessions)
+    assert all((r.attempts, r.claimed_by) == (1, None) for r in rows)
+    assert message_ids(box) == Counter(f"<{r.dedupe_id}@corp.test>" for r in rows)
+
+
+async def test_a_claim_whose_lock_was_let_go_is_due_at_once_for_a_deliverer_that_starts(
+    sessions: Sessions, scratch_url: str
+) -> None:
+    """A deliverer that claimed and whose lock connection closed without a word (as at a
+    kill), restarted: its first pass sends the rows at once. While the lock is held, the
+    claim is not due, even for a deliverer's look at start-up."""
+    box = MailBox()
+    async with smtp_server(box) as port:
+        notifier = make_notifier(port)
+        await _notices(sessions, 3)
+        lock = ClaimerLock(listen_dsn(scratch_url))
+        me = await lock.acquire()
+        batch = await DeliveryActivities(sessions, notifier).plan_and_claim_due(50, claimer=me)
+        assert len(batch.claimed) == 3
+        d = deliverer(sessions, make_notifier(port), scratch_url)
+        async with running(d):
+            await asyncio.sleep(1)
+            assert box.messages == [] and d.passes >= 1, "held: not taken at start-up"
+        await lock.close()
+        started = time.monotonic()
+        async with running(deliverer(sessions, make_notifier(port), scratch_url)):
+            await until(lambda: _all_sent(sessions), 10, "the released rows")
+        took = time.monotonic() - started
+    assert took < 5, "at once, not after the lease"
+    rows = await deliveries(sessions)
+    assert all(r.attempts == 1 for r in rows)
+    assert message_ids(box) == Counter(f"<{r.dedupe_id}@corp.test>" for r in rows)
+
+
+async def test_a_deliverer_whose_lock_connection_ends_mid_batch_stops_and_loses_nothing(
+    sessions: Sessions, scratch_url: str
+) -> None:
+    """PostgreSQL ends the connection holding a deliverer's lock while it sends (a
+    restart, pg_terminate_backend): from then on another deliverer takes its rows, so it
+    sends no more under that id, hands the rest back, and claims again under a new one.
+    Every message arrives; at most the sends cut off arrive twice, same Message-ID."""
+    box = SlowBox()
+    box.delay = 1.0
+    async with smtp_server(box) as port:
+        notifier = make_notifier(port)
+        notifier.concurrency = 2
+        d = deliverer(sessions, notifier, scratch_url)
+        other = deliverer(sessions, make_notifier(port), scratch_url)
+        await _notices(sessions, 12)
+        async with running(d):
+            await until(lambda: _mails(box, 3), 10, "the first mails")
+            first = d.claimer.id
+            assert {c for c, _ in await claimed_by(sessions)} <= {first, None}
+            async with running(other):
+                await asyncio.sleep(0.5)  # its first look: nothing of d's is due
+                async with transaction(sessions) as s:
+                    ended = await s.scalar(
+                        text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                            "WHERE locktype = 'advisory' AND objsubid = 2 "
+                            "AND objid::bigint = :id"
+                        ),
+                        {"id": first},
+                    )
+                assert ended == 1
+                await until(lambda: _all_sent(sessions), 30, "the rest")
+
+                async def new_id() -> bool:
+                    return d.claimer.id not in (None, first)
+
+                await until(new_id, 10, "a claim under a new id")
+                await asyncio.sleep(1.5)  # a send cut off meanwhile arrives
+    rows = await deliveries(sessions)
+    expected = {f"<{r.dedupe_id}@corp.test>" for r in rows}
+    arrived = message_ids(box)
+    assert set(arrived) == expected, "nothing lost"
+    assert sum(arrived.values()) - len(expected) <= notifier.concurrency
+
+
+async def test_a_retry_its_gone_deliverer_recorded_waits_for_its_back_off(
+    sessions: Sessions, scratch_url: str
+) -> None:
+    """The claim ends with the attempt's record: a refused send's back-off is not cut
+    short when the deliverer that recorded it is gone afterwards."""
+    box = MailBox(refuse="450 mailbox busy, try later")
+    async with smtp_server(box) as port:
+        sender = DeliveryActivities(sessions, make_notifier(port))
+        await _notices(sessions, 1)
+        lock = ClaimerLock(listen_dsn(scratch_url))
+        [c] = (await sender.plan_and_claim_due(50, claimer=await lock.acquire())).claimed
+        await sender.send_batch(
+            DeliverBatchInput(
+                channel=c.channel,
+                delivery_ids=[c.delivery_id],
+                timeout_seconds=c.timeout_seconds,
+                leased_until=c.leased_until,
+            )
+        )
+        await lock.close()
+        async with transaction(sessions) as s:
+            assert await reclaim_orphans(s, datetime.now(UTC)) == 0
+    [row] = await deliveries(sessions)
+    assert (row.status, row.attempts, row.claimed_by) == ("pending", 1, None)
+    assert row.next_attempt_at > datetime.now(UTC) + timedelta(seconds=5), "its back-off"

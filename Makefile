@@ -19,7 +19,7 @@ COMPOSE_CHECK_ENV := APPROVALS_TOKEN_SECRET=compose-config-check-0123456789abcde
                      APPROVALS_PAYLOAD_KEYS=check:Y29tcG9zZS1jb25maWctY2hlY2sta2V5LTAxMjM0NTY=
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-fast lint fmt compose-check chromium-check clean bench bench-seed record-histories bench-bulk bench-sla
+.PHONY: help install dev test test-fast lint fmt compose-check chromium-check clean bench bench-seed record-histories bench-bulk bench-sla bench-plans
 
 help:
 	@echo "make dev    run the whole stack locally (PostgreSQL, Temporal, worker, API); Ctrl-C stops it"
@@ -33,6 +33,7 @@ help:
 	@echo "make bench-seed  bench-sla, then open 20,000 requests, time inbox, list, an old decision; worker RSS"
 	@echo "make bench-bulk  submit 100 contracts on the dev stack, time one bulk approve of all 100"
 	@echo "make bench-sla   seed 100,000 requests into the read-model, time the SLA report's queries"
+	@echo "make bench-plans seed 100,000 requests, time the API's hot reads with and without generic plans"
 	@echo "make chaos       kill every process of the dev stack in turn under load; check nothing was lost or doubled"
 	@echo "make record-histories  add this code's workflow histories to tests/histories (before changing workflows/)"
 
@@ -146,6 +147,12 @@ bench-seed: $(TEST_STAMP)
 # throwaway database; under a minute). More options: make bench-sla SLA_ARGS="--count 20000 --runs 9"
 bench-sla: $(TEST_STAMP)
 	$(BIN)/python -m bench.sla $(SLA_ARGS)
+
+# The API's hot reads (inbox, lists, search, audit trail, deliveries) at 100,000 requests,
+# ten runs on one connection with and without generic plans (a throwaway database; about a
+# minute). More options: make bench-plans PLANS_ARGS="--count 20000 --runs 12"
+bench-plans: $(TEST_STAMP)
+	$(BIN)/python -m bench.plans $(PLANS_ARGS)
 
 # One bulk decision of 100 requests on the dev stack (started as `make bench` starts it):
 # submits 100 contracts, then times one POST /v1/decisions/bulk approving all of them.

@@ -32,6 +32,7 @@ from domain.policy import (
 )
 from domain.process import ActorVia, StatusLabel
 from domain.resolution import Applies
+from notify.preferences import Locale
 
 
 class _Body(BaseModel):
@@ -336,6 +337,11 @@ class Me(BaseModel):
     roles: list[str]
     manager: str | None
     is_admin: bool
+    locale: Locale | None = Field(
+        default=None,
+        description="The language saved for me (my own choice, else the org file's): the API's "
+        "texts and my notices are in it. Null: none is saved; texts follow `Accept-Language`.",
+    )
 
 
 class SendBackBody(_Body):

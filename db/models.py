@@ -227,11 +227,12 @@ class DeliveryRow(Base):
 
 
 class UserPreferenceRow(Base):
-    """How a user wants to hear of notices: channels, locale, time zone.
+    """How a user wants to hear of notices: channels, locale, time zone (NULL: the default).
 
-    ``source`` is ``org`` for values from the org file and ``user`` once the
-    user set them (``PUT /v1/me/preferences``); a reload of the org file
-    never overwrites the user's own choice.
+    ``user_fields`` names the values the user chose themselves (``PUT`` sets all
+    three, ``PATCH /v1/me/preferences`` the ones it carries); the others come from
+    the org file, which a reload rewrites, never touching the user's own. ``source``
+    is ``user`` once the user chose any value, ``org`` while all come from the org file.
     """
 
     __tablename__ = "user_preferences"
@@ -243,6 +244,9 @@ class UserPreferenceRow(Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     time_zone: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(8), default="org")
+    user_fields: Mapped[list[str]] = mapped_column(
+        ARRAY(String(16)), default=list, server_default="{}"
+    )
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 

@@ -10,7 +10,7 @@ ones go; without a choice, e-mail.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -76,6 +76,12 @@ def _known_zone(value: str) -> str:
 TimeZoneName = Annotated[ShortText, AfterValidator(_known_zone)]
 
 
+def _each_once(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("each channel at most once")
+    return value
+
+
 class Preferences(BaseModel):
     """A user's notice preferences, as stored and as ``PUT /v1/me/preferences`` takes them."""
 
@@ -98,9 +104,49 @@ class Preferences(BaseModel):
     @field_validator("channels")
     @classmethod
     def _each_once(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("each channel at most once")
+        return _each_once(value)
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """Publish each field as its value's type: null is refused (``_given_with_a_value``)."""
+    for name, field in schema.get("properties", {}).items():
+        kinds = [k for k in field.pop("anyOf", []) if k.get("type") != "null"]
+        field.pop("default", None)
+        if kinds:
+            schema["properties"][name] = {**kinds[0], **field}
+
+
+class PreferencesPatch(BaseModel):
+    """Some of a user's preferences, as ``PATCH /v1/me/preferences`` takes them.
+
+    Only the fields given become the user's own; the others stay as they are (the org
+    file's, else the defaults). A field is given with a value or left out: null is
+    refused, there being no way back to the org file's value but its next reload.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_not_nullable)
+
+    channels: Annotated[list[PersonalChannel], AfterValidator(_each_once)] | None = Field(
+        default=None,
+        max_length=4,
+        description="Outside channels for the notices that need attention (in-app is always "
+        "on): `email`, `dingtalk`, `wecom`, `feishu`, each at most once; empty = in-app only.",
+    )
+    locale: Locale | None = Field(default=None, description="`zh-CN` or `en`.")
+    time_zone: TimeZoneName | None = Field(
+        default=None, description="IANA time zone for deadlines in messages."
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _given_with_a_value(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("give a value, or leave the field out to keep it as it is")
         return value
+
+    def given(self) -> dict[str, Any]:
+        """The fields the body carried, with their values as stored."""
+        return self.model_dump(include=self.model_fields_set)
 
 
 def channels_for(kind: str, channels: list[str] | tuple[str, ...]) -> list[str]:

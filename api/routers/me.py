@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.errors import responses
 from api.schemas import Me
-from db.preferences import get_preferences, set_preferences
-from notify.preferences import Preferences
+from db.preferences import get_preferences, saved_locale, set_preferences, update_preferences
+from notify.preferences import Preferences, PreferencesPatch
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
@@ -17,10 +17,11 @@ router = APIRouter(prefix="/v1/me", tags=["me"])
     "",
     response_model=Me,
     summary="Who I am",
-    description="The directory entry of the caller: name, roles, manager.",
+    description="The directory entry of the caller: name, roles, manager; and the language "
+    "saved for them (`locale`, null when none is).",
     responses=responses(401),
 )
-async def who_am_i(user: CurrentUser) -> Me:
+async def who_am_i(user: CurrentUser, session: SessionDep) -> Me:
     return Me(
         id=user.id,
         name=user.name,
@@ -28,6 +29,7 @@ async def who_am_i(user: CurrentUser) -> Me:
         roles=sorted(user.roles),
         manager=user.manager_id,
         is_admin=user.is_admin,
+        locale=await saved_locale(session, user.id),
     )
 
 
@@ -57,7 +59,8 @@ async def my_preferences(
     description=(
         "Replace my preferences. `channels`: any of `email`, `dingtalk`, `wecom`, `feishu`, "
         "each at most once (empty: in-app only); `locale`: `zh-CN` or `en`; `time_zone`: an "
-        "IANA name such as `Asia/Shanghai`. A later reload of the org file keeps them."
+        "IANA name such as `Asia/Shanghai`. All three become my own choice, which a later "
+        "reload of the org file keeps; to change some only, `PATCH`."
     ),
     responses=responses(400, 401, 413, 415, 422),
 )
@@ -66,3 +69,24 @@ async def set_my_preferences(
 ) -> Preferences:
     await set_preferences(session, user.id, body)
     return body
+
+
+@router.patch(
+    "/preferences",
+    response_model=Preferences,
+    summary="Change some of my notice preferences",
+    description=(
+        "Set only the preferences the body carries (as `PUT` takes them); each becomes my own "
+        "choice, which a later reload of the org file keeps. Those left out stay as they are: "
+        "the org file's or the defaults, following their changes. Null is refused. Answers "
+        "all my preferences, as `GET` does."
+    ),
+    responses=responses(400, 401, 413, 415, 422),
+)
+async def change_my_preferences(
+    body: PreferencesPatch, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> Preferences:
+    await update_preferences(session, user.id, body.given())
+    return await get_preferences(
+        session, user.id, settings.default_locale, settings.default_time_zone
+    )

@@ -21,6 +21,7 @@ EXPECTED = {
     ("get", "/v1/me"),
     ("get", "/v1/me/preferences"),
     ("put", "/v1/me/preferences"),
+    ("patch", "/v1/me/preferences"),
     ("get", "/v1/admin/deliveries"),
     ("post", "/v1/admin/deliveries/{delivery_id}/retry"),
     ("get", "/v1/policies"),

@@ -249,3 +249,34 @@ async def test_0012_backfills_the_steps_of_existing_requests_from_their_views(
         (0, "review", "t", "am_li", "approved", at(1), at(9), at(5), 1),
         (1, "sign", "t", "am_li", "rejected", at(5), None, at(7), 0),
     ]
+
+
+async def test_0016_counts_a_users_earlier_preferences_as_all_their_own(scratch_url: str) -> None:
+    upgrade(scratch_url, "0015")
+    engine = create_async_engine(scratch_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO users (id, name, is_admin, active) VALUES"
+                    " ('u1', 'U1', false, true), ('u2', 'U2', false, true)"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO user_preferences (user_id, channels, locale, time_zone, source)"
+                    " VALUES ('u1', '{email}', 'en', 'UTC', 'user'),"
+                    " ('u2', NULL, 'en', NULL, 'org')"
+                )
+            )
+        upgrade(scratch_url)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT user_id, user_fields FROM user_preferences ORDER BY user_id")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    # a PUT wrote all three as the user's; the org file's values stay the org file's
+    assert [tuple(r) for r in rows] == [("u1", ["channels", "locale", "time_zone"]), ("u2", [])]

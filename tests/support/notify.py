@@ -116,4 +116,6 @@ async def set_preferences(
     sessions: async_sessionmaker[AsyncSession], user_id: str, **values: Any
 ) -> None:
     async with transaction(sessions) as s:
-        await s.merge(UserPreferenceRow(user_id=user_id, source="user", **values))
+        await s.merge(
+            UserPreferenceRow(user_id=user_id, source="user", user_fields=sorted(values), **values)
+        )

@@ -2,9 +2,11 @@
 
 The API answers its own texts (stage names, type titles, working-time spans) in the
 caller's saved language, so a signed-in user's switch saves it as their preference
-(``PUT /v1/me/preferences``, the other preferences as they were) and fetches again what
-is on screen. A save that fails is said on the page, whose own words still switch.
-Before sign-in the switch stays in the browser.
+(``PATCH /v1/me/preferences`` with the locale only: the other preferences as they were,
+unset ones still following the defaults) and fetches again what is on screen; and at
+sign-in the page speaks the saved language, whatever the browser's. A save that fails is
+said on the page, whose own words still switch. Before sign-in the switch stays in the
+browser.
 
 am_li's org entry saves ``locale: en``; the browsing fixture restores every user's
 saved preferences after each test.
@@ -18,8 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Page, Response, Route, expect
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.models import UserPreferenceRow
 from tests.support.api import Auth
 from tests.support.browser import Browsing
 from tests.support.paths import ROOT
@@ -106,7 +111,7 @@ async def test_a_save_that_fails_is_said_and_the_pages_own_words_still_switch(
     await open_request(page, base_url, auth, "am_li", view["id"])
 
     async def offline_for_writes(route: Route) -> None:
-        if route.request.method == "PUT":
+        if route.request.method == "PATCH":
             await route.abort("internetdisconnected")
         else:
             await route.continue_()
@@ -147,3 +152,70 @@ async def test_before_sign_in_the_switch_stays_in_the_browser(
     await expect(page.locator("#signin")).to_contain_text(TEXT["zh-CN"]["sign_in"])
     assert await page.evaluate("localStorage.getItem('approvals.lang')") == "zh-CN"
     assert asked == []
+
+
+async def test_a_user_saved_as_chinese_starts_in_chinese_in_an_english_browser(
+    browsing: Browsing, base_url: str, auth: Auth
+) -> None:
+    view = await waiting_for_am_li(base_url, auth)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        r = await client.patch(
+            "/v1/me/preferences", json={"locale": "zh-CN"}, headers=auth("am_li")
+        )
+        assert r.status_code == 200, r.text
+    page = await browsing.page(locale="en-US")
+    await open_request(page, base_url, auth, "am_li", view["id"])
+    # the page's words and the API's texts, both in the saved language
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    await expect(page.locator("#tab-inbox")).to_contain_text(TEXT["zh-CN"]["tab_inbox"])
+    await expect(page.locator("#lang-zh")).to_have_attribute("aria-pressed", "true")
+    await shows_in(page, "zh-CN", view["title"])
+    # nothing was written by merely opening the page
+    saved = await read(base_url, auth, "am_li", "/v1/me/preferences")
+    assert saved == {**OTHERS, "locale": "zh-CN"}
+
+    # ?lang= in the address is a view of its own: it still wins
+    await page.goto(f"{base_url}/inbox?lang=en")
+    await expect(page.locator("#app")).to_be_visible()
+    await expect(page.locator("#tab-inbox")).to_contain_text(TEXT["en"]["tab_inbox"])
+
+
+async def test_a_user_without_saved_preferences_who_switches_saves_only_the_locale(
+    browsing: Browsing,
+    base_url: str,
+    auth: Auth,
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    user = "om_wu"  # no preferences in the org file
+    async with db_sessions.begin() as db:
+        await db.execute(delete(UserPreferenceRow).where(UserPreferenceRow.user_id == user))
+    page = await browsing.page(locale="en-US")
+    token = auth(user)["Authorization"].removeprefix("Bearer ")
+    await page.goto(f"{base_url}/inbox#token={token}")
+    await expect(page.locator("#app")).to_be_visible()
+    await expect(page.locator("#tab-inbox")).to_contain_text(TEXT["en"]["tab_inbox"])
+
+    def saving(response: Response) -> bool:
+        return response.request.method == "PATCH" and response.url.endswith("/v1/me/preferences")
+
+    async with page.expect_response(saving) as answer:
+        await page.locator("#lang-zh").click()
+    assert (await answer.value).request.post_data_json == {"locale": "zh-CN"}
+    assert (await answer.value).status == 200
+    await expect(page.locator("#tab-inbox")).to_contain_text(TEXT["zh-CN"]["tab_inbox"])
+    async with db_sessions() as db:
+        row = (
+            await db.execute(
+                select(
+                    UserPreferenceRow.channels,
+                    UserPreferenceRow.locale,
+                    UserPreferenceRow.time_zone,
+                    UserPreferenceRow.user_fields,
+                ).where(UserPreferenceRow.user_id == user)
+            )
+        ).one()
+    # only the locale is theirs: channels and time zone still follow the defaults
+    assert tuple(row) == (None, "zh-CN", None, ["locale"])
+    saved = await read(base_url, auth, user, "/v1/me/preferences")
+    assert saved == {"channels": ["email"], "locale": "zh-CN", "time_zone": "Asia/Shanghai"}
+    assert (await read(base_url, auth, user, "/v1/me"))["locale"] == "zh-CN"

@@ -17,3 +17,4 @@ export const openRequest = through("openRequest");
 export const loadInbox = through("loadInbox");
 export const renderInbox = through("renderInbox");
 export const signOut = through("signOut");
+export const followSavedLanguage = through("followSavedLanguage");

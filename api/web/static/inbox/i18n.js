@@ -73,7 +73,7 @@ export const I18N = (() => {
     return true;
   }
 
-  return { langOf, fromHash, t, tn, word, locale, use, get lang() { return lang; } };
+  return { langOf, fromHash, fromQuery, t, tn, word, locale, use, get lang() { return lang; } };
 })();
 
 export const { t, tn, word, locale } = I18N;

@@ -1,14 +1,17 @@
 // Switching the page's language and drawing what is on screen again in it.
 //
 // The switch is the user's explicit choice of language: signed in, it is saved as their
-// preference (API.setPreferences, their other preferences as they are), because the
+// preference (API.changePreferences with only the locale: their other preferences stay
+// as they are, their own or still following the org file and the defaults), because the
 // API answers its texts (stage names, type titles, labels, working-time spans) and writes
 // their notices in the saved language. Then what is on screen is fetched again. Signed
 // out, and for ?lang= / #lang= in the address (a one-off view), it stays in the browser.
+// At sign-in the page takes up the language saved for the user (followSavedLanguage).
 import { call } from "./api.js";
 import { bulk } from "./bulk.js";
 import { renderDetail } from "./detail.js";
 import { $, el, fill, rich } from "./dom.js";
+import { provide } from "./hooks.js";
 import { I18N, t } from "./i18n.js";
 import { loadInbox, renderInbox } from "./inbox.js";
 import { loadMine, mineItem } from "./mine.js";
@@ -70,12 +73,25 @@ function switched(saved) {
   document.dispatchEvent(new CustomEvent("approvals:language", { detail: { lang: I18N.lang, saved } }));
 }
 
-// The user's preferences with this locale; the rest (channels, time zone) as they are.
+// This locale saved as the user's own; the rest (channels, time zone) as they are.
 async function saveLanguage(lang) {
-  const preferences = await call(API.preferences);
-  if (preferences.locale === lang) return;
-  await call(API.setPreferences, { body: { ...preferences, locale: lang } });
+  await call(API.changePreferences, { body: { locale: lang } });
+  if (state.me) state.me.locale = lang;
 }
+
+// Signed in (API.me): the page speaks the language saved for the user (their own choice,
+// else the org file's), the one the API's texts are in, and this browser remembers it;
+// unless the address names a language for this view (?lang=, #lang=). With none saved,
+// the API follows the page's language (Accept-Language).
+export function followSavedLanguage(me) {
+  const saved = I18N.langOf(me && me.locale);
+  if (!saved || saved === I18N.lang || I18N.fromQuery() || state.hashLang) return;
+  I18N.use(saved, true);
+  applyLanguage();
+  redraw();
+}
+
+provide({ followSavedLanguage });
 
 function showNotSaved(error) {
   fill($("lang-status"), el("div", { class: "error", role: "alert" },

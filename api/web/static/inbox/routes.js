@@ -3,8 +3,7 @@
 export const API = {
   inbox: "GET /v1/inbox",
   me: "GET /v1/me",
-  preferences: "GET /v1/me/preferences",
-  setPreferences: "PUT /v1/me/preferences",
+  changePreferences: "PATCH /v1/me/preferences",
   list: "GET /v1/requests",
   policies: "GET /v1/policies",
   request: "GET /v1/requests/{id}",

@@ -2,7 +2,7 @@
 import { call } from "./api.js";
 import { openRequest } from "./detail.js";
 import { $, el } from "./dom.js";
-import { provide } from "./hooks.js";
+import { followSavedLanguage, provide } from "./hooks.js";
 import { t } from "./i18n.js";
 import { loadInbox } from "./inbox.js";
 import { resetNewRequest } from "./newreq.js";
@@ -66,9 +66,11 @@ export async function start(requestId) {
   if (requestId) openRequest(requestId);
 }
 
-// Who the token speaks for (a 401 here asks for the token again).
+// Who the token speaks for (a 401 here asks for the token again), and the language saved
+// for them, which the page then speaks (language.js).
 export async function loadMe() {
   state.me = await call(API.me);
+  followSavedLanguage(state.me);
 }
 
 // The request types' names; without them the page shows the type codes.

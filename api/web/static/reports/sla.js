@@ -17,7 +17,7 @@ async function fetchApi(path, accept, body) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
     cache: "no-store", credentials: "same-origin", headers,
-    ...(body === undefined ? {} : { method: "PUT", body: JSON.stringify(body) }),
+    ...(body === undefined ? {} : { method: "PATCH", body: JSON.stringify(body) }),
   });
   if (!response.ok) {
     let message = "HTTP " + response.status;
@@ -231,8 +231,7 @@ let saving = Promise.resolve(); // one save after the other: the last choice is 
 let switches = 0;
 
 async function saveLanguage(lang) {
-  const preferences = await getJson(PREFERENCES);
-  if (preferences.locale !== lang) await fetchApi(PREFERENCES, null, { ...preferences, locale: lang });
+  await fetchApi(PREFERENCES, null, { locale: lang }); // only the locale becomes theirs
 }
 
 async function switchLanguage(lang) {

@@ -115,3 +115,31 @@ async def test_someone_who_manages_no_one_sees_no_link_and_a_refusal(
     await page.goto(f"{base_url}/reports/sla")
     await expect(page.locator("#sla-status .error")).to_contain_text("SLA reports are for managers")
     await expect(page.locator("#sla-filters")).to_be_hidden()
+
+
+async def test_the_report_starts_in_the_users_saved_language(
+    browsing: Browsing,
+    base_url: str,
+    auth: Auth,
+    sla_type: str,  # noqa: F811
+) -> None:
+    # Saved as Chinese, in an English browser: the page's words and the API's in Chinese.
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        r = await client.patch(
+            "/v1/me/preferences", json={"locale": "zh-CN"}, headers=auth("auditor_qin")
+        )
+        assert r.status_code == 200, r.text
+    page = await phone(browsing, "en-US")
+    await open_inbox(page, base_url, auth, user="auditor_qin")
+    # Signed in, but nothing of the inbox's remembered: the report finds the saved language.
+    await page.evaluate("localStorage.removeItem('approvals.lang')")
+    await page.goto(f"{base_url}/reports/sla?type={sla_type}&from=2020-03-02&to=2020-03-15")
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    await expect(page.locator("#sla-type option[value=big_customer_contract]")).to_have_text(
+        "大客户合同"
+    )
+    await expect(page.locator("#sla-csv-weeks")).to_have_text("下载 CSV：按周趋势")
+    # The address's language is a one-off view: it wins over the saved one.
+    await page.goto(f"{base_url}/reports/sla?lang=en&type={sla_type}&from=2020-03-02")
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await expect(page.locator("#sla-csv-weeks")).not_to_have_text("下载 CSV：按周趋势")

@@ -257,6 +257,17 @@ async function switchLanguage(lang) {
   }
 }
 
+// Signed in, the page starts in the user's saved language (as the inbox does), unless the
+// address names one for this view.
+async function followSavedLanguage() {
+  let me;
+  try { me = await getJson("/v1/me"); } catch { return; } // the browser's language stays
+  const saved = I18N.langOf(me && me.locale);
+  if (!saved || saved === I18N.lang || I18N.fromQuery() || I18N.fromHash()) return;
+  I18N.use(saved, true);
+  applyLanguage();
+}
+
 async function start() {
   applyLanguage();
   for (const button of document.querySelectorAll("[data-lang]")) {
@@ -269,6 +280,7 @@ async function start() {
     fill($("sla-status"), el("p", { class: "error" }, error.message));
     return;
   }
+  await followSavedLanguage();
   if (!access.sla) { fill($("sla-status"), el("p", { class: "error" }, t("sla_forbidden"))); return; }
   const wantedType = initialFilters();
   await loadTypes(wantedType);

@@ -15,7 +15,7 @@ from playwright.async_api import expect
 
 from tests.support.api import Auth
 from tests.support.browser import Browsing
-from tests.web.test_inbox_browser import open_request, read, submit_contract
+from tests.web.test_inbox_browser import open_request, read, speaks, submit_contract
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -29,6 +29,7 @@ async def test_a_comment_with_a_mention_and_a_file_which_the_mentioned_downloads
     annex = tmp_path / "附件 annex.csv"
     annex.write_bytes(CSV)
 
+    await speaks(base_url, auth, "am_li", "zh-CN")
     page = await browsing.page(locale="zh-CN")
     await open_request(page, base_url, auth, "am_li", view["id"])
     await expect(page.locator("#discuss-title")).to_have_text("评论与附件")

@@ -36,7 +36,7 @@ from tests.support.oidc import PASSWORD
 from tests.support.paths import ROOT
 from tests.web.conftest import serving_with_provider
 from tests.web.test_access_browser import check, phone
-from tests.web.test_inbox_browser import open_inbox, open_request, read
+from tests.web.test_inbox_browser import open_inbox, open_request, read, speaks
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -100,7 +100,7 @@ def status(page: Page) -> Any:
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 async def test_the_journey_submit_return_resubmit_approve_through_company_sign_in(
-    browsing: Browsing, journey_url: str, locale: str
+    browsing: Browsing, journey_url: str, locale: str, base_url: str, auth: Auth
 ) -> None:
     w = words(locale)
     requester = await browsing.page(locale=locale)
@@ -158,6 +158,7 @@ async def test_the_journey_submit_return_resubmit_approve_through_company_sign_i
     await expect(approver.locator("#detail")).to_contain_text("C-NEW-2")
     await approver.locator("button[data-action=approve]").click()
     await expect(approver.locator("#detail .notice")).to_have_text(w["done_approve"])
+    await speaks(base_url, auth, "dsd_liu", locale)  # org/demo.yaml saves zh-CN for him
     director = await browsing.page(locale=locale)
     await sign_in_through_provider(director, journey_url, "liu")
     await show_request(director, journey_url, request_id)
@@ -253,6 +254,7 @@ async def test_the_resubmit_form_on_a_phone_passes_the_checks(
 ) -> None:
     view = await submit(auth, base_url, "am_li", contract())
     await decide(auth, base_url, "bcd_zheng", view["id"], "return")
+    await speaks(base_url, auth, "am_li", "zh-CN")
     page = await phone(browsing, "zh-CN")
     await open_request(page, base_url, auth, "am_li", view["id"])
     await page.locator("#act-resubmit summary").click()
@@ -287,6 +289,7 @@ async def test_a_payment_is_recorded_on_the_deposit_milestone(
     await decide(auth, base_url, "sd_chen", view["id"], "approve")
     now = await read(base_url, auth, "am_li", f"/v1/requests/{view['id']}")
     assert now["status"] == "awaiting_deposit"
+    await speaks(base_url, auth, "am_li", "en-US")
     page = await phone(browsing, "en-US")
     await open_request(page, base_url, auth, "am_li", view["id"])
     deposit = page.locator("#detail table tr", has_text="Deposit paid")

@@ -351,7 +351,8 @@ async def list_requests(
         )
     newest = (RequestRow.created_at.desc(), RequestRow.id.desc())
     rows: Sequence[RequestRow] | None = None
-    if viewer.sees_all:
+    if viewer.sees_all or filters.assignee == viewer.user_id:
+        # My own pending steps: being assigned already lets me see each of them.
         rows = await _page(session, query.order_by(*newest).limit(limit + 1))
     else:
         ids = _visible_ids(viewer.user_id)

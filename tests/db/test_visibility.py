@@ -53,8 +53,10 @@ world = st.fixed_dictionaries(
     {
         # Each request: its requester and its hour (equal hours: the id breaks the tie).
         "requests": st.lists(st.tuples(person, st.integers(0, 3)), min_size=1, max_size=7),
-        # (request, user, acted for) ...
-        "assignments": st.lists(st.tuples(st.integers(0, 6), person, delegate), max_size=8),
+        # (request, user, acted for, pending); a request index wraps around the requests.
+        "assignments": st.lists(
+            st.tuples(st.integers(0, 6), person, delegate, st.booleans()), max_size=8
+        ),
         "events": st.lists(
             st.tuples(
                 st.integers(0, 6),
@@ -92,43 +94,41 @@ async def _seed(session: AsyncSession, tag: str, w: dict) -> list[str]:
             )
         )
     await session.flush()
-    for n, (i, user, behalf) in enumerate(w["assignments"]):
-        if i < len(ids):
-            session.add(
-                AssignmentRow(
-                    request_id=ids[i],
-                    stage_index=n,
-                    stage_key=f"s{n}",
-                    slot="approver",
-                    user_id=user,
-                    via="manager",
-                    on_behalf_of=behalf,
-                    eligible_since=T0,
-                )
+    for n, (i, user, behalf, pending) in enumerate(w["assignments"]):
+        session.add(
+            AssignmentRow(
+                request_id=ids[i % len(ids)],
+                stage_index=n,
+                stage_key=f"s{n}",
+                slot="approver",
+                user_id=user,
+                via="manager",
+                on_behalf_of=behalf,
+                eligible_since=T0,
+                pending=pending,
             )
+        )
     for n, (i, actor, behalf, kind) in enumerate(w["events"]):
-        if i < len(ids):
-            session.add(
-                EventRow(
-                    request_id=ids[i],
-                    seq=n + 1,
-                    at=T0,
-                    actor=actor,
-                    on_behalf_of=behalf,
-                    kind=kind,
-                    data={},
-                )
+        session.add(
+            EventRow(
+                request_id=ids[i % len(ids)],
+                seq=n + 1,
+                at=T0,
+                actor=actor,
+                on_behalf_of=behalf,
+                kind=kind,
+                data={},
             )
+        )
     for i, recipient in w["notices"]:
-        if i is None or i < len(ids):
-            session.add(
-                NotificationRow(
-                    request_id=None if i is None else ids[i],
-                    recipient=recipient,
-                    template="cc",
-                    dedupe_key=f"{tag}-{uuid.uuid4()}",
-                )
+        session.add(
+            NotificationRow(
+                request_id=None if i is None else ids[i % len(ids)],
+                recipient=recipient,
+                template="cc",
+                dedupe_key=f"{tag}-{uuid.uuid4()}",
             )
+        )
     await session.flush()
     return ids
 
@@ -139,16 +139,17 @@ async def _ids(session: AsyncSession, tag: str, *where: ColumnElement[bool]) -> 
 
 
 @settings(
-    max_examples=60,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(w=world, viewer=viewers, way=ways)
+@given(w=world, viewer=viewers, way=ways, assignee=st.sampled_from([None, "me", *PEOPLE]))
 async def test_every_form_of_the_rule_selects_exactly_the_oracles_requests(
     db_sessions: async_sessionmaker[AsyncSession],
     w: dict,
     viewer: q.Viewer,
     way: tuple[int, int],
+    assignee: str | None,
 ) -> None:
     tag = f"vis-{uuid.uuid4().hex[:12]}"
     async with db_sessions() as session:
@@ -172,11 +173,25 @@ async def test_every_form_of_the_rule_selects_exactly_the_oracles_requests(
         # The list, page by page, whichever way it finds its pages.
         few, window = way
         order = (RequestRow.created_at.desc(), RequestRow.id.desc())
+        # ``assignee``: one's own pending steps (which the list reads without the rule:
+        # being assigned lets one see them), or another's.
+        filters = q.RequestFilters(
+            type=tag, assignee=viewer.user_id if assignee == "me" else assignee
+        )
+        pending = exists().where(
+            AssignmentRow.request_id == RequestRow.id,
+            AssignmentRow.user_id == filters.assignee,
+            AssignmentRow.pending.is_(True),
+        )
         newest_first = list(
             (
                 await session.execute(
                     select(RequestRow.id)
-                    .where(RequestRow.type == tag, _oracle(viewer))
+                    .where(
+                        RequestRow.type == tag,
+                        _oracle(viewer),
+                        pending if filters.assignee is not None else true(),
+                    )
                     .order_by(*order)
                 )
             ).scalars()
@@ -185,9 +200,7 @@ async def test_every_form_of_the_rule_selects_exactly_the_oracles_requests(
         after = None
         with patch.object(q, "FEW", few), patch.object(q, "WINDOW", window):
             for _ in range(len(ids) + 1):
-                page, after = await q.list_requests(
-                    session, viewer, q.RequestFilters(type=tag), after=after, limit=2
-                )
+                page, after = await q.list_requests(session, viewer, filters, after=after, limit=2)
                 listed += [r.id for r in page]
                 if after is None:
                     break

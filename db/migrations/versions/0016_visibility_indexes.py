@@ -5,8 +5,8 @@ lookups (requester, assigned, acted for by a delegate, acted, told), and tests o
 request by probing the same indexes with its id. Each index holds the request id, so
 both read the index alone. The events' indexes leave out ``ignored`` rows (an invalid
 signal grants nothing), the delegates' ones the rows without a delegate.
-``ix_assignments_user_request`` replaces ``ix_assignments_user_id``, which it starts
-with.
+``ix_requests_requester_id`` and ``ix_assignments_user_request`` replace
+``ix_requests_requester`` and ``ix_assignments_user_id``, which they start with.
 
 Revision ID: 0016
 Revises: 0015
@@ -24,6 +24,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_requests_requester_id", "requests", ["requester", "id"], unique=False)
+    op.drop_index("ix_requests_requester", table_name="requests")
     op.create_index(
         "ix_assignments_user_request", "assignments", ["user_id", "request_id"], unique=False
     )
@@ -65,3 +67,5 @@ def downgrade() -> None:
     op.drop_index("ix_assignments_on_behalf_request", table_name="assignments")
     op.create_index("ix_assignments_user_id", "assignments", ["user_id"], unique=False)
     op.drop_index("ix_assignments_user_request", table_name="assignments")
+    op.create_index("ix_requests_requester", "requests", ["requester"], unique=False)
+    op.drop_index("ix_requests_requester_id", table_name="requests")

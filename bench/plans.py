@@ -209,6 +209,7 @@ async def cases(sessions: Any) -> list[Case]:
         first = await deliveries.list_deliveries(session, None, 51, None)
     busy_viewer = q.Viewer(user_id=busy, sees_all=False)
     mine = q.Viewer(user_id=requester, sees_all=False)
+    newcomer = q.Viewer(user_id="newcomer", sees_all=False)
     before = first[-1][0].id
 
     async def audit_trail(s: AsyncSession) -> None:
@@ -229,6 +230,8 @@ async def cases(sessions: Any) -> list[Case]:
             listing(mine, q.RequestFilters(status="in_review")),
         ),
         Case(f"requests, {busy}", listing(busy_viewer, q.RequestFilters())),
+        # Takes part in no request: the old rule read the whole table for a page.
+        Case("requests, a newcomer (sees none)", listing(newcomer, q.RequestFilters())),
         Case(
             f"requests, {busy}, assignee=me",
             listing(busy_viewer, q.RequestFilters(assignee=busy)),

@@ -40,7 +40,7 @@ class RequestRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     type: Mapped[str] = mapped_column(String(64), index=True)
     title: Mapped[str] = mapped_column(String(200))
-    requester: Mapped[str] = mapped_column(String(64), index=True)
+    requester: Mapped[str] = mapped_column(String(64))
     customer: Mapped[str | None] = mapped_column(String(200), index=True)
     amount: Mapped[Decimal | None] = mapped_column(MONEY)
     fields: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
@@ -68,6 +68,9 @@ class RequestRow(Base):
     __table_args__ = (
         UniqueConstraint("requester", "idempotency_key"),
         Index("ix_requests_created_id", "created_at", "id"),
+        # A requester's requests; with the id, who may see which request reads the
+        # index alone and stops at the count it needs (db.request_queries, 0016).
+        Index("ix_requests_requester_id", "requester", "id"),
         # The metrics' counts (common/metrics.py): open requests by status, stuck ones.
         Index("ix_requests_open_status", "status", postgresql_where=text("closed_at IS NULL")),
         Index(
@@ -91,7 +94,7 @@ class AssignmentRow(Base):
     stage_index: Mapped[int] = mapped_column(Integer)
     stage_key: Mapped[str] = mapped_column(String(64))
     slot: Mapped[str] = mapped_column(String(200))
-    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
     via: Mapped[str] = mapped_column(String(64))
     on_behalf_of: Mapped[str | None] = mapped_column(String(64))
     eligible_since: Mapped[datetime]
@@ -109,6 +112,15 @@ class AssignmentRow(Base):
             "eligible_since",
             "id",
             postgresql_where=text("pending"),
+        ),
+        # Who may see which request (db.request_queries._visible_ids): one lookup per
+        # way in, each reading only its index (migration 0016).
+        Index("ix_assignments_user_request", "user_id", "request_id"),
+        Index(
+            "ix_assignments_on_behalf_request",
+            "on_behalf_of",
+            "request_id",
+            postgresql_where=text("on_behalf_of IS NOT NULL"),
         ),
     )
 
@@ -128,7 +140,23 @@ class EventRow(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
-    __table_args__ = (UniqueConstraint("request_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("request_id", "seq"),
+        # Who may see which request: whoever acted, or was acted for; an invalid
+        # signal (``ignored``) grants nothing (db.request_queries._visible_ids).
+        Index(
+            "ix_events_actor_request",
+            "actor",
+            "request_id",
+            postgresql_where=text("kind <> 'ignored'"),
+        ),
+        Index(
+            "ix_events_on_behalf_request",
+            "on_behalf_of",
+            "request_id",
+            postgresql_where=text("on_behalf_of IS NOT NULL AND kind <> 'ignored'"),
+        ),
+    )
 
 
 class NotificationRow(Base):
@@ -153,6 +181,13 @@ class NotificationRow(Base):
     __table_args__ = (
         # GET /v1/notifications: mine, newest first, a page at a time.
         Index("ix_notifications_recipient_created_id", "recipient", "created_at", "id"),
+        # Who may see which request: whoever was told of it (db.request_queries).
+        Index(
+            "ix_notifications_recipient_request",
+            "recipient",
+            "request_id",
+            postgresql_where=text("request_id IS NOT NULL"),
+        ),
         Index(
             "ix_notifications_not_fanned_out", "id", postgresql_where=text("fanned_out_at IS NULL")
         ),

@@ -19,6 +19,9 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
     and_,
     delete,
     exists,
@@ -28,6 +31,7 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -114,32 +118,66 @@ class NewRequest:
     body_hash: str
 
 
-def _visible_to(viewer: Viewer) -> ColumnElement[bool]:
-    """Who may see a request.
+_GRANTS: ColumnElement[bool] = EventRow.kind != literal_column("'ignored'")
+"""An event that lets its actor see the request: any but an invalid signal. Written
+out, not bound: the predicate of the partial indexes on ``events`` (migration 0016),
+which a generic plan could not use with the kind as a parameter."""
+
+
+def _visible_ids(user_id: str) -> CompoundSelect:
+    """The ids of the requests ``user_id`` takes part in, one index lookup per way in.
 
     The requester; anyone ever assigned (or acted for by a delegate); anyone who
     acted on it; anyone the system told about it (CC, escalations, overdue
-    notices); admins and auditors. An invalid signal (recorded as ``ignored``)
-    grants nothing: sending one must not open a request to its sender.
+    notices). Assignment rows follow the current route (a transfer or a
+    resubmission rewrites them), so whoever acted on the request keeps seeing it
+    through the audit trail. An invalid signal (recorded as ``ignored``) grants
+    nothing: sending one must not open a request to its sender. Each lookup reads
+    an index that leads with the person and holds the request id (migration
+    0016); an id may come more than once.
     """
+    mine = aliased(RequestRow)
+    return union_all(
+        select(mine.id).where(mine.requester == user_id),
+        select(AssignmentRow.request_id).where(AssignmentRow.user_id == user_id),
+        select(AssignmentRow.request_id).where(AssignmentRow.on_behalf_of == user_id),
+        select(EventRow.request_id).where(EventRow.actor == user_id, _GRANTS),
+        select(EventRow.request_id).where(EventRow.on_behalf_of == user_id, _GRANTS),
+        select(NotificationRow.request_id).where(
+            NotificationRow.recipient == user_id, NotificationRow.request_id.is_not(None)
+        ),
+    )
+
+
+def _takes_part(user_id: str, row: Any = RequestRow) -> ColumnElement[bool]:
+    """:func:`_visible_ids` tested on one request ``row`` at a time (``RequestRow`` or
+    an alias of it).
+
+    For a single request, or the newest rows of a long list: each way in is one
+    probe of the same indexes with the row's id. One ``EXISTS`` over a ``UNION
+    ALL``, not one ``EXISTS`` per way in ``OR``-ed: PostgreSQL plans those as
+    hashed subplans, reading every request the person ever touched first.
+    """
+
+    def probe(*where: ColumnElement[bool]) -> Select[Any]:
+        return select(literal_column("1")).correlate(row).where(*where)
+
+    ways_in = union_all(
+        probe(AssignmentRow.user_id == user_id, AssignmentRow.request_id == row.id),
+        probe(AssignmentRow.on_behalf_of == user_id, AssignmentRow.request_id == row.id),
+        probe(EventRow.actor == user_id, _GRANTS, EventRow.request_id == row.id),
+        probe(EventRow.on_behalf_of == user_id, _GRANTS, EventRow.request_id == row.id),
+        probe(NotificationRow.recipient == user_id, NotificationRow.request_id == row.id),
+    )
+    return or_(row.requester == user_id, ways_in.exists())
+
+
+def _visible_to(viewer: Viewer) -> ColumnElement[bool]:
+    """Who may see a request, tested row by row (for one request): those who take
+    part in it (:func:`_visible_ids`); admins and auditors see every request."""
     if viewer.sees_all:
         return true()
-    assigned = exists().where(
-        AssignmentRow.request_id == RequestRow.id,
-        or_(AssignmentRow.user_id == viewer.user_id, AssignmentRow.on_behalf_of == viewer.user_id),
-    )
-    # Assignment rows follow the current route (a transfer or a resubmission
-    # rewrites them), so whoever acted on the request keeps seeing it too.
-    acted = exists().where(
-        EventRow.request_id == RequestRow.id,
-        EventRow.kind != "ignored",
-        or_(EventRow.actor == viewer.user_id, EventRow.on_behalf_of == viewer.user_id),
-    )
-    told = exists().where(
-        NotificationRow.request_id == RequestRow.id,
-        NotificationRow.recipient == viewer.user_id,
-    )
-    return or_(RequestRow.requester == viewer.user_id, assigned, acted, told)
+    return _takes_part(viewer.user_id)
 
 
 async def insert_request(session: AsyncSession, new: NewRequest) -> None:
@@ -261,6 +299,14 @@ async def request_history(session: AsyncSession, request_id: str) -> Sequence[Ev
     )
 
 
+FEW = 1000
+"""Up to this many ways in (:func:`_visible_ids`, an id counted once per way), a list
+reads them all and sorts their requests: a few milliseconds at most."""
+WINDOW = 1000
+"""Past :data:`FEW`, a list first tests the newest this many candidate rows one by one
+(:func:`_takes_part`): someone who sees many requests finds a page among them."""
+
+
 async def list_requests(
     session: AsyncSession,
     viewer: Viewer,
@@ -269,8 +315,18 @@ async def list_requests(
     after: Cursor | None,
     limit: int,
 ) -> tuple[Sequence[RequestRow], Cursor | None]:
-    """One page of the requests ``viewer`` may see, newest first, and the next cursor."""
-    query = select(RequestRow).where(_visible_to(viewer))
+    """One page of the requests ``viewer`` may see, newest first, and the next cursor.
+
+    Which requests is one rule (:func:`_visible_ids`, :func:`_takes_part`, the same
+    rows); how to find a page depends on how many the viewer sees. Someone who
+    sees few (up to :data:`FEW` ways in, counted first with one capped index read)
+    gets their requests by id and sorted. Someone who sees many finds a page
+    among the newest :data:`WINDOW` candidates tested row by row; only when
+    those hold less than a page (all they see is older) are all their requests
+    read by id. Testing every row newest first until a page is found, as a single
+    query would, reads the whole table for someone who sees few.
+    """
+    query = select(RequestRow)
     if filters.status is not None:
         query = query.where(RequestRow.status == filters.status)
     if filters.type is not None:
@@ -293,13 +349,58 @@ async def list_requests(
         query = query.where(
             tuple_(RequestRow.created_at, RequestRow.id) < tuple_(after.created_at, after.id)
         )
-    query = query.order_by(RequestRow.created_at.desc(), RequestRow.id.desc()).limit(limit + 1)
-    rows = (await session.execute(query)).scalars().all()
+    newest = (RequestRow.created_at.desc(), RequestRow.id.desc())
+    rows: Sequence[RequestRow] | None = None
+    if viewer.sees_all or filters.assignee == viewer.user_id:
+        # My own pending steps: being assigned already lets me see each of them.
+        rows = await _page(session, query.order_by(*newest).limit(limit + 1))
+    else:
+        ids = _visible_ids(viewer.user_id)
+        ways_in = await session.scalar(
+            select(func.count()).select_from(ids.limit(_inline(FEW + 1)).subquery())
+        )
+        if (ways_in or 0) > FEW:
+            # Many: the newest candidates, each tested; a page among them is the page.
+            window = aliased(RequestRow, query.order_by(*newest).limit(_inline(WINDOW)).subquery())
+            found = await _page(
+                session,
+                select(window)
+                .where(_takes_part(viewer.user_id, window))
+                .order_by(window.created_at.desc(), window.id.desc())
+                .limit(limit + 1),
+            )
+            if len(found) > limit:
+                rows = found
+            else:
+                # Less than a page: unless the window held every candidate (a
+                # narrow search), older ones the viewer sees may lie beyond it.
+                candidates = await session.scalar(
+                    select(func.count()).select_from(
+                        query.with_only_columns(RequestRow.id).limit(_inline(WINDOW)).subquery()
+                    )
+                )
+                if (candidates or 0) < WINDOW:
+                    rows = found
+        if rows is None:
+            rows = await _page(
+                session, query.where(RequestRow.id.in_(ids)).order_by(*newest).limit(limit + 1)
+            )
     if len(rows) <= limit:
         return rows, None
     page = rows[:limit]
     last = page[-1]
     return page, Cursor(created_at=last.created_at, id=last.id)
+
+
+def _inline(count: int) -> ColumnElement[int]:
+    """A constant ``LIMIT`` written into the statement: PostgreSQL's generic plan (from a
+    prepared statement's sixth run) knows it and keeps reading a narrow search's rows
+    by its index instead of walking the whole table newest first."""
+    return literal_column(str(int(count)), Integer)
+
+
+async def _page(session: AsyncSession, query: Select[Any]) -> Sequence[RequestRow]:
+    return (await session.execute(query)).scalars().all()
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ signal grants nothing), the delegates' ones the rows without a delegate.
 ``ix_requests_requester_id`` and ``ix_assignments_user_request`` replace
 ``ix_requests_requester`` and ``ix_assignments_user_id``, which they start with.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 
 from collections.abc import Sequence
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | Sequence[str] | None = "0015"
+revision: str = "0017"
+down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -69,7 +69,7 @@ class RequestRow(Base):
         UniqueConstraint("requester", "idempotency_key"),
         Index("ix_requests_created_id", "created_at", "id"),
         # A requester's requests; with the id, who may see which request reads the
-        # index alone and stops at the count it needs (db.request_queries, 0016).
+        # index alone and stops at the count it needs (db.request_queries, 0017).
         Index("ix_requests_requester_id", "requester", "id"),
         # The metrics' counts (common/metrics.py): open requests by status, stuck ones.
         Index("ix_requests_open_status", "status", postgresql_where=text("closed_at IS NULL")),
@@ -114,7 +114,7 @@ class AssignmentRow(Base):
             postgresql_where=text("pending"),
         ),
         # Who may see which request (db.request_queries._visible_ids): one lookup per
-        # way in, each reading only its index (migration 0016).
+        # way in, each reading only its index (migration 0017).
         Index("ix_assignments_user_request", "user_id", "request_id"),
         Index(
             "ix_assignments_on_behalf_request",

@@ -120,7 +120,7 @@ class NewRequest:
 
 _GRANTS: ColumnElement[bool] = EventRow.kind != literal_column("'ignored'")
 """An event that lets its actor see the request: any but an invalid signal. Written
-out, not bound: the predicate of the partial indexes on ``events`` (migration 0016),
+out, not bound: the predicate of the partial indexes on ``events`` (migration 0017),
 which a generic plan could not use with the kind as a parameter."""
 
 
@@ -134,7 +134,7 @@ def _visible_ids(user_id: str) -> CompoundSelect:
     through the audit trail. An invalid signal (recorded as ``ignored``) grants
     nothing: sending one must not open a request to its sender. Each lookup reads
     an index that leads with the person and holds the request id (migration
-    0016); an id may come more than once.
+    0017); an id may come more than once.
     """
     mine = aliased(RequestRow)
     return union_all(

@@ -18,6 +18,7 @@ import { loadMine, mineItem } from "./mine.js";
 import { loadNotices, noticeItem } from "./notices.js";
 import { API } from "./routes.js";
 import { loadTitles } from "./session.js";
+import { inOrder } from "./saving.js";
 import { state } from "./state.js";
 import { hashFor } from "./token.js";
 
@@ -36,8 +37,6 @@ export function applyLanguage() {
   }
 }
 
-let saving = Promise.resolve(); // one save after the other: the last choice is the one kept
-let switches = 0;
 
 // The switch: at once in the page's words, remembered, and the address no longer names
 // another language; signed in, saved and fetched again. Resolves when all is done.
@@ -52,17 +51,13 @@ export async function switchLanguage(lang) {
   applyLanguage();
   redraw();
   if (!state.me) { switched(false); return; }
-  const mine = ++switches;
-  const saved = saving.then(() => saveLanguage(lang));
-  saving = saved.catch(() => {});
-  try {
-    await saved;
-  } catch (error) {
-    if (mine === switches && error.status !== 401) showNotSaved(error);
-    if (mine === switches) switched(false);
+  const { latest, error } = await saveLanguageInOrder(lang);
+  if (error) {
+    if (latest && error.status !== 401) showNotSaved(error);
+    if (latest) switched(false);
     return;
   }
-  if (mine !== switches || !state.me) return; // chosen again meanwhile: that one fetches
+  if (!latest || !state.me) return; // chosen again meanwhile: that one fetches
   try { await fetchAgain(); } catch { /* a 401: signed out already */ }
   switched(true);
 }
@@ -78,6 +73,7 @@ async function saveLanguage(lang) {
   await call(API.changePreferences, { body: { locale: lang } });
   if (state.me) state.me.locale = lang;
 }
+const saveLanguageInOrder = inOrder(saveLanguage); // the last choice is the one kept
 
 // Signed in (API.me): the page speaks the language saved for the user (their own choice,
 // else the org file's), the one the API's texts are in, and this browser remembers it;

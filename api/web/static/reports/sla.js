@@ -4,6 +4,7 @@
 // with the tab's token (or the company sign-in session), as the inbox calls the API.
 import { $, el, fill, rich } from "../inbox/dom.js";
 import { I18N, locale, t } from "../inbox/i18n.js";
+import { inOrder } from "../inbox/saving.js";
 import { authHeaders, loadSession, token } from "../inbox/token.js";
 
 const REPORT = "/v1/reports/sla";
@@ -227,30 +228,20 @@ function applyLanguage() {
 // (the API's texts and their notices follow it; their other preferences stay), as on the
 // inbox (inbox/language.js); then the report is asked for again.
 const PREFERENCES = "/v1/me/preferences";
-let saving = Promise.resolve(); // one save after the other: the last choice is the one kept
-let switches = 0;
-
-async function saveLanguage(lang) {
-  await fetchApi(PREFERENCES, null, { locale: lang }); // only the locale becomes theirs
-}
+// Only the locale becomes theirs; one save after the other, the last choice kept.
+const saveLanguage = inOrder((lang) => fetchApi(PREFERENCES, null, { locale: lang }));
 
 async function switchLanguage(lang) {
   if (!I18N.use(lang, true)) return;
   $("lang-status").replaceChildren();
   applyLanguage();
   if (!access) return; // not signed in: this browser only
-  const mine = ++switches;
-  const saved = saving.then(() => saveLanguage(lang));
-  saving = saved.catch(() => {});
-  try {
-    await saved;
-  } catch (error) {
-    if (mine === switches) {
-      fill($("lang-status"), el("div", { class: "error", role: "alert" },
-        el("p", null, el("strong", null, t("lang_not_saved"))), el("p", null, error.message)));
-    }
+  const { latest, error } = await saveLanguage(lang);
+  if (!latest) return; // chosen again meanwhile: that one asks again
+  if (error) {
+    fill($("lang-status"), el("div", { class: "error", role: "alert" },
+      el("p", null, el("strong", null, t("lang_not_saved"))), el("p", null, error.message)));
   }
-  if (mine !== switches) return;
   if (access.sla) {
     await loadTypes($("sla-type").value);
     await load();

@@ -60,13 +60,19 @@ async def my_preferences(
         "Replace my preferences. `channels`: any of `email`, `dingtalk`, `wecom`, `feishu`, "
         "each at most once (empty: in-app only); `locale`: `zh-CN` or `en`; `time_zone`: an "
         "IANA name such as `Asia/Shanghai`. All three become my own choice, which a later "
-        "reload of the org file keeps; to change some only, `PATCH`."
+        "reload of the org file keeps; one left out is the deployment's default (e-mail, "
+        "its locale and time zone). To change some only, `PATCH`."
     ),
     responses=responses(400, 401, 413, 415, 422),
 )
 async def set_my_preferences(
-    body: Preferences, user: CurrentUser, session: SessionDep
+    body: Preferences, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> Preferences:
+    # Left out: the deployment's defaults, as GET answers them for what nobody chose.
+    defaults = {"locale": settings.default_locale, "time_zone": settings.default_time_zone}
+    body = body.model_copy(
+        update={k: v for k, v in defaults.items() if k not in body.model_fields_set}
+    )
     await set_preferences(session, user.id, body)
     return body
 

@@ -11,13 +11,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.app import create_app
+from common.settings import Settings
 from db.directory import load_org_file
+from db.models import UserPreferenceRow
 from db.preferences import get_preferences, set_preferences
 from notify.fanout import Recipient, plan
 from notify.preferences import OUTBOUND_KINDS, Preferences
-from tests.support.api import Auth
+from tests.support.api import Auth, running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,3 +153,37 @@ async def test_reloading_the_org_file_keeps_what_the_user_chose(
     async with scratch_sessions() as s:
         assert (await get_preferences(s, "am_li", "zh-CN", "UTC")).locale == "zh-CN"
         assert (await get_preferences(s, "dsd_liu", "zh-CN", "UTC")).channels == ["feishu"]
+
+
+async def test_a_put_that_leaves_a_field_out_gets_the_deployments_default(
+    settings: Settings,
+    demo_org: None,
+    auth: Auth,
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Not the model's own defaults (zh-CN, Asia/Shanghai): the deployment's, as GET
+    answers them for what nobody chose."""
+    berlin = settings.model_copy(
+        update={"default_locale": "en", "default_time_zone": "Europe/Berlin"}
+    )
+    try:
+        await _put_with_defaults_left_out(berlin, auth)
+    finally:  # cd_xu chose nothing in the shared database: so he stays
+        async with db_sessions() as s:
+            await s.execute(delete(UserPreferenceRow).where(UserPreferenceRow.user_id == "cd_xu"))
+            await s.commit()
+
+
+async def _put_with_defaults_left_out(berlin: Settings, auth: Auth) -> None:
+    async with running(create_app(berlin)) as client:
+        r = await client.put(
+            "/v1/me/preferences", json={"channels": ["email"]}, headers=auth("cd_xu")
+        )
+        assert r.status_code == 200, r.text
+        assert r.json() == {"channels": ["email"], "locale": "en", "time_zone": "Europe/Berlin"}
+        r = await client.get("/v1/me/preferences", headers=auth("cd_xu"))
+        assert r.json() == {"channels": ["email"], "locale": "en", "time_zone": "Europe/Berlin"}
+        # What the body names is kept as given.
+        whole = {"channels": [], "locale": "zh-CN", "time_zone": "Asia/Shanghai"}
+        r = await client.put("/v1/me/preferences", json=whole, headers=auth("cd_xu"))
+        assert r.json() == whole

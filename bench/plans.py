@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -293,21 +291,15 @@ async def main(argv: list[str] | None = None, out: Any = sys.stdout) -> int:
     parser.add_argument("--runs", type=int, default=10, help="runs per case on one connection")
     parser.add_argument("--database-url", help="a migrated database (default: a throwaway one)")
     args = parser.parse_args(argv)
-    from cli.embedded_pg import throwaway_database
-    from db.engine import make_engine, make_sessionmaker
-
-    with ExitStack() as stack:
-        url = args.database_url or stack.enter_context(throwaway_database("approvals_plans"))
-        engine = make_engine(url)
-        try:
-            sessions = make_sessionmaker(engine)
-            seconds = await seed(engine, sessions, args.count, datetime.now(UTC))
-            print(f"seeded {args.count:,} requests and their reads in {seconds:.1f} s", file=out)
-            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-            print(f"load average before timing: {load} ({os.cpu_count()} cores)", file=out)
-            await time_cases(url, sessions, args.runs, out)
-        finally:
-            await engine.dispose()
+    async with sla_bench.bench_database(args.database_url, "approvals_plans") as (
+        url,
+        engine,
+        sessions,
+    ):
+        seconds = await seed(engine, sessions, args.count, datetime.now(UTC))
+        print(f"seeded {args.count:,} requests and their reads in {seconds:.1f} s", file=out)
+        sla_bench.print_load(out)
+        await time_cases(url, sessions, args.runs, out)
     return 0
 
 

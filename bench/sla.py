@@ -28,14 +28,14 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import ExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db import sla
 
@@ -167,31 +167,45 @@ async def _whole_ms(sessions: Any, runs: int, f: sla.SlaFilter) -> float:
     return statistics.median(times)
 
 
+@asynccontextmanager
+async def bench_database(
+    url: str | None, prefix: str
+) -> AsyncIterator[tuple[str, AsyncEngine, async_sessionmaker[AsyncSession]]]:
+    """``url`` (a migrated database), else a throwaway embedded one; its URL, engine and
+    sessions (the benches seed and time on it)."""
+    from cli.embedded_pg import throwaway_database
+    from db.engine import make_engine, make_sessionmaker
+
+    with ExitStack() as stack:
+        url = url or stack.enter_context(throwaway_database(prefix))
+        engine = make_engine(url)
+        try:
+            yield url, engine, make_sessionmaker(engine)
+        finally:
+            await engine.dispose()
+
+
+def print_load(out: Any) -> None:
+    """The load average before timing: figures on a busy machine read differently."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average before timing: {load} ({os.cpu_count()} cores)", file=out)
+
+
 async def main(argv: list[str] | None = None, out: Any = sys.stdout) -> int:
     parser = argparse.ArgumentParser(prog="bench.sla", description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=100_000, help="requests to seed")
     parser.add_argument("--runs", type=int, default=5, help="runs per query (median)")
     parser.add_argument("--database-url", help="a migrated database (default: a throwaway one)")
     args = parser.parse_args(argv)
-    from cli.embedded_pg import throwaway_database
-    from db.engine import make_engine, make_sessionmaker
-
-    with ExitStack() as stack:
-        url = args.database_url or stack.enter_context(throwaway_database("approvals_sla"))
-        engine = make_engine(url)
-        try:
-            sessions = make_sessionmaker(engine)
-            now = datetime.now(UTC)
-            seconds = await seed(engine, sessions, args.count, now)
-            print(
-                f"seeded {args.count:,} requests ({3 * args.count:,} steps) in {seconds:.1f} s",
-                file=out,
-            )
-            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-            print(f"load average before timing: {load} ({os.cpu_count()} cores)", file=out)
-            await time_reports(sessions, args.runs, now, out)
-        finally:
-            await engine.dispose()
+    async with bench_database(args.database_url, "approvals_sla") as (_, engine, sessions):
+        now = datetime.now(UTC)
+        seconds = await seed(engine, sessions, args.count, now)
+        print(
+            f"seeded {args.count:,} requests ({3 * args.count:,} steps) in {seconds:.1f} s",
+            file=out,
+        )
+        print_load(out)
+        await time_reports(sessions, args.runs, now, out)
     return 0
 
 
